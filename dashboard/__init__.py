@@ -1,0 +1,1 @@
+"""AuditLens dashboard layer."""

@@ -1,0 +1,61 @@
+"""`auditlens run`: database (embedded unless configured), migrations, then the dashboard."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+from dashboard.cli import app, err_console
+from sql.gateway import Database
+from sql.migrate import migrate
+from sql.settings import DATABASE_URL_ENV
+
+APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
+
+
+@app.command()
+def run(
+    host: str = typer.Option("127.0.0.1", help="address the dashboard listens on"),
+    port: int = typer.Option(8501, min=1, max=65535, help="port the dashboard listens on"),
+) -> None:
+    """Start everything: the database, migrations, and the dashboard; prints the URL."""
+    db = Database.open()
+    try:
+        err_console.print(f"database: {db.check_server().describe()}")
+        applied = migrate(db)
+        if applied:
+            err_console.print(f"applied {len(applied)} migration(s)")
+        env = dict(os.environ)
+        # The dashboard process connects to exactly the server this one prepared.
+        env[DATABASE_URL_ENV] = db.url.replace("postgresql+psycopg://", "postgresql://", 1)
+        command = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(APP_FILE),
+            "--server.address",
+            host,
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ]
+        # A plain `kill` must stop us as cleanly as Ctrl-C: dashboard first, then the server.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        dashboard = subprocess.Popen(command, env=env)
+        typer.echo(f"AuditLens is running at http://{host}:{port}  (Ctrl-C stops it)")
+        try:
+            dashboard.wait()
+        except KeyboardInterrupt:
+            dashboard.send_signal(signal.SIGTERM)
+            dashboard.wait(timeout=30)
+    finally:
+        db.close(stop_embedded=True)

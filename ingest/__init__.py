@@ -1,0 +1,1 @@
+"""AuditLens ingest layer."""

@@ -1,0 +1,69 @@
+"""What the connected server offers: plain PostgreSQL, TimescaleDB Apache, or TimescaleDB
+with the Timescale license (continuous aggregates, compression policies)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+MIN_SERVER_VERSION = 150000
+
+
+class Flavor(enum.StrEnum):
+    POSTGRES = "postgres"
+    TIMESCALE_APACHE = "timescale_apache"
+    TIMESCALE_FULL = "timescale_full"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    server_version_num: int
+    server_version: str
+    timescaledb_version: str | None
+    flavor: Flavor
+
+    @property
+    def hypertables(self) -> bool:
+        return self.flavor is not Flavor.POSTGRES
+
+    @property
+    def continuous_aggregates(self) -> bool:
+        return self.flavor is Flavor.TIMESCALE_FULL
+
+    def describe(self) -> str:
+        if self.timescaledb_version is None:
+            return f"PostgreSQL {self.server_version} (plain: partitioned tables, rollup tables)"
+        edition = "Timescale license" if self.continuous_aggregates else "Apache edition"
+        return (
+            f"PostgreSQL {self.server_version} with TimescaleDB {self.timescaledb_version} "
+            f"({edition})"
+        )
+
+
+def timescaledb_available(conn: Connection) -> bool:
+    """True when the extension is installed on the server and preloaded (so it can be created)."""
+    available = conn.execute(
+        text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
+    ).first()
+    if not available:
+        return False
+    preload = conn.execute(text("SELECT current_setting('shared_preload_libraries')")).scalar()
+    return "timescaledb" in str(preload or "")
+
+
+def detect(conn: Connection) -> Capabilities:
+    """Read the server version and the TimescaleDB extension (if created in this database)."""
+    version_num = int(conn.execute(text("SHOW server_version_num")).scalar_one())
+    version = str(conn.execute(text("SHOW server_version")).scalar_one()).split()[0]
+    ts_version = conn.execute(
+        text("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
+    ).scalar()
+    if ts_version is None:
+        return Capabilities(version_num, version, None, Flavor.POSTGRES)
+    license_name = conn.execute(
+        text("SELECT current_setting('timescaledb.license', true)")
+    ).scalar()
+    flavor = Flavor.TIMESCALE_FULL if license_name == "timescale" else Flavor.TIMESCALE_APACHE
+    return Capabilities(version_num, version, str(ts_version), flavor)

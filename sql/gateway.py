@@ -1,0 +1,263 @@
+"""The one gateway to the database: connections, time limits, row caps, organisation scope.
+
+Pages, detectors and importers never open their own connections. Reads go through
+`Database.org_session(org)`, which runs as `auditlens_reader` with the organisation set for the
+transaction, so a query can only ever see that organisation's rows; writes go through
+`Database.writer()`, which runs as `auditlens_writer`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy import Connection, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+
+from sql.capabilities import MIN_SERVER_VERSION, Capabilities, detect
+from sql.embedded import EmbeddedPostgres
+from sql.errors import (
+    ConfigurationError,
+    PermissionMissing,
+    QueryTimeout,
+    ServerTooOld,
+    ServerUnavailable,
+)
+from sql.settings import DATABASE_URL_ENV, Settings
+
+Params = Mapping[str, Any]
+_ORG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
+
+
+def check_org_id(org_id: str) -> str:
+    """An organisation id as producers send it (`org_123`); refuse anything else loudly."""
+    if not isinstance(org_id, str) or not _ORG_ID.match(org_id):
+        raise ConfigurationError(
+            f"organization id must be 1-128 letters, digits or _.:@- , got: {org_id!r}"
+        )
+    return org_id
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Validate a PostgreSQL URL and point it at the psycopg 3 driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            f"{DATABASE_URL_ENV} is not a database URL (expected postgresql://user@host:port/db)"
+        ) from None
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise ConfigurationError(
+            f"{DATABASE_URL_ENV} must be a postgresql:// URL, got scheme {parsed.drivername!r}"
+        )
+    if parsed.port is not None and not (0 < parsed.port < 65536):
+        raise ConfigurationError(f"{DATABASE_URL_ENV} has an invalid port: {parsed.port}")
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def _where(url: str) -> str:
+    parsed = urlsplit(url.replace("+psycopg", ""))
+    if parsed.hostname:
+        return f"{parsed.hostname}:{parsed.port or 5432}"
+    query = dict(p.split("=", 1) for p in parsed.query.split("&") if "=" in p)
+    return f"socket {query.get('host', 'default')}".replace("%2F", "/")
+
+
+@dataclass
+class QueryResult:
+    """Rows of one query, capped: `truncated` says the cap cut the result short."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    truncated: bool = False
+    sql: str = field(default="", repr=False)
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+    def frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.rows, columns=self.columns)
+
+
+class ScopedSession:
+    """A transaction bound to one role (and, for readers, one organisation)."""
+
+    def __init__(self, conn: Connection, *, org_id: str | None, max_rows: int) -> None:
+        self.conn = conn
+        self.org_id = org_id
+        self.max_rows = max_rows
+
+    def execute(
+        self, sql: str, params: Params | None = None, *, max_rows: int | None = None
+    ) -> QueryResult:
+        """Run one statement with bound parameters; at most `max_rows` rows come back."""
+        cap = self.max_rows if max_rows is None else max_rows
+        try:
+            result = self.conn.execute(text(sql), dict(params or {}))
+        except DBAPIError as exc:
+            raise _translate(exc, sql) from exc
+        if not result.returns_rows:
+            return QueryResult([], [], False, sql)
+        columns = list(result.keys())
+        rows = [tuple(r) for r in result.fetchmany(cap + 1)]
+        result.close()
+        truncated = len(rows) > cap
+        return QueryResult(columns, rows[:cap], truncated, sql)
+
+    def scalar(self, sql: str, params: Params | None = None) -> Any:
+        try:
+            return self.conn.execute(text(sql), dict(params or {})).scalar()
+        except DBAPIError as exc:
+            raise _translate(exc, sql) from exc
+
+    def frame(self, sql: str, params: Params | None = None, *, max_rows: int | None = None) -> Any:
+        return self.execute(sql, params, max_rows=max_rows).frame()
+
+    def stream(
+        self, sql: str, params: Params | None = None, *, batch_size: int = 5_000
+    ) -> Iterator[tuple[list[str], Sequence[tuple[Any, ...]]]]:
+        """Yield (columns, rows) batches from a server-side cursor: for exports, never capped."""
+        try:
+            result = self.conn.execution_options(stream_results=True, yield_per=batch_size).execute(
+                text(sql), dict(params or {})
+            )
+            columns = list(result.keys())
+            for part in result.partitions(batch_size):
+                yield columns, [tuple(r) for r in part]
+        except DBAPIError as exc:
+            raise _translate(exc, sql) from exc
+
+
+def _translate(exc: DBAPIError, sql: str) -> Exception:
+    orig = exc.orig
+    if isinstance(orig, psycopg.errors.QueryCanceled):
+        first_line = " ".join(sql.split())[:120]
+        return QueryTimeout(f"query ran past its time limit: {first_line}", sql)
+    if isinstance(orig, psycopg.errors.InsufficientPrivilege):
+        return PermissionMissing(str(orig).splitlines()[0])
+    return exc
+
+
+class Database:
+    """One server connection pool and the scoped sessions opened on it."""
+
+    def __init__(
+        self,
+        url: str,
+        settings: Settings | None = None,
+        *,
+        embedded: EmbeddedPostgres | None = None,
+        pool_size: int = 5,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.url = sqlalchemy_url(url)
+        self.embedded = embedded
+        self.engine: Engine = sa.create_engine(
+            self.url,
+            pool_size=pool_size,
+            max_overflow=10,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 10, "application_name": "auditlens"},
+        )
+
+    @classmethod
+    def open(cls, settings: Settings | None = None) -> Database:
+        """Connect to AUDITLENS_DATABASE_URL, or start the embedded server when it is unset."""
+        settings = settings or Settings.from_env()
+        if settings.database_url:
+            db = cls(settings.database_url, settings)
+        else:
+            server = EmbeddedPostgres(settings.data_dir)
+            db = cls(server.start(), settings, embedded=server)
+        db.check_server()
+        return db
+
+    def check_server(self) -> Capabilities:
+        """Connect once and refuse servers we cannot serve, with a one-line reason."""
+        try:
+            with self.engine.connect() as conn:
+                caps = detect(conn)
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[-1] if exc.orig else str(exc)
+            raise ServerUnavailable(
+                f"cannot connect to PostgreSQL at {_where(self.url)}: {reason} "
+                f"(is the server running? check {DATABASE_URL_ENV})"
+            ) from None
+        if caps.server_version_num < MIN_SERVER_VERSION:
+            raise ServerTooOld(
+                f"PostgreSQL {caps.server_version} at {_where(self.url)} is too old: "
+                "AuditLens needs PostgreSQL 15 or newer"
+            )
+        self.__dict__["capabilities"] = caps
+        return caps
+
+    @cached_property
+    def capabilities(self) -> Capabilities:
+        with self.engine.connect() as conn:
+            return detect(conn)
+
+    def refresh_capabilities(self) -> Capabilities:
+        self.__dict__.pop("capabilities", None)
+        return self.capabilities
+
+    def _prepare(self, conn: Connection, role: str | None, timeout_ms: int | None) -> None:
+        if role is not None:
+            # SET ROLE cannot take a bound parameter; role names come only from this module.
+            conn.execute(text(f"SET LOCAL ROLE {role}"))
+        conn.execute(
+            text("SELECT set_config('statement_timeout', :ms, true)"),
+            {"ms": str(timeout_ms or self.settings.statement_timeout_ms)},
+        )
+
+    @contextmanager
+    def org_session(
+        self, org_id: str, *, timeout_ms: int | None = None, max_rows: int | None = None
+    ) -> Iterator[ScopedSession]:
+        """A read transaction that sees only `org_id`'s rows (as auditlens_reader)."""
+        check_org_id(org_id)
+        with self.engine.connect() as conn, conn.begin():
+            self._prepare(conn, "auditlens_reader", timeout_ms)
+            conn.execute(
+                text("SELECT set_config('auditlens.organization_id', :org, true)"), {"org": org_id}
+            )
+            yield ScopedSession(conn, org_id=org_id, max_rows=max_rows or self.settings.max_rows)
+
+    @contextmanager
+    def writer(self, *, timeout_ms: int | None = None) -> Iterator[ScopedSession]:
+        """A write transaction as auditlens_writer: INSERT only, never UPDATE or DELETE."""
+        with self.engine.connect() as conn, conn.begin():
+            self._prepare(conn, "auditlens_writer", timeout_ms)
+            yield ScopedSession(conn, org_id=None, max_rows=self.settings.max_rows)
+
+    @contextmanager
+    def admin(self, *, timeout_ms: int | None = None) -> Iterator[ScopedSession]:
+        """A transaction as the login role: migrations, maintenance and the purge only."""
+        with self.engine.connect() as conn, conn.begin():
+            self._prepare(conn, None, timeout_ms or 0)
+            yield ScopedSession(conn, org_id=None, max_rows=self.settings.max_rows)
+
+    @contextmanager
+    def raw_connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """The psycopg connection under a pooled one, for COPY; returned to the pool after."""
+        pooled = self.engine.raw_connection()
+        try:
+            driver = pooled.driver_connection
+            assert isinstance(driver, psycopg.Connection)
+            yield driver
+        finally:
+            pooled.close()
+
+    def close(self, *, stop_embedded: bool = False) -> None:
+        self.engine.dispose()
+        if stop_embedded and self.embedded is not None and self.embedded.started_here:
+            self.embedded.stop()

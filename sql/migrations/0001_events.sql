@@ -1,0 +1,105 @@
+-- The append-only audit store. The runner executes each migration as auditlens_owner
+-- (SET ROLE), so every object here is owned by that role, and sets the GUC
+-- auditlens.capability ('postgres', 'timescale_apache' or 'timescale_full') for the branches
+-- that differ between plain PostgreSQL and TimescaleDB.
+
+-- Organisation scope for readers: NULL (so: no rows) unless the session set it.
+CREATE FUNCTION auditlens_current_org() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT nullif(current_setting('auditlens.organization_id', true), '')
+$$;
+
+CREATE TABLE organizations (
+  organization_id text PRIMARY KEY CHECK (length(organization_id) BETWEEN 1 AND 128),
+  name            text,
+  time_zone       text NOT NULL DEFAULT 'UTC',
+  -- Working hours in the organisation's own time zone; rollups count events outside them.
+  work_start_hour smallint NOT NULL DEFAULT 8 CHECK (work_start_hour BETWEEN 0 AND 23),
+  work_end_hour   smallint NOT NULL DEFAULT 19 CHECK (work_end_hour BETWEEN 1 AND 24),
+  created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE SEQUENCE audit_events_ingest_seq AS bigint CACHE 1000;
+
+DO $migration$
+DECLARE
+  columns text := $cols$
+    organization_id            text        NOT NULL,
+    id                         text        NOT NULL,
+    event_time                 timestamptz NOT NULL,
+    event_type                 text        NOT NULL,
+    event_action               text        NOT NULL,
+    user_id                    text,
+    user_email                 text,
+    ip_address                 inet,
+    user_agent                 text,
+    resource_type              text,
+    resource_id                text,
+    details                    jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    session_id                 text,
+    received_at                timestamptz NOT NULL DEFAULT now(),
+    retention_guaranteed_until timestamptz NOT NULL,
+    ingest_seq                 bigint      NOT NULL DEFAULT nextval('audit_events_ingest_seq'),
+    ingest_xid                 xid8        NOT NULL DEFAULT pg_current_xact_id(),
+    PRIMARY KEY (organization_id, id, event_time)
+  $cols$;
+BEGIN
+  IF current_setting('auditlens.capability') = 'postgres' THEN
+    EXECUTE 'CREATE TABLE audit_events (' || columns || ') PARTITION BY RANGE (event_time)';
+  ELSE
+    EXECUTE 'CREATE TABLE audit_events (' || columns || ')';
+    PERFORM create_hypertable('audit_events', by_range('event_time', INTERVAL '7 days'));
+  END IF;
+END
+$migration$;
+
+COMMENT ON COLUMN audit_events.event_time IS 'the event''s own time (wire name: timestamp)';
+COMMENT ON COLUMN audit_events.ingest_seq IS 'total ingest order, for display and sealing';
+COMMENT ON COLUMN audit_events.ingest_xid IS
+  'inserting transaction; watermarks advance only past ended transactions, so late commits count once';
+
+-- Why each index exists (every index slows ingest, so each must serve a named query):
+-- the primary key makes a re-sent event a no-op and leads with the organisation (Citus-ready);
+-- (org, time): overview paging and Explore's newest-first table;
+CREATE INDEX audit_events_org_time ON audit_events (organization_id, event_time DESC);
+-- (org, user, time): a user's drill-down and the 100 events of one user-day;
+CREATE INDEX audit_events_org_user_time ON audit_events (organization_id, user_id, event_time DESC);
+-- (org, resource, time): the compliance report "who accessed RESOURCE between FROM and TO";
+CREATE INDEX audit_events_org_resource_time
+  ON audit_events (organization_id, resource_type, resource_id, event_time);
+-- (org, family, time): config-change history and family filters over rare families;
+CREATE INDEX audit_events_org_type_time ON audit_events (organization_id, event_type, event_time DESC);
+-- (org, session): "the session's other events" in the event detail;
+CREATE INDEX audit_events_org_session ON audit_events (organization_id, session_id)
+  WHERE session_id IS NOT NULL;
+-- ingest_xid: rollup and seal watermarks read only what arrived since the last run.
+CREATE INDEX audit_events_ingest_xid ON audit_events (ingest_xid);
+
+-- Dead letters: every rejected input is kept with its reason, never silently dropped.
+CREATE TABLE audit_rejects (
+  reject_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  organization_id text,
+  received_at     timestamptz NOT NULL DEFAULT now(),
+  source          text        NOT NULL,  -- e.g. 'http', 'sdk', 'import:events.jsonl'
+  line_no         bigint,                -- position in the file or batch, when there is one
+  field           text,                  -- the field the reason names, when there is one
+  reason          text        NOT NULL,
+  raw_payload     bytea       NOT NULL   -- bytes as received: may hold NULs text cannot
+);
+CREATE INDEX audit_rejects_org_time ON audit_rejects (organization_id, received_at DESC);
+
+-- Exports are rows here (the request's exported/export_timestamp), because events never change.
+CREATE TABLE audit_exports (
+  export_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  organization_id    text        NOT NULL,
+  exported_by        text        NOT NULL,
+  exported_at        timestamptz NOT NULL DEFAULT now(),
+  export_kind        text        NOT NULL,  -- 'events', 'access_report', 'findings', ...
+  export_format      text        NOT NULL,  -- 'csv', 'ndjson', 'html', ...
+  filter             jsonb       NOT NULL,
+  filter_text        text        NOT NULL,  -- the filter in words, as printed on the export
+  row_count          bigint      NOT NULL,
+  sha256             text        NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+  flagged_for_review boolean     NOT NULL DEFAULT false
+);
+CREATE INDEX audit_exports_org_time ON audit_exports (organization_id, exported_at DESC);

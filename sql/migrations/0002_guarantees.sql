@@ -1,0 +1,196 @@
+-- Append-only, retention that only ever guarantees more, and partitions that always exist.
+
+-- Retention: defaults by family (the request's compliance table), overridable per organisation.
+CREATE TABLE retention_policies (
+  organization_id text        NOT NULL,
+  event_type      text        NOT NULL,
+  retention_days  integer     NOT NULL CHECK (retention_days BETWEEN 1 AND 36500),
+  updated_at      timestamptz NOT NULL DEFAULT now(),
+  updated_by      text        NOT NULL,
+  PRIMARY KEY (organization_id, event_type)
+);
+
+CREATE FUNCTION audit_default_retention_days(family text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE family
+    WHEN 'login' THEN 90
+    WHEN 'log_access' THEN 365
+    WHEN 'config_change' THEN 2555
+    WHEN 'user_management' THEN 2555
+    WHEN 'data_modification' THEN 2555
+    ELSE 365
+  END
+$$;
+
+-- Days an event of this organisation and family is guaranteed to be kept, as of now. A policy
+-- lowered later does not touch events already stored: their guarantee is a column of their own.
+CREATE FUNCTION audit_retention_days(org text, family text) RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT coalesce(
+    (SELECT retention_days FROM retention_policies p
+      WHERE p.organization_id = org AND p.event_type = family),
+    audit_default_retention_days(family))
+$$;
+
+-- Append-only, loudly: an error, never a silent no-op. The only DELETE that passes is the
+-- retention purge, and even it cannot remove a row still under its guarantee.
+CREATE FUNCTION audit_events_reject_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE'
+     AND current_setting('auditlens.purging', true) = 'on'
+     AND OLD.retention_guaranteed_until < now() THEN
+    RETURN OLD;
+  END IF;
+  RAISE EXCEPTION 'audit_events is append-only: % is not allowed', TG_OP
+    USING ERRCODE = 'insufficient_privilege',
+          HINT = 'Audit events are never changed; the retention purge removes expired ones.';
+END
+$$;
+
+CREATE FUNCTION audit_events_reject_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_events is append-only: TRUNCATE of % is not allowed', TG_TABLE_NAME
+    USING ERRCODE = 'insufficient_privilege',
+          HINT = 'Audit events are never changed; the retention purge removes expired ones.';
+END
+$$;
+
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+  FOR EACH ROW EXECUTE FUNCTION audit_events_reject_change();
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+  FOR EACH ROW EXECUTE FUNCTION audit_events_reject_change();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_truncate();
+
+-- Monthly partitions on plain PostgreSQL. TRUNCATE of one partition bypasses the parent's
+-- statement trigger, so each partition gets its own. The DEFAULT partition is the last
+-- resort that makes an insert for any month succeed even if nobody created its partition.
+-- Takes the months that rows will land in (not a range: one event in 1999 and one in 2090
+-- must not create a thousand partitions).
+CREATE FUNCTION audit_ensure_partitions(event_times timestamptz[])
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+  month_start timestamptz;
+  part_name   text;
+  created     integer := 0;
+  locked      boolean := false;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_partitioned_table
+                  WHERE partrelid = 'audit_events'::regclass) THEN
+    RETURN 0;  -- a hypertable: TimescaleDB creates its chunks itself
+  END IF;
+  FOR month_start IN
+    SELECT DISTINCT date_trunc('month', t AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+      FROM unnest(event_times) AS t WHERE t IS NOT NULL
+  LOOP
+    part_name := 'audit_events_' || to_char(month_start AT TIME ZONE 'UTC', 'YYYY_MM');
+    CONTINUE WHEN to_regclass(part_name) IS NOT NULL;
+    IF NOT locked THEN
+      -- Only when a month is missing: two writers meeting it must not race on CREATE TABLE,
+      -- and writers whose months exist never wait on each other.
+      PERFORM pg_advisory_xact_lock(hashtext('audit_ensure_partitions'));
+      locked := true;
+      CONTINUE WHEN to_regclass(part_name) IS NOT NULL;
+    END IF;
+    -- Rows of this month already in the default partition would make CREATE fail; they stay
+    -- there (still correct, still protected) and the month keeps using the default.
+    CONTINUE WHEN EXISTS (
+      SELECT 1 FROM audit_events_default
+       WHERE event_time >= month_start AND event_time < month_start + INTERVAL '1 month');
+    EXECUTE format(
+      'CREATE TABLE %I PARTITION OF audit_events FOR VALUES FROM (%L) TO (%L)',
+      part_name, month_start, month_start + INTERVAL '1 month');
+    EXECUTE format(
+      'CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %I '
+      'FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_truncate()', part_name);
+    created := created + 1;
+  END LOOP;
+  RETURN created;
+END
+$$;
+
+DO $partitions$
+BEGIN
+  IF current_setting('auditlens.capability') = 'postgres' THEN
+    CREATE TABLE audit_events_default PARTITION OF audit_events DEFAULT;
+    CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events_default
+      FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_truncate();
+    -- A year back for backfills, three months ahead; the writer creates others on demand.
+    PERFORM audit_ensure_partitions(ARRAY(SELECT generate_series(
+      now() - INTERVAL '12 months', now() + INTERVAL '3 months', INTERVAL '1 month')));
+  END IF;
+END
+$partitions$;
+
+-- What each purge removed, per organisation and family (sealing builds on this).
+CREATE TABLE audit_purges (
+  purge_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  purged_at       timestamptz NOT NULL DEFAULT now(),
+  organization_id text        NOT NULL,
+  event_type      text        NOT NULL,
+  removed_count   bigint      NOT NULL,
+  oldest_event    timestamptz,
+  newest_event    timestamptz,
+  max_ingest_seq  bigint
+);
+
+-- The only path that removes events: rows whose guarantee has passed, nothing else. Whole
+-- partitions that are entirely expired are dropped; the rest is deleted row by row through
+-- the trigger above, which re-checks every row's guarantee.
+CREATE FUNCTION audit_purge_expired(as_of timestamptz DEFAULT now())
+RETURNS TABLE (organization_id text, event_type text, removed_count bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+  part           record;
+  fully_expired  boolean;
+  is_partitioned boolean := EXISTS (SELECT 1 FROM pg_partitioned_table
+                                     WHERE partrelid = 'audit_events'::regclass);
+BEGIN
+  IF as_of > now() THEN
+    RAISE EXCEPTION 'purge cannot look into the future: as_of % is after now()', as_of;
+  END IF;
+  PERFORM set_config('auditlens.purging', 'on', true);
+  CREATE TEMP TABLE purge_removed (
+    organization_id text, event_type text, event_time timestamptz, ingest_seq bigint
+  ) ON COMMIT DROP;
+
+  FOR part IN
+    SELECT c.oid::regclass AS rel, c.relname
+      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE is_partitioned
+       AND i.inhparent = 'audit_events'::regclass AND c.relname <> 'audit_events_default'
+  LOOP
+    EXECUTE format(
+      'SELECT NOT EXISTS (SELECT 1 FROM %s WHERE retention_guaranteed_until >= %L)
+          AND EXISTS (SELECT 1 FROM %s)', part.rel, as_of, part.rel)
+      INTO STRICT fully_expired;
+    IF fully_expired THEN
+      EXECUTE format(
+        'INSERT INTO purge_removed SELECT organization_id, event_type, event_time, ingest_seq FROM %s',
+        part.rel);
+      EXECUTE format('DROP TABLE %s', part.rel);
+    END IF;
+  END LOOP;
+
+  WITH removed AS (
+    DELETE FROM audit_events e WHERE e.retention_guaranteed_until < as_of
+    RETURNING e.organization_id, e.event_type, e.event_time, e.ingest_seq
+  )
+  INSERT INTO purge_removed SELECT * FROM removed;
+
+  INSERT INTO audit_purges (organization_id, event_type, removed_count,
+                            oldest_event, newest_event, max_ingest_seq)
+  SELECT r.organization_id, r.event_type, count(*), min(r.event_time), max(r.event_time),
+         max(r.ingest_seq)
+    FROM purge_removed r GROUP BY r.organization_id, r.event_type;
+
+  PERFORM set_config('auditlens.purging', 'off', true);
+  RETURN QUERY
+    SELECT r.organization_id, r.event_type, count(*)::bigint
+      FROM purge_removed r GROUP BY r.organization_id, r.event_type
+     ORDER BY 1, 2;
+END
+$$;

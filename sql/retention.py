@@ -1,0 +1,95 @@
+"""Retention: per-organisation policies and the purge, both audited.
+
+A policy change applies to events stored after it; every stored event keeps the guarantee it
+was given (`retention_guaranteed_until`), so lowering a policy never shortens what is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sql.event_store import record_event
+from sql.gateway import Database, check_org_id
+
+FAMILIES = ("login", "log_access", "config_change", "user_management", "data_modification")
+SYSTEM_ACTOR = "system:auditlens"
+
+
+@dataclass(frozen=True)
+class PurgeSummary:
+    removed: dict[tuple[str, str], int]  # (organization, family) -> rows removed
+
+    @property
+    def total(self) -> int:
+        return sum(self.removed.values())
+
+
+def set_policy(db: Database, org_id: str, family: str, days: int, *, actor: str) -> int | None:
+    """Set how long new events of a family are kept; returns the previous days (None: default).
+
+    The change is itself written as a config_change event of the organisation.
+    """
+    check_org_id(org_id)
+    if not 1 <= days <= 36500:
+        raise ValueError(f"retention days must be between 1 and 36500, got: {days}")
+    with db.admin() as session:
+        previous = session.scalar(
+            "SELECT retention_days FROM retention_policies"
+            " WHERE organization_id = :org AND event_type = :family FOR UPDATE",
+            {"org": org_id, "family": family},
+        )
+        default = session.scalar("SELECT audit_default_retention_days(:f)", {"f": family})
+        session.execute(
+            "INSERT INTO retention_policies (organization_id, event_type, retention_days,"
+            " updated_by) VALUES (:org, :family, :days, :actor)"
+            " ON CONFLICT (organization_id, event_type) DO UPDATE"
+            " SET retention_days = excluded.retention_days, updated_by = excluded.updated_by,"
+            " updated_at = now()",
+            {"org": org_id, "family": family, "days": days, "actor": actor},
+        )
+        record_event(
+            session,
+            organization_id=org_id,
+            event_type="config_change",
+            event_action="update_retention_policy",
+            user_id=actor,
+            resource_type="retention_policy",
+            resource_id=family,
+            details={
+                "changes": {"retention_days": {"old": previous or default, "new": days}},
+                "old_values": {"retention_days": previous or default},
+                "new_values": {"retention_days": days},
+                "applies_to": "events stored from now on; stored events keep their guarantee",
+            },
+        )
+    return int(previous) if previous is not None else None
+
+
+def purge(
+    db: Database, *, actor: str = SYSTEM_ACTOR, as_of: datetime | None = None
+) -> PurgeSummary:
+    """Remove events whose guarantee has passed, and record the purge as an audit event."""
+    with db.admin() as session:
+        result = session.execute(
+            "SELECT organization_id, event_type, removed_count"
+            " FROM audit_purge_expired(coalesce(CAST(:as_of AS timestamptz), now()))",
+            {"as_of": as_of},
+            max_rows=1_000_000,
+        )
+        removed = {(org, family): int(count) for org, family, count in result.rows}
+        per_org: dict[str, dict[str, int]] = {}
+        for (org, family), count in removed.items():
+            per_org.setdefault(org, {})[family] = count
+        for org, counts in per_org.items():
+            record_event(
+                session,
+                organization_id=org,
+                event_type="data_modification",
+                event_action="retention_purge",
+                user_id=actor,
+                resource_type="audit_log",
+                resource_id="audit_events",
+                details={"removed_by_family": counts, "removed_total": sum(counts.values())},
+            )
+    return PurgeSummary(removed)

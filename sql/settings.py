@@ -1,0 +1,47 @@
+"""Settings read from the environment. Every AUDITLENS_* variable is documented in README.md."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sql.errors import ConfigurationError
+
+DATABASE_URL_ENV = "AUDITLENS_DATABASE_URL"
+DATA_DIR_ENV = "AUDITLENS_DATA_DIR"
+STATEMENT_TIMEOUT_ENV = "AUDITLENS_STATEMENT_TIMEOUT_MS"
+MAX_ROWS_ENV = "AUDITLENS_MAX_ROWS"
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got: {raw!r}") from None
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be greater than 0, got: {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the storage layer needs to know; built from the environment by `from_env`."""
+
+    database_url: str | None
+    data_dir: Path
+    statement_timeout_ms: int = 15_000
+    max_rows: int = 10_000
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        url = os.environ.get(DATABASE_URL_ENV) or None
+        return cls(
+            database_url=url.strip() if url else None,
+            data_dir=Path(os.environ.get(DATA_DIR_ENV) or ".auditlens").resolve(),
+            statement_timeout_ms=_positive_int(STATEMENT_TIMEOUT_ENV, 15_000),
+            max_rows=_positive_int(MAX_ROWS_ENV, 10_000),
+        )

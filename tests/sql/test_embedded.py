@@ -1,0 +1,66 @@
+"""The embedded server: initialised once, reused, safe when two processes start it at once."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from sql.embedded import EmbeddedPostgres, find_server_binaries
+
+
+@pytest.fixture
+def data_dir():
+    folder = Path(tempfile.mkdtemp(prefix="auditlens-embedded-"))
+    folder.chmod(0o755)
+    yield folder
+    EmbeddedPostgres(folder).stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_binaries_are_found():
+    assert (find_server_binaries() / "postgres").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_starting_at_once_share_one_server(data_dir: Path):
+    urls: list[str] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            urls.append(EmbeddedPostgres(data_dir, fast_unsafe=True).start())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(set(urls)) == 1
+    with psycopg.connect(urls[0]) as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == ("auditlens",)
+    # Reused, not re-initialised: a second start finds it running and keeps its data.
+    with psycopg.connect(urls[0], autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (x int)")
+    again = EmbeddedPostgres(data_dir)
+    assert again.start() == urls[0]
+    assert again.started_here is False
+    again_stopped = EmbeddedPostgres(data_dir)
+    again_stopped.stop()
+    assert not again_stopped.is_running()
+    restarted = EmbeddedPostgres(data_dir, fast_unsafe=True)
+    with psycopg.connect(restarted.start()) as conn:
+        assert conn.execute("SELECT to_regclass('kept') IS NOT NULL").fetchone() == (True,)
+
+
+def test_only_a_unix_socket_listens(data_dir: Path):
+    server = EmbeddedPostgres(data_dir, fast_unsafe=True)
+    with psycopg.connect(server.start()) as conn:
+        assert conn.execute("SHOW listen_addresses").fetchone() == ("",)

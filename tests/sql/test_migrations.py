@@ -1,0 +1,90 @@
+"""Migrations: ordered, checksummed, once each, safe to repeat."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from sql.errors import MigrationError
+from sql.gateway import Database
+from sql.migrate import load_migrations, migrate
+
+
+def test_running_twice_changes_nothing(db: Database):
+    assert migrate(db) == []
+    assert migrate(db) == []
+
+
+def test_every_migration_is_recorded_with_its_checksum(db: Database):
+    with db.admin() as session:
+        recorded = dict(session.execute("SELECT name, checksum FROM schema_migrations").rows)
+    assert recorded == {m.name: m.checksum for m in load_migrations()}
+
+
+def test_an_edited_applied_migration_is_refused(db: Database):
+    with db.admin() as session:
+        session.execute("UPDATE schema_migrations SET checksum = 'f00' WHERE version = '0001'")
+    with pytest.raises(MigrationError, match=r"0001_events\.sql was edited after it was applied"):
+        migrate(db)
+
+
+def test_concurrent_migrations_of_a_fresh_database_both_succeed(pg_server):
+    import psycopg
+
+    name = "auditlens_test_concurrent_migrate"
+    with pg_server.admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    errors: list[BaseException] = []
+    applied: list[list[str]] = []
+
+    def run() -> None:
+        db = Database(pg_server.url_for(name))
+        try:
+            applied.append(migrate(db))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with pg_server.admin() as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    assert errors == []
+    assert sorted(len(a) for a in applied) == [0, len(load_migrations())]
+    assert isinstance(psycopg.__version__, str)
+
+
+def test_badly_named_migration_file_is_an_error(tmp_path: Path):
+    (tmp_path / "1_oops.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match=r"0001_name\.sql: 1_oops\.sql"):
+        load_migrations(tmp_path)
+
+
+def test_roles_are_nologin(db: Database):
+    with db.admin() as session:
+        rows = session.execute(
+            "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'auditlens\\_%'"
+            " ORDER BY rolname"
+        ).rows
+    assert rows == [
+        ("auditlens_owner", False),
+        ("auditlens_reader", False),
+        ("auditlens_writer", False),
+    ]
+
+
+def test_owner_owns_the_audit_tables(db: Database):
+    with db.admin() as session:
+        owners = session.execute(
+            "SELECT tablename, tableowner FROM pg_tables WHERE tablename IN"
+            " ('audit_events', 'audit_rejects', 'audit_exports', 'retention_policies')"
+        ).rows
+    assert {owner for _, owner in owners} == {"auditlens_owner"}
+    assert len(owners) == 4

@@ -1,0 +1,155 @@
+"""Storing events: duplicates are no-ops, every month is accepted, organisations are isolated."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from sql.event_store import insert_events, record_event
+from sql.gateway import Database
+from tests.factories import event_row
+
+
+def test_resent_event_is_not_duplicated(db: Database):
+    rows = [event_row(id="audit_abc123"), event_row(id="audit_def456")]
+    with db.writer() as w:
+        first = insert_events(w, rows)
+    with db.writer() as w:
+        again = insert_events(w, [*rows, rows[0]])
+    assert (first.inserted, first.duplicates) == (2, 0)
+    assert (again.inserted, again.duplicates) == (0, 3)
+    with db.admin() as session:
+        assert session.scalar("SELECT count(*) FROM audit_events") == 2
+
+
+def test_same_id_in_two_organisations_is_two_events(db: Database):
+    with db.writer() as w:
+        outcome = insert_events(
+            w,
+            [
+                event_row(id="same", organization_id="org_a"),
+                event_row(id="same", organization_id="org_b"),
+            ],
+        )
+    assert outcome.inserted == 2
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(1990, 2, 3, tzinfo=UTC),
+        datetime(2011, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2099, 7, 1, tzinfo=UTC),
+    ],
+)
+def test_events_in_far_months_are_stored(db: Database, when: datetime):
+    with db.writer() as w:
+        assert insert_events(w, [event_row(event_time=when)]).inserted == 1
+    with db.admin() as session:
+        assert (
+            session.scalar("SELECT count(*) FROM audit_events WHERE event_time = :t", {"t": when})
+            == 1
+        )
+
+
+def test_new_month_gets_its_own_partition(db: Database, capabilities):
+    if capabilities.hypertables:
+        pytest.skip("TimescaleDB creates chunks itself; nothing of ours to check")
+    with db.writer() as w:
+        insert_events(w, [event_row(event_time=datetime(2031, 5, 17, tzinfo=UTC))])
+    with db.admin() as session:
+        assert session.scalar("SELECT to_regclass('audit_events_2031_05') IS NOT NULL") is True
+        in_default = session.scalar("SELECT count(*) FROM audit_events_default")
+    assert in_default == 0
+
+
+def test_insert_straight_into_a_month_without_partition_never_fails(db: Database, capabilities):
+    # A producer bypassing our writer lands in the DEFAULT partition instead of failing.
+    with db.writer() as w:
+        w.execute(
+            "INSERT INTO audit_events (organization_id, id, event_time, event_type, event_action,"
+            " retention_guaranteed_until) VALUES ('org_a', 'x', '2077-03-03Z', 'login', 'login',"
+            " '2077-06-01Z')"
+        )
+    with db.writer() as w:
+        # ...and later batches for that month still succeed, in the same place.
+        assert (
+            insert_events(w, [event_row(event_time=datetime(2077, 3, 9, tzinfo=UTC))]).inserted == 1
+        )
+
+
+def test_reader_sees_only_its_organisation(db: Database):
+    with db.writer() as w:
+        insert_events(w, [event_row(organization_id="org_a") for _ in range(3)])
+        insert_events(w, [event_row(organization_id="org_b") for _ in range(5)])
+    with db.org_session("org_a") as session:
+        assert session.scalar("SELECT count(*) FROM org_audit_events") == 3
+        assert (
+            session.scalar("SELECT count(*) FROM org_audit_events WHERE organization_id = 'org_b'")
+            == 0
+        )
+        assert session.scalar("SELECT count(*) FROM org_organizations") == 1
+    with db.org_session("org_b") as session:
+        assert session.scalar("SELECT count(*) FROM org_audit_events") == 5
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        "org_audit_events",
+        "org_audit_rejects",
+        "org_audit_exports",
+        "org_organizations",
+        "org_retention_policies",
+        "org_audit_purges",
+    ],
+)
+def test_reader_without_organisation_sees_nothing(db: Database, view: str):
+    with db.writer() as w:
+        insert_events(w, [event_row(organization_id="org_a")])
+        w.execute(
+            "INSERT INTO audit_rejects (organization_id, source, reason, raw_payload)"
+            " VALUES ('org_a', 'test', 'bad', '\\x00')"
+        )
+    with db.admin() as session:
+        session.execute("INSERT INTO retention_policies VALUES ('org_a', 'login', 30, now(), 't')")
+    with db.engine.connect() as conn:
+        conn.execute(text("SET ROLE auditlens_reader"))
+        assert conn.execute(text(f"SELECT count(*) FROM {view}")).scalar() == 0
+        conn.execute(text("SELECT set_config('auditlens.organization_id', '', false)"))
+        assert conn.execute(text(f"SELECT count(*) FROM {view}")).scalar() == 0
+
+
+def test_org_scope_does_not_leak_between_pooled_transactions(db: Database):
+    with db.writer() as w:
+        insert_events(w, [event_row(organization_id="org_a")])
+    with db.org_session("org_a") as session:
+        assert session.scalar("SELECT count(*) FROM org_audit_events") == 1
+    # The same pooled connection afterwards, without a scope: nothing, and not the reader role.
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT auditlens_current_org()")).scalar() is None
+        assert conn.execute(text("SELECT current_user")).scalar() != "auditlens_reader"
+
+
+def test_org_id_is_checked_before_it_reaches_sql(db: Database):
+    from sql.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="organization id"), db.org_session("a'; --"):
+        pass
+
+
+def test_record_event_writes_an_event_of_our_own(db: Database):
+    with db.writer() as w:
+        event_id = record_event(
+            w,
+            organization_id="org_a",
+            event_type="data_modification",
+            event_action="export",
+            details={"rows": 3},
+        )
+    with db.org_session("org_a") as session:
+        row = session.execute("SELECT id, details FROM org_audit_events").rows[0]
+    assert row == (event_id, {"rows": 3})
+    assert len(event_id) == 36 and event_id[14] == "7"  # a UUIDv7
