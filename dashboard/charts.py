@@ -1,0 +1,129 @@
+"""Plotly figures of the dashboard. Every selectable mark carries, in `customdata`, what a
+drill-down needs to build its query, so a selection maps back to events without guessing
+from axis labels. Heatmaps are drawn as square markers: Plotly heatmap traces cannot be
+box- or click-selected, scatter markers can."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+import plotly.graph_objects as go
+
+FAMILY_COLORS: Mapping[str, str] = {
+    "log_access": "#2563eb",
+    "config_change": "#d97706",
+    "user_management": "#7c3aed",
+    "data_modification": "#dc2626",
+    "login": "#059669",
+    "api_call": "#64748b",
+}
+_LAYOUT = {
+    "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
+    "height": 320,
+    "legend": {"orientation": "h", "y": -0.2},
+    "separators": ".,",
+}
+
+
+def timeline_figure(timeline: pd.DataFrame) -> go.Figure:
+    """Events per bucket stacked by family; customdata = (event_type,)."""
+    fig = go.Figure()
+    if not timeline.empty:
+        per_family = pd.DataFrame(
+            timeline.groupby(["event_type", "bucket"], as_index=False)["events"].sum()
+        ).sort_values(["event_type", "bucket"])
+        for family, rows in per_family.groupby("event_type", sort=True):
+            fig.add_bar(
+                x=rows["bucket"],
+                y=rows["events"],
+                name=str(family),
+                marker_color=FAMILY_COLORS.get(str(family)),
+                customdata=[[family]] * len(rows),
+                hovertemplate="%{x}<br>" + str(family) + ": %{y:,}<extra></extra>",
+            )
+    fig.update_layout(barmode="stack", title="Events over time", **_LAYOUT)
+    fig.update_layout(dragmode="select", clickmode="event+select")
+    return fig
+
+
+def ranking_figure(
+    frame: pd.DataFrame, label: str, value: str, keys: list[str], title: str
+) -> go.Figure:
+    """Horizontal bars, largest on top; customdata = the `keys` columns of each row."""
+    fig = go.Figure()
+    if not frame.empty:
+        ordered = frame.iloc[::-1]
+        fig.add_bar(
+            x=ordered[value],
+            y=ordered[label].astype(str),
+            orientation="h",
+            customdata=ordered[keys].astype(str).to_numpy().tolist(),
+            marker_color="#2563eb",
+            hovertemplate="%{y}: %{x:,}<extra></extra>",
+        )
+    fig.update_layout(title=title, **_LAYOUT)
+    fig.update_layout(clickmode="event+select", showlegend=False)
+    return fig
+
+
+def matrix_figure(
+    matrix: pd.DataFrame, title: str, x_title: str, y_title: str, keys: str = "cell"
+) -> go.Figure:
+    """A heatmap of square markers, one per cell with events; customdata = (row, column).
+
+    Cells are ordered as in `matrix` (rows top to bottom, columns left to right).
+    """
+    fig = go.Figure()
+    rows, columns, counts = [], [], []
+    for row_label, row in matrix.iterrows():
+        for column_label, count in row.items():
+            if count:
+                rows.append(str(row_label))
+                columns.append(str(column_label))
+                counts.append(int(count))
+    if counts:
+        peak = max(counts)
+        fig.add_scatter(
+            x=columns,
+            y=rows,
+            mode="markers",
+            marker={
+                "symbol": "square",
+                "size": 16,
+                "color": counts,
+                "colorscale": "Blues",
+                "cmin": 0,
+                "cmax": peak,
+                "showscale": True,
+                "line": {"width": 0},
+            },
+            customdata=[[r, c] for r, c in zip(rows, columns, strict=True)],
+            text=[f"{n:,}" for n in counts],
+            hovertemplate=y_title + " %{y}, " + x_title + " %{x}: %{text} events<extra></extra>",
+            name=keys,
+        )
+    fig.update_xaxes(
+        title=x_title,
+        type="category",
+        categoryorder="array",
+        categoryarray=[str(c) for c in matrix.columns],
+    )
+    fig.update_yaxes(
+        title=y_title,
+        type="category",
+        categoryorder="array",
+        categoryarray=[str(r) for r in matrix.index][::-1],
+    )
+    fig.update_layout(title=title, clickmode="event+select", **_LAYOUT)
+    return fig
+
+
+def baseline_figure(comparison: pd.DataFrame, day_label: str) -> go.Figure:
+    """Grouped bars: a user's baseline mean per feature against one day."""
+    fig = go.Figure()
+    if not comparison.empty:
+        fig.add_bar(x=comparison["feature"], y=comparison["baseline_mean"], name="baseline (mean)")
+        fig.add_bar(x=comparison["feature"], y=comparison["day"], name=day_label)
+    fig.update_layout(barmode="group", title="Baseline against the day", **_LAYOUT)
+    return fig

@@ -1,0 +1,224 @@
+"""Configuration history: who changed what, before -> after, and what was switched off and
+never switched back on (the request's "who disabled the alert?" story).
+
+Producers describe a change in `details` as the request's example does: `changes` (a diff),
+`old_values`/`new_values` (snake or camel case). All shapes seen in the wild are accepted:
+`changes` as {field: {"old": a, "new": b}}, {field: [a, b]}, [{"field", "old", "new"}], or
+absent (then the diff of old and new values is used).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from sql.gateway import Database
+
+CHANGE_COLUMNS = (
+    "id",
+    "event_time",
+    "user_id",
+    "user_email",
+    "event_action",
+    "resource_type",
+    "resource_id",
+    "details",
+)
+_OLD_KEYS = ("old", "from", "before", "old_value", "oldValue")
+_NEW_KEYS = ("new", "to", "after", "new_value", "newValue")
+# Fields whose change to one of these values switches something off.
+_SWITCH_FIELDS = ("enabled", "active", "is_enabled", "isEnabled", "status", "state")
+_OFF_VALUES = {"false", "0", "off", "disabled", "paused", "inactive", "muted", "no"}
+_OFF_ACTIONS = ("disable", "deactivate", "pause", "mute", "suspend", "revoke")
+_ON_ACTIONS = ("enable", "activate", "resume", "unmute", "unpause", "reactivate")
+_CHANGES_SQL = """
+SELECT id, event_time, user_id, user_email, event_action, resource_type, resource_id, details
+  FROM org_audit_events
+ WHERE event_type = 'config_change' AND event_time >= :start AND event_time < :end
+ ORDER BY event_time DESC, id DESC
+ LIMIT :limit
+"""
+
+
+def config_change_events(
+    db: Database, org: str, start: datetime, end: datetime, limit: int = 2_000
+) -> tuple[pd.DataFrame, bool]:
+    """Config-change events of `org` in [start, end), newest first, at most `limit`.
+
+    Returns the frame and whether the limit cut it short.
+    """
+    with db.org_session(org) as session:
+        result = session.execute(
+            _CHANGES_SQL, {"start": start, "end": end, "limit": limit + 1}, max_rows=limit + 1
+        )
+    frame = pd.DataFrame.from_records(result.rows[:limit], columns=list(CHANGE_COLUMNS))
+    return frame, len(result.rows) > limit
+
+
+def field_changes(details: Mapping[str, Any] | None) -> list[tuple[str, Any, Any]]:
+    """The (field, before, after) triples a config-change event describes, in stable order."""
+    if not isinstance(details, Mapping):
+        return []
+    changes = details.get("changes")
+    triples: list[tuple[str, Any, Any]] = []
+    if isinstance(changes, Mapping):
+        for name, change in changes.items():
+            if isinstance(change, Mapping) and _has_any(change, _OLD_KEYS + _NEW_KEYS):
+                triples.append((str(name), _first(change, _OLD_KEYS), _first(change, _NEW_KEYS)))
+            elif isinstance(change, list | tuple) and len(change) == 2:
+                triples.append((str(name), change[0], change[1]))
+            else:
+                old = _values(details, "old").get(name)
+                triples.append((str(name), old, change))
+    elif isinstance(changes, list):
+        for change in changes:
+            if isinstance(change, Mapping):
+                name = change.get("field") or change.get("name") or change.get("path") or "?"
+                triples.append((str(name), _first(change, _OLD_KEYS), _first(change, _NEW_KEYS)))
+    if triples:
+        return triples
+    old, new = _values(details, "old"), _values(details, "new")
+    for name in sorted(set(old) | set(new)):
+        if old.get(name) != new.get(name):
+            triples.append((name, old.get(name), new.get(name)))
+    return triples
+
+
+def describe_changes(details: Mapping[str, Any] | None) -> str:
+    """Human before/after text: "Threshold 100 -> 200; Enabled true -> false"."""
+    parts = [
+        f"{_label(name)} {_show(old)} -> {_show(new)}" for name, old, new in field_changes(details)
+    ]
+    return "; ".join(parts)
+
+
+def is_disabling(action: str, details: Mapping[str, Any] | None) -> bool:
+    """Whether this change switched something off (by its action or by a switch field)."""
+    if _action_matches(action, _OFF_ACTIONS):
+        return True
+    return any(
+        name in _SWITCH_FIELDS and _is_off(new) and not _is_off(old)
+        for name, old, new in field_changes(details)
+    )
+
+
+def is_enabling(action: str, details: Mapping[str, Any] | None) -> bool:
+    """Whether this change switched something (back) on."""
+    if _action_matches(action, _ON_ACTIONS):
+        return True
+    return any(
+        name in _SWITCH_FIELDS and _is_off(old) and new is not None and not _is_off(new)
+        for name, old, new in field_changes(details)
+    )
+
+
+def change_history(events: pd.DataFrame) -> pd.DataFrame:
+    """The events as a table: when, who, action, what (type:id), before -> after."""
+    if events.empty:
+        return pd.DataFrame(columns=["event_time", "who", "action", "target", "change", "id"])
+    details = events["details"].map(_as_details)
+    return pd.DataFrame(
+        {
+            "event_time": events["event_time"],
+            "who": events["user_email"].fillna(events["user_id"]),
+            "action": events["event_action"],
+            "target": events["resource_type"].fillna("") + ":" + events["resource_id"].fillna(""),
+            "change": details.map(describe_changes),
+            "id": events["id"],
+        }
+    )
+
+
+def never_reverted(events: pd.DataFrame) -> pd.DataFrame:
+    """Disabling changes with no later enabling change to the same resource, newest first.
+
+    `events` must hold every config change from the earliest disabling one onwards, so a
+    re-enable after the window still counts as a revert.
+    """
+    columns = ["event_time", "who", "action", "target", "change", "reason", "id"]
+    if events.empty:
+        return pd.DataFrame(columns=columns)
+    ordered = events.sort_values(["event_time", "id"], kind="stable")
+    open_disables: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    records: list[dict[Any, Any]] = ordered.to_dict("records")
+    for row in records:
+        details = _as_details(row["details"])
+        action = str(row["event_action"] or "")
+        target = (str(row["resource_type"] or ""), str(row["resource_id"] or ""))
+        if is_disabling(action, details):
+            open_disables.setdefault(target, []).append(
+                {
+                    "event_time": row["event_time"],
+                    "who": row["user_email"] or row["user_id"],
+                    "action": action,
+                    "target": f"{target[0]}:{target[1]}",
+                    "change": describe_changes(details),
+                    "reason": str(details.get("reason") or ""),
+                    "id": row["id"],
+                }
+            )
+        elif is_enabling(action, details):
+            open_disables.pop(target, None)
+    rows = [r for disables in open_disables.values() for r in disables]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values("event_time", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _as_details(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _values(details: Mapping[str, Any], which: str) -> dict[str, Any]:
+    for key in (f"{which}_values", f"{which}Values", f"{which}_value", f"{which}Value"):
+        value = details.get(key)
+        if isinstance(value, Mapping):
+            return {str(k): v for k, v in value.items()}
+    return {}
+
+
+def _has_any(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
+    return any(k in mapping for k in keys)
+
+
+def _first(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if key in mapping:
+            return mapping[key]
+    return None
+
+
+def _label(name: str) -> str:
+    """`retention_days` / `retentionDays` -> `Retention days`."""
+    spaced = "".join(f" {c.lower()}" if c.isupper() else c for c in name).replace("_", " ")
+    spaced = " ".join(spaced.split())
+    return spaced[:1].upper() + spaced[1:] if spaced else name
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _is_off(value: Any) -> bool:
+    if isinstance(value, bool):
+        return not value
+    return value is not None and str(value).strip().lower() in _OFF_VALUES
+
+
+def _action_matches(action: str, verbs: tuple[str, ...]) -> bool:
+    words = (action or "").lower().replace("-", "_").split("_")
+    return bool(words) and words[0] in verbs

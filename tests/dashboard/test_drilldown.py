@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from dashboard import drilldown
+from dashboard.period import anchor_end, day_period, preset_period
+
+
+def test_queries_for_selections():
+    start = datetime(2025, 1, 15, 14, tzinfo=UTC)
+    assert drilldown.bucket_query("log_access", start, timedelta(hours=1)) == (
+        "family:log_access created:2025-01-15T14:00:00..2025-01-15T14:59:59"
+    )
+    assert drilldown.user_day_query("john@company.com", date(2025, 1, 15)) == (
+        "user:john@company.com created:2025-01-15..2025-01-15"
+    )
+    assert drilldown.resource_query("source", "payment logs", start, start + timedelta(days=1)) == (
+        'resource_type:source resource:"payment logs" '
+        "created:2025-01-15T14:00:00..2025-01-16T13:59:59"
+    )
+    assert drilldown.quote('a"b') == '"a\\"b"'
+
+
+def test_selection_payloads_are_read_from_dicts_and_attributes():
+    assert drilldown.selected_points(None) == []
+    assert drilldown.selected_points({"selection": {"points": [{"x": 1}]}}) == [{"x": 1}]
+    assert drilldown.selected_rows({"selection": {"rows": [2]}}) == [2]
+    assert drilldown.selected_rows({"selection": {"rows": []}}) == []
+
+
+def test_periods():
+    end = anchor_end(datetime(2025, 1, 15, 14, 32, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC))
+    assert end == datetime(2025, 1, 15, 15, tzinfo=UTC)
+    week = preset_period("Last 7 days", end)
+    assert week.start == datetime(2025, 1, 8, 15, tzinfo=UTC) and week.bucket == "hour"
+    assert preset_period("Last 30 days", end).bucket == "day"
+    days = day_period(date(2024, 10, 1), date(2024, 12, 31))
+    assert days.first_day == date(2024, 10, 1) and days.last_day == date(2024, 12, 31)
+    assert days.end == datetime(2025, 1, 1, tzinfo=UTC)
