@@ -1,4 +1,8 @@
-"""The AuditLens dashboard (Streamlit). Pages only wire widgets to the read-side modules."""
+"""The AuditLens dashboard (Streamlit). Pages only wire widgets to the read-side modules.
+
+Without a live session the navigation holds nothing but the sign-in page. Pages are listed
+in PAGES; a page whose file does not exist (yet) is left out, so each page lands on its own.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,33 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).resolve().parent / "pages"
+from dashboard.context import current_viewer, render_sign_in
+from dashboard.resources import database
+
+PAGE_DIR = Path(__file__).resolve().parent / "pages"
+# (file, title, icon, url path) in menu order.
+PAGES = [
+    ("overview.py", "Overview", ":material/dashboard:", "overview"),
+    ("explore.py", "Explore", ":material/manage_search:", "explore"),
+    ("users.py", "Users", ":material/group:", "users"),
+    ("anomalies.py", "Anomalies", ":material/crisis_alert:", "anomalies"),
+    ("compliance.py", "Compliance", ":material/verified_user:", "compliance"),
+    ("config_changes.py", "Config changes", ":material/tune:", "config-changes"),
+]
 
 st.set_page_config(page_title="AuditLens", page_icon=":material/policy:", layout="wide")
-navigation = st.navigation(
-    [st.Page(str(PAGES / "overview.py"), title="Overview", icon=":material/dashboard:")]
-)
+db = database()
+if current_viewer(db) is None:
+    navigation = st.navigation(
+        [st.Page(lambda: render_sign_in(db), title="Sign in", icon=":material/login:")],
+        position="hidden",
+    )
+else:
+    navigation = st.navigation(
+        [
+            st.Page(str(PAGE_DIR / name), title=title, icon=icon, url_path=url_path)
+            for name, title, icon, url_path in PAGES
+            if (PAGE_DIR / name).exists()
+        ]
+    )
 navigation.run()

@@ -5,9 +5,15 @@ from __future__ import annotations
 import streamlit as st
 
 from sql.gateway import Database
+from sql.settings import Settings
 
 
 @st.cache_resource(show_spinner=False)
+def _database(url: str | None) -> Database:
+    return Database.open(Settings.from_env())
+
+
 def database() -> Database:
-    """The one connection pool of this dashboard process."""
-    return Database.open()
+    """The one connection pool of this dashboard process (per configured database URL, so a
+    test pointing AUDITLENS_DATABASE_URL at its own database gets its own pool)."""
+    return _database(Settings.from_env().database_url)

@@ -56,7 +56,7 @@ CREATE TEMP TABLE IF NOT EXISTS audit_events_staging (
   organization_id text, id text, event_time timestamptz, event_type text, event_action text,
   user_id text, user_email text, ip_address inet, user_agent text, resource_type text,
   resource_id text, details jsonb, session_id text
-) ON COMMIT DELETE ROWS
+) ON COMMIT DROP
 """
 
 _INSERT_FROM_STAGING = f"""
@@ -109,7 +109,8 @@ def insert_events(session: ScopedSession, rows: Sequence[Sequence[Any]]) -> Inse
         )
         cur.execute(_INSERT_FROM_STAGING)
         inserted = cur.rowcount
-        # ON COMMIT DELETE ROWS empties staging at commit; clear it now for a second batch.
+        # Dropped at commit (a pooled connection serves several roles, and a temp table one
+        # role created is not the next role's); clear it now for a second batch.
         cur.execute("TRUNCATE audit_events_staging")
     return InsertOutcome(inserted, len(rows) - inserted)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from dashboard.accounts import DEMO_ADMIN_EMAIL, ensure_demo_admin
 from dashboard.cli import app, err_console
 from sql.gateway import Database
 from sql.migrate import migrate
@@ -30,6 +31,11 @@ def run(
         applied = migrate(db)
         if applied:
             err_console.print(f"applied {len(applied)} migration(s)")
+        demo_password = ensure_demo_admin(db)
+        if demo_password:
+            typer.echo(
+                f"demo admin created: {DEMO_ADMIN_EMAIL}  password (shown once): {demo_password}"
+            )
         env = dict(os.environ)
         # The dashboard process connects to exactly the server this one prepared.
         env[DATABASE_URL_ENV] = db.url.replace("postgresql+psycopg://", "postgresql://", 1)

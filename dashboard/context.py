@@ -1,0 +1,220 @@
+"""Every page starts with `ctx = page_context("Title")`: sign-in, organisation, audit.
+
+`page_context` stops the page with the sign-in form unless a live session exists, renders the
+organisation picker (the viewer's memberships, also read from and written to the URL as
+`?org=`), renders the page title, and records the page view as an audit event. Pages then
+read through `ctx.db` scoped to `ctx.org`, check `ctx.can_export`, and record what the viewer
+does with `ctx.record(action, details)`.
+
+Tests sign a viewer in by putting a session token (from `accounts.open_session`) into
+`st.session_state[SESSION_TOKEN_KEY]` before running a page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from dashboard import accounts
+from dashboard.accounts import Viewer
+from dashboard.resources import database
+from dashboard.self_audit import record_dashboard_event
+from sql.gateway import Database
+
+SESSION_TOKEN_KEY = "auditlens_session_token"  # noqa: S105 - a state key, not a secret
+ORG_KEY = "auditlens_org"
+_LAST_RECORDED_KEY = "auditlens_last_recorded"
+_CURRENT_PAGE_KEY = "auditlens_current_page"
+
+
+@dataclass
+class PageContext:
+    """What a page needs: the database, who is looking, at which organisation, as what."""
+
+    db: Database
+    viewer: Viewer
+    org: str
+    role: str
+    page_title: str = ""
+
+    @property
+    def can_export(self) -> bool:
+        """Admins and auditors export; analysts only with the export right."""
+        membership = self.viewer.memberships.get(self.org)
+        return membership is not None and membership.may_export
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def record(
+        self,
+        action: str,
+        details: Mapping[str, Any] | None = None,
+        *,
+        resource_id: str | None = None,
+        dedupe: bool = True,
+    ) -> str | None:
+        """Write what the viewer did as an audit event (resource_type `audit_log`).
+
+        Streamlit reruns the page on every interaction: with `dedupe` (the default) an action
+        with the same details as its last recording on this visit of the page is not recorded
+        again. Returns the event id, or None when deduplicated.
+        """
+        payload = {"page": self.page_title, **dict(details or {})}
+        key = json.dumps([self.org, resource_id, payload], sort_keys=True, default=str)
+        last: dict[str, str] = st.session_state.setdefault(_LAST_RECORDED_KEY, {})
+        slot = f"{self.page_title}\x00{action}"
+        if dedupe and last.get(slot) == key:
+            return None
+        event_id = record_dashboard_event(
+            self.db,
+            org=self.org,
+            viewer=self.viewer,
+            action=action,
+            details=payload,
+            resource_id=resource_id or _slug(self.page_title),
+            ip_address=_client_ip(),
+            user_agent=_user_agent(),
+        )
+        last[slot] = key
+        return event_id
+
+
+def _slug(title: str) -> str:
+    return "dashboard/" + "_".join(title.lower().split()) if title else "dashboard"
+
+
+def _client_ip() -> str | None:
+    try:
+        ip = st.context.ip_address
+    except Exception:  # no request context (tests, scripts)
+        return None
+    if not ip:
+        return None
+    # inet rejects anything else; a proxy may hand us a hostname.
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(ip))
+    except ValueError:
+        return None
+
+
+def _user_agent() -> str | None:
+    try:
+        agent = st.context.headers.get("User-Agent")
+    except Exception:  # no request context (tests, scripts)
+        return None
+    return agent[:512] if agent else None
+
+
+def oidc_configured() -> bool:
+    """OIDC sign-in (`st.login`) is on when `.streamlit/secrets.toml` has an [auth] section."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all
+        return False
+
+
+def current_viewer(db: Database) -> Viewer | None:
+    """The signed-in viewer of this browser session, or None."""
+    token = st.session_state.get(SESSION_TOKEN_KEY)
+    if token:
+        viewer = accounts.viewer_for_token(db, token)
+        if viewer is not None:
+            return viewer
+        # Expired or ended: forget it so the sign-in form shows.
+        del st.session_state[SESSION_TOKEN_KEY]
+    if oidc_configured() and getattr(st.user, "is_logged_in", False):
+        email = st.user.get("email")
+        return accounts.viewer_for_email(db, str(email)) if email else None
+    return None
+
+
+def render_sign_in(db: Database) -> None:
+    """The sign-in page: OIDC button when configured, else the built-in account form."""
+    st.title("Sign in to AuditLens")
+    if oidc_configured():
+        if getattr(st.user, "is_logged_in", False):
+            st.error(
+                f"{st.user.get('email')} has no AuditLens account or organisation: "
+                "ask an admin to run `auditlens users add`."
+            )
+            if st.button("Sign out", key="signin_oidc_logout"):
+                st.logout()
+            return
+        st.button("Sign in with single sign-on", key="signin_oidc", on_click=st.login)
+        st.divider()
+    with st.form("signin_form"):
+        email = st.text_input("Email", key="signin_email")
+        password = st.text_input("Password", type="password", key="signin_password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        try:
+            token, _viewer = accounts.authenticate(
+                db, email, password, ip_address=_client_ip(), user_agent=_user_agent()
+            )
+        except accounts.SignInRefused as exc:
+            st.error(str(exc))
+            return
+        st.session_state[SESSION_TOKEN_KEY] = token
+        st.rerun()
+
+
+def sign_out(db: Database) -> None:
+    token = st.session_state.pop(SESSION_TOKEN_KEY, None)
+    st.session_state.pop(_LAST_RECORDED_KEY, None)
+    if token:
+        accounts.end_session(db, token)
+    elif oidc_configured() and getattr(st.user, "is_logged_in", False):
+        st.logout()
+
+
+def _pick_org(viewer: Viewer) -> str:
+    orgs = viewer.organizations
+    wanted = st.query_params.get("org")
+    if wanted in orgs and st.session_state.get(ORG_KEY) not in orgs:
+        st.session_state[ORG_KEY] = wanted
+    if st.session_state.get(ORG_KEY) not in orgs:
+        st.session_state[ORG_KEY] = wanted if wanted in orgs else orgs[0]
+    org = st.sidebar.selectbox("Organisation", orgs, key=ORG_KEY)
+    if st.query_params.get("org") != org:
+        st.query_params["org"] = org
+    return str(org)
+
+
+def page_context(page_title: str) -> PageContext:
+    """Sign-in gate, organisation picker, title and page-view audit for one page.
+
+    Stops the script (shows the sign-in form) when nobody is signed in, and stops with a
+    message when the viewer belongs to no organisation.
+    """
+    db = database()
+    viewer = current_viewer(db)
+    if viewer is None:
+        render_sign_in(db)
+        st.stop()
+    assert viewer is not None
+    if not viewer.memberships:
+        st.warning("Your account belongs to no organisation yet: ask an admin for access.")
+        st.stop()
+    org = _pick_org(viewer)
+    role = viewer.memberships[org].role
+    with st.sidebar:
+        st.caption(f"Signed in as **{viewer.email}** · {role}")
+        if st.button("Sign out", key="auditlens_sign_out"):
+            sign_out(db)
+            st.rerun()
+    ctx = PageContext(db=db, viewer=viewer, org=org, role=role, page_title=page_title)
+    if st.session_state.get(_CURRENT_PAGE_KEY) != page_title:
+        # A new visit of this page: its actions count afresh.
+        st.session_state[_CURRENT_PAGE_KEY] = page_title
+        st.session_state[_LAST_RECORDED_KEY] = {}
+    st.title(page_title)
+    ctx.record("view_logs", {"org": org})
+    return ctx
