@@ -52,6 +52,31 @@ def user_day_query(user_id: str, day: date) -> str:
     return join(f"user:{quote(user_id)}", created_days(day, day))
 
 
+def users_query(keys: Sequence[Sequence[str]], start: datetime, end: datetime) -> str | None:
+    """Selected users (customdata `[user_id]`, ORed) in [start, end)."""
+    users = [k[0] for k in keys if k and k[0]]
+    if not users:
+        return None
+    return join(*(f"user:{quote(u)}" for u in users), created(start, end))
+
+
+def resources_query(keys: Sequence[Sequence[str]], start: datetime, end: datetime) -> str | None:
+    """Selected resources (customdata `[resource_type, resource_id]`) in [start, end).
+
+    Several resources OR their ids; their types are ORed too, which can only widen the
+    match when two types share an id, so a single type is kept and mixed types are dropped.
+    """
+    picked = [(k[0], k[1]) for k in keys if len(k) == 2 and k[1]]
+    if not picked:
+        return None
+    types = sorted({t for t, _ in picked if t})
+    return join(
+        f"resource_type:{quote(types[0])}" if len(types) == 1 else None,
+        *(f"resource:{quote(r)}" for _, r in picked),
+        created(start, end),
+    )
+
+
 def resource_query(
     resource_type: str | None, resource_id: str, start: datetime, end: datetime
 ) -> str:
@@ -61,6 +86,55 @@ def resource_query(
         f"resource:{quote(resource_id)}",
         created(start, end),
     )
+
+
+def timeline_selection_query(points: Sequence[Mapping[str, Any]], width: timedelta) -> str | None:
+    """Selected timeline bars -> their families (ORed) over the buckets' span."""
+    families = sorted({str(p["customdata"][0]) for p in points if p.get("customdata")})
+    buckets = [_moment(p["x"]) for p in points if p.get("x") is not None]
+    if not families or not buckets:
+        return None
+    return join(
+        *(f"family:{quote(f)}" for f in families), created(min(buckets), max(buckets) + width)
+    )
+
+
+def ranking_selection_values(points: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """The customdata keys of selected ranking bars, in selection order, without repeats."""
+    seen: list[list[str]] = []
+    for point in points:
+        keys = [str(k) for k in point.get("customdata") or []]
+        if keys and keys not in seen:
+            seen.append(keys)
+    return seen
+
+
+def matrix_selection_cells(points: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """Selected heatmap cells as (row, column) labels, without repeats."""
+    cells: list[tuple[str, str]] = []
+    for point in points:
+        data = point.get("customdata")
+        if data and len(data) == 2 and (str(data[0]), str(data[1])) not in cells:
+            cells.append((str(data[0]), str(data[1])))
+    return cells
+
+
+def users_days_query(cells: Sequence[tuple[str, str]]) -> str | None:
+    """Users-by-day cells -> those users (ORed) over the span of those days."""
+    if not cells:
+        return None
+    users = sorted({u for u, _ in cells})
+    days = [date.fromisoformat(d) for _, d in cells]
+    return join(*(f"user:{quote(u)}" for u in users), created_days(min(days), max(days)))
+
+
+def _moment(value: Any) -> datetime:
+    """A Plotly x value (ISO text, possibly without zone, meaning UTC) as an aware datetime."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        moment = datetime.fromisoformat(str(value).replace(" ", "T").replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def selected_points(event: Any) -> list[Mapping[str, Any]]:
@@ -86,4 +160,4 @@ def selected_rows(event: Any) -> Sequence[int]:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,5 +1,5 @@
-"""The period a page looks at: a preset ("Last 7 days") or explicit days, anchored at the
-organisation's latest event so a quiet (or historical) organisation still shows its data."""
+"""The period a page looks at: a preset ("Last 7 days") ending at the coming full hour, all
+of the organisation's history, or explicit UTC days."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ PRESETS: dict[str, timedelta] = {
     "Last 90 days": timedelta(days=90),
     "Last 365 days": timedelta(days=365),
 }
+ALL_TIME = "All time"
 CUSTOM = "Custom days"
 
 
@@ -29,6 +30,10 @@ class Period:
         return "hour" if self.end - self.start <= timedelta(days=7) else "day"
 
     @property
+    def bucket_width(self) -> timedelta:
+        return timedelta(hours=1) if self.bucket == "hour" else timedelta(days=1)
+
+    @property
     def first_day(self) -> date:
         return self.start.date()
 
@@ -41,11 +46,17 @@ class Period:
         return f"{self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC"
 
 
-def anchor_end(latest_event: datetime | None, now: datetime) -> datetime:
-    """The end of preset periods: the hour after the latest event (or now when empty)."""
-    moment = latest_event if latest_event is not None else now
-    moment = moment.astimezone(UTC)
-    return moment.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+def anchor_end(now: datetime) -> datetime:
+    """The end of preset periods: the start of the hour after `now`, so buckets are whole."""
+    return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+def all_time_period(first_event: datetime | None, end: datetime) -> Period:
+    """From the day of the organisation's first event (or `end` less a day) up to `end`."""
+    if first_event is None:
+        return Period(end - timedelta(days=1), end)
+    first = first_event.astimezone(UTC)
+    return Period(datetime.combine(first.date(), time(0), tzinfo=UTC), end)
 
 
 def preset_period(preset: str, end: datetime) -> Period:

@@ -1,9 +1,35 @@
-"""Read-side queries of the dashboard. Every one takes the organisation: it is the scope of the
-query and part of every cache key."""
+"""Read-side queries of the dashboard that touch the organisation's events directly (small,
+indexed probes). Overviews read through the read model (`overview_queries`), findings through
+`finding_queries`. Every function takes the organisation: it scopes the query and is part of
+every cache key, together with the database URL (so two databases served by one process, as
+in tests, never share an entry); `_db` is left out of the key by its underscore.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import streamlit as st
+
 from sql.gateway import Database
+
+TTL_SECONDS = 60
+
+
+def _key(db: Database) -> str:
+    return db.url
+
+
+def first_event_time(db: Database, org: str) -> datetime | None:
+    """The oldest event time of `org` (one index probe), where "All time" starts."""
+    return _first_event_time(_key(db), org, _db=db)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _first_event_time(db_key: str, org: str, *, _db: Database) -> datetime | None:
+    with _db.org_session(org) as session:
+        value = session.scalar("SELECT min(event_time) FROM org_audit_events")
+    return value if isinstance(value, datetime) else None
 
 
 def organization_ids(db: Database) -> list[str]:

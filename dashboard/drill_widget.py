@@ -1,0 +1,23 @@
+"""The drill-down control: a selection's query, and a button that records the drill-down and
+opens Explore with the query pre-filled (`?q=`), so the view can also be shared as a link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from dashboard.context import PageContext
+from dashboard.drilldown import EXPLORE_PAGE
+
+
+def offer_drilldown(
+    ctx: PageContext, query: str | None, *, source: str, details: dict[str, Any] | None = None
+) -> None:
+    """Show the selection's query and an "Open in Explore" button (key `<source>_drill`)."""
+    if not query:
+        return
+    st.code(query, language=None)
+    if st.button("Show these events in Explore", key=f"{source}_drill", icon=":material/search:"):
+        ctx.record("drill_down", {"source": source, "query": query, **(details or {})})
+        st.switch_page(EXPLORE_PAGE, query_params={"q": query, "org": ctx.org})
