@@ -1,0 +1,500 @@
+"""The event filter and its query syntax (GitHub audit-log style).
+
+One `EventFilter` object produces the SQL (a WHERE fragment over `org_audit_events` with
+bound parameters only), the plain-English sentence printed on reports and exports
+(`describe()`), and the query text (`to_query()`), which `EventFilter.parse` reads back to an
+equal filter.
+
+Syntax: whitespace-separated terms. `key:value` qualifiers -- `user:` (id or email),
+`family:` (event_type), `action:`, `resource:` (resource id), `resource_type:`, `ip:`
+(address or CIDR), `session:`, `created:` (`2024-10-01..2024-12-31`, `>=2024-10-01`,
+`<2025-01-01T08:00Z`, `2024-10-01..*`; ISO dates or datetimes, UTC unless an offset is
+given; a range's end is inclusive: a date means through the end of that day). Any other term
+is text searched within `details`; quote it with double quotes when it has spaces, a colon or
+a quote (`"level:error AND x"`, with `\\"` and `\\\\` inside quotes). Repeating a qualifier ORs
+its values; different qualifiers and several text terms AND. `created:` appears at most once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sql.errors import AuditLensError
+
+MAX_QUERY_LENGTH = 4_000
+MAX_VALUE_LENGTH = 512
+MAX_TERMS = 200
+_SEPARATORS = frozenset(" \t\r\n")
+_ONE_MICROSECOND = timedelta(microseconds=1)
+_ONE_DAY = timedelta(days=1)
+
+# Qualifier -> EventFilter field, in the order to_query() and describe() list them.
+QUALIFIERS: dict[str, str] = {
+    "user": "users",
+    "family": "families",
+    "action": "actions",
+    "resource_type": "resource_types",
+    "resource": "resources",
+    "ip": "ips",
+    "session": "sessions",
+}
+_COLUMNS = {
+    "families": "event_type",
+    "actions": "event_action",
+    "resource_types": "resource_type",
+    "resources": "resource_id",
+    "sessions": "session_id",
+}
+_WORDS = {
+    "users": "user",
+    "families": "family",
+    "actions": "action",
+    "resource_types": "resource type",
+    "resources": "resource",
+    "ips": "IP address",
+    "sessions": "session",
+}
+
+
+class QuerySyntaxError(AuditLensError):
+    """A query the parser cannot read; `position` (0-based) points at the bad part."""
+
+    def __init__(self, message: str, *, query: str = "", position: int | None = None) -> None:
+        self.message = message
+        self.query = query
+        self.position = position
+        where = f"at column {position + 1}: " if position is not None else ""
+        super().__init__(f"query error {where}{message}")
+
+    def caret(self) -> str:
+        """The query on one line and a caret under the bad part, for a monospace display."""
+        if self.position is None or not self.query:
+            return str(self)
+        shown = "".join(" " if c in _SEPARATORS else c for c in self.query[:MAX_QUERY_LENGTH])
+        return f"{shown}\n{' ' * min(self.position, len(shown))}^ {self.message}"
+
+
+def _check_value(value: str, what: str) -> str:
+    if not isinstance(value, str):
+        raise QuerySyntaxError(f"{what} must be text, got: {type(value).__name__}")
+    if value == "":
+        raise QuerySyntaxError(f"{what} must not be empty")
+    if len(value) > MAX_VALUE_LENGTH:
+        raise QuerySyntaxError(
+            f"{what} is {len(value):,} characters long (at most {MAX_VALUE_LENGTH})"
+        )
+    bad = next((i for i, c in enumerate(value) if _is_control(c)), None)
+    if bad is not None:
+        raise QuerySyntaxError(
+            f"{what} contains a control character (U+{ord(value[bad]):04X}) at {bad + 1}"
+        )
+    return value
+
+
+def _is_control(c: str) -> bool:
+    code = ord(c)
+    return code < 0x20 or code == 0x7F or 0xD800 <= code <= 0xDFFF
+
+
+def _normalise_ip(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise QuerySyntaxError(
+            f"ip: needs an address or CIDR like 10.0.0.0/8, got: {value!r}"
+        ) from None
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return str(network)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events of one organisation to show; empty means all of them.
+
+    `start` is inclusive, `end` exclusive (both UTC). Values are validated on construction,
+    so a filter built from widgets is as safe as one parsed from text.
+    """
+
+    users: tuple[str, ...] = ()
+    families: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    resource_types: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()
+    sessions: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    texts: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        for name, key in [*((f, k) for k, f in QUALIFIERS.items()), ("texts", "text")]:
+            values = getattr(self, name)
+            if isinstance(values, str):
+                values = (values,)
+            cleaned = tuple(dict.fromkeys(_check_value(v, f"{key}: value") for v in values))
+            if name == "ips":
+                cleaned = tuple(dict.fromkeys(_normalise_ip(v) for v in cleaned))
+            object.__setattr__(self, name, cleaned)
+        for name in ("start", "end"):
+            moment = getattr(self, name)
+            if moment is not None:
+                if not isinstance(moment, datetime):
+                    raise QuerySyntaxError(f"created: {name} must be a datetime")
+                object.__setattr__(self, name, _utc(moment))
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise QuerySyntaxError("created: the range ends before it starts")
+
+    # ---- SQL -------------------------------------------------------------------------------
+
+    def to_sql(self) -> tuple[str, dict[str, Any]]:
+        """A WHERE fragment over `org_audit_events` and its bound parameters ("TRUE" if empty).
+
+        The organisation is not part of it: `org_audit_events` already shows only the
+        session's organisation.
+        """
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        if self.users:
+            params["f_users"] = list(self.users)
+            params["f_emails"] = [u.lower() for u in self.users]
+            clauses.append("(user_id = ANY(:f_users) OR lower(user_email) = ANY(:f_emails))")
+        for name, column in _COLUMNS.items():
+            values = getattr(self, name)
+            if values:
+                params[f"f_{name}"] = list(values)
+                # Column names come from the fixed _COLUMNS table, never from input.
+                clauses.append(f"{column} = ANY(:f_{name})")
+        if self.ips:
+            params["f_ips"] = list(self.ips)
+            clauses.append("ip_address <<= ANY(CAST(:f_ips AS inet[]))")
+        if self.start is not None:
+            params["f_start"] = self.start
+            clauses.append("event_time >= :f_start")
+        if self.end is not None:
+            params["f_end"] = self.end
+            clauses.append("event_time < :f_end")
+        for i, text in enumerate(self.texts):
+            params[f"f_text{i}"] = f"%{_like_escape(_json_text(text))}%"
+            clauses.append(f"details::text ILIKE :f_text{i} ESCAPE '\\'")
+        return (" AND ".join(clauses) or "TRUE"), params
+
+    # ---- words -----------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """The exact filter in plain English, as printed on reports and exports."""
+        parts: list[str] = []
+        for name in QUALIFIERS.values():
+            values = getattr(self, name)
+            if values:
+                word = _WORDS[name]
+                if name == "users":
+                    word = "user (id or email)"
+                if name == "ips":
+                    word = "IP address in"
+                    parts.append(f"{word} {_or(values)}")
+                else:
+                    parts.append(f"{word} is {_or(values)}")
+        if self.start is not None and self.end is not None:
+            parts.append(
+                f"time from {_words_time(self.start)} (inclusive) to "
+                f"{_words_time(self.end)} (exclusive)"
+            )
+        elif self.start is not None:
+            parts.append(f"time at or after {_words_time(self.start)}")
+        elif self.end is not None:
+            parts.append(f"time before {_words_time(self.end)}")
+        for text in self.texts:
+            parts.append(f"details contain {json.dumps(text, ensure_ascii=False)}")
+        if not parts:
+            return "all events"
+        return "events where " + "; and ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (recorded with every export)."""
+        out: dict[str, Any] = {"query": self.to_query()}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple) and value:
+                out[f.name] = list(value)
+            elif isinstance(value, datetime):
+                out[f.name] = value.isoformat()
+        return out
+
+    @property
+    def is_empty(self) -> bool:
+        return self == EventFilter()
+
+    def with_values(self, **changes: Any) -> EventFilter:
+        """A copy with some fields replaced (widgets build filters this way)."""
+        return replace(self, **changes)
+
+    # ---- query text ------------------------------------------------------------------------
+
+    def to_query(self) -> str:
+        """The query text; `EventFilter.parse(f.to_query()) == f` for every valid filter."""
+        terms: list[str] = []
+        for key, name in QUALIFIERS.items():
+            terms.extend(f"{key}:{_quote(v, qualifier=True)}" for v in getattr(self, name))
+        created = _created_query(self.start, self.end)
+        if created:
+            terms.append(f"created:{created}")
+        terms.extend(_quote(t, qualifier=False) for t in self.texts)
+        return " ".join(terms)
+
+    @classmethod
+    def parse(cls, text: str) -> EventFilter:
+        """Read a query; raises QuerySyntaxError naming and pointing at the bad part."""
+        return _Parser(text).parse()
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def _or(values: Iterable[str]) -> str:
+    quoted = [json.dumps(v, ensure_ascii=False) for v in values]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def _words_time(moment: datetime) -> str:
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}"
+    return text + " UTC"
+
+
+def _json_text(text: str) -> str:
+    # details::text is JSON: a quote or backslash in the term appears escaped there.
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _needs_quotes(value: str, *, qualifier: bool) -> bool:
+    if any(c in _SEPARATORS or c in '"\\' for c in value):
+        return True
+    if qualifier:
+        return False
+    # A bare text term must not read as a qualifier or a quoted string.
+    return ":" in value
+
+
+def _quote(value: str, *, qualifier: bool) -> str:
+    if not _needs_quotes(value, qualifier=qualifier):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _is_midnight(moment: datetime) -> bool:
+    return moment.timetz().replace(tzinfo=None) == time(0)
+
+
+def _moment_text(moment: datetime) -> str:
+    if _is_midnight(moment):
+        return moment.date().isoformat()
+    spec = "microseconds" if moment.microsecond else "seconds"
+    return moment.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def _end_text(end: datetime) -> str:
+    """An exclusive end written as the inclusive end the syntax uses."""
+    if _is_midnight(end):
+        return (end - _ONE_DAY).date().isoformat()
+    last = end - _ONE_MICROSECOND
+    spec = "microseconds" if last.microsecond else "seconds"
+    return last.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def _created_query(start: datetime | None, end: datetime | None) -> str:
+    if start is not None and end is not None:
+        return f"{_moment_text(start)}..{_end_text(end)}"
+    if start is not None:
+        return f">={_moment_text(start)}"
+    if end is not None:
+        return f"<={_end_text(end)}"
+    return ""
+
+
+@dataclass
+class _Term:
+    key: str | None  # None: free text
+    value: str
+    position: int  # where the term starts
+    value_position: int  # where its value starts
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise QuerySyntaxError("the query must be text")
+        self.text = text
+        self.pos = 0
+
+    def error(self, message: str, position: int) -> QuerySyntaxError:
+        return QuerySyntaxError(message, query=self.text, position=position)
+
+    def parse(self) -> EventFilter:
+        text = self.text
+        if len(text) > MAX_QUERY_LENGTH:
+            raise self.error(
+                f"the query is {len(text):,} characters long (at most {MAX_QUERY_LENGTH:,})",
+                MAX_QUERY_LENGTH,
+            )
+        for i, c in enumerate(text):
+            if _is_control(c) and c not in _SEPARATORS:
+                raise self.error(f"control character U+{ord(c):04X} is not allowed", i)
+        values: dict[str, list[str]] = {name: [] for name in (*QUALIFIERS.values(), "texts")}
+        created: _Term | None = None
+        for count, term in enumerate(self.terms(), start=1):
+            if count > MAX_TERMS:
+                raise self.error(f"the query has more than {MAX_TERMS} terms", term.position)
+            if term.key is None:
+                values["texts"].append(term.value)
+            elif term.key == "created":
+                if created is not None:
+                    raise self.error("created: may appear only once", term.position)
+                created = term
+            else:
+                values[QUALIFIERS[term.key]].append(term.value)
+            self.check_term(term)
+        start, end = self.created(created) if created else (None, None)
+        try:
+            return EventFilter(
+                **{name: tuple(v) for name, v in values.items()}, start=start, end=end
+            )
+        except QuerySyntaxError as exc:  # pragma: no cover - check_term catches these first
+            raise self.error(exc.message, 0) from None
+
+    def check_term(self, term: _Term) -> None:
+        what = f"{term.key}: value" if term.key else "search text"
+        try:
+            _check_value(term.value, what)
+            if term.key == "ip":
+                _normalise_ip(term.value)
+        except QuerySyntaxError as exc:
+            raise self.error(exc.message, term.value_position) from None
+
+    def terms(self) -> Iterable[_Term]:
+        text = self.text
+        n = len(text)
+        while True:
+            while self.pos < n and text[self.pos] in _SEPARATORS:
+                self.pos += 1
+            if self.pos >= n:
+                return
+            start = self.pos
+            if text[start] == '"':
+                value = self.quoted()
+                yield _Term(None, value, start, start)
+                continue
+            # A bare word up to the next separator, or a key: followed by a value.
+            end = start
+            while end < n and text[end] not in _SEPARATORS and text[end] not in ':"':
+                end += 1
+            if end < n and text[end] == ":":
+                key = text[start:end].lower()
+                if key not in QUALIFIERS and key != "created":
+                    known = ", ".join([*QUALIFIERS, "created"])
+                    raise self.error(
+                        f"unknown qualifier {text[start:end]!r}: use one of {known}, "
+                        "or put the text in double quotes to search for it",
+                        start,
+                    )
+                self.pos = end + 1
+                value_start = self.pos
+                quoted = self.pos < n and text[self.pos] == '"'
+                value = self.quoted() if quoted else self.bare()
+                if value == "":
+                    raise self.error(f"{key}: needs a value", value_start)
+                yield _Term(key, value, start, value_start)
+                continue
+            if end < n and text[end] == '"':
+                raise self.error("a quote may only start a term or a value", end)
+            self.pos = end
+            yield _Term(None, text[start:end], start, start)
+
+    def bare(self) -> str:
+        text = self.text
+        start = self.pos
+        while self.pos < len(text) and text[self.pos] not in _SEPARATORS:
+            if text[self.pos] == '"':
+                raise self.error("a quote may only start a term or a value", self.pos)
+            self.pos += 1
+        return text[start : self.pos]
+
+    def quoted(self) -> str:
+        text = self.text
+        opening = self.pos
+        self.pos += 1
+        out: list[str] = []
+        while self.pos < len(text):
+            c = text[self.pos]
+            if c == "\\":
+                if self.pos + 1 >= len(text) or text[self.pos + 1] not in '"\\':
+                    raise self.error('inside quotes a backslash must be \\" or \\\\', self.pos)
+                out.append(text[self.pos + 1])
+                self.pos += 2
+                continue
+            if c == '"':
+                self.pos += 1
+                if self.pos < len(text) and text[self.pos] not in _SEPARATORS:
+                    raise self.error("a closing quote must end the term", self.pos)
+                return "".join(out)
+            out.append(c)
+            self.pos += 1
+        raise self.error("this quote is never closed", opening)
+
+    def created(self, term: _Term) -> tuple[datetime | None, datetime | None]:
+        value, at = term.value, term.value_position
+        for op in (">=", "<=", ">", "<"):
+            if value.startswith(op):
+                moment, is_date = self.moment(value[len(op) :], at + len(op))
+                step = _ONE_DAY if is_date else _ONE_MICROSECOND
+                if op == ">=":
+                    return moment, None
+                if op == ">":
+                    return moment + step, None
+                if op == "<":
+                    return None, moment
+                return None, moment + step
+        if ".." in value:
+            left, right = value.split("..", 1)
+            start = None
+            end = None
+            if left != "*":
+                start, _ = self.moment(left, at)
+            if right != "*":
+                last, is_date = self.moment(right, at + len(left) + 2)
+                end = last + (_ONE_DAY if is_date else _ONE_MICROSECOND)
+            if start is not None and end is not None and end <= start:
+                raise self.error("created: the range ends before it starts", at)
+            return start, end
+        moment, is_date = self.moment(value, at)
+        # A single date or datetime means that day, or that instant.
+        return moment, moment + (_ONE_DAY if is_date else _ONE_MICROSECOND)
+
+    def moment(self, value: str, at: int) -> tuple[datetime, bool]:
+        """A UTC datetime and whether it was a bare date."""
+        hint = "created: needs a date like 2024-10-01 or a datetime like 2024-10-01T14:30Z"
+        if not value or len(value) < 10 or not value[:4].isdigit():
+            raise self.error(f"{hint}, got: {value!r}", at)
+        try:
+            if len(value) == 10:
+                return datetime.combine(date.fromisoformat(value), time(0), UTC), True
+            if value[10] not in "Tt":
+                raise ValueError
+            parsed = datetime.fromisoformat(value.upper())
+        except ValueError:
+            raise self.error(f"{hint}, got: {value!r}", at) from None
+        return _utc(parsed), False
