@@ -1,0 +1,152 @@
+"""Narrow slices of raw events for the rules that need an event's own fields (a search's
+query, a retention change's old and new values, the order of two events).
+
+A slice is always one family (or a handful of named sources) over the detection window, so it
+rides the (organisation, family, time) or (organisation, resource, time) index; detection
+never scans all raw events. Totals come from the read model instead.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, cast
+
+import pandas as pd
+
+from sql.gateway import Database
+
+SLICE_COLUMNS = [
+    "id",
+    "event_time",
+    "event_type",
+    "event_action",
+    "user_id",
+    "user_email",
+    "ip_address",
+    "user_agent",
+    "resource_type",
+    "resource_id",
+    "details",
+    "session_id",
+]
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Which raw events a rule needs: one family, optional actions and sources, a time range."""
+
+    family: str
+    start: datetime
+    end: datetime
+    actions: tuple[str, ...] = ()
+    resource_ids: tuple[str, ...] = ()
+    # A literal substring of details->>'query' that every match must contain (a cheap prefilter).
+    query_contains: str | None = None
+
+
+class EventSource(Protocol):
+    """Where rules get raw events from: the database, or a frame in tests."""
+
+    def fetch(self, wanted: Slice) -> pd.DataFrame: ...
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in SLICE_COLUMNS})
+
+
+class DatabaseEvents:
+    """Raw-event slices of one organisation, read through its `org_audit_events` view."""
+
+    def __init__(self, db: Database, org: str, *, max_events: int = 500_000) -> None:
+        self.db = db
+        self.org = org
+        self.max_events = max_events
+
+    def fetch(self, wanted: Slice) -> pd.DataFrame:
+        clauses = ["event_type = :family", "event_time >= :start", "event_time < :end"]
+        params: dict[str, Any] = {
+            "family": wanted.family,
+            "start": wanted.start,
+            "end": wanted.end,
+        }
+        if wanted.actions:
+            clauses.append("event_action = ANY(:actions)")
+            params["actions"] = list(wanted.actions)
+        if wanted.resource_ids:
+            clauses.append("resource_id = ANY(:resources)")
+            params["resources"] = list(wanted.resource_ids)
+        if wanted.query_contains:
+            clauses.append("strpos(details->>'query', :contains) > 0")
+            params["contains"] = wanted.query_contains
+        # Fixed clause texts only; every value is bound.
+        sql = (
+            "SELECT id, event_time, event_type, event_action, user_id, user_email,"  # noqa: S608
+            " host(ip_address) AS ip_address, user_agent, resource_type, resource_id, details,"
+            " session_id FROM org_audit_events WHERE "
+            + " AND ".join(clauses)
+            + " ORDER BY event_time LIMIT :cap"
+        )
+        params["cap"] = self.max_events
+        rows: list[Any] = []
+        with self.db.org_session(self.org) as session:
+            for _, batch in session.stream(sql, params):
+                rows.extend(batch)
+        if not rows:
+            return _empty()
+        frame = pd.DataFrame.from_records(rows, columns=SLICE_COLUMNS)
+        frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True)
+        details = [d if isinstance(d, dict) else json.loads(d or "{}") for d in frame["details"]]
+        frame["details"] = pd.Series(details, index=frame.index, dtype=object)
+        return frame
+
+
+class FrameEvents:
+    """Raw-event slices from an in-memory frame of events (tests and the evaluation harness)."""
+
+    def __init__(self, events: pd.DataFrame) -> None:
+        frame = events.copy()
+        frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True)
+        self.events = frame
+
+    def fetch(self, wanted: Slice) -> pd.DataFrame:
+        e = self.events
+        mask = (
+            (e["event_type"] == wanted.family)
+            & (e["event_time"] >= pd.Timestamp(wanted.start))
+            & (e["event_time"] < pd.Timestamp(wanted.end))
+        )
+        if wanted.actions:
+            mask &= e["event_action"].isin(wanted.actions)
+        if wanted.resource_ids:
+            mask &= e["resource_id"].isin(wanted.resource_ids)
+        out = e.loc[mask]
+        if wanted.query_contains:
+            queries = out["details"].map(lambda d: str((d or {}).get("query", "")))
+            out = out.loc[queries.str.contains(wanted.query_contains, regex=False)]
+        if out.empty:
+            return _empty()
+        return out[SLICE_COLUMNS].sort_values("event_time", ignore_index=True)
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts keyed by column name."""
+    return cast(list[dict[str, Any]], frame.to_dict("records"))
+
+
+def tuples(frame: pd.DataFrame) -> list[Any]:
+    """Rows as named tuples (attribute access by column name)."""
+    return list(frame.itertuples(index=False))
+
+
+def field_value(event: Any, path: str) -> Any:
+    """A field of an event row: a column name, or `details.a.b` into the details object."""
+    if not path.startswith("details."):
+        return event[path]
+    value: Any = event["details"]
+    for part in path.split(".")[1:]:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value

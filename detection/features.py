@@ -1,0 +1,283 @@
+"""Features per user and day, built only from the read model's user-day rollups.
+
+`load_user_days` reads three rollups (`user_day_features`, `user_day_resources`,
+`user_day_ips`) for the detection window plus its history; `build_features` turns them into
+one row per (day, user) with counts, the user's own 30-day baselines, the peer group's
+baselines, and "first seen" counts (new IPs, devices, sources for the user or the peer group).
+Nothing here reads raw events.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from detection.baselines import add_own_baselines, add_peer_baselines
+
+# Columns of ReadModel.user_day_features (the shared contract).
+ROLLUP_COLUMNS = [
+    "day", "user_id", "user_email", "events", "login", "log_access", "config_change",
+    "user_management", "data_modification", "api_call", "searches", "views", "downloads",
+    "exports", "deletions", "distinct_resources", "distinct_ips", "distinct_user_agents",
+    "off_hours_events", "records_exported", "max_results_count", "first_event", "last_event",
+]  # fmt: skip
+COUNT_COLUMNS = [c for c in ROLLUP_COLUMNS if c not in ("day", "user_id", "user_email")][:-2]
+
+# Compared with the user's own trailing days and with the peer group.
+BASELINE_COLUMNS = [
+    "events",
+    "log_access",
+    "searches",
+    "views",
+    "downloads",
+    "exports",
+    "records_exported",
+    "max_results_count",
+    "distinct_resources",
+    "off_hours_events",
+    "config_change",
+    "user_management",
+    "sensitive_events",
+]
+
+# Every feature a rule may name (baseline columns add _own_/_peer_ median/ratio/z variants).
+FEATURE_COLUMNS = [
+    *COUNT_COLUMNS,
+    "sensitive_events",
+    "new_ips",
+    "new_user_agents",
+    "new_resources",
+    "new_sensitive_resources",
+    "peer_new_sensitive_resources",
+    "off_hours_share",
+    "history_days",
+    "days_since_previous",
+]
+
+# Where a source's name says it holds sensitive data; `ingest.simulate.sources` tags override.
+DEFAULT_SENSITIVE_PATTERNS = (
+    "*payment*",
+    "*customer*",
+    "*auth*",
+    "*hr-*",
+    "*hr_*",
+    "*pii*",
+    "*secret*",
+    "*billing*",
+    "*card*",
+    "audit_log*",
+)
+
+
+class ReadModelLike(Protocol):
+    """The part of `sql.read_model.ReadModel` detection reads."""
+
+    def user_day_features(self, org: str, start_day: date, end_day: date) -> pd.DataFrame: ...
+
+    def user_day_resources(self, org: str, start_day: date, end_day: date) -> pd.DataFrame: ...
+
+    def user_day_ips(self, org: str, start_day: date, end_day: date) -> pd.DataFrame: ...
+
+
+@dataclass
+class UserDays:
+    """The three user-day rollups of one organisation over [start_day, end_day]."""
+
+    features: pd.DataFrame
+    resources: pd.DataFrame
+    ips: pd.DataFrame
+    start_day: date
+    end_day: date
+
+
+def load_user_days(
+    read_model: ReadModelLike, org: str, start_day: date, end_day: date, *, history_days: int = 60
+) -> UserDays:
+    """The rollups for the days to score plus `history_days` before them (for baselines)."""
+    first = start_day - timedelta(days=history_days)
+    return UserDays(
+        features=read_model.user_day_features(org, first, end_day),
+        resources=read_model.user_day_resources(org, first, end_day),
+        ips=read_model.user_day_ips(org, first, end_day),
+        start_day=first,
+        end_day=end_day,
+    )
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """Which sources hold sensitive data: exact ids plus glob patterns on the resource id."""
+
+    resource_ids: frozenset[str] = frozenset()
+    patterns: tuple[str, ...] = DEFAULT_SENSITIVE_PATTERNS
+
+    def __post_init__(self) -> None:
+        regex = "|".join(fnmatch.translate(p) for p in self.patterns) or "(?!)"
+        object.__setattr__(self, "_regex", re.compile(regex, re.IGNORECASE))
+
+    def is_sensitive(self, resource_id: Any) -> bool:
+        if not isinstance(resource_id, str):
+            return False
+        return resource_id in self.resource_ids or bool(self._regex.match(resource_id))  # type: ignore[attr-defined]
+
+    def mask(self, resource_ids: pd.Series) -> np.ndarray:
+        """Vectorised `is_sensitive` over a column (evaluated once per distinct id)."""
+        uniques = pd.unique(resource_ids)
+        lookup = {rid: self.is_sensitive(rid) for rid in uniques}
+        return resource_ids.map(lookup).fillna(False).to_numpy(dtype=bool)
+
+
+def default_sensitivity() -> Sensitivity:
+    """Sensitivity tags from the simulator's source catalogue when present, else name patterns."""
+    try:
+        from ingest.simulate import sources  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return Sensitivity()
+    tagged = _tagged_sensitive(sources)
+    return Sensitivity(resource_ids=frozenset(tagged)) if tagged else Sensitivity()
+
+
+def _tagged_sensitive(module: Any) -> set[str]:
+    # Accept the catalogue as a mapping or a list of objects/dicts with an id and a sensitivity.
+    catalogue = getattr(module, "SOURCES", None)
+    items: Iterable[Any] = catalogue.values() if isinstance(catalogue, Mapping) else catalogue or ()
+    tagged: set[str] = set()
+    for item in items:
+        get = item.get if isinstance(item, Mapping) else lambda k, i=item: getattr(i, k, None)
+        rid = get("resource_id") or get("id") or get("name")
+        level = str(get("sensitivity") or "").lower()
+        tags = {str(t).lower() for t in (get("tags") or ())}
+        if rid and (
+            level in ("high", "critical", "sensitive", "restricted") or "sensitive" in tags
+        ):
+            tagged.add(str(rid))
+    return tagged
+
+
+def peer_groups_from_usage(resources: pd.DataFrame, *, users_per_group: int = 25) -> pd.Series:
+    """Peer groups for organisations without a roster: users with similar source usage.
+
+    KMeans over each user's share of events per source; a deterministic seed so the same data
+    always gives the same groups.
+    """
+    from sklearn.cluster import KMeans
+
+    if resources.empty:
+        return pd.Series(dtype=object)
+    usage = resources.pivot_table(
+        index="user_id", columns="resource_id", values="events", aggfunc="sum", fill_value=0
+    )
+    shares = usage.div(usage.sum(axis=1).replace(0, 1), axis=0)
+    k = int(min(max(len(shares) // users_per_group, 1), 50))
+    if k == 1:
+        return pd.Series("usage-0", index=shares.index)
+    labels = KMeans(n_clusters=k, n_init=3, random_state=0).fit_predict(shares.to_numpy())
+    return pd.Series([f"usage-{label}" for label in labels], index=shares.index)
+
+
+def _first_seen_counts(
+    frame: pd.DataFrame, key: str, columns: list[str], name: str
+) -> pd.DataFrame:
+    """Per (day, key), how many values of `columns` appear for the first time in the history."""
+    if frame.empty:
+        return pd.DataFrame(columns=["day", key, name])
+    first = frame.groupby([key, *columns], observed=True, dropna=False)["day"].transform("min")
+    new = frame.loc[frame["day"] == first, ["day", key, *columns]].drop_duplicates()
+    return new.groupby(["day", key], observed=True).size().rename(name).reset_index()
+
+
+@dataclass
+class FeatureSet:
+    """Features per (day, user), plus the per-source and per-IP rollups they came from."""
+
+    rows: pd.DataFrame
+    resources: pd.DataFrame  # user_day_resources with `peer_group` and `sensitive`
+    ips: pd.DataFrame
+
+
+def build_features(
+    user_days: UserDays,
+    *,
+    peer_groups: Mapping[str, str] | pd.Series | None = None,
+    sensitivity: Sensitivity | None = None,
+    window: int = 30,
+) -> FeatureSet:
+    """One row per (day, user) with counts, own and peer baselines and first-seen counts.
+
+    Rows of the first `window` loaded days have thin baselines; `history_days` says how many
+    active days a row's baseline rests on.
+    """
+    sensitivity = sensitivity or default_sensitivity()
+    frame = user_days.features.copy()
+    for column in COUNT_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0).astype(np.float32)
+    frame["user_email"] = frame["user_email"].fillna("")
+
+    resources = user_days.resources.copy()
+    resources["sensitive"] = sensitivity.mask(resources["resource_id"])
+    sensitive = (
+        resources.loc[resources["sensitive"]]
+        .groupby(["day", "user_id"], observed=True)["events"]
+        .sum()
+        .rename("sensitive_events")
+        .reset_index()
+    )
+    frame = frame.merge(sensitive, on=["day", "user_id"], how="left")
+
+    groups = (
+        pd.Series(peer_groups, dtype=object)
+        if peer_groups is not None
+        else peer_groups_from_usage(resources)
+    )
+    frame["peer_group"] = frame["user_id"].map(groups).fillna("ungrouped").astype(str)
+    resources["peer_group"] = resources["user_id"].map(groups).fillna("ungrouped").astype(str)
+
+    ips = user_days.ips
+    counts = [
+        _first_seen_counts(ips, "user_id", ["ip_address"], "new_ips"),
+        _first_seen_counts(ips, "user_id", ["user_agent"], "new_user_agents"),
+        _first_seen_counts(resources, "user_id", ["resource_type", "resource_id"], "new_resources"),
+        _first_seen_counts(
+            resources.loc[resources["sensitive"]],
+            "user_id",
+            ["resource_type", "resource_id"],
+            "new_sensitive_resources",
+        ),
+    ]
+    # Peer-new: no one in the user's peer group touched this source before in the history.
+    peer_first = resources.groupby(["peer_group", "resource_type", "resource_id"], observed=True)[
+        "day"
+    ].transform("min")
+    peer_new = resources.loc[(resources["day"] == peer_first) & resources["sensitive"]]
+    counts.append(
+        peer_new.groupby(["day", "user_id"], observed=True)
+        .size()
+        .rename("peer_new_sensitive_resources")
+        .reset_index()
+    )
+    for extra in counts:
+        frame = frame.merge(extra, on=["day", "user_id"], how="left")
+    derived = [
+        "sensitive_events",
+        "new_ips",
+        "new_user_agents",
+        "new_resources",
+        "new_sensitive_resources",
+        "peer_new_sensitive_resources",
+    ]
+    for column in derived:
+        frame[column] = frame[column].fillna(0).astype(np.float32)
+    frame["off_hours_share"] = (frame["off_hours_events"] / frame["events"].clip(lower=1)).astype(
+        np.float32
+    )
+    frame = add_own_baselines(frame, BASELINE_COLUMNS, window=window)
+    frame = add_peer_baselines(frame, BASELINE_COLUMNS)
+    rows = frame.sort_values(["day", "user_id"], ignore_index=True)
+    return FeatureSet(rows=rows, resources=resources, ips=ips)

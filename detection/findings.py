@@ -1,0 +1,260 @@
+"""Findings: what detection tells an analyst, stored append-only per organisation.
+
+The shared contract: `list_findings`, `get_finding`, `triage`. A finding never changes; its
+status is its newest `finding_triage` row ('new' when it has none), and every triage is
+itself written as an audit event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import text
+
+from sql.errors import AuditLensError
+from sql.event_store import new_event_id, record_event
+from sql.gateway import Database, check_org_id
+
+SEVERITIES = ("low", "medium", "high", "critical")
+STATUSES = ("new", "investigating", "benign", "confirmed")
+LIST_COLUMNS = [
+    "finding_id",
+    "created_at",
+    "user_id",
+    "user_email",
+    "window_start",
+    "window_end",
+    "score",
+    "severity",
+    "detectors",
+    "title",
+    "explanation",
+    "evidence_query",
+    "status",
+    "status_comment",
+]
+
+
+class FindingError(AuditLensError):
+    """A finding request that cannot be served (unknown id, bad status or severity)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One user and time range worth an analyst's look, with why and how to see the evidence."""
+
+    user_id: str
+    user_email: str
+    day: date
+    window_start: datetime
+    window_end: datetime
+    score: float
+    severity: str
+    detectors: list[str]
+    title: str
+    explanation: str
+    evidence_query: str
+    rule_score: float = 0.0
+    model_score: float | None = None
+    model_percentile: float | None = None
+    model_version: str | None = None
+    finding_id: str = field(default_factory=new_event_id)
+
+    def __str__(self) -> str:
+        # Parseable: severity, score, user, day, detectors, then the explanation.
+        return (
+            f"[{self.severity}] {self.score:.2f} {self.user_id} {self.day.isoformat()} "
+            f"{','.join(self.detectors)}: {self.explanation}"
+        )
+
+
+@dataclass(frozen=True)
+class DetectionRun:
+    """What one `detect` run covered and which model and rules scored it."""
+
+    start_day: date
+    end_day: date
+    actor: str
+    rules: list[str]
+    model_version: str | None
+    model_params: dict[str, Any]
+    libraries: dict[str, str]
+    user_days: int
+
+
+_INSERT_FINDING = """
+INSERT INTO findings (organization_id, finding_id, run_id, user_id, user_email, day,
+  window_start, window_end, score, severity, detectors, title, explanation, evidence_query,
+  rule_score, model_score, model_percentile, model_version)
+VALUES (:org, :finding_id, :run_id, :user_id, :user_email, :day, :window_start, :window_end,
+  :score, :severity, :detectors, :title, :explanation, :evidence_query, :rule_score,
+  :model_score, :model_percentile, :model_version)
+ON CONFLICT DO NOTHING
+"""
+
+
+def save_findings(
+    db: Database, org: str, run: DetectionRun, findings: Sequence[Finding]
+) -> tuple[int, int]:
+    """Record the run and append its findings; returns (run_id, findings inserted).
+
+    A user-day that already has a finding keeps it (re-running a window adds nothing).
+    """
+    check_org_id(org)
+    with db.writer() as session:
+        run_id = session.scalar(
+            "INSERT INTO detection_runs (organization_id, start_day, end_day, actor, rules,"
+            " model_version, model_params, libraries, user_days, findings)"
+            " VALUES (:org, :start, :end, :actor, :rules, :version, CAST(:params AS jsonb),"
+            " CAST(:libs AS jsonb), :user_days, :n) RETURNING run_id",
+            {
+                "org": org,
+                "start": run.start_day,
+                "end": run.end_day,
+                "actor": run.actor,
+                "rules": list(run.rules),
+                "version": run.model_version,
+                "params": json.dumps(run.model_params),
+                "libs": json.dumps(run.libraries),
+                "user_days": run.user_days,
+                "n": len(findings),
+            },
+        )
+        inserted = 0
+        for finding in findings:
+            row = asdict(finding)
+            row.update(org=org, run_id=run_id)
+            result = session.conn.execute(text(_INSERT_FINDING), row)
+            inserted += result.rowcount
+    return int(run_id), inserted
+
+
+_LIST = """
+SELECT f.finding_id, f.created_at, f.user_id, f.user_email, f.window_start, f.window_end,
+       f.score, f.severity, f.detectors, f.title, f.explanation, f.evidence_query,
+       coalesce(t.status, 'new') AS status, coalesce(t.comment, '') AS status_comment
+  FROM org_findings f
+  LEFT JOIN LATERAL (
+    SELECT status, comment FROM org_finding_triage t
+     WHERE t.finding_id = f.finding_id ORDER BY t.triage_id DESC LIMIT 1
+  ) t ON true
+ WHERE (CAST(:since AS timestamptz) IS NULL OR f.window_end >= CAST(:since AS timestamptz))
+   AND (CAST(:status AS text) IS NULL OR coalesce(t.status, 'new') = CAST(:status AS text))
+   AND f.severity = ANY(CAST(:severities AS text[]))
+ ORDER BY f.score DESC, f.window_start DESC, f.finding_id
+ LIMIT :limit
+"""
+
+
+def list_findings(
+    db: Database,
+    org: str,
+    *,
+    since: datetime | date | None = None,
+    status: str | None = None,
+    min_severity: str | None = None,
+    limit: int = 100,
+) -> pd.DataFrame:
+    """Findings of one organisation, highest score first, with their current status."""
+    if status is not None and status not in STATUSES:
+        raise FindingError(f"status must be one of {', '.join(STATUSES)}, got: {status!r}")
+    if min_severity is not None and min_severity not in SEVERITIES:
+        raise FindingError(
+            f"min_severity must be one of {', '.join(SEVERITIES)}, got: {min_severity!r}"
+        )
+    if not isinstance(limit, int) or not 1 <= limit <= 100_000:
+        raise FindingError(f"limit must be between 1 and 100000, got: {limit!r}")
+    floor = SEVERITIES.index(min_severity) if min_severity else 0
+    with db.org_session(org) as session:
+        result = session.execute(
+            _LIST,
+            {
+                "since": since,
+                "status": status,
+                "severities": list(SEVERITIES[floor:]),
+                "limit": limit,
+            },
+            max_rows=limit,
+        )
+    frame = pd.DataFrame.from_records(result.rows, columns=LIST_COLUMNS)
+    for column in ("created_at", "window_start", "window_end"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    frame["score"] = frame["score"].astype(float)
+    frame["detectors"] = [list(d) for d in frame["detectors"]]
+    return frame
+
+
+def get_finding(db: Database, org: str, finding_id: str) -> dict[str, Any] | None:
+    """One finding with every stored field and its triage history (oldest first), or None."""
+    with db.org_session(org) as session:
+        found = session.execute(
+            "SELECT * FROM org_findings WHERE finding_id = :id", {"id": finding_id}, max_rows=1
+        ).dicts()
+        if not found:
+            return None
+        history = session.execute(
+            "SELECT status, comment, actor, created_at FROM org_finding_triage"
+            " WHERE finding_id = :id ORDER BY triage_id",
+            {"id": finding_id},
+            max_rows=10_000,
+        ).dicts()
+        run = session.execute(
+            "SELECT model_params, libraries, rules FROM org_detection_runs WHERE run_id = :run",
+            {"run": found[0]["run_id"]},
+            max_rows=1,
+        ).dicts()
+    finding = found[0]
+    finding["detectors"] = list(finding["detectors"])
+    finding["triage"] = history
+    finding["status"] = history[-1]["status"] if history else "new"
+    finding["status_comment"] = history[-1]["comment"] if history else ""
+    finding["run"] = run[0] if run else {}
+    return finding
+
+
+def triage(
+    db: Database, org: str, finding_id: str, status: str, comment: str, actor: str
+) -> dict[str, Any]:
+    """Record a new status for a finding (a new row) and audit it; returns the triage row."""
+    if status not in STATUSES:
+        raise FindingError(f"status must be one of {', '.join(STATUSES)}, got: {status!r}")
+    if not isinstance(comment, str) or len(comment) > 4000:
+        raise FindingError("comment must be text of at most 4000 characters")
+    if not actor or not isinstance(actor, str):
+        raise FindingError("actor is required: who triaged the finding")
+    current = get_finding(db, org, finding_id)
+    if current is None:
+        raise FindingError(f"no finding {finding_id!r} in organisation {org}")
+    with db.writer() as session:
+        session.execute(
+            "INSERT INTO finding_triage (organization_id, finding_id, status, comment, actor)"
+            " VALUES (:org, :id, :status, :comment, :actor)",
+            {"org": org, "id": finding_id, "status": status, "comment": comment, "actor": actor},
+        )
+        record_event(
+            session,
+            organization_id=org,
+            event_type="data_modification",
+            event_action="triage_finding",
+            user_id=actor,
+            resource_type="finding",
+            resource_id=finding_id,
+            details={
+                "status": {"old": current["status"], "new": status},
+                "comment": comment,
+                "finding_user": current["user_id"],
+            },
+        )
+    return {"finding_id": finding_id, "status": status, "comment": comment, "actor": actor}
+
+
+def last_detected_day(db: Database, org: str) -> date | None:
+    """The last day an earlier `detect` run covered (incremental runs start after it)."""
+    with db.org_session(org) as session:
+        value = session.scalar("SELECT max(end_day) FROM org_detection_runs")
+    return value

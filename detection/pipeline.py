@@ -1,0 +1,359 @@
+"""Detection end to end: features -> rules and model -> one ranking -> findings.
+
+`score_window` is pure (frames in, frames out) so tests, the evaluation harness and the
+benchmark run it without a database; `run_detection` wires it to the read model, raw-event
+slices and the findings store.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from detection.events import DatabaseEvents, EventSource, tuples
+from detection.evidence import day_bounds, evidence_query
+from detection.explain import explain_model
+from detection.features import (
+    FeatureSet,
+    ReadModelLike,
+    Sensitivity,
+    build_features,
+    default_sensitivity,
+    load_user_days,
+)
+from detection.findings import DetectionRun, Finding, last_detected_day, save_findings
+from detection.model import IsolationForestDetector, ModelStore, library_versions, model_matrix
+from detection.ranking import FINDING_MIN_SCORE, RankingConfig, combine, severity_for
+from detection.rules import Rule, RuleContext, RuleHit, load_rules
+from sql.errors import AuditLensError
+from sql.gateway import Database
+
+HISTORY_DAYS = 60  # loaded before the window: 30-day baselines plus dormancy and first-seen
+WARMUP_DAYS = 14  # first loaded days only feed baselines; the model does not train on them
+
+
+class DetectionError(AuditLensError):
+    """Detection cannot run for the window asked."""
+
+
+@dataclass
+class DetectionResult:
+    scores: pd.DataFrame  # one row per user-day of the window, ranked
+    hits: list[RuleHit]
+    findings: list[Finding]
+    model: IsolationForestDetector | None
+    rule_errors: dict[str, str] = field(default_factory=dict)
+
+
+def score_window(
+    features: FeatureSet,
+    rules: list[Rule],
+    *,
+    start_day: date,
+    end_day: date,
+    events: EventSource,
+    sensitivity: Sensitivity,
+    hour_profile: Callable[[str], np.ndarray | None] = lambda _u: None,
+    org: str = "",
+    time_zone: str = "UTC",
+    work_hours: tuple[int, int] = (8, 19),
+    model: IsolationForestDetector | None = None,
+    ranking: RankingConfig | None = None,
+    use_rules: bool = True,
+    use_model: bool = True,
+) -> DetectionResult:
+    """Rules, model and ranking over the days [start_day, end_day] of a feature set."""
+    ranking = ranking or RankingConfig()
+    rows = features.rows
+    window = rows.loc[(rows["day"] >= start_day) & (rows["day"] <= end_day)].reset_index(drop=True)
+    hits: list[RuleHit] = []
+    if use_rules:
+        context = RuleContext(
+            org=org,
+            features=rows,
+            start_day=start_day,
+            end_day=end_day,
+            events=events,
+            sensitivity=sensitivity,
+            ips=features.ips,
+            resources=features.resources,
+            hour_profile=hour_profile,
+            time_zone=time_zone,
+            work_start_hour=work_hours[0],
+            work_end_hour=work_hours[1],
+        )
+        for rule in rules:
+            hits.extend(rule.evaluate(context))
+    scored = window[["day", "user_id", "user_email"]].copy()
+    if use_model and len(window):
+        if model is None:
+            model = fit_model(rows)
+        matrix = model_matrix(window)
+        scored["model_score"] = model.decision_function(matrix)
+        scored["model_percentile"] = model.percentile(scored["model_score"].to_numpy())
+    else:
+        scored["model_score"] = np.nan
+        scored["model_percentile"] = 0.0
+    if not use_model:
+        model = None
+    ranked = combine(scored, hits, ranking)
+    findings = build_findings(ranked, window, hits, model, ranking, {r.id: r.title for r in rules})
+    return DetectionResult(scores=ranked, hits=hits, findings=findings, model=model)
+
+
+def fit_model(rows: pd.DataFrame, **params: Any) -> IsolationForestDetector:
+    """Fit the forest on the loaded days past the warm-up (all days when history is short)."""
+    first = rows["day"].min()
+    train = rows.loc[rows["day"] >= first + timedelta(days=WARMUP_DAYS)]
+    if len(train) < 50:
+        train = rows
+    return IsolationForestDetector(**params).fit(model_matrix(train))
+
+
+def build_findings(
+    ranked: pd.DataFrame,
+    window: pd.DataFrame,
+    hits: list[RuleHit],
+    model: IsolationForestDetector | None,
+    ranking: RankingConfig,
+    titles: Mapping[str, str],
+) -> list[Finding]:
+    """A finding for each user-day whose combined score reaches the threshold."""
+    chosen = ranked.loc[ranked["combined"] >= ranking.finding_min_score]
+    if chosen.empty:
+        return []
+    by_user_day: dict[tuple[Any, str], list[RuleHit]] = {}
+    for hit in hits:
+        by_user_day.setdefault((hit.day, hit.user_id), []).append(hit)
+    lookup = window.set_index(["day", "user_id"])
+    deviations: dict[tuple[Any, str], np.ndarray] = {}
+    if model is not None:
+        keys = [k for k in zip(chosen["day"], chosen["user_id"], strict=True) if k in lookup.index]
+        if keys:
+            subset = lookup.loc[keys].reset_index()
+            matrix = model.deviations(model_matrix(subset))
+            deviations = dict(zip(keys, matrix, strict=True))
+    findings = []
+    for row in tuples(chosen):
+        key = (row.day, row.user_id)
+        day_hits = sorted(by_user_day.get(key, []), key=lambda h: (-_rank(h.severity), h.rule_id))
+        clauses = [h.reason for h in day_hits]
+        if model is not None and "model" in row.detectors and key in deviations:
+            features_row = dict(lookup.loc[key])
+            model_clauses = explain_model(
+                features_row, deviations[key], model.feature_names_, already_said="; ".join(clauses)
+            )
+            clauses += [c for c in model_clauses if c not in clauses]
+        if not clauses:
+            clauses = [f"unusual day for this user (model percentile {row.model_percentile:.3f})"]
+        start, end = day_bounds(row.day)
+        if day_hits:
+            start = min(start, *(h.window_start for h in day_hits))
+            end = max(end, *(h.window_end for h in day_hits))
+        query = (
+            day_hits[0].evidence_query
+            if len(day_hits) == 1 and "model" not in row.detectors
+            else evidence_query(row.user_id, start, end)
+        )
+        title = _title(day_hits, titles) if day_hits else "Unusual activity for this user (model)"
+        model_score = None if np.isnan(row.model_score) else float(row.model_score)
+        findings.append(
+            Finding(
+                user_id=row.user_id,
+                user_email=row.user_email or "",
+                day=row.day,
+                window_start=start,
+                window_end=end,
+                score=round(float(row.combined), 4),
+                severity=severity_for(float(row.combined)),
+                detectors=list(row.detectors),
+                title=title,
+                explanation="; ".join(clauses),
+                evidence_query=query,
+                rule_score=float(row.rule_score),
+                model_score=model_score,
+                model_percentile=float(row.model_percentile) if model is not None else None,
+                model_version=model.version if model is not None else None,
+            )
+        )
+    return findings
+
+
+_SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+def _rank(severity: str) -> int:
+    return _SEVERITY_RANK[severity]
+
+
+def _title(day_hits: list[RuleHit], titles: Mapping[str, str]) -> str:
+    first = titles.get(day_hits[0].rule_id, day_hits[0].rule_id)
+    others = len({h.rule_id for h in day_hits}) - 1
+    return first if others == 0 else f"{first} (+{others} more)"
+
+
+# ---------------------------------------------------------------- against the database
+
+
+@dataclass(frozen=True)
+class OrgSettings:
+    time_zone: str = "UTC"
+    work_start_hour: int = 8
+    work_end_hour: int = 19
+
+
+def org_settings(db: Database, org: str) -> OrgSettings:
+    with db.org_session(org) as session:
+        rows = session.execute(
+            "SELECT time_zone, work_start_hour, work_end_hour FROM org_organizations", max_rows=1
+        ).rows
+    if not rows:
+        return OrgSettings()
+    tz, start, end = rows[0]
+    return OrgSettings(tz or "UTC", int(start), int(end))
+
+
+def data_days(db: Database, org: str) -> tuple[date, date] | None:
+    """The first and last UTC day with events (two index probes, no scan)."""
+    with db.org_session(org) as session:
+        first = session.scalar(
+            "SELECT event_time FROM org_audit_events ORDER BY event_time LIMIT 1"
+        )
+        last = session.scalar(
+            "SELECT event_time FROM org_audit_events ORDER BY event_time DESC LIMIT 1"
+        )
+    if first is None or last is None:
+        return None
+    return first.astimezone(UTC).date(), last.astimezone(UTC).date()
+
+
+def detection_window(
+    db: Database, org: str, start: date | None, end: date | None, *, today: date | None = None
+) -> tuple[date, date] | None:
+    """The days to detect: explicit, else the complete days after the last run.
+
+    The first run starts after a warm-up of the data's first days (baselines need history).
+    Returns None when there is nothing new to detect.
+    """
+    span = data_days(db, org)
+    if span is None:
+        return None
+    first_day, last_day = span
+    today = today or datetime.now(UTC).date()
+    if end is None:
+        # Today is still being written: leave it for the next run, unless the data ends earlier.
+        end = min(last_day, today - timedelta(days=1)) if last_day >= today else last_day
+    if start is None:
+        previous = last_detected_day(db, org)
+        start = (
+            previous + timedelta(days=1)
+            if previous is not None
+            else max(first_day + timedelta(days=WARMUP_DAYS), end - timedelta(days=29))
+        )
+    if start > end:
+        return None
+    return start, end
+
+
+def hour_profiles(
+    read_model: Any, org: str, start_day: date, end_day: date
+) -> Callable[[str], np.ndarray | None]:
+    """Share of each user's activity per UTC hour over the history (read model, per user)."""
+
+    @lru_cache(maxsize=4096)
+    def profile(user_id: str) -> np.ndarray | None:
+        start, _ = day_bounds(start_day)
+        _, end = day_bounds(end_day)
+        frame = read_model.user_activity(org, start, end, user_id=user_id)
+        if frame is None or frame.empty:
+            return None
+        hours = pd.to_datetime(frame["bucket"], utc=True).dt.hour
+        counts = np.bincount(hours, weights=frame["events"].astype(float), minlength=24)
+        total = counts.sum()
+        return counts / total if total else None
+
+    return profile
+
+
+def run_detection(
+    db: Database,
+    org: str,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    read_model: ReadModelLike | None = None,
+    rules: list[Rule] | None = None,
+    peer_groups: Mapping[str, str] | None = None,
+    store: ModelStore | None = None,
+    actor: str | None = None,
+    ranking: RankingConfig | None = None,
+) -> tuple[DetectionResult | None, tuple[date, date] | None, int]:
+    """Detect over a window (default: new complete days), store the findings.
+
+    Returns the result, the window, and how many findings were new.
+    """
+    if read_model is None:
+        from sql.read_model import ReadModel  # type: ignore[import-not-found,unused-ignore]
+
+        read_model = ReadModel(db)
+    window = detection_window(db, org, start, end)
+    if window is None:
+        return None, None, 0
+    start_day, end_day = window
+    rules = rules if rules is not None else load_rules()
+    user_days = load_user_days(read_model, org, start_day, end_day, history_days=HISTORY_DAYS)
+    if user_days.features.empty:
+        return None, window, 0
+    sensitivity = default_sensitivity()
+    features = build_features(user_days, peer_groups=peer_groups, sensitivity=sensitivity)
+    settings = org_settings(db, org)
+    result = score_window(
+        features,
+        rules,
+        start_day=start_day,
+        end_day=end_day,
+        events=DatabaseEvents(db, org),
+        sensitivity=sensitivity,
+        hour_profile=hour_profiles(
+            read_model, org, user_days.start_day, start_day - timedelta(days=1)
+        ),
+        org=org,
+        time_zone=settings.time_zone,
+        work_hours=(settings.work_start_hour, settings.work_end_hour),
+        ranking=ranking,
+    )
+    model = result.model
+    if store is not None and model is not None:
+        store.save(
+            org, model, trained_on={"start_day": str(user_days.start_day), "end_day": str(end_day)}
+        )
+    run = DetectionRun(
+        start_day=start_day,
+        end_day=end_day,
+        actor=actor or f"cli:{getpass.getuser()}",
+        rules=[r.id for r in rules],
+        model_version=model.version if model else None,
+        model_params=model.get_params() if model else {},
+        libraries=library_versions(),
+        user_days=int((result.scores["model_score"].notna()).sum()),
+    )
+    _, inserted = save_findings(db, org, run, result.findings)
+    return result, window, inserted
+
+
+__all__ = [
+    "FINDING_MIN_SCORE",
+    "DetectionError",
+    "DetectionResult",
+    "detection_window",
+    "fit_model",
+    "run_detection",
+    "score_window",
+]

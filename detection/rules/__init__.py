@@ -1,0 +1,22 @@
+"""Detection rules kept as data: `detection/rules/*.yml`, one file per rule, one kind each.
+
+`load_rules()` parses every file into a `Rule` (kind parameters validated by the registry in
+`kinds.py`) and reports every broken file and field in one `RuleLoadError`.
+"""
+
+from detection.rules.kinds import KINDS
+from detection.rules.loader import RULES_DIR, load_rule_file, load_rules, parse_rule
+from detection.rules.schema import Rule, RuleContext, RuleError, RuleHit, RuleLoadError
+
+__all__ = [
+    "KINDS",
+    "RULES_DIR",
+    "Rule",
+    "RuleContext",
+    "RuleError",
+    "RuleHit",
+    "RuleLoadError",
+    "load_rule_file",
+    "load_rules",
+    "parse_rule",
+]

@@ -1,0 +1,131 @@
+"""Findings in the database: append-only, organisation-scoped, triage as new audited rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from detection.findings import (
+    DetectionRun,
+    Finding,
+    FindingError,
+    get_finding,
+    last_detected_day,
+    list_findings,
+    save_findings,
+    triage,
+)
+from sql.errors import PermissionMissing
+
+
+def _finding(user: str, score: float, severity: str, day: date = date(2025, 1, 10)) -> Finding:
+    return Finding(
+        user_id=user,
+        user_email=f"{user}@company.com",
+        day=day,
+        window_start=datetime(day.year, day.month, day.day, tzinfo=UTC),
+        window_end=datetime(day.year, day.month, day.day, 23, 59, tzinfo=UTC),
+        score=score,
+        severity=severity,
+        detectors=["large-export", "model"],
+        title="Export of more than 10,000 records",
+        explanation="records exported 25,000 (> 10,000)",
+        evidence_query=f"user:{user} created:2025-01-10T00:00:00Z..2025-01-11T00:00:00Z",
+        rule_score=0.75,
+        model_score=0.61,
+        model_percentile=0.999,
+        model_version="isolation-forest-abc",
+    )
+
+
+def _run() -> DetectionRun:
+    return DetectionRun(
+        start_day=date(2025, 1, 10),
+        end_day=date(2025, 1, 10),
+        actor="test",
+        rules=["large-export"],
+        model_version="isolation-forest-abc",
+        model_params={"n_estimators": 150},
+        libraries={"scikit-learn": "1.x"},
+        user_days=10,
+    )
+
+
+def test_save_list_get_and_triage(db):
+    findings = [_finding("u1", 0.95, "critical"), _finding("u2", 0.6, "medium")]
+    run_id, inserted = save_findings(db, "org_a", _run(), findings)
+    assert inserted == 2 and run_id > 0
+    # Re-running the same window adds nothing: one finding per user-day.
+    assert save_findings(db, "org_a", _run(), [_finding("u1", 0.99, "critical")])[1] == 0
+    listed = list_findings(db, "org_a")
+    assert list(listed["user_id"]) == ["u1", "u2"]
+    assert list(listed.columns) == [
+        "finding_id", "created_at", "user_id", "user_email", "window_start", "window_end",
+        "score", "severity", "detectors", "title", "explanation", "evidence_query", "status",
+        "status_comment",
+    ]  # fmt: skip
+    assert listed.loc[0, "detectors"] == ["large-export", "model"]
+    assert set(listed["status"]) == {"new"}
+    assert list(list_findings(db, "org_a", min_severity="high")["user_id"]) == ["u1"]
+
+    fid = listed.loc[0, "finding_id"]
+    triage(db, "org_a", fid, "investigating", "looking", actor="analyst@company.com")
+    triage(db, "org_a", fid, "confirmed", "exfiltration", actor="analyst@company.com")
+    one = get_finding(db, "org_a", fid)
+    assert one is not None
+    assert one["status"] == "confirmed" and [t["status"] for t in one["triage"]] == [
+        "investigating",
+        "confirmed",
+    ]
+    assert one["run"]["model_params"] == {"n_estimators": 150}
+    assert list(list_findings(db, "org_a", status="confirmed")["finding_id"]) == [fid]
+    assert list_findings(db, "org_a", status="new")["user_id"].tolist() == ["u2"]
+    with db.org_session("org_a") as session:
+        audit = session.execute(
+            "SELECT user_id, details FROM org_audit_events WHERE event_action = 'triage_finding'"
+            " ORDER BY ingest_seq"
+        ).rows
+    assert [a[0] for a in audit] == ["analyst@company.com"] * 2
+    assert audit[1][1]["status"] == {"old": "investigating", "new": "confirmed"}
+    assert last_detected_day(db, "org_a") == date(2025, 1, 10)
+
+
+def test_findings_are_scoped_to_their_organisation(db):
+    save_findings(db, "org_a", _run(), [_finding("u1", 0.9, "high")])
+    assert list_findings(db, "org_b").empty
+    fid = list_findings(db, "org_a").loc[0, "finding_id"]
+    assert get_finding(db, "org_b", fid) is None
+    with pytest.raises(FindingError, match="no finding"):
+        triage(db, "org_b", fid, "benign", "", actor="x")
+    with db.org_session("org_a") as session, pytest.raises(PermissionMissing):
+        session.execute("SELECT * FROM findings")
+
+
+def test_findings_and_triage_are_append_only(db):
+    save_findings(db, "org_a", _run(), [_finding("u1", 0.9, "high")])
+    fid = list_findings(db, "org_a").loc[0, "finding_id"]
+    triage(db, "org_a", fid, "benign", "ok", actor="x")
+    for statement in (
+        "UPDATE findings SET score = 0",
+        "DELETE FROM findings",
+        "UPDATE finding_triage SET status = 'new'",
+        "DELETE FROM finding_triage",
+        "TRUNCATE findings CASCADE",
+    ):
+        with pytest.raises((DBAPIError, PermissionMissing)), db.admin() as session:
+            session.execute(statement)
+    with db.writer() as session, pytest.raises((DBAPIError, PermissionMissing)):
+        session.execute("UPDATE findings SET score = 0")
+
+
+def test_bad_triage_and_filters_are_refused_naming_the_value(db):
+    save_findings(db, "org_a", _run(), [_finding("u1", 0.9, "high")])
+    fid = list_findings(db, "org_a").loc[0, "finding_id"]
+    with pytest.raises(FindingError, match="status must be one of"):
+        triage(db, "org_a", fid, "closed", "", actor="x")
+    with pytest.raises(FindingError, match="min_severity"):
+        list_findings(db, "org_a", min_severity="urgent")
+    with pytest.raises(FindingError, match="limit"):
+        list_findings(db, "org_a", limit=0)
