@@ -4,18 +4,8 @@ reproduces the raw events behind a finding, e.g.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-
-_BARE = re.compile(r"^[A-Za-z0-9_.@:/+\-]+$")
-
-
-def quote(value: str) -> str:
-    """A qualifier value as the query syntax reads it: bare when safe, else double-quoted."""
-    if _BARE.match(value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def iso_z(moment: datetime) -> str:
@@ -37,9 +27,17 @@ def evidence_query(
     actions: Iterable[str] = (),
     resources: Iterable[str] = (),
 ) -> str:
-    """The filter for one user's events in [start, end], narrowed to families/actions/sources."""
-    parts = [f"user:{quote(user_id)}", f"created:{iso_z(start)}..{iso_z(end)}"]
-    parts += [f"family:{quote(f)}" for f in sorted(set(families))]
-    parts += [f"action:{quote(a)}" for a in sorted(set(actions))]
-    parts += [f"resource:{quote(r)}" for r in sorted(set(resources))]
-    return " ".join(parts)
+    """The filter for one user's events in [start, end), narrowed to families/actions/sources.
+
+    Built with `sql.event_filter.EventFilter`, so it always parses back to the same filter.
+    """
+    from sql.event_filter import EventFilter
+
+    return EventFilter(
+        users=(user_id,),
+        families=tuple(sorted(set(families))),
+        actions=tuple(sorted(set(actions))),
+        resources=tuple(sorted(set(resources))),
+        start=start.astimezone(UTC),
+        end=end.astimezone(UTC),
+    ).to_query()

@@ -26,12 +26,21 @@ err_console = Console(stderr=True, highlight=False)
 # Importing a command module registers its commands on `app`.
 from dashboard.cli import (  # noqa: E402
     database_commands,
+    detection_commands,
     ingest_commands,
     run_command,
     user_commands,
 )
 
-__all__ = ["app", "database_commands", "ingest_commands", "main", "run_command", "user_commands"]
+__all__ = [
+    "app",
+    "database_commands",
+    "detection_commands",
+    "ingest_commands",
+    "main",
+    "run_command",
+    "user_commands",
+]
 
 
 def main() -> None:
