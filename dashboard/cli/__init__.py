@@ -28,6 +28,7 @@ from dashboard.cli import (  # noqa: E402
     database_commands,
     detection_commands,
     ingest_commands,
+    integrity_commands,
     run_command,
     user_commands,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "database_commands",
     "detection_commands",
     "ingest_commands",
+    "integrity_commands",
     "main",
     "run_command",
     "user_commands",

@@ -1,0 +1,569 @@
+"""Sealing: per organisation, everything received since the previous seal, signed and chained.
+
+A seal covers the events whose inserting transaction id (`ingest_xid`) lies in
+[xid_from, xid_to): xid_from is the previous seal's xid_to (0 for the first seal) and xid_to
+is `pg_snapshot_xmin(pg_current_snapshot())` when sealing, the oldest transaction still
+running. Every transaction below it has ended, so its events are all visible now and none
+can appear later: each event is sealed exactly once, a transaction still in flight is sealed
+by a later seal, and a period without events still gets a seal (it proves the silence).
+
+Inside a seal the leaves are in `ingest_seq` order. The signed text (format
+``auditlens-seal-v1``) is one ``name=value`` line per field of `Seal.canonical`, in that
+order, values as described there; ``seal_hash`` is SHA-256 of that text and the next seal
+carries it as ``prev_seal_hash`` (the first seal carries 32 zero bytes).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from ingest.integrity.canonical import apply_sql_settings, format_time, leaf_hash_sql
+from ingest.integrity.keys import SigningKey
+from ingest.integrity.merkle import EMPTY_ROOT, merkle_root, node_hash
+from sql.errors import ConfigurationError
+from sql.gateway import Database, ScopedSession, _translate, check_org_id
+
+SEAL_FORMAT = "auditlens-seal-v1"
+ZERO_HASH = bytes(32)
+ENTRY_SIZE = 48  # ingest_seq int8 | retention guarantee (µs since 1970) int8 | leaf hash
+CHUNK = 1 << 16  # leaves per stored chunk, and per perfect subtree of the streaming root
+SEAL_DIR_ENV = "AUDITLENS_SEAL_DIR"
+SEAL_INTERVAL_ENV = "AUDITLENS_SEAL_INTERVAL_SECONDS"
+DEFAULT_INTERVAL_SECONDS = 300
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+ENTRY_SQL = (
+    "int8send(e.ingest_seq)"
+    " || int8send((extract(epoch FROM e.retention_guaranteed_until) * 1000000)::bigint)"
+    f" || {leaf_hash_sql('e')}"
+)
+
+# Entries of one organisation's events in an xid window, in groups of consecutive
+# ingest_seq (so one scan streams in bounded pieces, in order).
+WINDOW_ENTRIES_SQL = f"""
+SELECT count(*) AS n,
+       string_agg(entry, ''::bytea ORDER BY ingest_seq) AS entries,
+       array_agg(id ORDER BY ingest_seq) AS ids,
+       min(ingest_seq) AS first_seq, max(ingest_seq) AS last_seq,
+       min(event_time) AS oldest, max(event_time) AS newest
+  FROM (SELECT e.ingest_seq, e.id, e.event_time, {ENTRY_SQL} AS entry
+          FROM audit_events e
+         WHERE e.organization_id = :org
+           AND e.ingest_xid >= CAST(:xid_from AS xid8) AND e.ingest_xid < CAST(:xid_to AS xid8)
+       ) w
+ GROUP BY ingest_seq >> 16
+ ORDER BY ingest_seq >> 16
+"""  # noqa: S608 - fixed SQL built from constants
+
+
+def micros(value: datetime) -> int:
+    """Microseconds since 1970-01-01 UTC (how entries store the retention guarantee)."""
+    return (value - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+@dataclass(frozen=True)
+class Seal:
+    """One signed seal; `canonical()` is the exact text that is hashed and signed."""
+
+    organization_id: str
+    seal_seq: int
+    sealed_at: datetime
+    prev_seal_hash: bytes
+    xid_from: int
+    xid_to: int
+    event_count: int
+    merkle_root: bytes
+    index_digest: bytes
+    first_ingest_seq: int | None
+    last_ingest_seq: int | None
+    oldest_event: datetime | None
+    newest_event: datetime | None
+    key_id: str
+    seal_hash: bytes
+    signature: bytes
+    format: str = SEAL_FORMAT
+
+    def canonical(self) -> bytes:
+        return canonical_seal_text(
+            organization_id=self.organization_id,
+            seal_seq=self.seal_seq,
+            sealed_at=self.sealed_at,
+            prev_seal_hash=self.prev_seal_hash,
+            xid_from=self.xid_from,
+            xid_to=self.xid_to,
+            event_count=self.event_count,
+            merkle_root=self.merkle_root,
+            index_digest=self.index_digest,
+            first_ingest_seq=self.first_ingest_seq,
+            last_ingest_seq=self.last_ingest_seq,
+            oldest_event=self.oldest_event,
+            newest_event=self.newest_event,
+            key_id=self.key_id,
+            fmt=self.format,
+        )
+
+    def computed_hash(self) -> bytes:
+        return hashlib.sha256(self.canonical()).digest()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON object (seal files, export proofs): hashes hex, signature base64."""
+        out: dict[str, Any] = {}
+        for name, value in asdict(self).items():
+            if isinstance(value, bytes):
+                out[name] = base64.b64encode(value).decode() if name == "signature" else value.hex()
+            elif isinstance(value, datetime):
+                out[name] = format_time(value)
+            else:
+                out[name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Seal:
+        """The inverse of `to_json`; raises ValueError naming the bad field."""
+        try:
+            return cls(
+                organization_id=str(data["organization_id"]),
+                seal_seq=int(data["seal_seq"]),
+                sealed_at=_parse_time(data["sealed_at"]),
+                prev_seal_hash=bytes.fromhex(data["prev_seal_hash"]),
+                xid_from=int(data["xid_from"]),
+                xid_to=int(data["xid_to"]),
+                event_count=int(data["event_count"]),
+                merkle_root=bytes.fromhex(data["merkle_root"]),
+                index_digest=bytes.fromhex(data["index_digest"]),
+                first_ingest_seq=_opt_int(data.get("first_ingest_seq")),
+                last_ingest_seq=_opt_int(data.get("last_ingest_seq")),
+                oldest_event=_opt_time(data.get("oldest_event")),
+                newest_event=_opt_time(data.get("newest_event")),
+                key_id=str(data["key_id"]),
+                seal_hash=bytes.fromhex(data["seal_hash"]),
+                signature=base64.b64decode(data["signature"], validate=True),
+                format=str(data.get("format", SEAL_FORMAT)),
+            )
+        except KeyError as exc:
+            raise ValueError(f"seal is missing field {exc.args[0]}") from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"seal has a malformed field: {exc}") from None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Seal:
+        return cls(
+            organization_id=row["organization_id"],
+            seal_seq=int(row["seal_seq"]),
+            sealed_at=row["sealed_at"],
+            prev_seal_hash=bytes(row["prev_seal_hash"]),
+            xid_from=int(row["xid_from"]),
+            xid_to=int(row["xid_to"]),
+            event_count=int(row["event_count"]),
+            merkle_root=bytes(row["merkle_root"]),
+            index_digest=bytes(row["index_digest"]),
+            first_ingest_seq=_opt_int(row["first_ingest_seq"]),
+            last_ingest_seq=_opt_int(row["last_ingest_seq"]),
+            oldest_event=row["oldest_event"],
+            newest_event=row["newest_event"],
+            key_id=row["key_id"],
+            seal_hash=bytes(row["seal_hash"]),
+            signature=bytes(row["signature"]),
+            format=row["format"],
+        )
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _opt_time(value: Any) -> datetime | None:
+    return None if value is None else _parse_time(str(value))
+
+
+def canonical_seal_text(
+    *,
+    organization_id: str,
+    seal_seq: int,
+    sealed_at: datetime,
+    prev_seal_hash: bytes,
+    xid_from: int,
+    xid_to: int,
+    event_count: int,
+    merkle_root: bytes,
+    index_digest: bytes,
+    first_ingest_seq: int | None,
+    last_ingest_seq: int | None,
+    oldest_event: datetime | None,
+    newest_event: datetime | None,
+    key_id: str,
+    fmt: str = SEAL_FORMAT,
+) -> bytes:
+    """The signed text: the format name, then ``name=value`` lines (hashes lower-case hex,
+    times as in the event format, integers decimal, a missing value as ``-``)."""
+
+    def t(v: datetime | None) -> str:
+        return "-" if v is None else format_time(v)
+
+    def i(v: int | None) -> str:
+        return "-" if v is None else str(v)
+
+    lines = [
+        fmt,
+        f"organization_id={organization_id}",
+        f"seal_seq={seal_seq}",
+        f"sealed_at={t(sealed_at)}",
+        f"prev_seal_hash={prev_seal_hash.hex()}",
+        f"xid_from={xid_from}",
+        f"xid_to={xid_to}",
+        f"event_count={event_count}",
+        f"merkle_root={merkle_root.hex()}",
+        f"index_digest={index_digest.hex()}",
+        f"first_ingest_seq={i(first_ingest_seq)}",
+        f"last_ingest_seq={i(last_ingest_seq)}",
+        f"oldest_event={t(oldest_event)}",
+        f"newest_event={t(newest_event)}",
+        f"key_id={key_id}",
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+class RootBuilder:
+    """The RFC 6962 root of a leaf stream in O(log n) memory: full chunks of 2^16 leaves are
+    perfect subtrees, merged on a stack as a binary counter; the remainder folds in last."""
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, bytes]] = []
+        self._buffer: list[bytes] = []
+        self.count = 0
+
+    def add(self, leaves: Sequence[bytes]) -> None:
+        self._buffer.extend(leaves)
+        self.count += len(leaves)
+        while len(self._buffer) >= CHUNK:
+            chunk, self._buffer = self._buffer[:CHUNK], self._buffer[CHUNK:]
+            self._stack.append((CHUNK, merkle_root(chunk)))
+            while len(self._stack) >= 2 and self._stack[-1][0] == self._stack[-2][0]:
+                (size, right), (_, left) = self._stack.pop(), self._stack.pop()
+                self._stack.append((2 * size, node_hash(left, right)))
+
+    def root(self) -> bytes:
+        parts = [h for _, h in self._stack]
+        if self._buffer:
+            parts.append(merkle_root(self._buffer))
+        if not parts:
+            return EMPTY_ROOT
+        result = parts[-1]
+        for left in reversed(parts[:-1]):
+            result = node_hash(left, result)
+        return result
+
+
+class IndexBuilder:
+    """Accumulates a seal's entries and ids: Merkle root, index digest and stored chunks."""
+
+    def __init__(self, *, keep_chunks: bool = True) -> None:
+        self.root = RootBuilder()
+        self._entries_hash = hashlib.sha256()
+        self._ids_hash = hashlib.sha256()
+        self.keep_chunks = keep_chunks
+        self.chunks: list[tuple[bytes, list[str]]] = []
+        self._pending_entries = bytearray()
+        self._pending_ids: list[str] = []
+
+    def add(self, entries: bytes, ids: Sequence[str]) -> None:
+        if len(entries) != ENTRY_SIZE * len(ids):
+            raise ValueError("entries and ids disagree in length")
+        self._entries_hash.update(entries)
+        self._ids_hash.update("".join(i + "\x00" for i in ids).encode())
+        self.root.add([entries[k + 16 : k + 48] for k in range(0, len(entries), ENTRY_SIZE)])
+        if self.keep_chunks:
+            self._pending_entries += entries
+            self._pending_ids.extend(ids)
+            while len(self._pending_ids) >= CHUNK:
+                self._flush(CHUNK)
+
+    def _flush(self, n: int) -> None:
+        self.chunks.append((bytes(self._pending_entries[: n * ENTRY_SIZE]), self._pending_ids[:n]))
+        del self._pending_entries[: n * ENTRY_SIZE]
+        del self._pending_ids[:n]
+
+    @property
+    def count(self) -> int:
+        return self.root.count
+
+    def finish(self) -> tuple[bytes, bytes]:
+        """(merkle_root, index_digest); the index digest is
+        SHA-256(SHA-256(all entries) || SHA-256(each event id followed by a NUL byte))."""
+        if self.keep_chunks and self._pending_ids:
+            self._flush(len(self._pending_ids))
+        digest = hashlib.sha256(self._entries_hash.digest() + self._ids_hash.digest()).digest()
+        return self.root.root(), digest
+
+
+def index_digest_of(entries: bytes, ids: Sequence[str]) -> bytes:
+    builder = IndexBuilder(keep_chunks=False)
+    builder.add(entries, ids)
+    return builder.finish()[1]
+
+
+@dataclass(frozen=True)
+class WindowScan:
+    count: int
+    first_seq: int | None
+    last_seq: int | None
+    oldest: datetime | None
+    newest: datetime | None
+
+
+def stream_rows(
+    session: ScopedSession, sql: str, params: dict[str, Any], *, batch_size: int = 8
+) -> Iterator[tuple[Any, ...]]:
+    """Rows of one statement from a server-side cursor. Statement-level options: the
+    gateway's `stream` sets them on the connection, which would turn every later statement
+    of the transaction into a cursor (and an INSERT cannot be one)."""
+    statement = text(sql).execution_options(stream_results=True, yield_per=batch_size)
+    try:
+        result = session.conn.execute(statement, params)
+        for row in result:
+            yield tuple(row)
+    except DBAPIError as exc:
+        raise _translate(exc, sql) from exc
+
+
+def scan_window(
+    session: ScopedSession,
+    org: str,
+    xid_from: int,
+    xid_to: int,
+    sink: Callable[[bytes, list[str]], None],
+) -> WindowScan:
+    """Stream the entries of `org`'s events in [xid_from, xid_to) to `sink`, in order."""
+    count = 0
+    first = last = None
+    oldest = newest = None
+    params = {"org": org, "xid_from": str(xid_from), "xid_to": str(xid_to)}
+    for n, entries, ids, lo, hi, old, new in stream_rows(session, WINDOW_ENTRIES_SQL, params):
+        sink(bytes(entries), list(ids))
+        count += int(n)
+        first = lo if first is None else min(first, lo)
+        last = hi if last is None else max(last, hi)
+        oldest = old if oldest is None else min(oldest, old)
+        newest = new if newest is None else max(newest, new)
+    return WindowScan(count, first, last, oldest, newest)
+
+
+def _lock_org(session: ScopedSession, org: str) -> None:
+    # Two sealers of one organisation would race for the same seal_seq; the second waits.
+    session.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('auditlens.seal:' || :org, 0))",
+        {"org": org},
+    )
+
+
+def last_seal(session: ScopedSession, org: str) -> Seal | None:
+    result = session.execute(
+        "SELECT * FROM audit_seals WHERE organization_id = :org ORDER BY seal_seq DESC LIMIT 1",
+        {"org": org},
+    )
+    return Seal.from_row(result.dicts()[0]) if result.rows else None
+
+
+def seal_organization(
+    db: Database, org: str, key: SigningKey, *, seal_dir: Path | None = None
+) -> Seal:
+    """Seal everything `org` received since its previous seal (possibly nothing)."""
+    check_org_id(org)
+    with db.admin() as session:
+        _lock_org(session, org)
+        apply_sql_settings(session)
+        prev = last_seal(session, org)
+        row = session.execute(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xid_to,"
+            " clock_timestamp() AS sealed_at"
+        ).dicts()[0]
+        xid_from = prev.xid_to if prev else 0
+        xid_to = int(row["xid_to"])
+        builder = IndexBuilder()
+        scan = scan_window(session, org, xid_from, xid_to, builder.add)
+        root, digest = builder.finish()
+        fields: dict[str, Any] = {
+            "organization_id": org,
+            "seal_seq": (prev.seal_seq + 1) if prev else 1,
+            "sealed_at": row["sealed_at"],
+            "prev_seal_hash": prev.seal_hash if prev else ZERO_HASH,
+            "xid_from": xid_from,
+            "xid_to": xid_to,
+            "event_count": scan.count,
+            "merkle_root": root,
+            "index_digest": digest,
+            "first_ingest_seq": scan.first_seq,
+            "last_ingest_seq": scan.last_seq,
+            "oldest_event": scan.oldest,
+            "newest_event": scan.newest,
+            "key_id": key.key_id,
+        }
+        text = canonical_seal_text(**fields)
+        seal = Seal(
+            **fields,
+            seal_hash=hashlib.sha256(text).digest(),
+            signature=key.sign(text),
+        )
+        _store(session, seal, builder.chunks)
+    if seal_dir is not None:
+        write_seal_file(seal, seal_dir)
+    return seal
+
+
+def _store(session: ScopedSession, seal: Seal, chunks: list[tuple[bytes, list[str]]]) -> None:
+    values = {k: (str(v) if k in ("xid_from", "xid_to") else v) for k, v in asdict(seal).items()}
+    columns = ", ".join(values)
+    placeholders = ", ".join(
+        f"CAST(:{k} AS xid8)" if k in ("xid_from", "xid_to") else f":{k}" for k in values
+    )
+    session.execute(
+        f"INSERT INTO audit_seals ({columns}) VALUES ({placeholders})",  # noqa: S608 - fixed names
+        values,
+    )
+    for chunk_no, (entries, ids) in enumerate(chunks):
+        session.execute(
+            "INSERT INTO audit_seal_leaves (organization_id, seal_seq, chunk_no, entries,"
+            " event_ids) VALUES (:org, :seq, :chunk, :entries, :ids)",
+            {
+                "org": seal.organization_id,
+                "seq": seal.seal_seq,
+                "chunk": chunk_no,
+                "entries": entries,
+                "ids": ids,
+            },
+        )
+
+
+def organizations(db: Database) -> list[str]:
+    with db.admin() as session:
+        result = session.execute(
+            "SELECT organization_id FROM organizations ORDER BY organization_id",
+            max_rows=1_000_000,
+        )
+    return [r[0] for r in result.rows]
+
+
+def seal_all(
+    db: Database,
+    key: SigningKey,
+    *,
+    orgs: Sequence[str] | None = None,
+    seal_dir: Path | None = None,
+) -> list[Seal]:
+    """One seal for each organisation (all known ones unless `orgs` is given)."""
+    return [
+        seal_organization(db, org, key, seal_dir=seal_dir)
+        for org in (orgs if orgs is not None else organizations(db))
+    ]
+
+
+def seal_dir_from_env() -> Path | None:
+    raw = os.environ.get(SEAL_DIR_ENV)
+    return Path(raw) if raw else None
+
+
+def interval_from_env() -> float:
+    raw = os.environ.get(SEAL_INTERVAL_ENV)
+    if not raw:
+        return DEFAULT_INTERVAL_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{SEAL_INTERVAL_ENV} must be a number, got: {raw!r}") from None
+    if value <= 0:
+        raise ConfigurationError(f"{SEAL_INTERVAL_ENV} must be greater than 0, got: {raw}")
+    return value
+
+
+def seal_file_path(seal_dir: Path, org: str, seal_seq: int) -> Path:
+    return seal_dir / org / f"{seal_seq:012d}.json"
+
+
+def write_seal_file(seal: Seal, seal_dir: Path) -> Path:
+    """Write the seal as JSON for WORM storage; an existing file is never overwritten."""
+    path = seal_file_path(seal_dir, seal.organization_id, seal.seal_seq)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("x", encoding="utf-8") as out:
+        json.dump(seal.to_json(), out, indent=1, sort_keys=True)
+        out.write("\n")
+    return path
+
+
+def read_seal_files(seal_dir: Path, org: str) -> Iterator[tuple[Path, Seal | str]]:
+    """Each seal file of `org`, parsed, or the reason it could not be."""
+    folder = seal_dir / org
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob("*.json")):
+        try:
+            yield path, Seal.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            yield path, str(exc)
+
+
+class SealScheduler:
+    """Seals every organisation every `interval` seconds in a background thread, for
+    long-running processes (the ingest receiver, `auditlens seal --every`)."""
+
+    def __init__(
+        self,
+        db: Database,
+        key: SigningKey,
+        *,
+        interval: float = DEFAULT_INTERVAL_SECONDS,
+        seal_dir: Path | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+        on_sealed: Callable[[list[Seal]], None] | None = None,
+    ) -> None:
+        self.db, self.key, self.interval, self.seal_dir = db, key, interval, seal_dir
+        self.on_error, self.on_sealed = on_error, on_sealed
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> list[Seal]:
+        seals = seal_all(self.db, self.key, seal_dir=self.seal_dir)
+        if self.on_sealed:
+            self.on_sealed(seals)
+        return seals
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception as exc:  # a failed run must not end the schedule
+                if self.on_error is None:
+                    raise
+                self.on_error(exc)
+            self._stop.wait(self.interval)
+
+    def start(self) -> SealScheduler:
+        self._thread = threading.Thread(
+            target=self.run_forever, name="auditlens-sealer", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 30) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
