@@ -3,6 +3,7 @@ opens Explore with the query pre-filled (`?q=`), so the view can also be shared 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -18,6 +19,9 @@ def offer_drilldown(
     if not query:
         return
     st.code(query, language=None)
+    if not (Path(__file__).resolve().parent / EXPLORE_PAGE).exists():
+        # A deployment without the Explore page still shows the exact query to run.
+        return
     if st.button("Show these events in Explore", key=f"{source}_drill", icon=":material/search:"):
         ctx.record("drill_down", {"source": source, "query": query, **(details or {})})
         st.switch_page(EXPLORE_PAGE, query_params={"q": query, "org": ctx.org})

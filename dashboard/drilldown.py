@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+
+from sql.event_filter import EventFilter
 
 EXPLORE_PAGE = "pages/explore.py"
 _BARE = re.compile(r"^[^\s\"]+$")
@@ -21,15 +23,16 @@ def quote(value: str) -> str:
 
 
 def created(start: datetime, end: datetime) -> str:
-    """`created:` for the half-open [start, end) as an inclusive ISO range in UTC."""
-    last = (end - timedelta(seconds=1)).astimezone(UTC)
-    first = start.astimezone(UTC)
-    return f"created:{_iso(first)}..{_iso(last)}"
+    """`created:` for the half-open [start, end), written by EventFilter itself (its range
+    end is inclusive, so the text ends a microsecond before `end`, or on the day before a
+    midnight `end`)."""
+    return EventFilter(start=start, end=end).to_query()
 
 
 def created_days(first: date, last: date) -> str:
     """`created:` for whole UTC days, both inclusive."""
-    return f"created:{first.isoformat()}..{last.isoformat()}"
+    start = datetime.combine(first, time(0), tzinfo=UTC)
+    return created(start, datetime.combine(last + timedelta(days=1), time(0), tzinfo=UTC))
 
 
 def join(*parts: str | None) -> str:
@@ -157,7 +160,3 @@ def selected_rows(event: Any) -> Sequence[int]:
         return []
     rows = selection.get("rows") if isinstance(selection, Mapping) else selection.rows
     return list(rows or [])
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -27,9 +27,7 @@ if open_disables.empty:
     st.success("Everything disabled in this period was switched back on.")
 else:
     st.warning(f"{len(open_disables):,} changes switched something off and nothing undid them.")
-    st.dataframe(
-        open_disables, key="config_never_reverted", hide_index=True, use_container_width=True
-    )
+    st.dataframe(open_disables, key="config_never_reverted", hide_index=True, width="stretch")
 if cut:
     st.caption("Only the newest 20,000 changes since the period start were considered.")
 
@@ -47,7 +45,7 @@ picked = st.dataframe(
     on_select="rerun",
     selection_mode="multi-row",
     hide_index=True,
-    use_container_width=True,
+    width="stretch",
     column_config={"event_time": st.column_config.DatetimeColumn("when (UTC)")},
 )
 rows = drilldown.selected_rows(picked)

@@ -4,19 +4,20 @@ from datetime import UTC, date, datetime, timedelta
 
 from dashboard import drilldown
 from dashboard.period import all_time_period, anchor_end, day_period, preset_period
+from sql.event_filter import EventFilter
 
 
 def test_queries_for_selections():
     start = datetime(2025, 1, 15, 14, tzinfo=UTC)
     assert drilldown.bucket_query("log_access", start, timedelta(hours=1)) == (
-        "family:log_access created:2025-01-15T14:00:00Z..2025-01-15T14:59:59Z"
+        "family:log_access created:2025-01-15T14:00:00Z..2025-01-15T14:59:59.999999Z"
     )
     assert drilldown.user_day_query("john@company.com", date(2025, 1, 15)) == (
         "user:john@company.com created:2025-01-15..2025-01-15"
     )
     assert drilldown.resource_query("source", "payment logs", start, start + timedelta(days=1)) == (
         'resource_type:source resource:"payment logs" '
-        "created:2025-01-15T14:00:00Z..2025-01-16T13:59:59Z"
+        "created:2025-01-15T14:00:00Z..2025-01-16T13:59:59.999999Z"
     )
     assert drilldown.quote('a"b') == '"a\\"b"'
 
@@ -48,7 +49,8 @@ def test_selections_become_queries():
         {"x": "2025-01-15 16:00:00+00:00", "customdata": ["config_change"]},
     ]
     assert drilldown.timeline_selection_query(points, timedelta(hours=1)) == (
-        "family:config_change family:log_access created:2025-01-15T14:00:00Z..2025-01-15T16:59:59Z"
+        "family:config_change family:log_access "
+        "created:2025-01-15T14:00:00Z..2025-01-15T16:59:59.999999Z"
     )
     assert drilldown.timeline_selection_query([], timedelta(hours=1)) is None
     cells = drilldown.matrix_selection_cells(
@@ -58,3 +60,17 @@ def test_selections_become_queries():
     assert drilldown.ranking_selection_values(
         [{"customdata": ["u1"]}, {"customdata": ["u1"]}, {"customdata": ["u2"]}]
     ) == [["u1"], ["u2"]]
+
+
+def test_every_drilldown_query_parses_to_the_selected_events():
+    start = datetime(2025, 1, 15, 14, tzinfo=UTC)
+    query = drilldown.bucket_query("log_access", start, timedelta(hours=1))
+    parsed = EventFilter.parse(query)
+    assert parsed.families == ("log_access",)
+    assert (parsed.start, parsed.end) == (start, start + timedelta(hours=1))
+    day = EventFilter.parse(drilldown.user_day_query("a b", date(2025, 1, 15)))
+    assert day.users == ("a b",)
+    assert (day.start, day.end) == (
+        datetime(2025, 1, 15, tzinfo=UTC),
+        datetime(2025, 1, 16, tzinfo=UTC),
+    )

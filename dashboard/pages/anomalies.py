@@ -1,0 +1,84 @@
+"""Anomalies: findings ranked by score with their reasons; selecting one shows why, drills
+down to its raw evidence in Explore (the evidence query pre-filled), and offers triage."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import drilldown, finding_queries
+from dashboard.context import page_context
+from dashboard.drill_widget import offer_drilldown
+from dashboard.findings_view import SEVERITIES, STATUSES, TRIAGE_ROLES, ranked
+from detection import findings
+
+ctx = page_context("Anomalies")
+left, right = st.columns(2)
+status = left.selectbox("Status", ["any", *STATUSES], key="anomalies_status")
+severity = right.selectbox("At least", SEVERITIES, key="anomalies_min_severity")
+table = ranked(
+    finding_queries.list_findings(
+        ctx.db,
+        ctx.org,
+        status=None if status == "any" else status,
+        min_severity=severity,
+        limit=500,
+    )
+)
+if table.empty:
+    st.info("No findings match. `auditlens detect` scores the latest days.")
+    st.stop()
+
+st.caption(f"{len(table):,} findings, highest score first. Select one to see why.")
+picked = st.dataframe(
+    table[["score", "severity", "title", "user_email", "window_start", "reasons", "status"]],
+    key="anomalies_table",
+    on_select="rerun",
+    selection_mode="single-row",
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "score": st.column_config.NumberColumn(format="%.2f"),
+        "window_start": st.column_config.DatetimeColumn("day", format="YYYY-MM-DD"),
+    },
+)
+rows = drilldown.selected_rows(picked)
+if not rows:
+    st.stop()
+
+finding = table.iloc[rows[0]]
+finding_id = str(finding["finding_id"])
+ctx.record("view_entry", {"finding_id": finding_id}, resource_id=f"finding/{finding_id}")
+st.subheader(str(finding["title"]))
+st.markdown(
+    f"**{finding['severity']}** · score {finding['score']:.2f} · "
+    f"{finding['user_email'] or finding['user_id']} · "
+    f"{finding['window_start']:%Y-%m-%d %H:%M} to {finding['window_end']:%Y-%m-%d %H:%M} UTC · "
+    f"status **{finding['status']}**"
+)
+st.write(str(finding["explanation"]))
+st.caption("Detected by: " + ", ".join(str(d) for d in finding["detectors"]))
+offer_drilldown(
+    ctx,
+    str(finding["evidence_query"]),
+    source="anomalies_evidence",
+    details={"finding_id": finding_id},
+)
+
+st.subheader("Triage")
+if ctx.role not in TRIAGE_ROLES:
+    st.caption(f"Your role ({ctx.role}) reads findings; analysts and admins triage them.")
+    st.stop()
+with st.form("anomalies_triage"):
+    new_status = st.selectbox(
+        "New status",
+        STATUSES,
+        index=STATUSES.index(finding["status"]) if finding["status"] in STATUSES else 0,
+        key="anomalies_triage_status",
+    )
+    comment = st.text_area("Comment", key="anomalies_triage_comment", max_chars=2000)
+    save = st.form_submit_button("Save triage", type="primary")
+if save:
+    findings.triage(ctx.db, ctx.org, finding_id, new_status, comment, actor=ctx.viewer.email)
+    finding_queries.forget_findings()
+    st.success(f"Finding marked {new_status}.")
+    st.rerun()
