@@ -22,6 +22,7 @@ PAGES = [
     ("anomalies.py", "Anomalies", ":material/crisis_alert:", "anomalies"),
     ("compliance.py", "Compliance", ":material/verified_user:", "compliance"),
     ("config_changes.py", "Config changes", ":material/tune:", "config-changes"),
+    ("integrity.py", "Integrity", ":material/verified:", "integrity"),
 ]
 
 st.set_page_config(page_title="AuditLens", page_icon=":material/policy:", layout="wide")

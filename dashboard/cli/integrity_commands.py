@@ -14,6 +14,7 @@ import typer
 from dashboard.cli import app, err_console
 from dashboard.cli.context import open_database
 from ingest.integrity import keys as keymod
+from ingest.integrity.proof import check_export, export_with_proofs
 from ingest.integrity.seal import (
     SealScheduler,
     interval_from_env,
@@ -173,8 +174,8 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="print the findings as JSON")] = False,
 ) -> None:
     """Recompute every seal and name what changed; exit 0 only when everything verifies."""
-    trusted = _trusted_keys(public_key, key_file)
     start_at, end_at = _when(start, "--from"), _when(end, "--to")
+    trusted = _trusted_keys(public_key, key_file)
     folder = seal_dir or seal_dir_from_env()
     problems = 0
     with open_database() as db:
@@ -200,3 +201,46 @@ def verify(
                 typer.echo(f"  {problem.line()}")
     if problems:
         raise IntegrityProblems(f"verification found {problems} problem(s)")
+
+
+@app.command("export-proof")
+def export_proof(
+    org: Annotated[str, typer.Option("--org", help="organisation to export")],
+    out: Annotated[Path, typer.Option("--out", help="file to write (refused if it exists)")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or ndjson")] = "csv",
+    start: Annotated[str | None, typer.Option("--from", help="events from this time")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="events before this time")] = None,
+) -> None:
+    """Export events with, per row, its Merkle inclusion proof and signed seal."""
+    if fmt not in ("csv", "ndjson"):
+        raise typer.BadParameter(f"--format must be csv or ndjson, got: {fmt}")
+    start_at, end_at = _when(start, "--from"), _when(end, "--to")
+    with open_database() as db:
+        written, sealed, digest = export_with_proofs(db, org, out, fmt, start_at, end_at, _actor())
+    typer.echo(f"{written:,} event(s) written to {out} ({sealed:,} with proofs); sha256 {digest}")
+    if sealed < written:
+        err_console.print(
+            f"{written - sealed:,} event(s) are not sealed yet and carry no proof:"
+            " run `auditlens seal` first to prove them"
+        )
+
+
+@app.command("verify-export")
+def verify_export(
+    file: Annotated[Path, typer.Argument(help="CSV or NDJSON export with proofs")],
+    public_key: Annotated[
+        list[Path], typer.Option("--public-key", help="trusted public key PEM (repeat)")
+    ],
+) -> None:
+    """Check an export offline with only the public key; exit 0 only when every row verifies."""
+    if not file.is_file():
+        raise typer.BadParameter(f"no such file: {file}")
+    report = check_export(file, keymod.load_public_keys(public_key))
+    for problem in report.problems:
+        typer.echo(problem)
+    typer.echo(
+        f"{report.verified:,} of {report.rows:,} row(s) verified against"
+        f" {len(report.seals)} seal(s)"
+    )
+    if not report.clean:
+        raise IntegrityProblems(f"{report.rows - report.verified:,} row(s) do not verify")

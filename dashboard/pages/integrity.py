@@ -1,0 +1,84 @@
+"""Integrity: the last seal, the last verification and what it found (tamper evidence)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.context import page_context
+from ingest.integrity.status import integrity_status
+
+ctx = page_context("Integrity")
+status = integrity_status(ctx.db, ctx.org)
+
+seal_col, verify_col, pending_col = st.columns(3)
+if status.last_seal is None:
+    seal_col.metric("Last seal", "none yet")
+else:
+    seal_col.metric(
+        "Last seal",
+        f"#{status.last_seal['seal_seq']}",
+        help=f"sealed at {status.last_seal['sealed_at']:%Y-%m-%d %H:%M:%S} UTC",
+    )
+    seal_col.caption(
+        f"{status.last_seal['sealed_at']:%Y-%m-%d %H:%M:%S} UTC ·"
+        f" {status.seal_count:,} seals over {status.sealed_events:,} events ·"
+        f" key {status.last_seal['key_id']}"
+    )
+pending_col.metric("Not sealed yet", f"{status.unsealed_events:,}")
+
+verification = status.last_verification
+if verification is None:
+    verify_col.metric("Last verification", "never")
+    st.info(
+        "No verification has run for this organisation yet. An operator runs"
+        " `auditlens verify --org ORG --public-key seal.pub`; the result appears here."
+    )
+else:
+    verify_col.metric(
+        "Last verification",
+        "clean" if verification["clean"] else f"{verification['problem_count']:,} problems",
+    )
+    verify_col.caption(
+        f"{verification['finished_at']:%Y-%m-%d %H:%M:%S} UTC by {verification['actor']} ·"
+        f" {verification['seals_checked']:,} seals, {verification['events_checked']:,} events"
+    )
+    if verification["clean"]:
+        st.success(
+            f"Verification #{verification['verification_id']} found the audit trail exactly"
+            " as sealed: no event modified, deleted or inserted, no seal missing or altered."
+        )
+    else:
+        st.error(
+            f"Verification #{verification['verification_id']} found"
+            f" {verification['problem_count']:,} problems. Each names the seal and, where"
+            " known, the event."
+        )
+        st.dataframe(
+            status.findings,
+            key="integrity_findings",
+            hide_index=True,
+            use_container_width=True,
+            column_config={
+                "kind": "problem",
+                "seal_seq": st.column_config.NumberColumn("seal", format="%d"),
+                "event_id": "event",
+            },
+        )
+        if verification["problem_count"] > len(status.findings):
+            st.caption(f"The first {len(status.findings):,} problems are shown.")
+
+st.subheader("Recent seals")
+if status.recent_seals.empty:
+    st.caption("Run `auditlens seal` (or keep `auditlens seal --forever` running) to seal.")
+else:
+    st.dataframe(
+        status.recent_seals,
+        key="integrity_seals",
+        hide_index=True,
+        use_container_width=True,
+        column_config={
+            "seal_seq": st.column_config.NumberColumn("seal", format="%d"),
+            "sealed_at": st.column_config.DatetimeColumn("sealed at (UTC)"),
+            "event_count": st.column_config.NumberColumn("events", format="%d"),
+        },
+    )

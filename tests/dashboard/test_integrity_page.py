@@ -1,0 +1,64 @@
+"""The Integrity page: last seal, last verification and its findings, one organisation only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+
+from ingest.integrity import keys as keymod
+from ingest.integrity.seal import seal_organization
+from ingest.integrity.verify import verify_organization
+from sql.event_store import insert_events
+from tests.dashboard.conftest import page_test
+from tests.factories import event_row
+
+RECENT = datetime.now(UTC) - timedelta(hours=1)
+
+
+def _seed(db):
+    key = keymod.generate()
+    trusted = keymod.PublicKeys({key.key_id: key.public})
+    rows = [event_row(event_time=RECENT) for _ in range(3)]
+    rows.append(event_row(organization_id="org_b", id="b_secret", event_time=RECENT))
+    with db.writer() as w:
+        insert_events(w, rows)
+    for org in ("org_a", "org_b"):
+        seal_organization(db, org, key)
+    with db.engine.connect() as conn:
+        conn.execute(text("SET session_replication_role = replica"))
+        conn.execute(text("DELETE FROM audit_events WHERE id = 'b_secret'"))
+        conn.commit()
+    for org in ("org_a", "org_b"):
+        verify_organization(db, org, trusted, actor="cli:ops")
+    return rows
+
+
+def test_clean_organisation_shows_its_last_seal_and_verification(dashboard_db, sign_in):
+    _seed(dashboard_db)
+    at = page_test("integrity.py", sign_in("lead@company.com", "org_a", "auditor")).run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Last seal"] == "#1"
+    assert metrics["Last verification"] == "clean"
+    assert any("exactly as sealed" in s.value for s in at.success)
+    seals = at.dataframe[0].value
+    assert list(seals["event_count"]) == [3]
+    assert "b_secret" not in " ".join(str(v) for v in seals.to_numpy().ravel())
+
+
+def test_findings_name_the_event(dashboard_db, sign_in):
+    _seed(dashboard_db)
+    at = page_test("integrity.py", sign_in("eve@company.com", "org_b", "admin")).run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Last verification"] == "1 problems"
+    findings = at.dataframe[0].value
+    assert list(findings["event_id"]) == ["b_secret"]
+    assert list(findings["kind"]) == ["event_deleted"]
+
+
+def test_never_sealed_organisation_says_what_to_run(dashboard_db, sign_in):
+    at = page_test("integrity.py", sign_in("new@company.com", "org_c", "analyst")).run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Last seal"] == "none yet"
+    assert any("auditlens verify" in i.value for i in at.info)
