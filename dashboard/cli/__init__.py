@@ -29,6 +29,7 @@ from dashboard.cli import (  # noqa: E402
     detection_commands,
     ingest_commands,
     integrity_commands,
+    rollup_commands,
     run_command,
     user_commands,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "ingest_commands",
     "integrity_commands",
     "main",
+    "rollup_commands",
     "run_command",
     "user_commands",
 ]

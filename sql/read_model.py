@@ -1,0 +1,821 @@
+"""The read model: every count the dashboard and detection show, per organisation, without
+scanning raw events.
+
+Rollup tables (migration 0020) hold counts per hour and per UTC day for the events whose
+ingest transaction lies below a watermark over ingest order (`rollup_state.watermark`, an
+xid8). `ReadModel.refresh()` rolls up the events of every transaction that ended since the
+last refresh: those with `watermark <= ingest_xid < pg_snapshot_xmin(pg_current_snapshot())`,
+so late events (an old `event_time`) and transactions that commit out of order are counted
+exactly once. Every read is ONE SQL statement (one snapshot) that unions the rollups with the
+raw events past the watermark, so an event is counted as soon as its transaction commits,
+refresh or not. Ranges that do not start or end on a bucket boundary read the partial
+buckets from raw events, so every answer equals the aggregation over raw events.
+
+Reads run in `db.org_session(org)` through the `org_rollup_*` and `org_audit_events`
+security-barrier views; refreshes run as the login role and are serialised by an advisory
+lock.
+
+Definitions (shared by the rollups and the raw part of every read):
+- Time buckets and days are UTC: `bucket` = the hour (tz-aware UTC), `day` = the UTC date.
+- Ranges are half-open: `start <= event_time < end`; `*_day` methods take inclusive days.
+- Family counts (`login`, `log_access`, `config_change`, `user_management`,
+  `data_modification`, `api_call`) count `event_type` equal to that name.
+- Action counts, by `event_action`: `searches` in SEARCH_ACTIONS; `views` in VIEW_ACTIONS;
+  `downloads` starts with `download`; `exports` starts with `export`; `deletions` is a
+  `data_modification` event whose action starts with `delete` or contains `purge`.
+- `records_exported`: sum, over download and export events, of the first of RECORD_KEYS in
+  `details` that holds a JSON number in [0, 10^15] (truncated); other values are ignored.
+- `max_results_count`: largest such number under RESULT_KEYS on any event (0 when none).
+- `off_hours_events`: events outside `organizations.work_start_hour`..`work_end_hour`
+  (end exclusive) in `organizations.time_zone`, and every event on a Saturday or Sunday there.
+  Start >= end means working hours that wrap midnight. An unknown time zone counts as UTC;
+  an organisation without a row uses UTC and 8..19. The rollup stores off-hours as computed
+  at refresh time: after changing an organisation's hours or zone, run
+  `auditlens refresh --rebuild` to recompute.
+- A resource is `(resource_type, resource_id)` with `resource_id` not NULL; distinct users
+  and distinct IPs/user agents ignore NULLs; a NULL user is one group of its own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from sql.errors import AuditLensError
+from sql.gateway import Database, ScopedSession, check_org_id
+
+FAMILY_COLUMNS: tuple[str, ...] = (
+    "login",
+    "log_access",
+    "config_change",
+    "user_management",
+    "data_modification",
+    "api_call",
+)
+SEARCH_ACTIONS: tuple[str, ...] = ("search", "search_logs")
+VIEW_ACTIONS: tuple[str, ...] = (
+    "view",
+    "view_logs",
+    "view_log",
+    "view_entry",
+    "view_log_entry",
+    "view_source",
+)
+RECORD_KEYS: tuple[str, ...] = (
+    "records",
+    "record_count",
+    "records_count",
+    "recordCount",
+    "records_exported",
+    "row_count",
+)
+RESULT_KEYS: tuple[str, ...] = ("results_count", "resultsCount", "result_count")
+
+FEATURE_COLUMNS: tuple[str, ...] = (
+    "day",
+    "user_id",
+    "user_email",
+    "events",
+    *FAMILY_COLUMNS,
+    "searches",
+    "views",
+    "downloads",
+    "exports",
+    "deletions",
+    "distinct_resources",
+    "distinct_ips",
+    "distinct_user_agents",
+    "off_hours_events",
+    "records_exported",
+    "max_results_count",
+    "first_event",
+    "last_event",
+)
+_ADDITIVE = (
+    "events",
+    *FAMILY_COLUMNS,
+    "searches",
+    "views",
+    "downloads",
+    "exports",
+    "deletions",
+    "off_hours_events",
+    "records_exported",
+)
+# Any constant works; it only has to be the same in every AuditLens process.
+REFRESH_LOCK = 0x524F4C4C
+# Reads that feed detection return many rows; past this they fail rather than truncate.
+MAX_READ_ROWS = 5_000_000
+
+
+class ReadModelError(AuditLensError):
+    """A read-model call got bad arguments or would return more rows than it may."""
+
+
+def _quote_list(values: Sequence[str]) -> str:
+    for value in values:
+        if not value.replace("_", "").isalnum():
+            raise ValueError(f"not a plain SQL constant: {value!r}")
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def _detail_count(keys: Sequence[str]) -> str:
+    parts = ", ".join(f"auditlens_detail_count(e.details, '{k}')" for k in keys)
+    _quote_list(keys)
+    return f"coalesce({parts})"
+
+
+_IS_EXPORT = "(e.event_action LIKE 'export%' OR e.event_action LIKE 'download%')"
+
+# One event's derived fields; `e` is an event row, `o` the organisation's (tz, ws, we).
+_DERIVED = f"""
+  e.organization_id, e.event_time, e.event_type, e.event_action, e.user_id, e.user_email,
+  e.ip_address, e.user_agent, e.resource_type, e.resource_id,
+  date_trunc('hour', e.event_time, 'UTC') AS bucket,
+  (e.event_time AT TIME ZONE 'UTC')::date AS day,
+  auditlens_is_off_hours(e.event_time AT TIME ZONE o.tz, o.ws, o.we) AS off_hours,
+  CASE WHEN {_IS_EXPORT} THEN {_detail_count(RECORD_KEYS)} END AS records,
+  {_detail_count(RESULT_KEYS)} AS results
+"""
+
+# Additive per-(day, user) measures over derived rows.
+_USER_DAY_AGG = f"""
+  max(user_email) AS user_email,
+  count(*) AS events,
+  {", ".join(f"count(*) FILTER (WHERE event_type = '{f}') AS {f}" for f in FAMILY_COLUMNS)},
+  count(*) FILTER (WHERE event_action IN ({_quote_list(SEARCH_ACTIONS)})) AS searches,
+  count(*) FILTER (WHERE event_action IN ({_quote_list(VIEW_ACTIONS)})) AS views,
+  count(*) FILTER (WHERE event_action LIKE 'download%') AS downloads,
+  count(*) FILTER (WHERE event_action LIKE 'export%') AS exports,
+  count(*) FILTER (WHERE event_type = 'data_modification'
+                     AND (event_action LIKE 'delete%' OR event_action LIKE '%purge%')) AS deletions,
+  count(*) FILTER (WHERE off_hours) AS off_hours_events,
+  coalesce(sum(records), 0)::bigint AS records_exported,
+  max(results) AS max_results_count,
+  min(event_time) AS first_event,
+  max(event_time) AS last_event
+"""
+
+_VALID_TZ = "auditlens_valid_time_zone({tz})"
+
+# The organisation of the session: always one row, defaults when it has none.
+_ORG_CTE = f"""
+org AS (
+  SELECT coalesce(max({_VALID_TZ.format(tz="time_zone")}), 'UTC') AS tz,
+         coalesce(max(work_start_hour), 8)::smallint AS ws,
+         coalesce(max(work_end_hour), 19)::smallint AS we
+    FROM org_organizations
+)"""
+
+
+def _raw_cte(extra: str = "", *, name: str = "raw", p: str = "", org: bool = True) -> str:
+    """Raw events of the session's organisation that the rollups do not hold for the range:
+    past the watermark inside the aligned part [:a0, :a1), and every event of the unaligned
+    edges [:t0, :a0) and [:a1, :t1). `p` prefixes the parameter names."""
+    cond = f" AND ({extra})" if extra else ""
+    select = f"SELECT {_DERIVED} FROM org_audit_events e CROSS JOIN org o WHERE "
+    head = f"{_ORG_CTE},\n" if org else ""
+    return f"""{head}{name} AS MATERIALIZED (
+  {select} e.ingest_xid >= (SELECT watermark FROM rollup_state WHERE name = 'events')
+       AND e.event_time >= :{p}a0 AND e.event_time < :{p}a1{cond}
+  UNION ALL
+  {select} e.event_time >= :{p}t0 AND e.event_time < :{p}a0{cond}
+  UNION ALL
+  {select} e.event_time >= :{p}a1 AND e.event_time < :{p}t1{cond}
+)"""
+
+
+def _utc(value: datetime | date | str | pd.Timestamp, name: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = pd.Timestamp(value)
+        except ValueError:
+            raise ReadModelError(f"{name} is not a date or time: {value!r}") from None
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    raise ReadModelError(f"{name} must be a date or a datetime, got {type(value).__name__}")
+
+
+def _day(value: date | datetime | str, name: str) -> date:
+    if isinstance(value, datetime | pd.Timestamp):
+        return _utc(value, name).date()
+    if isinstance(value, date):
+        return value
+    return _utc(value, name).date()
+
+
+def _aligned(start: datetime, end: datetime, step: timedelta) -> tuple[datetime, datetime]:
+    """The largest [a0, a1) inside [start, end) on `step` boundaries (UTC); empty -> (end, end)."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    a0 = epoch + -((epoch - start) // step) * step  # ceiling
+    a1 = epoch + ((end - epoch) // step) * step  # floor
+    if a0 >= a1:
+        return end, end
+    return a0, a1
+
+
+def _range_params(start: Any, end: Any, step: timedelta) -> dict[str, Any]:
+    t0, t1 = _utc(start, "start"), _utc(end, "end")
+    if t1 < t0:
+        raise ReadModelError(f"end ({t1.isoformat()}) is before start ({t0.isoformat()})")
+    a0, a1 = _aligned(t0, t1, step)
+    # da/db: the aligned part as UTC dates, for the day tables (when step is one day).
+    return {"t0": t0, "t1": t1, "a0": a0, "a1": a1, "da": a0.date(), "db": a1.date()}
+
+
+def _day_params(start_day: Any, end_day: Any) -> dict[str, Any]:
+    d0, d1 = _day(start_day, "start_day"), _day(end_day, "end_day")
+    if d1 < d0:
+        raise ReadModelError(f"end_day ({d1}) is before start_day ({d0})")
+    t0 = datetime(d0.year, d0.month, d0.day, tzinfo=UTC)
+    t1 = datetime(d1.year, d1.month, d1.day, tzinfo=UTC) + timedelta(days=1)
+    return {"t0": t0, "t1": t1, "a0": t0, "a1": t1, "d0": d0, "d1": d1}
+
+
+def _null_safe_user(left: str, right: str) -> str:
+    """Join on user_id where NULL matches NULL, in a form hash joins can use."""
+    return (
+        f"coalesce({left}.user_id, '') = coalesce({right}.user_id, '')"
+        f" AND ({left}.user_id IS NULL) = ({right}.user_id IS NULL)"
+    )
+
+
+@dataclass(frozen=True)
+class RefreshStats:
+    """What one refresh did: events rolled up, seconds taken, the new watermark."""
+
+    events: int
+    seconds: float
+    watermark: str
+    skipped: bool = False
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+class ReadModel:
+    """Per-organisation counts from rollups plus the raw events past the watermark."""
+
+    def __init__(self, db: Database, *, max_rows: int = MAX_READ_ROWS) -> None:
+        self.db = db
+        self.max_rows = max_rows
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def _frame(self, org: str, sql: str, params: Mapping[str, Any]) -> pd.DataFrame:
+        check_org_id(org)
+        with self.db.org_session(org, max_rows=self.max_rows) as session:
+            result = session.execute(sql, params, max_rows=self.max_rows)
+        if result.truncated:
+            raise ReadModelError(
+                f"the answer has more than {self.max_rows:,} rows: narrow the time range"
+            )
+        return result.frame()
+
+    def timeline(
+        self,
+        org: str,
+        start: Any,
+        end: Any,
+        bucket: str = "hour",
+        families: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Events per time bucket ('hour' or 'day', UTC), family and action."""
+        if bucket not in ("hour", "day"):
+            raise ReadModelError(f"bucket must be 'hour' or 'day', got: {bucket!r}")
+        params = _range_params(start, end, timedelta(hours=1))
+        fam = ""
+        if families is not None:
+            params["families"] = [str(f) for f in families]
+            fam = "event_type = ANY(:families)"
+        where_fam = f" AND {fam}" if fam else ""
+        outer = "bucket" if bucket == "hour" else "date_trunc('day', bucket, 'UTC')"
+        sql = f"""
+WITH {_raw_cte("e." + fam if fam else "")}
+SELECT {outer} AS bucket, event_type, event_action, sum(events)::bigint AS events
+  FROM (
+    SELECT bucket, event_type, event_action, events FROM org_rollup_hour_actions
+     WHERE bucket >= :a0 AND bucket < :a1{where_fam}
+    UNION ALL
+    SELECT bucket, event_type, event_action, count(*) FROM raw GROUP BY 1, 2, 3
+  ) u
+ GROUP BY 1, 2, 3
+ ORDER BY 1, 2, 3"""
+        frame = self._frame(org, sql, params)
+        return _shape(frame, ["bucket", "event_type", "event_action", "events"], times=["bucket"])
+
+    def user_activity(
+        self, org: str, start: Any, end: Any, user_id: str | None = None
+    ) -> pd.DataFrame:
+        """Events per hour (UTC), user and family; one user's when `user_id` is given."""
+        params = _range_params(start, end, timedelta(hours=1))
+        filt = ""
+        if user_id is not None:
+            params["user_id"] = str(user_id)
+            filt = "user_id = :user_id"
+        and_filt = f" AND {filt}" if filt else ""
+        sql = f"""
+WITH {_raw_cte("e." + filt if filt else "")}
+SELECT bucket, user_id, max(user_email) AS user_email, event_type, sum(events)::bigint AS events
+  FROM (
+    SELECT bucket, user_id, user_email, event_type, events FROM org_rollup_hour_users
+     WHERE bucket >= :a0 AND bucket < :a1{and_filt}
+    UNION ALL
+    SELECT bucket, user_id, max(user_email), event_type, count(*) FROM raw GROUP BY 1, 2, 4
+  ) u
+ GROUP BY bucket, user_id, event_type
+ ORDER BY bucket, user_id NULLS LAST, event_type"""
+        frame = self._frame(org, sql, params)
+        return _shape(
+            frame, ["bucket", "user_id", "user_email", "event_type", "events"], times=["bucket"]
+        )
+
+    def totals(self, org: str, start: Any, end: Any) -> dict[str, Any]:
+        """Events, distinct users, distinct resources and events per family in [start, end)."""
+        hour = _range_params(start, end, timedelta(hours=1))
+        day = _range_params(start, end, timedelta(days=1))
+        params = {**hour, **{f"d{k}": v for k, v in day.items()}}
+        day_raw = _raw_cte(name="draw", p="d", org=False)
+        sql = f"""
+WITH {_raw_cte()},
+{day_raw}
+SELECT 'family' AS kind, event_type AS name, sum(events)::bigint AS n
+  FROM (
+    SELECT event_type, events FROM org_rollup_hour_actions WHERE bucket >= :a0 AND bucket < :a1
+    UNION ALL
+    SELECT event_type, count(*) FROM raw GROUP BY 1
+  ) f GROUP BY event_type
+UNION ALL
+SELECT 'users', NULL, count(DISTINCT user_id)
+  FROM (
+    SELECT user_id FROM org_rollup_user_days WHERE day >= :dda AND day < :ddb
+    UNION ALL
+    SELECT user_id FROM draw
+  ) u
+UNION ALL
+SELECT 'resources', NULL, count(DISTINCT (resource_type, resource_id))
+  FROM (
+    SELECT resource_type, resource_id FROM org_rollup_resource_days
+     WHERE day >= :dda AND day < :ddb
+    UNION ALL
+    SELECT resource_type, resource_id FROM draw WHERE resource_id IS NOT NULL
+  ) r"""
+        frame = self._frame(org, sql, params)
+        by_family: dict[str, int] = {}
+        users = resources = 0
+        for kind, name, n in frame.itertuples(index=False):
+            if kind == "family":
+                by_family[str(name)] = int(n)
+            elif kind == "users":
+                users = int(n)
+            else:
+                resources = int(n)
+        by_family = dict(sorted(by_family.items(), key=lambda kv: (-kv[1], kv[0])))
+        return {
+            "events": sum(by_family.values()),
+            "users": users,
+            "resources": resources,
+            "by_family": by_family,
+        }
+
+    def top_users(
+        self, org: str, start: Any, end: Any, n: int = 10, family: str | None = None
+    ) -> pd.DataFrame:
+        """The `n` users with most events (of `family`, when given) in [start, end)."""
+        n = _limit(n)
+        if family is not None:
+            # Per family from the hourly user rollup (it keeps each family's own emails).
+            params = _range_params(start, end, timedelta(hours=1))
+            params.update(n=n, family=str(family))
+            sql = f"""
+WITH {_raw_cte("e.event_type = :family")}
+SELECT user_id, max(user_email) AS user_email, sum(events)::bigint AS events
+  FROM (
+    SELECT user_id, user_email, events FROM org_rollup_hour_users
+     WHERE bucket >= :a0 AND bucket < :a1 AND event_type = :family
+    UNION ALL
+    SELECT user_id, max(user_email), count(*) FROM raw GROUP BY 1
+  ) u
+ GROUP BY user_id
+ ORDER BY events DESC, user_id NULLS LAST
+ LIMIT :n"""
+        else:
+            params = _range_params(start, end, timedelta(days=1))
+            params["n"] = n
+            sql = f"""
+WITH {_raw_cte()}
+SELECT user_id, max(user_email) AS user_email, sum(events)::bigint AS events
+  FROM (
+    SELECT user_id, user_email, events FROM org_rollup_user_days
+     WHERE day >= :da AND day < :db
+    UNION ALL
+    SELECT user_id, max(user_email), count(*) FROM raw GROUP BY 1
+  ) u
+ GROUP BY user_id
+ ORDER BY events DESC, user_id NULLS LAST
+ LIMIT :n"""
+        frame = self._frame(org, sql, params)
+        return _shape(frame, ["user_id", "user_email", "events"])
+
+    def top_resources(self, org: str, start: Any, end: Any, n: int = 10) -> pd.DataFrame:
+        """The `n` resources with most events in [start, end), with their distinct users."""
+        params = _range_params(start, end, timedelta(days=1))
+        params["n"] = _limit(n)
+        sql = f"""
+WITH {_raw_cte("e.resource_id IS NOT NULL")},
+top AS (
+  SELECT resource_type, resource_id, sum(n)::bigint AS events
+    FROM (
+      SELECT resource_type, resource_id, accesses AS n FROM org_rollup_resource_days
+       WHERE day >= :da AND day < :db
+      UNION ALL
+      SELECT resource_type, resource_id, count(*) FROM raw GROUP BY 1, 2
+    ) r
+   GROUP BY resource_type, resource_id
+   ORDER BY events DESC, resource_type NULLS FIRST, resource_id
+   LIMIT :n
+)
+SELECT t.resource_type, t.resource_id, t.events,
+       (SELECT count(DISTINCT q.user_id) FROM (
+          SELECT x.user_id FROM org_rollup_user_day_resources x
+           WHERE x.resource_id = t.resource_id
+             AND x.resource_type IS NOT DISTINCT FROM t.resource_type
+             AND x.day >= :da AND x.day < :db
+          UNION ALL
+          SELECT r.user_id FROM raw r
+           WHERE r.resource_id = t.resource_id
+             AND r.resource_type IS NOT DISTINCT FROM t.resource_type) q) AS distinct_users
+  FROM top t
+ ORDER BY t.events DESC, t.resource_type NULLS FIRST, t.resource_id"""
+        frame = self._frame(org, sql, params)
+        return _shape(frame, ["resource_type", "resource_id", "events", "distinct_users"])
+
+    def user_day_features(self, org: str, start_day: Any, end_day: Any) -> pd.DataFrame:
+        """One row per (UTC day, user) with detection's features; days inclusive."""
+        params = _day_params(start_day, end_day)
+        rollup_cols = ", ".join(f"sum({c})::bigint AS {c}" for c in _ADDITIVE)
+        sql = f"""
+WITH {_raw_cte()},
+base AS (
+  SELECT day, user_id, user_email, {", ".join(_ADDITIVE)}, max_results_count,
+         first_event, last_event
+    FROM org_rollup_user_days WHERE day BETWEEN :d0 AND :d1
+  UNION ALL
+  SELECT day, user_id, {_USER_DAY_AGG}
+    FROM raw GROUP BY day, user_id
+),
+feat AS (
+  SELECT day, user_id, max(user_email) AS user_email, {rollup_cols},
+         coalesce(max(max_results_count), 0)::bigint AS max_results_count,
+         min(first_event) AS first_event, max(last_event) AS last_event
+    FROM base GROUP BY day, user_id
+),
+res AS (
+  SELECT day, user_id, count(DISTINCT (resource_type, resource_id)) AS distinct_resources
+    FROM (
+      SELECT day, user_id, resource_type, resource_id FROM org_rollup_user_day_resources
+       WHERE day BETWEEN :d0 AND :d1
+      UNION ALL
+      SELECT day, user_id, resource_type, resource_id FROM raw WHERE resource_id IS NOT NULL
+    ) r GROUP BY day, user_id
+),
+ips AS (
+  SELECT day, user_id, count(DISTINCT ip_address) AS distinct_ips,
+         count(DISTINCT user_agent) AS distinct_user_agents
+    FROM (
+      SELECT day, user_id, ip_address, user_agent FROM org_rollup_user_day_ips
+       WHERE day BETWEEN :d0 AND :d1
+      UNION ALL
+      SELECT day, user_id, ip_address, user_agent FROM raw
+    ) i GROUP BY day, user_id
+)
+SELECT f.day, f.user_id, f.user_email, f.events,
+       {", ".join(f"f.{c}" for c in FAMILY_COLUMNS)},
+       f.searches, f.views, f.downloads, f.exports, f.deletions,
+       coalesce(r.distinct_resources, 0) AS distinct_resources,
+       coalesce(i.distinct_ips, 0) AS distinct_ips,
+       coalesce(i.distinct_user_agents, 0) AS distinct_user_agents,
+       f.off_hours_events, f.records_exported, f.max_results_count,
+       f.first_event, f.last_event
+  FROM feat f
+  LEFT JOIN res r ON r.day = f.day AND {_null_safe_user("r", "f")}
+  LEFT JOIN ips i ON i.day = f.day AND {_null_safe_user("i", "f")}
+ ORDER BY f.day, f.user_id NULLS LAST"""
+        frame = self._frame(org, sql, params)
+        return _shape(
+            frame, list(FEATURE_COLUMNS), times=["first_event", "last_event"], days=["day"]
+        )
+
+    def resource_day_access(
+        self,
+        org: str,
+        start_day: Any,
+        end_day: Any,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+    ) -> pd.DataFrame:
+        """Accesses and distinct users per (UTC day, resource); days inclusive."""
+        params = _day_params(start_day, end_day)
+        conds = []
+        if resource_type is not None:
+            params["resource_type"] = str(resource_type)
+            conds.append("resource_type = :resource_type")
+        if resource_id is not None:
+            params["resource_id"] = str(resource_id)
+            conds.append("resource_id = :resource_id")
+        extra = " AND ".join(["resource_id IS NOT NULL", *conds])
+        raw_extra = " AND ".join(f"e.{c}" for c in ["resource_id IS NOT NULL", *conds])
+        sql = f"""
+WITH {_raw_cte(raw_extra)}
+SELECT day, resource_type, resource_id, sum(events)::bigint AS accesses,
+       count(DISTINCT user_id) AS distinct_users
+  FROM (
+    SELECT day, resource_type, resource_id, user_id, events FROM org_rollup_user_day_resources
+     WHERE day BETWEEN :d0 AND :d1 AND {extra}
+    UNION ALL
+    SELECT day, resource_type, resource_id, user_id, count(*) FROM raw GROUP BY 1, 2, 3, 4
+  ) r
+ GROUP BY day, resource_type, resource_id
+ ORDER BY day, resource_type NULLS FIRST, resource_id"""
+        frame = self._frame(org, sql, params)
+        return _shape(
+            frame,
+            ["day", "resource_type", "resource_id", "accesses", "distinct_users"],
+            days=["day"],
+        )
+
+    def user_day_resources(self, org: str, start_day: Any, end_day: Any) -> pd.DataFrame:
+        """Events per (UTC day, user, resource); days inclusive."""
+        params = _day_params(start_day, end_day)
+        sql = f"""
+WITH {_raw_cte("e.resource_id IS NOT NULL")}
+SELECT day, user_id, resource_type, resource_id, sum(events)::bigint AS events
+  FROM (
+    SELECT day, user_id, resource_type, resource_id, events FROM org_rollup_user_day_resources
+     WHERE day BETWEEN :d0 AND :d1
+    UNION ALL
+    SELECT day, user_id, resource_type, resource_id, count(*) FROM raw GROUP BY 1, 2, 3, 4
+  ) r
+ GROUP BY day, user_id, resource_type, resource_id
+ ORDER BY day, user_id NULLS LAST, resource_type NULLS FIRST, resource_id"""
+        frame = self._frame(org, sql, params)
+        return _shape(
+            frame, ["day", "user_id", "resource_type", "resource_id", "events"], days=["day"]
+        )
+
+    def user_day_ips(self, org: str, start_day: Any, end_day: Any) -> pd.DataFrame:
+        """Events per (UTC day, user, IP address, user agent); days inclusive. IPs as text."""
+        params = _day_params(start_day, end_day)
+        sql = f"""
+WITH {_raw_cte()}
+SELECT day, user_id, abbrev(r.ip_address) AS ip_address, user_agent, sum(events)::bigint AS events
+  FROM (
+    SELECT day, user_id, ip_address, user_agent, events FROM org_rollup_user_day_ips
+     WHERE day BETWEEN :d0 AND :d1
+    UNION ALL
+    SELECT day, user_id, ip_address, user_agent, count(*) FROM raw GROUP BY 1, 2, 3, 4
+  ) r
+ GROUP BY day, user_id, r.ip_address, user_agent
+ ORDER BY day, user_id NULLS LAST, r.ip_address NULLS FIRST, user_agent NULLS FIRST"""
+        frame = self._frame(org, sql, params)
+        return _shape(frame, ["day", "user_id", "ip_address", "user_agent", "events"], days=["day"])
+
+    # -- refresh -----------------------------------------------------------------------------
+
+    def watermark(self) -> str:
+        """The current watermark (an xid8, as text)."""
+        with self.db.admin() as session:
+            return str(
+                session.scalar("SELECT watermark::text FROM rollup_state WHERE name = 'events'")
+            )
+
+    def refresh(self, *, wait: bool = True, rebuild: bool = False) -> RefreshStats:
+        """Roll up every event whose transaction ended since the last refresh.
+
+        Concurrent refreshes are serialised by an advisory lock; with `wait=False` a refresh
+        that finds another one running returns at once (`skipped`), since that one or the
+        next will take these events. `rebuild` empties the rollups and rolls up everything
+        again (after an organisation's working hours or time zone changed, or a purge).
+        """
+        started = time.perf_counter()
+        with self.db.admin(timeout_ms=24 * 3_600_000) as session:
+            if wait:
+                session.execute("SELECT pg_advisory_xact_lock(:k)", {"k": REFRESH_LOCK})
+            elif not session.scalar("SELECT pg_try_advisory_xact_lock(:k)", {"k": REFRESH_LOCK}):
+                return RefreshStats(0, time.perf_counter() - started, "", skipped=True)
+            if rebuild:
+                session.execute(
+                    "TRUNCATE rollup_hour_actions, rollup_hour_users, rollup_user_days,"
+                    " rollup_user_day_resources, rollup_user_day_ips, rollup_resource_days"
+                )
+                session.execute(
+                    "UPDATE rollup_state SET watermark = '0'::xid8, events_total = 0"
+                    " WHERE name = 'events'"
+                )
+            old = session.scalar(
+                "SELECT watermark::text FROM rollup_state WHERE name = 'events' FOR UPDATE"
+            )
+            new = session.scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+            if int(new) <= int(old):
+                return RefreshStats(0, time.perf_counter() - started, str(old))
+            events = _roll_up(session, str(old), str(new))
+            session.execute(
+                "UPDATE rollup_state SET watermark = CAST(:new AS xid8), refreshed_at = now(),"
+                " events_total = events_total + :n WHERE name = 'events'",
+                {"new": new, "n": events},
+            )
+        return RefreshStats(events, time.perf_counter() - started, str(new))
+
+
+def _roll_up(session: ScopedSession, old: str, new: str) -> int:
+    """Add the events with old <= ingest_xid < new to every rollup table; returns their count."""
+    session.execute(
+        """
+CREATE TEMP TABLE rollup_delta (
+  organization_id text, event_time timestamptz, event_type text, event_action text,
+  user_id text, user_email text, ip_address inet, user_agent text, resource_type text,
+  resource_id text, bucket timestamptz, day date, off_hours boolean, records bigint,
+  results bigint
+) ON COMMIT DROP"""
+    )
+    session.execute(
+        f"""
+INSERT INTO rollup_delta
+WITH o AS (
+  SELECT organization_id, {_VALID_TZ.format(tz="time_zone")} AS tz,
+         work_start_hour AS ws, work_end_hour AS we
+    FROM organizations
+)
+SELECT {
+            _DERIVED.replace("o.tz", "coalesce(o.tz, 'UTC')")
+            .replace("o.ws", "coalesce(o.ws, 8::smallint)")
+            .replace("o.we", "coalesce(o.we, 19::smallint)")
+        }
+  FROM audit_events e LEFT JOIN o ON o.organization_id = e.organization_id
+ WHERE e.ingest_xid >= CAST(:old AS xid8) AND e.ingest_xid < CAST(:new AS xid8)""",
+        {"old": old, "new": new},
+    )
+    events = int(session.scalar("SELECT count(*) FROM rollup_delta"))
+    if events == 0:
+        session.execute("DROP TABLE rollup_delta")
+        return 0
+    session.execute("ANALYZE rollup_delta")
+    session.execute(
+        """
+INSERT INTO rollup_hour_actions AS r (organization_id, bucket, event_type, event_action, events)
+SELECT organization_id, bucket, event_type, event_action, count(*)
+  FROM rollup_delta GROUP BY 1, 2, 3, 4
+ON CONFLICT (organization_id, bucket, event_type, event_action)
+DO UPDATE SET events = r.events + excluded.events"""
+    )
+    session.execute(
+        """
+INSERT INTO rollup_hour_users AS r
+  (organization_id, user_id, bucket, event_type, user_email, events)
+SELECT organization_id, user_id, bucket, event_type, max(user_email), count(*)
+  FROM rollup_delta GROUP BY 1, 2, 3, 4
+ON CONFLICT (organization_id, user_id, bucket, event_type)
+DO UPDATE SET events = r.events + excluded.events,
+              user_email = greatest(r.user_email, excluded.user_email)"""
+    )
+    additive = ", ".join(f"{c} = r.{c} + excluded.{c}" for c in _ADDITIVE)
+    session.execute(
+        f"""
+INSERT INTO rollup_user_days AS r (organization_id, day, user_id, user_email,
+  {", ".join(_ADDITIVE)}, max_results_count, first_event, last_event)
+SELECT organization_id, day, user_id, {_USER_DAY_AGG}
+  FROM rollup_delta GROUP BY organization_id, day, user_id
+ON CONFLICT (organization_id, day, user_id)
+DO UPDATE SET {additive},
+              user_email = greatest(r.user_email, excluded.user_email),
+              max_results_count = greatest(r.max_results_count, excluded.max_results_count),
+              first_event = least(r.first_event, excluded.first_event),
+              last_event = greatest(r.last_event, excluded.last_event)"""
+    )
+    session.execute(
+        """
+INSERT INTO rollup_user_day_resources AS r
+  (organization_id, day, user_id, resource_type, resource_id, events)
+SELECT organization_id, day, user_id, resource_type, resource_id, count(*)
+  FROM rollup_delta WHERE resource_id IS NOT NULL GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT (organization_id, day, user_id, resource_type, resource_id)
+DO UPDATE SET events = r.events + excluded.events"""
+    )
+    session.execute(
+        """
+INSERT INTO rollup_user_day_ips AS r
+  (organization_id, day, user_id, ip_address, user_agent, events)
+SELECT organization_id, day, user_id, ip_address, user_agent, count(*)
+  FROM rollup_delta GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT (organization_id, day, user_id, ip_address, user_agent)
+DO UPDATE SET events = r.events + excluded.events"""
+    )
+    session.execute(
+        """
+INSERT INTO rollup_resource_days AS r (organization_id, day, resource_type, resource_id, accesses)
+SELECT organization_id, day, resource_type, resource_id, count(*)
+  FROM rollup_delta WHERE resource_id IS NOT NULL GROUP BY 1, 2, 3, 4
+ON CONFLICT (organization_id, day, resource_type, resource_id)
+DO UPDATE SET accesses = r.accesses + excluded.accesses"""
+    )
+    session.execute("DROP TABLE rollup_delta")
+    return events
+
+
+def _limit(n: int) -> int:
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10_000:
+        raise ReadModelError(f"n must be a whole number from 1 to 10000, got: {n!r}")
+    return n
+
+
+def _shape(
+    frame: pd.DataFrame,
+    columns: list[str],
+    *,
+    times: Sequence[str] = (),
+    days: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Exactly the contracted columns and types, also when there are no rows."""
+    if frame.empty:
+        frame = pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    frame = frame[columns].copy()
+    for column in times:
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    for column in columns:
+        if column in times or column in days:
+            continue
+        if column in _INT_COLUMNS:
+            frame[column] = frame[column].astype("int64")
+    return frame.reset_index(drop=True)
+
+
+_INT_COLUMNS = frozenset(
+    {
+        "events",
+        "accesses",
+        "distinct_users",
+        "distinct_resources",
+        "distinct_ips",
+        "distinct_user_agents",
+        "max_results_count",
+        *_ADDITIVE,
+    }
+)
+
+
+class RefreshTimer:
+    """Refreshes the rollups every `interval` seconds in a daemon thread, for long-running
+    processes (the dashboard, the HTTP receiver). `stop()` ends it; usable as a context
+    manager. A failed refresh is remembered in `last_error` and retried next interval."""
+
+    def __init__(self, db: Database, interval: float = 30.0) -> None:
+        if interval <= 0:
+            raise ValueError(f"refresh interval must be positive, got: {interval}")
+        self.model = ReadModel(db)
+        self.interval = interval
+        self.last_error: Exception | None = None
+        self.last_stats: RefreshStats | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="auditlens-refresh", daemon=True)
+
+    def start(self) -> RefreshTimer:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.last_stats = self.model.refresh(wait=False)
+                self.last_error = None
+            except Exception as exc:  # a background timer must outlive one failed refresh
+                self.last_error = exc
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RefreshTimer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def refresh_after_ingest(db: Database) -> RefreshStats:
+    """The cheap call for writers after a batch: rolls up what ended since the last refresh
+    unless another refresh is running (then it returns at once; that one or the next takes
+    these events). Reads never wait for it: they add raw events past the watermark."""
+    return ReadModel(db).refresh(wait=False)

@@ -1,0 +1,257 @@
+"""The read model equals the same aggregation computed straight from raw events, on randomised
+data with late events, duplicates, several organisations and time zones, whatever part of it
+is rolled up and whatever part is still past the watermark."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from sql.event_store import insert_events
+from sql.gateway import Database
+from sql.read_model import FEATURE_COLUMNS, ReadModel, ReadModelError
+from tests.sql import read_model_reference as ref
+from tests.sql.read_model_reference import DAYS, ORGS, START, Event, Generator
+
+
+def _settings() -> dict[str, tuple[str, int, int]]:
+    return {org: (tz, ws, we) for org, tz, ws, we in ORGS}
+
+
+def _set_org_hours(db: Database) -> None:
+    with db.admin() as session:
+        for org, tz, ws, we in ORGS:
+            session.execute(
+                "INSERT INTO organizations (organization_id, time_zone, work_start_hour,"
+                " work_end_hour) VALUES (:o, :tz, :ws, :we)",
+                {"o": org, "tz": tz, "ws": ws, "we": we},
+            )
+
+
+def _insert(db: Database, events: list[Event]) -> None:
+    with db.writer() as w:
+        insert_events(w, [e.row() for e in events])
+
+
+@pytest.fixture
+def loaded(db: Database) -> tuple[Database, list[Event]]:
+    """Three batches: rolled up; late events and re-sent duplicates, rolled up; then a batch
+    that stays past the watermark. The org without a row of its own uses the defaults."""
+    _set_org_hours(db)
+    gen = Generator(seed=7)
+    orgs = [o for o, *_ in ORGS] + ["org_no_settings"]
+    model = ReadModel(db)
+    first = [gen.event(random.Random(i).choice(orgs), day_from=7) for i in range(700)]
+    _insert(db, first)
+    model.refresh()
+    late = [gen.event(random.Random(i).choice(orgs), day_to=7) for i in range(400)]
+    # Duplicates land in the same batch and in a later one: stored once, counted once.
+    _insert(db, late + first[:50] + late[:20])
+    model.refresh()
+    recent = [gen.event(random.Random(i).choice(orgs)) for i in range(300)]
+    _insert(db, recent + first[50:80])
+    return db, first + late + recent
+
+
+def _rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
+    out = []
+    for row in frame.itertuples(index=False):
+        values = []
+        for v in row:
+            if isinstance(v, pd.Timestamp):
+                v = v.to_pydatetime()
+            elif (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
+                v = None
+            values.append(v)
+        out.append(tuple(values))
+    return out
+
+
+ORG_IDS = [o for o, *_ in ORGS] + ["org_no_settings", "org_empty"]
+# Aligned and unaligned ranges, inside and beyond the data, one shorter than an hour.
+RANGES = [
+    (START - timedelta(days=1), START + timedelta(days=DAYS + 1)),
+    (START + timedelta(days=2, hours=5, minutes=17), START + timedelta(days=9, minutes=3)),
+    (START + timedelta(days=3), START + timedelta(days=4)),
+    (START + timedelta(days=5, minutes=10), START + timedelta(days=5, minutes=50)),
+    (
+        START + timedelta(days=6, hours=23, minutes=59),
+        START + timedelta(days=8, hours=0, seconds=1),
+    ),
+]
+
+
+def test_timeline_equals_raw(loaded):
+    db, events = loaded
+    model = ReadModel(db)
+    for org in ORG_IDS:
+        for t0, t1 in RANGES:
+            for bucket in ("hour", "day"):
+                got = model.timeline(org, t0, t1, bucket=bucket)
+                assert list(got.columns) == ["bucket", "event_type", "event_action", "events"]
+                assert _rows(got) == ref.timeline(events, org, t0, t1, bucket), (t0, t1, bucket)
+            fams = ["login", "custom_family"]
+            got = model.timeline(org, t0, t1, bucket="day", families=fams)
+            assert _rows(got) == ref.timeline(events, org, t0, t1, "day", fams)
+
+
+def test_user_activity_equals_raw(loaded):
+    db, events = loaded
+    model = ReadModel(db)
+    for org in ORG_IDS:
+        for t0, t1 in RANGES:
+            got = model.user_activity(org, t0, t1)
+            assert list(got.columns) == ["bucket", "user_id", "user_email", "event_type", "events"]
+            assert sorted(_rows(got), key=repr) == ref.user_activity(events, org, t0, t1)
+            one = model.user_activity(org, t0, t1, user_id="user_3")
+            assert sorted(_rows(one), key=repr) == ref.user_activity(events, org, t0, t1, "user_3")
+
+
+def test_totals_equal_raw(loaded):
+    db, events = loaded
+    model = ReadModel(db)
+    for org in ORG_IDS:
+        for t0, t1 in RANGES:
+            assert model.totals(org, t0, t1) == ref.totals(events, org, t0, t1), (t0, t1)
+
+
+def test_top_users_and_resources_equal_raw(loaded):
+    db, events = loaded
+    model = ReadModel(db)
+    for org in ORG_IDS:
+        for t0, t1 in RANGES:
+            for n in (1, 3, 10):
+                got = model.top_users(org, t0, t1, n=n)
+                assert list(got.columns) == ["user_id", "user_email", "events"]
+                assert _rows(got) == ref.top_users(events, org, t0, t1, n)
+                res = model.top_resources(org, t0, t1, n=n)
+                assert list(res.columns) == [
+                    "resource_type",
+                    "resource_id",
+                    "events",
+                    "distinct_users",
+                ]
+                assert _rows(res) == ref.top_resources(events, org, t0, t1, n)
+            for family in ("log_access", "custom_family"):
+                got = model.top_users(org, t0, t1, n=4, family=family)
+                assert _rows(got) == ref.top_users(events, org, t0, t1, 4, family), family
+
+
+def test_user_day_features_equal_raw(loaded):
+    db, events = loaded
+    model = ReadModel(db)
+    for org in ORG_IDS:
+        d0, d1 = START.date(), (START + timedelta(days=DAYS)).date()
+        for lo, hi in [(d0, d1), (d0 + timedelta(days=3), d0 + timedelta(days=8)), (d1, d1)]:
+            got = model.user_day_features(org, lo, hi)
+            assert list(got.columns) == list(FEATURE_COLUMNS)
+            assert sorted(_rows(got), key=repr) == ref.user_day_features(
+                events, org, lo, hi, _settings()
+            )
+
+
+def test_day_tables_equal_raw(loaded):
+    db, events = loaded
+    model = ReadModel(db)
+    for org in ORG_IDS:
+        d0, d1 = START.date(), (START + timedelta(days=DAYS)).date()
+        for lo, hi in [(d0, d1), (d0 + timedelta(days=6), d0 + timedelta(days=7))]:
+            got = model.resource_day_access(org, lo, hi)
+            assert list(got.columns) == [
+                "day",
+                "resource_type",
+                "resource_id",
+                "accesses",
+                "distinct_users",
+            ]
+            assert sorted(_rows(got), key=repr) == ref.resource_day_access(events, org, lo, hi)
+            one = model.resource_day_access(
+                org, lo, hi, resource_type="source", resource_id="auth-logs"
+            )
+            assert sorted(_rows(one), key=repr) == ref.resource_day_access(
+                events, org, lo, hi, "source", "auth-logs"
+            )
+            by_id = model.resource_day_access(org, lo, hi, resource_id="payment-logs")
+            assert sorted(_rows(by_id), key=repr) == ref.resource_day_access(
+                events, org, lo, hi, None, "payment-logs"
+            )
+            res = model.user_day_resources(org, lo, hi)
+            assert sorted(_rows(res), key=repr) == ref.user_day_resources(events, org, lo, hi)
+            ips = model.user_day_ips(org, lo, hi)
+            assert list(ips.columns) == ["day", "user_id", "ip_address", "user_agent", "events"]
+            assert sorted(_rows(ips), key=repr) == ref.user_day_ips(events, org, lo, hi)
+
+
+def test_answers_do_not_change_when_everything_is_rolled_up(loaded):
+    db, events = loaded
+    model = ReadModel(db)
+    t0, t1 = RANGES[1]
+    before = model.totals("org_ny", t0, t1)
+    features_before = model.user_day_features("org_ny", START.date(), START.date() + timedelta(13))
+    stats = model.refresh()
+    assert stats.events == 300  # the third batch; its 30 re-sent events were no-ops
+    assert model.totals("org_ny", t0, t1) == before == ref.totals(events, "org_ny", t0, t1)
+    after = model.user_day_features("org_ny", START.date(), START.date() + timedelta(13))
+    pd.testing.assert_frame_equal(after, features_before)
+    assert model.refresh().events == 0
+
+
+def test_rebuild_gives_the_same_answers(loaded):
+    db, events = loaded
+    model = ReadModel(db)
+    model.refresh()
+    rebuilt = model.refresh(rebuild=True)
+    assert rebuilt.events == len({(e.org, e.id) for e in events})
+    d0, d1 = START.date(), (START + timedelta(days=DAYS)).date()
+    got = model.user_day_features("org_kolkata", d0, d1)
+    assert sorted(_rows(got), key=repr) == ref.user_day_features(
+        events, "org_kolkata", d0, d1, _settings()
+    )
+
+
+def test_bad_arguments_are_refused_with_the_field_named(db: Database):
+    model = ReadModel(db)
+    t0, t1 = RANGES[0]
+    with pytest.raises(ReadModelError, match="bucket"):
+        model.timeline("org_a", t0, t1, bucket="week")
+    with pytest.raises(ReadModelError, match="before start"):
+        model.totals("org_a", t1, t0)
+    with pytest.raises(ReadModelError, match="n must be"):
+        model.top_users("org_a", t0, t1, n=0)
+    with pytest.raises(ReadModelError, match="start_day"):
+        model.user_day_ips("org_a", "not a day", "2025-01-01")
+    with pytest.raises(Exception, match="organization id"):
+        model.totals("org_a' OR true --", t0, t1)
+
+
+def test_empty_answers_keep_their_columns_and_types(db: Database):
+    model = ReadModel(db)
+    t0, t1 = RANGES[0]
+    features = model.user_day_features("org_none", t0.date(), t1.date())
+    assert list(features.columns) == list(FEATURE_COLUMNS) and features.empty
+    assert model.totals("org_none", t0, t1) == {
+        "events": 0,
+        "users": 0,
+        "resources": 0,
+        "by_family": {},
+    }
+    assert model.timeline("org_none", t0, t1).empty
+
+
+def test_types_are_utc_timestamps_dates_and_integers(loaded):
+    db, _ = loaded
+    model = ReadModel(db)
+    t0, t1 = RANGES[0]
+    timeline = model.timeline("org_ny", t0, t1)
+    assert str(timeline["bucket"].dt.tz) == "UTC"
+    assert timeline["events"].dtype == "int64"
+    features = model.user_day_features("org_ny", t0.date(), t1.date())
+    assert all(type(d).__name__ == "date" for d in features["day"])
+    assert str(features["first_event"].dt.tz) == "UTC"
+    assert features["distinct_ips"].dtype == "int64"
+    assert isinstance(datetime.now(UTC), datetime)

@@ -1,0 +1,201 @@
+"""Freshness, exactly-once under out-of-order commits, serialised refreshes, and isolation."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from sql.event_store import insert_events
+from sql.gateway import Database
+from sql.read_model import REFRESH_LOCK, ReadModel, RefreshTimer, refresh_after_ingest
+from tests.factories import event_row
+
+T = datetime(2025, 1, 15, 14, 32, 15, tzinfo=UTC)
+DAY = T.date()
+WINDOW = (T - timedelta(days=1), T + timedelta(days=1))
+
+
+def _count(db: Database, org: str = "org_a") -> int:
+    return int(ReadModel(db).totals(org, *WINDOW)["events"])
+
+
+def test_an_event_ingested_now_is_counted_without_a_refresh(db: Database):
+    model = ReadModel(db)
+    with db.writer() as w:
+        insert_events(w, [event_row(event_time=T)])
+    model.refresh()
+    with db.writer() as w:
+        insert_events(w, [event_row(event_time=T), event_row(event_time=T - timedelta(hours=20))])
+    # No refresh in between: the two new events are past the watermark and still counted.
+    assert _count(db) == 3
+    assert ReadModel(db).timeline("org_a", *WINDOW, bucket="day")["events"].sum() == 3
+    features = model.user_day_features("org_a", DAY, DAY)
+    assert features["events"].tolist() == [2]
+    with db.admin() as session:
+        rolled = session.scalar("SELECT coalesce(sum(events), 0) FROM rollup_user_days")
+    assert rolled == 1  # ...and they really were not rolled up yet
+
+
+def test_a_transaction_that_commits_late_is_counted_exactly_once(db: Database):
+    model = ReadModel(db)
+    old = T - timedelta(days=400)
+    # Warm-up: the months' partitions exist, so the two writers below never wait on DDL.
+    with db.writer() as w:
+        insert_events(w, [event_row(event_time=T), event_row(event_time=old)])
+    assert model.refresh().events == 2
+    # A long transaction takes its xid first, then a short one inserts and commits.
+    slow = db.engine.connect()
+    slow_tx = slow.begin()
+    slow.execute(text("SET LOCAL ROLE auditlens_writer"))
+    slow.execute(
+        text(
+            "INSERT INTO audit_events (organization_id, id, event_time, event_type, event_action,"
+            " retention_guaranteed_until) VALUES ('org_a', 'slow', :t, 'login', 'login', :t)"
+        ),
+        {"t": old},
+    )
+    with db.writer() as w:
+        insert_events(w, [event_row(id="fast", event_time=T)])
+    wide = (T - timedelta(days=500), T + timedelta(days=1))
+    # The watermark cannot pass the open transaction, so the fast event waits behind it
+    # (it is read raw meanwhile) instead of the slow one being skipped for ever.
+    assert model.refresh().events == 0
+    assert model.totals("org_a", *wide)["events"] == 3
+    slow_tx.commit()
+    slow.close()
+    assert model.totals("org_a", *wide)["events"] == 4  # counted at once, from raw
+    assert model.refresh().events == 2  # both, once
+    assert model.refresh().events == 0
+    assert model.totals("org_a", *wide)["events"] == 4
+    with db.admin() as session:
+        assert session.scalar("SELECT sum(events) FROM rollup_hour_actions") == 4
+        assert session.scalar("SELECT events_total FROM rollup_state") == 4
+
+
+def test_refreshes_are_serialised_and_a_busy_one_is_skipped(db: Database):
+    with db.writer() as w:
+        insert_events(w, [event_row(event_time=T)])
+    model = ReadModel(db)
+    with db.admin() as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(:k)", {"k": REFRESH_LOCK})
+        skipped = refresh_after_ingest(db)
+        assert skipped.skipped and skipped.events == 0
+        done: list[int] = []
+        waiter = threading.Thread(target=lambda: done.append(model.refresh().events))
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive() and done == []  # waits for the lock holder
+    waiter.join(30)
+    assert done == [1]
+    assert _count(db) == 1
+
+
+def test_concurrent_refreshes_count_each_event_once(db: Database):
+    model = ReadModel(db)
+    for i in range(5):
+        with db.writer() as w:
+            insert_events(w, [event_row(event_time=T + timedelta(minutes=i)) for _ in range(20)])
+    results: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(model.refresh().events)) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(results) == 100
+    with db.admin() as session:
+        assert session.scalar("SELECT sum(events) FROM rollup_user_days") == 100
+
+
+def test_refresh_timer_rolls_up_in_the_background(db: Database):
+    with db.writer() as w:
+        insert_events(w, [event_row(event_time=T)])
+    with RefreshTimer(db, interval=0.05) as timer:
+        for _ in range(200):
+            if timer.last_stats is not None and not timer.last_stats.skipped:
+                break
+            threading.Event().wait(0.05)
+    assert timer.last_error is None
+    with db.admin() as session:
+        assert session.scalar("SELECT events_total FROM rollup_state") == 1
+
+
+@pytest.mark.parametrize("refreshed", [False, True])
+def test_every_method_sees_only_its_organisation(db: Database, refreshed: bool):
+    with db.writer() as w:
+        insert_events(
+            w,
+            [
+                event_row(organization_id="org_a", user_id="alice", resource_id="src_a"),
+                event_row(organization_id="org_b", user_id="bob", resource_id="src_b"),
+                event_row(organization_id="org_b", user_id="bob", resource_id="src_b"),
+            ],
+        )
+    model = ReadModel(db)
+    if refreshed:
+        model.refresh()
+    frames = [
+        model.timeline("org_a", *WINDOW),
+        model.user_activity("org_a", *WINDOW),
+        model.top_users("org_a", *WINDOW),
+        model.top_resources("org_a", *WINDOW),
+        model.user_day_features("org_a", DAY, DAY),
+        model.resource_day_access("org_a", DAY, DAY),
+        model.user_day_resources("org_a", DAY, DAY),
+        model.user_day_ips("org_a", DAY, DAY),
+    ]
+    for frame in frames:
+        assert frame["events" if "events" in frame else "accesses"].sum() == 1
+        for column in ("user_id", "resource_id"):
+            if column in frame:
+                assert "bob" not in set(frame[column]) and "src_b" not in set(frame[column])
+    assert model.totals("org_a", *WINDOW) == {
+        "events": 1,
+        "users": 1,
+        "resources": 1,
+        "by_family": {"log_access": 1},
+    }
+    assert model.totals("org_b", *WINDOW)["events"] == 2
+    assert model.totals("org_c", *WINDOW)["events"] == 0
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "rollup_hour_actions",
+        "rollup_hour_users",
+        "rollup_user_days",
+        "rollup_user_day_resources",
+        "rollup_user_day_ips",
+        "rollup_resource_days",
+    ],
+)
+def test_reader_cannot_read_rollup_base_tables(db: Database, table: str):
+    with pytest.raises(Exception, match="permission denied"), db.org_session("org_a") as session:
+        session.execute(f"SELECT 1 FROM {table}")
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        "org_rollup_hour_actions",
+        "org_rollup_hour_users",
+        "org_rollup_user_days",
+        "org_rollup_user_day_resources",
+        "org_rollup_user_day_ips",
+        "org_rollup_resource_days",
+    ],
+)
+def test_rollup_views_show_nothing_without_an_organisation(db: Database, view: str):
+    with db.writer() as w:
+        insert_events(w, [event_row(organization_id="org_a")])
+    ReadModel(db).refresh()
+    with db.engine.connect() as conn:
+        conn.execute(text("SET ROLE auditlens_reader"))
+        assert conn.execute(text(f"SELECT count(*) FROM {view}")).scalar() == 0
+    with db.org_session("org_a") as session:
+        assert session.scalar(f"SELECT count(*) FROM {view}") == 1
