@@ -108,8 +108,20 @@ _ADDITIVE = (
     "off_hours_events",
     "records_exported",
 )
-# Any constant works; it only has to be the same in every AuditLens process.
+# Any constant works; it only has to be the same in every AuditLens process (and migration
+# 0021, which takes it as 1380928588).
 REFRESH_LOCK = 0x524F4C4C
+ROLLUP_TABLES: tuple[str, ...] = (
+    "rollup_hour_actions",
+    "rollup_day_actions",
+    "rollup_hour_users",
+    "rollup_user_days",
+    "rollup_user_day_resources",
+    "rollup_user_day_ips",
+    "rollup_resource_days",
+)
+# After a refresh this large, VACUUM ANALYZE the rollups so index-only scans stay cheap.
+VACUUM_AFTER_EVENTS = 100_000
 # Reads that feed detection return many rows; past this they fail rather than truncate.
 MAX_READ_ROWS = 5_000_000
 
@@ -233,6 +245,30 @@ def _range_params(start: Any, end: Any, step: timedelta) -> dict[str, Any]:
     return {"t0": t0, "t1": t1, "a0": a0, "a1": a1, "da": a0.date(), "db": a1.date()}
 
 
+def _tier_params(start: Any, end: Any) -> dict[str, Any]:
+    """Whole UTC days [d0, d1) from the day table, whole hours [h0, d0) and [d1, h1) from the
+    hour table, and the rest from raw events (as `a0`/`a1` = h0/h1 for `_raw_cte`)."""
+    params = _range_params(start, end, timedelta(hours=1))
+    h0, h1 = params["a0"], params["a1"]
+    d0, d1 = _aligned(h0, h1, timedelta(days=1)) if h0 < h1 else (h1, h1)
+    params.update(d0=d0, d1=d1, dd0=d0.date(), dd1=d1.date())
+    return params
+
+
+# Counts per (hour or day) bucket, family and action over the tiers of `_tier_params`.
+_TIERED_ACTIONS = """
+    SELECT (day::timestamp AT TIME ZONE 'UTC') AS bucket, event_type, event_action, events
+      FROM org_rollup_day_actions WHERE day >= :dd0 AND day < :dd1{fam}
+    UNION ALL
+    SELECT bucket, event_type, event_action, events FROM org_rollup_hour_actions
+     WHERE bucket >= :a0 AND bucket < :d0{fam}
+    UNION ALL
+    SELECT bucket, event_type, event_action, events FROM org_rollup_hour_actions
+     WHERE bucket >= :d1 AND bucket < :a1{fam}
+    UNION ALL
+    SELECT bucket, event_type, event_action, count(*) FROM raw GROUP BY 1, 2, 3"""
+
+
 def _day_params(start_day: Any, end_day: Any) -> dict[str, Any]:
     d0, d1 = _day(start_day, "start_day"), _day(end_day, "end_day")
     if d1 < d0:
@@ -294,21 +330,30 @@ class ReadModel:
         """Events per time bucket ('hour' or 'day', UTC), family and action."""
         if bucket not in ("hour", "day"):
             raise ReadModelError(f"bucket must be 'hour' or 'day', got: {bucket!r}")
-        params = _range_params(start, end, timedelta(hours=1))
+        params = (
+            _range_params(start, end, timedelta(hours=1))
+            if bucket == "hour"
+            else _tier_params(start, end)
+        )
         fam = ""
         if families is not None:
             params["families"] = [str(f) for f in families]
             fam = "event_type = ANY(:families)"
         where_fam = f" AND {fam}" if fam else ""
-        outer = "bucket" if bucket == "hour" else "date_trunc('day', bucket, 'UTC')"
-        sql = f"""
-WITH {_raw_cte("e." + fam if fam else "")}
-SELECT {outer} AS bucket, event_type, event_action, sum(events)::bigint AS events
-  FROM (
+        if bucket == "hour":
+            outer = "bucket"
+            source = f"""
     SELECT bucket, event_type, event_action, events FROM org_rollup_hour_actions
      WHERE bucket >= :a0 AND bucket < :a1{where_fam}
     UNION ALL
-    SELECT bucket, event_type, event_action, count(*) FROM raw GROUP BY 1, 2, 3
+    SELECT bucket, event_type, event_action, count(*) FROM raw GROUP BY 1, 2, 3"""
+        else:
+            outer = "date_trunc('day', bucket, 'UTC')"
+            source = _TIERED_ACTIONS.format(fam=where_fam)
+        sql = f"""
+WITH {_raw_cte("e." + fam if fam else "")}
+SELECT {outer} AS bucket, event_type, event_action, sum(events)::bigint AS events
+  FROM ({source}
   ) u
  GROUP BY 1, 2, 3
  ORDER BY 1, 2, 3"""
@@ -343,7 +388,7 @@ SELECT bucket, user_id, max(user_email) AS user_email, event_type, sum(events)::
 
     def totals(self, org: str, start: Any, end: Any) -> dict[str, Any]:
         """Events, distinct users, distinct resources and events per family in [start, end)."""
-        hour = _range_params(start, end, timedelta(hours=1))
+        hour = _tier_params(start, end)
         day = _range_params(start, end, timedelta(days=1))
         params = {**hour, **{f"d{k}": v for k, v in day.items()}}
         day_raw = _raw_cte(name="draw", p="d", org=False)
@@ -351,10 +396,7 @@ SELECT bucket, user_id, max(user_email) AS user_email, event_type, sum(events)::
 WITH {_raw_cte()},
 {day_raw}
 SELECT 'family' AS kind, event_type AS name, sum(events)::bigint AS n
-  FROM (
-    SELECT event_type, events FROM org_rollup_hour_actions WHERE bucket >= :a0 AND bucket < :a1
-    UNION ALL
-    SELECT event_type, count(*) FROM raw GROUP BY 1
+  FROM ({_TIERED_ACTIONS.format(fam="")}
   ) f GROUP BY event_type
 UNION ALL
 SELECT 'users', NULL, count(DISTINCT user_id)
@@ -364,11 +406,11 @@ SELECT 'users', NULL, count(DISTINCT user_id)
     SELECT user_id FROM draw
   ) u
 UNION ALL
-SELECT 'resources', NULL, count(DISTINCT (resource_type, resource_id))
+SELECT 'resources', NULL, count(*)
   FROM (
     SELECT resource_type, resource_id FROM org_rollup_resource_days
      WHERE day >= :dda AND day < :ddb
-    UNION ALL
+    UNION
     SELECT resource_type, resource_id FROM draw WHERE resource_id IS NOT NULL
   ) r"""
         frame = self._frame(org, sql, params)
@@ -482,11 +524,11 @@ feat AS (
     FROM base GROUP BY day, user_id
 ),
 res AS (
-  SELECT day, user_id, count(DISTINCT (resource_type, resource_id)) AS distinct_resources
+  SELECT day, user_id, count(*) AS distinct_resources
     FROM (
       SELECT day, user_id, resource_type, resource_id FROM org_rollup_user_day_resources
        WHERE day BETWEEN :d0 AND :d1
-      UNION ALL
+      UNION
       SELECT day, user_id, resource_type, resource_id FROM raw WHERE resource_id IS NOT NULL
     ) r GROUP BY day, user_id
 ),
@@ -555,15 +597,30 @@ SELECT day, resource_type, resource_id, sum(events)::bigint AS accesses,
             days=["day"],
         )
 
-    def user_day_resources(self, org: str, start_day: Any, end_day: Any) -> pd.DataFrame:
-        """Events per (UTC day, user, resource); days inclusive."""
+    def user_day_resources(
+        self,
+        org: str,
+        start_day: Any,
+        end_day: Any,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+    ) -> pd.DataFrame:
+        """Events per (UTC day, user, resource); days inclusive; optionally one resource
+        (the compliance question "who accessed X between ... and ...")."""
         params = _day_params(start_day, end_day)
+        conds = ["resource_id IS NOT NULL"]
+        if resource_type is not None:
+            params["resource_type"] = str(resource_type)
+            conds.append("resource_type = :resource_type")
+        if resource_id is not None:
+            params["resource_id"] = str(resource_id)
+            conds.append("resource_id = :resource_id")
         sql = f"""
-WITH {_raw_cte("e.resource_id IS NOT NULL")}
+WITH {_raw_cte(" AND ".join("e." + c for c in conds))}
 SELECT day, user_id, resource_type, resource_id, sum(events)::bigint AS events
   FROM (
     SELECT day, user_id, resource_type, resource_id, events FROM org_rollup_user_day_resources
-     WHERE day BETWEEN :d0 AND :d1
+     WHERE day BETWEEN :d0 AND :d1 AND {" AND ".join(conds)}
     UNION ALL
     SELECT day, user_id, resource_type, resource_id, count(*) FROM raw GROUP BY 1, 2, 3, 4
   ) r
@@ -615,10 +672,7 @@ SELECT day, user_id, abbrev(r.ip_address) AS ip_address, user_agent, sum(events)
             elif not session.scalar("SELECT pg_try_advisory_xact_lock(:k)", {"k": REFRESH_LOCK}):
                 return RefreshStats(0, time.perf_counter() - started, "", skipped=True)
             if rebuild:
-                session.execute(
-                    "TRUNCATE rollup_hour_actions, rollup_hour_users, rollup_user_days,"
-                    " rollup_user_day_resources, rollup_user_day_ips, rollup_resource_days"
-                )
+                session.execute(f"TRUNCATE {', '.join(ROLLUP_TABLES)}")
                 session.execute(
                     "UPDATE rollup_state SET watermark = '0'::xid8, events_total = 0"
                     " WHERE name = 'events'"
@@ -635,7 +689,20 @@ SELECT day, user_id, abbrev(r.ip_address) AS ip_address, user_agent, sum(events)
                 " events_total = events_total + :n WHERE name = 'events'",
                 {"new": new, "n": events},
             )
+        if events >= VACUUM_AFTER_EVENTS:
+            self._vacuum()
         return RefreshStats(events, time.perf_counter() - started, str(new))
+
+    def _vacuum(self) -> None:
+        # VACUUM cannot run in a transaction: an autocommit connection of the pool's own.
+        with self.db.raw_connection() as conn:
+            previous = conn.autocommit
+            conn.rollback()
+            conn.autocommit = True
+            try:
+                conn.execute(f"VACUUM (ANALYZE) {', '.join(ROLLUP_TABLES)}")
+            finally:
+                conn.autocommit = previous
 
 
 def _roll_up(session: ScopedSession, old: str, new: str) -> int:
@@ -677,6 +744,14 @@ INSERT INTO rollup_hour_actions AS r (organization_id, bucket, event_type, event
 SELECT organization_id, bucket, event_type, event_action, count(*)
   FROM rollup_delta GROUP BY 1, 2, 3, 4
 ON CONFLICT (organization_id, bucket, event_type, event_action)
+DO UPDATE SET events = r.events + excluded.events"""
+    )
+    session.execute(
+        """
+INSERT INTO rollup_day_actions AS r (organization_id, day, event_type, event_action, events)
+SELECT organization_id, day, event_type, event_action, count(*)
+  FROM rollup_delta GROUP BY 1, 2, 3, 4
+ON CONFLICT (organization_id, day, event_type, event_action)
 DO UPDATE SET events = r.events + excluded.events"""
     )
     session.execute(

@@ -182,6 +182,12 @@ def test_day_tables_equal_raw(loaded):
             )
             res = model.user_day_resources(org, lo, hi)
             assert sorted(_rows(res), key=repr) == ref.user_day_resources(events, org, lo, hi)
+            auth = model.user_day_resources(org, lo, hi, "source", resource_id="auth-logs")
+            assert sorted(_rows(auth), key=repr) == [
+                r
+                for r in ref.user_day_resources(events, org, lo, hi)
+                if r[2] == "source" and r[3] == "auth-logs"
+            ]
             ips = model.user_day_ips(org, lo, hi)
             assert list(ips.columns) == ["day", "user_id", "ip_address", "user_agent", "events"]
             assert sorted(_rows(ips), key=repr) == ref.user_day_ips(events, org, lo, hi)
