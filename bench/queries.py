@@ -39,6 +39,7 @@ from sql.settings import Settings
 ORG = "org_bench"
 END = datetime(2025, 4, 1, tzinfo=UTC)  # the 90 days end here (UTC midnight)
 RAW_TIMEOUT_MS = 600_000
+BENCH_SETTINGS = {"shared_buffers": "1GB", "work_mem": "32MB", "max_wal_size": "4GB"}
 
 # One generated chunk of events: a skewed user population (a few heavy users), families and
 # actions in realistic shares, 300 sources, working-hours-heavy times, 1-3 IPs per user.
@@ -71,7 +72,7 @@ SELECT %(org)s, 'b' || g, t, fam,
        t + INTERVAL '400 days'
 FROM (
   SELECT g, floor(%(users)s * power(random(), 2))::int AS u,
-         %(end)s - (random() * %(days)s) * INTERVAL '1 day' AS t,
+         %(t0)s + (random() * %(span)s) * INTERVAL '1 day' AS t,
          CASE WHEN r3 < 0.70 THEN 'log_access' WHEN r3 < 0.80 THEN 'login'
               WHEN r3 < 0.88 THEN 'api_call' WHEN r3 < 0.93 THEN 'config_change'
               WHEN r3 < 0.97 THEN 'user_management' ELSE 'data_modification' END AS fam,
@@ -79,6 +80,7 @@ FROM (
     FROM (SELECT g, random() AS r3, random() AS r4, random() AS r5, random() AS r6
             FROM generate_series(%(lo)s::bigint, %(hi)s::bigint - 1) AS g) x
 ) s
+ORDER BY t
 """
 
 
@@ -106,11 +108,30 @@ def _server_url(args: argparse.Namespace) -> tuple[str, EmbeddedPostgres | None]
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o755)
     server = EmbeddedPostgres(folder, fast_unsafe=True)
-    return server.start(), server
+    url = server.start()
+    # The embedded defaults (128 MB shared buffers) suit a laptop demo, not 10M events.
+    with psycopg.connect(url, autocommit=True) as conn:
+        for setting, value in BENCH_SETTINGS.items():
+            conn.execute(f"ALTER SYSTEM SET {setting} = '{value}'")  # type: ignore[arg-type]
+    server.stop()
+    url = server.start()
+    print(f"embedded server settings: {BENCH_SETTINGS}")
+    return url, server
+
+
+def _generate(
+    conn: psycopg.Connection[Any], users: int, t0: datetime, span_days: float, lo: int, hi: int
+) -> None:
+    conn.execute(
+        _GENERATE,  # type: ignore[arg-type]
+        {"org": ORG, "users": users, "t0": t0, "span": span_days, "lo": lo, "hi": hi},
+    )
+    conn.commit()
 
 
 def load(db: Database, events: int, users: int, days: int, chunk: int) -> float:
-    """Insert `events` generated events in chunks (one transaction each); returns seconds."""
+    """Insert `events` generated events in time order, a few days per transaction (as a
+    stream of ingest batches would arrive); returns seconds."""
     started = time.perf_counter()
     months = []
     day = (END - timedelta(days=days + 1)).date().replace(day=1)
@@ -125,13 +146,12 @@ def load(db: Database, events: int, users: int, days: int, chunk: int) -> float:
             (ORG,),
         )
         conn.commit()
-        for lo in range(0, events, chunk):
-            hi = min(events, lo + chunk)
-            conn.execute(
-                _GENERATE,
-                {"org": ORG, "users": users, "end": END, "days": days, "lo": lo, "hi": hi},
-            )
-            conn.commit()
+        per_chunk = max(1, round(days * chunk / events))
+        first = END - timedelta(days=days)
+        for day0 in range(0, days, per_chunk):
+            day1 = min(days, day0 + per_chunk)
+            lo, hi = events * day0 // days, events * day1 // days
+            _generate(conn, users, first + timedelta(days=day0), day1 - day0, lo, hi)
             print(f"  loaded {hi:,} / {events:,} events", file=sys.stderr, flush=True)
         conn.execute("ANALYZE audit_events")
         conn.commit()
@@ -194,19 +214,9 @@ def run(db: Database, args: argparse.Namespace) -> None:
     with db.admin() as session:
         session.execute("ANALYZE")
     # A small incremental refresh as ingest would trigger it after a batch.
+    last_day = END - timedelta(days=1)
     with db.raw_connection() as conn:
-        conn.execute(
-            _GENERATE,
-            {
-                "org": ORG,
-                "users": args.users,
-                "end": END,
-                "days": 1,
-                "lo": args.events,
-                "hi": args.events + 10_000,
-            },
-        )
-        conn.commit()
+        _generate(conn, args.users, last_day, 1, args.events, args.events + 10_000)
     small = model.refresh()
     print(
         f"incremental refresh of {small.events:,} new events: {small.seconds * 1000:.0f} ms "
@@ -214,18 +224,7 @@ def run(db: Database, args: argparse.Namespace) -> None:
     )
     # ...and 1,000 more that stay past the watermark, so every read also unions raw events.
     with db.raw_connection() as conn:
-        conn.execute(
-            _GENERATE,
-            {
-                "org": ORG,
-                "users": args.users,
-                "end": END,
-                "days": 1,
-                "lo": args.events + 10_000,
-                "hi": args.events + 11_000,
-            },
-        )
-        conn.commit()
+        _generate(conn, args.users, last_day, 1, args.events + 10_000, args.events + 11_000)
 
     start = END - timedelta(days=args.days)
     end = END

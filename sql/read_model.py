@@ -176,13 +176,16 @@ _USER_DAY_AGG = f"""
 
 _VALID_TZ = "auditlens_valid_time_zone({tz})"
 
-# The organisation of the session: always one row, defaults when it has none.
-_ORG_CTE = f"""
+# The organisation's settings, read first in the read's own session and bound into the main
+# statement: the time-zone check traps errors (a subtransaction), which parallel plans forbid.
+_ORG_SETTINGS = """
+SELECT coalesce(max(auditlens_valid_time_zone(time_zone)), 'UTC'),
+       coalesce(max(work_start_hour), 8), coalesce(max(work_end_hour), 19)
+  FROM org_organizations"""
+_ORG_CTE = """
 org AS (
-  SELECT coalesce(max({_VALID_TZ.format(tz="time_zone")}), 'UTC') AS tz,
-         coalesce(max(work_start_hour), 8)::smallint AS ws,
-         coalesce(max(work_end_hour), 19)::smallint AS we
-    FROM org_organizations
+  SELECT CAST(:org_tz AS text) AS tz, CAST(:org_ws AS smallint) AS ws,
+         CAST(:org_we AS smallint) AS we
 )"""
 
 
@@ -312,7 +315,9 @@ class ReadModel:
     def _frame(self, org: str, sql: str, params: Mapping[str, Any]) -> pd.DataFrame:
         check_org_id(org)
         with self.db.org_session(org, max_rows=self.max_rows) as session:
-            result = session.execute(sql, params, max_rows=self.max_rows)
+            tz, ws, we = session.execute(_ORG_SETTINGS).rows[0]
+            bound = {**params, "org_tz": tz, "org_ws": ws, "org_we": we}
+            result = session.execute(sql, bound, max_rows=self.max_rows)
         if result.truncated:
             raise ReadModelError(
                 f"the answer has more than {self.max_rows:,} rows: narrow the time range"

@@ -199,3 +199,28 @@ def test_rollup_views_show_nothing_without_an_organisation(db: Database, view: s
         assert conn.execute(text(f"SELECT count(*) FROM {view}")).scalar() == 0
     with db.org_session("org_a") as session:
         assert session.scalar(f"SELECT count(*) FROM {view}") == 1
+
+
+def test_reads_work_under_parallel_plans(db: Database, pg_server):
+    """Every read must survive a forced parallel plan (a trapped error in a function there
+    fails with "cannot start subtransactions during a parallel operation")."""
+    with db.writer() as w:
+        insert_events(w, [event_row(event_time=T + timedelta(minutes=i)) for i in range(30)])
+    ReadModel(db).refresh()
+    with db.writer() as w:
+        insert_events(w, [event_row(event_time=T - timedelta(hours=3))])
+    setting = (
+        "debug_parallel_query"
+        if db.capabilities.server_version_num >= 160000
+        else ("force_parallel_mode")
+    )
+    name = db.engine.url.database
+    with pg_server.admin() as conn:
+        conn.execute(f'ALTER DATABASE "{name}" SET {setting} = on')
+    db.engine.dispose()
+    model = ReadModel(db)
+    assert model.totals("org_a", *WINDOW)["events"] == 31
+    assert model.timeline("org_a", *WINDOW, bucket="day")["events"].sum() == 31
+    assert model.user_activity("org_a", *WINDOW, user_id="user_xyz789")["events"].sum() == 31
+    assert model.user_day_features("org_a", DAY, DAY)["events"].sum() == 31
+    assert model.top_resources("org_a", *WINDOW)["events"].sum() == 31
