@@ -1,17 +1,110 @@
-"""Overview: how much of each family happened in the chosen organisation."""
+"""Overview: totals, the timeline by family, top users and sources, the latest findings.
+Selecting bars drills down to those events in Explore."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import queries
+from dashboard import charts, drilldown, finding_queries, overview_queries
 from dashboard.context import page_context
+from dashboard.drill_widget import offer_drilldown
+from dashboard.period_widget import choose_period
 
 ctx = page_context("Overview")
-counts = queries.family_counts(ctx.db, ctx.org)
-if not counts:
-    st.info("No audit events yet. Send some with the SDK, `POST /v1/events` or `auditlens import`.")
+period = choose_period(ctx.db, ctx.org, key="overview_period")
+totals = overview_queries.totals(ctx.db, ctx.org, period.start, period.end)
+if not totals["events"]:
+    st.info(
+        "No audit events in this period. Pick a longer period, or send events with the SDK, "
+        "`POST /v1/events` or `auditlens import`."
+    )
     st.stop()
-columns = st.columns(max(len(counts), 1))
-for column, (family, count) in zip(columns, counts.items(), strict=False):
+
+head = st.columns(3)
+head[0].metric("Events", f"{totals['events']:,}")
+head[1].metric("Users", f"{totals['users']:,}")
+head[2].metric("Resources", f"{totals['resources']:,}")
+families = sorted(totals["by_family"].items(), key=lambda item: (-item[1], item[0]))
+for column, (family, count) in zip(st.columns(max(len(families), 1)), families, strict=False):
     column.metric(family.replace("_", " "), f"{count:,}")
+
+with st.spinner("Loading the timeline..."):
+    timeline = overview_queries.timeline(ctx.db, ctx.org, period.start, period.end, period.bucket)
+picked = st.plotly_chart(
+    charts.timeline_figure(timeline),
+    key="overview_timeline",
+    on_select="rerun",
+    selection_mode=("points", "box"),
+    width="stretch",
+)
+offer_drilldown(
+    ctx,
+    drilldown.timeline_selection_query(drilldown.selected_points(picked), period.bucket_width),
+    source="overview_timeline",
+)
+
+left, right = st.columns(2)
+users = overview_queries.top_users(ctx.db, ctx.org, period.start, period.end)
+users["label"] = users["user_email"].fillna(users["user_id"])
+with left:
+    picked_users = st.plotly_chart(
+        charts.ranking_figure(users, "label", "events", ["user_id"], "Top users"),
+        key="overview_top_users",
+        on_select="rerun",
+        selection_mode="points",
+        width="stretch",
+    )
+    offer_drilldown(
+        ctx,
+        drilldown.users_query(
+            drilldown.ranking_selection_values(drilldown.selected_points(picked_users)),
+            period.start,
+            period.end,
+        ),
+        source="overview_top_users",
+    )
+resources = overview_queries.top_resources(ctx.db, ctx.org, period.start, period.end)
+resources["label"] = resources["resource_type"].fillna("") + ":" + resources["resource_id"]
+with right:
+    picked_resources = st.plotly_chart(
+        charts.ranking_figure(
+            resources, "label", "events", ["resource_type", "resource_id"], "Top sources"
+        ),
+        key="overview_top_resources",
+        on_select="rerun",
+        selection_mode="points",
+        width="stretch",
+    )
+    offer_drilldown(
+        ctx,
+        drilldown.resources_query(
+            drilldown.ranking_selection_values(drilldown.selected_points(picked_resources)),
+            period.start,
+            period.end,
+        ),
+        source="overview_top_resources",
+    )
+
+st.subheader("Latest findings")
+latest = finding_queries.list_findings(ctx.db, ctx.org, limit=10)
+if latest.empty:
+    st.caption("No findings. `auditlens detect` scores the latest days.")
+else:
+    shown = latest[["created_at", "severity", "score", "title", "user_email", "status"]]
+    picked_finding = st.dataframe(
+        shown,
+        key="overview_findings",
+        on_select="rerun",
+        selection_mode="single-row",
+        hide_index=True,
+        width="stretch",
+        column_config={"score": st.column_config.NumberColumn(format="%.2f")},
+    )
+    rows = drilldown.selected_rows(picked_finding)
+    if rows:
+        offer_drilldown(
+            ctx,
+            str(latest.iloc[rows[0]]["evidence_query"]),
+            source="overview_findings",
+            details={"finding_id": str(latest.iloc[rows[0]]["finding_id"])},
+        )

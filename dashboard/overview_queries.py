@@ -1,0 +1,94 @@
+"""Overview reads through the read model (`sql/read_model.py`), cached per database,
+organisation and arguments; `_db` stays out of the cache key by its underscore, the database
+URL (`db_key`) is in it, so two databases in one process (tests) never share an entry."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from sql.gateway import Database
+from sql.read_model import ReadModel
+
+TTL_SECONDS = 60
+
+
+def _key(db: Database) -> str:
+    return db.url
+
+
+def totals(db: Database, org: str, start: datetime, end: datetime) -> dict[str, Any]:
+    """events, users, resources and by_family of `org` in [start, end)."""
+    return _totals(_key(db), org, start, end, _db=db)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _totals(db_key: str, org: str, start: datetime, end: datetime, *, _db: Database) -> Any:
+    return ReadModel(_db).totals(org, start, end)
+
+
+def timeline(db: Database, org: str, start: datetime, end: datetime, bucket: str) -> pd.DataFrame:
+    """bucket, event_type, event_action, events."""
+    return _timeline(_key(db), org, start, end, bucket, _db=db)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _timeline(
+    db_key: str, org: str, start: datetime, end: datetime, bucket: str, *, _db: Database
+) -> pd.DataFrame:
+    return ReadModel(_db).timeline(org, start, end, bucket=bucket)
+
+
+def top_users(db: Database, org: str, start: datetime, end: datetime, n: int = 10) -> pd.DataFrame:
+    """user_id, user_email, events; busiest first."""
+    return _top_users(_key(db), org, start, end, n, _db=db)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _top_users(
+    db_key: str, org: str, start: datetime, end: datetime, n: int, *, _db: Database
+) -> pd.DataFrame:
+    return ReadModel(_db).top_users(org, start, end, n=n)
+
+
+def top_resources(
+    db: Database, org: str, start: datetime, end: datetime, n: int = 10
+) -> pd.DataFrame:
+    """resource_type, resource_id, events, distinct_users; busiest first."""
+    return _top_resources(_key(db), org, start, end, n, _db=db)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _top_resources(
+    db_key: str, org: str, start: datetime, end: datetime, n: int, *, _db: Database
+) -> pd.DataFrame:
+    return ReadModel(_db).top_resources(org, start, end, n=n)
+
+
+def user_activity(
+    db: Database, org: str, start: datetime, end: datetime, user_id: str
+) -> pd.DataFrame:
+    """Hourly bucket, user_id, user_email, event_type, events of one user."""
+    return _user_activity(_key(db), org, start, end, user_id, _db=db)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _user_activity(
+    db_key: str, org: str, start: datetime, end: datetime, user_id: str, *, _db: Database
+) -> pd.DataFrame:
+    return ReadModel(_db).user_activity(org, start, end, user_id=user_id)
+
+
+def user_day_features(db: Database, org: str, first: date, last: date) -> pd.DataFrame:
+    """One row per (day, user) with the contracted feature columns (inclusive days)."""
+    return _user_day_features(_key(db), org, first, last, _db=db)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _user_day_features(
+    db_key: str, org: str, first: date, last: date, *, _db: Database
+) -> pd.DataFrame:
+    return ReadModel(_db).user_day_features(org, first, last)
