@@ -180,7 +180,8 @@ _VALID_TZ = "auditlens_valid_time_zone({tz})"
 # statement: the time-zone check traps errors (a subtransaction), which parallel plans forbid.
 _ORG_SETTINGS = """
 SELECT coalesce(max(auditlens_valid_time_zone(time_zone)), 'UTC'),
-       coalesce(max(work_start_hour), 8), coalesce(max(work_end_hour), 19)
+       coalesce(max(work_start_hour), 8), coalesce(max(work_end_hour), 19),
+       (SELECT watermark::text FROM rollup_state WHERE name = 'events')
   FROM org_organizations"""
 _ORG_CTE = """
 org AS (
@@ -198,6 +199,7 @@ def _raw_cte(extra: str = "", *, name: str = "raw", p: str = "", org: bool = Tru
     head = f"{_ORG_CTE},\n" if org else ""
     return f"""{head}{name} AS MATERIALIZED (
   {select} e.ingest_xid >= (SELECT watermark FROM rollup_state WHERE name = 'events')
+       AND e.ingest_xid >= CAST(:wm_hint AS xid8)
        AND e.event_time >= :{p}a0 AND e.event_time < :{p}a1{cond}
   UNION ALL
   {select} e.event_time >= :{p}t0 AND e.event_time < :{p}a0{cond}
@@ -281,12 +283,14 @@ def _day_params(start_day: Any, end_day: Any) -> dict[str, Any]:
     return {"t0": t0, "t1": t1, "a0": t0, "a1": t1, "d0": d0, "d1": d1}
 
 
-def _null_safe_user(left: str, right: str) -> str:
-    """Join on user_id where NULL matches NULL, in a form hash joins can use."""
-    return (
-        f"coalesce({left}.user_id, '') = coalesce({right}.user_id, '')"
-        f" AND ({left}.user_id IS NULL) = ({right}.user_id IS NULL)"
-    )
+def _epoch_us(expression: str) -> str:
+    """A timestamptz expression as integer microseconds since the Unix epoch (exact)."""
+    return f"(extract(epoch FROM {expression}) * 1000000)::bigint"
+
+
+# One non-NULL join key per user_id, NULL included and distinct from every real id ('' too):
+# plain equality, so the planner can hash or merge on it.
+_USER_KEY = "(CASE WHEN user_id IS NULL THEN 'n' ELSE 'u' || user_id END)"
 
 
 @dataclass(frozen=True)
@@ -315,8 +319,16 @@ class ReadModel:
     def _frame(self, org: str, sql: str, params: Mapping[str, Any]) -> pd.DataFrame:
         check_org_id(org)
         with self.db.org_session(org, max_rows=self.max_rows) as session:
-            tz, ws, we = session.execute(_ORG_SETTINGS).rows[0]
-            bound = {**params, "org_tz": tz, "org_ws": ws, "org_we": we}
+            # The planner cannot know how few events are past the watermark and prices the
+            # raw part high enough to JIT-compile: that costs ~0.7 s of a ~10 ms read.
+            session.execute("SET LOCAL jit = off")
+            # Distinct counts over ~10^5 rollup rows hash in memory instead of sorting.
+            session.execute("SET LOCAL work_mem = '64MB'")
+            tz, ws, we, wm = session.execute(_ORG_SETTINGS).rows[0]
+            # wm_hint: the watermark as a constant, so the planner sees how few events are
+            # past it. The statement still reads the watermark itself (one snapshot with the
+            # rollups); committed watermarks only grow, so the hint never hides an event.
+            bound = {**params, "org_tz": tz, "org_ws": ws, "org_we": we, "wm_hint": wm}
             result = session.execute(sql, bound, max_rows=self.max_rows)
         if result.truncated:
             raise ReadModelError(
@@ -357,7 +369,7 @@ class ReadModel:
             source = _TIERED_ACTIONS.format(fam=where_fam)
         sql = f"""
 WITH {_raw_cte("e." + fam if fam else "")}
-SELECT {outer} AS bucket, event_type, event_action, sum(events)::bigint AS events
+SELECT {_epoch_us(outer)} AS bucket, event_type, event_action, sum(events)::bigint AS events
   FROM ({source}
   ) u
  GROUP BY 1, 2, 3
@@ -377,15 +389,16 @@ SELECT {outer} AS bucket, event_type, event_action, sum(events)::bigint AS event
         and_filt = f" AND {filt}" if filt else ""
         sql = f"""
 WITH {_raw_cte("e." + filt if filt else "")}
-SELECT bucket, user_id, max(user_email) AS user_email, event_type, sum(events)::bigint AS events
+SELECT {_epoch_us("bucket")} AS bucket, user_id, max(user_email) AS user_email, event_type,
+       sum(events)::bigint AS events
   FROM (
     SELECT bucket, user_id, user_email, event_type, events FROM org_rollup_hour_users
      WHERE bucket >= :a0 AND bucket < :a1{and_filt}
     UNION ALL
     SELECT bucket, user_id, max(user_email), event_type, count(*) FROM raw GROUP BY 1, 2, 4
   ) u
- GROUP BY bucket, user_id, event_type
- ORDER BY bucket, user_id NULLS LAST, event_type"""
+ GROUP BY u.bucket, user_id, event_type
+ ORDER BY u.bucket, user_id NULLS LAST, event_type"""
         frame = self._frame(org, sql, params)
         return _shape(
             frame, ["bucket", "user_id", "user_email", "event_type", "events"], times=["bucket"]
@@ -404,10 +417,10 @@ SELECT 'family' AS kind, event_type AS name, sum(events)::bigint AS n
   FROM ({_TIERED_ACTIONS.format(fam="")}
   ) f GROUP BY event_type
 UNION ALL
-SELECT 'users', NULL, count(DISTINCT user_id)
+SELECT 'users', NULL, count(user_id)
   FROM (
     SELECT user_id FROM org_rollup_user_days WHERE day >= :dda AND day < :ddb
-    UNION ALL
+    UNION
     SELECT user_id FROM draw
   ) u
 UNION ALL
@@ -523,29 +536,29 @@ base AS (
     FROM raw GROUP BY day, user_id
 ),
 feat AS (
-  SELECT day, user_id, max(user_email) AS user_email, {rollup_cols},
+  SELECT day, user_id, {_USER_KEY} AS ukey, max(user_email) AS user_email, {rollup_cols},
          coalesce(max(max_results_count), 0)::bigint AS max_results_count,
          min(first_event) AS first_event, max(last_event) AS last_event
     FROM base GROUP BY day, user_id
 ),
 res AS (
-  SELECT day, user_id, count(*) AS distinct_resources
+  SELECT day, {_USER_KEY} AS ukey, count(*) AS distinct_resources
     FROM (
       SELECT day, user_id, resource_type, resource_id FROM org_rollup_user_day_resources
        WHERE day BETWEEN :d0 AND :d1
       UNION
       SELECT day, user_id, resource_type, resource_id FROM raw WHERE resource_id IS NOT NULL
-    ) r GROUP BY day, user_id
+    ) r GROUP BY day, ukey
 ),
 ips AS (
-  SELECT day, user_id, count(DISTINCT ip_address) AS distinct_ips,
+  SELECT day, {_USER_KEY} AS ukey, count(DISTINCT ip_address) AS distinct_ips,
          count(DISTINCT user_agent) AS distinct_user_agents
     FROM (
       SELECT day, user_id, ip_address, user_agent FROM org_rollup_user_day_ips
        WHERE day BETWEEN :d0 AND :d1
       UNION ALL
       SELECT day, user_id, ip_address, user_agent FROM raw
-    ) i GROUP BY day, user_id
+    ) i GROUP BY day, ukey
 )
 SELECT f.day, f.user_id, f.user_email, f.events,
        {", ".join(f"f.{c}" for c in FAMILY_COLUMNS)},
@@ -554,10 +567,10 @@ SELECT f.day, f.user_id, f.user_email, f.events,
        coalesce(i.distinct_ips, 0) AS distinct_ips,
        coalesce(i.distinct_user_agents, 0) AS distinct_user_agents,
        f.off_hours_events, f.records_exported, f.max_results_count,
-       f.first_event, f.last_event
+       {_epoch_us("f.first_event")} AS first_event, {_epoch_us("f.last_event")} AS last_event
   FROM feat f
-  LEFT JOIN res r ON r.day = f.day AND {_null_safe_user("r", "f")}
-  LEFT JOIN ips i ON i.day = f.day AND {_null_safe_user("i", "f")}
+  LEFT JOIN res r ON r.day = f.day AND r.ukey = f.ukey
+  LEFT JOIN ips i ON i.day = f.day AND i.ukey = f.ukey
  ORDER BY f.day, f.user_id NULLS LAST"""
         frame = self._frame(org, sql, params)
         return _shape(
@@ -831,7 +844,13 @@ def _shape(
         frame = pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
     frame = frame[columns].copy()
     for column in times:
-        frame[column] = pd.to_datetime(frame[column], utc=True)
+        # Times travel as integer microseconds since the epoch: exact, and far cheaper than
+        # one tz-aware datetime object per row through the driver and pandas.
+        values = frame[column]
+        if pd.api.types.is_integer_dtype(values):
+            frame[column] = pd.to_datetime(values, unit="us", utc=True)
+        else:
+            frame[column] = pd.to_datetime(values, utc=True)
     for column in columns:
         if column in times or column in days:
             continue
