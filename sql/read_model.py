@@ -122,6 +122,8 @@ ROLLUP_TABLES: tuple[str, ...] = (
 )
 # After a refresh this large, VACUUM ANALYZE the rollups so index-only scans stay cheap.
 VACUUM_AFTER_EVENTS = 100_000
+# TimescaleDB (Timescale license): raw chunks older than this are compressed by the refresh.
+COMPRESS_AFTER = "90 days"
 # Reads that feed detection return many rows; past this they fail rather than truncate.
 MAX_READ_ROWS = 5_000_000
 
@@ -190,18 +192,22 @@ org AS (
 )"""
 
 
-def _raw_cte(extra: str = "", *, name: str = "raw", p: str = "", org: bool = True) -> str:
+def _raw_cte(
+    extra: str = "", *, name: str = "raw", p: str = "", org: bool = True, recent: bool = True
+) -> str:
     """Raw events of the session's organisation that the rollups do not hold for the range:
-    past the watermark inside the aligned part [:a0, :a1), and every event of the unaligned
+    past the watermark inside the aligned part [:a0, :a1) (unless `recent` is False: a
+    real-time continuous aggregate already holds them), and every event of the unaligned
     edges [:t0, :a0) and [:a1, :t1). `p` prefixes the parameter names."""
     cond = f" AND ({extra})" if extra else ""
     select = f"SELECT {_DERIVED} FROM org_audit_events e CROSS JOIN org o WHERE "
     head = f"{_ORG_CTE},\n" if org else ""
-    return f"""{head}{name} AS MATERIALIZED (
+    past_watermark = f"""
   {select} e.ingest_xid >= (SELECT watermark FROM rollup_state WHERE name = 'events')
        AND e.ingest_xid >= CAST(:wm_hint AS xid8)
        AND e.event_time >= :{p}a0 AND e.event_time < :{p}a1{cond}
-  UNION ALL
+  UNION ALL"""
+    return f"""{head}{name} AS MATERIALIZED ({past_watermark if recent else ""}
   {select} e.event_time >= :{p}t0 AND e.event_time < :{p}a0{cond}
   UNION ALL
   {select} e.event_time >= :{p}a1 AND e.event_time < :{p}t1{cond}
@@ -274,6 +280,21 @@ _TIERED_ACTIONS = """
     SELECT bucket, event_type, event_action, count(*) FROM raw GROUP BY 1, 2, 3"""
 
 
+# The same over TimescaleDB's real-time continuous aggregates (migration 0022): they hold
+# every committed event, so `raw` has only the unaligned edges (recent=False).
+_CAGG_TIERED_ACTIONS = """
+    SELECT day AS bucket, event_type, event_action, events
+      FROM org_cagg_day_actions WHERE day >= :d0 AND day < :d1{fam}
+    UNION ALL
+    SELECT bucket, event_type, event_action, events FROM org_cagg_hour_actions
+     WHERE bucket >= :a0 AND bucket < :d0{fam}
+    UNION ALL
+    SELECT bucket, event_type, event_action, events FROM org_cagg_hour_actions
+     WHERE bucket >= :d1 AND bucket < :a1{fam}
+    UNION ALL
+    SELECT bucket, event_type, event_action, count(*) FROM raw GROUP BY 1, 2, 3"""
+
+
 def _day_params(start_day: Any, end_day: Any) -> dict[str, Any]:
     d0, d1 = _day(start_day, "start_day"), _day(end_day, "end_day")
     if d1 < d0:
@@ -313,6 +334,12 @@ class ReadModel:
     def __init__(self, db: Database, *, max_rows: int = MAX_READ_ROWS) -> None:
         self.db = db
         self.max_rows = max_rows
+
+    @property
+    def uses_continuous_aggregates(self) -> bool:
+        """True on TimescaleDB with the Timescale license: hourly counts come from real-time
+        continuous aggregates (migration 0022) instead of the hourly rollup tables."""
+        return self.db.capabilities.continuous_aggregates
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -357,18 +384,21 @@ class ReadModel:
             params["families"] = [str(f) for f in families]
             fam = "event_type = ANY(:families)"
         where_fam = f" AND {fam}" if fam else ""
+        caggs = self.uses_continuous_aggregates
         if bucket == "hour":
             outer = "bucket"
+            table = "org_cagg_hour_actions" if caggs else "org_rollup_hour_actions"
             source = f"""
-    SELECT bucket, event_type, event_action, events FROM org_rollup_hour_actions
+    SELECT bucket, event_type, event_action, events FROM {table}
      WHERE bucket >= :a0 AND bucket < :a1{where_fam}
     UNION ALL
     SELECT bucket, event_type, event_action, count(*) FROM raw GROUP BY 1, 2, 3"""
         else:
             outer = "date_trunc('day', bucket, 'UTC')"
-            source = _TIERED_ACTIONS.format(fam=where_fam)
+            tiers = _CAGG_TIERED_ACTIONS if caggs else _TIERED_ACTIONS
+            source = tiers.format(fam=where_fam)
         sql = f"""
-WITH {_raw_cte("e." + fam if fam else "")}
+WITH {_raw_cte("e." + fam if fam else "", recent=not caggs)}
 SELECT {_epoch_us(outer)} AS bucket, event_type, event_action, sum(events)::bigint AS events
   FROM ({source}
   ) u
@@ -387,12 +417,14 @@ SELECT {_epoch_us(outer)} AS bucket, event_type, event_action, sum(events)::bigi
             params["user_id"] = str(user_id)
             filt = "user_id = :user_id"
         and_filt = f" AND {filt}" if filt else ""
+        caggs = self.uses_continuous_aggregates
+        table = "org_cagg_hour_users" if caggs else "org_rollup_hour_users"
         sql = f"""
-WITH {_raw_cte("e." + filt if filt else "")}
+WITH {_raw_cte("e." + filt if filt else "", recent=not caggs)}
 SELECT {_epoch_us("bucket")} AS bucket, user_id, max(user_email) AS user_email, event_type,
        sum(events)::bigint AS events
   FROM (
-    SELECT bucket, user_id, user_email, event_type, events FROM org_rollup_hour_users
+    SELECT bucket, user_id, user_email, event_type, events FROM {table}
      WHERE bucket >= :a0 AND bucket < :a1{and_filt}
     UNION ALL
     SELECT bucket, user_id, max(user_email), event_type, count(*) FROM raw GROUP BY 1, 2, 4
@@ -410,11 +442,13 @@ SELECT {_epoch_us("bucket")} AS bucket, user_id, max(user_email) AS user_email, 
         day = _range_params(start, end, timedelta(days=1))
         params = {**hour, **{f"d{k}": v for k, v in day.items()}}
         day_raw = _raw_cte(name="draw", p="d", org=False)
+        caggs = self.uses_continuous_aggregates
+        tiers = _CAGG_TIERED_ACTIONS if caggs else _TIERED_ACTIONS
         sql = f"""
-WITH {_raw_cte()},
+WITH {_raw_cte(recent=not caggs)},
 {day_raw}
 SELECT 'family' AS kind, event_type AS name, sum(events)::bigint AS n
-  FROM ({_TIERED_ACTIONS.format(fam="")}
+  FROM ({tiers.format(fam="")}
   ) f GROUP BY event_type
 UNION ALL
 SELECT 'users', NULL, count(user_id)
@@ -709,18 +743,51 @@ SELECT day, user_id, abbrev(r.ip_address) AS ip_address, user_agent, sum(events)
             )
         if events >= VACUUM_AFTER_EVENTS:
             self._vacuum()
+        if self.uses_continuous_aggregates:
+            self._refresh_continuous_aggregates()
         return RefreshStats(events, time.perf_counter() - started, str(new))
 
-    def _vacuum(self) -> None:
-        # VACUUM cannot run in a transaction: an autocommit connection of the pool's own.
+    def _autocommit(self, statements: Sequence[str]) -> None:
         with self.db.raw_connection() as conn:
             previous = conn.autocommit
             conn.rollback()
             conn.autocommit = True
             try:
-                conn.execute(f"VACUUM (ANALYZE) {', '.join(ROLLUP_TABLES)}")
+                for statement in statements:
+                    conn.execute(statement)
             finally:
                 conn.autocommit = previous
+
+    def _refresh_continuous_aggregates(self) -> None:
+        """Materialise the continuous aggregates up to the last whole bucket (real-time
+        aggregation covers the rest) and compress raw chunks older than COMPRESS_AFTER.
+        Outside any transaction: refresh_continuous_aggregate refuses to run inside one."""
+        self._autocommit(
+            [
+                "CALL refresh_continuous_aggregate('cagg_hour_actions', NULL,"
+                " date_trunc('hour', now(), 'UTC'))",
+                "CALL refresh_continuous_aggregate('cagg_hour_users', NULL,"
+                " date_trunc('hour', now(), 'UTC'))",
+                "CALL refresh_continuous_aggregate('cagg_day_actions', NULL,"
+                " date_trunc('day', now(), 'UTC'))",
+            ]
+        )
+        with self.db.admin() as session:
+            compressed = session.scalar(
+                "SELECT coalesce(bool_or(compression_enabled), false)"
+                " FROM timescaledb_information.hypertables WHERE hypertable_name = 'audit_events'"
+            )
+            if compressed:
+                session.execute(
+                    "SELECT compress_chunk(c, if_not_compressed => true)"
+                    " FROM show_chunks('audit_events', older_than => CAST(:age AS interval)) c",
+                    {"age": COMPRESS_AFTER},
+                    max_rows=1_000_000,
+                )
+
+    def _vacuum(self) -> None:
+        # VACUUM cannot run in a transaction: an autocommit connection of the pool's own.
+        self._autocommit([f"VACUUM (ANALYZE) {', '.join(ROLLUP_TABLES)}"])
 
 
 def _roll_up(session: ScopedSession, old: str, new: str) -> int:
