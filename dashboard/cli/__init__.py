@@ -31,6 +31,7 @@ from dashboard.cli import (  # noqa: E402
     integrity_commands,
     rollup_commands,
     run_command,
+    simulate_commands,
     user_commands,
 )
 
@@ -43,6 +44,7 @@ __all__ = [
     "main",
     "rollup_commands",
     "run_command",
+    "simulate_commands",
     "user_commands",
 ]
 

@@ -12,6 +12,7 @@ import typer
 
 from dashboard.accounts import DEMO_ADMIN_EMAIL, ensure_demo_admin
 from dashboard.cli import app, err_console
+from ingest.simulate.demo import seed_demo
 from sql.gateway import Database
 from sql.migrate import migrate
 from sql.settings import DATABASE_URL_ENV
@@ -31,6 +32,13 @@ def run(
         applied = migrate(db)
         if applied:
             err_console.print(f"applied {len(applied)} migration(s)")
+        # Seed before the demo admin, so the admin is made a member of org_demo.
+        seeded = seed_demo(db)
+        if seeded is not None:
+            err_console.print(
+                f"empty database: seeded the demo organisation org_demo with {seeded.events:,}"
+                f" simulated events (labels: {seeded.labels_path})"
+            )
         demo_password = ensure_demo_admin(db)
         if demo_password:
             typer.echo(

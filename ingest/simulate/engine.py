@@ -1,0 +1,254 @@
+"""The simulation loop: plan the organisation, then generate one local day at a time for
+everybody and stream out every UTC day as soon as no later local day can add to it.
+
+Memory stays bounded by about two days of events however long the simulation runs. Ids are
+given in output (time) order, so the same seed gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from operator import itemgetter
+from typing import Any
+
+from ingest.simulate import network, oddities, scenarios
+from ingest.simulate.activity import SOURCE_BITS, Activity, SourceInfo, weighted_table
+from ingest.simulate.clock import DAY_MS, HMS, HOUR_MS, Clock
+from ingest.simulate.labels import Benign, Label, labels_document
+from ingest.simulate.people import Person, build_roster
+from ingest.simulate.sources import SOURCES
+
+DEFAULT_START = date(2024, 11, 4)
+_first = itemgetter(0)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """What to simulate. `scenarios` maps scenario name -> count (None: each once)."""
+
+    organization_id: str
+    users: int
+    days: int
+    seed: int = 0
+    start: date = DEFAULT_START
+    scenarios: Mapping[str, int] | None = None
+    oddities: bool = True
+    domain: str = "company.com"
+
+
+class Simulation:
+    """A planned organisation; iterate `chunks()` once to get its events in time order."""
+
+    def __init__(self, config: SimulationConfig) -> None:
+        if config.users < 1:
+            raise ValueError("users must be at least 1")
+        if config.days < 1:
+            raise ValueError("days must be at least 1")
+        self.config = config
+        self.org = config.organization_id
+        self.clock = Clock(config.start, config.days)
+        self.days = config.days
+        self.plan_rng = random.Random(config.seed)
+        self.roster: list[Person] = build_roster(self.plan_rng, config.users, config.domain)
+        self.activity = Activity(
+            self.org, self.clock, random.Random(config.seed * 7919 + 1), config.domain
+        )
+        self.r = self.activity.r
+        self.activity.members = [p for p in self.roster if p.role.platform_role != "admin"]
+        self.kinds: dict[str, tuple[str, ...]] = {}
+        self.source_tables: dict[str, tuple[SourceInfo, ...]] = {}
+        for p in self.roster:
+            role = p.role
+            if role.name not in self.kinds:
+                self.kinds[role.name] = weighted_table(role.actions)
+                names = weighted_table(role.sources, 1 << SOURCE_BITS)
+                self.source_tables[role.name] = tuple(self.activity.sources[n] for n in names)
+        self.labels: list[Label] = []
+        self.benign: list[Benign] = []
+        self.hooks: dict[int, list[Callable[[int], None]]] = {}
+        # (person index, day) -> (country, city, ip) while travelling.
+        self.travel: dict[tuple[int, int], tuple[str, str, str]] = {}
+        self.reserved: set[int] = set()  # people already given an oddity or a scenario
+        digest = hashlib.blake2b(f"{self.org}:{config.seed}".encode(), digest_size=4).hexdigest()
+        self.id_prefix = f"audit_{digest}_"
+        self.events = 0
+        oddities.plan_routine(self)
+        # Scenarios first: the oddities then keep away from the people they reserved, so a
+        # benign context never overlaps a planted one.
+        scenarios.plan(self, scenarios.resolve_counts(config.scenarios))
+        if config.oddities:
+            oddities.plan(self)
+
+    # ---------------------------------------------------------------- helpers for planners
+    def on_day(self, day: int, hook: Callable[[int], None]) -> None:
+        """Run `hook(day)` after everybody's ordinary activity of that local day."""
+        if 0 <= day < self.days:
+            self.hooks.setdefault(day, []).append(hook)
+
+    @staticmethod
+    def is_active(p: Person, day: int) -> bool:
+        """False before a new hire's first day and outside a dormant account's active days."""
+        if p.hired_day is not None and day < p.hired_day:
+            return False
+        return p.active_days is None or day in p.active_days
+
+    def local(self, p: Person, day: int, hour: float) -> int:
+        """Simulation ms of `hour` (local, may exceed 24) on a local day of the person."""
+        offset = self.clock.utc_offset_ms(p.location.time_zone, day)
+        return day * DAY_MS - offset + int(hour * HOUR_MS)
+
+    def working_days(self, country: str, first: int = 0, last: int | None = None) -> list[int]:
+        last = self.days - 1 if last is None else last
+        return [d for d in range(max(0, first), last + 1) if not self.clock.is_day_off(country, d)]
+
+    def people(self, *roles: str, free: bool = True) -> list[Person]:
+        return [
+            p
+            for p in self.roster
+            if (not roles or p.role.name in roles) and (not free or p.index not in self.reserved)
+        ]
+
+    # ---------------------------------------------------------------- ordinary days
+    def user_day(self, p: Person, day: int) -> None:
+        """A person's ordinary activity on one of their local days."""
+        if not self.is_active(p, day):
+            return
+        r = self.r
+        role = p.role
+        loc = p.location
+        country, city = loc.country, loc.city
+        trip = self.travel.get((p.index, day))
+        act = self.activity
+        kinds = self.kinds[role.name]
+        sources = self.source_tables[role.name]
+        if self.clock.is_day_off(country, day) and trip is None:
+            if r() < role.weekend_work:
+                start = self.local(p, day, 10 + r() * 10)
+                act.session(
+                    p,
+                    start,
+                    2 + int(r() * 6),
+                    p.home_ip,
+                    p.browsers[0],
+                    kinds,
+                    sources,
+                    country=country,
+                    city=city,
+                )
+            return
+        if r() < 0.04:  # sick day or leave
+            return
+        ramp = 1.0 if p.hired_day is None else min(1.0, 0.25 + 0.075 * (day - p.hired_day))
+        if trip is not None:
+            country, city, ip = trip
+        elif p.office_ip is None or r() < role.remote:
+            ip = p.home_ip if r() < 0.7 else network.VPN_IPS[p.index % len(network.VPN_IPS)]
+        else:
+            ip = p.office_ip
+        lo, hi = role.sessions
+        n_sessions = lo + int(r() * (hi - lo + 1))
+        day_start = self.local(p, day, role.start_hour + (r() - 0.5) * 1.5)
+        slot = role.day_hours * HOUR_MS / n_sessions
+        a_lo, a_hi = role.actions_per_session
+        for i in range(n_sessions):
+            ua = p.browsers[0] if len(p.browsers) == 1 or r() < 0.8 else p.browsers[1]
+            if p.uses_cli and r() < 0.25:
+                ua = network.CLI_AGENTS[p.index % 2]
+            start = day_start + int(i * slot + r() * slot * 0.4)
+            n = max(1, int((a_lo + int(r() * (a_hi - a_lo + 1))) * ramp))
+            act.session(p, start, n, ip, ua, kinds, sources, country=country, city=city)
+        if p.api_key_id is not None:
+            act.automation(p, day_start + HOUR_MS, 6 + int(r() * 20))
+
+    # ---------------------------------------------------------------- the stream
+    def chunks(self) -> Iterator[list[str]]:
+        """Wire-format JSON lines (each ending in a newline), one list per UTC day."""
+        act = self.activity
+        for day in range(self.days):
+            for p in self.roster:
+                self.user_day(p, day)
+            for hook in self.hooks.get(day, ()):
+                hook(day)
+            act.forget_ranges()
+            # Local day `day` starts at the earliest at UTC day-1 10:00 (UTC+14), so every
+            # later local day only adds events from UTC day `day` on: day-1 is complete.
+            lines = self._render((day) * DAY_MS - 14 * HOUR_MS if day else 0)
+            if lines:
+                yield lines
+        lines = self._render(None)
+        if lines:
+            yield lines
+
+    def _render(self, upto: int | None) -> list[str]:
+        """Sort what is pending, render everything before `upto` (None: everything)."""
+        pending = self.activity.pending
+        pending.sort(key=_first)
+        if upto is None:
+            ready, later = pending, []
+        else:
+            cut = bisect_left(pending, upto, key=_first)
+            ready, later = pending[:cut], pending[cut:]
+        self.activity.pending = later
+        end = self.days * DAY_MS
+        prefix = self.id_prefix
+        n = self.events
+        out: list[str] = []
+        append = out.append
+        day_start, day_end, day_text = 0, -1, ""
+        for ms, head, ident, res, details, tail, label in ready:
+            if ms < 0 or ms >= end:
+                continue  # outside the simulated window (time zones spill over its edges)
+            if ms >= day_end:
+                day = ms // DAY_MS
+                day_start, day_end = day * DAY_MS, (day + 1) * DAY_MS
+                day_text = self.clock.prefix(day)
+            n += 1
+            eid = f"{prefix}{n:010d}"
+            into = ms - day_start
+            append(
+                f'{{"id":"{eid}","timestamp":"{day_text}{HMS[into // 1000]}.{into % 1000:03d}Z",'
+                f'{head}{ident}{res}"details":{details},{tail}\n'
+            )
+            if label is not None:
+                label.add(eid, ms)
+        self.events = n
+        return out
+
+    # ---------------------------------------------------------------- ground truth
+    def labels_document(self) -> dict[str, Any]:
+        """The labels file's content; complete once `chunks()` has been consumed."""
+        end = self.days * DAY_MS - 1
+
+        def iso(ms: int | None) -> str | None:
+            return None if ms is None else self.clock.iso(min(max(ms, 0), end))
+
+        hired = {
+            p.index: self.clock.date_of(p.hired_day).isoformat()
+            for p in self.roster
+            if p.hired_day is not None
+        }
+        return labels_document(
+            organization_id=self.org,
+            seed=self.config.seed,
+            start=self.config.start.isoformat(),
+            days=self.days,
+            events=self.events,
+            roster=[p.roster_entry(hired.get(p.index)) for p in self.roster],
+            sources=[
+                {
+                    "name": s.name,
+                    "resource_id": s.resource_id,
+                    "sensitivity": s.sensitivity,
+                    "tags": list(s.tags),
+                }
+                for s in SOURCES
+            ],
+            labels=self.labels,
+            benign=self.benign,
+            iso=iso,
+        )
