@@ -88,7 +88,7 @@ def simulate(
             outcome = write_database(
                 sim, db, labels_path or Path(f"{org}.labels.json"), progress=progress
             )
-        where = f"the database ({outcome.inserted:,} new)"
+        where = f"the database ({outcome.inserted:,} new, {outcome.rejected:,} rejected)"
     seconds = time.perf_counter() - began
     if sys.stderr.isatty():
         sys.stderr.write("\n")

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from ingest.simulate.engine import Simulation
-from sql.event_store import insert_events
+from ingest.writer import EventWriter, Item, WriteResult
 from sql.gateway import Database
 
 ProgressFn = Callable[[int], None]
@@ -23,6 +21,7 @@ class SimulationOutcome:
     labels: int
     inserted: int  # rows new to the database (0 when writing a file)
     labels_path: Path | None
+    rejected: int = 0  # events the ingest validation refused (always 0 unless a bug)
 
 
 def labels_path_for(out: Path) -> Path:
@@ -57,26 +56,6 @@ def write_jsonl(
     return SimulationOutcome(sim.events, len(sim.labels), 0, labels)
 
 
-def line_to_row(line: str) -> tuple[Any, ...]:
-    """A wire-format line -> a row in `EVENT_COLUMNS` order (details stay serialised)."""
-    e = orjson.loads(line)
-    return (
-        e["organization_id"],
-        e["id"],
-        datetime.fromisoformat(e["timestamp"]),
-        e["event_type"],
-        e["event_action"],
-        e["user_id"],
-        e["user_email"],
-        e["ip_address"],
-        e["user_agent"],
-        e["resource_type"],
-        e["resource_id"],
-        orjson.dumps(e["details"]).decode(),
-        e["session_id"],
-    )
-
-
 def write_database(
     sim: Simulation,
     db: Database,
@@ -85,25 +64,29 @@ def write_database(
     batch: int = 20_000,
     progress: ProgressFn | None = None,
 ) -> SimulationOutcome:
-    """Insert every event through the event store (one transaction per batch; re-running the
-    same simulation inserts nothing new), then write the labels file if asked."""
-    inserted = 0
-    rows: list[tuple[Any, ...]] = []
+    """Validate and insert every event through the ingest writer (one transaction per batch;
+    a reject would be kept in `audit_rejects`; re-running the same simulation inserts nothing
+    new), then write the labels file if asked."""
+    writer = EventWriter(db, source="simulate")
+    total = WriteResult()
+    items: list[Item] = []
 
     def flush() -> None:
-        nonlocal inserted
-        with db.writer() as session:
-            inserted += insert_events(session, rows).inserted
+        total.add(writer.write(items), keep=5)
         if progress:
-            progress(len(rows))
-        rows.clear()
+            progress(len(items))
+        items.clear()
 
+    position = 0
     for lines in sim.chunks():
-        rows.extend(line_to_row(line) for line in lines)
-        if len(rows) >= batch:
+        for line in lines:
+            position += 1
+            raw = line.encode()
+            items.append(Item(position, raw, orjson.loads(raw)))
+        if len(items) >= batch:
             flush()
-    if rows:
+    if items:
         flush()
     if labels is not None:
         write_labels(sim, labels)
-    return SimulationOutcome(sim.events, len(sim.labels), inserted, labels)
+    return SimulationOutcome(sim.events, len(sim.labels), total.accepted, labels, total.rejected)

@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from ingest.model import EventRejected, validate_event
 from ingest.simulate import SCENARIOS, SOURCE_TAGS, Simulation, SimulationConfig, parse_counts
 from ingest.simulate.sources import SENSITIVE_SOURCE_IDS
 from tests.ingest.simulate_fixtures import SMALL, Output, simulate_to
@@ -60,6 +61,18 @@ def test_events_are_wire_format_in_time_order(sim_output: Output) -> None:
     assert {e["organization_id"] for e in events} == {"org_sim"}
     assert all(isinstance(e["details"], dict) for e in events)
     assert all(e["user_email"].endswith("@company.com") for e in events)
+
+
+def test_every_event_passes_ingest_validation(sim_output: Output) -> None:
+    rejects: list[str] = []
+    for line_no, event in enumerate(sim_output.events, 1):
+        try:
+            checked = validate_event(event)
+        except EventRejected as exc:
+            rejects.append(f"line {line_no}: {exc}")
+            continue
+        assert checked.to_wire()["id"] == event["id"]
+    assert rejects == []
 
 
 def test_every_family_and_the_requests_actions_appear(sim_output: Output) -> None:

@@ -27,6 +27,7 @@ def test_write_database_inserts_every_event_once(db: Database, tmp_path: Path) -
     outcome = write_database(Simulation(TINY), db, labels, batch=1_000)
     assert outcome.events > 1_000
     assert outcome.inserted == outcome.events == _count(db, "org_tiny")
+    assert outcome.rejected == 0
     doc = orjson.loads(labels.read_bytes())
     assert doc["events"] == outcome.events
     # The same simulation again adds nothing: ids and times are identical.
