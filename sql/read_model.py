@@ -723,6 +723,8 @@ SELECT day, user_id, abbrev(r.ip_address) AS ip_address, user_agent, sum(events)
                 session.execute("SELECT pg_advisory_xact_lock(:k)", {"k": REFRESH_LOCK})
             elif not session.scalar("SELECT pg_try_advisory_xact_lock(:k)", {"k": REFRESH_LOCK}):
                 return RefreshStats(0, time.perf_counter() - started, "", skipped=True)
+            # The delta's GROUP BYs hash in memory instead of spilling sorts to disk.
+            session.execute("SET LOCAL work_mem = '256MB'")
             if rebuild:
                 session.execute(f"TRUNCATE {', '.join(ROLLUP_TABLES)}")
                 session.execute(
