@@ -192,12 +192,9 @@ org AS (
 )"""
 
 
-def _raw_cte(
-    extra: str = "", *, name: str = "raw", p: str = "", org: bool = True, recent: bool = True
-) -> str:
+def _raw_cte(extra: str = "", *, name: str = "raw", p: str = "", org: bool = True) -> str:
     """Raw events of the session's organisation that the rollups do not hold for the range:
-    past the watermark inside the aligned part [:a0, :a1) (unless `recent` is False: a
-    real-time continuous aggregate already holds them), and every event of the unaligned
+    past the watermark inside the aligned part [:a0, :a1), and every event of the unaligned
     edges [:t0, :a0) and [:a1, :t1). `p` prefixes the parameter names."""
     cond = f" AND ({extra})" if extra else ""
     select = f"SELECT {_DERIVED} FROM org_audit_events e CROSS JOIN org o WHERE "
@@ -207,7 +204,7 @@ def _raw_cte(
        AND e.ingest_xid >= CAST(:wm_hint AS xid8)
        AND e.event_time >= :{p}a0 AND e.event_time < :{p}a1{cond}
   UNION ALL"""
-    return f"""{head}{name} AS MATERIALIZED ({past_watermark if recent else ""}
+    return f"""{head}{name} AS MATERIALIZED ({past_watermark}
   {select} e.event_time >= :{p}t0 AND e.event_time < :{p}a0{cond}
   UNION ALL
   {select} e.event_time >= :{p}a1 AND e.event_time < :{p}t1{cond}
@@ -280,21 +277,6 @@ _TIERED_ACTIONS = """
     SELECT bucket, event_type, event_action, count(*) FROM raw GROUP BY 1, 2, 3"""
 
 
-# The same over TimescaleDB's real-time continuous aggregates (migration 0022): they hold
-# every committed event, so `raw` has only the unaligned edges (recent=False).
-_CAGG_TIERED_ACTIONS = """
-    SELECT day AS bucket, event_type, event_action, events
-      FROM org_cagg_day_actions WHERE day >= :d0 AND day < :d1{fam}
-    UNION ALL
-    SELECT bucket, event_type, event_action, events FROM org_cagg_hour_actions
-     WHERE bucket >= :a0 AND bucket < :d0{fam}
-    UNION ALL
-    SELECT bucket, event_type, event_action, events FROM org_cagg_hour_actions
-     WHERE bucket >= :d1 AND bucket < :a1{fam}
-    UNION ALL
-    SELECT bucket, event_type, event_action, count(*) FROM raw GROUP BY 1, 2, 3"""
-
-
 def _day_params(start_day: Any, end_day: Any) -> dict[str, Any]:
     d0, d1 = _day(start_day, "start_day"), _day(end_day, "end_day")
     if d1 < d0:
@@ -336,9 +318,13 @@ class ReadModel:
         self.max_rows = max_rows
 
     @property
-    def uses_continuous_aggregates(self) -> bool:
-        """True on TimescaleDB with the Timescale license: hourly counts come from real-time
-        continuous aggregates (migration 0022) instead of the hourly rollup tables."""
+    def maintains_continuous_aggregates(self) -> bool:
+        """True on TimescaleDB with the Timescale license: the refresh also materialises the
+        continuous aggregates of migration 0023 (org_cagg_* views) and compresses old raw
+        chunks. Reads still come from the rollup tables on every flavour: a continuous
+        aggregate cannot tell which late events (old timestamps, inserted after its last
+        refresh) it holds, so it could not be combined exactly with raw events, and counting
+        every event exactly once and at once is the read model's promise."""
         return self.db.capabilities.continuous_aggregates
 
     # -- reads -------------------------------------------------------------------------------
@@ -384,21 +370,18 @@ class ReadModel:
             params["families"] = [str(f) for f in families]
             fam = "event_type = ANY(:families)"
         where_fam = f" AND {fam}" if fam else ""
-        caggs = self.uses_continuous_aggregates
         if bucket == "hour":
             outer = "bucket"
-            table = "org_cagg_hour_actions" if caggs else "org_rollup_hour_actions"
             source = f"""
-    SELECT bucket, event_type, event_action, events FROM {table}
+    SELECT bucket, event_type, event_action, events FROM org_rollup_hour_actions
      WHERE bucket >= :a0 AND bucket < :a1{where_fam}
     UNION ALL
     SELECT bucket, event_type, event_action, count(*) FROM raw GROUP BY 1, 2, 3"""
         else:
             outer = "date_trunc('day', bucket, 'UTC')"
-            tiers = _CAGG_TIERED_ACTIONS if caggs else _TIERED_ACTIONS
-            source = tiers.format(fam=where_fam)
+            source = _TIERED_ACTIONS.format(fam=where_fam)
         sql = f"""
-WITH {_raw_cte("e." + fam if fam else "", recent=not caggs)}
+WITH {_raw_cte("e." + fam if fam else "")}
 SELECT {_epoch_us(outer)} AS bucket, event_type, event_action, sum(events)::bigint AS events
   FROM ({source}
   ) u
@@ -417,14 +400,12 @@ SELECT {_epoch_us(outer)} AS bucket, event_type, event_action, sum(events)::bigi
             params["user_id"] = str(user_id)
             filt = "user_id = :user_id"
         and_filt = f" AND {filt}" if filt else ""
-        caggs = self.uses_continuous_aggregates
-        table = "org_cagg_hour_users" if caggs else "org_rollup_hour_users"
         sql = f"""
-WITH {_raw_cte("e." + filt if filt else "", recent=not caggs)}
+WITH {_raw_cte("e." + filt if filt else "")}
 SELECT {_epoch_us("bucket")} AS bucket, user_id, max(user_email) AS user_email, event_type,
        sum(events)::bigint AS events
   FROM (
-    SELECT bucket, user_id, user_email, event_type, events FROM {table}
+    SELECT bucket, user_id, user_email, event_type, events FROM org_rollup_hour_users
      WHERE bucket >= :a0 AND bucket < :a1{and_filt}
     UNION ALL
     SELECT bucket, user_id, max(user_email), event_type, count(*) FROM raw GROUP BY 1, 2, 4
@@ -442,13 +423,11 @@ SELECT {_epoch_us("bucket")} AS bucket, user_id, max(user_email) AS user_email, 
         day = _range_params(start, end, timedelta(days=1))
         params = {**hour, **{f"d{k}": v for k, v in day.items()}}
         day_raw = _raw_cte(name="draw", p="d", org=False)
-        caggs = self.uses_continuous_aggregates
-        tiers = _CAGG_TIERED_ACTIONS if caggs else _TIERED_ACTIONS
         sql = f"""
-WITH {_raw_cte(recent=not caggs)},
+WITH {_raw_cte()},
 {day_raw}
 SELECT 'family' AS kind, event_type AS name, sum(events)::bigint AS n
-  FROM ({tiers.format(fam="")}
+  FROM ({_TIERED_ACTIONS.format(fam="")}
   ) f GROUP BY event_type
 UNION ALL
 SELECT 'users', NULL, count(user_id)
@@ -745,7 +724,7 @@ SELECT day, user_id, abbrev(r.ip_address) AS ip_address, user_agent, sum(events)
             )
         if events >= VACUUM_AFTER_EVENTS:
             self._vacuum()
-        if self.uses_continuous_aggregates:
+        if self.maintains_continuous_aggregates:
             self._refresh_continuous_aggregates()
         return RefreshStats(events, time.perf_counter() - started, str(new))
 

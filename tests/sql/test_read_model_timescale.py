@@ -1,6 +1,7 @@
 """TimescaleDB only: the read model gives the raw answer on hypertables too; with the Timescale
-license it reads real-time continuous aggregates (materialized_only = false) through org_cagg_*
-views. Run with AUDITLENS_TEST_DATABASE_URL pointing at a timescale/timescaledb server."""
+license the refresh also materialises real-time continuous aggregates (materialized_only =
+false) that readers reach through org_cagg_* views. Run with AUDITLENS_TEST_DATABASE_URL
+pointing at a timescale/timescaledb server."""
 
 from __future__ import annotations
 
@@ -66,15 +67,26 @@ def test_timescale_objects_match_the_license(db: Database, timescale_only: None)
             " WHERE hypertable_name = 'audit_events'"
         )
     assert hypertable == 1
-    if model.uses_continuous_aggregates:
-        assert [name for name, _ in caggs] == [
-            "cagg_day_actions",
-            "cagg_hour_actions",
-            "cagg_hour_users",
-        ]
-        assert not any(materialized_only for _, materialized_only in caggs)
-        # Readers reach them only through the organisation's views.
-        with pytest.raises(Exception, match="permission denied"), db.org_session("o") as s:
-            s.execute("SELECT 1 FROM cagg_hour_actions")
-    else:
+    if not model.maintains_continuous_aggregates:
         assert caggs == []
+        return
+    assert [name for name, _ in caggs] == [
+        "cagg_day_actions",
+        "cagg_hour_actions",
+        "cagg_hour_users",
+    ]
+    assert not any(materialized_only for _, materialized_only in caggs)
+    gen = Generator(seed=5)
+    events = [gen.event(random.Random(i).choice(ORGS)) for i in range(200)]
+    _insert(db, events)
+    model.refresh()  # materialises the aggregates outside any transaction
+    for org in ORGS:
+        with db.org_session(org) as session:
+            hourly = session.scalar("SELECT sum(events) FROM org_cagg_hour_actions")
+            daily = session.scalar("SELECT sum(events) FROM org_cagg_day_actions")
+            users = session.scalar("SELECT sum(events) FROM org_cagg_hour_users")
+        expected = sum(1 for e in events if e.org == org)
+        assert int(hourly) == int(daily) == int(users) == expected
+    # Readers reach the aggregates only through their organisation's views.
+    with pytest.raises(Exception, match="permission denied"), db.org_session("org_utc") as s:
+        s.execute("SELECT 1 FROM cagg_hour_actions")
