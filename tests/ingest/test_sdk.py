@@ -1,0 +1,210 @@
+"""The SDK: batches from many threads, never raises, spools when the database is away and
+replays on recovery and on the next start; durable mode survives kill -9; helpers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from ingest import AuditLogger
+from ingest.sdk import config_diff
+from sql.embedded import EmbeddedPostgres
+from sql.gateway import Database
+from sql.migrate import migrate
+from sql.settings import Settings
+
+EVENT = {"event_type": "log_access", "event_action": "search", "organization_id": "org_a"}
+
+
+def stored(db, org="org_a"):
+    with db.org_session(org) as s:
+        return s.scalar("SELECT count(*) FROM org_audit_events"), s.scalar(
+            "SELECT count(DISTINCT id) FROM org_audit_events"
+        )
+
+
+def test_four_threads_batch_into_the_database(db, tmp_path):
+    logger = AuditLogger(db, spool_dir=tmp_path, batch_size=500, close_at_exit=False)
+
+    def produce(t):
+        for i in range(1000):
+            assert logger.log_event(EVENT, user_id=f"u{t}", details={"i": i}) is True
+
+    threads = [threading.Thread(target=produce, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert logger.flush(60)
+    c = logger.counters
+    assert (c.accepted, c.rejected, c.queued, c.dropped) == (4000, 0, 0, 0)
+    logger.close()
+    assert stored(db) == (4000, 4000)
+
+
+def test_log_event_never_raises_and_rejects_are_counted(db, tmp_path):
+    logger = AuditLogger(db, spool_dir=tmp_path, close_at_exit=False)
+    circular: dict = {}
+    circular["self"] = circular
+    assert logger.log_event(EVENT) is True
+    assert logger.log_event(EVENT, ip_address="not an ip") is True
+    assert logger.log_event(EVENT, details={"blob": "x" * 70_000}) is True
+    assert logger.log_event(EVENT, details=circular) is True
+    assert logger.log_event(EVENT, user_id="a\x00b") is True
+    assert logger.log_event(42) is False  # not even a mapping: refused, still no exception
+    assert logger.flush(30)
+    c = logger.counters
+    assert (c.accepted, c.rejected, c.dropped) == (1, 4, 1)
+    logger.close()
+    with db.admin() as s:
+        assert s.scalar("SELECT count(*) FROM audit_rejects WHERE source = 'sdk'") == 4
+
+
+def test_helpers_record_search_config_diff_and_export(db, tmp_path):
+    with AuditLogger(db, spool_dir=tmp_path, organization_id="org_a", close_at_exit=False) as log:
+        log.log_search(user_id="u1", query="level:error", results_count=47,
+                       start="2025-01-15T14:00:00Z", end="2025-01-15T14:30:00Z",
+                       resource_id="source_production_api")  # fmt: skip
+        log.log_config_change(
+            user_id="u1",
+            resource_type="alert_rule",
+            resource_id="alert_456",
+            old={"enabled": True, "threshold": 100},
+            new={"enabled": False, "threshold": 100},
+            reason="Testing, will re-enable",
+        )
+        log.log_export(user_id="u1", format="csv", record_count=12_000)
+        assert log.flush(30)
+    with db.org_session("org_a") as s:
+        rows = dict(
+            s.execute("SELECT event_action, details FROM org_audit_events").rows
+        )  # action -> details
+    assert rows["search"]["time_range"]["start"] == "2025-01-15T14:00:00Z"
+    assert rows["update"]["changes"] == [
+        {"path": "enabled", "old": True, "new": False, "change": "changed"}
+    ]
+    assert rows["export"] == {"format": "csv", "record_count": 12_000}
+
+
+def test_config_diff_walks_nested_objects():
+    assert config_diff({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3, "d": 4}}) == [
+        {"path": "a.c", "old": 2, "new": 3, "change": "changed"},
+        {"path": "a.d", "old": None, "new": 4, "change": "added"},
+    ]
+    assert config_diff(30, 90) == [{"path": "value", "old": 30, "new": 90, "change": "changed"}]
+
+
+def test_unreachable_database_spools_and_the_next_start_replays(db, tmp_path):
+    away = Database("postgresql://nobody@127.0.0.1:1/none", db.settings)
+    first = AuditLogger(away, spool_dir=tmp_path, batch_size=100, close_at_exit=False)
+    for i in range(250):
+        assert first.log_event(EVENT, id=f"e{i}")
+    assert first.flush(0.5) is False  # cannot reach the database: stays on disk
+    first.close(timeout=0.5)
+    assert first.counters.spooled == 250 and first.spool.pending() > 0
+    away.close()
+
+    second = AuditLogger(db, spool_dir=tmp_path, close_at_exit=False)
+    assert second.flush(30)
+    assert second.counters.replayed == 250
+    second.close()
+    assert stored(db) == (250, 250)
+    assert not list(tmp_path.rglob("seg-*.ndjson"))
+
+
+def test_a_full_queue_goes_to_the_spool_not_to_memory(db, tmp_path):
+    away = Database("postgresql://nobody@127.0.0.1:1/none", db.settings)
+    logger = AuditLogger(
+        away, spool_dir=tmp_path, max_queue=10, flush_interval=60, close_at_exit=False
+    )
+    for i in range(100):
+        assert logger.log_event(EVENT, id=f"q{i}")
+    assert logger.counters.queued <= 10
+    assert logger.counters.spooled >= 90
+    logger.close(timeout=0.2)
+    away.close()
+
+
+@pytest.mark.slow
+def test_database_stopped_while_sending_100000_leaves_exactly_100000(tmp_path):
+    data = Path(tempfile.mkdtemp(prefix="auditlens-outage-"))
+    data.chmod(0o755)
+    server = EmbeddedPostgres(data, fast_unsafe=True)
+    db = Database(server.start(), Settings(database_url=None, data_dir=data))
+    try:
+        migrate(db)
+        logger = AuditLogger(
+            db,
+            spool_dir=tmp_path,
+            batch_size=2_000,
+            flush_interval=0.05,
+            retry_interval=0.2,
+            close_at_exit=False,
+        )
+        for i in range(100_000):
+            if i == 30_000:
+                server.stop()  # mid-stream: batches in flight fail or are cut off
+            if i == 70_000:
+                server.start()
+            assert logger.log_event(EVENT, details={"n": i})
+        assert logger.flush(300), logger.counters
+        c = logger.counters
+        logger.close()
+        assert c.spooled > 0 and c.database_errors > 0, "the outage was not observed"
+        with db.admin() as s:
+            total = s.scalar("SELECT count(*) FROM audit_events")
+            distinct = s.scalar("SELECT count(DISTINCT (details->>'n')) FROM audit_events")
+        assert (total, distinct) == (100_000, 100_000)
+    finally:
+        db.close()
+        server.stop()
+
+
+CHILD = """
+import sys
+from ingest.sdk import AuditLogger
+from sql.gateway import Database
+db = Database(sys.argv[1])
+log = AuditLogger(db, spool_dir=sys.argv[2], durable=True, flush_interval=5, close_at_exit=False)
+i = 0
+while True:
+    event_id = f"k{i}"
+    if log.log_event(event_type="login", event_action="login", organization_id="org_a",
+                     id=event_id):
+        print(event_id, flush=True)
+    i += 1
+"""
+
+
+def test_kill_9_of_a_durable_producer_loses_nothing_acknowledged(db, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, db.url, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    acknowledged = []
+    assert child.stdout is not None
+    for line in child.stdout:
+        acknowledged.append(line.decode().strip())
+        if len(acknowledged) >= 1500:
+            break
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    acknowledged += [ln.decode().strip() for ln in child.stdout.read().splitlines()]
+    acknowledged = [a for a in acknowledged if a.startswith("k")]
+
+    logger = AuditLogger(db, spool_dir=tmp_path, close_at_exit=False)
+    assert logger.flush(60)
+    logger.close()
+    with db.org_session("org_a") as s:
+        ids = {r[0] for r in s.execute("SELECT id FROM org_audit_events", max_rows=10**6).rows}
+    missing = set(acknowledged) - ids
+    assert len(acknowledged) >= 1500 and not missing
