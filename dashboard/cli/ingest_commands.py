@@ -7,6 +7,7 @@ Exit codes of `auditlens import`: 0 every event was stored or was already stored
 
 from __future__ import annotations
 
+import getpass
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -24,6 +25,8 @@ from rich.progress import (
 from dashboard.cli import app, err_console
 from dashboard.cli.context import open_database
 from ingest.files import DEFAULT_BATCH, KEEP_REJECTIONS, import_file
+from ingest.keys import create_key, list_keys, revoke_key
+from ingest.refresh import ReadModelRefresher, refresh_now
 from ingest.writer import WriteResult
 from sql.gateway import Database, check_org_id
 
@@ -119,8 +122,66 @@ def import_command(
 
 def _refresh_read_model(db: Database) -> None:
     """Bring the rollups up to date after an import (cheap: incremental)."""
-    try:
-        from sql.read_model import ReadModel  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return
-    ReadModel(db).refresh()
+    refresh_now(db)
+
+
+keys_app = typer.Typer(help="Ingest keys for the HTTP receiver (one organisation each).")
+app.add_typer(keys_app, name="keys")
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@keys_app.command("create")
+def keys_create(
+    org: str = typer.Option(..., "--org", help="organisation the key may send events for"),
+    label: str | None = typer.Option(None, "--label", help="what the key is for"),
+) -> None:
+    """Create an ingest key; prints the token once (only its hash is stored). Audited."""
+    check_org_id(org)
+    with open_database() as db:
+        key = create_key(db, org, actor=_actor(), label=label)
+    err_console.print(f"ingest key {key.key_id} for {org} (shown once, store it now):")
+    typer.echo(key.token)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: str = typer.Argument(..., help="key id (or the whole token)")) -> None:
+    """Revoke an ingest key: the receiver refuses it from now on. Audited."""
+    with open_database() as db:
+        org = revoke_key(db, key, actor=_actor())
+    typer.echo(f"revoked ingest key {key[:16]} of {org}")
+
+
+@keys_app.command("list")
+def keys_list(org: str = typer.Option(..., "--org")) -> None:
+    """List an organisation's ingest keys (never their secrets)."""
+    with open_database() as db:
+        for row in list_keys(db, check_org_id(org)):
+            state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
+            typer.echo(f"{row['key_id']}  {state}  {row['label'] or ''}")
+
+
+@app.command("serve-ingest")
+def serve_ingest(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
+    port: int = typer.Option(8600, "--port", min=1, max=65535),
+) -> None:
+    """Run the HTTP receiver (POST /v1/events, GET /healthz, /docs)."""
+    import uvicorn
+
+    from ingest.receiver import Receiver, create_app
+    from sql.settings import Settings
+
+    with open_database() as db:
+        refresher = ReadModelRefresher(db)
+        receiver = Receiver(
+            db, spool_dir=Settings.from_env().data_dir / "spool", after_batch=refresher
+        )
+        err_console.print(f"AuditLens ingest on http://{host}:{port}/v1/events (docs: /docs)")
+        try:
+            uvicorn.run(create_app(receiver), host=host, port=port, log_level="warning")
+        finally:
+            receiver.close()
+            refresher.close()

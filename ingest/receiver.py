@@ -1,0 +1,367 @@
+"""The HTTP receiver (`auditlens serve-ingest`): producers in any language POST events.
+
+    POST /v1/events      Authorization: Bearer alk_...   (per-organisation ingest key)
+                         Content-Type: application/json (an array, or one object)
+                                    or application/x-ndjson (one event per line)
+                         Content-Encoding: gzip (optional)
+    GET  /healthz        liveness and whether the database answers
+    GET  /openapi.json   the OpenAPI document (FastAPI)
+
+It answers 202 only after the batch is committed, or, when the database is unavailable,
+durably spooled (then `"stored": "spool"`; the spool is replayed in the background and on the
+next start). The answer counts accepted, duplicates and rejected (which add up to the events
+sent) and lists each rejection with its index (0-based position in the array, or line number
+for NDJSON), field and reason. Errors are JSON `{"error": ...}`: 400 malformed body, 401
+missing, unknown or revoked key, 403 every event names another organisation than the key's,
+413 body too large, 415 unsupported content type or encoding, 422 no events.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+import zlib
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from ingest.keys import resolve_key
+from ingest.model import EventRejected
+from ingest.spool import Spool
+from ingest.writer import EventWriter, Item, WriteResult, raw_bytes
+from sql.errors import ConfigurationError
+from sql.gateway import Database
+
+MAX_BODY_ENV = "AUDITLENS_INGEST_MAX_BODY_BYTES"
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+JSON_TYPES = frozenset({"application/json"})
+NDJSON_TYPES = frozenset(
+    {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"}
+)
+MAX_LISTED_REJECTIONS = 1_000
+
+
+class HTTPProblem(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def max_body_bytes() -> int:
+    raw = os.environ.get(MAX_BODY_ENV)
+    if not raw:
+        return DEFAULT_MAX_BODY
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{MAX_BODY_ENV} must be a whole number, got: {raw!r}") from None
+    if value <= 0:
+        raise ConfigurationError(f"{MAX_BODY_ENV} must be greater than 0, got: {value}")
+    return value
+
+
+def _wrong_org(key_org: str) -> Any:
+    def check(org: str) -> str | None:
+        if org == key_org:
+            return None
+        return f"{org!r} is not the ingest key's organisation"
+
+    return check
+
+
+class Receiver:
+    """The receiver's state: database, spool for outages, and the replay thread."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        spool_dir: Path,
+        max_body: int | None = None,
+        after_batch: Any = None,
+        replay_interval: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.max_body = max_body or max_body_bytes()
+        self.spool = Spool(spool_dir, "http")
+        self.after_batch = after_batch
+        self.replay_interval = replay_interval
+        self._dirty = threading.Event()
+        if self.spool.pending() or self.spool.orphan_folders():
+            self._dirty.set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._replayer, name="auditlens-http-replay", daemon=True
+        )
+        self._thread.start()
+
+    # -- request handling (runs in a worker thread) ----------------------------------------
+
+    def authenticate(self, header: str | None) -> str:
+        if not header:
+            raise HTTPProblem(401, "missing Authorization header (expected: Bearer <ingest key>)")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HTTPProblem(401, "Authorization must be 'Bearer <ingest key>'")
+        try:
+            org = resolve_key(self.db, token.strip())
+        except Exception:
+            raise HTTPProblem(503, "cannot check the ingest key: database unavailable") from None
+        if org is None:
+            raise HTTPProblem(401, "unknown or revoked ingest key")
+        return org
+
+    def parse(self, body: bytes, content_type: str) -> list[Item]:
+        if content_type in NDJSON_TYPES:
+            items = []
+            for line_no, line in enumerate(body.split(b"\n"), start=1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    items.append(Item(line_no, line, json.loads(line)))
+                except (ValueError, RecursionError) as exc:
+                    reason = (
+                        "is not valid UTF-8"
+                        if isinstance(exc, UnicodeDecodeError)
+                        else ("is not valid JSON")
+                    )
+                    items.append(Item(line_no, line, rejected=EventRejected("line", reason)))
+            if not items:
+                raise HTTPProblem(422, "the body holds no events")
+            return items
+        try:
+            value = json.loads(body)
+        except UnicodeDecodeError:
+            raise HTTPProblem(400, "the body is not valid UTF-8") from None
+        except json.JSONDecodeError as exc:
+            raise HTTPProblem(
+                400,
+                f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            ) from None
+        except RecursionError:
+            raise HTTPProblem(400, "the body nests too deep to read") from None
+        if isinstance(value, dict):
+            value = [value]
+        if not isinstance(value, list):
+            raise HTTPProblem(422, "the body must be a JSON array of events (or one event)")
+        if not value:
+            raise HTTPProblem(422, "the body holds no events")
+        return [Item(i, raw_bytes(v), v) for i, v in enumerate(value)]
+
+    def handle(self, org: str, body: bytes, content_type: str) -> tuple[WriteResult, str]:
+        """Parse and store one request body (in a worker thread: both take CPU time)."""
+        return self.store(org, self.parse(body, content_type))
+
+    def store(self, org: str, items: list[Item]) -> tuple[WriteResult, str]:
+        named = {
+            org_named
+            for i in items
+            if isinstance(i.value, dict)
+            and isinstance(org_named := i.value.get("organization_id"), str)
+        }
+        if named and org not in named:
+            shown = ", ".join(sorted(repr(n)[:40] for n in named)[:3])
+            raise HTTPProblem(
+                403, f"this ingest key belongs to organisation {org!r}; the events name {shown}"
+            )
+        writer = EventWriter(
+            self.db, source="http", default_org=org, org_check=_wrong_org(org), content_ids=True
+        )
+        try:
+            result = writer.write(items)
+        except Exception:
+            return self._spool(org, items, writer), "spool"
+        if self.after_batch is not None:
+            self.after_batch()
+        return result, "database"
+
+    def _spool(self, org: str, items: list[Item], writer: EventWriter) -> WriteResult:
+        """The database is away: keep the request durably, answer from validation alone."""
+        fresh = [Item(i.position, i.raw, i.value, i.rejected) for i in items]
+        rows, _, bad = writer.check(fresh)
+        lines = []
+        for item in items:
+            envelope: dict[str, Any] = {"o": org, "p": item.position}
+            if item.rejected is None and item.value is not None:
+                envelope["e"] = item.value
+            else:
+                envelope["b"] = base64.b64encode(item.raw).decode("ascii")
+            try:
+                text = json.dumps(envelope, ensure_ascii=False)
+            except (TypeError, ValueError, RecursionError):
+                text = json.dumps(
+                    {"o": org, "p": item.position, "b": base64.b64encode(item.raw).decode("ascii")}
+                )
+            lines.append(text.encode("utf-8", "surrogatepass") + b"\n")
+        try:
+            self.spool.append(lines)
+        except OSError:
+            raise HTTPProblem(503, "database unavailable and the local spool failed") from None
+        self._dirty.set()
+        from ingest.writer import Rejection
+
+        return WriteResult(
+            sent=len(items),
+            accepted=len(rows),
+            rejected=len(bad),
+            rejections=sorted(
+                (
+                    Rejection(i.position, i.rejected.field, i.rejected.reason)
+                    for i in bad
+                    if i.rejected
+                ),
+                key=lambda r: r.position,
+            ),
+        )
+
+    # -- spool replay ----------------------------------------------------------------------
+
+    def _replayer(self) -> None:
+        while not self._stop.is_set():
+            if self._dirty.wait(self.replay_interval) and not self._stop.is_set():
+                self._dirty.clear()
+                try:
+                    self.spool.replay(self._write_spooled)
+                    if self.after_batch is not None:
+                        self.after_batch()
+                except Exception:
+                    self._dirty.set()
+                    self._stop.wait(self.replay_interval)
+
+    def _write_spooled(self, lines: list[tuple[int, bytes, Any]]) -> None:
+        by_org: dict[str, list[Item]] = defaultdict(list)
+        for line_no, _raw, envelope in lines:
+            if not isinstance(envelope, dict) or not isinstance(envelope.get("o"), str):
+                continue  # not ours: a torn or foreign line
+            org = envelope["o"]
+            position = envelope.get("p", line_no)
+            if "e" in envelope:
+                value = envelope["e"]
+                by_org[org].append(Item(position, raw_bytes(value), value))
+            else:
+                data = base64.b64decode(envelope.get("b", ""))
+                by_org[org].append(Item(position, data, rejected=_redecode(data)))
+        for org, items in by_org.items():
+            EventWriter(
+                self.db, source="http", default_org=org, org_check=_wrong_org(org), content_ids=True
+            ).write(items)
+
+    def pending(self) -> bool:
+        return self._dirty.is_set() or self.spool.pending() > 0
+
+    def close(self) -> None:
+        self._stop.set()
+        self._dirty.set()
+        self._thread.join(timeout=10)
+        self.spool.close()
+
+
+def _redecode(data: bytes) -> EventRejected:
+    try:
+        json.loads(data)
+    except UnicodeDecodeError:
+        return EventRejected("line", "is not valid UTF-8")
+    except (ValueError, RecursionError):
+        return EventRejected("line", "is not valid JSON")
+    return EventRejected("event", "could not be read")
+
+
+def _decompress(body: bytes, limit: int) -> bytes:
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = decompressor.decompress(body, limit + 1)
+    except zlib.error:
+        raise HTTPProblem(400, "the body is not valid gzip") from None
+    if len(out) > limit or decompressor.unconsumed_tail:
+        raise HTTPProblem(413, f"the uncompressed body is larger than {limit} bytes")
+    if not decompressor.eof:
+        raise HTTPProblem(400, "the gzip body is truncated")
+    return out
+
+
+def create_app(receiver: Receiver) -> FastAPI:
+    """The FastAPI application serving `receiver`."""
+    app = FastAPI(
+        title="AuditLens ingest",
+        version="1",
+        description=__doc__,
+    )
+
+    @app.exception_handler(HTTPProblem)
+    async def problem(request: Request, exc: HTTPProblem) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        """Liveness: the process answers; `database` says whether the database does."""
+        try:
+            with receiver.db.writer(timeout_ms=2_000) as s:
+                s.scalar("SELECT 1")
+            database = "ok"
+        except Exception:
+            database = "unavailable"
+        return {"status": "ok", "database": database, "spool_pending": receiver.pending()}
+
+    @app.post(
+        "/v1/events",
+        status_code=202,
+        responses={
+            400: {"description": "malformed body"},
+            401: {"description": "missing, unknown or revoked ingest key"},
+            403: {"description": "the events name another organisation than the key's"},
+            413: {"description": "body too large"},
+            415: {"description": "unsupported content type or encoding"},
+            422: {"description": "no events in the body"},
+        },
+    )
+    async def post_events(request: Request) -> JSONResponse:
+        """Store a batch of audit events (JSON array or NDJSON, optionally gzip)."""
+        started = time.perf_counter()
+        org = await run_in_threadpool(receiver.authenticate, request.headers.get("authorization"))
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in JSON_TYPES | NDJSON_TYPES:
+            raise HTTPProblem(415, "Content-Type must be application/json or application/x-ndjson")
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("identity", "gzip"):
+            raise HTTPProblem(415, f"Content-Encoding {encoding[:20]!r} is not supported (gzip is)")
+        limit = receiver.max_body
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise HTTPProblem(413, f"the body is larger than {limit} bytes")
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPProblem(413, f"the body is larger than {limit} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        if encoding == "gzip":
+            body = _decompress(body, limit)
+        result, stored = await run_in_threadpool(receiver.handle, org, body, content_type)
+        return JSONResponse(
+            {
+                "stored": stored,
+                "sent": result.sent,
+                "accepted": result.accepted,
+                "duplicates": result.duplicates,
+                "rejected": result.rejected,
+                "rejections": [
+                    {"index": r.position, "field": r.field, "reason": r.reason}
+                    for r in result.rejections[:MAX_LISTED_REJECTIONS]
+                ],
+                "seconds": round(time.perf_counter() - started, 4),
+            },
+            status_code=202,
+        )
+
+    return app

@@ -1,0 +1,61 @@
+"""Keeping the read model (rollups) current after ingest without slowing ingest down."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sql.gateway import Database
+
+
+class ReadModelRefresher:
+    """Call it after each stored batch: a background thread runs `ReadModel(db).refresh()`
+    (incremental) at most once per `interval` seconds. A no-op when there is no read model."""
+
+    def __init__(self, db: Database, *, interval: float = 2.0) -> None:
+        self.db = db
+        self.interval = interval
+        self.refreshes = 0
+        self._signal = threading.Event()
+        self._stop = threading.Event()
+        self._model = _read_model(db)
+        self._thread = threading.Thread(target=self._run, name="auditlens-refresh", daemon=True)
+        if self._model is not None:
+            self._thread.start()
+
+    def __call__(self) -> None:
+        self._signal.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._signal.wait()
+            if self._stop.is_set():
+                return
+            self._signal.clear()
+            try:
+                self._model.refresh()
+                self.refreshes += 1
+            except Exception:  # noqa: S110 - rollups catch up on the next batch
+                pass
+            self._stop.wait(self.interval)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._signal.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+
+def _read_model(db: Database) -> Any:
+    try:
+        from sql.read_model import ReadModel  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    return ReadModel(db)
+
+
+def refresh_now(db: Database) -> None:
+    """One refresh, now (after an import); a no-op when there is no read model."""
+    model = _read_model(db)
+    if model is not None:
+        model.refresh()
