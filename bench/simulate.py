@@ -1,7 +1,7 @@
 """Simulator throughput to a file, and its memory, against a baseline measured in the same run.
 
     python bench/simulate.py                          # ~1M events
-    python bench/simulate.py --users 5000 --days 90   # ~10M events: bounded memory
+    python bench/simulate.py --users 5000 --days 120  # ~10M events: bounded memory
 
 Baseline: the cheapest possible producer of the same number of wire-format lines (one fixed
 event serialised with orjson per line, only the id changing, written in the same chunks).

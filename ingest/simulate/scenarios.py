@@ -158,11 +158,14 @@ def _bulk_customer_read(sim: Simulation, p: Person) -> None:
         ident = act.ident(p, _ip(p), p.browsers[0])
         tail = act.tail(act.new_session_id())
         ms = sim.local(p, day, 9.5)
-        total = 0
-        while total < 12_000:
-            ms += 20_000 + int(sim.r() * 90_000)
-            n = 150 + int(sim.r() * 450)
+        total = count = 0
+        # Both the rows read (over 10,000) and the number of reads (about four times a
+        # normal support day) stand out, whichever a detector counts.
+        while total < 12_000 or count < 200:
+            ms += 15_000 + int(sim.r() * 45_000)
+            n = 40 + int(sim.r() * 120)
             total += n
+            count += 1
             if sim.r() < 0.5:
                 details = {
                     "query": "customer_id:* AND country:*",

@@ -54,11 +54,15 @@ def test_every_scenario_is_labelled_with_existing_events(out: Output) -> None:
 
 
 def test_bulk_customer_read(out: Output) -> None:
-    _, events = _label(out, "bulk_customer_read")
+    label, events = _label(out, "bulk_customer_read")
     days = {e["timestamp"][:10] for e in events}
     assert len(days) == 1
     assert all(e["resource_id"] == "source_customer_data" for e in events)
     assert sum(e["details"]["results_count"] for e in events) >= 10_000
+    # Far more reads than the same user on any other day.
+    reads = [e for e in _others(out, label) if e["event_type"] == "log_access"]
+    others = Counter(e["timestamp"][:10] for e in reads)
+    assert len(events) > 2 * max(others.values())
 
 
 def test_night_export(out: Output) -> None:
