@@ -85,7 +85,7 @@ def _seal_tree(session: ScopedSession, seal: Seal) -> _SealTree | None:
         max_rows=1_000_000,
     )
     entries = b"".join(bytes(r[0]) for r in result.rows)
-    ids = [i for r in result.rows for i in r[1]]
+    ids = b"".join(bytes(r[1]) for r in result.rows)
     builder = IndexBuilder(keep_chunks=False)
     builder.add(entries, ids)
     root, digest = builder.finish()

@@ -55,7 +55,7 @@ ENTRY_SQL = (
 WINDOW_ENTRIES_SQL = f"""
 SELECT count(*) AS n,
        string_agg(entry, ''::bytea ORDER BY ingest_seq) AS entries,
-       array_agg(id ORDER BY ingest_seq) AS ids,
+       string_agg(convert_to(id, 'UTF8') || '\\x00'::bytea, ''::bytea ORDER BY ingest_seq) AS ids,
        min(ingest_seq) AS first_seq, max(ingest_seq) AS last_seq,
        min(event_time) AS oldest, max(event_time) AS newest
   FROM (SELECT e.ingest_seq, e.id, e.event_time, {ENTRY_SQL} AS entry
@@ -274,34 +274,36 @@ class RootBuilder:
         return result
 
 
+def split_ids(blob: bytes) -> list[str]:
+    """Event ids from their stored form (each in UTF-8 followed by a NUL byte)."""
+    return [part.decode() for part in blob.split(b"\x00")[:-1]]
+
+
+def join_ids(ids: Sequence[str]) -> bytes:
+    return "".join(i + "\x00" for i in ids).encode()
+
+
 class IndexBuilder:
-    """Accumulates a seal's entries and ids: Merkle root, index digest and stored chunks."""
+    """Accumulates a seal's entries and ids: Merkle root, index digest and stored chunks.
+
+    Each `add` is one stored chunk (the scan groups events by ``ingest_seq >> 16``, so a
+    chunk never holds more than 65,536 events)."""
 
     def __init__(self, *, keep_chunks: bool = True) -> None:
         self.root = RootBuilder()
         self._entries_hash = hashlib.sha256()
         self._ids_hash = hashlib.sha256()
         self.keep_chunks = keep_chunks
-        self.chunks: list[tuple[bytes, list[str]]] = []
-        self._pending_entries = bytearray()
-        self._pending_ids: list[str] = []
+        self.chunks: list[tuple[bytes, bytes]] = []
 
-    def add(self, entries: bytes, ids: Sequence[str]) -> None:
-        if len(entries) != ENTRY_SIZE * len(ids):
+    def add(self, entries: bytes, ids: bytes) -> None:
+        if len(entries) % ENTRY_SIZE or len(entries) // ENTRY_SIZE != ids.count(b"\x00"):
             raise ValueError("entries and ids disagree in length")
         self._entries_hash.update(entries)
-        self._ids_hash.update("".join(i + "\x00" for i in ids).encode())
+        self._ids_hash.update(ids)
         self.root.add([entries[k + 16 : k + 48] for k in range(0, len(entries), ENTRY_SIZE)])
-        if self.keep_chunks:
-            self._pending_entries += entries
-            self._pending_ids.extend(ids)
-            while len(self._pending_ids) >= CHUNK:
-                self._flush(CHUNK)
-
-    def _flush(self, n: int) -> None:
-        self.chunks.append((bytes(self._pending_entries[: n * ENTRY_SIZE]), self._pending_ids[:n]))
-        del self._pending_entries[: n * ENTRY_SIZE]
-        del self._pending_ids[:n]
+        if self.keep_chunks and entries:
+            self.chunks.append((entries, ids))
 
     @property
     def count(self) -> int:
@@ -310,13 +312,11 @@ class IndexBuilder:
     def finish(self) -> tuple[bytes, bytes]:
         """(merkle_root, index_digest); the index digest is
         SHA-256(SHA-256(all entries) || SHA-256(each event id followed by a NUL byte))."""
-        if self.keep_chunks and self._pending_ids:
-            self._flush(len(self._pending_ids))
         digest = hashlib.sha256(self._entries_hash.digest() + self._ids_hash.digest()).digest()
         return self.root.root(), digest
 
 
-def index_digest_of(entries: bytes, ids: Sequence[str]) -> bytes:
+def index_digest_of(entries: bytes, ids: bytes) -> bytes:
     builder = IndexBuilder(keep_chunks=False)
     builder.add(entries, ids)
     return builder.finish()[1]
@@ -351,7 +351,7 @@ def scan_window(
     org: str,
     xid_from: int,
     xid_to: int,
-    sink: Callable[[bytes, list[str]], None],
+    sink: Callable[[bytes, bytes], None],
 ) -> WindowScan:
     """Stream the entries of `org`'s events in [xid_from, xid_to) to `sink`, in order."""
     count = 0
@@ -359,7 +359,7 @@ def scan_window(
     oldest = newest = None
     params = {"org": org, "xid_from": str(xid_from), "xid_to": str(xid_to)}
     for n, entries, ids, lo, hi, old, new in stream_rows(session, WINDOW_ENTRIES_SQL, params):
-        sink(bytes(entries), list(ids))
+        sink(bytes(entries), bytes(ids))
         count += int(n)
         first = lo if first is None else min(first, lo)
         last = hi if last is None else max(last, hi)
@@ -430,7 +430,7 @@ def seal_organization(
     return seal
 
 
-def _store(session: ScopedSession, seal: Seal, chunks: list[tuple[bytes, list[str]]]) -> None:
+def _store(session: ScopedSession, seal: Seal, chunks: list[tuple[bytes, bytes]]) -> None:
     values = {k: (str(v) if k in ("xid_from", "xid_to") else v) for k, v in asdict(seal).items()}
     columns = ", ".join(values)
     placeholders = ", ".join(

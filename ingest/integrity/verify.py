@@ -31,6 +31,7 @@ from ingest.integrity.seal import (
     Seal,
     from_micros,
     read_seal_files,
+    split_ids,
     stream_rows,
 )
 from sql.gateway import Database, ScopedSession, check_org_id
@@ -45,7 +46,8 @@ SELECT s.seal_seq, w.n, w.entries, w.ids
  CROSS JOIN LATERAL (
    SELECT count(*) AS n,
           coalesce(string_agg(entry, ''::bytea ORDER BY ingest_seq), ''::bytea) AS entries,
-          coalesce(array_agg(id ORDER BY ingest_seq), ARRAY[]::text[]) AS ids
+          coalesce(string_agg(convert_to(id, 'UTF8') || '\\x00'::bytea, ''::bytea
+                              ORDER BY ingest_seq), ''::bytea) AS ids
      FROM (SELECT e.ingest_seq, e.id, {ENTRY_SQL} AS entry
              FROM audit_events e
             WHERE e.organization_id = :org
@@ -283,8 +285,8 @@ def verify_organization(
 
 def _stored_leaves(
     session: ScopedSession, org: str, seqs: list[int]
-) -> dict[int, tuple[bytes, list[str]]]:
-    stored: dict[int, tuple[bytearray, list[str]]] = {}
+) -> dict[int, tuple[bytes, bytes]]:
+    stored: dict[int, tuple[bytearray, bytearray]] = {}
     if not seqs:
         return {}
     for seal_seq, entries, ids in stream_rows(
@@ -294,10 +296,10 @@ def _stored_leaves(
         " ORDER BY seal_seq, chunk_no",
         {"org": org, "seqs": seqs},
     ):
-        blob, names = stored.setdefault(int(seal_seq), (bytearray(), []))
+        blob, names = stored.setdefault(int(seal_seq), (bytearray(), bytearray()))
         blob += bytes(entries)
-        names.extend(ids)
-    return {k: (bytes(v[0]), v[1]) for k, v in stored.items()}
+        names += bytes(ids)
+    return {k: (bytes(v[0]), bytes(v[1])) for k, v in stored.items()}
 
 
 def _check_events(
@@ -322,9 +324,9 @@ def _check_events(
     }
     for seal_seq, n, entries, ids in stream_rows(session, _CURRENT_SQL, params, batch_size=1):
         seal = by_seq[int(seal_seq)]
-        entries, ids = bytes(entries), list(ids)
+        entries, ids = bytes(entries), bytes(ids)
         report.events_checked += int(n)
-        stored_entries, stored_ids = stored.get(seal.seal_seq, (b"", []))
+        stored_entries, stored_ids = stored.get(seal.seal_seq, (b"", b""))
         index_ok = False
         if trusted.get(seal.seal_seq, False):
             builder = IndexBuilder(keep_chunks=False)
@@ -336,16 +338,19 @@ def _check_events(
                     "seal_leaves_altered",
                     seal.seal_seq,
                     "the stored leaf index no longer matches the signed root and digest"
-                    f" ({len(stored_ids)} stored leaves, {seal.event_count} sealed)",
+                    f" ({len(stored_entries) // ENTRY_SIZE} stored leaves,"
+                    f" {seal.event_count} sealed)",
                 )
         if index_ok:
             if entries == stored_entries and ids == stored_ids:
                 continue
             for (seq, guarantee, leaf), event_id in zip(
-                _entries(stored_entries), stored_ids, strict=True
+                _entries(stored_entries), split_ids(stored_ids), strict=True
             ):
                 sealed_diff[seq] = (seal.seal_seq, guarantee, leaf, event_id)
-            for (seq, guarantee, leaf), event_id in zip(_entries(entries), ids, strict=True):
+            for (seq, guarantee, leaf), event_id in zip(
+                _entries(entries), split_ids(ids), strict=True
+            ):
                 current_diff.append((seq, guarantee, leaf, event_id, seal.seal_seq))
         else:
             # Without a trustworthy index only the signed root and count can be compared.
