@@ -84,9 +84,29 @@ def _decode_json_line(line_no: int, line: bytes) -> Item:
     return Item(line_no, line, value)
 
 
+# No valid event comes near this (details are at most 64 KiB); longer lines are rejected
+# without being held in memory, so a hostile file cannot exhaust it.
+MAX_LINE_BYTES = 1024 * 1024
+
+
 def read_jsonl(stream: IO[bytes]) -> Iterator[Item]:
     """One item per non-blank line, numbered from 1."""
-    for line_no, line in enumerate(stream, start=1):
+    line_no = 0
+    while True:
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        line_no += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            head = line[:200]
+            while line and not line.endswith(b"\n"):
+                line = stream.readline(MAX_LINE_BYTES)
+            yield Item(
+                line_no,
+                head,
+                rejected=EventRejected("line", f"is longer than {MAX_LINE_BYTES} bytes"),
+            )
+            continue
         stripped = line.strip()
         if not stripped:
             continue

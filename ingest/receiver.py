@@ -19,6 +19,7 @@ missing, unknown or revoked key, 403 every event names another organisation than
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import threading
@@ -46,6 +47,8 @@ NDJSON_TYPES = frozenset(
     {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"}
 )
 MAX_LISTED_REJECTIONS = 1_000
+# How long a key the database confirmed may still be used while the database is unavailable.
+KEY_GRACE_SECONDS = 900
 
 
 class HTTPProblem(Exception):
@@ -97,6 +100,7 @@ class Receiver:
         self._dirty = threading.Event()
         if self.spool.pending() or self.spool.orphan_folders():
             self._dirty.set()
+        self._confirmed: dict[bytes, tuple[str, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._replayer, name="auditlens-http-replay", daemon=True
@@ -111,12 +115,23 @@ class Receiver:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise HTTPProblem(401, "Authorization must be 'Bearer <ingest key>'")
+        token = token.strip()
+        fingerprint = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
         try:
-            org = resolve_key(self.db, token.strip())
+            org = resolve_key(self.db, token)
         except Exception:
+            # The database is away: a key it confirmed recently may still spool, so producers
+            # keep their no-loss promise through an outage (nobody can revoke meanwhile).
+            known = self._confirmed.get(fingerprint)
+            if known and time.monotonic() - known[1] < KEY_GRACE_SECONDS:
+                return known[0]
             raise HTTPProblem(503, "cannot check the ingest key: database unavailable") from None
         if org is None:
+            self._confirmed.pop(fingerprint, None)
             raise HTTPProblem(401, "unknown or revoked ingest key")
+        if len(self._confirmed) > 10_000:
+            self._confirmed.clear()
+        self._confirmed[fingerprint] = (org, time.monotonic())
         return org
 
     def parse(self, body: bytes, content_type: str) -> list[Item]:

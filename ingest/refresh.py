@@ -33,7 +33,8 @@ class ReadModelRefresher:
                 return
             self._signal.clear()
             try:
-                self._model.refresh()
+                # A refresh already running takes these events too: do not queue behind it.
+                self._model.refresh(wait=False)
                 self.refreshes += 1
             except Exception:  # noqa: S110 - rollups catch up on the next batch
                 pass
@@ -54,8 +55,15 @@ def _read_model(db: Database) -> Any:
     return ReadModel(db)
 
 
-def refresh_now(db: Database) -> None:
-    """One refresh, now (after an import); a no-op when there is no read model."""
+def refresh_now(db: Database) -> str | None:
+    """One refresh, now (after an import). Returns None when done or when there is no read
+    model, else why it failed: the events are stored either way, and the next refresh
+    catches up, so a failed refresh is a warning, not a failed import."""
     model = _read_model(db)
-    if model is not None:
+    if model is None:
+        return None
+    try:
         model.refresh()
+    except Exception as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None

@@ -122,7 +122,9 @@ def import_command(
 
 def _refresh_read_model(db: Database) -> None:
     """Bring the rollups up to date after an import (cheap: incremental)."""
-    refresh_now(db)
+    problem = refresh_now(db)
+    if problem:
+        err_console.print(f"warning: events stored, but the rollup refresh failed: {problem}")
 
 
 keys_app = typer.Typer(help="Ingest keys for the HTTP receiver (one organisation each).")

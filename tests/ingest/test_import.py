@@ -88,6 +88,8 @@ def test_clean_gzip_csv_import_exits_0_and_reimport_adds_nothing(db, tmp_path):
     second = cli("import", str(path), db=db)
     assert second.returncode == 0 and "50 duplicates" in second.stdout
     assert count(db) == 50
+    with db.admin() as s:  # the import refreshed the read model (rollups) afterwards
+        assert s.scalar("SELECT events_total FROM rollup_state WHERE name = 'events'") == 50
 
 
 def test_dry_run_writes_nothing(db, tmp_path):
@@ -163,3 +165,14 @@ def test_import_streams_in_batches(db, tmp_path, fmt):
     result = import_file(db, path, batch_size=100, progress=seen.append)
     assert result.accepted == 1200 and len(seen) == 12
     assert seen == sorted(seen)
+
+
+def test_an_endless_line_is_rejected_without_reading_it_whole(db, tmp_path):
+    path = tmp_path / "long.jsonl"
+    with path.open("wb") as f:
+        f.write(json.dumps(event(1)).encode() + b"\n")
+        f.write(b'{"details": "' + b"x" * (3 * 1024 * 1024) + b'"}\n')
+        f.write(json.dumps(event(2)).encode() + b"\n")
+    result = import_file(db, path)
+    assert (result.accepted, result.rejected) == (2, 1)
+    assert result.rejections[0].position == 2 and "longer than" in result.rejections[0].reason

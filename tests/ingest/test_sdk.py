@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ingest import AuditLogger
 from ingest.sdk import config_diff
@@ -19,6 +21,7 @@ from sql.embedded import EmbeddedPostgres
 from sql.gateway import Database
 from sql.migrate import migrate
 from sql.settings import Settings
+from tests.ingest.hostile import hostile_events, mostly_valid_events
 
 EVENT = {"event_type": "log_access", "event_action": "search", "organization_id": "org_a"}
 
@@ -208,3 +211,17 @@ def test_kill_9_of_a_durable_producer_loses_nothing_acknowledged(db, tmp_path):
         ids = {r[0] for r in s.execute("SELECT id FROM org_audit_events", max_rows=10**6).rows}
     missing = set(acknowledged) - ids
     assert len(acknowledged) >= 1500 and not missing
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.one_of(hostile_events(), mostly_valid_events()), min_size=1, max_size=25))
+def test_hostile_events_never_raise_and_counts_add_up(db, tmp_path_factory, events):
+    logger = AuditLogger(db, spool_dir=tmp_path_factory.mktemp("spool"), close_at_exit=False)
+    acknowledged = sum(1 for e in events if logger.log_event(e) is True)
+    assert logger.flush(60)
+    c = logger.counters
+    logger.close()
+    assert c.accepted + c.duplicates + c.rejected == acknowledged
+    assert acknowledged + c.dropped == len(events)
