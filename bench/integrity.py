@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -26,15 +27,20 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
-from ingest.integrity import keys as keymod
-from ingest.integrity.canonical import apply_sql_settings, canonical_sql
-from ingest.integrity.seal import seal_organization
-from ingest.integrity.verify import verify_organization
-from sql.embedded import EmbeddedPostgres
-from sql.event_store import EVENT_COLUMNS, insert_events
-from sql.gateway import Database
-from sql.migrate import migrate
-from sql.settings import Settings
+# Run as a script, bench/ is first on sys.path and bench/ingest.py would shadow the package.
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+
+from ingest.integrity import keys as keymod  # noqa: E402
+from ingest.integrity.canonical import apply_sql_settings, canonical_sql  # noqa: E402
+from ingest.integrity.seal import seal_organization  # noqa: E402
+from ingest.integrity.verify import verify_organization  # noqa: E402
+from sql.embedded import EmbeddedPostgres  # noqa: E402
+from sql.event_store import EVENT_COLUMNS, insert_events  # noqa: E402
+from sql.gateway import Database  # noqa: E402
+from sql.migrate import migrate  # noqa: E402
+from sql.settings import Settings  # noqa: E402
 
 GOAL = 200_000
 
