@@ -270,10 +270,7 @@ def run(db: Database, args: argparse.Namespace) -> None:
         )
 
     def quarter_model() -> Any:
-        frame = model.user_day_resources(ORG, q_start, q_end, resource[0], resource[1])
-        return frame.groupby("user_id").agg(
-            events=("events", "sum"), first=("day", "min"), last=("day", "max")
-        )
+        return model.resource_users(ORG, q_start, q_end, resource[0], resource[1])
 
     def user_day_page() -> Any:
         return raw_session(

@@ -662,6 +662,36 @@ SELECT day, user_id, resource_type, resource_id, sum(events)::bigint AS events
             frame, ["day", "user_id", "resource_type", "resource_id", "events"], days=["day"]
         )
 
+    def resource_users(
+        self, org: str, start_day: Any, end_day: Any, resource_type: str | None, resource_id: str
+    ) -> pd.DataFrame:
+        """Who accessed one resource between two UTC days (inclusive), one row per user:
+        `user_id, events, first_day, last_day, active_days`, most events first. The summary of
+        the compliance question; the events themselves are one indexed query away."""
+        params = _day_params(start_day, end_day)
+        params.update(resource_id=str(resource_id), resource_type=resource_type)
+        match = "resource_id = :resource_id AND resource_type IS NOT DISTINCT FROM :resource_type"
+        sql = f"""
+WITH {_raw_cte("e." + match.replace("resource_type IS", "e.resource_type IS"))}
+SELECT user_id, sum(events)::bigint AS events, min(day) AS first_day, max(day) AS last_day,
+       count(DISTINCT day) AS active_days
+  FROM (
+    SELECT day, user_id, events FROM org_rollup_user_day_resources
+     WHERE day BETWEEN :d0 AND :d1 AND {match}
+    UNION ALL
+    SELECT day, user_id, count(*) FROM raw GROUP BY 1, 2
+  ) r
+ GROUP BY user_id
+ ORDER BY events DESC, user_id NULLS LAST"""
+        frame = self._frame(org, sql, params)
+        frame = _shape(
+            frame,
+            ["user_id", "events", "first_day", "last_day", "active_days"],
+            days=["first_day", "last_day"],
+        )
+        frame["active_days"] = frame["active_days"].astype("int64")
+        return frame
+
     def user_day_ips(self, org: str, start_day: Any, end_day: Any) -> pd.DataFrame:
         """Events per (UTC day, user, IP address, user agent); days inclusive. IPs as text."""
         params = _day_params(start_day, end_day)

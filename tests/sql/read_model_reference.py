@@ -318,3 +318,16 @@ def user_day_ips(events, org, d0, d1):
         if _in(e, org, t0, t1):
             groups[(e.day, e.user_id, e.ip, e.agent)] += 1
     return sorted(((*k, n) for k, n in groups.items()), key=repr)
+
+
+def resource_users(events, org, d0, d1, rtype, rid):
+    t0, t1 = _day_range(d0, d1)
+    groups: dict[str | None, list[Event]] = defaultdict(list)
+    for e in events:
+        if _in(e, org, t0, t1) and e.rid == rid and e.rtype == rtype:
+            groups[e.user_id].append(e)
+    rows = [
+        (u, len(es), min(x.day for x in es), max(x.day for x in es), len({x.day for x in es}))
+        for u, es in groups.items()
+    ]
+    return sorted(rows, key=lambda r: (-r[1], r[0] is None, r[0] or ""))

@@ -182,6 +182,9 @@ def test_day_tables_equal_raw(loaded):
             )
             res = model.user_day_resources(org, lo, hi)
             assert sorted(_rows(res), key=repr) == ref.user_day_resources(events, org, lo, hi)
+            for rtype, rid in (("source", "auth-logs"), (None, "customer-data")):
+                who = model.resource_users(org, lo, hi, rtype, rid)
+                assert _rows(who) == ref.resource_users(events, org, lo, hi, rtype, rid)
             auth = model.user_day_resources(org, lo, hi, "source", resource_id="auth-logs")
             assert sorted(_rows(auth), key=repr) == [
                 r

@@ -147,6 +147,7 @@ def test_every_method_sees_only_its_organisation(db: Database, refreshed: bool):
         model.resource_day_access("org_a", DAY, DAY),
         model.user_day_resources("org_a", DAY, DAY),
         model.user_day_ips("org_a", DAY, DAY),
+        model.resource_users("org_a", DAY, DAY, "source", "src_a"),
     ]
     for frame in frames:
         assert frame["events" if "events" in frame else "accesses"].sum() == 1
@@ -160,6 +161,7 @@ def test_every_method_sees_only_its_organisation(db: Database, refreshed: bool):
         "by_family": {"log_access": 1},
     }
     assert model.totals("org_b", *WINDOW)["events"] == 2
+    assert model.resource_users("org_a", DAY, DAY, "source", "src_b").empty
     assert model.totals("org_c", *WINDOW)["events"] == 0
 
 
