@@ -197,6 +197,12 @@ def verify(
                 )
                 continue
             typer.echo(report.summary())
+            for seal_seq, kinds in sorted(
+                report.by_seal().items(), key=lambda item: (item[0] is None, item[0] or 0)
+            ):
+                where = f"seal {seal_seq}" if seal_seq is not None else "store"
+                counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(kinds.items()))
+                typer.echo(f"  {where}: {counts}")
             for problem in report.problems:
                 typer.echo(f"  {problem.line()}")
     if problems:

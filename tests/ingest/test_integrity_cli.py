@@ -63,6 +63,7 @@ def test_key_seal_verify_export_as_an_auditor_would(db, tmp_path: Path):
         conn.commit()
     broken = cli("verify", "--public-key", str(pub), db=db)
     assert broken.returncode == 1
+    assert "  seal 1: 1 event deleted\n" in broken.stdout
     assert f"seal 1: event {rows[1][1]} event deleted" in broken.stdout
     assert "verification found 1 problem(s)" in broken.stderr
 
