@@ -46,10 +46,17 @@ class Slice:
     query_contains: str | None = None
 
 
+TOTAL_COLUMNS = ["user_id", "user_email", "day", "events", "total", "first_time", "last_time"]
+
+
 class EventSource(Protocol):
     """Where rules get raw events from: the database, or a frame in tests."""
 
     def fetch(self, wanted: Slice) -> pd.DataFrame: ...
+
+    def totals(self, wanted: Slice, path: tuple[str, ...]) -> pd.DataFrame:
+        """Per (user, UTC day): events and the sum of the number at details -> path."""
+        ...
 
 
 def _empty() -> pd.DataFrame:
@@ -64,7 +71,7 @@ class DatabaseEvents:
         self.org = org
         self.max_events = max_events
 
-    def fetch(self, wanted: Slice) -> pd.DataFrame:
+    def _where(self, wanted: Slice) -> tuple[str, dict[str, Any]]:
         clauses = ["event_type = :family", "event_time >= :start", "event_time < :end"]
         params: dict[str, Any] = {
             "family": wanted.family,
@@ -81,12 +88,35 @@ class DatabaseEvents:
             clauses.append("strpos(details->>'query', :contains) > 0")
             params["contains"] = wanted.query_contains
         # Fixed clause texts only; every value is bound.
+        return " AND ".join(clauses), params
+
+    def totals(self, wanted: Slice, path: tuple[str, ...]) -> pd.DataFrame:
+        where, params = self._where(wanted)
+        params["path"] = list(path)
+        # Aggregated in the database: one row per user-day leaves it, not every event.
+        sql = (
+            "SELECT user_id, max(user_email) AS user_email,"  # noqa: S608
+            " (event_time AT TIME ZONE 'UTC')::date AS day, count(*) AS events,"
+            " sum(CASE WHEN jsonb_typeof(details #> CAST(:path AS text[])) = 'number'"
+            " THEN (details #>> CAST(:path AS text[]))::numeric ELSE 0 END) AS total,"
+            " min(event_time) AS first_time, max(event_time) AS last_time"
+            " FROM org_audit_events WHERE " + where + " AND user_id IS NOT NULL"
+            " GROUP BY user_id, 3"
+        )
+        with self.db.org_session(self.org) as session:
+            result = session.execute(sql, params, max_rows=self.max_events)
+        frame = pd.DataFrame.from_records(result.rows, columns=TOTAL_COLUMNS)
+        frame["total"] = frame["total"].astype(float)
+        for column in ("first_time", "last_time"):
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+        return frame
+
+    def fetch(self, wanted: Slice) -> pd.DataFrame:
+        where, params = self._where(wanted)
         sql = (
             "SELECT id, event_time, event_type, event_action, user_id, user_email,"  # noqa: S608
             " host(ip_address) AS ip_address, user_agent, resource_type, resource_id, details,"
-            " session_id FROM org_audit_events WHERE "
-            + " AND ".join(clauses)
-            + " ORDER BY event_time LIMIT :cap"
+            " session_id FROM org_audit_events WHERE " + where + " ORDER BY event_time LIMIT :cap"
         )
         params["cap"] = self.max_events
         rows: list[Any] = []
@@ -128,6 +158,29 @@ class FrameEvents:
         if out.empty:
             return _empty()
         return out[SLICE_COLUMNS].sort_values("event_time", ignore_index=True)
+
+    def totals(self, wanted: Slice, path: tuple[str, ...]) -> pd.DataFrame:
+        events = self.fetch(wanted)
+        events = events.loc[events["user_id"].notna()]
+        if events.empty:
+            return pd.DataFrame(columns=TOTAL_COLUMNS)
+
+        def number(details: Any) -> float:
+            value: Any = details
+            for part in path:
+                value = value.get(part) if isinstance(value, dict) else None
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            return float(value) if ok else 0.0
+
+        frame = events.assign(day=events["event_time"].dt.date, total=events["details"].map(number))
+        grouped = frame.groupby(["user_id", "day"], as_index=False).agg(
+            user_email=("user_email", "max"),
+            events=("id", "size"),
+            total=("total", "sum"),
+            first_time=("event_time", "min"),
+            last_time=("event_time", "max"),
+        )
+        return grouped[TOTAL_COLUMNS]
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:

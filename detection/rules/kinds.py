@@ -204,6 +204,17 @@ class PatternParams(_Strict):
     match: EventMatch
     min_events: int = Field(default=1, ge=1)
     reason: str = "{event_action} on {resource_id}"  # str.format over the first event's fields
+    # Aggregate instead of listing events: fire when a user-day's sum of this number reaches
+    # `min_sum` (summed in the database; `reason` may use {total} and {events}).
+    sum_field: str | None = None
+    min_sum: float = Field(default=0, ge=0)
+
+    @field_validator("sum_field")
+    @classmethod
+    def _sum_field(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("details."):
+            raise ValueError(f"must be a details.<key> path, got: {value!r}")
+        return value if value is None else _check_field(value)
 
 
 class SequenceParams(_Strict):
@@ -419,8 +430,44 @@ def _format_reason(template: str, event: dict[str, Any]) -> str:
         return template
 
 
+def _pattern_totals(rule: Rule, ctx: RuleContext) -> list[RuleHit]:
+    p: PatternParams = rule.parameters
+    assert p.sum_field is not None
+    start, end = _window(ctx)
+    path = tuple(p.sum_field.split(".")[1:])
+    totals = ctx.events.totals(p.match.slice(ctx, start, end), path)
+    totals = totals.loc[(totals["total"] >= p.min_sum) & (totals["events"] >= p.min_events)]
+    hits = []
+    for row in records(totals):
+        window_start = row["first_time"].to_pydatetime()
+        window_end = row["last_time"].to_pydatetime() + timedelta(seconds=1)
+        values = _SafeFormat(total=f"{row['total']:,.0f}", events=f"{row['events']:,}")
+        hits.append(
+            RuleHit(
+                rule_id=rule.id,
+                severity=rule.severity,
+                user_id=str(row["user_id"]),
+                user_email=str(row["user_email"] or ""),
+                day=row["day"],
+                window_start=window_start,
+                window_end=window_end,
+                reason=p.reason.format_map(values),
+                evidence_query=evidence_query(
+                    str(row["user_id"]),
+                    window_start,
+                    window_end,
+                    families=[p.match.family],
+                    actions=p.match.actions,
+                ),
+            )
+        )
+    return hits
+
+
 def _pattern(rule: Rule, ctx: RuleContext) -> list[RuleHit]:
     p: PatternParams = rule.parameters
+    if p.sum_field is not None:
+        return _pattern_totals(rule, ctx)
     start, end = _window(ctx)
     events = p.match.filter(ctx.events.fetch(p.match.slice(ctx, start, end)))
 
