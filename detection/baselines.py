@@ -107,14 +107,55 @@ def add_own_baselines(
     return out
 
 
+def add_trailing_sums(frame: pd.DataFrame, columns: Sequence[str], *, days: int) -> pd.DataFrame:
+    """Add `<col>_<days>d`: the sum over the user's last `days` calendar days, today included."""
+    out = frame.copy()
+    users = pd.Index(out["user_id"].unique())
+    first, last = out["day"].min(), out["day"].max()
+    calendar = pd.Index([first + timedelta(days=i) for i in range((last - first).days + 1)])
+    rows = users.get_indexer(pd.Index(out["user_id"]))
+    cols = calendar.get_indexer(pd.Index(out["day"]))
+    for column in columns:
+        grid = np.nan_to_num(dense_grid(out, column, users, calendar))
+        cumulative = np.cumsum(grid, axis=1)
+        shifted = np.zeros_like(cumulative)
+        shifted[:, days:] = cumulative[:, :-days] if cumulative.shape[1] > days else 0
+        out[f"{column}_{days}d"] = (cumulative - shifted)[rows, cols]
+    return out
+
+
 def add_peer_baselines(
-    features: pd.DataFrame, columns: Sequence[str], *, group_column: str = "peer_group"
+    features: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    group_column: str = "peer_group",
+    min_peers: int = 3,
 ) -> pd.DataFrame:
-    """Add `<col>_peer_median` and `<col>_peer_ratio`: the day's median over the peer group."""
+    """Add `<col>_peer_median` and `<col>_peer_ratio`: the day's median over the peer group,
+    and, where `<col>_own_z` exists, `<col>_own_z_excess`: how much further the user is from
+    their own baseline than their peers are from theirs that day.
+
+    The excess is what makes collective oddities quiet: on an incident day every engineer
+    searches 5x more than usual, so no single one stands out. Groups with fewer than
+    `min_peers` active members that day are not adjusted (the user would be their own peer).
+    """
     out = features.copy()
-    medians = out.groupby(["day", group_column], observed=True)[list(columns)].transform("median")
+    keys = [out["day"], out[group_column]]
+    grouped = out.groupby(keys, observed=True)
+    medians = grouped[list(columns)].transform("median")
     for column in columns:
         med = medians[column].to_numpy(dtype=np.float32)
         out[f"{column}_peer_median"] = med
         out[f"{column}_peer_ratio"] = out[column].to_numpy(dtype=np.float32) / np.maximum(med, 1.0)
+    z_columns = [f"{c}_own_z" for c in columns if f"{c}_own_z" in out]
+    if z_columns:
+        z_medians = grouped[z_columns].transform("median")
+        z_counts = grouped[z_columns].transform("count")
+        for column in z_columns:
+            shift = np.where(
+                z_counts[column].to_numpy() >= min_peers,
+                np.nan_to_num(z_medians[column].to_numpy(dtype=np.float32)).clip(min=0),
+                0.0,
+            )
+            out[f"{column}_excess"] = out[column].to_numpy(dtype=np.float32) - shift
     return out

@@ -37,6 +37,8 @@ LABELS = {
     "off_hours_share": "share of off-hours activity",
     "history_days": "active days in the last 30",
     "days_since_previous": "days since previous activity",
+    "transfer_days_14d": "days with downloads or exports in the last 14",
+    "records_exported_14d": "records exported in the last 14 days",
 }
 
 # The families whose events a feature counts, to narrow the evidence filter.
@@ -63,7 +65,7 @@ def feature_scope(feature: str) -> tuple[str, ...]:
 
 
 def _base(model_feature: str) -> tuple[str, str]:
-    for suffix, kind in (("_own_z", "own"), ("_peer_ratio", "peer")):
+    for suffix, kind in (("_own_z_excess", "own"), ("_own_z", "own"), ("_peer_ratio", "peer")):
         if model_feature.endswith(suffix):
             return model_feature[: -len(suffix)], kind
     return model_feature, "count"

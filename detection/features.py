@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from detection.baselines import add_own_baselines, add_peer_baselines
+from detection.baselines import add_own_baselines, add_peer_baselines, add_trailing_sums
 
 # Columns of ReadModel.user_day_features (the shared contract).
 ROLLUP_COLUMNS = [
@@ -47,6 +47,11 @@ BASELINE_COLUMNS = [
     "sensitive_events",
 ]
 
+# Summed over the trailing 14 days (today included), compared with peers: exfiltration spread
+# thin over weeks looks normal on any one day but not over a fortnight.
+TRAILING_COLUMNS = ["transfer_days", "records_exported"]
+TRAILING_FEATURES = [f"{c}_14d" for c in TRAILING_COLUMNS]
+
 # Every feature a rule may name (baseline columns add _own_/_peer_ median/ratio/z variants).
 FEATURE_COLUMNS = [
     *COUNT_COLUMNS,
@@ -59,6 +64,8 @@ FEATURE_COLUMNS = [
     "off_hours_share",
     "history_days",
     "days_since_previous",
+    *TRAILING_FEATURES,
+    *(f"{c}_peer_ratio" for c in TRAILING_FEATURES),
 ]
 
 # Where a source's name says it holds sensitive data; `ingest.simulate.sources` tags override.
@@ -140,13 +147,18 @@ def default_sensitivity() -> Sensitivity:
         from ingest.simulate import sources  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return Sensitivity()
-    tagged = _tagged_sensitive(sources)
-    return Sensitivity(resource_ids=frozenset(tagged)) if tagged else Sensitivity()
+    restricted = getattr(sources, "RESTRICTED_SOURCE_IDS", None)
+    tagged = set(restricted) if restricted else _tagged_sensitive(sources)
+    # Tags known: they alone decide (name patterns would also catch "pii_rule_card_number").
+    return Sensitivity(resource_ids=frozenset(tagged), patterns=()) if tagged else Sensitivity()
 
 
 def _tagged_sensitive(module: Any) -> set[str]:
     # Accept the catalogue as a mapping or a list of objects/dicts with an id and a sensitivity.
     catalogue = getattr(module, "SOURCES", None)
+    tags = getattr(module, "SOURCE_TAGS", None)
+    if isinstance(tags, Mapping):
+        return {str(rid) for rid, t in tags.items() if {"restricted", "sensitive"} & set(t)}
     items: Iterable[Any] = catalogue.values() if isinstance(catalogue, Mapping) else catalogue or ()
     tagged: set[str] = set()
     for item in items:
@@ -274,10 +286,12 @@ def build_features(
     ]
     for column in derived:
         frame[column] = frame[column].fillna(0).astype(np.float32)
+    frame["transfer_days"] = ((frame["downloads"] + frame["exports"]) > 0).astype(np.float32)
     frame["off_hours_share"] = (frame["off_hours_events"] / frame["events"].clip(lower=1)).astype(
         np.float32
     )
+    frame = add_trailing_sums(frame, TRAILING_COLUMNS, days=14)
     frame = add_own_baselines(frame, BASELINE_COLUMNS, window=window)
-    frame = add_peer_baselines(frame, BASELINE_COLUMNS)
+    frame = add_peer_baselines(frame, [*BASELINE_COLUMNS, *TRAILING_FEATURES])
     rows = frame.sort_values(["day", "user_id"], ignore_index=True)
     return FeatureSet(rows=rows, resources=resources, ips=ips)

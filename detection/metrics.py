@@ -49,6 +49,15 @@ def instances(labels: Iterable[Mapping[str, Any]], *, kind_key: str = "scenario"
     """Labels with `start`/`end` (times or days) or `day`, as instances over UTC days."""
     out = []
     for label in labels:
+        if "days" in label:  # the days of the label's own events
+            out.append(
+                Instance(
+                    str(label[kind_key]),
+                    str(label["user_id"]),
+                    tuple(sorted({_as_day(d) for d in label["days"]})),
+                )
+            )
+            continue
         if "day" in label:
             first = last = _as_day(label["day"])
         else:

@@ -47,7 +47,7 @@ LOG_COUNT_FEATURES = [
     "deletions",
     "sensitive_events",
 ]
-OWN_Z_FEATURES = [f"{c}_own_z" for c in BASELINE_COLUMNS]
+OWN_Z_FEATURES = [f"{c}_own_z_excess" for c in BASELINE_COLUMNS]
 PEER_RATIO_FEATURES = [f"{c}_peer_ratio" for c in BASELINE_COLUMNS]
 NEW_FEATURES = [
     "new_ips",

@@ -98,14 +98,36 @@ def score_window(
         matrix = model_matrix(window)
         scored["model_score"] = model.decision_function(matrix)
         scored["model_percentile"] = model.percentile(scored["model_score"].to_numpy())
+        scored["peers_unusual"] = peers_unusual(
+            scored["model_percentile"], window["day"], window["peer_group"]
+        )
     else:
         scored["model_score"] = np.nan
         scored["model_percentile"] = 0.0
+        scored["peers_unusual"] = 0.0
     if not use_model:
         model = None
     ranked = combine(scored, hits, ranking)
     findings = build_findings(ranked, window, hits, model, ranking, {r.id: r.title for r in rules})
     return DetectionResult(scores=ranked, hits=hits, findings=findings, model=model)
+
+
+def peers_unusual(
+    percentile: pd.Series, day: pd.Series, group: pd.Series, *, unusual: float = 0.97
+) -> np.ndarray:
+    """Share of the user's other peers whose day is also unusual to the model.
+
+    Quarter-end for compliance staff or an incident for the SREs is odd for the whole group
+    at once; one person's odd day is not. Groups of fewer than three others count as 0.
+    """
+    high = (percentile.to_numpy() >= unusual).astype(float)
+    frame = pd.DataFrame({"day": day.to_numpy(), "group": group.to_numpy(), "high": high})
+    grouped = frame.groupby(["day", "group"], observed=True)["high"]
+    total = grouped.transform("sum").to_numpy()
+    count = grouped.transform("size").to_numpy()
+    others = count - 1
+    share = np.divide(total - high, others, out=np.zeros_like(high), where=others > 0)
+    return np.where(others >= 3, share, 0.0)
 
 
 def fit_model(rows: pd.DataFrame, **params: Any) -> IsolationForestDetector:

@@ -80,7 +80,11 @@ def combine(
     out["rule_score"] = out["rule_score"].fillna(0.0)
     out["model_percentile"] = out["model_percentile"].fillna(0.0)
     out["rules"] = [r if isinstance(r, list) else [] for r in out["rules"]]
-    out["model_part"] = model_component(out["model_percentile"].to_numpy(), config)
+    # A day odd for the whole peer group (quarter end, an incident) weighs less for each.
+    collective = out["peers_unusual"].fillna(0.0).to_numpy() if "peers_unusual" in out else 0.0
+    out["model_part"] = model_component(out["model_percentile"].to_numpy(), config) * (
+        1 - collective
+    )
     out["combined"] = 1 - (1 - out["rule_score"]) * (1 - out["model_part"])
     out["detectors"] = [
         [*rules_fired, *(["model"] if part >= MODEL_DETECTOR_MIN else [])]

@@ -196,6 +196,9 @@ class OffHoursParams(_Strict):
     # 'user': hours this user is rarely active at; 'organization': outside working hours.
     reference: Literal["user", "organization"] = "user"
     max_user_share: float = Field(default=0.02, ge=0, le=1)
+    # ... and at least this many hours from the middle of the user's usual day (a long
+    # evening is not the 2 a.m. of someone who works 9 to 5).
+    min_hours_from_usual: float = Field(default=6, ge=0, le=12)
     weekends_are_off_hours: bool = True
     min_events: int = Field(default=1, ge=1)
 
@@ -395,7 +398,8 @@ def _off_hours(rule: Rule, ctx: RuleContext) -> list[RuleHit]:
                 unusual.append(bool(org_outside))
                 continue
             near = profile[[(hour - 1) % 24, hour, (hour + 1) % 24]].sum()
-            unusual.append(bool(near <= p.max_user_share))
+            far = hours_from_usual(profile, hour) >= p.min_hours_from_usual
+            unusual.append(bool(near <= p.max_user_share and far))
         keep = np.asarray(unusual, dtype=bool)
     else:
         keep = outside.to_numpy(dtype=bool)
@@ -413,6 +417,17 @@ def _off_hours(rule: Rule, ctx: RuleContext) -> list[RuleHit]:
         return f"{what} at {at} ({ctx.time_zone}), {whom}"
 
     return _event_hits(rule, ctx, odd, reason, p.min_events)
+
+
+def hours_from_usual(profile: np.ndarray, hour: int) -> float:
+    """Circular distance in hours between `hour` and the middle of a 24-hour profile."""
+    angles = np.arange(24) * (2 * np.pi / 24)
+    x, y = float(np.dot(profile, np.cos(angles))), float(np.dot(profile, np.sin(angles)))
+    if abs(x) < 1e-9 and abs(y) < 1e-9:
+        return 12.0  # activity all round the clock: no usual middle
+    middle = (np.arctan2(y, x) % (2 * np.pi)) * 24 / (2 * np.pi)
+    distance = abs(hour - middle) % 24
+    return float(min(distance, 24 - distance))
 
 
 class _SafeFormat(dict[str, Any]):
