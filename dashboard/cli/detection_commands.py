@@ -197,3 +197,30 @@ def triage(
     with open_database() as db:
         record_triage(db, org, finding_id, status, comment, actor=_actor())
     typer.echo(f"{finding_id}: {status}")
+
+
+@app.command()
+def evaluate(
+    users: int = typer.Option(60, "--users", min=10, max=5_000, help="simulated people"),
+    days: int = typer.Option(60, "--days", min=21, max=365, help="simulated days"),
+    seed: int = typer.Option(7, "--seed", help="simulation seed"),
+    k: int = typer.Option(5, "--top", min=1, max=100, help="k of recall among each day's top k"),
+    org: str = typer.Option("org_eval", "--org", help="organisation the simulation goes to"),
+) -> None:
+    """Simulate a labelled organisation, detect, and print quality: rules vs model vs both."""
+    from detection.evaluate import simulate_and_evaluate
+
+    with open_database() as db:
+        labels = db.settings.data_dir / f"{org}-{users}x{days}-seed{seed}.labels.json"
+        err_console.print(f"simulating {users} users x {days} days into {org} (once) ...")
+        result = simulate_and_evaluate(
+            db, org=org, users=users, days=days, seed=seed, labels_path=labels, k=k
+        )
+    start, end = result.window
+    typer.echo(
+        f"{org}: {result.user_days:,} user-days {start}..{end}, detected in {result.seconds:.1f} s"
+    )
+    typer.echo(f"\nPer scenario: recall among the top {k} users of its days")
+    typer.echo(result.table(k).to_string(float_format=lambda v: f"{v:.2f}"))
+    typer.echo("\nOverall (user-days)")
+    typer.echo(result.overall.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
