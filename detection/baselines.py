@@ -9,7 +9,7 @@ actually worked, so weekends and holidays do not drag every baseline to zero.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,13 +18,34 @@ import pandas as pd
 MAD_TO_SIGMA = 1.4826
 
 
-def dense_grid(frame: pd.DataFrame, column: str, users: pd.Index, days: pd.Index) -> np.ndarray:
-    """`column` of a (day, user_id) frame as a float32 array users x days, NaN where absent."""
-    grid = np.full((len(users), len(days)), np.nan, dtype=np.float32)
-    rows = users.get_indexer(pd.Index(frame["user_id"]))
-    cols = days.get_indexer(pd.Index(frame["day"]))
-    grid[rows, cols] = frame[column].to_numpy(dtype=np.float32)
-    return grid
+def day_numbers(days: pd.Series) -> np.ndarray:
+    """UTC dates as int32 day numbers (days since 1970-01-01), for fast grouping and indexing."""
+    values = pd.to_datetime(days).to_numpy().astype("datetime64[D]")
+    return values.astype(np.int64).astype(np.int32)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Where each row of a (day, user_id) frame sits in a dense users x calendar-days grid."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    n_users: int
+    n_days: int
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> Grid:
+        codes, uniques = pd.factorize(frame["user_id"])
+        number = day_numbers(frame["day"])
+        first = int(number.min()) if len(number) else 0
+        n_days = int(number.max()) - first + 1 if len(number) else 0
+        return cls(codes, number - first, len(uniques), n_days)
+
+    def dense(self, values: pd.Series) -> np.ndarray:
+        """A column as float32 users x days, NaN where the user has no row that day."""
+        grid = np.full((self.n_users, self.n_days), np.nan, dtype=np.float32)
+        grid[self.rows, self.cols] = values.to_numpy(dtype=np.float32)
+        return grid
 
 
 def _trailing_windows(grid: np.ndarray, window: int) -> np.ndarray:
@@ -80,19 +101,16 @@ def add_own_baselines(
     The ratio divides by max(median, 1) so a first export after many zero days reads as
     "N exports" rather than infinity; rows with fewer than `min_days` active days in the window
     get NaN baselines (the model treats them as "no history", rules do not fire on them).
+    The window is calendar days (every day of the range is a grid column), not rows.
     """
-    users = pd.Index(features["user_id"].unique())
-    # Every calendar day, not only days with activity: the window is 30 days, not 30 rows.
-    first, last = features["day"].min(), features["day"].max()
-    days = pd.Index([first + timedelta(days=i) for i in range((last - first).days + 1)])
     out = features.copy()
-    rows = users.get_indexer(out["user_id"])
-    cols = days.get_indexer(out["day"])
+    grid = Grid.of(out)
+    rows, cols = grid.rows, grid.cols
     first_grid = None
     for column in columns:
-        grid = dense_grid(out, column, users, days)
-        first_grid = grid if first_grid is None else first_grid
-        median, mad, counts = trailing_median_mad(grid, window)
+        dense = grid.dense(out[column])
+        first_grid = dense if first_grid is None else first_grid
+        median, mad, counts = trailing_median_mad(dense, window)
         med = median[rows, cols]
         spread = MAD_TO_SIGMA * mad[rows, cols]
         enough = counts[rows, cols] >= min_days
@@ -102,7 +120,9 @@ def add_own_baselines(
         # Spread floor of 1: a user who always does exactly 3 searches is not 10 sigma off at 4.
         out[f"{column}_own_z"] = np.where(enough, (value - med) / np.maximum(spread, 1.0), np.nan)
     if first_grid is not None:
-        out["history_days"] = trailing_median_mad(first_grid, window)[2][rows, cols]
+        active = np.where(np.isnan(first_grid), np.nan, 1.0).astype(np.float32)
+        windows = _trailing_windows(active, window)
+        out["history_days"] = np.sum(~np.isnan(windows), axis=-1)[rows, cols]
         out["days_since_previous"] = days_since_previous_activity(first_grid)[rows, cols]
     return out
 
@@ -110,17 +130,14 @@ def add_own_baselines(
 def add_trailing_sums(frame: pd.DataFrame, columns: Sequence[str], *, days: int) -> pd.DataFrame:
     """Add `<col>_<days>d`: the sum over the user's last `days` calendar days, today included."""
     out = frame.copy()
-    users = pd.Index(out["user_id"].unique())
-    first, last = out["day"].min(), out["day"].max()
-    calendar = pd.Index([first + timedelta(days=i) for i in range((last - first).days + 1)])
-    rows = users.get_indexer(pd.Index(out["user_id"]))
-    cols = calendar.get_indexer(pd.Index(out["day"]))
+    grid = Grid.of(out)
     for column in columns:
-        grid = np.nan_to_num(dense_grid(out, column, users, calendar))
-        cumulative = np.cumsum(grid, axis=1)
+        dense = np.nan_to_num(grid.dense(out[column]))
+        cumulative = np.cumsum(dense, axis=1)
         shifted = np.zeros_like(cumulative)
-        shifted[:, days:] = cumulative[:, :-days] if cumulative.shape[1] > days else 0
-        out[f"{column}_{days}d"] = (cumulative - shifted)[rows, cols]
+        if cumulative.shape[1] > days:
+            shifted[:, days:] = cumulative[:, :-days]
+        out[f"{column}_{days}d"] = (cumulative - shifted)[grid.rows, grid.cols]
     return out
 
 

@@ -19,7 +19,12 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from detection.baselines import add_own_baselines, add_peer_baselines, add_trailing_sums
+from detection.baselines import (
+    add_own_baselines,
+    add_peer_baselines,
+    add_trailing_sums,
+    day_numbers,
+)
 
 # Columns of ReadModel.user_day_features (the shared contract).
 ROLLUP_COLUMNS = [
@@ -200,8 +205,12 @@ def _first_seen_counts(
     """Per (day, key), how many values of `columns` appear for the first time in the history."""
     if frame.empty:
         return pd.DataFrame(columns=["day", key, name])
-    first = frame.groupby([key, *columns], observed=True, dropna=False)["day"].transform("min")
-    new = frame.loc[frame["day"] == first, ["day", key, *columns]].drop_duplicates()
+    # Integer day numbers: pandas' min over date objects falls back to a Python loop.
+    number = day_numbers(frame["day"])
+    first = (
+        frame.assign(_n=number).groupby([key, *columns], observed=True, dropna=False)["_n"]
+    ).transform("min")
+    new = frame.loc[number == first.to_numpy(), ["day", key, *columns]].drop_duplicates()
     return new.groupby(["day", key], observed=True).size().rename(name).reset_index()
 
 
@@ -264,10 +273,14 @@ def build_features(
         ),
     ]
     # Peer-new: no one in the user's peer group touched this source before in the history.
-    peer_first = resources.groupby(["peer_group", "resource_type", "resource_id"], observed=True)[
-        "day"
-    ].transform("min")
-    peer_new = resources.loc[(resources["day"] == peer_first) & resources["sensitive"]]
+    resource_day = day_numbers(resources["day"])
+    peer_first = (
+        resources.assign(_n=resource_day)
+        .groupby(["peer_group", "resource_type", "resource_id"], observed=True)["_n"]
+        .transform("min")
+        .to_numpy()
+    )
+    peer_new = resources.loc[(resource_day == peer_first) & resources["sensitive"].to_numpy()]
     counts.append(
         peer_new.groupby(["day", "user_id"], observed=True)
         .size()

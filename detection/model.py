@@ -90,7 +90,7 @@ class IsolationForestDetector:
     def __init__(
         self,
         *,
-        n_estimators: int = 150,
+        n_estimators: int = 100,
         max_samples: int | float = 256,
         contamination: float = 0.01,
         max_features: float = 1.0,
@@ -125,10 +125,17 @@ class IsolationForestDetector:
             "random_state": self.random_state,
         }
 
-    def fit(self, frame: pd.DataFrame) -> IsolationForestDetector:
-        """Fit on a model matrix (columns = MODEL_FEATURES); sets the `_` attributes."""
+    def fit(self, frame: pd.DataFrame, *, max_rows: int = 50_000) -> IsolationForestDetector:
+        """Fit on a model matrix (columns = MODEL_FEATURES); sets the `_` attributes.
+
+        Each tree sees `max_samples` rows anyway; a seeded sample of at most `max_rows` rows
+        is enough for the scaler and the score distribution percentiles come from.
+        """
         if len(frame) < 2:
             raise ModelError(f"need at least 2 user-days to fit the model, got: {len(frame)}")
+        self.n_train_ = len(frame)
+        if len(frame) > max_rows:
+            frame = frame.sample(n=max_rows, random_state=self.random_state)
         values = frame.to_numpy(dtype=np.float32)
         self.feature_names_ = list(frame.columns)
         self.scaler_ = RobustScaler(quantile_range=(5.0, 95.0)).fit(values)
@@ -138,7 +145,8 @@ class IsolationForestDetector:
             max_samples=min(self.max_samples, len(frame))
             if isinstance(self.max_samples, int)
             else self.max_samples,
-            contamination=self.contamination,
+            # Our own threshold below: "auto" spares a second pass over the training rows.
+            contamination="auto",
             max_features=self.max_features,
             random_state=self.random_state,
             n_jobs=1,
@@ -146,8 +154,8 @@ class IsolationForestDetector:
         self.training_scores_ = np.sort(-self.forest_.score_samples(scaled))
         self.threshold_ = float(np.quantile(self.training_scores_, 1 - self.contamination))
         self.feature_medians_ = np.median(scaled, axis=0)
+        self.version_ = ""
         self.n_features_in_ = values.shape[1]
-        self.n_train_ = len(frame)
         self.fitted_at_ = datetime.now(UTC).isoformat()
         return self
 
@@ -184,6 +192,8 @@ class IsolationForestDetector:
         """A stable id of the parameters, the features and the fitted forest."""
         if not hasattr(self, "forest_"):
             raise NotFittedError("the model is not fitted yet: it has no version")
+        if getattr(self, "version_", None):
+            return str(self.version_)
         digest = hashlib.sha256(
             json.dumps(
                 {"params": self.get_params(), "features": self.feature_names_, "n": self.n_train_},
@@ -191,7 +201,8 @@ class IsolationForestDetector:
             ).encode()
             + self.training_scores_.tobytes()
         ).hexdigest()
-        return f"{MODEL_KIND}-{digest[:12]}"
+        self.version_ = f"{MODEL_KIND}-{digest[:12]}"
+        return self.version_
 
 
 def library_versions() -> dict[str, str]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from detection.events import DatabaseEvents, EventSource, tuples
+from detection.events import DatabaseEvents, EventSource, records, tuples
 from detection.evidence import day_bounds, evidence_query
 from detection.explain import explain_model
 from detection.features import (
@@ -154,21 +154,21 @@ def build_findings(
     by_user_day: dict[tuple[Any, str], list[RuleHit]] = {}
     for hit in hits:
         by_user_day.setdefault((hit.day, hit.user_id), []).append(hit)
-    lookup = window.set_index(["day", "user_id"])
+    # The chosen user-days' feature rows, in one merge rather than a lookup per finding.
+    chosen_rows = chosen[["day", "user_id"]].merge(window, on=["day", "user_id"], how="inner")
+    lookup = {(r["day"], r["user_id"]): r for r in records(chosen_rows)}
     deviations: dict[tuple[Any, str], np.ndarray] = {}
-    if model is not None:
-        keys = [k for k in zip(chosen["day"], chosen["user_id"], strict=True) if k in lookup.index]
-        if keys:
-            subset = lookup.loc[keys].reset_index()
-            matrix = model.deviations(model_matrix(subset))
-            deviations = dict(zip(keys, matrix, strict=True))
+    if model is not None and len(chosen_rows):
+        matrix = model.deviations(model_matrix(chosen_rows))
+        keys = list(zip(chosen_rows["day"], chosen_rows["user_id"], strict=True))
+        deviations = dict(zip(keys, matrix, strict=True))
     findings = []
     for row in tuples(chosen):
         key = (row.day, row.user_id)
         day_hits = sorted(by_user_day.get(key, []), key=lambda h: (-_rank(h.severity), h.rule_id))
         clauses = [h.reason for h in day_hits]
         if model is not None and "model" in row.detectors and key in deviations:
-            features_row = dict(lookup.loc[key])
+            features_row = lookup[key]
             model_clauses = explain_model(
                 features_row, deviations[key], model.feature_names_, already_said="; ".join(clauses)
             )

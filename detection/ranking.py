@@ -79,17 +79,24 @@ def combine(
         ]
     out["rule_score"] = out["rule_score"].fillna(0.0)
     out["model_percentile"] = out["model_percentile"].fillna(0.0)
-    out["rules"] = [r if isinstance(r, list) else [] for r in out["rules"]]
+    empty: list[str] = []
+    fired_rules = out["rules"].to_numpy(dtype=object)
+    has_rules = out["rules"].notna().to_numpy()
     # A day odd for the whole peer group (quarter end, an incident) weighs less for each.
     collective = out["peers_unusual"].fillna(0.0).to_numpy() if "peers_unusual" in out else 0.0
     out["model_part"] = model_component(out["model_percentile"].to_numpy(), config) * (
         1 - collective
     )
     out["combined"] = 1 - (1 - out["rule_score"]) * (1 - out["model_part"])
-    out["detectors"] = [
-        [*rules_fired, *(["model"] if part >= MODEL_DETECTOR_MIN else [])]
-        for rules_fired, part in zip(out["rules"], out["model_part"], strict=True)
-    ]
+    # Lists only where something fired (a few rows); the rest share one empty list.
+    by_model = out["model_part"].to_numpy() >= MODEL_DETECTOR_MIN
+    detectors = np.empty(len(out), dtype=object)
+    detectors[:] = [empty] * len(out)
+    for index in np.flatnonzero(has_rules | by_model):
+        fired: list[str] = fired_rules[index] if has_rules[index] else []
+        detectors[index] = [*fired, *(["model"] if by_model[index] else [])]
+    out["detectors"] = detectors
+    out["rules"] = [r if ok else empty for r, ok in zip(fired_rules, has_rules, strict=True)]
     return out.sort_values(
         ["combined", "day", "user_id"], ascending=[False, True, True], ignore_index=True
     )
