@@ -150,7 +150,10 @@ def findings(
         writer.writerow(list(frame.columns))
         for r in records:
             writer.writerow([_cell(r[c]) for c in frame.columns])
-        typer.echo(buffer.getvalue(), nl=False)
+        # Bytes, so the CSV's \r\n line ends reach the file unchanged on every platform.
+        stdout = typer.get_binary_stream("stdout")
+        stdout.write(buffer.getvalue().encode("utf-8"))
+        stdout.flush()
     else:
         _table(records)
 
