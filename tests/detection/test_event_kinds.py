@@ -52,7 +52,7 @@ def _context(rows: list[dict], *, start: date = DAY, end: date = DAY, **extra) -
             "ip_address": ["10.0.0.1"],
             "user_agent": ["Mozilla/5.0"],
             "events": [5],
-        }  # fmt: skip
+        }
     )
     return RuleContext(
         org="org_a",
@@ -87,7 +87,7 @@ def test_privilege_escalation_needs_a_raise_to_admin_then_sensitive_access_by_th
             resource_type="user",
             resource_id="dev",
             details=raised,
-        ),  # fmt: skip
+        ),
         _event(2, _at(11), "dev", "log_access", "search", resource_id="source_payment_logs"),
         _event(
             3,
@@ -98,7 +98,7 @@ def test_privilege_escalation_needs_a_raise_to_admin_then_sensitive_access_by_th
             resource_type="user",
             resource_id="sup",
             details=lowered,
-        ),  # fmt: skip
+        ),
         _event(4, _at(12), "sup", "log_access", "search", resource_id="source_payment_logs"),
         _event(5, _at(12), "dev", "log_access", "search", resource_id="source_app_logs"),
     ]
@@ -118,7 +118,7 @@ def test_alert_disabled_fires_only_when_not_re_enabled_in_time():
             "disable_alert",
             resource_type="alert_rule",
             resource_id="alert_1",
-        ),  # fmt: skip
+        ),
         _event(
             2,
             _at(9, DAY - timedelta(days=5)),
@@ -127,7 +127,7 @@ def test_alert_disabled_fires_only_when_not_re_enabled_in_time():
             "disable_alert",
             resource_type="alert_rule",
             resource_id="alert_2",
-        ),  # fmt: skip
+        ),
         _event(
             3,
             _at(11, DAY - timedelta(days=5)),
@@ -136,7 +136,7 @@ def test_alert_disabled_fires_only_when_not_re_enabled_in_time():
             "enable_alert",
             resource_type="alert_rule",
             resource_id="alert_2",
-        ),  # fmt: skip
+        ),
     ]
     hits = RULES["alert-disabled-not-reenabled"].evaluate(
         _context(rows, start=DAY - timedelta(days=3), end=DAY)
@@ -170,8 +170,13 @@ def test_api_key_used_from_a_new_ip_but_not_from_a_known_one():
 
 
 def test_identity_wildcard_search_pattern_and_its_negatives():
-    queries = ["email:*@company.com", "user_email:*@company.com AND level:info",
-               "level:error AND service:checkout", "message:*timeout*", "email:john@company.com"]  # fmt: skip
+    queries = [
+        "email:*@company.com",
+        "user_email:*@company.com AND level:info",
+        "level:error AND service:checkout",
+        "message:*timeout*",
+        "email:john@company.com",
+    ]
     rows = [
         _event(i, _at(10 + i), f"u{i}", "log_access", "search", details={"query": q})
         for i, q in enumerate(queries)
