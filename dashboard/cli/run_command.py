@@ -20,6 +20,18 @@ from sql.settings import DATABASE_URL_ENV
 APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
 
 
+def _detect_demo(db: Database, labels_path: Path | None) -> None:
+    """Findings for the freshly seeded demo organisation (its roster gives the peer groups)."""
+    from dashboard.cli.detection_commands import detect_organization
+    from detection.evaluate import read_roster
+    from ingest.simulate.demo import DEMO_ORG
+
+    roster = read_roster(labels_path) if labels_path and labels_path.is_file() else None
+    window, inserted, _ = detect_organization(db, DEMO_ORG, roster=roster, actor="system:run")
+    if window is not None:
+        err_console.print(f"detection: {inserted} finding(s) for {window[0]}..{window[1]}")
+
+
 @app.command()
 def run(
     host: str = typer.Option("127.0.0.1", help="address the dashboard listens on"),
@@ -39,6 +51,7 @@ def run(
                 f"empty database: seeded the demo organisation org_demo with {seeded.events:,}"
                 f" simulated events (labels: {seeded.labels_path})"
             )
+            _detect_demo(db, seeded.labels_path)
         demo_password = ensure_demo_admin(db)
         if demo_password:
             typer.echo(

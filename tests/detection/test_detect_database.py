@@ -131,3 +131,17 @@ def test_bad_command_input_is_one_clear_line(fresh_database, monkeypatch, args, 
     result = CliRunner().invoke(app, args)
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_run_detects_the_freshly_seeded_demo_organisation(db, tmp_path):
+    from dashboard.cli.run_command import _detect_demo
+    from ingest.simulate.demo import DEMO_ORG, seed_demo
+
+    seeded = seed_demo(db, users=30, days=35, labels_dir=tmp_path)
+    assert seeded is not None
+    _detect_demo(db, seeded.labels_path)
+    findings = list_findings(db, DEMO_ORG, limit=1000)
+    assert len(findings) > 0
+    labels = json.loads(seeded.labels_path.read_text())
+    planted = {s["user_id"] for s in labels["scenarios"]}
+    assert set(findings.head(10)["user_id"]) & planted
