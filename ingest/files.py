@@ -268,8 +268,8 @@ def _pipelined(
     progress: Progress | None,
     counter: _Counter,
 ) -> None:
-    """Decode in this thread while a second one writes: psycopg releases the GIL while the
-    server works, so reading batch N+1 overlaps storing batch N."""
+    """Decode and validate in this thread while a second one writes: psycopg releases the
+    GIL while the server works, so checking batch N+1 overlaps storing batch N."""
     pending: queue.Queue[Any] = queue.Queue(maxsize=2)
     failure: list[BaseException] = []
 
@@ -281,7 +281,7 @@ def _pipelined(
             if failure:
                 continue
             try:
-                total.add(writer.write(batch), keep=KEEP_REJECTIONS)
+                total.add(writer.write_rows(*batch), keep=KEEP_REJECTIONS)
             except BaseException as exc:
                 failure.append(exc)
 
@@ -291,7 +291,8 @@ def _pipelined(
         for batch in batches:
             if failure:
                 break
-            pending.put(batch)
+            # Validation here, storing in the writer thread: the two overlap.
+            pending.put(writer.check(batch))
             if progress:
                 progress(counter.position())
     finally:

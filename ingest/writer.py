@@ -174,10 +174,16 @@ class EventWriter:
         """Validate and store one batch in one transaction; raises only if the database is
         unreachable (then nothing of the batch is stored and the caller may retry or spool)."""
         rows, good, bad = self.check(items)
+        return self.write_rows(rows, good, bad)
+
+    def write_rows(
+        self, rows: list[tuple[Any, ...]], good: list[Item], bad: list[Item]
+    ) -> WriteResult:
+        """Store what `check` returned, in one transaction of its own (so checking the next
+        batch can overlap storing this one)."""
         assert self.db is not None, "a writer without a database only checks"
         with self.db.writer() as session:
-            result = self.write_checked(session, rows, good, bad)
-        return result
+            return self.write_checked(session, rows, good, bad)
 
     def write_checked(
         self,
