@@ -33,8 +33,10 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Benchmarks print ratios against baselines measured in the same run; they are never tests.
+# Defaults are modest sizes; each script's --help shows the flags for the full-size runs.
 bench: install
-	$(BIN)/python bench/run_all.py
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
