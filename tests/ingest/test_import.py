@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ingest.files import import_file
@@ -138,6 +138,7 @@ def test_csv_rows_with_nul_and_wrong_width_are_rejected_not_fatal(db, tmp_path):
         max_size=25,
     )
 )
+@example(["\x1c", "\x85", " \t"])  # str whitespace that is not blank bytes; a blank line
 def test_hostile_files_always_add_up(db, tmp_path_factory, lines):
     path = tmp_path_factory.mktemp("hostile") / "h.jsonl"
     path.write_bytes(b"\n".join(line.encode("utf-8", "surrogatepass") for line in lines) + b"\n")
