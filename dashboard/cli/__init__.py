@@ -27,6 +27,7 @@ err_console = Console(stderr=True, highlight=False)
 from dashboard.cli import (  # noqa: E402
     database_commands,
     detection_commands,
+    export_commands,
     ingest_commands,
     integrity_commands,
     rollup_commands,
@@ -39,6 +40,7 @@ __all__ = [
     "app",
     "database_commands",
     "detection_commands",
+    "export_commands",
     "ingest_commands",
     "integrity_commands",
     "main",

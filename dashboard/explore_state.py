@@ -1,0 +1,166 @@
+"""Explore's filter state: one query text kept in step with the widgets and the URL.
+
+The query text (`q`) is the truth. Editing the query box parses it and sets the widgets;
+changing a widget rebuilds the filter and rewrites the query box. The page writes `q` to the
+URL (`?q=`), so the view can be shared as a link, and reads it from there on arrival.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import streamlit as st
+
+from sql.event_filter import EventFilter, QuerySyntaxError
+
+QUERY_KEY = "explore_query"
+Q_KEY = "explore_q"  # the applied query text
+ERROR_KEY = "explore_query_error"
+PAGES_KEY = "explore_cursors"
+WIDGET_KEYS = {
+    "users": "explore_users",
+    "families": "explore_families",
+    "actions": "explore_actions",
+    "resource_types": "explore_resource_types",
+    "resources": "explore_resources",
+    "ips": "explore_ips",
+}
+TEXT_KEY = "explore_text"
+PRESET_KEY = "explore_preset"
+DATES_KEY = "explore_dates"
+PRESETS: dict[str, timedelta | None] = {
+    "Any time": None,
+    "Last 24 hours": timedelta(hours=24),
+    "Last 7 days": timedelta(days=7),
+    "Last 30 days": timedelta(days=30),
+    "Last 90 days": timedelta(days=90),
+    "Custom dates": None,
+}
+FAMILIES = ["log_access", "login", "config_change", "user_management", "data_modification"]
+COMMON_ACTIONS = [
+    "search",
+    "view_logs",
+    "view_entry",
+    "download",
+    "export",
+    "login",
+    "login_failed",
+    "logout",
+    "update_alert",
+    "update_retention_policy",
+    "create_api_key",
+    "invite_member",
+    "change_permissions",
+    "delete_logs",
+]
+
+
+def applied_filter() -> EventFilter:
+    """The filter of the applied query text (the empty filter if it no longer parses)."""
+    try:
+        return EventFilter.parse(st.session_state.get(Q_KEY, ""))
+    except QuerySyntaxError:
+        return EventFilter()
+
+
+def init_state(url_query: str) -> None:
+    """First run of the page in this session, or a new `?q=` in the URL: apply it."""
+    if st.session_state.get("explore_url_q") == url_query and Q_KEY in st.session_state:
+        return
+    st.session_state["explore_url_q"] = url_query
+    st.session_state[QUERY_KEY] = url_query
+    _apply_text(url_query)
+
+
+def on_query_change() -> None:
+    """Query box edited: parse it; on success the widgets follow, else the error shows."""
+    _apply_text(st.session_state.get(QUERY_KEY, ""))
+
+
+def _apply_text(text: str) -> None:
+    try:
+        event_filter = EventFilter.parse(text)
+    except QuerySyntaxError as exc:
+        st.session_state[ERROR_KEY] = exc
+        return
+    st.session_state.pop(ERROR_KEY, None)
+    _set_applied(event_filter, keep_text=True)
+
+
+def _set_applied(event_filter: EventFilter, *, keep_text: bool = False) -> None:
+    text = event_filter.to_query()
+    st.session_state[Q_KEY] = text
+    if not keep_text:
+        st.session_state[QUERY_KEY] = text
+    st.session_state[PAGES_KEY] = []
+    for field, key in WIDGET_KEYS.items():
+        st.session_state[key] = list(getattr(event_filter, field))
+    st.session_state[TEXT_KEY] = EventFilter(texts=event_filter.texts).to_query()
+    if event_filter.start is None and event_filter.end is None:
+        st.session_state[PRESET_KEY] = "Any time"
+    else:
+        st.session_state[PRESET_KEY] = "Custom dates"
+        first = (event_filter.start or event_filter.end or datetime.now(UTC)).date()
+        last_moment = event_filter.end - timedelta(microseconds=1) if event_filter.end else None
+        st.session_state[DATES_KEY] = (first, last_moment.date() if last_moment else first)
+
+
+def on_widget_change() -> None:
+    """A widget changed: rebuild the filter from all widgets and rewrite the query box."""
+    try:
+        event_filter = filter_from_widgets(st.session_state, now=datetime.now(UTC))
+    except QuerySyntaxError as exc:
+        st.session_state[ERROR_KEY] = exc
+        return
+    st.session_state.pop(ERROR_KEY, None)
+    _set_applied(event_filter)
+
+
+def set_filter(event_filter: EventFilter) -> None:
+    """Apply a filter from code (a drill-down from the timeline or the table)."""
+    st.session_state.pop(ERROR_KEY, None)
+    _set_applied(event_filter)
+
+
+def filter_from_widgets(state: Any, *, now: datetime) -> EventFilter:
+    """The filter the widgets describe (text terms from the text box, quoted like queries)."""
+    values = {field: tuple(state.get(key) or ()) for field, key in WIDGET_KEYS.items()}
+    text_box = (state.get(TEXT_KEY) or "").strip()
+    texts = EventFilter.parse(_as_text_terms(text_box)).texts if text_box else ()
+    current = applied_filter()
+    start, end = _dates(state, now=now, current=current)
+    return EventFilter(**values, sessions=current.sessions, start=start, end=end, texts=texts)
+
+
+def _as_text_terms(text: str) -> str:
+    # The text box holds words to find, not qualifiers: a word with a colon is quoted.
+    if '"' in text:
+        return text
+    return " ".join(f'"{w}"' if ":" in w else w for w in text.split())
+
+
+def _dates(
+    state: Any, *, now: datetime, current: EventFilter
+) -> tuple[datetime | None, datetime | None]:
+    preset = state.get(PRESET_KEY) or "Any time"
+    span = PRESETS.get(preset)
+    if span is not None:
+        return now - span, None
+    if preset != "Custom dates":
+        return None, None
+    picked = state.get(DATES_KEY)
+    if not picked:
+        return current.start, current.end
+    if isinstance(picked, date):
+        picked = (picked,)
+    first = picked[0]
+    last = picked[1] if len(picked) > 1 else picked[0]
+    start = datetime.combine(first, time(0), UTC)
+    end = datetime.combine(last, time(0), UTC) + timedelta(days=1)
+    # Untouched dates keep the exact times a query or drill-down gave.
+    if current.start is not None and current.start.date() == first:
+        start = current.start
+    if current.end is not None and (current.end - timedelta(microseconds=1)).date() == last:
+        end = current.end
+    return start, end

@@ -1,0 +1,236 @@
+"""Exports of the filtered raw events as CSV or NDJSON: streamed, escaped, recorded.
+
+Rows come from a server-side cursor (`session.stream`) in the viewer's organisation, so an
+export of a million rows never sits in memory as rows; the file is hashed as it is written.
+Every export becomes a row of `audit_exports` (who, the filter as JSON and in words, rows,
+SHA-256 of the file, flagged for review above 10,000 rows) and an audit event of its own.
+
+CSV cells that a spreadsheet would run as a formula (first character `=`, `+`, `-`, `@`, tab
+or carriage return) get a leading single quote. NDJSON stays exact: it is JSON, which no
+spreadsheet evaluates, and an investigator needs the values as they were.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from sql.event_filter import EventFilter
+from sql.event_store import record_event
+from sql.gateway import Database, check_org_id
+
+FORMATS = ("csv", "ndjson")
+REVIEW_THRESHOLD = 10_000
+EXPORT_TIMEOUT_MS = 600_000
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "id",
+    "event_time",
+    "event_type",
+    "event_action",
+    "user_id",
+    "user_email",
+    "ip_address",
+    "user_agent",
+    "resource_type",
+    "resource_id",
+    "details",
+    "session_id",
+    "ingest_seq",
+)
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_MIME = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """Who exports: recorded with the export and as the audit event's user."""
+
+    user_id: str
+    email: str | None = None
+    session_id: str | None = None
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    export_id: int
+    event_id: str
+    rows: int
+    sha256: str
+    flagged_for_review: bool
+    file_format: str
+
+    @property
+    def mime(self) -> str:
+        return _MIME[self.file_format]
+
+
+def escape_cell(value: str) -> str:
+    """Neutralise spreadsheet formula injection: `=1+1` becomes `'=1+1`."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return str(value)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _iso(value)
+    if value is None or isinstance(value, str | int | float | bool | dict | list):
+        return value
+    return str(value)  # inet and anything else exotic
+
+
+def _select(event_filter: EventFilter) -> tuple[str, dict[str, Any]]:
+    where, params = event_filter.to_sql()
+    # Column names are the fixed EXPORT_COLUMNS; the filter's values are all bound.
+    sql = (
+        f"SELECT {', '.join(EXPORT_COLUMNS)} FROM org_audit_events WHERE {where}"  # noqa: S608
+        " ORDER BY event_time, ingest_seq"
+    )
+    return sql, params
+
+
+def _encode(file_format: str, rows: Any, header: bool) -> Iterator[bytes]:
+    if file_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        if header:
+            writer.writerow(EXPORT_COLUMNS)
+        for row in rows:
+            writer.writerow([escape_cell(_text(v)) for v in row])
+        yield buffer.getvalue().encode("utf-8")
+    else:
+        lines = [
+            json.dumps(
+                {c: _json_value(v) for c, v in zip(EXPORT_COLUMNS, row, strict=True)},
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            + "\n"
+            for row in rows
+        ]
+        yield "".join(lines).encode("utf-8")
+
+
+def export_events(
+    db: Database,
+    org: str,
+    event_filter: EventFilter,
+    file_format: str,
+    out: IO[bytes],
+    *,
+    exporter: Exporter,
+    batch_size: int = 5_000,
+) -> ExportResult:
+    """Write the filtered events of `org` to `out` and record the export; returns the record.
+
+    The rows are read in one read transaction (a consistent snapshot), then the export is
+    recorded in `audit_exports` and as an audit event in one write transaction.
+    """
+    check_org_id(org)
+    if file_format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got: {file_format!r}")
+    digest = hashlib.sha256()
+    rows = 0
+    sql, params = _select(event_filter)
+    # Exports may be long; each FETCH is its own statement, but the first one may sort.
+    with db.org_session(org, timeout_ms=EXPORT_TIMEOUT_MS) as session:
+        first = True
+        for _columns, batch in session.stream(sql, params, batch_size=batch_size):
+            for chunk in _encode(file_format, batch, header=first):
+                digest.update(chunk)
+                out.write(chunk)
+            first = False
+            rows += len(batch)
+        if first and file_format == "csv":
+            # No rows at all: the CSV still carries its header.
+            for chunk in _encode(file_format, [], header=True):
+                digest.update(chunk)
+                out.write(chunk)
+    return record_export(
+        db,
+        org,
+        event_filter,
+        file_format,
+        rows=rows,
+        sha256=digest.hexdigest(),
+        exporter=exporter,
+    )
+
+
+def record_export(
+    db: Database,
+    org: str,
+    event_filter: EventFilter,
+    file_format: str,
+    *,
+    rows: int,
+    sha256: str,
+    exporter: Exporter,
+    kind: str = "events",
+) -> ExportResult:
+    """Record an export in `audit_exports` and as a `data_modification`/`export` event."""
+    flagged = rows > REVIEW_THRESHOLD
+    filter_json = event_filter.to_dict()
+    filter_text = event_filter.describe()
+    with db.writer() as session:
+        export_id = session.scalar(
+            "INSERT INTO audit_exports (organization_id, exported_by, export_kind, export_format,"
+            " filter, filter_text, row_count, sha256, flagged_for_review)"
+            " VALUES (:org, :by, :kind, :fmt, CAST(:filter AS jsonb), :text, :rows, :sha,"
+            " :flagged) RETURNING export_id",
+            {
+                "org": org,
+                "by": exporter.email or exporter.user_id,
+                "kind": kind,
+                "fmt": file_format,
+                "filter": json.dumps(filter_json),
+                "text": filter_text,
+                "rows": rows,
+                "sha": sha256,
+                "flagged": flagged,
+            },
+        )
+        event_id = record_event(
+            session,
+            organization_id=org,
+            event_type="data_modification",
+            event_action="export",
+            user_id=exporter.user_id,
+            user_email=exporter.email,
+            resource_type="audit_log",
+            resource_id=f"export/{export_id}",
+            details={
+                "export_id": export_id,
+                "kind": kind,
+                "format": file_format,
+                "records": rows,
+                "sha256": sha256,
+                "query": filter_json["query"],
+                "filter": filter_text,
+                "flagged_for_review": flagged,
+            },
+            ip_address=exporter.ip_address,
+            user_agent=exporter.user_agent,
+            session_id=exporter.session_id,
+        )
+    return ExportResult(int(export_id), event_id, rows, sha256, flagged, file_format)

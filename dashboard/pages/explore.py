@@ -1,0 +1,272 @@
+"""Explore: the filter bar (widgets, query box and URL in step), a zoomable timeline, the raw
+events a page at a time, one event's detail with its session, and the export."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import explore_queries as q
+from dashboard import explore_state as state
+from dashboard.charts import timeline_figure
+from dashboard.context import page_context
+from dashboard.exports import FORMATS, Exporter, export_events
+from sql.event_filter import EventFilter, QuerySyntaxError
+
+
+def _selected(widget_state: Any, kind: str) -> list[Any]:
+    """Selected points/rows of a chart or table (empty when nothing is selected)."""
+    try:
+        return list(widget_state["selection"][kind])
+    except (KeyError, TypeError):
+        return []
+
+
+def _drill(target: EventFilter, source: str) -> None:
+    """A drill-down (runs as a callback, before the widgets it rewrites exist)."""
+    ctx.record("drill_down", {"from": source, "query": target.to_query()}, dedupe=False)
+    state.set_filter(target)
+    st.session_state["explore_event_id"] = ""
+
+
+ctx = page_context("Explore")
+state.init_state(st.query_params.get("q", ""))
+arrived_by_link = st.query_params.get("q") and st.session_state.get("explore_recorded_link") != (
+    ctx.org,
+    st.query_params.get("q"),
+)
+
+# ---- filter bar -------------------------------------------------------------------------------
+st.text_input(
+    "Query",
+    key=state.QUERY_KEY,
+    on_change=state.on_query_change,
+    placeholder="user:john@company.com action:export resource:payment-logs "
+    "created:2024-10-01..2024-12-31",
+    help="Qualifiers: user: family: action: resource: resource_type: ip: session: created: "
+    "— repeat one to OR its values; anything else is text searched within details "
+    '(quote it when it has spaces: "level:error AND x").',
+)
+error = st.session_state.get(state.ERROR_KEY)
+if isinstance(error, QuerySyntaxError):
+    st.error(f"{error}. The view still shows the last valid query.")
+    st.code(error.caret(), language=None)
+
+with st.expander("Filters", expanded=False):
+    left, middle, right = st.columns(3)
+    left.multiselect(
+        "Users (id or email)",
+        st.session_state.get(state.WIDGET_KEYS["users"], []),
+        key=state.WIDGET_KEYS["users"],
+        accept_new_options=True,
+        on_change=state.on_widget_change,
+    )
+    left.multiselect(
+        "Families",
+        sorted(set(state.FAMILIES) | set(st.session_state.get(state.WIDGET_KEYS["families"], []))),
+        key=state.WIDGET_KEYS["families"],
+        accept_new_options=True,
+        on_change=state.on_widget_change,
+    )
+    left.multiselect(
+        "Actions",
+        sorted(
+            set(state.COMMON_ACTIONS) | set(st.session_state.get(state.WIDGET_KEYS["actions"], []))
+        ),
+        key=state.WIDGET_KEYS["actions"],
+        accept_new_options=True,
+        on_change=state.on_widget_change,
+    )
+    for column, field, label in (
+        (middle, "resource_types", "Resource types"),
+        (middle, "resources", "Resource ids"),
+        (middle, "ips", "IP addresses or CIDR ranges"),
+    ):
+        column.multiselect(
+            label,
+            st.session_state.get(state.WIDGET_KEYS[field], []),
+            key=state.WIDGET_KEYS[field],
+            accept_new_options=True,
+            on_change=state.on_widget_change,
+        )
+    right.selectbox(
+        "Time", list(state.PRESETS), key=state.PRESET_KEY, on_change=state.on_widget_change
+    )
+    if st.session_state.get(state.PRESET_KEY) == "Custom dates":
+        right.date_input(
+            "From – to (UTC days)", key=state.DATES_KEY, on_change=state.on_widget_change
+        )
+    right.text_input("Text within details", key=state.TEXT_KEY, on_change=state.on_widget_change)
+
+event_filter = state.applied_filter()
+applied_text = event_filter.to_query()
+# The URL carries the view, so it can be shared as a link.
+if applied_text:
+    if st.query_params.get("q") != applied_text:
+        st.query_params["q"] = applied_text
+        st.session_state["explore_url_q"] = applied_text
+elif "q" in st.query_params:
+    del st.query_params["q"]
+    st.session_state["explore_url_q"] = ""
+st.caption(f"Showing {event_filter.describe()}.")
+
+# ---- figures ----------------------------------------------------------------------------------
+with st.spinner("Counting events…"):
+    count, capped = q.count_events(ctx.db, ctx.org, event_filter)
+if arrived_by_link:
+    st.session_state["explore_recorded_link"] = (ctx.org, st.query_params.get("q"))
+    ctx.record("drill_down", {"query": applied_text, "filter": event_filter.describe()})
+if not event_filter.is_empty:
+    ctx.record(
+        "search",
+        {"query": applied_text, "filter": event_filter.describe(), "results_count": count},
+    )
+st.metric("Matching events", f"more than {count:,}" if capped else f"{count:,}")
+
+
+def _timeline(event_filter: EventFilter) -> None:
+    """The zoomable timeline; a box or click selection offers to narrow the time."""
+    start, end = q.time_bounds(ctx.db, ctx.org, event_filter)
+    bucket = q.bucket_for(start, end)
+    with st.spinner("Drawing the timeline…"):
+        frame = q.timeline(ctx.db, ctx.org, event_filter, start, end, bucket)
+    selection = st.plotly_chart(
+        timeline_figure(frame),
+        key="explore_timeline",
+        on_select="rerun",
+        selection_mode=("box", "points"),
+    )
+    points = _selected(selection, "points")
+    times = [pd.Timestamp(p["x"]) for p in points if p.get("x") is not None]
+    if times:
+        width = pd.Timedelta(hours=1) if bucket == "hour" else pd.Timedelta(days=1)
+        first, last = (t if t.tzinfo else t.tz_localize("UTC") for t in (min(times), max(times)))
+        zoomed = event_filter.with_values(
+            start=first.to_pydatetime(), end=(last + width).to_pydatetime()
+        )
+        st.button(
+            "Show only the selected time",
+            key="explore_zoom",
+            on_click=_drill,
+            args=(zoomed, "timeline"),
+        )
+
+
+def _events_table(event_filter: EventFilter, applied_text: str) -> pd.DataFrame:
+    """One page of raw events (keyset paging: never the whole table) with Newer/Older."""
+    if st.session_state.get("explore_paged_view") != (ctx.org, applied_text):
+        st.session_state["explore_paged_view"] = (ctx.org, applied_text)
+        st.session_state[state.PAGES_KEY] = []
+    cursors: list[q.Cursor] = st.session_state.setdefault(state.PAGES_KEY, [])
+    page_no = len(cursors)
+    page = q.page_events(ctx.db, ctx.org, event_filter, after=cursors[-1] if cursors else None)
+    first_row = page_no * q.PAGE_SIZE + 1
+    st.caption(f"Events {first_row:,}–{first_row + len(page) - 1:,}, newest first.")
+    table = st.dataframe(
+        page.drop(columns=["ingest_seq"]),
+        key="explore_table",
+        on_select="rerun",
+        selection_mode="single-row",
+        hide_index=True,
+        column_config={"event_time": st.column_config.DatetimeColumn("time (UTC)")},
+    )
+    selected_rows = _selected(table, "rows")
+    if selected_rows:
+        st.session_state["explore_event_id"] = str(page.iloc[selected_rows[0]]["id"])
+    newer, older, _ = st.columns([1, 1, 6])
+    if newer.button("← Newer", key="explore_newer", disabled=page_no == 0):
+        cursors.pop()
+        st.rerun()
+    if older.button("Older →", key="explore_older", disabled=len(page) < q.PAGE_SIZE):
+        cursor = q.last_cursor(page)
+        if cursor is not None:
+            cursors.append(cursor)
+        st.rerun()
+    return page
+
+
+if count == 0:
+    st.info(
+        "No event matches this filter. Widen the time range or remove a qualifier."
+        if not event_filter.is_empty
+        else "No audit events in this organisation yet."
+    )
+    page = pd.DataFrame(columns=list(q.TABLE_COLUMNS))
+else:
+    _timeline(event_filter)
+    page = _events_table(event_filter, applied_text)
+
+# ---- one event and its session -----------------------------------------------------------------
+event_id = st.text_input("Event id", key="explore_event_id", help="or select a row above")
+if event_id:
+    detail = q.event_detail(ctx.db, ctx.org, event_id.strip())
+    if detail is None:
+        st.warning(f"No event {event_id!r} in {ctx.org}.")
+    else:
+        ctx.record("view_entry", {"event_id": detail["id"]}, resource_id=f"event/{detail['id']}")
+        st.subheader(f"{detail['event_type']} · {detail['event_action']}")
+        info, raw = st.columns([1, 1])
+        info.json(
+            {k: str(v) if v is not None else None for k, v in detail.items() if k != "details"}
+        )
+        raw.json(
+            detail["details"]
+            if isinstance(detail["details"], dict)
+            else json.loads(detail["details"])
+        )
+        if detail["session_id"]:
+            others = q.session_events(ctx.db, ctx.org, detail["session_id"])
+            st.markdown(f"**Session `{detail['session_id']}`: {len(others):,} event(s)**")
+            st.dataframe(
+                others.drop(columns=["ingest_seq"]), hide_index=True, key="explore_session"
+            )
+            st.button(
+                "Explore this session",
+                key="explore_session_drill",
+                on_click=_drill,
+                args=(EventFilter(sessions=(detail["session_id"],)), "session"),
+            )
+
+# ---- export ----------------------------------------------------------------------------------
+st.divider()
+if not ctx.can_export:
+    st.caption("Your role in this organisation does not include exports.")
+else:
+    file_format = st.radio("Export format", FORMATS, horizontal=True, key="explore_export_format")
+    if st.button("Prepare export", key="explore_export", icon=":material/download:"):
+        buffer = io.BytesIO()
+        with st.spinner(f"Exporting {count:,} event(s)…"):
+            result = export_events(
+                ctx.db,
+                ctx.org,
+                event_filter,
+                file_format,
+                buffer,
+                exporter=Exporter(
+                    user_id=ctx.viewer.user_id,
+                    email=ctx.viewer.email,
+                    session_id=ctx.viewer.session_id,
+                ),
+            )
+        st.session_state["explore_export_file"] = (
+            (ctx.org, applied_text),
+            buffer.getvalue(),
+            result,
+        )
+    prepared = st.session_state.get("explore_export_file")
+    # A file prepared for another view is not offered for this one.
+    if prepared and prepared[0] == (ctx.org, applied_text):
+        _view, data, result = prepared
+        st.download_button(
+            f"Download {result.rows:,} event(s) as {result.file_format.upper()}",
+            data,
+            file_name=f"auditlens-{ctx.org}-export-{result.export_id}.{result.file_format}",
+            mime=result.mime,
+            key="explore_download",
+        )
+        flag = " — flagged for review (over 10,000 rows)" if result.flagged_for_review else ""
+        st.caption(f"Export #{result.export_id} recorded · SHA-256 {result.sha256}{flag}")

@@ -1,0 +1,219 @@
+"""Explore in AppTest: figures on a known data set, query box / widgets / URL in step, pointed
+syntax errors, keyset paging, event detail with its session, exports by role, isolation and
+self-auditing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sql.event_store import insert_events
+from tests.dashboard.conftest import page_test
+from tests.factories import event_row
+
+T0 = datetime(2025, 1, 15, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def known(dashboard_db):
+    """org_a: 120 searches by ann (session s_ann), 7 config changes by bob, 1 export by eve
+    from 10.9.8.7; org_b: 30 events of mallory."""
+    rows = [
+        event_row(
+            organization_id="org_a",
+            id=f"a{i:03d}",
+            user_id="u_ann",
+            user_email="ann@company.com",
+            event_time=T0 + timedelta(minutes=i),
+            session_id="s_ann",
+            ip_address="192.168.1.10",
+            details={"query": f"level:error n={i}", "results_count": i},
+        )
+        for i in range(120)
+    ]
+    rows += [
+        event_row(
+            organization_id="org_a",
+            id=f"c{i}",
+            user_id="u_bob",
+            user_email="bob@company.com",
+            event_type="config_change",
+            event_action="update_alert",
+            resource_type="alert",
+            resource_id="high-errors",
+            event_time=T0 + timedelta(days=1, hours=i),
+            session_id="s_bob",
+            details={"old_values": {"threshold": 100}, "new_values": {"threshold": 200}},
+        )
+        for i in range(7)
+    ]
+    rows.append(
+        event_row(
+            organization_id="org_a",
+            id="x1",
+            user_id="u_eve",
+            user_email="eve@company.com",
+            event_type="data_modification",
+            event_action="export",
+            ip_address="10.9.8.7",
+            resource_id="payment-logs",
+            event_time=T0 + timedelta(days=2),
+            details={"records": 1247, "note": "=cmd|'/C calc'!A0"},
+        )
+    )
+    rows += [
+        event_row(
+            organization_id="org_b",
+            id=f"b{i}",
+            user_id="u_mal",
+            user_email="mallory@other.com",
+            event_time=T0 + timedelta(minutes=i),
+            session_id="s_ann",
+            resource_id="payment-logs",
+        )
+        for i in range(30)
+    ]
+    with dashboard_db.writer() as s:
+        insert_events(s, rows)
+    return dashboard_db
+
+
+def _metric(at):
+    return at.metric[0].value
+
+
+def _audit(db, org, action):
+    with db.org_session(org) as s:
+        return s.execute(
+            "SELECT user_email, details FROM org_audit_events"
+            " WHERE resource_type = 'audit_log' AND event_action = :a ORDER BY ingest_seq",
+            {"a": action},
+        ).dicts()
+
+
+def test_link_with_a_query_shows_exactly_its_events(known, sign_in):
+    token = sign_in("ann@company.com", "org_a", "analyst")
+    at = page_test("explore.py", token, q="family:config_change user:bob@company.com").run()
+    assert not at.exception
+    assert _metric(at) == "7"
+    assert at.text_input(key="explore_query").value == "family:config_change user:bob@company.com"
+    assert at.session_state["explore_users"] == ["bob@company.com"]
+    assert at.session_state["explore_families"] == ["config_change"]
+    table = at.dataframe[0].value
+    assert len(table) == 7 and set(table["user_email"]) == {"bob@company.com"}
+    # Arriving by link is a drill-down; the filtered view is a search: both audited.
+    (drill,) = _audit(known, "org_a", "drill_down")
+    assert drill["details"]["query"] == "user:bob@company.com family:config_change"
+    (search,) = _audit(known, "org_a", "search")
+    assert search["user_email"] == "ann@company.com" and search["details"]["results_count"] == 7
+
+
+def test_query_box_drives_widgets_and_url(known, sign_in):
+    token = sign_in("ann@company.com", "org_a", "admin")
+    at = page_test("explore.py", token).run()
+    with known.org_session("org_a") as s:
+        everything = s.scalar("SELECT count(*) FROM org_audit_events")
+    assert _metric(at) == str(everything)  # the known 128 plus the viewer's own audit trail
+    assert everything >= 128
+    at.text_input(key="explore_query").input('ip:10.0.0.0/8 "calc"').run()
+    assert not at.exception
+    assert _metric(at) == "1"
+    assert at.session_state["explore_ips"] == ["10.0.0.0/8"]
+    assert at.text_input(key="explore_text").value == "calc"
+    assert at.query_params["q"] in (["ip:10.0.0.0/8 calc"], "ip:10.0.0.0/8 calc")
+
+
+def test_widgets_drive_the_query_box(known, sign_in):
+    token = sign_in("ann@company.com", "org_a", "admin")
+    at = page_test("explore.py", token).run()
+    at.multiselect(key="explore_families").select("config_change").run()
+    assert not at.exception
+    assert at.text_input(key="explore_query").value == "family:config_change"
+    assert _metric(at) == "7"
+    at.text_input(key="explore_text").input("threshold").run()
+    assert at.text_input(key="explore_query").value == "family:config_change threshold"
+    assert _metric(at) == "7"
+
+
+def test_malformed_query_points_at_the_bad_part_and_keeps_the_view(known, sign_in):
+    token = sign_in("ann@company.com", "org_a", "admin")
+    at = page_test("explore.py", token, q="family:config_change").run()
+    at.text_input(key="explore_query").input("family:login levle:error").run()
+    assert not at.exception
+    assert "column 14" in at.error[0].value and "unknown qualifier 'levle'" in at.error[0].value
+    caret = at.code[0].value.splitlines()
+    assert caret[1].index("^") == 13
+    assert _metric(at) == "7"  # still the last valid query
+
+
+def test_keyset_paging_walks_the_events_newest_first(known, sign_in):
+    token = sign_in("ann@company.com", "org_a", "admin")
+    at = page_test("explore.py", token, q="user:u_ann").run()
+    assert _metric(at) == "120"
+    first = at.dataframe[0].value
+    assert list(first["id"][:2]) == ["a119", "a118"] and len(first) == 50
+    at.button(key="explore_older").click().run()
+    second = at.dataframe[0].value
+    assert list(second["id"][:1]) == ["a069"] and len(second) == 50
+    at.button(key="explore_older").click().run()
+    third = at.dataframe[0].value
+    assert list(third["id"]) == [f"a{i:03d}" for i in range(19, -1, -1)]
+    assert at.button(key="explore_older").disabled
+    at.button(key="explore_newer").click().run()
+    assert list(at.dataframe[0].value["id"][:1]) == ["a069"]
+
+
+def test_event_detail_shows_json_and_the_sessions_other_events(known, sign_in):
+    token = sign_in("ann@company.com", "org_a", "admin")
+    at = page_test("explore.py", token, q="family:config_change").run()
+    at.text_input(key="explore_event_id").input("c3").run()
+    assert not at.exception
+    assert any('"threshold": 200' in j.value or "200" in j.value for j in at.json)
+    session_table = at.dataframe[1].value
+    assert set(session_table["id"]) == {f"c{i}" for i in range(7)}
+    (viewed,) = _audit(known, "org_a", "view_entry")
+    assert viewed["details"]["event_id"] == "c3"
+    # The session's events become a filter with one click.
+    at.button(key="explore_session_drill").click().run()
+    assert at.text_input(key="explore_query").value == "session:s_bob"
+
+
+@pytest.mark.parametrize(
+    ("role", "can_export", "has_button"),
+    [
+        ("analyst", False, False),
+        ("analyst", True, True),
+        ("auditor", False, True),
+        ("admin", False, True),
+    ],
+)
+def test_export_button_follows_the_role(known, sign_in, role, can_export, has_button):
+    token = sign_in("ann@company.com", "org_a", role, can_export=can_export)
+    at = page_test("explore.py", token).run()
+    assert not at.exception
+    keys = {b.key for b in at.button}
+    assert ("explore_export" in keys) is has_button
+
+
+def test_export_from_explore_is_escaped_recorded_and_isolated(known, sign_in):
+    token = sign_in("ann@company.com", "org_a", "auditor")
+    at = page_test("explore.py", token, q="resource:payment-logs").run()
+    assert _metric(at) == "1"  # org_b's payment-logs events are not org_a's
+    at.button(key="explore_export").click().run()
+    assert not at.exception
+    with known.org_session("org_a") as s:
+        record = s.execute("SELECT * FROM org_audit_exports").dicts()[0]
+    assert record["row_count"] == 1 and record["exported_by"] == "ann@company.com"
+    assert record["filter"]["query"] == "resource:payment-logs"
+    assert "download_button" in str(at) or at.get("download_button")
+
+
+def test_another_organisation_is_invisible(known, sign_in):
+    token = sign_in("ann@company.com", "org_a", "admin")
+    at = page_test("explore.py", token, q="user:u_mal", org="org_b").run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="auditlens_org").value == "org_a"
+    assert _metric(at) == "0"
+    at.text_input(key="explore_event_id").input("b1").run()
+    assert "No event 'b1' in org_a" in at.warning[0].value
