@@ -27,6 +27,7 @@ from sql.gateway import Database
 
 GZIP_MAGIC = b"\x1f\x8b"
 DEFAULT_BATCH = 5_000
+WRITER_THREADS = 2
 KEEP_REJECTIONS = 20
 _WIRE = frozenset(WIRE_FIELDS)
 
@@ -268,10 +269,12 @@ def _pipelined(
     progress: Progress | None,
     counter: _Counter,
 ) -> None:
-    """Decode and validate in this thread while a second one writes: psycopg releases the
-    GIL while the server works, so checking batch N+1 overlaps storing batch N."""
-    pending: queue.Queue[Any] = queue.Queue(maxsize=2)
+    """Decode and validate in this thread while writer threads store: psycopg releases the
+    GIL while the server works, so checking batch N+1 overlaps storing batch N, and two
+    transactions at once let the server use a second core for index maintenance."""
+    pending: queue.Queue[Any] = queue.Queue(maxsize=WRITER_THREADS + 1)
     failure: list[BaseException] = []
+    lock = threading.Lock()
 
     def drain() -> None:
         while True:
@@ -281,22 +284,31 @@ def _pipelined(
             if failure:
                 continue
             try:
-                total.add(writer.write_rows(*batch), keep=KEEP_REJECTIONS)
+                result = writer.write_rows(*batch)
             except BaseException as exc:
                 failure.append(exc)
+                continue
+            with lock:
+                total.add(result, keep=KEEP_REJECTIONS)
 
-    thread = threading.Thread(target=drain, name="auditlens-import-writer", daemon=True)
-    thread.start()
+    threads = [
+        threading.Thread(target=drain, name=f"auditlens-import-writer-{n}", daemon=True)
+        for n in range(WRITER_THREADS)
+    ]
+    for thread in threads:
+        thread.start()
     try:
         for batch in batches:
             if failure:
                 break
-            # Validation here, storing in the writer thread: the two overlap.
+            # Validation here, storing in the writer threads: the two overlap.
             pending.put(writer.check(batch))
             if progress:
                 progress(counter.position())
     finally:
-        pending.put(_DONE)
-        thread.join()
+        for _ in threads:
+            pending.put(_DONE)
+        for thread in threads:
+            thread.join()
     if failure:
         raise failure[0]

@@ -27,6 +27,7 @@ from sql.gateway import Database, ScopedSession
 # shutting down) propagates so the caller can spool the batch.
 _ROW_LEVEL_SQLSTATE_CLASSES = ("22", "23", "54")
 _MAX_REASON = 500
+_TRANSIENT_RETRIES = 5
 
 
 @dataclass
@@ -108,6 +109,19 @@ def _org_of(value: Any, fallback: str | None) -> str | None:
     return fallback
 
 
+def _transient(exc: BaseException) -> bool:
+    """Worth running the batch again: deadlock or serialization failure (class 40), or two
+    writers creating the same month's partition at once (42P07: the loser's catalog view was
+    stale; on the retry the partition exists)."""
+    orig = getattr(exc, "orig", None) or exc
+    state = str(getattr(orig, "sqlstate", "") or "")
+    return state.startswith("40") or state == "42P07"
+
+
+def _fresh(item: Item) -> Item:
+    return Item(item.position, item.raw, item.value, item.rejected)
+
+
 def _row_level(exc: BaseException) -> bool:
     orig = getattr(exc, "orig", None) or exc
     state = getattr(orig, "sqlstate", None)
@@ -182,8 +196,16 @@ class EventWriter:
         """Store what `check` returned, in one transaction of its own (so checking the next
         batch can overlap storing this one)."""
         assert self.db is not None, "a writer without a database only checks"
-        with self.db.writer() as session:
-            return self.write_checked(session, rows, good, bad)
+        for attempt in range(_TRANSIENT_RETRIES + 1):
+            try:
+                with self.db.writer() as session:
+                    return self.write_checked(session, rows, list(good), [_fresh(i) for i in bad])
+            except Exception as exc:
+                # Concurrent batches can deadlock (the same ids in different orders) or race
+                # to create a partition; the loser simply runs again.
+                if attempt == _TRANSIENT_RETRIES or not _transient(exc):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def write_checked(
         self,

@@ -81,3 +81,35 @@ def test_hostile_batches_always_add_up(db, events):
     with db.admin() as s:
         assert s.scalar("SELECT count(*) FROM audit_events") - before_events == result.accepted
         assert s.scalar("SELECT count(*) FROM audit_rejects") - before_rejects == result.rejected
+
+
+def test_concurrent_writers_of_a_new_month_both_succeed(db):
+    """Two batches creating the same month's partition at once (and sharing ids) must both
+    be stored: the loser of the race is run again, never failed."""
+    import threading
+
+    writer = EventWriter(db, source="test")
+    errors: list[BaseException] = []
+    for year in (2019, 2020, 2021):
+        batch = [
+            dict(GOOD, id=f"c{year}_{i}", timestamp=f"{year}-03-0{1 + i % 9}T10:00:00Z")
+            for i in range(200)
+        ]
+
+        def run(events):
+            try:
+                writer.write(items(events))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=run, args=(batch,)),
+            threading.Thread(target=run, args=(list(reversed(batch)),)),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors
+    with db.org_session("org_a") as s:
+        assert s.scalar("SELECT count(*) FROM org_audit_events") == 600
