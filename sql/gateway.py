@@ -128,9 +128,11 @@ class ScopedSession:
     ) -> Iterator[tuple[list[str], Sequence[tuple[Any, ...]]]]:
         """Yield (columns, rows) batches from a server-side cursor: for exports, never capped."""
         try:
-            result = self.conn.execution_options(stream_results=True, yield_per=batch_size).execute(
-                text(sql), dict(params or {})
-            )
+            # Options on the statement, not the connection: Connection.execution_options
+            # changes the connection itself, and every later statement of the transaction
+            # (an INSERT recording the export, say) would then go through a named cursor.
+            statement = text(sql).execution_options(stream_results=True, yield_per=batch_size)
+            result = self.conn.execute(statement, dict(params or {}))
             columns = list(result.keys())
             for part in result.partitions(batch_size):
                 yield columns, [tuple(r) for r in part]

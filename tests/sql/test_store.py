@@ -153,3 +153,17 @@ def test_record_event_writes_an_event_of_our_own(db: Database):
         row = session.execute("SELECT id, details FROM org_audit_events").rows[0]
     assert row == (event_id, {"rows": 3})
     assert len(event_id) == 36 and event_id[14] == "7"  # a UUIDv7
+
+
+def test_streaming_leaves_the_transaction_usable_for_writes(db: Database):
+    with db.writer() as w:
+        insert_events(w, [event_row() for _ in range(7)])
+    with db.admin() as session:
+        batches = list(session.stream("SELECT id FROM audit_events ORDER BY id", batch_size=3))
+        # A statement after the stream must run as an ordinary one (it used to fail).
+        session.execute(
+            "INSERT INTO audit_rejects (source, reason, raw_payload) VALUES ('t', 'r', '\\x00')"
+        )
+        assert session.scalar("SELECT count(*) FROM audit_rejects") == 1
+    assert [len(rows) for _, rows in batches] == [3, 3, 1]
+    assert batches[0][0] == ["id"]
