@@ -218,7 +218,8 @@ class Database:
             conn.execute(text(f"SET LOCAL ROLE {role}"))
         conn.execute(
             text("SELECT set_config('statement_timeout', :ms, true)"),
-            {"ms": str(timeout_ms or self.settings.statement_timeout_ms)},
+            # None: the configured limit; 0: no limit (maintenance such as a rollup rebuild).
+            {"ms": str(self.settings.statement_timeout_ms if timeout_ms is None else timeout_ms)},
         )
 
     @contextmanager
@@ -245,7 +246,7 @@ class Database:
     def admin(self, *, timeout_ms: int | None = None) -> Iterator[ScopedSession]:
         """A transaction as the login role: migrations, maintenance and the purge only."""
         with self.engine.connect() as conn, conn.begin():
-            self._prepare(conn, None, timeout_ms or 0)
+            self._prepare(conn, None, 0 if timeout_ms is None else timeout_ms)
             yield ScopedSession(conn, org_id=None, max_rows=self.settings.max_rows)
 
     @contextmanager

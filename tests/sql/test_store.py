@@ -167,3 +167,12 @@ def test_streaming_leaves_the_transaction_usable_for_writes(db: Database):
         assert session.scalar("SELECT count(*) FROM audit_rejects") == 1
     assert [len(rows) for _, rows in batches] == [3, 3, 1]
     assert batches[0][0] == ["id"]
+
+
+def test_admin_sessions_have_no_time_limit_and_readers_have_the_configured_one(db: Database):
+    with db.admin() as session:
+        assert session.scalar("SHOW statement_timeout") == "0"
+    with db.org_session("org_a") as session:
+        assert session.scalar("SHOW statement_timeout") == "15s"
+    with db.admin(timeout_ms=2_000) as session:
+        assert session.scalar("SHOW statement_timeout") == "2s"
