@@ -1,0 +1,312 @@
+"""Dashboard speed: the query layer of every page on a large organisation, and one real
+browser timing of the Overview page.
+
+    python bench/dashboard.py --events 10000000     # the issue's goal: <= 1 s per interaction
+
+Builds a throwaway database (AUDITLENS_DATABASE_URL if it points at a server where we may
+create databases, else an embedded server in a temp folder), fills it with synthetic events
+in SQL (fast: no Python per row), refreshes the rollups, then times each page's reads
+(uncached: what the first viewer of a period waits for) against a baseline measured in the
+same run: the same overview answered by scanning raw events. Prints seconds and ratios;
+asserts nothing (tests never time things).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+# Run as a script (`python bench/dashboard.py`): the repository root holds the packages and
+# the browser test's Chromium settings this reuses.
+sys.path.insert(0, str(ROOT))
+
+from dashboard import access_report, config_changes, user_events, user_patterns  # noqa: E402
+from detection import findings  # noqa: E402
+from sql.embedded import EmbeddedPostgres  # noqa: E402
+from sql.gateway import Database  # noqa: E402
+from sql.migrate import migrate  # noqa: E402
+from sql.read_model import ReadModel  # noqa: E402
+from sql.settings import Settings  # noqa: E402
+
+ORG = "org_bench"
+END = datetime(2025, 1, 1, tzinfo=UTC)
+# Event g gets family and action number g % 8: half log access, one in eight config changes.
+FAMILIES = (
+    "ARRAY['log_access','log_access','log_access','log_access','login','config_change',"
+    "'data_modification','user_management']"
+)
+ACTIONS = (
+    "ARRAY['search','view_logs','view_entry','download','login','update_alert','export',"
+    "'invite_user']"
+)
+
+FILL = f"""
+INSERT INTO audit_events (organization_id, id, event_time, event_type, event_action, user_id,
+  user_email, ip_address, user_agent, resource_type, resource_id, details, session_id,
+  retention_guaranteed_until)
+SELECT :org, 'evt_' || g, :end - make_interval(secs => (g::bigint * 7919) % (:days * 86400)),
+       ({FAMILIES})[1 + g % 8], ({ACTIONS})[1 + g % 8],
+       'user_' || (g % :users), 'user' || (g % :users) || '@company.com',
+       ('10.' || (g % :users % 250) || '.' || (g % :users / 250 % 250) || '.' || (1 + g % 3))::inet,
+       'Mozilla/5.0 (agent ' || (g % :users % 4) || ')',
+       CASE WHEN g % 8 = 5 THEN 'alert_rule' ELSE 'source' END,
+       'source_' || (g % :resources),
+       CASE WHEN g % 8 = 5 THEN jsonb_build_object('changes',
+              jsonb_build_object('threshold', jsonb_build_object('old', g % 300, 'new', g % 400)))
+            ELSE jsonb_build_object('query', 'level:error', 'results_count', g % 500) END,
+       'sess_' || (g / 50), :end + interval '10 years'
+  FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
+"""
+
+
+def _server() -> tuple[str, EmbeddedPostgres | None]:
+    """A superuser URL to a maintenance database, and the embedded server if we started one."""
+    url = os.environ.get("AUDITLENS_BENCH_DATABASE_URL")
+    if url:
+        return url, None
+    data_dir = Path(tempfile.mkdtemp(prefix="auditlens-bench-pg-"))
+    data_dir.chmod(0o755)
+    server = EmbeddedPostgres(data_dir, fast_unsafe=True)
+    return server.start().replace("/auditlens?", "/postgres?"), server
+
+
+def _timed(fn: Callable[[], Any], repeat: int) -> float:
+    """Median seconds over `repeat` runs."""
+    runs = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - began)
+    return statistics.median(runs)
+
+
+def fill(db: Database, events: int, days: int, users: int, resources: int) -> None:
+    months = [END - timedelta(days=d) for d in range(0, days + 31, 28)]
+    with db.admin() as s:
+        s.execute("SELECT audit_ensure_partitions(CAST(:m AS timestamptz[]))", {"m": months})
+        s.execute(
+            "INSERT INTO organizations (organization_id) VALUES (:org) ON CONFLICT DO NOTHING",
+            {"org": ORG},
+        )
+    step = 1_000_000
+    for lo in range(0, events, step):
+        hi = min(lo + step, events) - 1
+        with db.admin(timeout_ms=3_600_000) as s:
+            s.execute(
+                FILL,
+                {
+                    "org": ORG,
+                    "end": END,
+                    "days": days,
+                    "users": users,
+                    "resources": resources,
+                    "lo": lo,
+                    "hi": hi,
+                },
+            )
+        print(f"  filled {hi + 1:,} events", flush=True)
+    with db.admin(timeout_ms=3_600_000) as s:
+        s.execute("ANALYZE audit_events")
+
+
+def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
+    """One callable per page interaction, reading exactly what the page reads."""
+    rm = ReadModel(db)
+    week = (END - timedelta(days=7), END)
+    month = (END - timedelta(days=30), END)
+    last_day = (END - timedelta(days=1)).date()
+
+    def overview_week() -> None:
+        rm.totals(ORG, *week)
+        rm.timeline(ORG, *week, bucket="hour")
+        rm.top_users(ORG, *week)
+        rm.top_resources(ORG, *week)
+        findings.list_findings(db, ORG, limit=10)
+
+    def overview_all() -> None:
+        span = (END - timedelta(days=days), END)
+        rm.totals(ORG, *span)
+        rm.timeline(ORG, *span, bucket="day")
+        rm.top_users(ORG, *span)
+        rm.top_resources(ORG, *span)
+
+    def users_month() -> None:
+        rm.top_users(ORG, *month, n=200)
+        activity = rm.user_activity(ORG, *month, user_id="user_7")
+        user_patterns.weekday_hour_matrix(activity, "Europe/Berlin")
+        # One read for the matrix and the baseline, as the page does.
+        features = rm.user_day_features(ORG, month[0].date() - timedelta(days=28), last_day)
+        user_patterns.users_by_day(features[features["day"] >= month[0].date()])
+        user_patterns.baseline_vs_day(features, "user_7", last_day, 28)
+
+    def heatmap_drill() -> None:
+        user_events.events_in_cells(
+            db, ORG, "user_7", *month, "Europe/Berlin", [("Mon", 14), ("Tue", 2)]
+        )
+
+    def compliance_quarter() -> None:
+        query = access_report.access_query(
+            "source_3", "source", (END - timedelta(days=90)).date(), last_day
+        )
+        access_report.build_access_report(db, ORG, query, generated_by="bench")
+
+    def config_month() -> None:
+        events, _ = config_changes.config_change_events(db, ORG, *month)
+        config_changes.change_history(events)
+        config_changes.never_reverted(events)
+
+    return {
+        "Overview, last 7 days": overview_week,
+        f"Overview, all {days} days": overview_all,
+        "Users, last 30 days": users_month,
+        "Users heatmap drill-down": heatmap_drill,
+        "Compliance report, 90 days": compliance_quarter,
+        "Config changes, 30 days": config_month,
+    }
+
+
+def raw_overview(db: Database) -> None:
+    """Baseline: the week's overview answered from raw events, as a naive dashboard would."""
+    with db.org_session(ORG, timeout_ms=600_000) as s:
+        params = {"a": END - timedelta(days=7), "b": END}
+        where = "event_time >= :a AND event_time < :b"
+        s.execute(
+            f"SELECT count(*), count(DISTINCT user_id), count(DISTINCT resource_id)"
+            f" FROM org_audit_events WHERE {where}",
+            params,
+        )
+        s.execute(
+            f"SELECT date_trunc('hour', event_time), event_type, event_action, count(*)"
+            f" FROM org_audit_events WHERE {where} GROUP BY 1, 2, 3",
+            params,
+        )
+        s.execute(
+            f"SELECT user_id, count(*) FROM org_audit_events WHERE {where}"
+            " GROUP BY 1 ORDER BY 2 DESC LIMIT 10",
+            params,
+        )
+
+
+def browser_overview(url: str, db: Database) -> tuple[float, float]:
+    """Seconds until the Overview's three charts are drawn: right after signing in (cold
+    caches) and on coming back to it (warm)."""
+    from playwright.sync_api import sync_playwright
+
+    from dashboard.accounts import add_user
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port
+
+    added = add_user(db, email="bench@company.com", org=ORG, role="admin", actor="bench")
+    port = _free_port()
+    env = dict(os.environ, AUDITLENS_DATABASE_URL=url, PYTHONPATH=str(ROOT))
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "dashboard" / "app.py"),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.set_default_timeout(120_000)
+            for _ in range(600):
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/")
+                    break
+                except Exception:  # the server is still starting
+                    time.sleep(0.2)
+            page.get_by_role("textbox", name="Email").fill("bench@company.com")
+            page.get_by_role("textbox", name="Password").fill(str(added.password))
+            # Cold: sign-in and the first Overview of this server (nothing cached yet).
+            began = time.perf_counter()
+            page.get_by_role("button", name="Sign in").click()
+            page.locator(".js-plotly-plot").nth(2).wait_for()
+            cold = time.perf_counter() - began
+            page.get_by_role("link", name="Config changes").click()
+            page.get_by_role("heading", name="Config changes").wait_for()
+            # Warm: coming back to the Overview within the cache's minute.
+            began = time.perf_counter()
+            page.get_by_role("link", name="Overview").click()
+            page.locator(".js-plotly-plot").nth(2).wait_for()
+            warm = time.perf_counter() - began
+            browser.close()
+            return cold, warm
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--resources", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-browser", action="store_true")
+    args = parser.parse_args()
+
+    admin_url, server = _server()
+    name = f"auditlens_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    db = Database(url, Settings(database_url=url, data_dir=Path(tempfile.gettempdir())))
+    try:
+        migrate(db)
+        print(f"database: {db.capabilities.describe()}")
+        began = time.perf_counter()
+        fill(db, args.events, args.days, args.users, args.resources)
+        print(f"fill: {args.events:,} events in {time.perf_counter() - began:.1f} s")
+        began = time.perf_counter()
+        ReadModel(db).refresh()
+        print(f"rollup refresh: {time.perf_counter() - began:.1f} s")
+
+        baseline = _timed(lambda: raw_overview(db), 1)
+        print(f"\nbaseline (week overview from raw events): {baseline:.3f} s")
+        print(f"{'page interaction':34} {'seconds':>8} {'vs 1 s goal':>12} {'vs baseline':>12}")
+        for label, read in page_reads(db, args.days).items():
+            seconds = _timed(read, args.repeat)
+            print(f"{label:34} {seconds:8.3f} {seconds / 1.0:11.2f}x {seconds / baseline:11.2f}x")
+        if not args.no_browser:
+            cold, warm = browser_overview(url, db)
+            print(
+                f"\nbrowser (Chromium): Overview, last 7 days, drawn {cold:.2f} s after"
+                f" clicking Sign in (cold caches); {warm:.2f} s when coming back (warm)"
+            )
+    finally:
+        db.close()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if server is not None:
+            server.stop()
+            shutil.rmtree(server.data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
