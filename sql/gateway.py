@@ -34,12 +34,12 @@ from sql.errors import (
 from sql.settings import DATABASE_URL_ENV, Settings
 
 Params = Mapping[str, Any]
-_ORG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
+_ORG_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")  # fullmatch: no trailing newline
 
 
 def check_org_id(org_id: str) -> str:
     """An organisation id as producers send it (`org_123`); refuse anything else loudly."""
-    if not isinstance(org_id, str) or not _ORG_ID.match(org_id):
+    if not isinstance(org_id, str) or not _ORG_ID.fullmatch(org_id):
         raise ConfigurationError(
             f"organization id must be 1-128 letters, digits or _.:@- , got: {org_id!r}"
         )

@@ -176,3 +176,39 @@ def test_admin_sessions_have_no_time_limit_and_readers_have_the_configured_one(d
         assert session.scalar("SHOW statement_timeout") == "15s"
     with db.admin(timeout_ms=2_000) as session:
         assert session.scalar("SHOW statement_timeout") == "2s"
+
+
+def test_org_id_with_a_trailing_newline_is_refused(db: Database):
+    from sql.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError), db.org_session("org_a\n"):
+        pass
+
+
+def test_two_writers_meeting_a_new_month_both_succeed(db: Database, capabilities):
+    import threading
+
+    if capabilities.hypertables:
+        pytest.skip("TimescaleDB creates chunks itself; nothing of ours to race")
+    month = datetime(2041, 4, 10, tzinfo=UTC)
+    errors: list[BaseException] = []
+    with db.writer() as first:
+        # The first writer creates the month and holds its lock until commit...
+        first.execute(
+            "SELECT audit_ensure_partitions(ARRAY[CAST(:t AS timestamptz)])", {"t": month}
+        )
+
+        def second_writer() -> None:
+            try:
+                with db.writer() as second:
+                    insert_events(second, [event_row(event_time=month)])
+            except BaseException as exc:
+                errors.append(exc)
+
+        waiter = threading.Thread(target=second_writer)
+        waiter.start()
+        waiter.join(timeout=1.0)  # ...so the second one is now waiting for that lock
+    waiter.join()
+    assert errors == []
+    with db.admin() as session:
+        assert session.scalar("SELECT count(*) FROM audit_events_2041_04") == 1
