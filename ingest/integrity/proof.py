@@ -46,26 +46,12 @@ from ingest.integrity.canonical import (
 from ingest.integrity.keys import PublicKeys
 from ingest.integrity.merkle import MerkleTree, verify_inclusion
 from ingest.integrity.seal import ENTRY_SIZE, IndexBuilder, Seal, stream_rows
+from ingest.model import WIRE_FIELDS
 from sql.event_store import record_event
 from sql.gateway import Database, ScopedSession, check_org_id
 
 PROOF_FORMAT = "auditlens-proof-v1"
-# Export column names (the wire format's), in order; `proof` follows.
-WIRE_FIELDS: tuple[str, ...] = (
-    "id",
-    "timestamp",
-    "event_type",
-    "event_action",
-    "user_id",
-    "user_email",
-    "organization_id",
-    "ip_address",
-    "user_agent",
-    "resource_type",
-    "resource_id",
-    "details",
-    "session_id",
-)
+# Export columns: the wire format's fields (ingest.model.WIRE_FIELDS), in order; `proof` follows.
 _WIRE_TO_FIELD = {"timestamp": "event_time"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
