@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from ingest.spreadsheet import escape_cell
 from sql.event_filter import EventFilter
 from sql.event_store import record_event
 from sql.gateway import Database, check_org_id
@@ -43,7 +44,6 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "session_id",
     "ingest_seq",
 )
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _MIME = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
 
 
@@ -70,11 +70,6 @@ class ExportResult:
     @property
     def mime(self) -> str:
         return _MIME[self.file_format]
-
-
-def escape_cell(value: str) -> str:
-    """Neutralise spreadsheet formula injection: `=1+1` becomes `'=1+1`."""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 def _text(value: Any) -> str:

@@ -14,6 +14,7 @@ import typer
 
 from dashboard.cli import app, err_console
 from dashboard.cli.context import open_database
+from ingest.spreadsheet import escape_cell
 from sql.gateway import Database
 
 _SEVERITIES = ("low", "medium", "high", "critical")
@@ -112,8 +113,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     text = "" if value is None else str(value)
-    # Spreadsheets run cells starting with these as formulas; findings quote attacker text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return escape_cell(text)
 
 
 @app.command()

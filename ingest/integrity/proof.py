@@ -47,13 +47,13 @@ from ingest.integrity.keys import PublicKeys
 from ingest.integrity.merkle import MerkleTree, verify_inclusion
 from ingest.integrity.seal import ENTRY_SIZE, IndexBuilder, Seal, stream_rows
 from ingest.model import WIRE_FIELDS
+from ingest.spreadsheet import escape_cell
 from sql.event_store import record_event
 from sql.gateway import Database, ScopedSession, check_org_id
 
 PROOF_FORMAT = "auditlens-proof-v1"
 # Export columns: the wire format's fields (ingest.model.WIRE_FIELDS), in order; `proof` follows.
 _WIRE_TO_FIELD = {"timestamp": "event_time"}
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 @dataclass
@@ -195,7 +195,7 @@ def csv_cell(value: Any) -> str:
     if value is None:
         return ""
     text = value if isinstance(value, str) else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return escape_cell(text, reversible=True)
 
 
 def write_export(
