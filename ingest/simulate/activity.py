@@ -157,6 +157,7 @@ _WORDS = (
     "web",
 )
 SPANS_MS = (15 * MINUTE_MS, HOUR_MS, 4 * HOUR_MS, DAY_MS, 7 * DAY_MS)
+SPANS_MIN = tuple(span // MINUTE_MS for span in SPANS_MS)
 ALERT_NAMES = (
     "High Error Rate",
     "Checkout Latency",
@@ -229,6 +230,7 @@ class Activity:
         self.r = rng.random
         self.bits = rng.getrandbits
         self._ranges: dict[int, str] = {}  # (minute, span) -> time range JSON, per day
+        self._minutes: dict[int, str] = {}  # minute -> its ISO text
         self.domain = domain
         self.pending: list[RawEvent] = []
         self.sources = {s.name: SourceInfo(s, rng) for s in SOURCES}
@@ -295,20 +297,29 @@ class Activity:
     def time_range(self, ms: int, pick: int | None = None) -> str:
         """A UI-style time range ending at the event's minute (15 min .. 7 days)."""
         span = (self.bits(3) if pick is None else pick) % 5
-        key = (ms // MINUTE_MS) * 8 + span
+        minute = ms // MINUTE_MS
+        key = minute * 8 + span
         text = self._ranges.get(key)
         if text is None:
-            end = ms - ms % MINUTE_MS
-            iso = self.clock.iso_minute
-            text = self._ranges[key] = (
-                f'{{"start":"{iso(end - SPANS_MS[span])}","end":"{iso(end)}"}}'
-            )
+            # Most events fall in a minute no earlier event used with the same span, so the
+            # ISO text of each minute is what is worth caching (both ends come from it).
+            texts = self._minutes
+            end = texts.get(minute) or self._minute_text(minute)
+            first = minute - SPANS_MIN[span]
+            start = texts.get(first) or self._minute_text(first)
+            text = self._ranges[key] = f'{{"start":"{start}","end":"{end}"}}'
+        return text
+
+    def _minute_text(self, minute: int) -> str:
+        text = self._minutes[minute] = self.clock.iso_minute(minute * MINUTE_MS)
         return text
 
     def forget_ranges(self) -> None:
-        """Keep the time-range cache bounded (called once per simulated day)."""
-        if len(self._ranges) > 50_000:
+        """Keep the caches bounded (called once per simulated day)."""
+        if len(self._ranges) > 200_000:
             self._ranges.clear()
+        if len(self._minutes) > 40_000:  # about 4 weeks of minutes: a 7-day span fits
+            self._minutes.clear()
 
     def emit(
         self,

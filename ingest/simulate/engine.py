@@ -25,6 +25,10 @@ from ingest.simulate.sources import SOURCES
 
 DEFAULT_START = date(2024, 11, 4)
 _first = itemgetter(0)
+# "HH:MM:SS." for every second of a day and "mmm" for every millisecond: table lookups
+# instead of number formatting for each of millions of timestamps.
+TIME_OF_SECOND = [text + "." for text in HMS]
+MILLIS = [f"{milli:03d}" for milli in range(1000)]
 
 
 @dataclass(frozen=True)
@@ -194,28 +198,33 @@ class Simulation:
             cut = bisect_left(pending, upto, key=_first)
             ready, later = pending[:cut], pending[cut:]
         self.activity.pending = later
-        end = self.days * DAY_MS
+        # Drop what falls outside the simulated window (time zones spill over its edges):
+        # `ready` is sorted, so both ends are one bisection each.
+        ready = ready[
+            bisect_left(ready, 0, key=_first) : bisect_left(ready, self.days * DAY_MS, key=_first)
+        ]
         prefix = self.id_prefix
         n = self.events
         out: list[str] = []
         append = out.append
-        day_start, day_end, day_text = 0, -1, ""
-        for ms, head, ident, res, details, tail, label in ready:
-            if ms < 0 or ms >= end:
-                continue  # outside the simulated window (time zones spill over its edges)
-            if ms >= day_end:
-                day = ms // DAY_MS
-                day_start, day_end = day * DAY_MS, (day + 1) * DAY_MS
-                day_text = self.clock.prefix(day)
-            n += 1
-            eid = f"{prefix}{n:010d}"
-            into = ms - day_start
-            append(
-                f'{{"id":"{eid}","timestamp":"{day_text}{HMS[into // 1000]}.{into % 1000:03d}Z",'
-                f'{head}{ident}{res}"details":{details},{tail}\n'
-            )
-            if label is not None:
-                label.add(eid, ms)
+        i, total = 0, len(ready)
+        while i < total:
+            # One UTC day at a time, so the date text is looked up once per day.
+            day = ready[i][0] // DAY_MS
+            day_start = day * DAY_MS
+            j = bisect_left(ready, day_start + DAY_MS, lo=i, key=_first)
+            stamp = '","timestamp":"' + self.clock.prefix(day)
+            for ms, head, ident, res, details, tail, label in ready[i:j]:
+                n += 1
+                eid = f"{prefix}{n:010d}"
+                second, milli = divmod(ms - day_start, 1000)
+                append(
+                    f'{{"id":"{eid}{stamp}{TIME_OF_SECOND[second]}{MILLIS[milli]}Z",'
+                    f'{head}{ident}{res}"details":{details},{tail}\n'
+                )
+                if label is not None:
+                    label.add(eid, ms)
+            i = j
         self.events = n
         return out
 
