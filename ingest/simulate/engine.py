@@ -216,14 +216,13 @@ class Simulation:
             stamp = '","timestamp":"' + self.clock.prefix(day)
             for ms, head, ident, res, details, tail, label in ready[i:j]:
                 n += 1
-                eid = f"{prefix}{n:010d}"
                 second, milli = divmod(ms - day_start, 1000)
                 append(
-                    f'{{"id":"{eid}{stamp}{TIME_OF_SECOND[second]}{MILLIS[milli]}Z",'
+                    f'{{"id":"{prefix}{n:010d}{stamp}{TIME_OF_SECOND[second]}{MILLIS[milli]}Z",'
                     f'{head}{ident}{res}"details":{details},{tail}\n'
                 )
                 if label is not None:
-                    label.add(eid, ms)
+                    label.add(f"{prefix}{n:010d}", ms)
             i = j
         self.events = n
         return out
