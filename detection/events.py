@@ -15,22 +15,11 @@ from typing import Any, Protocol, cast
 
 import pandas as pd
 
+from sql.event_store import EVENT_COLUMNS
 from sql.gateway import Database
 
-SLICE_COLUMNS = [
-    "id",
-    "event_time",
-    "event_type",
-    "event_action",
-    "user_id",
-    "user_email",
-    "ip_address",
-    "user_agent",
-    "resource_type",
-    "resource_id",
-    "details",
-    "session_id",
-]
+# Every stored wire field but the organisation (a slice is read within one organisation).
+SLICE_COLUMNS = [column for column in EVENT_COLUMNS if column != "organization_id"]
 
 
 @dataclass(frozen=True)
