@@ -74,14 +74,15 @@ SELECT :org, 'evt_' || g, :end - make_interval(secs => (g::bigint * 7919) % (:da
 """
 
 
-def _server() -> tuple[str, EmbeddedPostgres | None]:
+def _server(data_dir: str | None) -> tuple[str, EmbeddedPostgres | None]:
     """A superuser URL to a maintenance database, and the embedded server if we started one."""
     url = os.environ.get("AUDITLENS_BENCH_DATABASE_URL")
     if url:
         return url, None
-    data_dir = Path(tempfile.mkdtemp(prefix="auditlens-bench-pg-"))
-    data_dir.chmod(0o755)
-    server = EmbeddedPostgres(data_dir, fast_unsafe=True)
+    folder = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="auditlens-bench-pg-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    server = EmbeddedPostgres(folder, fast_unsafe=True)
     return server.start().replace("/auditlens?", "/postgres?"), server
 
 
@@ -95,7 +96,7 @@ def _timed(fn: Callable[[], Any], repeat: int) -> float:
     return statistics.median(runs)
 
 
-def fill(db: Database, events: int, days: int, users: int, resources: int) -> None:
+def fill(db: Database, events: int, days: int, users: int, resources: int, start: int = 0) -> None:
     months = [END - timedelta(days=d) for d in range(0, days + 31, 28)]
     with db.admin() as s:
         s.execute("SELECT audit_ensure_partitions(CAST(:m AS timestamptz[]))", {"m": months})
@@ -104,7 +105,7 @@ def fill(db: Database, events: int, days: int, users: int, resources: int) -> No
             {"org": ORG},
         )
     step = 1_000_000
-    for lo in range(0, events, step):
+    for lo in range(start, events, step):
         hi = min(lo + step, events) - 1
         with db.admin(timeout_ms=3_600_000) as s:
             s.execute(
@@ -122,6 +123,16 @@ def fill(db: Database, events: int, days: int, users: int, resources: int) -> No
         print(f"  filled {hi + 1:,} events", flush=True)
     with db.admin(timeout_ms=3_600_000) as s:
         s.execute("ANALYZE audit_events")
+
+
+def _filled(db: Database) -> int:
+    """Events of the benchmark organisation already in a kept database (the fill is one
+    transaction per million, so a partial fill is at a million boundary)."""
+    with db.admin(timeout_ms=3_600_000) as s:
+        return int(
+            s.scalar("SELECT count(*) FROM audit_events WHERE organization_id = :org", {"org": ORG})
+            or 0
+        )
 
 
 def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
@@ -218,7 +229,7 @@ def browser_overview(url: str, db: Database) -> tuple[float, float]:
         "-m",
         "streamlit",
         "run",
-        str(ROOT / "dashboard" / "app.py"),
+        str(ROOT / "dashboard" / "server.py"),
         "--server.port",
         str(port),
         "--server.headless",
@@ -269,20 +280,35 @@ def main() -> None:
     parser.add_argument("--resources", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument(
+        "--data-dir",
+        help="embedded server folder to keep: the filled database is reused by later runs"
+        " with the same --events/--days/--users/--resources (fill once, measure often)",
+    )
     args = parser.parse_args()
 
-    admin_url, server = _server()
-    name = f"auditlens_bench_{uuid.uuid4().hex[:8]}"
+    admin_url, server = _server(args.data_dir)
+    keep = bool(args.data_dir)
+    if keep:
+        name = f"auditlens_bench_{args.events}_{args.days}_{args.users}_{args.resources}"
+    else:
+        name = f"auditlens_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     db = Database(url, Settings(database_url=url, data_dir=Path(tempfile.gettempdir())))
     try:
         migrate(db)
-        print(f"database: {db.capabilities.describe()}")
-        began = time.perf_counter()
-        fill(db, args.events, args.days, args.users, args.resources)
-        print(f"fill: {args.events:,} events in {time.perf_counter() - began:.1f} s")
+        print(f"database: {db.capabilities.describe()} ({name})")
+        filled = _filled(db)
+        if filled < args.events:
+            began = time.perf_counter()
+            fill(db, args.events, args.days, args.users, args.resources, start=filled)
+            print(f"fill: {args.events:,} events in {time.perf_counter() - began:.1f} s")
+        else:
+            print(f"reusing the kept database: {args.events:,} events already there")
         began = time.perf_counter()
         ReadModel(db).refresh()
         print(f"rollup refresh: {time.perf_counter() - began:.1f} s")
@@ -301,11 +327,13 @@ def main() -> None:
             )
     finally:
         db.close()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not keep:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if server is not None:
             server.stop()
-            shutil.rmtree(server.data_dir, ignore_errors=True)
+            if not keep:
+                shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """The AuditLens dashboard (Streamlit). Pages only wire widgets to the read-side modules.
 
-Without a live session the navigation holds nothing but the sign-in page. Pages are listed
-in PAGES; a page whose file does not exist (yet) is left out, so each page lands on its own.
+Without a live session the navigation holds nothing but the sign-in page. Served through
+`dashboard/server.py`, the session also lives in an HttpOnly cookie (survives reloads).
+Pages are listed in PAGES; a page whose file does not exist (yet) is left out, so each page
+lands on its own.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.context import current_viewer, render_sign_in
+from dashboard.context import current_viewer, render_session_cookie, render_sign_in
 from dashboard.resources import database
 
 PAGE_DIR = Path(__file__).resolve().parent / "pages"
@@ -40,4 +42,6 @@ else:
             if (PAGE_DIR / name).exists()
         ]
     )
+# Before the page runs: a page may stop the script (st.stop), the cookie must still be set.
+render_session_cookie()
 navigation.run()

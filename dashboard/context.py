@@ -19,7 +19,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import accounts
+from dashboard import accounts, session_cookie
 from dashboard.accounts import Viewer
 from dashboard.resources import database
 from dashboard.self_audit import record_dashboard_event
@@ -29,6 +29,9 @@ SESSION_TOKEN_KEY = "auditlens_session_token"  # noqa: S105 - a state key, not a
 ORG_KEY = "auditlens_org"
 _LAST_RECORDED_KEY = "auditlens_last_recorded"
 _CURRENT_PAGE_KEY = "auditlens_current_page"
+_COOKIE_TICKET_KEY = "auditlens_cookie_ticket"
+_CLEAR_COOKIE_KEY = "auditlens_clear_cookie"
+_SIGNED_OUT_COOKIE_KEY = "auditlens_signed_out_token"
 
 
 @dataclass
@@ -122,7 +125,14 @@ def oidc_configured() -> bool:
 
 
 def current_viewer(db: Database) -> Viewer | None:
-    """The signed-in viewer of this browser session, or None."""
+    """The signed-in viewer of this browser session, or None.
+
+    The session token is looked up in this order: `st.session_state` (this tab, since it
+    signed in), the HttpOnly session cookie (a reload or another tab of the same browser),
+    then an OIDC identity (`st.user`), which opens a session of its own. Every token is
+    checked against `dashboard_sessions` on every run, so a revoked or expired one stops
+    working at once.
+    """
     token = st.session_state.get(SESSION_TOKEN_KEY)
     if token:
         viewer = accounts.viewer_for_token(db, token)
@@ -130,10 +140,66 @@ def current_viewer(db: Database) -> Viewer | None:
             return viewer
         # Expired or ended: forget it so the sign-in form shows.
         del st.session_state[SESSION_TOKEN_KEY]
+    cookie = session_cookie.cookie_token()
+    if cookie and cookie != st.session_state.get(_SIGNED_OUT_COOKIE_KEY):
+        viewer = accounts.viewer_for_token(db, cookie)
+        if viewer is not None:
+            st.session_state[SESSION_TOKEN_KEY] = cookie
+            return viewer
+        # Expired or revoked elsewhere: have the browser drop it, once.
+        st.session_state[_SIGNED_OUT_COOKIE_KEY] = cookie
+        st.session_state[_CLEAR_COOKIE_KEY] = True
     if oidc_configured() and getattr(st.user, "is_logged_in", False):
-        email = st.user.get("email")
-        return accounts.viewer_for_email(db, str(email)) if email else None
+        return _oidc_viewer(db)
     return None
+
+
+def oidc_email() -> str | None:
+    """The email of the OIDC identity, or None when the provider says it is not verified."""
+    email = st.user.get("email")
+    if not email:
+        return None
+    # A provider that lets users type any address must not map them onto someone's account.
+    if st.user.get("email_verified") is False:
+        return None
+    return str(email)
+
+
+def _oidc_viewer(db: Database) -> Viewer | None:
+    """Map the OIDC identity (email) to its built-in account and open an audited session."""
+    email = oidc_email()
+    if email is None:
+        return None
+    viewer = accounts.viewer_for_email(db, email)
+    if viewer is None or not viewer.memberships:
+        return viewer
+    token, viewer = accounts.open_session(
+        db, viewer.user_id, method="oidc", ip_address=_client_ip(), user_agent=_user_agent()
+    )
+    _remember_session(token)
+    return viewer
+
+
+def _remember_session(token: str) -> None:
+    """Keep the token for this tab and have the browser store it as the session cookie."""
+    st.session_state[SESSION_TOKEN_KEY] = token
+    st.session_state[_COOKIE_TICKET_KEY] = session_cookie.issue_ticket(
+        token, int(accounts.SESSION_TTL.total_seconds())
+    )
+    st.session_state.pop(_SIGNED_OUT_COOKIE_KEY, None)
+
+
+def render_session_cookie() -> None:
+    """Render the browser side of the session cookie: set it after a sign-in until the
+    browser has traded its ticket, clear it after a sign-out. Call once per run."""
+    ticket = st.session_state.get(_COOKIE_TICKET_KEY)
+    if ticket:
+        if session_cookie.ticket_pending(ticket):
+            session_cookie.render_cookie_writer(ticket)
+        else:
+            del st.session_state[_COOKIE_TICKET_KEY]
+    if st.session_state.pop(_CLEAR_COOKIE_KEY, False):
+        session_cookie.render_cookie_clear()
 
 
 def render_sign_in(db: Database) -> None:
@@ -141,10 +207,16 @@ def render_sign_in(db: Database) -> None:
     st.title("Sign in to AuditLens")
     if oidc_configured():
         if getattr(st.user, "is_logged_in", False):
-            st.error(
-                f"{st.user.get('email')} has no AuditLens account or organisation: "
-                "ask an admin to run `auditlens users add`."
-            )
+            if st.user.get("email") and oidc_email() is None:
+                st.error(
+                    f"Your identity provider has not verified {st.user.get('email')}: "
+                    "AuditLens maps only verified addresses to accounts."
+                )
+            else:
+                st.error(
+                    f"{st.user.get('email')} has no AuditLens account or organisation: "
+                    "ask an admin to run `auditlens users add`."
+                )
             if st.button("Sign out", key="signin_oidc_logout"):
                 st.logout()
             return
@@ -162,16 +234,21 @@ def render_sign_in(db: Database) -> None:
         except accounts.SignInRefused as exc:
             st.error(str(exc))
             return
-        st.session_state[SESSION_TOKEN_KEY] = token
+        _remember_session(token)
         st.rerun()
 
 
 def sign_out(db: Database) -> None:
+    """End the session (revoked in the database), drop the cookie, and leave OIDC too."""
     token = st.session_state.pop(SESSION_TOKEN_KEY, None)
     st.session_state.pop(_LAST_RECORDED_KEY, None)
+    st.session_state.pop(_COOKIE_TICKET_KEY, None)
     if token:
         accounts.end_session(db, token)
-    elif oidc_configured() and getattr(st.user, "is_logged_in", False):
+        # This tab's handshake still carries the old cookie: never take it back.
+        st.session_state[_SIGNED_OUT_COOKIE_KEY] = token
+    st.session_state[_CLEAR_COOKIE_KEY] = True
+    if oidc_configured() and getattr(st.user, "is_logged_in", False):
         st.logout()
 
 

@@ -17,7 +17,8 @@ from sql.gateway import Database
 from sql.migrate import migrate
 from sql.settings import DATABASE_URL_ENV
 
-APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
+# The st.App entry (dashboard + session-cookie routes), not app.py alone.
+APP_FILE = Path(__file__).resolve().parent.parent / "server.py"
 
 
 def _detect_demo(db: Database, labels_path: Path | None) -> None:

@@ -1,4 +1,4 @@
-"""Real-browser fixtures: the dashboard (`streamlit run dashboard/app.py`) on a free port
+"""Real-browser fixtures: the dashboard (`streamlit run dashboard/server.py`) on a free port
 against the test's own database, and Debian's Chromium driven by Playwright.
 
 A missing Chromium is a failure, not a skip: CI (`.ci/run`) installs it, and a browser test
@@ -82,7 +82,7 @@ def dashboard(db: Database) -> Iterator[Dashboard]:
         "-m",
         "streamlit",
         "run",
-        str(ROOT / "dashboard" / "app.py"),
+        str(ROOT / "dashboard" / "server.py"),
         "--server.port",
         str(port),
         "--server.address",

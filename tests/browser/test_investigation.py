@@ -5,6 +5,7 @@ the database's events for the evidence filter."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 
 import pytest
@@ -86,3 +87,58 @@ def test_from_query_to_anomaly_to_evidence_csv(dashboard, page):
     assert [r["id"] for r in rows] == expected
     assert {r["event_action"] for r in rows} == {"export"}
     assert {r["user_email"] for r in rows} == {"john@company.com"}
+
+
+def _session_cookie(page):
+    cookies = [c for c in page.context.cookies() if c["name"] == "auditlens_session"]
+    return cookies[0] if cookies else None
+
+
+@pytest.mark.browser
+def test_a_reload_keeps_the_session_and_sign_out_ends_it(dashboard, page):
+    added = add_user(dashboard.db, email="ivy@company.com", org="org_a", role="admin", actor="t")
+    page.goto(dashboard.url)
+    page.get_by_role("textbox", name="Email").fill("ivy@company.com")
+    page.get_by_role("textbox", name="Password").fill(str(added.password))
+    with page.expect_response(lambda r: r.url.endswith("/_auditlens/session")) as set_cookie:
+        page.get_by_role("button", name="Sign in").click()
+    assert set_cookie.value.status == 204
+    page.get_by_role("heading", name="Overview").wait_for()
+
+    # The browser holds an HttpOnly cookie with an opaque token whose hash is the session's.
+    cookie = _session_cookie(page)
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    digest = hashlib.sha256(cookie["value"].encode()).hexdigest()
+    with dashboard.db.admin() as s:
+        stored = s.execute(
+            "SELECT user_id FROM dashboard_sessions WHERE token_hash = :h AND ended_at IS NULL",
+            {"h": digest},
+        ).rows
+    assert stored == [("ivy@company.com",)]
+    assert cookie["value"] not in page.url
+    assert "auditlens_session" not in page.evaluate("document.cookie")
+
+    # A reload, and a new tab of the same browser, stay signed in.
+    page.reload()
+    page.get_by_role("heading", name="Overview").wait_for()
+    other = page.context.new_page()
+    other.goto(dashboard.url + "/explore")
+    other.get_by_role("heading", name="Explore").wait_for()
+    other.close()
+
+    # Sign out: the session is revoked, the cookie dropped, and a reload shows sign-in.
+    with page.expect_response(lambda r: r.url.endswith("/_auditlens/session/end")) as ended:
+        page.get_by_role("button", name="Sign out").click()
+    assert ended.value.status == 204
+    page.get_by_role("heading", name="Sign in to AuditLens").wait_for()
+    assert _session_cookie(page) is None
+    with dashboard.db.admin() as s:
+        revoked = s.scalar(
+            "SELECT ended_at IS NOT NULL FROM dashboard_sessions WHERE token_hash = :h",
+            {"h": digest},
+        )
+    assert revoked is True
+    page.reload()
+    page.get_by_role("heading", name="Sign in to AuditLens").wait_for()
+    page.get_by_role("textbox", name="Email").wait_for()
+    assert _session_cookie(page) is None

@@ -1,0 +1,18 @@
+"""The dashboard's server entry point: the Streamlit app (`dashboard/app.py`) plus the HTTP
+routes that set and clear the HttpOnly session cookie (`dashboard/session_cookie.py`).
+
+    streamlit run dashboard/server.py     # what `auditlens run` starts
+
+`streamlit run` finds the `st.App` below and serves it with uvicorn; running `app.py`
+directly still works, but then a reload signs the viewer out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.starlette import App
+
+from dashboard.session_cookie import cookie_routes
+
+app = App(Path(__file__).resolve().with_name("app.py"), routes=cookie_routes())
