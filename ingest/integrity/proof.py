@@ -45,7 +45,7 @@ from ingest.integrity.canonical import (
 )
 from ingest.integrity.keys import PublicKeys
 from ingest.integrity.merkle import MerkleTree, verify_inclusion
-from ingest.integrity.seal import ENTRY_SIZE, IndexBuilder, Seal, stream_rows
+from ingest.integrity.seal import ENTRY_SIZE, IndexBuilder, Seal, seal_format, stream_rows
 from ingest.model import WIRE_FIELDS
 from ingest.spreadsheet import escape_cell
 from sql.event_store import record_event
@@ -312,7 +312,7 @@ def check_export(path: Path, keys: PublicKeys) -> ExportCheck:
         try:
             seal = Seal.from_json(proof["seal"])
             event = _event_from_row(parsed, proof)
-            leaf = leaf_hash(event)
+            leaf = leaf_hash(event, seal_format(seal.format).event_format)
             path_hashes = [bytes.fromhex(h) for h in proof["path"]]
             index, size = int(proof["leaf_index"]), int(proof["tree_size"])
         except (KeyError, TypeError, ValueError) as exc:

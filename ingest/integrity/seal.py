@@ -26,55 +26,178 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import psycopg
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from ingest.integrity.canonical import apply_sql_settings, format_time, leaf_hash_sql
+from ingest.integrity.canonical import FORMAT as EVENT_FORMAT_V1
+from ingest.integrity.canonical import FORMAT_V2 as EVENT_FORMAT_V2
+from ingest.integrity.canonical import PG_EPOCH, apply_sql_settings, format_time, leaf_hash_sql
 from ingest.integrity.keys import SigningKey
 from ingest.integrity.merkle import EMPTY_ROOT, merkle_root, node_hash
-from sql.errors import ConfigurationError
+from sql.errors import ConfigurationError, PermissionMissing, QueryTimeout
 from sql.gateway import Database, ScopedSession, _translate, check_org_id
 
-SEAL_FORMAT = "auditlens-seal-v1"
+SEAL_FORMAT_V1 = "auditlens-seal-v1"
+SEAL_FORMAT_V2 = "auditlens-seal-v2"
+SEAL_FORMAT = SEAL_FORMAT_V2  # what new seals are written in
 ZERO_HASH = bytes(32)
-ENTRY_SIZE = 48  # ingest_seq int8 | retention guarantee (µs since 1970) int8 | leaf hash
+ENTRY_SIZE = 48  # ingest_seq int8 | retention guarantee (µs since the format's epoch) int8 | leaf
 CHUNK = 1 << 16  # leaves per stored chunk, and per perfect subtree of the streaming root
 SEAL_DIR_ENV = "AUDITLENS_SEAL_DIR"
 SEAL_INTERVAL_ENV = "AUDITLENS_SEAL_INTERVAL_SECONDS"
 DEFAULT_INTERVAL_SECONDS = 300
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-ENTRY_SQL = (
-    "int8send(e.ingest_seq)"
-    " || int8send((extract(epoch FROM e.retention_guaranteed_until) * 1000000)::bigint)"
-    f" || {leaf_hash_sql('e')}"
-)
 
-# Entries of one organisation's events in an xid window, in groups of consecutive
-# ingest_seq (so one scan streams in bounded pieces, in order).
-WINDOW_ENTRIES_SQL = f"""
-SELECT count(*) AS n,
-       string_agg(entry, ''::bytea ORDER BY ingest_seq) AS entries,
-       string_agg(convert_to(id, 'UTF8') || '\\x00'::bytea, ''::bytea ORDER BY ingest_seq) AS ids,
-       min(ingest_seq) AS first_seq, max(ingest_seq) AS last_seq,
-       min(event_time) AS oldest, max(event_time) AS newest
-  FROM (SELECT e.ingest_seq, e.id, e.event_time, {ENTRY_SQL} AS entry
+@dataclass(frozen=True)
+class SealFormat:
+    """What a seal format fixes: its events' canonical format and how entries store the
+    retention guarantee (v1: µs since 1970 through a numeric; v2: PostgreSQL's binary
+    timestamp, µs since 2000, which costs nothing to produce)."""
+
+    name: str
+    event_format: str
+    guarantee_epoch: datetime
+    guarantee_sql: str
+
+
+SEAL_FORMATS: dict[str, SealFormat] = {
+    SEAL_FORMAT_V1: SealFormat(
+        SEAL_FORMAT_V1,
+        EVENT_FORMAT_V1,
+        _EPOCH,
+        "int8send((extract(epoch FROM e.retention_guaranteed_until) * 1000000)::bigint)",
+    ),
+    SEAL_FORMAT_V2: SealFormat(
+        SEAL_FORMAT_V2,
+        EVENT_FORMAT_V2,
+        PG_EPOCH,
+        "timestamptz_send(e.retention_guaranteed_until)",
+    ),
+}
+
+
+def seal_format(name: str) -> SealFormat:
+    """The format a seal names; ValueError for one this version does not know."""
+    try:
+        return SEAL_FORMATS[name]
+    except KeyError:
+        raise ValueError(f"unknown seal format {name!r}") from None
+
+
+def entry_sql(fmt: str) -> str:
+    """SQL bytea expression of one event's 48-byte entry in seal format `fmt`."""
+    spec = seal_format(fmt)
+    return (
+        f"int8send(e.ingest_seq) || {spec.guarantee_sql} || {leaf_hash_sql('e', spec.event_format)}"
+    )
+
+
+# Entries of one organisation's events in [lo, hi), grouped by the seal window they fall in
+# (bucket k: bounds[k-1] <= ingest_xid < bounds[k]) and by ``ingest_seq >> 16``, so one scan
+# serves many seals in pieces of at most 65,536 events. OFFSET 0 keeps the subquery a scan
+# target: PostgreSQL then computes the hashes in its parallel workers instead of above the
+# Gather. Order inside a group is not guaranteed by SQL; `order_entries` restores it.
+# It runs through the driver in single-row mode, not a server-side cursor: PostgreSQL never
+# runs a DECLAREd cursor's query in parallel.
+_WINDOWS_SQL = """
+SELECT w.bucket, w.chunk, count(*) AS n,
+       string_agg(w.entry, ''::bytea) AS entries,
+       string_agg(w.idz, ''::bytea) AS ids,
+       min(w.ingest_seq) AS first_seq, max(w.ingest_seq) AS last_seq,
+       min(w.event_time) AS oldest, max(w.event_time) AS newest
+  FROM (SELECT width_bucket(e.ingest_xid, CAST(%(bounds)s AS xid8[])) AS bucket,
+               e.ingest_seq >> 16 AS chunk, e.ingest_seq, e.event_time,
+               {entry} AS entry,
+               convert_to(e.id, 'UTF8') || '\\x00'::bytea AS idz
           FROM audit_events e
-         WHERE e.organization_id = :org
-           AND e.ingest_xid >= CAST(:xid_from AS xid8) AND e.ingest_xid < CAST(:xid_to AS xid8)
-       ) w
- GROUP BY ingest_seq >> 16
- ORDER BY ingest_seq >> 16
-"""  # noqa: S608 - fixed SQL built from constants
+         WHERE e.organization_id = %(org)s
+           AND e.ingest_xid >= CAST(%(lo)s AS xid8) AND e.ingest_xid < CAST(%(hi)s AS xid8)
+        OFFSET 0) w
+ GROUP BY w.bucket, w.chunk
+ ORDER BY w.bucket, w.chunk
+"""
+# Sealing and verifying are CPU-bound scans: JIT compilation of the long expression costs more
+# than it saves; aggregating in memory avoids spilling sorts to disk; and the planner, which
+# prices record_send and sha256 like any cheap function, must be told that handing rows from
+# parallel workers is cheap next to hashing them, or it never hashes in parallel.
+SCAN_SETTINGS = {"jit": "off", "work_mem": "64MB", "parallel_tuple_cost": "0.001"}
+_ENTRY_DTYPE = np.dtype([("seq", ">i8"), ("guarantee", ">i8"), ("leaf", "V32")])
 
 
-def micros(value: datetime) -> int:
-    """Microseconds since 1970-01-01 UTC (how entries store the retention guarantee)."""
-    return (value - _EPOCH) // timedelta(microseconds=1)
+def windows_sql(fmt: str) -> str:
+    """The grouped scan (see `_WINDOWS_SQL`) for seals of format `fmt`."""
+    return _WINDOWS_SQL.format(entry=entry_sql(fmt))
 
 
-def from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
+def apply_scan_settings(session: ScopedSession) -> None:
+    """SET LOCAL what the canonical forms and a fast scan need."""
+    apply_sql_settings(session)
+    for name, value in SCAN_SETTINGS.items():
+        session.execute("SELECT set_config(:name, :value, true)", {"name": name, "value": value})
+
+
+def order_entries(entries: bytes, ids: bytes) -> tuple[bytes, bytes]:
+    """Entries (and their ids) sorted by ingest_seq; returned as given when already sorted."""
+    if len(entries) % ENTRY_SIZE:
+        raise ValueError(f"entries of {len(entries)} bytes are not whole entries")
+    table = np.frombuffer(entries, dtype=_ENTRY_DTYPE)
+    seqs = table["seq"]
+    if len(seqs) < 2 or bool(np.all(seqs[1:] > seqs[:-1])):
+        return entries, ids
+    order = np.argsort(seqs, kind="stable")
+    names = ids.split(b"\x00")[:-1]
+    return table[order].tobytes(), b"".join(names[i] + b"\x00" for i in order.tolist())
+
+
+@dataclass
+class WindowPart:
+    """One group of the grouped scan: events of one seal window, in ingest_seq order."""
+
+    bucket: int
+    count: int
+    entries: bytes
+    ids: bytes
+    first_seq: int
+    last_seq: int
+    oldest: datetime
+    newest: datetime
+
+
+def scan_windows(
+    session: ScopedSession, org: str, fmt: str, bounds: Sequence[int]
+) -> Iterator[WindowPart]:
+    """The grouped scan of `org`'s events with bounds[0] <= ingest_xid < bounds[-1], in
+    (window, ingest_seq) order; `bounds` ascending."""
+    params = {
+        "org": org,
+        "bounds": [str(b) for b in bounds],
+        "lo": str(bounds[0]),
+        "hi": str(bounds[-1]),
+    }
+    driver = session.conn.connection.driver_connection
+    assert driver is not None
+    sql = windows_sql(fmt)
+    try:
+        with driver.cursor(binary=True) as cursor:
+            for bucket, _chunk, n, entries, ids, lo, hi, old, new in cursor.stream(sql, params):
+                ordered, names = order_entries(bytes(entries), bytes(ids))
+                yield WindowPart(int(bucket), int(n), ordered, names, int(lo), int(hi), old, new)
+    except psycopg.errors.QueryCanceled as exc:
+        raise QueryTimeout("sealing scan ran past its time limit", sql) from exc
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise PermissionMissing(str(exc).splitlines()[0]) from exc
+
+
+def micros(value: datetime, fmt: str = SEAL_FORMAT_V1) -> int:
+    """Microseconds since the epoch of seal format `fmt` (how entries store the guarantee)."""
+    return (value - seal_format(fmt).guarantee_epoch) // timedelta(microseconds=1)
+
+
+def from_micros(value: int, fmt: str = SEAL_FORMAT_V1) -> datetime:
+    return seal_format(fmt).guarantee_epoch + timedelta(microseconds=value)
 
 
 @dataclass(frozen=True)
@@ -154,7 +277,7 @@ class Seal:
                 key_id=str(data["key_id"]),
                 seal_hash=bytes.fromhex(data["seal_hash"]),
                 signature=base64.b64decode(data["signature"], validate=True),
-                format=str(data.get("format", SEAL_FORMAT)),
+                format=str(data.get("format", SEAL_FORMAT_V1)),
             )
         except KeyError as exc:
             raise ValueError(f"seal is missing field {exc.args[0]}") from None
@@ -352,19 +475,21 @@ def scan_window(
     xid_from: int,
     xid_to: int,
     sink: Callable[[bytes, bytes], None],
+    fmt: str = SEAL_FORMAT,
 ) -> WindowScan:
     """Stream the entries of `org`'s events in [xid_from, xid_to) to `sink`, in order."""
     count = 0
     first = last = None
     oldest = newest = None
-    params = {"org": org, "xid_from": str(xid_from), "xid_to": str(xid_to)}
-    for n, entries, ids, lo, hi, old, new in stream_rows(session, WINDOW_ENTRIES_SQL, params):
-        sink(bytes(entries), bytes(ids))
-        count += int(n)
-        first = lo if first is None else min(first, lo)
-        last = hi if last is None else max(last, hi)
-        oldest = old if oldest is None else min(oldest, old)
-        newest = new if newest is None else max(newest, new)
+    if xid_to <= xid_from:
+        return WindowScan(0, None, None, None, None)
+    for part in scan_windows(session, org, fmt, [xid_from, xid_to]):
+        sink(part.entries, part.ids)
+        count += part.count
+        first = part.first_seq if first is None else min(first, part.first_seq)
+        last = part.last_seq if last is None else max(last, part.last_seq)
+        oldest = part.oldest if oldest is None else min(oldest, part.oldest)
+        newest = part.newest if newest is None else max(newest, part.newest)
     return WindowScan(count, first, last, oldest, newest)
 
 
@@ -385,13 +510,21 @@ def last_seal(session: ScopedSession, org: str) -> Seal | None:
 
 
 def seal_organization(
-    db: Database, org: str, key: SigningKey, *, seal_dir: Path | None = None
+    db: Database,
+    org: str,
+    key: SigningKey,
+    *,
+    seal_dir: Path | None = None,
+    fmt: str = SEAL_FORMAT,
 ) -> Seal:
-    """Seal everything `org` received since its previous seal (possibly nothing)."""
+    """Seal everything `org` received since its previous seal (possibly nothing).
+
+    `fmt` exists to write seals as an older version did (tests of stores sealed before v2)."""
     check_org_id(org)
+    seal_format(fmt)
     with db.admin() as session:
         _lock_org(session, org)
-        apply_sql_settings(session)
+        apply_scan_settings(session)
         prev = last_seal(session, org)
         row = session.execute(
             "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xid_to,"
@@ -400,7 +533,7 @@ def seal_organization(
         xid_from = prev.xid_to if prev else 0
         xid_to = int(row["xid_to"])
         builder = IndexBuilder()
-        scan = scan_window(session, org, xid_from, xid_to, builder.add)
+        scan = scan_window(session, org, xid_from, xid_to, builder.add, fmt)
         root, digest = builder.finish()
         fields: dict[str, Any] = {
             "organization_id": org,
@@ -418,11 +551,12 @@ def seal_organization(
             "newest_event": scan.newest,
             "key_id": key.key_id,
         }
-        text = canonical_seal_text(**fields)
+        text = canonical_seal_text(**fields, fmt=fmt)
         seal = Seal(
             **fields,
             seal_hash=hashlib.sha256(text).digest(),
             signature=key.sign(text),
+            format=fmt,
         )
         _store(session, seal, builder.chunks)
     if seal_dir is not None:
@@ -440,17 +574,20 @@ def _store(session: ScopedSession, seal: Seal, chunks: list[tuple[bytes, bytes]]
         f"INSERT INTO audit_seals ({columns}) VALUES ({placeholders})",  # noqa: S608 - fixed names
         values,
     )
-    for chunk_no, (entries, ids) in enumerate(chunks):
-        session.execute(
+    if not chunks:
+        return
+    # Through the driver with binary parameters: megabytes of hashes then travel as they are
+    # instead of hex-escaped and parsed back (the same transaction: one connection).
+    driver = session.conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        cursor.executemany(
             "INSERT INTO audit_seal_leaves (organization_id, seal_seq, chunk_no, entries,"
-            " event_ids) VALUES (:org, :seq, :chunk, :entries, :ids)",
-            {
-                "org": seal.organization_id,
-                "seq": seal.seal_seq,
-                "chunk": chunk_no,
-                "entries": entries,
-                "ids": ids,
-            },
+            " event_ids) VALUES (%s, %s, %s, %b, %b)",
+            [
+                (seal.organization_id, seal.seal_seq, chunk_no, entries, ids)
+                for chunk_no, (entries, ids) in enumerate(chunks)
+            ],
         )
 
 

@@ -11,12 +11,16 @@ from hypothesis import strategies as st
 
 from ingest.integrity.canonical import (
     FIELDS,
+    FORMAT_V2,
     apply_sql_settings,
     canonical_bytes,
     canonical_sql,
     format_inet,
     jsonb_text,
+    leaf_hash,
+    leaf_hash_sql,
     parse_details,
+    record_sql,
 )
 from sql.event_store import insert_events
 from sql.gateway import Database
@@ -105,6 +109,7 @@ def test_sql_and_python_canonical_bytes_agree(db: Database, text_fields, details
         apply_sql_settings(s)
         stored = s.execute(
             f"SELECT convert_to({canonical_sql('e')}, 'UTF8') AS canon,"
+            f" {record_sql('e')} AS canon_v2, {leaf_hash_sql('e', FORMAT_V2)} AS leaf_v2,"
             " received_at, retention_guaranteed_until, ingest_seq"
             " FROM audit_events e WHERE id = :id",
             {"id": row[1]},
@@ -135,6 +140,15 @@ def test_sql_and_python_canonical_bytes_agree(db: Database, text_fields, details
     )
     # What the producer sent (details as written, ip as text) gives the stored bytes.
     assert canonical_bytes(event) == bytes(stored["canon"])
+    assert canonical_bytes(event, FORMAT_V2) == bytes(stored["canon_v2"])
+    assert leaf_hash(event, FORMAT_V2) == bytes(stored["leaf_v2"])
+    # ... and so does the text an export writes (timestamps as ISO text with an offset).
+    exported = {
+        **event,
+        "event_time": when.isoformat(),
+        "received_at": stored["received_at"].isoformat().replace("+00:00", "Z"),
+    }
+    assert canonical_bytes(exported, FORMAT_V2) == bytes(stored["canon_v2"])
 
 
 def test_layout_is_documented_field_per_line():
@@ -157,6 +171,40 @@ def test_layout_is_documented_field_per_line():
         "6:search\n0:\n-\n192.168.1.100/32\n-\n-\n-\n"
         '{"b": 1, "aa": [1.50, null]}\n-\n2025-01-15 14:32:16+00\n2026-01-15 13:32:15+00\n7\n'
     )
+
+
+def test_v2_layout_is_the_binary_record_documented():
+    event = {f: None for f in FIELDS}
+    event.update(
+        organization_id="o",
+        id="é",
+        event_time="2000-01-01T00:00:01.5Z",
+        event_type="t",
+        event_action="a",
+        details={"k": 1},
+        ip_address="10.0.0.0/8",
+        received_at="2000-01-01T00:00:00Z",
+        retention_guaranteed_until="1999-12-31T23:59:59.999999Z",
+        ingest_seq=7,
+    )
+    data = canonical_bytes(event, FORMAT_V2)
+    assert data.startswith(b"auditlens-event-v2\n\x00\x00\x00\x10")
+    body = data[len(b"auditlens-event-v2\n") + 4 :]
+    expected = (
+        b"\x00\x00\x00\x19\x00\x00\x00\x01o"  # text, 1 byte
+        + b"\x00\x00\x00\x19\x00\x00\x00\x02\xc3\xa9"  # UTF-8 length, not characters
+        + b"\x00\x00\x04\xa0\x00\x00\x00\x08"
+        + (1_500_000).to_bytes(8, "big")
+    )
+    assert body.startswith(expected)
+    assert b"\x00\x00\x03\x65\x00\x00\x00\x08\x02\x08\x00\x04\x0a\x00\x00\x00" in body
+    assert b'\x00\x00\x0e\xda\x00\x00\x00\x09\x01{"k": 1}' in body
+    assert body.endswith(
+        (-1).to_bytes(8, "big", signed=True)  # retention guarantee: 1 µs before 2000
+        + b"\x00\x00\x00\x14\x00\x00\x00\x08"  # int8, 8 bytes
+        + (7).to_bytes(8, "big")
+    )
+    assert b"\x00\x00\x00\x19\xff\xff\xff\xff" in body  # a NULL text field
 
 
 def test_jsonb_text_matches_postgres_rules():

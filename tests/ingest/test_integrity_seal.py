@@ -37,7 +37,7 @@ def test_seals_chain_and_cover_each_event_once(db, key):
     assert (second.seal_seq, second.event_count) == (2, 0)  # silence is sealed too
     assert second.prev_seal_hash == first.seal_hash == first.computed_hash()
     assert second.xid_from == first.xid_to
-    assert first.canonical().decode().splitlines()[0] == "auditlens-seal-v1"
+    assert first.canonical().decode().splitlines()[0] == "auditlens-seal-v2"
     assert key.public.verify(first.signature, first.canonical()) is None
 
 
