@@ -70,13 +70,14 @@ def test_badly_named_migration_file_is_an_error(tmp_path: Path):
 def test_roles_are_nologin(db: Database):
     with db.admin() as session:
         rows = session.execute(
-            "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'auditlens\\_%'"
-            " ORDER BY rolname"
+            "SELECT rolname, rolcanlogin, rolbypassrls FROM pg_roles"
+            " WHERE rolname LIKE 'auditlens\\_%' ORDER BY rolname"
         ).rows
     assert rows == [
-        ("auditlens_owner", False),
-        ("auditlens_reader", False),
-        ("auditlens_writer", False),
+        ("auditlens_org_scope", False, False),
+        ("auditlens_owner", False, False),
+        ("auditlens_reader", False, False),
+        ("auditlens_writer", False, False),
     ]
 
 
