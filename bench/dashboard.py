@@ -14,6 +14,7 @@ asserts nothing (tests never time things).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import statistics
@@ -23,7 +24,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,35 +44,23 @@ from sql.migrate import migrate  # noqa: E402
 from sql.read_model import ReadModel  # noqa: E402
 from sql.settings import Settings  # noqa: E402
 
-ORG = "org_bench"
-END = datetime(2025, 1, 1, tzinfo=UTC)
-# Event g gets family and action number g % 8: half log access, one in eight config changes.
-FAMILIES = (
-    "ARRAY['log_access','log_access','log_access','log_access','login','config_change',"
-    "'data_modification','user_management']"
-)
-ACTIONS = (
-    "ARRAY['search','view_logs','view_entry','download','login','update_alert','export',"
-    "'invite_user']"
-)
 
-FILL = f"""
-INSERT INTO audit_events (organization_id, id, event_time, event_type, event_action, user_id,
-  user_email, ip_address, user_agent, resource_type, resource_id, details, session_id,
-  retention_guaranteed_until)
-SELECT :org, 'evt_' || g, :end - make_interval(secs => (g::bigint * 7919) % (:days * 86400)),
-       ({FAMILIES})[1 + g % 8], ({ACTIONS})[1 + g % 8],
-       'user_' || (g % :users), 'user' || (g % :users) || '@company.com',
-       ('10.' || (g % :users % 250) || '.' || (g % :users / 250 % 250) || '.' || (1 + g % 3))::inet,
-       'Mozilla/5.0 (agent ' || (g % :users % 4) || ')',
-       CASE WHEN g % 8 = 5 THEN 'alert_rule' ELSE 'source' END,
-       'source_' || (g % :resources),
-       CASE WHEN g % 8 = 5 THEN jsonb_build_object('changes',
-              jsonb_build_object('threshold', jsonb_build_object('old', g % 300, 'new', g % 400)))
-            ELSE jsonb_build_object('query', 'level:error', 'results_count', g % 500) END,
-       'sess_' || (g / 50), :end + interval '10 years'
-  FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
-"""
+def _load_bench_queries() -> Any:
+    """bench/queries.py (rollups): its realistic generator (skewed users and sources, working
+    hours, several IPs per user) fills our database too, so both benchmarks see one data set."""
+    spec = importlib.util.spec_from_file_location("bench_queries", ROOT / "bench" / "queries.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench_queries = _load_bench_queries()
+
+ORG = bench_queries.ORG
+END = bench_queries.END
+HEAVY_USER = "user_0"  # the generator's skew makes user_0 the busiest
+HOT_RESOURCE = ("source", "src_0")  # ... and src_0 the most read source
 
 
 def _server(data_dir: str | None) -> tuple[str, EmbeddedPostgres | None]:
@@ -83,6 +72,12 @@ def _server(data_dir: str | None) -> tuple[str, EmbeddedPostgres | None]:
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o755)
     server = EmbeddedPostgres(folder, fast_unsafe=True)
+    url = server.start()
+    # The embedded defaults (128 MB shared buffers) suit a demo; use bench/queries.py's.
+    with psycopg.connect(url, autocommit=True) as conn:
+        for setting, value in bench_queries.BENCH_SETTINGS.items():
+            conn.execute(f"ALTER SYSTEM SET {setting} = '{value}'")  # type: ignore[arg-type]
+    server.stop()
     return server.start().replace("/auditlens?", "/postgres?"), server
 
 
@@ -96,38 +91,8 @@ def _timed(fn: Callable[[], Any], repeat: int) -> float:
     return statistics.median(runs)
 
 
-def fill(db: Database, events: int, days: int, users: int, resources: int, start: int = 0) -> None:
-    months = [END - timedelta(days=d) for d in range(0, days + 31, 28)]
-    with db.admin() as s:
-        s.execute("SELECT audit_ensure_partitions(CAST(:m AS timestamptz[]))", {"m": months})
-        s.execute(
-            "INSERT INTO organizations (organization_id) VALUES (:org) ON CONFLICT DO NOTHING",
-            {"org": ORG},
-        )
-    step = 1_000_000
-    for lo in range(start, events, step):
-        hi = min(lo + step, events) - 1
-        with db.admin(timeout_ms=3_600_000) as s:
-            s.execute(
-                FILL,
-                {
-                    "org": ORG,
-                    "end": END,
-                    "days": days,
-                    "users": users,
-                    "resources": resources,
-                    "lo": lo,
-                    "hi": hi,
-                },
-            )
-        print(f"  filled {hi + 1:,} events", flush=True)
-    with db.admin(timeout_ms=3_600_000) as s:
-        s.execute("ANALYZE audit_events")
-
-
 def _filled(db: Database) -> int:
-    """Events of the benchmark organisation already in a kept database (the fill is one
-    transaction per million, so a partial fill is at a million boundary)."""
+    """Events of the benchmark organisation already in a kept database."""
     with db.admin(timeout_ms=3_600_000) as s:
         return int(
             s.scalar("SELECT count(*) FROM audit_events WHERE organization_id = :org", {"org": ORG})
@@ -158,21 +123,21 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
 
     def users_month() -> None:
         rm.top_users(ORG, *month, n=200)
-        activity = rm.user_activity(ORG, *month, user_id="user_7")
+        activity = rm.user_activity(ORG, *month, user_id=HEAVY_USER)
         user_patterns.weekday_hour_matrix(activity, "Europe/Berlin")
         # One read for the matrix and the baseline, as the page does.
         features = rm.user_day_features(ORG, month[0].date() - timedelta(days=28), last_day)
         user_patterns.users_by_day(features[features["day"] >= month[0].date()])
-        user_patterns.baseline_vs_day(features, "user_7", last_day, 28)
+        user_patterns.baseline_vs_day(features, HEAVY_USER, last_day, 28)
 
     def heatmap_drill() -> None:
         user_events.events_in_cells(
-            db, ORG, "user_7", *month, "Europe/Berlin", [("Mon", 14), ("Tue", 2)]
+            db, ORG, HEAVY_USER, *month, "Europe/Berlin", [("Mon", 14), ("Tue", 2)]
         )
 
     def compliance_quarter() -> None:
         query = access_report.access_query(
-            "source_3", "source", (END - timedelta(days=90)).date(), last_day
+            HOT_RESOURCE[1], HOT_RESOURCE[0], (END - timedelta(days=90)).date(), last_day
         )
         access_report.build_access_report(db, ORG, query, generated_by="bench")
 
@@ -276,21 +241,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--users", type=int, default=500)
-    parser.add_argument("--resources", type=int, default=200)
+    parser.add_argument("--users", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument(
         "--data-dir",
         help="embedded server folder to keep: the filled database is reused by later runs"
-        " with the same --events/--days/--users/--resources (fill once, measure often)",
+        " with the same --events/--days/--users (fill once, measure often)",
     )
     args = parser.parse_args()
 
     admin_url, server = _server(args.data_dir)
     keep = bool(args.data_dir)
     if keep:
-        name = f"auditlens_bench_{args.events}_{args.days}_{args.users}_{args.resources}"
+        name = f"auditlens_bench_{args.events}_{args.days}_{args.users}"
     else:
         name = f"auditlens_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -303,10 +267,12 @@ def main() -> None:
         migrate(db)
         print(f"database: {db.capabilities.describe()} ({name})")
         filled = _filled(db)
-        if filled < args.events:
+        if filled == 0:
             began = time.perf_counter()
-            fill(db, args.events, args.days, args.users, args.resources, start=filled)
+            bench_queries.load(db, args.events, args.users, args.days, 1_000_000)
             print(f"fill: {args.events:,} events in {time.perf_counter() - began:.1f} s")
+        elif filled < args.events:
+            raise SystemExit(f"{name} holds {filled:,} of {args.events:,} events: drop it")
         else:
             print(f"reusing the kept database: {args.events:,} events already there")
         began = time.perf_counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import drilldown, finding_queries
+from dashboard import drilldown, finding_queries, tables
 from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
 from dashboard.findings_view import SEVERITIES, STATUSES, TRIAGE_ROLES, ranked
@@ -15,31 +15,34 @@ ctx = page_context("Anomalies")
 left, right = st.columns(2)
 status = left.selectbox("Status", ["any", *STATUSES], key="anomalies_status")
 severity = right.selectbox("At least", SEVERITIES, key="anomalies_min_severity")
-table = ranked(
-    finding_queries.list_findings(
-        ctx.db,
-        ctx.org,
-        status=None if status == "any" else status,
-        min_severity=severity,
-        limit=500,
+with st.spinner("Loading findings…"):
+    table = ranked(
+        finding_queries.list_findings(
+            ctx.db,
+            ctx.org,
+            status=None if status == "any" else status,
+            min_severity=severity,
+            limit=500,
+        )
     )
-)
 if table.empty:
     st.info("No findings match. `auditlens detect` scores the latest days.")
     st.stop()
 
 st.caption(f"{len(table):,} findings, highest score first. Select one to see why.")
+shown = table[["score", "severity", "title", "user_email", "window_start", "reasons", "status"]]
 picked = st.dataframe(
-    table[["score", "severity", "title", "user_email", "window_start", "reasons", "status"]],
+    shown,
     key="anomalies_table",
     on_select="rerun",
     selection_mode="single-row",
     hide_index=True,
     width="stretch",
-    column_config={
-        "score": st.column_config.NumberColumn(format="%.2f"),
-        "window_start": st.column_config.DatetimeColumn("day", format="YYYY-MM-DD"),
-    },
+    column_config=tables.column_config(
+        shown,
+        score=st.column_config.NumberColumn(format="%.2f"),
+        window_start=st.column_config.DatetimeColumn("day", format="YYYY-MM-DD"),
+    ),
 )
 rows = drilldown.selected_rows(picked)
 if not rows:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from dashboard import access_report, drilldown
+from dashboard import access_report, drilldown, tables
 from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
 from dashboard.report_downloads import offer_report_downloads
@@ -41,7 +41,7 @@ query = st.session_state.get("compliance_query")
 if not query:
     st.stop()
 
-with st.spinner("Building the report..."):
+with st.spinner("Building the report…"):
     report = access_report.build_access_report(
         ctx.db, ctx.org, query, generated_by=ctx.viewer.email
     )
@@ -62,6 +62,7 @@ st.subheader("Who accessed it")
 picked = st.dataframe(
     report.by_user,
     key="compliance_by_user",
+    column_config=tables.column_config(report.by_user),
     on_select="rerun",
     selection_mode="multi-row",
     hide_index=True,
@@ -76,11 +77,22 @@ if rows:
         source="compliance_by_user",
     )
 st.subheader("By action")
-st.dataframe(report.by_action, key="compliance_by_action", hide_index=True)
+st.dataframe(
+    report.by_action,
+    key="compliance_by_action",
+    hide_index=True,
+    column_config=tables.column_config(report.by_action),
+)
 st.subheader("Events")
 if report.events_truncated:
     st.caption(f"The first {len(report.events):,} events; the CSV holds all of them.")
-st.dataframe(report.events, key="compliance_events", hide_index=True, width="stretch")
+st.dataframe(
+    report.events,
+    key="compliance_events",
+    hide_index=True,
+    width="stretch",
+    column_config=tables.column_config(report.events),
+)
 
 if ctx.can_export:
     offer_report_downloads(ctx, report)

@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import explore_queries as q
 from dashboard import explore_state as state
+from dashboard import tables
 from dashboard.charts import timeline_figure
 from dashboard.context import page_context
 from dashboard.exports import FORMATS, Exporter, export_events
@@ -166,13 +167,16 @@ def _events_table(event_filter: EventFilter, applied_text: str) -> pd.DataFrame:
     page = q.page_events(ctx.db, ctx.org, event_filter, after=cursors[-1] if cursors else None)
     first_row = page_no * q.PAGE_SIZE + 1
     st.caption(f"Events {first_row:,}–{first_row + len(page) - 1:,}, newest first.")
+    shown = page.drop(columns=["ingest_seq"])
     table = st.dataframe(
-        page.drop(columns=["ingest_seq"]),
+        shown,
         key="explore_table",
         on_select="rerun",
         selection_mode="single-row",
         hide_index=True,
-        column_config={"event_time": st.column_config.DatetimeColumn("time (UTC)")},
+        column_config=tables.column_config(
+            shown, event_time=st.column_config.DatetimeColumn("time (UTC)")
+        ),
     )
     selected_rows = _selected(table, "rows")
     if selected_rows:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, drilldown, finding_queries, overview_queries
+from dashboard import charts, drilldown, finding_queries, overview_queries, tables
 from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
 from dashboard.period_widget import choose_period
 
 ctx = page_context("Overview")
 period = choose_period(ctx.db, ctx.org, key="overview_period")
-totals = overview_queries.totals(ctx.db, ctx.org, period.start, period.end)
+with st.spinner("Counting events…"):
+    totals = overview_queries.totals(ctx.db, ctx.org, period.start, period.end)
 if not totals["events"]:
     st.info(
         "No audit events in this period. Pick a longer period, or send events with the SDK, "
@@ -28,7 +29,7 @@ families = sorted(totals["by_family"].items(), key=lambda item: (-item[1], item[
 for column, (family, count) in zip(st.columns(max(len(families), 1)), families, strict=False):
     column.metric(family.replace("_", " "), f"{count:,}")
 
-with st.spinner("Loading the timeline..."):
+with st.spinner("Loading the timeline…"):
     timeline = overview_queries.timeline(ctx.db, ctx.org, period.start, period.end, period.bucket)
 picked = st.plotly_chart(
     charts.timeline_figure(timeline),
@@ -98,7 +99,9 @@ else:
         selection_mode="single-row",
         hide_index=True,
         width="stretch",
-        column_config={"score": st.column_config.NumberColumn(format="%.2f")},
+        column_config=tables.column_config(
+            shown, score=st.column_config.NumberColumn(format="%.2f")
+        ),
     )
     rows = drilldown.selected_rows(picked_finding)
     if rows:

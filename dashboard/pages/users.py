@@ -8,7 +8,7 @@ from zoneinfo import available_timezones
 
 import streamlit as st
 
-from dashboard import charts, drilldown, overview_queries, user_events, user_patterns
+from dashboard import charts, drilldown, overview_queries, tables, user_events, user_patterns
 from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
 from dashboard.period_widget import choose_period
@@ -58,7 +58,13 @@ if cells:
         {"source": "users_heatmap", "user_id": user_id, "time_zone": time_zone, "cells": cells},
     )
     st.caption(f"{labels[user_id]}'s events in the selected cells, newest first")
-    st.dataframe(events, key="users_heatmap_events", hide_index=True, width="stretch")
+    st.dataframe(
+        events,
+        key="users_heatmap_events",
+        hide_index=True,
+        width="stretch",
+        column_config=tables.column_config(events),
+    )
     offer_drilldown(
         ctx, drilldown.user_query(user_id, period.start, period.end), source="users_heatmap"
     )
@@ -92,4 +98,10 @@ offer_drilldown(
 st.subheader(f"{labels[user_id]} on {day} against the {BASELINE_DAYS} days before")
 comparison = user_patterns.baseline_vs_day(features, user_id, day, BASELINE_DAYS)
 st.plotly_chart(charts.baseline_figure(comparison, str(day)), key="users_baseline", width="stretch")
-st.dataframe(comparison, key="users_baseline_table", hide_index=True, width="stretch")
+st.dataframe(
+    comparison,
+    key="users_baseline_table",
+    hide_index=True,
+    width="stretch",
+    column_config=tables.column_config(comparison),
+)

@@ -1,0 +1,37 @@
+"""Counts in tables carry thousands separators (1,247): every numeric column of a dashboard
+table gets the localized number format unless the page sets its own."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import tables
+from tests.dashboard.conftest import page_test
+from tests.dashboard.known_data import seed
+from tests.dashboard.test_compliance_page import _run_report
+
+
+def test_numeric_columns_are_formatted_and_overrides_win():
+    frame = pd.DataFrame(
+        {"user": ["a"], "events": [1247], "ratio": [1.5], "flag": [True], "score": [0.5]}
+    )
+    config = tables.column_config(frame, score=st.column_config.NumberColumn(format="%.2f"))
+    assert set(config) == {"events", "ratio", "score"}
+    assert config["events"]["type_config"]["format"] == "localized"
+    assert config["ratio"]["type_config"]["format"] == "localized"
+    assert config["score"]["type_config"]["format"] == "%.2f"
+
+
+def test_compliance_tables_show_counts_with_separators(dashboard_db, sign_in):
+    seed(dashboard_db)
+    at = _run_report(
+        page_test("compliance.py", sign_in("aud@company.com", "org_a", "auditor")).run()
+    )
+    assert not at.exception
+    by_user = json.loads(at.dataframe[0].proto.columns)
+    numeric = [c for c in at.dataframe[0].value.columns if c in by_user and c != "_index"]
+    assert {"accesses", "records"} <= set(numeric)
+    assert all(by_user[c]["type_config"]["format"] == "localized" for c in numeric)
