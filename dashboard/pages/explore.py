@@ -3,8 +3,8 @@ events a page at a time, one event's detail with its session, and the export."""
 
 from __future__ import annotations
 
-import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,11 +12,14 @@ import streamlit as st
 
 from dashboard import explore_queries as q
 from dashboard import explore_state as state
-from dashboard import tables
+from dashboard import export_files, tables
 from dashboard.charts import timeline_figure
 from dashboard.context import page_context
 from dashboard.exports import FORMATS, Exporter, export_events
 from sql.event_filter import EventFilter, QuerySyntaxError
+
+# The prepared export: its view, the path of its file on disk, and its record.
+EXPORT_KEY = "explore_export_file"
 
 
 def _selected(widget_state: Any, kind: str) -> list[Any]:
@@ -242,32 +245,36 @@ if not ctx.can_export:
 else:
     file_format = st.radio("Export format", FORMATS, horizontal=True, key="explore_export_format")
     if st.button("Prepare export", key="explore_export", icon=":material/download:"):
-        buffer = io.BytesIO()
-        with st.spinner(f"Exporting {count:,} event(s)…"):
+        export_files.discard(EXPORT_KEY)
+        path, handle = export_files.new_file(file_format)
+        with handle, st.spinner(f"Exporting {count:,} event(s)…"):
             result = export_events(
                 ctx.db,
                 ctx.org,
                 event_filter,
                 file_format,
-                buffer,
+                handle,
                 exporter=Exporter(
                     user_id=ctx.viewer.user_id,
                     email=ctx.viewer.email,
                     session_id=ctx.viewer.session_id,
                 ),
             )
-        st.session_state["explore_export_file"] = (
-            (ctx.org, applied_text),
-            buffer.getvalue(),
-            result,
-        )
-    prepared = st.session_state.get("explore_export_file")
-    # A file prepared for another view is not offered for this one.
-    if prepared and prepared[0] == (ctx.org, applied_text):
-        _view, data, result = prepared
+        st.session_state[EXPORT_KEY] = {
+            "view": (ctx.org, applied_text),
+            "path": str(path),
+            "result": result,
+        }
+    prepared = st.session_state.get(EXPORT_KEY)
+    # A file prepared for another view is not offered for this one (and is deleted).
+    if prepared and prepared["view"] != (ctx.org, applied_text):
+        export_files.discard(EXPORT_KEY)
+        prepared = None
+    if prepared:
+        result = prepared["result"]
         st.download_button(
             f"Download {result.rows:,} event(s) as {result.file_format.upper()}",
-            data,
+            export_files.reader(Path(prepared["path"])),
             file_name=f"auditlens-{ctx.org}-export-{result.export_id}.{result.file_format}",
             mime=result.mime,
             key="explore_download",

@@ -8,18 +8,28 @@ from zoneinfo import available_timezones
 
 import streamlit as st
 
-from dashboard import charts, drilldown, overview_queries, tables, user_events, user_patterns
+from dashboard import (
+    charts,
+    drilldown,
+    overview_queries,
+    tables,
+    user_events,
+    user_patterns,
+    user_queries,
+)
 from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
 from dashboard.period_widget import choose_period
 
 BASELINE_DAYS = 28
+MATRIX_USERS = 30
 
 ctx = page_context("Users")
 controls = st.columns([2, 2, 3])
 with controls[0]:
     period = choose_period(ctx.db, ctx.org, key="users_period", default="Last 30 days")
-active = overview_queries.top_users(ctx.db, ctx.org, period.start, period.end, n=200)
+with st.spinner("Finding active users…"):
+    active = overview_queries.top_users(ctx.db, ctx.org, period.start, period.end, n=200)
 # Events without a user (system jobs) have no heatmap of their own.
 active = active[active["user_id"].notna()]
 if active.empty:
@@ -35,7 +45,8 @@ with controls[2]:
     )
 
 st.subheader(f"When {labels[user_id]} works ({time_zone})")
-activity = overview_queries.user_activity(ctx.db, ctx.org, period.start, period.end, user_id)
+with st.spinner("Loading the heatmap…"):
+    activity = overview_queries.user_activity(ctx.db, ctx.org, period.start, period.end, user_id)
 grid = user_patterns.weekday_hour_matrix(activity, time_zone)
 picked_cells = st.plotly_chart(
     charts.matrix_figure(grid, "Events by weekday and hour", "hour", "weekday"),
@@ -69,15 +80,16 @@ if cells:
         ctx, drilldown.user_query(user_id, period.start, period.end), source="users_heatmap"
     )
 
-# One read serves the matrix and the baseline: the period plus the baseline days before its
-# last day (user-day features are the Users page's most expensive read).
 day = period.last_day
-features = overview_queries.user_day_features(
-    ctx.db, ctx.org, min(period.first_day, day - timedelta(days=BASELINE_DAYS)), day
-)
-
 st.subheader("Users by day")
-matrix = user_patterns.users_by_day(features[features["day"] >= period.first_day])
+# Only the rows the page shows: the busiest users' days, and one user's baseline days.
+shown_users = [str(u) for u in active["user_id"].head(MATRIX_USERS)]
+matrix_first = max(period.first_day, day - timedelta(days=user_queries.MAX_DAYS - 1))
+if matrix_first > period.first_day:
+    st.caption(f"The last {user_queries.MAX_DAYS:,} days of the period.")
+with st.spinner("Loading users by day…"):
+    daily = user_queries.daily_events(ctx.db, ctx.org, matrix_first, day, shown_users)
+matrix = user_patterns.users_by_day(daily, top=MATRIX_USERS)
 matrix.index = [str(u) for u in matrix.index]
 matrix.columns = [str(d) for d in matrix.columns]
 picked_days = st.plotly_chart(
@@ -96,6 +108,10 @@ offer_drilldown(
 )
 
 st.subheader(f"{labels[user_id]} on {day} against the {BASELINE_DAYS} days before")
+with st.spinner("Loading the baseline…"):
+    features = user_queries.user_days(
+        ctx.db, ctx.org, user_id, day - timedelta(days=BASELINE_DAYS), day
+    )
 comparison = user_patterns.baseline_vs_day(features, user_id, day, BASELINE_DAYS)
 st.plotly_chart(charts.baseline_figure(comparison, str(day)), key="users_baseline", width="stretch")
 st.dataframe(
