@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, drilldown, finding_queries, overview_queries, tables
+from dashboard import (
+    charts,
+    drilldown,
+    finding_queries,
+    overview_queries,
+    resource_queries,
+    tables,
+)
 from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
 from dashboard.period_widget import choose_period
@@ -64,7 +71,7 @@ with left:
         ),
         source="overview_top_users",
     )
-resources = overview_queries.top_resources(ctx.db, ctx.org, period.start, period.end)
+resources = resource_queries.busiest_resources(ctx.db, ctx.org, period.start, period.end)
 resources["label"] = resources["resource_type"].fillna("") + ":" + resources["resource_id"]
 with right:
     picked_resources = st.plotly_chart(

@@ -1,6 +1,6 @@
-"""The Users page's narrow reads equal the read model's contract (`user_day_features`) on the
-same data, whether events are rolled up or still past the watermark, and stay inside one
-organisation."""
+"""The narrow reads of the Users page and the Overview equal the read model's contract
+(`user_day_features`, `top_resources`) on the same data, whether events are rolled up or
+still past the watermark, and stay inside one organisation."""
 
 from __future__ import annotations
 
@@ -105,3 +105,24 @@ def test_ranges_are_bounded(half_rolled_up):
         user_queries.user_days(half_rolled_up, "org_a", "u_a", FIRST, FIRST + timedelta(days=500))
     with pytest.raises(ValueError, match="before"):
         user_queries.daily_events(half_rolled_up, "org_a", LAST, FIRST, USERS)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 11, tzinfo=UTC)),  # whole days
+        (datetime(2025, 3, 2, 7, 30, tzinfo=UTC), datetime(2025, 3, 9, 13, tzinfo=UTC)),
+        (datetime(2025, 3, 4, 1, tzinfo=UTC), datetime(2025, 3, 4, 2, tzinfo=UTC)),  # one hour
+    ],
+)
+def test_busiest_resources_equal_the_read_models(half_rolled_up, start, end):
+    from dashboard import resource_queries
+
+    want = ReadModel(half_rolled_up).top_resources("org_a", start, end, n=3)
+    got = resource_queries.busiest_resources(half_rolled_up, "org_a", start, end, n=3)
+    pd.testing.assert_frame_equal(
+        got.reset_index(drop=True),
+        want[["resource_type", "resource_id", "events"]].reset_index(drop=True),
+        check_dtype=False,
+    )
+    assert resource_queries.busiest_resources(half_rolled_up, "org_c", start, end).empty
