@@ -173,10 +173,11 @@ def serve_ingest(
     """Run the HTTP receiver (POST /v1/events, GET /healthz, /docs)."""
     import uvicorn
 
+    from ingest.integrity.seal import background_sealing
     from ingest.receiver import Receiver, create_app
     from sql.settings import Settings
 
-    with open_database() as db:
+    with open_database() as db, background_sealing(db, err_console.print):
         refresher = ReadModelRefresher(db)
         receiver = Receiver(
             db, spool_dir=Settings.from_env().data_dir / "spool", after_batch=refresher

@@ -12,6 +12,7 @@ import typer
 
 from dashboard.accounts import DEMO_ADMIN_EMAIL, ensure_demo_admin
 from dashboard.cli import app, err_console
+from ingest.integrity.seal import background_sealing
 from ingest.simulate.demo import seed_demo
 from sql.gateway import Database
 from sql.migrate import migrate
@@ -76,14 +77,16 @@ def run(
             "--browser.gatherUsageStats",
             "false",
         ]
-        # A plain `kill` must stop us as cleanly as Ctrl-C: dashboard first, then the server.
+        # A plain `kill` must stop us as cleanly as Ctrl-C: dashboard first, then the
+        # sealer (a seal in progress finishes), then the server.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-        dashboard = subprocess.Popen(command, env=env)
-        typer.echo(f"AuditLens is running at http://{host}:{port}  (Ctrl-C stops it)")
-        try:
-            dashboard.wait()
-        except KeyboardInterrupt:
-            dashboard.send_signal(signal.SIGTERM)
-            dashboard.wait(timeout=30)
+        with background_sealing(db, err_console.print):
+            dashboard = subprocess.Popen(command, env=env)
+            typer.echo(f"AuditLens is running at http://{host}:{port}  (Ctrl-C stops it)")
+            try:
+                dashboard.wait()
+            except KeyboardInterrupt:
+                dashboard.send_signal(signal.SIGTERM)
+                dashboard.wait(timeout=30)
     finally:
         db.close(stop_embedded=True)

@@ -21,6 +21,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +35,12 @@ from sqlalchemy.exc import DBAPIError
 from ingest.integrity.canonical import FORMAT as EVENT_FORMAT_V1
 from ingest.integrity.canonical import FORMAT_V2 as EVENT_FORMAT_V2
 from ingest.integrity.canonical import PG_EPOCH, apply_sql_settings, format_time, leaf_hash_sql
-from ingest.integrity.keys import SigningKey
+from ingest.integrity.keys import (
+    SIGNING_KEY_ENV,
+    SIGNING_KEY_FILE_ENV,
+    SigningKey,
+    load_signing_key,
+)
 from ingest.integrity.merkle import EMPTY_ROOT, merkle_root, node_hash
 from sql.errors import ConfigurationError, PermissionMissing, QueryTimeout
 from sql.gateway import Database, ScopedSession, _translate, check_org_id
@@ -660,7 +666,9 @@ def read_seal_files(seal_dir: Path, org: str) -> Iterator[tuple[Path, Seal | str
 
 class SealScheduler:
     """Seals every organisation every `interval` seconds in a background thread, for
-    long-running processes (the ingest receiver, `auditlens seal --every`)."""
+    long-running processes (`auditlens serve-ingest`, `auditlens run`, `auditlens seal
+    --forever`). The first run is immediate; `wait` (default: the stop event's wait, which
+    returns True once stopped) is injectable so tests drive the loop without a clock."""
 
     def __init__(
         self,
@@ -671,13 +679,18 @@ class SealScheduler:
         seal_dir: Path | None = None,
         on_error: Callable[[Exception], None] | None = None,
         on_sealed: Callable[[list[Seal]], None] | None = None,
+        wait: Callable[[float], bool] | None = None,
     ) -> None:
         self.db, self.key, self.interval, self.seal_dir = db, key, interval, seal_dir
         self.on_error, self.on_sealed = on_error, on_sealed
         self._stop = threading.Event()
+        self._wait = wait or self._stop.wait
         self._thread: threading.Thread | None = None
+        self.runs = 0
+        self.first_run_done = threading.Event()  # set after the first run, sealed or failed
 
     def run_once(self) -> list[Seal]:
+        """One tick: seal every organisation now."""
         seals = seal_all(self.db, self.key, seal_dir=self.seal_dir)
         if self.on_sealed:
             self.on_sealed(seals)
@@ -691,7 +704,15 @@ class SealScheduler:
                 if self.on_error is None:
                     raise
                 self.on_error(exc)
-            self._stop.wait(self.interval)
+            finally:
+                self.runs += 1
+                self.first_run_done.set()
+            if self._wait(self.interval):
+                break
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> SealScheduler:
         self._thread = threading.Thread(
@@ -701,6 +722,36 @@ class SealScheduler:
         return self
 
     def stop(self, timeout: float | None = 30) -> None:
+        """Ask the loop to end and wait for a seal in progress to finish."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+def signing_key_configured() -> bool:
+    """True when AUDITLENS_SIGNING_KEY_FILE or AUDITLENS_SIGNING_KEY is set."""
+    return bool(os.environ.get(SIGNING_KEY_FILE_ENV) or os.environ.get(SIGNING_KEY_ENV))
+
+
+@contextmanager
+def background_sealing(db: Database, log: Callable[[str], None]) -> Iterator[SealScheduler | None]:
+    """Seal every AUDITLENS_SEAL_INTERVAL_SECONDS (default 300) while the block runs, when a
+    signing key is configured; a configured key that cannot be loaded is an error, not a
+    silent "no sealing". The scheduler is stopped (a seal in progress finishes) on exit."""
+    if not signing_key_configured():
+        log(f"sealing: off (set {SIGNING_KEY_FILE_ENV} to seal every organisation on a schedule)")
+        yield None
+        return
+    scheduler = SealScheduler(
+        db,
+        load_signing_key(),
+        interval=interval_from_env(),
+        seal_dir=seal_dir_from_env(),
+        on_error=lambda exc: log(f"sealing failed (will retry): {exc}"),
+    )
+    log(f"sealing every {scheduler.interval:g} s with key {scheduler.key.key_id}")
+    scheduler.start()
+    try:
+        yield scheduler
+    finally:
+        scheduler.stop()

@@ -93,3 +93,87 @@ def test_scheduler_seals_in_the_background_until_stopped(db, key):
         scheduler.stop(timeout=60)
     assert runs == [1]
     assert scheduler._thread is not None and not scheduler._thread.is_alive()
+
+
+def test_scheduler_ticks_on_its_interval_without_a_clock(db, key):
+    """The loop runs a tick, then waits `interval`; the injected wait ends it on the 3rd."""
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        return len(waits) == 3
+
+    sealed: list[int] = []
+    scheduler = SealScheduler(
+        db, key, interval=42.0, wait=wait, on_sealed=lambda s: sealed.append(len(s))
+    )
+    with db.writer() as w:
+        insert_events(w, [event_row()])
+    scheduler.run_forever()
+    assert waits == [42.0, 42.0, 42.0]
+    assert scheduler.runs == 3
+    with db.admin() as s:
+        assert s.scalar("SELECT count(*) FROM audit_seals") == 3
+
+
+def test_a_failed_tick_is_reported_and_the_schedule_goes_on(db, key, monkeypatch):
+    errors: list[str] = []
+    calls = iter([RuntimeError("database restarting"), None])
+
+    def flaky(*args, **kwargs):
+        problem = next(calls)
+        if problem:
+            raise problem
+        return []
+
+    monkeypatch.setattr("ingest.integrity.seal.seal_all", flaky)
+    waits: list[float] = []
+    scheduler = SealScheduler(
+        db,
+        key,
+        interval=1.0,
+        on_error=lambda exc: errors.append(str(exc)),
+        wait=lambda s: waits.append(s) or len(waits) == 2,
+    )
+    scheduler.run_forever()
+    assert errors == ["database restarting"]
+    assert scheduler.runs == 2
+
+
+def test_background_sealing_needs_a_key_and_stops_cleanly(db, key, tmp_path, monkeypatch):
+    from ingest.integrity.keys import write_signing_key
+    from ingest.integrity.seal import background_sealing
+
+    monkeypatch.delenv("AUDITLENS_SIGNING_KEY_FILE", raising=False)
+    monkeypatch.delenv("AUDITLENS_SIGNING_KEY", raising=False)
+    lines: list[str] = []
+    with background_sealing(db, lines.append) as none:
+        assert none is None
+    assert "sealing: off" in lines[0]
+
+    with db.writer() as w:
+        insert_events(w, [event_row()])
+    path = tmp_path / "seal.key"
+    write_signing_key(key, path)
+    monkeypatch.setenv("AUDITLENS_SIGNING_KEY_FILE", str(path))
+    monkeypatch.setenv("AUDITLENS_SEAL_INTERVAL_SECONDS", "3600")
+    with background_sealing(db, lines.append) as scheduler:
+        assert scheduler is not None and scheduler.interval == 3600
+        assert scheduler.first_run_done.wait(120)  # an event, not a sleep
+        assert scheduler.running
+    assert not scheduler.running
+    assert scheduler.runs == 1
+    assert f"sealing every 3600 s with key {key.key_id}" in lines[-1]
+    with db.admin() as s:
+        assert s.scalar("SELECT count(*) FROM audit_seals WHERE key_id = :k", {"k": key.key_id})
+
+
+def test_a_configured_key_that_cannot_load_is_an_error(db, tmp_path, monkeypatch):
+    from ingest.integrity.keys import SigningKeyError
+    from ingest.integrity.seal import background_sealing
+
+    bad = tmp_path / "garbage.key"
+    bad.write_text("not a key")
+    monkeypatch.setenv("AUDITLENS_SIGNING_KEY_FILE", str(bad))
+    with pytest.raises(SigningKeyError), background_sealing(db, print):
+        pass
