@@ -8,6 +8,11 @@ SHA-256 of the file, flagged for review above 10,000 rows) and an audit event of
 CSV cells that a spreadsheet would run as a formula (first character `=`, `+`, `-`, `@`, tab
 or carriage return) get a leading single quote. NDJSON stays exact: it is JSON, which no
 spreadsheet evaluates, and an investigator needs the values as they were.
+
+With `with_proofs`, the file is written in the proof export format instead
+(`ingest/integrity/proof.py`: the wire fields plus a `proof` column holding each row's Merkle
+inclusion path and signed seal), so `auditlens verify-export FILE --public-key seal.pub`
+checks it offline; rows not sealed yet carry an empty proof (and fail that check).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from ingest.integrity.proof import ProofBuilder, filtered_export_sql, write_export
 from ingest.spreadsheet import escape_cell
 from sql.event_filter import EventFilter
 from sql.event_store import record_event
@@ -135,6 +141,7 @@ def export_events(
     *,
     exporter: Exporter,
     batch_size: int = 5_000,
+    with_proofs: bool = False,
 ) -> ExportResult:
     """Write the filtered events of `org` to `out` and record the export; returns the record.
 
@@ -144,6 +151,18 @@ def export_events(
     check_org_id(org)
     if file_format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got: {file_format!r}")
+    if with_proofs:
+        rows, sha256 = _write_with_proofs(db, org, event_filter, file_format, out, batch_size)
+        return record_export(
+            db,
+            org,
+            event_filter,
+            file_format,
+            rows=rows,
+            sha256=sha256,
+            exporter=exporter,
+            kind="events_with_proofs",
+        )
     digest = hashlib.sha256()
     rows = 0
     sql, params = _select(event_filter)
@@ -170,6 +189,43 @@ def export_events(
         sha256=digest.hexdigest(),
         exporter=exporter,
     )
+
+
+def _write_with_proofs(
+    db: Database,
+    org: str,
+    event_filter: EventFilter,
+    file_format: str,
+    out: IO[bytes],
+    batch_size: int,
+) -> tuple[int, str]:
+    """The proof export format (see the module docstring); returns (rows, sha256)."""
+    where, params = event_filter.to_sql()
+    sql = filtered_export_sql(where)
+    digest = hashlib.sha256()
+    rows = 0
+    with db.org_session(org, timeout_ms=EXPORT_TIMEOUT_MS) as session:
+        # The reader session can only ever prove this organisation's own rows.
+        builder = ProofBuilder(session)
+        first = True
+        for _columns, batch in session.stream(sql, params, batch_size=batch_size):
+            text = io.StringIO()
+            write_export(batch, builder.proofs(r[0] for r in batch), text, file_format)
+            body = text.getvalue()
+            if not first and file_format == "csv":
+                body = body.split("\n", 1)[1]  # the header only once
+            chunk = body.encode("utf-8")
+            digest.update(chunk)
+            out.write(chunk)
+            first = False
+            rows += len(batch)
+        if first and file_format == "csv":
+            text = io.StringIO()
+            write_export([], {}, text, file_format)
+            chunk = text.getvalue().encode("utf-8")
+            digest.update(chunk)
+            out.write(chunk)
+    return rows, digest.hexdigest()
 
 
 def record_export(

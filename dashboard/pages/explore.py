@@ -244,6 +244,12 @@ if not ctx.can_export:
     st.caption("Your role in this organisation does not include exports.")
 else:
     file_format = st.radio("Export format", FORMATS, horizontal=True, key="explore_export_format")
+    with_proofs = st.checkbox(
+        "Attach each row's Merkle proof and signed seal",
+        key="explore_export_proofs",
+        help="Anyone with the public key can then check the file offline:"
+        " `auditlens verify-export FILE --public-key seal.pub`. Rows not sealed yet have no proof.",
+    )
     if st.button("Prepare export", key="explore_export", icon=":material/download:"):
         export_files.discard(EXPORT_KEY)
         path, handle = export_files.new_file(file_format)
@@ -259,15 +265,16 @@ else:
                     email=ctx.viewer.email,
                     session_id=ctx.viewer.session_id,
                 ),
+                with_proofs=with_proofs,
             )
         st.session_state[EXPORT_KEY] = {
-            "view": (ctx.org, applied_text),
+            "view": (ctx.org, applied_text, with_proofs),
             "path": str(path),
             "result": result,
         }
     prepared = st.session_state.get(EXPORT_KEY)
     # A file prepared for another view is not offered for this one (and is deleted).
-    if prepared and prepared["view"] != (ctx.org, applied_text):
+    if prepared and prepared["view"] != (ctx.org, applied_text, with_proofs):
         export_files.discard(EXPORT_KEY)
         prepared = None
     if prepared:

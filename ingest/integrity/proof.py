@@ -166,6 +166,15 @@ _EXPORT_COLUMNS = (
 )
 
 
+def filtered_export_sql(where: str) -> str:
+    """Rows of `org_audit_events` matching the WHERE fragment `where` (its values bound by
+    the caller), in the column order `write_export` expects, oldest first."""
+    return (
+        f"SELECT {_EXPORT_COLUMNS} FROM org_audit_events WHERE {where}"  # noqa: S608 - fixed columns; the fragment binds its values
+        " ORDER BY event_time, ingest_seq"
+    )
+
+
 def export_query(start: datetime | None, end: datetime | None) -> tuple[str, dict[str, Any]]:
     """Rows of the organisation in the reader's session, in the form exports write them."""
     where, params = ["TRUE"], {}
