@@ -12,7 +12,10 @@ and dropping its own database), stores N events of one organisation, then times:
   copy-out  COPY (binary) of the 16 sealed fields of the same rows to this process: the cost
             of merely reading the events out of PostgreSQL, which sealing cannot beat.
 The goal is >= 200,000 events/s for seal and verify on the project machine (2 cores). Rates
-on a shared machine move with the load average (printed); the ratios move much less.
+on a shared machine move with the load average (printed); the ratios move much less. With the
+throwaway server it also counts the CPU seconds each phase cost (this process plus every
+server process, read from the postmaster's reaped-children times after closing the pool):
+events per CPU-second does not depend on how busy the machine is.
 """
 
 from __future__ import annotations
@@ -47,6 +50,51 @@ from sql.migrate import migrate  # noqa: E402
 from sql.settings import Settings  # noqa: E402
 
 GOAL = 200_000
+
+
+def _server_cpu(server: EmbeddedPostgres | None) -> float | None:
+    """CPU seconds of the server's postmaster and every child it has reaped (backends that
+    closed, parallel workers), or None for an external server."""
+    if server is None:
+        return None
+    pid = int((server.pgdata / "postmaster.pid").read_text().split()[0])
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+class _CpuMeter:
+    """CPU seconds spent by this process and the server between start() and stop()."""
+
+    def __init__(self, db: Database, server: EmbeddedPostgres | None) -> None:
+        self.db, self.server = db, server
+        self.seconds: float | None = None
+
+    def _quiesce(self) -> None:
+        """Close the pool and wait until its backends have exited (and been reaped)."""
+        self.db.engine.dispose()
+        for _ in range(500):
+            with self.db.engine.connect() as conn:
+                others = conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                    " AND backend_type IN ('client backend', 'parallel worker')"
+                ).scalar()
+            self.db.engine.dispose()
+            if not others:
+                break
+            time.sleep(0.01)
+        time.sleep(0.05)  # the last closed connection's backend, reaped just after
+
+    def start(self) -> None:
+        self._quiesce()
+        self._server0 = _server_cpu(self.server)
+        self._own0 = time.process_time()
+
+    def stop(self) -> None:
+        own = time.process_time() - self._own0
+        self._quiesce()
+        server1 = _server_cpu(self.server)
+        if server1 is not None and self._server0 is not None:
+            self.seconds = own + server1 - self._server0
 
 
 def _rows(n: int) -> list[tuple[object, ...]]:
@@ -108,14 +156,19 @@ def main() -> None:
         trusted = keymod.PublicKeys({key.key_id: key.public})
         n = args.events
 
+        seal_cpu, verify_cpu = _CpuMeter(db, server), _CpuMeter(db, server)
+        seal_cpu.start()
         t = time.perf_counter()
         seal = seal_organization(db, "org_bench", key)
         seal_s = time.perf_counter() - t
+        seal_cpu.stop()
         assert seal.event_count == n
 
+        verify_cpu.start()
         t = time.perf_counter()
         report = verify_organization(db, "org_bench", trusted, record=False)
         verify_s = time.perf_counter() - t
+        verify_cpu.stop()
         assert report.clean and report.events_checked == n, report.problems[:3]
 
         with db.admin() as s:
@@ -163,6 +216,14 @@ def main() -> None:
         print(f"ratio verify/hashlib:  {verify_rate / base_rate:.3f}")
         print(f"ratio seal/copy-out:   {seal_rate / copy_rate:.3f}")
         print(f"ratio verify/copy-out: {verify_rate / copy_rate:.3f}")
+        cores = os.cpu_count() or 1
+        for label, meter in (("seal", seal_cpu), ("verify", verify_cpu)):
+            if meter.seconds:
+                per_cpu = n / meter.seconds
+                print(
+                    f"{label} CPU:  {meter.seconds:7.3f} s  {per_cpu:12,.0f} events per CPU-second"
+                    f" (bound on {cores} idle cores: {per_cpu * cores:,.0f} events/s)"
+                )
         for label, rate in (("seal", seal_rate), ("verify", verify_rate)):
             verdict = "MET" if rate >= GOAL else "NOT MET"
             print(f"target {GOAL:,} events/s for {label}: {verdict} ({rate / GOAL:.2f}x)")
