@@ -381,8 +381,10 @@ def main() -> None:
         if not args.no_browser:
             cold, warm = browser_overview(url, db)
             print(
-                f"\nbrowser (Chromium): Overview, All time ({args.days} days), drawn {cold:.2f} s"
-                f" after picking it (cold caches); {warm:.2f} s the second time (warm)"
+                f"\nbrowser (Chromium): Overview, All time (the {args.days} generated days up to"
+                f" {END:%Y-%m-%d} and the dashboard's own audit events of today, so daily bars"
+                f" up to today), drawn {cold:.2f} s after picking it (cold caches);"
+                f" {warm:.2f} s the second time (warm: every read cached)"
             )
     finally:
         db.close()
