@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from ingest import fastjson
 from ingest.model import WIRE_FIELDS, EventRejected
 from ingest.writer import EventWriter, Item, WriteResult
 from sql.errors import AuditLensError
@@ -71,7 +72,7 @@ def detect_format(path: Path, explicit: str = "auto") -> str:
 
 def _decode_json_line(line_no: int, line: bytes) -> Item:
     try:
-        value = json.loads(line)
+        value = fastjson.loads(line)
     except UnicodeDecodeError:
         return Item(line_no, line, rejected=EventRejected("line", "is not valid UTF-8"))
     except json.JSONDecodeError as exc:

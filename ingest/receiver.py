@@ -33,6 +33,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from ingest import fastjson
 from ingest.keys import resolve_key
 from ingest.model import EventRejected
 from ingest.spool import Spool
@@ -142,7 +143,7 @@ class Receiver:
                 if not line:
                     continue
                 try:
-                    items.append(Item(line_no, line, json.loads(line)))
+                    items.append(Item(line_no, line, fastjson.loads(line)))
                 except (ValueError, RecursionError) as exc:
                     reason = (
                         "is not valid UTF-8"
@@ -154,7 +155,7 @@ class Receiver:
                 raise HTTPProblem(422, "the body holds no events")
             return items
         try:
-            value = json.loads(body)
+            value = fastjson.loads(body)
         except UnicodeDecodeError:
             raise HTTPProblem(400, "the body is not valid UTF-8") from None
         except json.JSONDecodeError as exc:

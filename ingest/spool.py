@@ -15,7 +15,6 @@ replays folders whose owner is gone.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
+
+from ingest import fastjson
 
 SEGMENT_BYTES = 8 * 1024 * 1024
 
@@ -199,7 +200,7 @@ def _read_batches(segment: Path, size: int) -> Iterator[list[tuple[int, bytes, A
                 # only after its whole line is on disk.
                 continue
             try:
-                value = json.loads(line)
+                value = fastjson.loads(line)
             except (ValueError, RecursionError):
                 value = None
             batch.append((line_no, line.rstrip(b"\n"), value))

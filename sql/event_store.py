@@ -1,20 +1,33 @@
-"""Writing validated events: binary COPY into a session staging table, then one
-INSERT ... ON CONFLICT DO NOTHING, so a re-sent event is a no-op and retention guarantees are
-computed in the database from the policy in force at insert time.
+"""Writing validated events: binary COPY straight into `audit_events` under a savepoint, so a
+batch costs one pass over the rows and the table's own indexes, and nothing else.
+
+Duplicates are rare (a re-sent batch, a replayed spool, a re-imported file): when the direct
+COPY meets one, the savepoint is rolled back and the batch goes the careful way instead, COPY
+into a session staging table and one INSERT ... ON CONFLICT DO NOTHING, so a re-sent event is a
+no-op and counted as a duplicate. The same fallback serves a server where COPY into
+`audit_events` is refused (row-level security on the table refuses COPY FROM).
+
+Retention guarantees are computed from the policy in force at insert time: both ways read
+`audit_retention_days(org, family)` (the organisation's policy, else the family default)
+inside the inserting transaction, and the guarantee is the event's time plus that many days
+of 24 hours (UTC).
 
 Callers (the ingest layer) validate first; this module trusts its rows' types.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import uuid_utils
-from sqlalchemy import text
+from psycopg import sql as pgsql
+from psycopg.adapt import Dumper
 
 from sql.gateway import ScopedSession
 
@@ -34,38 +47,97 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "details",
     "session_id",
 )
+# What the COPY writes: the event's columns and its retention guarantee; received_at,
+# ingest_seq and ingest_xid come from the table's defaults.
+_COPY_COLUMNS = (*EVENT_COLUMNS, "retention_guaranteed_until")
 # Binary COPY (about 3x the rows/s of text COPY here): the driver packs each value itself.
-# `ip_address` and `details` travel as text and are cast in the INSERT, because the binary
-# inet and jsonb encoders want Python objects the ingest layer does not build.
-_COPY_TYPES = ["text", "text", "timestamptz"] + ["text"] * 10
-_COLUMN_LIST = ", ".join(EVENT_COLUMNS)
+# `ip_address` and `details` arrive as text; the two dumpers below turn that text into the
+# binary inet and jsonb forms, so no cast (and no staging table) is needed.
+_COPY_TYPES = ["text", "text", "timestamptz", "text", "text", "text", "text", "inet", "text",
+               "text", "text", "jsonb", "text", "timestamptz"]  # fmt: skip
+_COLUMN_LIST = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in _COPY_COLUMNS)
+_DIRECT_COPY = pgsql.SQL("COPY audit_events ({}) FROM STDIN (FORMAT BINARY)").format(_COLUMN_LIST)
+_STAGING_COPY = pgsql.SQL("COPY audit_events_staging ({}) FROM STDIN (FORMAT BINARY)").format(
+    _COLUMN_LIST
+)
 
+# The staging table takes the address and details as text and the INSERT casts them, so the
+# server alone judges what the direct COPY could not encode.
+_STAGING_TYPES = [*_COPY_TYPES[:7], "text", *_COPY_TYPES[8:11], "text", *_COPY_TYPES[12:]]
 _CREATE_STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS audit_events_staging (
   organization_id text, id text, event_time timestamptz, event_type text, event_action text,
   user_id text, user_email text, ip_address text, user_agent text, resource_type text,
-  resource_id text, details text, session_id text
+  resource_id text, details text, session_id text, retention_guaranteed_until timestamptz
 ) ON COMMIT DROP
 """
-
-_SELECT_STAGED = ", ".join(
-    "s.ip_address::inet"
-    if c == "ip_address"
-    else "coalesce(s.details, '{}')::jsonb"
-    if c == "details"
-    else "s." + c
-    for c in EVENT_COLUMNS
+_INSERT_FROM_STAGING = pgsql.SQL(
+    "INSERT INTO audit_events ({cols}) SELECT {staged} FROM audit_events_staging"
+    " ON CONFLICT DO NOTHING"
+).format(
+    cols=_COLUMN_LIST,
+    staged=pgsql.SQL(", ").join(
+        pgsql.SQL("ip_address::inet")
+        if c == "ip_address"
+        else pgsql.SQL("details::jsonb")
+        if c == "details"
+        else pgsql.Identifier(c)
+        for c in _COPY_COLUMNS
+    ),
 )
-_INSERT_FROM_STAGING = f"""
-INSERT INTO audit_events ({_COLUMN_LIST}, retention_guaranteed_until)
-SELECT {_SELECT_STAGED},
-       s.event_time + make_interval(days => coalesce(
-         p.retention_days, audit_default_retention_days(s.event_type)))
-  FROM audit_events_staging s
-  LEFT JOIN retention_policies p
-    ON p.organization_id = s.organization_id AND p.event_type = s.event_type
-ON CONFLICT DO NOTHING
-"""  # noqa: S608 - fixed column names only
+
+# unique_violation: a duplicate; feature_not_supported: COPY FROM refused (row-level security).
+_FALL_BACK_SQLSTATES = frozenset({"23505", "0A000"})
+
+
+class _JsonbTextDumper(Dumper):
+    """JSON text (already checked by the model) as binary jsonb: a version byte, then text."""
+
+    format = psycopg.pq.Format.BINARY
+
+    def dump(self, obj: Any) -> bytes:
+        return b"\x01" + obj.encode("utf-8")
+
+
+class _InetBinaryDumper(Dumper):
+    """An inet already in binary form (`_inet_binary`), passed through."""
+
+    format = psycopg.pq.Format.BINARY
+
+    def dump(self, obj: Any) -> bytes:
+        return bytes(obj)
+
+
+def _inet_binary(value: str) -> bytes | None:
+    """`value` (an address, optionally /bits) as binary inet (family, bits, is_cidr, length,
+    address), or None when it is not a form this knows for sure the server reads the same
+    way: then the batch goes through the staging table, and the server decides."""
+    address, slash, bits_text = value.partition("/")
+    parts = address.split(".")
+    packed: bytes | None = None
+    if len(parts) == 4 and all(
+        p.isascii() and p.isdigit() and len(p) <= 3 and (p == "0" or p[0] != "0") for p in parts
+    ):
+        numbers = [int(p) for p in parts]
+        if max(numbers) <= 255:
+            packed = bytes(numbers)
+    if packed is None:
+        if ":" not in address or "%" in address:
+            return None
+        try:
+            packed = ipaddress.IPv6Address(address).packed
+        except ValueError:
+            return None
+    width = 8 * len(packed)
+    bits = width
+    if slash:
+        if not (bits_text.isascii() and bits_text.isdigit() and len(bits_text) <= 3):
+            return None
+        bits = int(bits_text)
+        if bits > width:
+            return None
+    family = 2 if len(packed) == 4 else 3
+    return bytes((family, bits, 0, len(packed))) + packed
 
 
 @dataclass(frozen=True)
@@ -81,51 +153,114 @@ def insert_events(session: ScopedSession, rows: Sequence[Sequence[Any]]) -> Inse
     """
     if not rows:
         return InsertOutcome(0, 0)
-    conn = session.conn
-    conn.execute(text(_CREATE_STAGING))
-    driver = conn.connection.driver_connection
+    driver = session.conn.connection.driver_connection
     assert driver is not None
-    times: list[datetime] = []
+    prepared = _prepare(rows)
     with driver.cursor() as cur:
-        with cur.copy(
-            f"COPY audit_events_staging ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(_COPY_TYPES)
-            for row in rows:
-                when = row[2]
-                if not isinstance(when, datetime):
-                    when = datetime.fromisoformat(str(when))
-                times.append(when)
-                details, ip = row[11], row[7]
-                if not isinstance(details, str) or (ip is not None and not isinstance(ip, str)):
-                    if not isinstance(details, str):
-                        details = json.dumps(details, separators=(",", ":"))
-                    row = (*row[:2], when, *row[3:7], _text_or_none(ip), *row[8:11], details,
-                           row[12])  # fmt: skip
-                elif when is not row[2]:
-                    row = (*row[:2], when, *row[3:])
-                copy.write_row(row)
-        months = sorted(
-            {
-                t.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-                for t in times
-            }
-        )
-        cur.execute("SELECT audit_ensure_partitions(%s)", (months,))
+        _register_dumpers(cur)
+        times = sorted({row[2].replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+                        for row in prepared})  # fmt: skip
+        cur.execute("SELECT audit_ensure_partitions(%s)", (times,))
+        orgs = sorted({row[0] for row in prepared})
         cur.execute(
-            "INSERT INTO organizations (organization_id)"
-            " SELECT DISTINCT organization_id FROM audit_events_staging ON CONFLICT DO NOTHING"
+            "INSERT INTO organizations (organization_id) SELECT unnest(%s::text[])"
+            " ON CONFLICT DO NOTHING",
+            (orgs,),
         )
-        cur.execute(_INSERT_FROM_STAGING)
-        inserted = cur.rowcount
-        # Dropped at commit (a pooled connection serves several roles, and a temp table one
-        # role created is not the next role's); clear it now for a second batch.
-        cur.execute("TRUNCATE audit_events_staging")
+        full = _with_guarantees(cur, prepared)
+        direct = _binary_addresses(full)
+        if direct is None:
+            return _insert_via_staging(cur, full)
+        cur.execute("SAVEPOINT auditlens_direct_copy")
+        try:
+            with cur.copy(_DIRECT_COPY) as copy:
+                copy.set_types(_COPY_TYPES)
+                for row in direct:
+                    copy.write_row(row)
+        except Exception as exc:
+            cur.execute("ROLLBACK TO SAVEPOINT auditlens_direct_copy")
+            cur.execute("RELEASE SAVEPOINT auditlens_direct_copy")
+            if getattr(exc, "sqlstate", None) not in _FALL_BACK_SQLSTATES:
+                raise
+            return _insert_via_staging(cur, full)
+        cur.execute("RELEASE SAVEPOINT auditlens_direct_copy")
+    return InsertOutcome(len(full), 0)
+
+
+def _insert_via_staging(cur: psycopg.Cursor[Any], rows: list[tuple[Any, ...]]) -> InsertOutcome:
+    """The careful way: stage the batch, then INSERT ... ON CONFLICT DO NOTHING."""
+    cur.execute(_CREATE_STAGING)
+    with cur.copy(_STAGING_COPY) as copy:
+        copy.set_types(_STAGING_TYPES)
+        for row in rows:
+            copy.write_row(row)
+    cur.execute(_INSERT_FROM_STAGING)
+    inserted = cur.rowcount
+    # Dropped at commit (a pooled connection serves several roles, and a temp table one role
+    # created is not the next role's); clear it now for a second batch.
+    cur.execute("TRUNCATE audit_events_staging")
     return InsertOutcome(inserted, len(rows) - inserted)
 
 
-def _text_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
+_DUMPERS: dict[tuple[str, int], type[Dumper]] = {}
+
+
+def _register_dumpers(cur: psycopg.Cursor[Any]) -> None:
+    """Use the text-taking dumpers for jsonb and inet in this cursor's COPY (by oid only, so
+    nothing else of the connection changes)."""
+    types = cur.adapters.types
+    for name, dumper in (("jsonb", _JsonbTextDumper), ("inet", _InetBinaryDumper)):
+        info = types.get(name)
+        assert info is not None
+        key = (name, info.oid)
+        if key not in _DUMPERS:
+            _DUMPERS[key] = type(dumper.__name__, (dumper,), {"oid": info.oid})
+        cur.adapters.register_dumper(None, _DUMPERS[key])
+
+
+def _prepare(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """Rows with a tz-aware UTC datetime, details as JSON text and the address as text."""
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        when, details, ip = row[2], row[11], row[7]
+        if type(when) is not datetime or when.tzinfo is not UTC:
+            if not isinstance(when, datetime):
+                when = datetime.fromisoformat(str(when))
+            when = when.astimezone(UTC)
+        if type(details) is not str:
+            details = "{}" if details is None else json.dumps(details, separators=(",", ":"))
+        if ip is not None and type(ip) is not str:
+            ip = str(ip)
+        out.append((*row[:2], when, *row[3:7], ip, *row[8:11], details, row[12]))
+    return out
+
+
+def _binary_addresses(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]] | None:
+    """Rows with the address in binary inet form, or None if one cannot be encoded here."""
+    out = []
+    for row in rows:
+        ip = row[7]
+        if ip is not None:
+            ip = _inet_binary(ip)
+            if ip is None:
+                return None
+            row = (*row[:7], ip, *row[8:])
+        out.append(row)
+    return out
+
+
+def _with_guarantees(
+    cur: psycopg.Cursor[Any], rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """Append each row's retention guarantee, from the policies read in this transaction."""
+    pairs = sorted({(row[0], row[3]) for row in rows})
+    cur.execute(
+        "SELECT p.o, p.f, audit_retention_days(p.o, p.f)"
+        " FROM unnest(%s::text[], %s::text[]) AS p(o, f)",
+        ([p[0] for p in pairs], [p[1] for p in pairs]),
+    )
+    keep = {(o, f): timedelta(days=days) for o, f, days in cur.fetchall()}
+    return [(*row, row[2] + keep[row[0], row[3]]) for row in rows]
 
 
 def new_event_id() -> str:

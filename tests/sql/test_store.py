@@ -212,3 +212,48 @@ def test_two_writers_meeting_a_new_month_both_succeed(db: Database, capabilities
     assert errors == []
     with db.admin() as session:
         assert session.scalar("SELECT count(*) FROM audit_events_2041_04") == 1
+
+
+def test_addresses_are_stored_as_the_server_reads_them(db: Database):
+    """The direct COPY encodes addresses itself; what it stores must be what PostgreSQL's own
+    inet input makes of the same text (forms it cannot encode go through the server)."""
+    texts = ["10.1.2.3", "10.0.0.0/8", "0.0.0.0",  # noqa: S104 - data, not a bind address
+              "255.255.255.255", "::1", "2001:db8::1/64",
+             "::ffff:1.2.3.4", "fe80::1:2:3:4", "2001:DB8::A"]  # fmt: skip
+    rows = [event_row(id=f"ip{i}", ip_address=t) for i, t in enumerate(texts)]
+    with db.writer() as w:
+        assert insert_events(w, rows).inserted == len(texts)
+    with db.admin() as s:
+        for i, t in enumerate(texts):
+            assert s.scalar(
+                "SELECT ip_address = CAST(:t AS inet)"
+                " AND family(ip_address) = family(CAST(:t AS inet))"
+                " AND masklen(ip_address) = masklen(CAST(:t AS inet))"
+                " FROM audit_events WHERE id = :id",
+                {"t": t, "id": f"ip{i}"},
+            ), t
+
+
+def test_retention_guarantee_follows_the_policy_in_force(db: Database):
+    when = datetime(2025, 3, 30, 12, tzinfo=UTC)
+    with db.admin() as s:
+        s.execute(
+            "INSERT INTO retention_policies (organization_id, event_type, retention_days,"
+            " updated_by) VALUES ('org_a', 'log_access', 400, 'test')"
+        )
+    with db.writer() as w:
+        insert_events(w, [event_row(id="p1", event_time=when, event_type="log_access"),
+                          event_row(id="p2", event_time=when, event_type="login"),
+                          event_row(id="p3", event_time=when, event_type="log_access",
+                                    organization_id="org_b")])  # fmt: skip
+    with db.admin() as s:
+        got = dict(
+            s.execute(
+                "SELECT organization_id || '/' || id, retention_guaranteed_until - event_time"
+                " FROM audit_events"
+            ).rows
+        )
+    from datetime import timedelta
+
+    assert got == {"org_a/p1": timedelta(days=400), "org_a/p2": timedelta(days=90),
+                   "org_b/p3": timedelta(days=365)}  # fmt: skip
