@@ -36,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from ingest import fastjson
 from ingest.keys import resolve_key
 from ingest.model import EventRejected
-from ingest.spool import Spool
+from ingest.spool import Spool, SpooledLine
 from ingest.writer import EventWriter, Item, WriteResult, raw_bytes
 from sql.errors import ConfigurationError
 from sql.gateway import Database
@@ -253,19 +253,19 @@ class Receiver:
                     self._dirty.set()
                     self._stop.wait(self.replay_interval)
 
-    def _write_spooled(self, lines: list[tuple[int, bytes, Any]]) -> None:
+    def _write_spooled(self, lines: list[SpooledLine]) -> None:
         by_org: dict[str, list[Item]] = defaultdict(list)
-        for line_no, _raw, envelope in lines:
+        for line_no, _raw, envelope, key in lines:
             if not isinstance(envelope, dict) or not isinstance(envelope.get("o"), str):
                 continue  # not ours: a torn or foreign line
             org = envelope["o"]
             position = envelope.get("p", line_no)
             if "e" in envelope:
                 value = envelope["e"]
-                by_org[org].append(Item(position, raw_bytes(value), value))
+                by_org[org].append(Item(position, raw_bytes(value), value, replay_key=key))
             else:
                 data = base64.b64decode(envelope.get("b", ""))
-                by_org[org].append(Item(position, data, rejected=_redecode(data)))
+                by_org[org].append(Item(position, data, rejected=_redecode(data), replay_key=key))
         for org, items in by_org.items():
             EventWriter(
                 self.db, source="http", default_org=org, org_check=_wrong_org(org), content_ids=True

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.model import _json_default
-from ingest.spool import Spool
+from ingest.spool import Spool, SpooledLine
 from ingest.writer import EventWriter, Item
 from sql.event_store import new_event_id
 from sql.gateway import Database
@@ -400,10 +400,10 @@ class AuditLogger:
                 self._spool_dirty = True
             raise
 
-    def _write_spooled(self, lines: list[tuple[int, bytes, Any]]) -> None:
+    def _write_spooled(self, lines: list[SpooledLine]) -> None:
         items = []
-        for line_no, raw, value in lines:
-            item = Item(line_no, raw, value)
+        for line_no, raw, value, key in lines:
+            item = Item(line_no, raw, value, replay_key=key)
             if value is None:
                 from ingest.model import EventRejected
 

@@ -1,10 +1,13 @@
 """A durable local spool: NDJSON segment files that are appended to with fsync and replayed
 into the database later (when it is back, and on the next start).
 
-Layout: `<root>/<name>/seg-<number>.ndjson`. The newest segment is the one being appended to;
-replay takes the closed ones (it closes the active one first), writes them in batches and
-deletes each segment only after its batches are committed. Events carry their id before they
-are spooled, so a segment replayed twice (a crash between commit and delete) adds nothing.
+Layout: `<root>/<name>/seg-<number>-<token>.ndjson` (the random token makes every segment's
+name unique for ever, even when numbering starts again in an emptied folder). The newest
+segment is the one being appended to; replay takes the closed ones (it closes the active one
+first), writes them in batches and deletes each segment only after its batches are committed.
+Events carry their id before they are spooled, so a segment replayed twice (a crash between
+commit and delete, or a later batch of it failing) adds no event twice; each line also has a
+replay key (segment token and line number) so its reject is not recorded twice either.
 
 Appends are group-committed: many threads appending at once share one fsync, and `append`
 returns only after the data is on disk. A folder is owned by one process at a time (a lock
@@ -16,10 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from filelock import FileLock, Timeout
 
@@ -61,6 +65,15 @@ class Spool:
     def _seg_number(path: Path) -> int:
         return int(path.stem.split("-")[1])
 
+    @staticmethod
+    def segment_key(path: Path) -> str:
+        """A name for the segment no other segment ever has: its token, or (for a segment of
+        an older version, without one) its folder, name and inode."""
+        parts = path.stem.split("-")
+        if len(parts) >= 3 and parts[2]:
+            return parts[2]
+        return f"{path.parent.name}/{path.name}@{path.stat().st_ino}"
+
     def _segments(self, folder: Path | None = None) -> list[Path]:
         return sorted((folder or self.folder).glob("seg-*.ndjson"), key=self._seg_number)
 
@@ -68,7 +81,7 @@ class Spool:
 
     def _open_next(self) -> None:
         self._number += 1
-        path = self.folder / f"seg-{self._number:012d}.ndjson"
+        path = self.folder / f"seg-{self._number:012d}-{secrets.token_hex(8)}.ndjson"
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._size = 0
         _fsync_dir(self.folder)
@@ -151,13 +164,16 @@ class Spool:
 
     def replay(
         self,
-        write: Callable[[list[tuple[int, bytes, Any]]], None],
+        write: Callable[[list[SpooledLine]], None],
         *,
         batch_size: int = 5_000,
     ) -> int:
         """Write every closed segment (this folder's and orphans') through `write`, which
-        gets (line number, raw line, decoded value or None when the line is torn) tuples and
-        raises if the database is unavailable; returns the lines replayed."""
+        gets `SpooledLine`s (line number, raw line, decoded value or None when the line does
+        not decode, replay key) and raises if the database is unavailable; returns the lines
+        replayed. A segment is deleted once all its batches are written; if one fails, the
+        whole segment is offered again next time, so `write` must make a second offer of a
+        line a no-op (events by their id, rejects by the line's replay key)."""
         with self._write_lock:
             self._close_active()
             upto = self._number  # appends from now on open a newer segment
@@ -191,8 +207,18 @@ class Spool:
         self._lock.release()
 
 
-def _read_batches(segment: Path, size: int) -> Iterator[list[tuple[int, bytes, Any]]]:
-    batch: list[tuple[int, bytes, Any]] = []
+class SpooledLine(NamedTuple):
+    """One line of a segment: `key` is unique to this line of this segment, for ever."""
+
+    line_no: int
+    raw: bytes
+    value: Any
+    key: str
+
+
+def _read_batches(segment: Path, size: int) -> Iterator[list[SpooledLine]]:
+    batch: list[SpooledLine] = []
+    prefix = Spool.segment_key(segment)
     with segment.open("rb") as f:
         for line_no, line in enumerate(f, start=1):
             if not line.endswith(b"\n"):
@@ -203,7 +229,7 @@ def _read_batches(segment: Path, size: int) -> Iterator[list[tuple[int, bytes, A
                 value = fastjson.loads(line)
             except (ValueError, RecursionError):
                 value = None
-            batch.append((line_no, line.rstrip(b"\n"), value))
+            batch.append(SpooledLine(line_no, line.rstrip(b"\n"), value, f"{prefix}:{line_no}"))
             if len(batch) >= size:
                 yield batch
                 batch = []

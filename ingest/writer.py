@@ -39,6 +39,8 @@ class Item:
     raw: bytes
     value: Any = None
     rejected: EventRejected | None = None
+    # Set for a line replayed from a spool: recording its reject twice must be a no-op.
+    replay_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ def _transient(exc: BaseException) -> bool:
 
 
 def _fresh(item: Item) -> Item:
-    return Item(item.position, item.raw, item.value, item.rejected)
+    return Item(item.position, item.raw, item.value, item.rejected, item.replay_key)
 
 
 def _row_level(exc: BaseException) -> bool:
@@ -230,15 +232,15 @@ class EventWriter:
             )
             for item in bad
         ]
-        if bad:
-            self._record_rejects(session, bad, rejections)
+        recorded = self._record_rejects(session, bad, rejections) if bad else 0
         rejections.sort(key=lambda r: r.position)
         accepted_rows = len(rows) - len(refused)
+        # A replayed line whose reject is already on file is a duplicate, like a re-sent event.
         return WriteResult(
             sent=len(rows) + len(bad) - len(refused),
             accepted=inserted,
-            duplicates=accepted_rows - inserted,
-            rejected=len(bad),
+            duplicates=accepted_rows - inserted + len(bad) - recorded,
+            rejected=recorded,
             rejections=rejections,
         )
 
@@ -263,9 +265,28 @@ class EventWriter:
 
     def _record_rejects(
         self, session: ScopedSession, items: list[Item], rejections: list[Rejection]
-    ) -> None:
+    ) -> int:
+        """Record rejects; returns how many were new (a replayed one may be on file)."""
         driver = session.conn.connection.driver_connection
         assert driver is not None
+        if any(item.replay_key for item in items):
+            with driver.cursor() as cur:
+                cur.execute(
+                    "INSERT INTO audit_rejects (organization_id, source, line_no, field, reason,"
+                    " raw_payload, replay_key)"
+                    " SELECT * FROM unnest(%s::text[], %s::text[], %s::int8[], %s::text[],"
+                    " %s::text[], %s::bytea[], %s::text[]) ON CONFLICT DO NOTHING",
+                    (
+                        [r.organization_id for r in rejections],
+                        [self.source] * len(items),
+                        [item.position for item in items],
+                        [r.field for r in rejections],
+                        [r.reason for r in rejections],
+                        [item.raw for item in items],
+                        [item.replay_key for item in items],
+                    ),
+                )
+                return cur.rowcount
         with (
             driver.cursor() as cur,
             cur.copy(
@@ -285,6 +306,7 @@ class EventWriter:
                         item.raw,
                     )
                 )
+        return len(items)
 
 
 def _psycopg_error() -> type[Exception]:

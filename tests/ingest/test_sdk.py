@@ -3,6 +3,7 @@ replays on recovery and on the next start; durable mode survives kill -9; helper
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,12 +12,14 @@ import tempfile
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest import AuditLogger
 from ingest.sdk import config_diff
+from ingest.spool import Spool
 from sql.embedded import EmbeddedPostgres
 from sql.gateway import Database
 from sql.migrate import migrate
@@ -225,3 +228,51 @@ def test_hostile_events_never_raise_and_counts_add_up(db, tmp_path_factory, even
     logger.close()
     assert c.accepted + c.duplicates + c.rejected == acknowledged
     assert acknowledged + c.dropped == len(events)
+
+
+def test_replaying_a_partly_failed_segment_records_each_reject_once(db, tmp_path):
+    """Batch 1 of a spooled segment commits (its rejects recorded), batch 2 fails, so the
+    whole segment is replayed later: events are no-ops, and rejects must be too."""
+    spool = Spool(tmp_path, "sdk")
+    when = "2025-01-15T14:32:15Z"
+    good = [{**EVENT, "timestamp": when, "id": f"good-{i}"} for i in range(3)]
+    bad = [{**EVENT, "timestamp": when, "id": f"bad-{i}", "ip_address": "x"} for i in range(3)]
+    lines = [good[0], bad[0], bad[1], good[1], bad[2], good[2]]
+    spool.append([json.dumps(e).encode() + b"\n" for e in lines] + [b"{torn\n"])
+    spool.close()
+    logger = AuditLogger(
+        db, spool_dir=tmp_path, batch_size=2, flush_interval=60, retry_interval=0.01,
+        close_at_exit=False,
+    )  # fmt: skip
+    real, calls = logger._writer.write, []
+
+    def second_batch_fails(items):
+        calls.append(len(items))
+        if len(calls) == 2:
+            raise psycopg.OperationalError("the database went away")
+        return real(items)
+
+    logger._writer.write = second_batch_fails  # type: ignore[method-assign]
+    assert logger.flush(30)
+    logger.close()
+    assert len(calls) > 4  # the first replay stopped at batch 2; a second one ran it all
+    with db.admin() as s:
+        assert s.scalar("SELECT count(*) FROM audit_events") == 3
+        assert s.scalar("SELECT count(*) FROM audit_rejects WHERE source = 'sdk'") == 4
+        assert (
+            s.scalar("SELECT count(DISTINCT line_no) FROM audit_rejects WHERE source = 'sdk'") == 4
+        )
+    c = logger.counters
+    assert c.rejected == 4
+    assert not list(tmp_path.rglob("seg-*.ndjson"))
+
+
+def test_segment_names_never_repeat_after_the_folder_empties(tmp_path):
+    spool = Spool(tmp_path, "sdk")
+    spool.append([b"{}\n"])
+    first = Spool.segment_key(next(tmp_path.rglob("seg-*.ndjson")))
+    spool.replay(lambda batch: None)
+    spool.append([b"{}\n"])
+    second = next(tmp_path.rglob("seg-*.ndjson"))
+    spool.close()
+    assert Spool.segment_key(second) != first
