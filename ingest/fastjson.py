@@ -13,17 +13,19 @@ integer that might not fit in 64 bits) goes to `json.loads` directly. A property
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# Every digit becomes "0" and everything else a space, so a run of 19 digits is a plain
+# substring search (much faster than a regex over each line).
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_RUN = b"0" * 19
 
 
 def loads(data: bytes) -> Any:
     """Decode one JSON document from bytes, exactly as `json.loads(data)` would."""
-    if _LONG_DIGITS.search(data) is None:
+    if _RUN not in data.translate(_DIGITS):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

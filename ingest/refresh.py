@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from sql.gateway import Database
@@ -10,7 +11,10 @@ from sql.gateway import Database
 
 class ReadModelRefresher:
     """Call it after each stored batch: a background thread runs `ReadModel(db).refresh()`
-    (incremental) at most once per `interval` seconds. A no-op when there is no read model."""
+    (incremental) at most once per `interval` seconds, and never more than a third of the
+    time (after a refresh that took t seconds it waits at least 2t), so under heavy ingest
+    the rollups do not take the cores the writers need. Reads include events past the
+    watermark, so nothing waits for a refresh. A no-op when there is no read model."""
 
     def __init__(self, db: Database, *, interval: float = 2.0) -> None:
         self.db = db
@@ -32,13 +36,14 @@ class ReadModelRefresher:
             if self._stop.is_set():
                 return
             self._signal.clear()
+            started = time.monotonic()
             try:
                 # A refresh already running takes these events too: do not queue behind it.
                 self._model.refresh(wait=False)
                 self.refreshes += 1
             except Exception:  # noqa: S110 - rollups catch up on the next batch
                 pass
-            self._stop.wait(self.interval)
+            self._stop.wait(max(self.interval, 2 * (time.monotonic() - started)))
 
     def close(self) -> None:
         self._stop.set()

@@ -65,6 +65,11 @@ def _encode(event: Mapping[str, Any]) -> bytes:
     return text.encode("utf-8", "surrogatepass") + b"\n"
 
 
+def _encode_line(value: Any) -> bytes:
+    """An event's bytes for its reject record (the spool's encoding, without the newline)."""
+    return _encode(value).rstrip(b"\n") if value is not None else b""
+
+
 def config_diff(old: Any, new: Any, path: str = "") -> list[dict[str, Any]]:
     """The changes from `old` to `new`: one {path, old, new} per changed leaf; nested objects
     are compared key by key (`alert.threshold`), anything else as a whole."""
@@ -104,6 +109,7 @@ class AuditLogger:
         max_queue: int = 50_000,
         retry_interval: float = 1.0,
         close_at_exit: bool = True,
+        writers: int = 2,
     ) -> None:
         self._owns_db = db is None
         self.db = db or Database.open()
@@ -115,19 +121,26 @@ class AuditLogger:
         self.retry_interval = retry_interval
         root = Path(spool_dir) if spool_dir else Settings.from_env().data_dir / "spool"
         self.spool = Spool(root, name)
-        self._writer = EventWriter(self.db, source=name)
+        self._writer = EventWriter(self.db, source=name, encode_raw=_encode_line)
         self._queue: collections.deque[dict[str, Any]] = collections.deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._idle = threading.Condition()
-        self._busy = False
+        self._busy = 0  # batches being checked or written right now
+        self._replaying = threading.Lock()
         self._stopping = False
         self._down_until = 0.0
         # Something from an earlier run (or another process that died) may be waiting.
         self._spool_dirty = self.spool.pending() > 0 or bool(self.spool.orphan_folders())
         self._counts = collections.Counter[str]()
-        self._thread = threading.Thread(target=self._run, name=f"auditlens-{name}", daemon=True)
-        self._thread.start()
+        # Two writers by default: while one thread's COPY waits on the server (psycopg releases
+        # the GIL), the other checks its next batch, and the server works on two batches.
+        self._threads = [
+            threading.Thread(target=self._run, name=f"auditlens-{name}-{n}", daemon=True)
+            for n in range(max(1, writers))
+        ]
+        for thread in self._threads:
+            thread.start()
         self._atexit = close_at_exit
         if close_at_exit:
             atexit.register(self.close)
@@ -307,7 +320,8 @@ class AuditLogger:
         self.flush(timeout)
         self._stopping = True
         self._wake.set()
-        self._thread.join(timeout=max(timeout, 1.0))
+        for thread in self._threads:
+            thread.join(timeout=max(timeout, 1.0))
         with self._lock:
             left = list(self._queue)
             self._queue.clear()
@@ -328,7 +342,10 @@ class AuditLogger:
     def _run(self) -> None:
         while not self._stopping:
             self._wake.wait(self.flush_interval)
-            self._wake.clear()
+            with self._lock:
+                # Keep the other writer awake while a full batch is still waiting.
+                if len(self._queue) < 2 * self.batch_size:
+                    self._wake.clear()
             try:
                 self._cycle()
             except Exception:  # noqa: S112 - the thread must outlive any one failure
@@ -340,7 +357,7 @@ class AuditLogger:
     def _take(self) -> list[dict[str, Any]]:
         with self._lock:
             n = min(self.batch_size, len(self._queue))
-            self._busy = True  # until this round (batch and replay) is over
+            self._busy += 1  # until this round (batch and replay) is over
             return [self._queue.popleft() for _ in range(n)]
 
     def _cycle(self) -> None:
@@ -365,12 +382,11 @@ class AuditLogger:
                 return
             finally:
                 with self._lock:
-                    self._busy = False
+                    self._busy -= 1
 
     def _write(self, items: list[Item], *, replayed: bool = False) -> None:
-        for item in items:
-            if not item.raw:
-                item.raw = _encode(item.value).rstrip(b"\n") if item.value is not None else b""
+        # Raw bytes are kept only for rejects: the writer encodes those (encode_raw) when it
+        # records them, rather than every event being serialised once more here.
         result = self._writer.write(items)
         with self._lock:
             self._counts["accepted"] += result.accepted
@@ -391,14 +407,20 @@ class AuditLogger:
             self._spool_dirty = True
 
     def _replay(self) -> None:
-        with self._lock:
-            self._spool_dirty = False
+        # One replay at a time: the other writer goes on with the queue meanwhile.
+        if not self._replaying.acquire(blocking=False):
+            return
         try:
-            self.spool.replay(self._write_spooled, batch_size=self.batch_size)
-        except Exception:
             with self._lock:
-                self._spool_dirty = True
-            raise
+                self._spool_dirty = False
+            try:
+                self.spool.replay(self._write_spooled, batch_size=self.batch_size)
+            except Exception:
+                with self._lock:
+                    self._spool_dirty = True
+                raise
+        finally:
+            self._replaying.release()
 
     def _write_spooled(self, lines: list[SpooledLine]) -> None:
         items = []

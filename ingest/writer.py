@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from ingest.model import _ORG_ID, EventRejected, normalise_event
+from ingest.model import _ORG_ID, EventRejected, known_families, normalise_event
 from sql.event_store import insert_events
 from sql.gateway import Database, ScopedSession
 
@@ -145,23 +145,26 @@ class EventWriter:
         default_org: str | None = None,
         org_check: Callable[[str], str | None] | None = None,
         content_ids: bool = False,
+        encode_raw: Callable[[Any], bytes] | None = None,
     ) -> None:
         self.db = db
         self.source = clean_text(source, 200)
         self.default_org = default_org
         self.org_check = org_check
         self.content_ids = content_ids
+        self.encode_raw = encode_raw or raw_bytes
 
     def check(self, items: Iterable[Item]) -> tuple[list[tuple[Any, ...]], list[Item], list[Item]]:
         """Validate items: (rows, the items they came from, rejected items)."""
         now = datetime.now(UTC)
+        families = known_families()
         rows: list[tuple[Any, ...]] = []
         good: list[Item] = []
         bad: list[Item] = []
         for item in items:
             if item.rejected is None:
                 try:
-                    row = self._normalise(item, now)
+                    row = self._normalise(item, now, families)
                 except EventRejected as exc:
                     item.rejected = exc
                 except RecursionError:
@@ -173,13 +176,13 @@ class EventWriter:
             bad.append(item)
         return rows, good, bad
 
-    def _normalise(self, item: Item, now: datetime) -> tuple[Any, ...]:
+    def _normalise(self, item: Item, now: datetime, families: frozenset[str]) -> tuple[Any, ...]:
         value = item.value
         if self.content_ids and isinstance(value, dict) and value.get("id") is None:
-            row = normalise_event(value, now=now)
+            row = normalise_event(value, now=now, families=families)
             row = (row[0], content_event_id(row[2], item.raw), *row[2:])
         else:
-            row = normalise_event(value, now=now)
+            row = normalise_event(value, now=now, families=families)
         if self.org_check is not None:
             reason = self.org_check(row[0])
             if reason:
@@ -267,6 +270,9 @@ class EventWriter:
         self, session: ScopedSession, items: list[Item], rejections: list[Rejection]
     ) -> int:
         """Record rejects; returns how many were new (a replayed one may be on file)."""
+        for item in items:
+            if not item.raw and item.value is not None:
+                item.raw = self.encode_raw(item.value)
         driver = session.conn.connection.driver_connection
         assert driver is not None
         if any(item.replay_key for item in items):

@@ -17,6 +17,7 @@ Callers (the ingest layer) validate first; this module trusts its rows' types.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from collections.abc import Mapping, Sequence
@@ -108,6 +109,7 @@ class _InetBinaryDumper(Dumper):
         return bytes(obj)
 
 
+@functools.lru_cache(maxsize=16_384)  # producers send the same few addresses over and over
 def _inet_binary(value: str) -> bytes | None:
     """`value` (an address, optionally /bits) as binary inet (family, bits, is_cidr, length,
     address), or None when it is not a form this knows for sure the server reads the same
