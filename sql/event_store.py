@@ -1,11 +1,14 @@
-"""Writing validated events: binary COPY straight into `audit_events` under a savepoint, so a
-batch costs one pass over the rows and the table's own indexes, and nothing else.
+"""Writing validated events: binary COPY straight into `audit_events` (on plain PostgreSQL
+into its month partitions, since row-level security on the table refuses COPY FROM; 0012
+lets the writer insert there) under a savepoint, so a batch costs one pass over the rows and
+the table's own indexes, and nothing else.
 
 Duplicates are rare (a re-sent batch, a replayed spool, a re-imported file): when the direct
 COPY meets one, the savepoint is rolled back and the batch goes the careful way instead, COPY
 into a session staging table and one INSERT ... ON CONFLICT DO NOTHING, so a re-sent event is a
-no-op and counted as a duplicate. The same fallback serves a server where COPY into
-`audit_events` is refused (row-level security on the table refuses COPY FROM).
+no-op and counted as a duplicate. The same fallback serves a server where the COPY is
+refused (a hypertable with row-level security, a partition the writer may not insert into).
+`direct_copies` counts batches that went the direct way (tests check it is the common one).
 
 Retention guarantees are computed from the policy in force at insert time: both ways read
 `audit_retention_days(org, family)` (the organisation's policy, else the family default)
@@ -57,7 +60,7 @@ _COPY_COLUMNS = (*EVENT_COLUMNS, "retention_guaranteed_until")
 _COPY_TYPES = ["text", "text", "timestamptz", "text", "text", "text", "text", "inet", "text",
                "text", "text", "jsonb", "text", "timestamptz"]  # fmt: skip
 _COLUMN_LIST = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in _COPY_COLUMNS)
-_DIRECT_COPY = pgsql.SQL("COPY audit_events ({}) FROM STDIN (FORMAT BINARY)").format(_COLUMN_LIST)
+_COPY_INTO = pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)")
 _STAGING_COPY = pgsql.SQL("COPY audit_events_staging ({}) FROM STDIN (FORMAT BINARY)").format(
     _COLUMN_LIST
 )
@@ -87,8 +90,24 @@ _INSERT_FROM_STAGING = pgsql.SQL(
     ),
 )
 
-# unique_violation: a duplicate; feature_not_supported: COPY FROM refused (row-level security).
-_FALL_BACK_SQLSTATES = frozenset({"23505", "0A000"})
+# unique_violation: a duplicate; feature_not_supported: COPY FROM refused (row-level security
+# on the table); check_violation: a row outside the partition it was routed to (a partition
+# someone made by hand); insufficient_privilege: a partition the writer may not insert into.
+_FALL_BACK_SQLSTATES = frozenset({"23505", "0A000", "23514", "42501"})
+
+# Where each month's rows go: on plain PostgreSQL the month's partition (as
+# audit_ensure_partitions names it) or the default one, since row-level security on
+# audit_events (0007) refuses COPY FROM into the table itself while its partitions take it
+# (0012); a hypertable (TimescaleDB) takes the COPY itself.
+_COPY_TARGETS = """
+SELECT m, CASE WHEN pt.partrelid IS NULL THEN 'audit_events'::regclass
+               ELSE coalesce(to_regclass(format('audit_events_%%s',
+                                                to_char(m AT TIME ZONE 'UTC', 'YYYY_MM'))),
+                             to_regclass('audit_events_default'), 'audit_events'::regclass)
+          END::text
+  FROM unnest(%s::timestamptz[]) AS m
+  LEFT JOIN pg_partitioned_table pt ON pt.partrelid = 'audit_events'::regclass
+"""
 
 
 class _JsonbTextDumper(Dumper):
@@ -142,6 +161,9 @@ def _inet_binary(value: str) -> bytes | None:
     return bytes((family, bits, 0, len(packed))) + packed
 
 
+direct_copies = 0  # batches stored by the direct COPY, since the process started
+
+
 @dataclass(frozen=True)
 class InsertOutcome:
     inserted: int
@@ -173,12 +195,14 @@ def insert_events(session: ScopedSession, rows: Sequence[Sequence[Any]]) -> Inse
         direct = _binary_addresses(full)
         if direct is None:
             return _insert_via_staging(cur, full)
+        targets = _copy_targets(cur, times)
         cur.execute("SAVEPOINT auditlens_direct_copy")
         try:
-            with cur.copy(_DIRECT_COPY) as copy:
-                copy.set_types(_COPY_TYPES)
-                for row in direct:
-                    copy.write_row(row)
+            for target, part in _by_target(direct, targets):
+                with cur.copy(_COPY_INTO.format(target, _COLUMN_LIST)) as copy:
+                    copy.set_types(_COPY_TYPES)
+                    for row in part:
+                        copy.write_row(row)
         except Exception as exc:
             cur.execute("ROLLBACK TO SAVEPOINT auditlens_direct_copy")
             cur.execute("RELEASE SAVEPOINT auditlens_direct_copy")
@@ -186,7 +210,26 @@ def insert_events(session: ScopedSession, rows: Sequence[Sequence[Any]]) -> Inse
                 raise
             return _insert_via_staging(cur, full)
         cur.execute("RELEASE SAVEPOINT auditlens_direct_copy")
+    global direct_copies
+    direct_copies += 1
     return InsertOutcome(len(full), 0)
+
+
+def _copy_targets(cur: psycopg.Cursor[Any], months: list[datetime]) -> dict[datetime, str]:
+    cur.execute(_COPY_TARGETS, (months,))
+    return {month.astimezone(UTC): str(name) for month, name in cur.fetchall()}
+
+
+def _by_target(
+    rows: list[tuple[Any, ...]], targets: dict[datetime, str]
+) -> list[tuple[pgsql.Composable, list[tuple[Any, ...]]]]:
+    """Rows grouped by the relation their month's COPY goes into."""
+    groups: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        month = row[2].replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        groups.setdefault(targets[month], []).append(row)
+    # regclass text is already quoted and schema-qualified as needed.
+    return [(pgsql.SQL(name), part) for name, part in groups.items()]
 
 
 def _insert_via_staging(cur: psycopg.Cursor[Any], rows: list[tuple[Any, ...]]) -> InsertOutcome:

@@ -257,3 +257,29 @@ def test_retention_guarantee_follows_the_policy_in_force(db: Database):
 
     assert got == {"org_a/p1": timedelta(days=400), "org_a/p2": timedelta(days=90),
                    "org_b/p3": timedelta(days=365)}  # fmt: skip
+
+
+def test_the_writer_copies_directly_and_falls_back_only_for_duplicates(db: Database):
+    """Row-level security refuses COPY FROM into audit_events; the writer's COPY goes into the
+    month partitions (0012) instead, so only a batch with a duplicate takes the slow way."""
+    from sql import event_store
+
+    before = event_store.direct_copies
+    months = [datetime(2025, 1, 15, tzinfo=UTC), datetime(2025, 2, 15, tzinfo=UTC),
+              datetime(1990, 2, 3, tzinfo=UTC)]  # fmt: skip
+    rows = [event_row(id=f"d{i}", event_time=m) for i, m in enumerate(months)]
+    with db.writer() as w:
+        assert insert_events(w, rows) == event_store.InsertOutcome(3, 0)
+    assert event_store.direct_copies == before + 1
+    with db.writer() as w:
+        assert insert_events(w, [*rows[:1], event_row(id="d9")]) == event_store.InsertOutcome(1, 1)
+    assert event_store.direct_copies == before + 1
+    with db.admin() as s:
+        assert s.scalar("SELECT count(*) FROM audit_events") == 4
+        assert (
+            s.scalar(
+                "SELECT count(*) FROM audit_events WHERE ingest_seq IS NOT NULL"
+                " AND ingest_xid IS NOT NULL AND received_at IS NOT NULL"
+            )
+            == 4
+        )
