@@ -1,25 +1,31 @@
 """Benchmark of the dashboard's query set: read model (rollups + raw past the watermark)
 against the same answer computed straight from raw events, in the same run.
 
-    PYTHONPATH=. .venv/bin/python bench/queries.py                  # 10M events, 2,000 users
-    PYTHONPATH=. .venv/bin/python bench/queries.py --events 500000  # a quick run
+    PYTHONPATH=. .venv/bin/python bench/queries.py                  # ~10M events, ~6,200 users
+    PYTHONPATH=. .venv/bin/python bench/queries.py --events 500000  # a quick run (2,000 users)
+    PYTHONPATH=. .venv/bin/python bench/queries.py --data-dir /tmp/qb --keep   # load once,
+    PYTHONPATH=. .venv/bin/python bench/queries.py --data-dir /tmp/qb --keep   # then reuse
 
-It loads simulated events with SQL (generate_series) into a database of its own (on
-AUDITLENS_DATABASE_URL's server when set, else on a throwaway embedded server), times a full
-refresh (events per second), then every query `--repeat` times through the read model and a
-few times from raw events, and prints median and p95 (ms), the ratio raw/read-model, and the
-disk size of the rollups relative to the raw events. Targets (issue 4, plain PostgreSQL):
-overview, timeline, heatmap and top-N at most 150 ms median and at least 20x faster than raw;
-the user-day page at most 50 ms; the quarter report at most 1 s.
+It simulates an organisation with `ingest.simulate` (the simulator of `auditlens simulate`:
+at least 2,000 users over 90 days, Q1 2025, every insider scenario once, oddities on), streams
+its wire events through COPY into a database of its own (on AUDITLENS_DATABASE_URL's server
+when set, else on an embedded server), times a full refresh (events per second), then every
+query `--repeat` times through the read model and a few times from raw events, and prints
+median and p95 (ms), the ratio raw/read-model, and the disk size of the rollups relative to
+the raw events. Targets (issue 4, plain PostgreSQL): overview, timeline, heatmap and top-N at
+most 150 ms median and at least 20x faster than raw; the user-day page at most 50 ms; the
+quarter report at most 1 s.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import queue
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -30,6 +36,10 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
+# bench/ holds an ingest.py of its own: the repository root goes first on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ingest.simulate import Simulation, SimulationConfig
 from sql.embedded import EmbeddedPostgres
 from sql.gateway import Database
 from sql.migrate import migrate
@@ -37,50 +47,30 @@ from sql.read_model import ReadModel
 from sql.settings import Settings
 
 ORG = "org_bench"
-END = datetime(2025, 4, 1, tzinfo=UTC)  # the 90 days end here (UTC midnight)
+# Q1 2025 is exactly 90 days: the quarter report covers the whole simulated window.
+START = date(2025, 1, 1)
 RAW_TIMEOUT_MS = 600_000
 BENCH_SETTINGS = {"shared_buffers": "1GB", "work_mem": "32MB", "max_wal_size": "4GB"}
-
-# One generated chunk of events: a skewed user population (a few heavy users), families and
-# actions in realistic shares, 300 sources, working-hours-heavy times, 1-3 IPs per user.
-_GENERATE = """
+# Events per user and day of the default simulation (every role, weekends included); sizes
+# the roster so that --events is reached (>= 2,000 users whatever the target).
+EVENTS_PER_USER_DAY = 17.8
+MIN_USERS = 2_000
+# The simulator's wire lines go through COPY as one text column (CSV with a quote and a
+# delimiter that JSON text never holds raw), then PostgreSQL parses them: the same column
+# mapping as ingest's EventWriter/insert_events, minus per-event Python validation (the
+# simulator's events are valid by construction; tests/ingest checks that every one validates).
+_STAGING = "CREATE TEMP TABLE bench_staging (d jsonb)"  # parsed once, by COPY
+_COPY = "COPY bench_staging (d) FROM STDIN (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
+_INSERT = """
 INSERT INTO audit_events (organization_id, id, event_time, event_type, event_action, user_id,
   user_email, ip_address, user_agent, resource_type, resource_id, details, session_id,
   retention_guaranteed_until)
-SELECT %(org)s, 'b' || g, t, fam,
-       CASE fam
-         WHEN 'log_access' THEN (ARRAY['search','search','search','view_logs','view_logs',
-                                       'view_entry','download','export','api_access']
-                                )[1 + floor(r4 * 9)::int]
-         WHEN 'login' THEN (ARRAY['login','login','logout','login_failed'])[1 + floor(r4 * 4)::int]
-         WHEN 'config_change' THEN (ARRAY['update_alert','disable_alert','create_alert',
-                                          'update_retention_policy'])[1 + floor(r4 * 4)::int]
-         WHEN 'user_management' THEN (ARRAY['invite_user','change_role','create_api_key',
-                                            'revoke_api_key'])[1 + floor(r4 * 4)::int]
-         WHEN 'data_modification' THEN (ARRAY['delete_logs','manual_purge','export_data']
-                                       )[1 + floor(r4 * 3)::int]
-         ELSE (ARRAY['GET','POST'])[1 + floor(r4 * 2)::int]
-       END,
-       'user_' || u, 'user_' || u || '@corp.example',
-       ('10.' || (u %% 250) || '.' || (u / 250) || '.' || (1 + floor(r5 * 3)::int))::inet,
-       (ARRAY['Mozilla/5.0 (Macintosh)','Mozilla/5.0 (Windows NT 10.0)','curl/8.4']
-       )[1 + floor(r5 * 3)::int],
-       'source', 'src_' || floor(300 * power(r6, 2))::int,
-       jsonb_build_object('query', 'level:error AND service:checkout',
-                          'results_count', floor(r4 * 500)::int, 'records', floor(r5 * 2000)::int),
-       'sess_' || u || '_' || (g / 30),
-       t + INTERVAL '400 days'
-FROM (
-  SELECT g, floor(%(users)s * power(random(), 2))::int AS u,
-         %(t0)s + (random() * %(span)s) * INTERVAL '1 day' AS t,
-         CASE WHEN r3 < 0.70 THEN 'log_access' WHEN r3 < 0.80 THEN 'login'
-              WHEN r3 < 0.88 THEN 'api_call' WHEN r3 < 0.93 THEN 'config_change'
-              WHEN r3 < 0.97 THEN 'user_management' ELSE 'data_modification' END AS fam,
-         r4, r5, r6
-    FROM (SELECT g, random() AS r3, random() AS r4, random() AS r5, random() AS r6
-            FROM generate_series(%(lo)s::bigint, %(hi)s::bigint - 1) AS g) x
-) s
-ORDER BY t
+SELECT d->>'organization_id', d->>'id', t, d->>'event_type', d->>'event_action',
+       d->>'user_id', d->>'user_email', (d->>'ip_address')::inet, d->>'user_agent',
+       d->>'resource_type', d->>'resource_id', coalesce(d->'details', '{}'), d->>'session_id',
+       t + make_interval(days => audit_retention_days(d->>'organization_id', d->>'event_type'))
+  FROM (SELECT d, (d->>'timestamp')::timestamptz AS t FROM bench_staging OFFSET 0) s
+ON CONFLICT DO NOTHING
 """
 
 
@@ -111,33 +101,62 @@ def _server_url(args: argparse.Namespace) -> tuple[str, EmbeddedPostgres | None]
     url = server.start()
     # The embedded defaults (128 MB shared buffers) suit a laptop demo, not 10M events.
     with psycopg.connect(url, autocommit=True) as conn:
-        for setting, value in BENCH_SETTINGS.items():
-            conn.execute(f"ALTER SYSTEM SET {setting} = '{value}'")  # type: ignore[arg-type]
-    server.stop()
-    url = server.start()
+        current = {k: conn.execute(f"SHOW {k}").fetchone()[0] for k in BENCH_SETTINGS}  # type: ignore[index]
+        if current != BENCH_SETTINGS:
+            for setting, value in BENCH_SETTINGS.items():
+                conn.execute(f"ALTER SYSTEM SET {setting} = '{value}'")
+    if current != BENCH_SETTINGS:
+        server.stop()
+        url = server.start()
     print(f"embedded server settings: {BENCH_SETTINGS}")
     return url, server
 
 
-def _generate(
-    conn: psycopg.Connection[Any], users: int, t0: datetime, span_days: float, lo: int, hi: int
-) -> None:
-    conn.execute(
-        _GENERATE,  # type: ignore[arg-type]
-        {"org": ORG, "users": users, "t0": t0, "span": span_days, "lo": lo, "hi": hi},
+def simulation(users: int, days: int, seed: int, start: date, *, scenarios: bool) -> Simulation:
+    """The simulated organisation: every scenario once and the oddities, or (for the small
+    late batches) plain activity only."""
+    config = SimulationConfig(
+        ORG,
+        users=users,
+        days=days,
+        seed=seed,
+        start=start,
+        scenarios=None if scenarios else {},
+        oddities=scenarios,
     )
-    conn.commit()
+    return Simulation(config)
 
 
-def load(db: Database, events: int, users: int, days: int, chunk: int) -> float:
-    """Insert `events` generated events in time order, a few days per transaction (as a
-    stream of ingest batches would arrive); returns seconds."""
-    started = time.perf_counter()
+def load(db: Database, sim: Simulation, *, batch: int = 400_000, quiet: bool = False) -> int:
+    """Stream the simulation's wire events into audit_events, about `batch` events per
+    transaction (as ingest batches arrive); returns the rows inserted. The simulator runs in a
+    thread of its own, so it renders the next batch while PostgreSQL stores this one."""
+    first = sim.clock.start
     months = []
-    day = (END - timedelta(days=days + 1)).date().replace(day=1)
-    while day <= END.date():
-        months.append(datetime(day.year, day.month, 1, tzinfo=UTC))
-        day = (day + timedelta(days=32)).replace(day=1)
+    month = date(first.year, first.month, 1)
+    last = first + timedelta(days=sim.days + 1)
+    while month <= last:
+        months.append(datetime(month.year, month.month, 1, tzinfo=UTC))
+        month = (month + timedelta(days=32)).replace(day=1)
+    batches: queue.Queue[tuple[str, int] | BaseException | None] = queue.Queue(maxsize=2)
+
+    def produce() -> None:
+        try:
+            pending: list[str] = []
+            count = 0
+            for lines in sim.chunks():
+                pending.append("".join(lines))
+                count += len(lines)
+                if count >= batch:
+                    batches.put(("".join(pending), count))
+                    pending, count = [], 0
+            if pending:
+                batches.put(("".join(pending), count))
+            batches.put(None)
+        except BaseException as exc:  # handed to the loading thread, which raises it
+            batches.put(exc)
+
+    inserted = offered = 0
     with db.raw_connection() as conn:
         conn.execute("SELECT audit_ensure_partitions(%s)", (months,))
         conn.execute(
@@ -145,17 +164,29 @@ def load(db: Database, events: int, users: int, days: int, chunk: int) -> float:
             " VALUES (%s, 'Europe/Berlin', 8, 18) ON CONFLICT DO NOTHING",
             (ORG,),
         )
+        conn.execute("DROP TABLE IF EXISTS bench_staging")
+        conn.execute(_STAGING)
         conn.commit()
-        per_chunk = max(1, round(days * chunk / events))
-        first = END - timedelta(days=days)
-        for day0 in range(0, days, per_chunk):
-            day1 = min(days, day0 + per_chunk)
-            lo, hi = events * day0 // days, events * day1 // days
-            _generate(conn, users, first + timedelta(days=day0), day1 - day0, lo, hi)
-            print(f"  loaded {hi:,} / {events:,} events", file=sys.stderr, flush=True)
-        conn.execute("ANALYZE audit_events")
+        producer = threading.Thread(target=produce, name="simulate", daemon=True)
+        producer.start()
+        while (item := batches.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            text_lines, count = item
+            with conn.cursor() as cur:
+                cur.execute("TRUNCATE bench_staging")
+                with cur.copy(_COPY) as copy:
+                    copy.write(text_lines.encode())
+                cur.execute(_INSERT)
+                inserted += max(cur.rowcount, 0)
+            conn.commit()
+            offered += count
+            if not quiet:
+                print(f"  loaded {offered:,} events", file=sys.stderr, flush=True)
+        producer.join()
+        conn.execute("DROP TABLE bench_staging")
         conn.commit()
-    return time.perf_counter() - started
+    return inserted
 
 
 def raw_session(db: Database, sql: str, params: dict[str, Any]) -> Any:
@@ -165,75 +196,127 @@ def raw_session(db: Database, sql: str, params: dict[str, Any]) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--users", type=int, default=2_000)
+    parser.add_argument("--events", type=int, default=10_000_000, help="about this many")
+    parser.add_argument(
+        "--users", type=int, help=f"default: enough for --events (at least {MIN_USERS:,})"
+    )
     parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=15, help="timings per read-model query")
     parser.add_argument("--raw-repeat", type=int, default=3, help="timings per raw query")
-    parser.add_argument("--chunk", type=int, default=1_000_000, help="events per transaction")
-    parser.add_argument("--data-dir", help="embedded server folder (default: a temp folder)")
+    parser.add_argument(
+        "--data-dir",
+        help="embedded server folder; with --keep the loaded database stays there and later"
+        " runs with the same --events/--users/--days/--seed reuse it instead of loading",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="time a full rollup rebuild on a reused database"
+    )
     args = parser.parse_args()
-    if args.events <= 0 or args.users <= 0 or args.days <= 0:
+    if args.events <= 0 or args.days <= 0 or (args.users is not None and args.users <= 0):
         parser.error("--events, --users and --days must be positive")
+    if args.users is None:
+        args.users = max(MIN_USERS, round(args.events / (args.days * EVENTS_PER_USER_DAY)))
 
     server_url, embedded = _server_url(args)
-    name = f"auditlens_bench_{uuid.uuid4().hex[:8]}"
+    keep = args.keep
+    if keep:
+        name = f"auditlens_queries_{args.events}_{args.users}_{args.days}_{args.seed}"
+    else:
+        name = f"auditlens_bench_{uuid.uuid4().hex[:8]}"
     admin_url = make_url(server_url.replace("postgresql://", "postgresql+psycopg://"))
     maintenance = admin_url.set(database="postgres").render_as_string(hide_password=False)
     maintenance = maintenance.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
     url = admin_url.set(database=name).render_as_string(hide_password=False)
     settings = Settings(database_url=url, data_dir=Path(tempfile.gettempdir()))
     db = Database(url, settings)
     try:
         migrate(db)
         caps = db.capabilities
-        print(f"server: {caps.describe()}")
-        print(f"loading {args.events:,} events, {args.users:,} users, {args.days} days ...")
-        load_s = load(db, args.events, args.users, args.days, args.chunk)
-        print(f"load: {load_s:.1f} s ({args.events / load_s:,.0f} events/s, SQL generate_series)")
-        run(db, args)
+        print(f"server: {caps.describe()}; database {name}")
+        with db.admin() as session:
+            loaded = session.scalar("SELECT EXISTS (SELECT 1 FROM audit_events)")
+        if loaded:
+            print("reusing the loaded database (--keep): no load")
+        else:
+            print(
+                f"simulating about {args.events:,} events: {args.users:,} users, "
+                f"{args.days} days from {START}, every scenario once, oddities on ..."
+            )
+            began = time.perf_counter()
+            sim = simulation(args.users, args.days, args.seed, START, scenarios=True)
+            inserted = load(db, sim)
+            load_s = time.perf_counter() - began
+            with db.admin() as session:
+                session.execute("ANALYZE audit_events")
+            print(
+                f"load: {inserted:,} events in {load_s:.1f} s ({inserted / load_s:,.0f} events/s;"
+                " simulator -> COPY -> INSERT, simulation included)"
+            )
+        run(db, args, full_refresh=not loaded or args.rebuild)
     finally:
         db.close()
-        if not args.keep:
+        if not keep:
             with psycopg.connect(maintenance, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if embedded is not None and not args.keep:
+        if embedded is not None and not keep:
             embedded.stop()
 
 
-def run(db: Database, args: argparse.Namespace) -> None:
+def run(db: Database, args: argparse.Namespace, *, full_refresh: bool) -> None:
     model = ReadModel(db)
-    stats = model.refresh()
+    stats = model.refresh(rebuild=full_refresh and args.rebuild)
+    label = "full refresh" if full_refresh else "refresh of what the last run left"
     print(
-        f"refresh (all {stats.events:,} events): {stats.seconds:.1f} s, "
+        f"{label} ({stats.events:,} events): {stats.seconds:.1f} s, "
         f"{stats.events_per_second:,.0f} events/s"
     )
     with db.admin() as session:
         session.execute("ANALYZE")
-    # A small incremental refresh as ingest would trigger it after a batch.
-    last_day = END - timedelta(days=1)
-    with db.raw_connection() as conn:
-        _generate(conn, args.users, last_day, 1, args.events, args.events + 10_000)
+    # A small incremental refresh as ingest would trigger it after a batch: a late batch of
+    # the last day (a seed of this run's own, so a reused database gets new ids).
+    run_seed = args.seed * 1_000 + int(time.time()) % 100_000
+    end = datetime(START.year, START.month, START.day, tzinfo=UTC) + timedelta(days=args.days)
+    last_day = end.date() - timedelta(days=1)
+    late = load(db, simulation(600, 1, run_seed, last_day, scenarios=False), quiet=True)
     small = model.refresh()
     print(
-        f"incremental refresh of {small.events:,} new events: {small.seconds * 1000:.0f} ms "
-        f"({small.events_per_second:,.0f} events/s)"
+        f"incremental refresh of {small.events:,} new events ({late:,} loaded): "
+        f"{small.seconds * 1000:.0f} ms ({small.events_per_second:,.0f} events/s)"
     )
-    # ...and 1,000 more that stay past the watermark, so every read also unions raw events.
-    with db.raw_connection() as conn:
-        _generate(conn, args.users, last_day, 1, args.events + 10_000, args.events + 11_000)
+    # ...and about 1,000 more that stay past the watermark, so every read also unions raw events.
+    tail = load(db, simulation(60, 1, run_seed + 1, last_day, scenarios=False), quiet=True)
+    print(f"{tail:,} events left past the watermark (read raw by every query)")
 
-    start = END - timedelta(days=args.days)
-    end = END
-    heavy_user = "user_0"  # the skew makes user_0 the most active
-    day = (END - timedelta(days=10)).date()
+    start = end - timedelta(days=args.days)
+    with db.admin() as session:
+        # The most active user (the heaviest heatmap and user-day page) and the most accessed
+        # resource of the quarter (the largest "who accessed X" report): worst cases.
+        heavy_user = session.scalar(
+            "SELECT user_id FROM rollup_user_days WHERE organization_id = :org"
+            " GROUP BY 1 ORDER BY sum(events) DESC, 1 LIMIT 1",
+            {"org": ORG},
+        )
+        resource = tuple(
+            session.execute(
+                "SELECT resource_type, resource_id FROM rollup_resource_days"
+                " WHERE organization_id = :org AND day >= :d0 AND day < :d1"
+                " GROUP BY 1, 2 ORDER BY sum(accesses) DESC, 2 LIMIT 1",
+                {"org": ORG, "d0": START, "d1": end.date()},
+            ).rows[0]
+        )
+    day = (end - timedelta(days=10)).date()
+    while day.weekday() >= 5:  # a working day: the busiest kind
+        day -= timedelta(days=1)
     day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    q_start = date(2025, 1, 1)
-    q_end = date(2025, 3, 31)
-    resource = ("source", "src_0")
+    q_start = START
+    q_end = end.date() - timedelta(days=1)
+    print(f"heavy user {heavy_user}, user-day {day}, quarter report resource {resource}")
 
     def heatmap_model() -> Any:
         frame = model.user_activity(ORG, start, end, user_id=heavy_user)
@@ -261,8 +344,8 @@ def run(db: Database, args: argparse.Namespace) -> None:
             {
                 "rt": resource[0],
                 "rid": resource[1],
-                "s": datetime(2025, 1, 1, tzinfo=UTC),
-                "e": datetime(2025, 4, 1, tzinfo=UTC),
+                "s": datetime(q_start.year, q_start.month, q_start.day, tzinfo=UTC),
+                "e": end,
             },
         )
         return frame.groupby("user_id").agg(
@@ -344,7 +427,7 @@ def run(db: Database, args: argparse.Namespace) -> None:
             150,
         ),
         ("100 raw events of one user-day", user_day_page, None, 50),
-        ("quarter report: who accessed src_0", quarter_raw, None, 1000),
+        ("quarter report, raw events by user", quarter_raw, None, 1000),
         ("  same question from the read model", quarter_model, quarter_raw, 1000),
     ]
     print()

@@ -724,7 +724,8 @@ SELECT day, user_id, abbrev(r.ip_address) AS ip_address, user_agent, sum(events)
         Concurrent refreshes are serialised by an advisory lock; with `wait=False` a refresh
         that finds another one running returns at once (`skipped`), since that one or the
         next will take these events. `rebuild` empties the rollups and rolls up everything
-        again (after an organisation's working hours or time zone changed, or a purge).
+        again (after an organisation's working hours or time zone changed; a retention
+        purge keeps the rollups exact itself, see `recompute_days`).
         """
         started = time.perf_counter()
         with self.db.admin(timeout_ms=24 * 3_600_000) as session:
@@ -801,8 +802,11 @@ SELECT day, user_id, abbrev(r.ip_address) AS ip_address, user_agent, sum(events)
         self._autocommit([f"VACUUM (ANALYZE) {', '.join(ROLLUP_TABLES)}"])
 
 
-def _roll_up(session: ScopedSession, old: str, new: str) -> int:
-    """Add the events with old <= ingest_xid < new to every rollup table; returns their count."""
+def _fill_delta(
+    session: ScopedSession, where: str, params: Mapping[str, Any], *, join: str = ""
+) -> int:
+    """Derive the events matching `where` (over `audit_events e`, plus `join`) into the temp
+    table rollup_delta; returns their count."""
     session.execute(
         """
 CREATE TEMP TABLE rollup_delta (
@@ -825,14 +829,29 @@ SELECT {
             .replace("o.ws", "coalesce(o.ws, 8::smallint)")
             .replace("o.we", "coalesce(o.we, 19::smallint)")
         }
-  FROM audit_events e LEFT JOIN o ON o.organization_id = e.organization_id
- WHERE e.ingest_xid >= CAST(:old AS xid8) AND e.ingest_xid < CAST(:new AS xid8)""",
+  FROM audit_events e {join} LEFT JOIN o ON o.organization_id = e.organization_id
+ WHERE {where}""",
+        params,
+    )
+    return int(session.scalar("SELECT count(*) FROM rollup_delta"))
+
+
+def _roll_up(session: ScopedSession, old: str, new: str) -> int:
+    """Add the events with old <= ingest_xid < new to every rollup table; returns their count."""
+    events = _fill_delta(
+        session,
+        "e.ingest_xid >= CAST(:old AS xid8) AND e.ingest_xid < CAST(:new AS xid8)",
         {"old": old, "new": new},
     )
-    events = int(session.scalar("SELECT count(*) FROM rollup_delta"))
     if events == 0:
         session.execute("DROP TABLE rollup_delta")
         return 0
+    _merge_delta(session)
+    return events
+
+
+def _merge_delta(session: ScopedSession) -> None:
+    """Add rollup_delta's events to every rollup table (then drop rollup_delta)."""
     session.execute("ANALYZE rollup_delta")
     session.execute(
         """
@@ -901,6 +920,69 @@ ON CONFLICT (organization_id, day, resource_type, resource_id)
 DO UPDATE SET accesses = r.accesses + excluded.accesses"""
     )
     session.execute("DROP TABLE rollup_delta")
+
+
+# Each rollup table and how its rows are placed in time: by UTC `day` or by hourly `bucket`.
+_ROLLUP_TIME: dict[str, str] = {
+    "rollup_hour_actions": "bucket",
+    "rollup_day_actions": "day",
+    "rollup_hour_users": "bucket",
+    "rollup_user_days": "day",
+    "rollup_user_day_resources": "day",
+    "rollup_user_day_ips": "day",
+    "rollup_resource_days": "day",
+}
+
+
+def recompute_days(session: ScopedSession, org_days_sql: str) -> int:
+    """Make the rollups of some (organisation, UTC day) pairs equal to the aggregation of the
+    raw events still stored below the watermark, in the caller's (admin) transaction.
+
+    `org_days_sql` is a query returning `organization_id, day` pairs (fixed SQL, no values:
+    e.g. over the purge's temp table). The retention purge calls this in its own
+    transaction, so the rollups never count a purged event. Takes the refresh lock: a refresh
+    waits for the purge to commit and then rolls up from the same watermark. Returns the
+    number of events rolled up again."""
+    if set(_ROLLUP_TIME) != set(ROLLUP_TABLES):
+        raise RuntimeError("every rollup table needs its time column in _ROLLUP_TIME")
+    session.execute("SELECT pg_advisory_xact_lock(:k)", {"k": REFRESH_LOCK})
+    watermark = session.scalar(
+        "SELECT watermark::text FROM rollup_state WHERE name = 'events' FOR UPDATE"
+    )
+    session.execute(
+        "CREATE TEMP TABLE rollup_recompute (organization_id text, day date, t0 timestamptz,"
+        " t1 timestamptz, PRIMARY KEY (organization_id, day)) ON COMMIT DROP"
+    )
+    session.execute(
+        "INSERT INTO rollup_recompute"
+        " SELECT organization_id, day, day::timestamp AT TIME ZONE 'UTC',"
+        "        (day + 1)::timestamp AT TIME ZONE 'UTC'"
+        f" FROM (SELECT DISTINCT organization_id, day FROM ({org_days_sql}) q) d"  # noqa: S608
+        " WHERE organization_id IS NOT NULL AND day IS NOT NULL"
+    )
+    session.execute("ANALYZE rollup_recompute")
+    for table, column in _ROLLUP_TIME.items():
+        if column == "day":
+            match = "t.day = r.day"
+        else:
+            match = "t.bucket >= r.t0 AND t.bucket < r.t1"
+        session.execute(
+            f"DELETE FROM {table} t USING rollup_recompute r"  # noqa: S608 - fixed names
+            f" WHERE t.organization_id = r.organization_id AND {match}"
+        )
+    # One indexed range per (organisation, day): a nested loop over the few pairs.
+    events = _fill_delta(
+        session,
+        "e.ingest_xid < CAST(:wm AS xid8)",
+        {"wm": watermark},
+        join="JOIN rollup_recompute r ON e.organization_id = r.organization_id"
+        " AND e.event_time >= r.t0 AND e.event_time < r.t1",
+    )
+    if events:
+        _merge_delta(session)
+    else:
+        session.execute("DROP TABLE rollup_delta")
+    session.execute("DROP TABLE rollup_recompute")
     return events
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sql.event_store import record_event
 from sql.gateway import Database, check_org_id
+from sql.read_model import recompute_days
 
 FAMILIES = ("login", "log_access", "config_change", "user_management", "data_modification")
 SYSTEM_ACTOR = "system:auditlens"
@@ -80,6 +81,13 @@ def purge(
         # The function also records every removed event in audit_purged_events (0054), so
         # `auditlens verify` tells this purge from a deletion whoever runs it.
         removed = {(org, family): int(count) for org, family, count in result.rows}
+        # The rollups must not keep counting what is gone: the days that lost events are
+        # rolled up again from what remains, before this transaction commits.
+        recompute_days(
+            session,
+            "SELECT organization_id, (event_time AT TIME ZONE 'UTC')::date AS day"
+            " FROM pg_temp.purge_removed",
+        )
         per_org: dict[str, dict[str, int]] = {}
         for (org, family), count in removed.items():
             per_org.setdefault(org, {})[family] = count

@@ -15,7 +15,7 @@ def refresh(
         False,
         "--rebuild",
         help="empty the rollups and roll up every event again (after changing an "
-        "organisation's time zone or working hours, or after a purge)",
+        "organisation's time zone or working hours)",
     ),
 ) -> None:
     """Roll up events whose transactions ended since the last refresh (incremental).
