@@ -119,6 +119,8 @@ ROLLUP_TABLES: tuple[str, ...] = (
     "rollup_user_day_resources",
     "rollup_user_day_ips",
     "rollup_resource_days",
+    "rollup_user_years",
+    "rollup_resource_user_years",
 )
 # After a refresh this large, VACUUM ANALYZE the rollups so index-only scans stay cheap.
 VACUUM_AFTER_EVENTS = 100_000
@@ -261,6 +263,32 @@ def _tier_params(start: Any, end: Any) -> dict[str, Any]:
     d0, d1 = _aligned(h0, h1, timedelta(days=1)) if h0 < h1 else (h1, h1)
     params.update(d0=d0, d1=d1, dd0=d0.date(), dd1=d1.date())
     return params
+
+
+def _year_windows(first: date, end: date) -> dict[str, list[int]]:
+    """The UTC days [first, end) as (year, first day, end day) slices of the year tables
+    (days numbered from 0 = January 1st): parameters `wy`, `wa`, `wb` for `_WINDOWS`."""
+    years: list[int] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for year in range(first.year, end.year + 1):
+        jan1 = date(year, 1, 1)
+        lo, hi = max(first, jan1), min(end, date(year + 1, 1, 1))
+        if lo < hi:
+            years.append(year)
+            starts.append((lo - jan1).days)
+            ends.append((hi - jan1).days)
+    return {"wy": years, "wa": starts, "wb": ends}
+
+
+# The slices of `_year_windows` as rows (year, a, b).
+_WINDOWS = """
+w AS (
+  SELECT * FROM unnest(CAST(:wy AS smallint[]), CAST(:wa AS integer[]), CAST(:wb AS integer[]))
+    AS w(year, a, b)
+)"""
+# Events of a rollup_user_years row `y` in its window `w`.
+_YEAR_EVENTS = "(SELECT coalesce(sum(x), 0) FROM unnest(y.counts[w.a + 1 : w.b]) AS x)"
 
 
 # Counts per (hour or day) bucket, family and action over the tiers of `_tier_params`.
@@ -423,16 +451,19 @@ SELECT {_epoch_us("bucket")} AS bucket, user_id, max(user_email) AS user_email, 
         day = _range_params(start, end, timedelta(days=1))
         params = {**hour, **{f"d{k}": v for k, v in day.items()}}
         day_raw = _raw_cte(name="draw", p="d", org=False)
+        params.update(_year_windows(params["dda"], params["ddb"]))
         sql = f"""
 WITH {_raw_cte()},
-{day_raw}
+{day_raw},{_WINDOWS}
 SELECT 'family' AS kind, event_type AS name, sum(events)::bigint AS n
   FROM ({_TIERED_ACTIONS.format(fam="")}
   ) f GROUP BY event_type
 UNION ALL
 SELECT 'users', NULL, count(user_id)
   FROM (
-    SELECT user_id FROM org_rollup_user_days WHERE day >= :dda AND day < :ddb
+    SELECT y.user_id FROM org_rollup_user_years y JOIN w ON w.year = y.year
+     WHERE y.user_id IS NOT NULL
+     GROUP BY y.user_id HAVING sum({_YEAR_EVENTS}) > 0
     UNION
     SELECT user_id FROM draw
   ) u
@@ -486,18 +517,36 @@ SELECT user_id, max(user_email) AS user_email, sum(events)::bigint AS events
         else:
             params = _range_params(start, end, timedelta(days=1))
             params["n"] = n
+            params.update(_year_windows(params["da"], params["db"]))
+            # Ranked from one row per user and year; emails (the largest in the range, as
+            # everywhere) only for the n winners, from their user-days.
             sql = f"""
-WITH {_raw_cte()}
-SELECT user_id, max(user_email) AS user_email, sum(events)::bigint AS events
-  FROM (
-    SELECT user_id, user_email, events FROM org_rollup_user_days
-     WHERE day >= :da AND day < :db
-    UNION ALL
-    SELECT user_id, max(user_email), count(*) FROM raw GROUP BY 1
-  ) u
- GROUP BY user_id
- ORDER BY events DESC, user_id NULLS LAST
- LIMIT :n"""
+WITH {_raw_cte()},{_WINDOWS},
+ranked AS (
+  SELECT user_id, sum(events)::bigint AS events
+    FROM (
+      SELECT y.user_id, {_YEAR_EVENTS} AS events
+        FROM org_rollup_user_years y JOIN w ON w.year = y.year
+      UNION ALL
+      SELECT user_id, count(*) FROM raw GROUP BY 1
+    ) u
+   GROUP BY user_id HAVING sum(events) > 0
+   ORDER BY events DESC, user_id NULLS LAST
+   LIMIT :n
+)
+SELECT t.user_id,
+       (SELECT max(q.email) FROM (
+          SELECT d.user_email AS email FROM org_rollup_user_days d
+           WHERE d.user_id = t.user_id AND d.day >= :da AND d.day < :db
+          UNION ALL
+          SELECT d.user_email FROM org_rollup_user_days d
+           WHERE d.user_id IS NULL AND t.user_id IS NULL AND d.day >= :da AND d.day < :db
+          UNION ALL
+          SELECT r.user_email FROM raw r WHERE r.user_id IS NOT DISTINCT FROM t.user_id
+        ) q) AS user_email,
+       t.events
+  FROM ranked t
+ ORDER BY t.events DESC, t.user_id NULLS LAST"""
         frame = self._frame(org, sql, params)
         return _shape(frame, ["user_id", "user_email", "events"])
 
@@ -505,8 +554,9 @@ SELECT user_id, max(user_email) AS user_email, sum(events)::bigint AS events
         """The `n` resources with most events in [start, end), with their distinct users."""
         params = _range_params(start, end, timedelta(days=1))
         params["n"] = _limit(n)
+        params.update(_year_windows(params["da"], params["db"]))
         sql = f"""
-WITH {_raw_cte("e.resource_id IS NOT NULL")},
+WITH {_raw_cte("e.resource_id IS NOT NULL")},{_WINDOWS},
 top AS (
   SELECT resource_type, resource_id, sum(n)::bigint AS events
     FROM (
@@ -521,10 +571,10 @@ top AS (
 )
 SELECT t.resource_type, t.resource_id, t.events,
        (SELECT count(DISTINCT q.user_id) FROM (
-          SELECT x.user_id FROM org_rollup_user_day_resources x
+          SELECT x.user_id FROM org_rollup_resource_user_years x JOIN w ON w.year = x.year
            WHERE x.resource_id = t.resource_id
              AND x.resource_type IS NOT DISTINCT FROM t.resource_type
-             AND x.day >= :da AND x.day < :db
+             AND auditlens_any_day(x.days, w.a, w.b)
           UNION ALL
           SELECT r.user_id FROM raw r
            WHERE r.resource_id = t.resource_id
@@ -913,6 +963,35 @@ DO UPDATE SET events = r.events + excluded.events"""
     )
     session.execute(
         """
+INSERT INTO rollup_user_years AS r (organization_id, user_id, year, counts)
+SELECT organization_id, user_id, year,
+       (SELECT array_agg(coalesce(c.n, 0)::integer ORDER BY g)
+          FROM generate_series(0, 365) AS g
+          LEFT JOIN unnest(doys, ns) AS c(doy, n) ON c.doy = g)
+  FROM (
+    SELECT organization_id, user_id, extract(year FROM day)::smallint AS year,
+           array_agg(auditlens_day_of_year(day)) AS doys, array_agg(n) AS ns
+      FROM (SELECT organization_id, user_id, day, count(*) AS n
+              FROM rollup_delta GROUP BY 1, 2, 3) d
+     GROUP BY 1, 2, 3
+  ) u
+ON CONFLICT (organization_id, year, user_id)
+DO UPDATE SET counts = auditlens_add_counts(r.counts, excluded.counts)"""
+    )
+    session.execute(
+        """
+INSERT INTO rollup_resource_user_years AS r
+  (organization_id, resource_type, resource_id, user_id, year, days)
+SELECT organization_id, resource_type, resource_id, user_id, extract(year FROM day)::smallint,
+       bit_or(set_bit(repeat('0', 366)::bit(366), auditlens_day_of_year(day), 1))
+  FROM (SELECT DISTINCT organization_id, resource_type, resource_id, user_id, day
+          FROM rollup_delta WHERE resource_id IS NOT NULL) d
+ GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT (organization_id, resource_id, resource_type, year, user_id)
+DO UPDATE SET days = r.days | excluded.days"""
+    )
+    session.execute(
+        """
 INSERT INTO rollup_resource_days AS r (organization_id, day, resource_type, resource_id, accesses)
 SELECT organization_id, day, resource_type, resource_id, count(*)
   FROM rollup_delta WHERE resource_id IS NOT NULL GROUP BY 1, 2, 3, 4
@@ -931,7 +1010,27 @@ _ROLLUP_TIME: dict[str, str] = {
     "rollup_user_day_resources": "day",
     "rollup_user_day_ips": "day",
     "rollup_resource_days": "day",
+    "rollup_user_years": "year",
+    "rollup_resource_user_years": "year",
 }
+
+
+_RECOMPUTE_YEARS = """
+SELECT organization_id, extract(year FROM day)::smallint AS year,
+       array_agg(auditlens_day_of_year(day)) AS doys,
+       ~bit_or(set_bit(repeat('0', 366)::bit(366), auditlens_day_of_year(day), 1)) AS keep
+  FROM rollup_recompute GROUP BY 1, 2"""
+_CLEAR_YEAR_DAYS = f"""
+WITH m AS ({_RECOMPUTE_YEARS}),
+counts AS (
+  UPDATE rollup_user_years t
+     SET counts = (SELECT array_agg(CASE WHEN i - 1 = ANY(m.doys) THEN 0 ELSE x END ORDER BY i)
+                     FROM unnest(t.counts) WITH ORDINALITY AS c(x, i))
+    FROM m WHERE t.organization_id = m.organization_id AND t.year = m.year
+  RETURNING 1
+)
+UPDATE rollup_resource_user_years t SET days = t.days & m.keep
+  FROM m WHERE t.organization_id = m.organization_id AND t.year = m.year"""
 
 
 def recompute_days(session: ScopedSession, org_days_sql: str) -> int:
@@ -957,19 +1056,20 @@ def recompute_days(session: ScopedSession, org_days_sql: str) -> int:
         "INSERT INTO rollup_recompute"
         " SELECT organization_id, day, day::timestamp AT TIME ZONE 'UTC',"
         "        (day + 1)::timestamp AT TIME ZONE 'UTC'"
-        f" FROM (SELECT DISTINCT organization_id, day FROM ({org_days_sql}) q) d"  # noqa: S608
+        f" FROM (SELECT DISTINCT organization_id, day FROM ({org_days_sql}) q) d"
         " WHERE organization_id IS NOT NULL AND day IS NOT NULL"
     )
     session.execute("ANALYZE rollup_recompute")
     for table, column in _ROLLUP_TIME.items():
-        if column == "day":
-            match = "t.day = r.day"
-        else:
-            match = "t.bucket >= r.t0 AND t.bucket < r.t1"
+        if column == "year":
+            continue
+        match = "t.day = r.day" if column == "day" else "t.bucket >= r.t0 AND t.bucket < r.t1"
         session.execute(
-            f"DELETE FROM {table} t USING rollup_recompute r"  # noqa: S608 - fixed names
+            f"DELETE FROM {table} t USING rollup_recompute r"
             f" WHERE t.organization_id = r.organization_id AND {match}"
         )
+    # The year tables: zero the affected days of every row of that organisation and year.
+    session.execute(_CLEAR_YEAR_DAYS)
     # One indexed range per (organisation, day): a nested loop over the few pairs.
     events = _fill_delta(
         session,

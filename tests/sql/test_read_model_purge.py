@@ -47,7 +47,7 @@ def _snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
                 (
                     tuple(str(v) for v in row)
                     for row in session.execute(
-                        f"SELECT * FROM {table}",  # noqa: S608 - fixed table names
+                        f"SELECT * FROM {table}",
                         max_rows=1_000_000,
                     ).rows
                 ),
