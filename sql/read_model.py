@@ -120,6 +120,7 @@ ROLLUP_TABLES: tuple[str, ...] = (
     "rollup_user_day_ips",
     "rollup_resource_days",
     "rollup_user_years",
+    "rollup_resource_years",
     "rollup_resource_user_years",
 )
 # After a refresh this large, VACUUM ANALYZE the rollups so index-only scans stay cheap.
@@ -470,8 +471,9 @@ SELECT 'users', NULL, count(user_id)
 UNION ALL
 SELECT 'resources', NULL, count(*)
   FROM (
-    SELECT resource_type, resource_id FROM org_rollup_resource_days
-     WHERE day >= :dda AND day < :ddb
+    SELECT y.resource_type, y.resource_id FROM org_rollup_resource_years y
+      JOIN w ON w.year = y.year
+     GROUP BY y.resource_type, y.resource_id HAVING sum({_YEAR_EVENTS}) > 0
     UNION
     SELECT resource_type, resource_id FROM draw WHERE resource_id IS NOT NULL
   ) r"""
@@ -560,12 +562,12 @@ WITH {_raw_cte("e.resource_id IS NOT NULL")},{_WINDOWS},
 top AS (
   SELECT resource_type, resource_id, sum(n)::bigint AS events
     FROM (
-      SELECT resource_type, resource_id, accesses AS n FROM org_rollup_resource_days
-       WHERE day >= :da AND day < :db
+      SELECT y.resource_type, y.resource_id, {_YEAR_EVENTS} AS n
+        FROM org_rollup_resource_years y JOIN w ON w.year = y.year
       UNION ALL
       SELECT resource_type, resource_id, count(*) FROM raw GROUP BY 1, 2
     ) r
-   GROUP BY resource_type, resource_id
+   GROUP BY resource_type, resource_id HAVING sum(n) > 0
    ORDER BY events DESC, resource_type NULLS FIRST, resource_id
    LIMIT :n
 )
@@ -980,6 +982,23 @@ DO UPDATE SET counts = auditlens_add_counts(r.counts, excluded.counts)"""
     )
     session.execute(
         """
+INSERT INTO rollup_resource_years AS r (organization_id, resource_type, resource_id, year, counts)
+SELECT organization_id, resource_type, resource_id, year,
+       (SELECT array_agg(coalesce(c.n, 0)::integer ORDER BY g)
+          FROM generate_series(0, 365) AS g
+          LEFT JOIN unnest(doys, ns) AS c(doy, n) ON c.doy = g)
+  FROM (
+    SELECT organization_id, resource_type, resource_id, extract(year FROM day)::smallint AS year,
+           array_agg(auditlens_day_of_year(day)) AS doys, array_agg(n) AS ns
+      FROM (SELECT organization_id, resource_type, resource_id, day, count(*) AS n
+              FROM rollup_delta WHERE resource_id IS NOT NULL GROUP BY 1, 2, 3, 4) d
+     GROUP BY 1, 2, 3, 4
+  ) u
+ON CONFLICT (organization_id, year, resource_type, resource_id)
+DO UPDATE SET counts = auditlens_add_counts(r.counts, excluded.counts)"""
+    )
+    session.execute(
+        """
 INSERT INTO rollup_resource_user_years AS r
   (organization_id, resource_type, resource_id, user_id, year, days)
 SELECT organization_id, resource_type, resource_id, user_id, extract(year FROM day)::smallint,
@@ -1011,6 +1030,7 @@ _ROLLUP_TIME: dict[str, str] = {
     "rollup_user_day_ips": "day",
     "rollup_resource_days": "day",
     "rollup_user_years": "year",
+    "rollup_resource_years": "year",
     "rollup_resource_user_years": "year",
 }
 
@@ -1024,6 +1044,13 @@ _CLEAR_YEAR_DAYS = f"""
 WITH m AS ({_RECOMPUTE_YEARS}),
 counts AS (
   UPDATE rollup_user_years t
+     SET counts = (SELECT array_agg(CASE WHEN i - 1 = ANY(m.doys) THEN 0 ELSE x END ORDER BY i)
+                     FROM unnest(t.counts) WITH ORDINALITY AS c(x, i))
+    FROM m WHERE t.organization_id = m.organization_id AND t.year = m.year
+  RETURNING 1
+),
+resource_counts AS (
+  UPDATE rollup_resource_years t
      SET counts = (SELECT array_agg(CASE WHEN i - 1 = ANY(m.doys) THEN 0 ELSE x END ORDER BY i)
                      FROM unnest(t.counts) WITH ORDINALITY AS c(x, i))
     FROM m WHERE t.organization_id = m.organization_id AND t.year = m.year

@@ -37,6 +37,16 @@ CREATE TABLE rollup_user_years (
   UNIQUE NULLS NOT DISTINCT (organization_id, year, user_id)
 );
 
+-- Accesses per resource (resource_id not NULL) and UTC year, one count per day.
+CREATE TABLE rollup_resource_years (
+  organization_id text     NOT NULL,
+  resource_type   text,
+  resource_id     text     NOT NULL,
+  year            smallint NOT NULL,
+  counts          integer[] NOT NULL CHECK (cardinality(counts) = 366),
+  UNIQUE NULLS NOT DISTINCT (organization_id, year, resource_type, resource_id)
+);
+
 -- The days of each UTC year on which a user accessed a resource (resource_id not NULL).
 CREATE TABLE rollup_resource_user_years (
   organization_id text     NOT NULL,
@@ -65,6 +75,16 @@ SELECT organization_id, user_id, year,
            array_agg(auditlens_day_of_year(day)) AS doys, array_agg(events) AS ns
       FROM rollup_user_days GROUP BY 1, 2, 3
   ) u;
+INSERT INTO rollup_resource_years (organization_id, resource_type, resource_id, year, counts)
+SELECT organization_id, resource_type, resource_id, year,
+       (SELECT array_agg(coalesce(c.n, 0)::integer ORDER BY g)
+          FROM generate_series(0, 365) AS g
+          LEFT JOIN unnest(doys, ns) AS c(doy, n) ON c.doy = g)
+  FROM (
+    SELECT organization_id, resource_type, resource_id, extract(year FROM day)::smallint AS year,
+           array_agg(auditlens_day_of_year(day)) AS doys, array_agg(accesses) AS ns
+      FROM rollup_resource_days GROUP BY 1, 2, 3, 4
+  ) r;
 INSERT INTO rollup_resource_user_years
   (organization_id, resource_type, resource_id, user_id, year, days)
 SELECT organization_id, resource_type, resource_id, user_id, extract(year FROM day)::smallint,
@@ -73,10 +93,13 @@ SELECT organization_id, resource_type, resource_id, user_id, extract(year FROM d
 
 CREATE VIEW org_rollup_user_years WITH (security_barrier) AS
   SELECT * FROM rollup_user_years WHERE organization_id = auditlens_current_org();
+CREATE VIEW org_rollup_resource_years WITH (security_barrier) AS
+  SELECT * FROM rollup_resource_years WHERE organization_id = auditlens_current_org();
 CREATE VIEW org_rollup_resource_user_years WITH (security_barrier) AS
   SELECT * FROM rollup_resource_user_years WHERE organization_id = auditlens_current_org();
-REVOKE ALL ON rollup_user_years, rollup_resource_user_years FROM PUBLIC;
-GRANT SELECT ON org_rollup_user_years, org_rollup_resource_user_years TO auditlens_reader;
+REVOKE ALL ON rollup_user_years, rollup_resource_years, rollup_resource_user_years FROM PUBLIC;
+GRANT SELECT ON org_rollup_user_years, org_rollup_resource_years, org_rollup_resource_user_years
+  TO auditlens_reader;
 GRANT EXECUTE ON FUNCTION auditlens_day_of_year(date),
   auditlens_add_counts(integer[], integer[]),
   auditlens_any_day(bit, integer, integer) TO auditlens_reader, auditlens_writer;
