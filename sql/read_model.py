@@ -275,7 +275,9 @@ def _year_windows(first: date, end: date) -> dict[str, list[int]]:
     ends: list[int] = []
     for year in range(first.year, end.year + 1):
         jan1 = date(year, 1, 1)
-        lo, hi = max(first, jan1), min(end, date(year + 1, 1, 1))
+        # date.max's year has no next January: its slice ends at `end` (the whole range's end).
+        next_jan1 = date(year + 1, 1, 1) if year < date.max.year else end
+        lo, hi = max(first, jan1), min(end, next_jan1)
         if lo < hi:
             years.append(year)
             starts.append((lo - jan1).days)
