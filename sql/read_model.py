@@ -318,6 +318,34 @@ def _day_params(start_day: Any, end_day: Any) -> dict[str, Any]:
     return {"t0": t0, "t1": t1, "a0": t0, "a1": t1, "d0": d0, "d1": d1}
 
 
+# user_day_features(user_ids=...): a page's worth of users (the Users page shows 30).
+MAX_FEATURE_USERS = 500
+# Up to this many days, a user filter probes the rollups' (organisation, day, user) keys one
+# (day, user) pair at a time instead of reading every user's rows of the period.
+_PROBED_DAYS = 400
+
+
+def _user_day_filter(params: dict[str, Any], user_ids: Sequence[str] | None) -> tuple[str, str]:
+    """The rollup tables' condition and the raw events' one for user_day_features; adds the
+    parameters it binds to `params`."""
+    if user_ids is None:
+        return "day BETWEEN :d0 AND :d1", ""
+    if isinstance(user_ids, str):
+        raise ReadModelError("user_ids must be a sequence of user ids, not one string")
+    users = sorted({str(u) for u in user_ids})
+    if len(users) > MAX_FEATURE_USERS:
+        raise ReadModelError(f"user_ids: at most {MAX_FEATURE_USERS} users, got {len(users)}")
+    params["users"] = users
+    count = (params["d1"] - params["d0"]).days + 1
+    if count <= _PROBED_DAYS:
+        params["days"] = [params["d0"] + timedelta(days=n) for n in range(count)]
+        days = "day = ANY(CAST(:days AS date[]))"
+    else:
+        days = "day BETWEEN :d0 AND :d1"
+    users_match = "user_id = ANY(CAST(:users AS text[]))"
+    return f"{days} AND {users_match}", f"e.{users_match}"
+
+
 def _epoch_us(expression: str) -> str:
     """A timestamptz expression as integer microseconds since the Unix epoch (exact)."""
     return f"(extract(epoch FROM {expression}) * 1000000)::bigint"
@@ -554,8 +582,12 @@ SELECT t.user_id,
         frame = self._frame(org, sql, params)
         return _shape(frame, ["user_id", "user_email", "events"])
 
-    def top_resources(self, org: str, start: Any, end: Any, n: int = 10) -> pd.DataFrame:
-        """The `n` resources with most events in [start, end), with their distinct users."""
+    def top_resources(
+        self, org: str, start: Any, end: Any, n: int = 10, *, distinct_users: bool = True
+    ) -> pd.DataFrame:
+        """The `n` resources with most events in [start, end), with their distinct users
+        unless `distinct_users=False` (then without that column: counting a popular source's
+        users over weeks reads many rollup rows, which a ranking by events does not need)."""
         params = _range_params(start, end, timedelta(days=1))
         params["n"] = _limit(n)
         params.update(_year_windows(params["da"], params["db"]))
@@ -572,7 +604,14 @@ top AS (
    GROUP BY resource_type, resource_id HAVING sum(n) > 0
    ORDER BY events DESC, resource_type NULLS FIRST, resource_id
    LIMIT :n
-)
+)"""
+        if not distinct_users:
+            sql += """
+SELECT resource_type, resource_id, events FROM top
+ ORDER BY events DESC, resource_type NULLS FIRST, resource_id"""
+            frame = self._frame(org, sql, params)
+            return _shape(frame, ["resource_type", "resource_id", "events"])
+        sql += """
 SELECT t.resource_type, t.resource_id, t.events,
        (SELECT count(DISTINCT q.user_id) FROM (
           SELECT x.user_id FROM org_rollup_resource_user_years x JOIN w ON w.year = x.year
@@ -588,16 +627,20 @@ SELECT t.resource_type, t.resource_id, t.events,
         frame = self._frame(org, sql, params)
         return _shape(frame, ["resource_type", "resource_id", "events", "distinct_users"])
 
-    def user_day_features(self, org: str, start_day: Any, end_day: Any) -> pd.DataFrame:
-        """One row per (UTC day, user) with detection's features; days inclusive."""
+    def user_day_features(
+        self, org: str, start_day: Any, end_day: Any, *, user_ids: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """One row per (UTC day, user) with detection's features; days inclusive. With
+        `user_ids`, only those users (at most MAX_FEATURE_USERS; a NULL user is never one)."""
         params = _day_params(start_day, end_day)
+        days, raw_users = _user_day_filter(params, user_ids)
         rollup_cols = ", ".join(f"sum({c})::bigint AS {c}" for c in _ADDITIVE)
         sql = f"""
-WITH {_raw_cte()},
+WITH {_raw_cte(raw_users)},
 base AS (
   SELECT day, user_id, user_email, {", ".join(_ADDITIVE)}, max_results_count,
          first_event, last_event
-    FROM org_rollup_user_days WHERE day BETWEEN :d0 AND :d1
+    FROM org_rollup_user_days WHERE {days}
   UNION ALL
   SELECT day, user_id, {_USER_DAY_AGG}
     FROM raw GROUP BY day, user_id
@@ -612,7 +655,7 @@ res AS (
   SELECT day, {_USER_KEY} AS ukey, count(*) AS distinct_resources
     FROM (
       SELECT day, user_id, resource_type, resource_id FROM org_rollup_user_day_resources
-       WHERE day BETWEEN :d0 AND :d1
+       WHERE {days}
       UNION
       SELECT day, user_id, resource_type, resource_id FROM raw WHERE resource_id IS NOT NULL
     ) r GROUP BY day, ukey
@@ -622,7 +665,7 @@ ips AS (
          count(DISTINCT user_agent) AS distinct_user_agents
     FROM (
       SELECT day, user_id, ip_address, user_agent FROM org_rollup_user_day_ips
-       WHERE day BETWEEN :d0 AND :d1
+       WHERE {days}
       UNION ALL
       SELECT day, user_id, ip_address, user_agent FROM raw
     ) i GROUP BY day, ukey

@@ -1,0 +1,53 @@
+"""The read model's narrow reads for the dashboard equal the raw aggregation: features of
+chosen users only (the Users page's matrix and baseline) and the busiest resources without
+their distinct users (the Overview's ranking), whatever is rolled up or past the watermark."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from sql.read_model import FEATURE_COLUMNS, MAX_FEATURE_USERS, ReadModel, ReadModelError
+from tests.sql import read_model_reference as ref
+from tests.sql.read_model_reference import DAYS, START
+from tests.sql.test_read_model import ORG_IDS, RANGES, _rows, _settings, loaded
+
+__all__ = ["loaded"]  # the fixture, shared with test_read_model.py
+
+
+def test_user_day_features_of_chosen_users_equal_raw(loaded):
+    db, events = loaded
+    model = ReadModel(db)
+    d0, d1 = START.date(), (START + timedelta(days=DAYS)).date()
+    long_last = d0 + timedelta(days=500)  # past the per-day probes: a range scan instead
+    for org in ORG_IDS:
+        for lo, hi in [(d0, d1), (d0 + timedelta(days=3), d0 + timedelta(days=8)), (d0, long_last)]:
+            everyone = ref.user_day_features(events, org, lo, hi, _settings())
+            for users in (["user_3"], ["user_1", "user_4", "nobody"], []):
+                got = model.user_day_features(org, lo, hi, user_ids=users)
+                assert list(got.columns) == list(FEATURE_COLUMNS)
+                want = [row for row in everyone if row[1] in users]
+                assert sorted(_rows(got), key=repr) == want, (org, lo, hi, users)
+
+
+def test_user_ids_are_checked(db):
+    model = ReadModel(db)
+    day = START.date()
+    with pytest.raises(ReadModelError, match="user_ids"):
+        model.user_day_features("org_a", day, day, user_ids="user_1")
+    too_many = [f"u{i}" for i in range(MAX_FEATURE_USERS + 1)]
+    with pytest.raises(ReadModelError, match="user_ids"):
+        model.user_day_features("org_a", day, day, user_ids=too_many)
+
+
+def test_top_resources_without_distinct_users_equal_raw(loaded):
+    db, events = loaded
+    model = ReadModel(db)
+    for org in ORG_IDS:
+        for t0, t1 in RANGES:
+            for n in (1, 3, 10):
+                got = model.top_resources(org, t0, t1, n=n, distinct_users=False)
+                assert list(got.columns) == ["resource_type", "resource_id", "events"]
+                want = [row[:3] for row in ref.top_resources(events, org, t0, t1, n)]
+                assert _rows(got) == want, (org, t0, t1, n)
