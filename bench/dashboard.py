@@ -24,7 +24,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +68,13 @@ def _load_bench_queries() -> Any:
 bench_queries = _load_bench_queries()
 
 ORG = bench_queries.ORG
-END = bench_queries.END
-HEAVY_USER = "user_0"  # the generator's skew makes user_0 the busiest
-HOT_RESOURCE = ("source", "src_0")  # ... and src_0 the most read source (6% of events)
-TYPICAL_RESOURCE = ("source", "src_150")  # a source in the middle of the ranking
+START = bench_queries.START
+# The simulated users' ids are random: the busiest user and the busiest and a middling source
+# are looked up once the data is there (see _pick_subjects).
+HEAVY_USER = ""
+HOT_RESOURCE = ("source", "")
+TYPICAL_RESOURCE = ("source", "")
+END = datetime(START.year, START.month, START.day, tzinfo=UTC)  # set from --days in main()
 
 
 def _server(data_dir: str | None) -> tuple[str, EmbeddedPostgres | None]:
@@ -90,6 +93,19 @@ def _server(data_dir: str | None) -> tuple[str, EmbeddedPostgres | None]:
             conn.execute(f"ALTER SYSTEM SET {setting} = '{value}'")  # type: ignore[arg-type]
     server.stop()
     return server.start().replace("/auditlens?", "/postgres?"), server
+
+
+def _pick_subjects(db: Database, days: int) -> None:
+    """The simulator's ids are random: time the busiest user, the busiest source and one in
+    the middle of the sources' ranking (the subjects the pages are timed on)."""
+    global HEAVY_USER, HOT_RESOURCE, TYPICAL_RESOURCE
+    rm = ReadModel(db)
+    span = (END - timedelta(days=days), END)
+    HEAVY_USER = str(rm.top_users(ORG, *span, n=1)["user_id"].iloc[0])
+    ranked = rm.top_resources(ORG, *span, n=100)
+    sources = ranked[ranked["resource_type"] == "source"]["resource_id"].tolist()
+    HOT_RESOURCE = ("source", str(sources[0]))
+    TYPICAL_RESOURCE = ("source", str(sources[len(sources) // 2]))
 
 
 def _timed(fn: Callable[[], Any], repeat: int) -> float:
@@ -215,7 +231,7 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
         "Users, last 30 days": users_month,
         "Users, last 30 days (before: all users)": users_month_before,
         "Users heatmap drill-down": heatmap_drill,
-        "Compliance, 90 days, busiest source (src_0)": compliance_quarter(HOT_RESOURCE),
+        "Compliance, 90 days, busiest source": compliance_quarter(HOT_RESOURCE),
         "Compliance, 90 days, typical source": compliance_quarter(TYPICAL_RESOURCE),
         "Config changes, 30 days": config_month,
         "Explore, everything: open": explore(EventFilter(), 1),
@@ -330,7 +346,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--users", type=int, default=2_000)
+    parser.add_argument(
+        "--users", type=int, help="default: enough for --events, as bench/queries.py sizes it"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument(
@@ -339,6 +357,13 @@ def main() -> None:
         " with the same --events/--days/--users (fill once, measure often)",
     )
     args = parser.parse_args()
+    if args.users is None:
+        args.users = max(
+            bench_queries.MIN_USERS,
+            round(args.events / (args.days * bench_queries.EVENTS_PER_USER_DAY)),
+        )
+    global END
+    END = datetime(START.year, START.month, START.day, tzinfo=UTC) + timedelta(days=args.days)
 
     admin_url, server = _server(args.data_dir)
     keep = bool(args.data_dir)
@@ -358,15 +383,21 @@ def main() -> None:
         filled = _filled(db)
         if filled == 0:
             began = time.perf_counter()
-            bench_queries.load(db, args.events, args.users, args.days, 1_000_000)
-            print(f"fill: {args.events:,} events in {time.perf_counter() - began:.1f} s")
-        elif filled < args.events:
-            raise SystemExit(f"{name} holds {filled:,} of {args.events:,} events: drop it")
+            sim = bench_queries.simulation(args.users, args.days, 1, START, scenarios=True)
+            filled = bench_queries.load(db, sim, quiet=True)
+            with db.admin(timeout_ms=3_600_000) as s:
+                s.execute("ANALYZE audit_events")
+            print(f"fill: {filled:,} events in {time.perf_counter() - began:.1f} s")
         else:
-            print(f"reusing the kept database: {args.events:,} events already there")
+            print(f"reusing the kept database: {filled:,} events already there")
         began = time.perf_counter()
         ReadModel(db).refresh()
         print(f"rollup refresh: {time.perf_counter() - began:.1f} s")
+        _pick_subjects(db, args.days)
+        print(
+            f"busiest user {HEAVY_USER}; busiest source {HOT_RESOURCE[1]};"
+            f" a middling source {TYPICAL_RESOURCE[1]}"
+        )
 
         baseline = _timed(lambda: raw_overview(db), 1)
         print(f"\nbaseline (week overview from raw events): {baseline:.3f} s")
