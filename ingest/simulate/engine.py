@@ -25,6 +25,15 @@ from ingest.simulate.sources import SOURCES
 
 DEFAULT_START = date(2024, 11, 4)
 _first = itemgetter(0)
+# A pending event: (ms, head, ident, resource, details, tail, label or None), see Activity.
+Pending = tuple[Any, ...]
+LabelHit = Callable[[Any, str, int], None]
+
+
+def _add_to_label(label: Label, event_id: str, ms: int) -> None:
+    label.add(event_id, ms)
+
+
 # "HH:MM:SS." for every second of a day and "mmm" for every millisecond: table lookups
 # instead of number formatting for each of millions of timestamps.
 TIME_OF_SECOND = [text + "." for text in HMS]
@@ -81,6 +90,7 @@ class Simulation:
         digest = hashlib.blake2b(f"{self.org}:{config.seed}".encode(), digest_size=4).hexdigest()
         self.id_prefix = f"audit_{digest}_"
         self.events = 0
+        self._held: list[Pending] = []  # simulated, not yet rendered (take_ready)
         oddities.plan_routine(self)
         # Scenarios first: the oddities then keep away from the people they reserved, so a
         # benign context never overlaps a planted one.
@@ -172,6 +182,12 @@ class Simulation:
     # ---------------------------------------------------------------- the stream
     def chunks(self) -> Iterator[list[str]]:
         """Wire-format JSON lines (each ending in a newline), one list per UTC day."""
+        for ready in self.ready_batches():
+            yield self.render(ready, _add_to_label)
+
+    def day_batches(self) -> Iterator[tuple[int | None, list[Pending]]]:
+        """Simulate one local day at a time: (upto, that day's new events, unsorted). Every
+        event still to come is at or after `upto` (None at the end: nothing is to come)."""
         act = self.activity
         for day in range(self.days):
             for p in self.roster:
@@ -179,30 +195,42 @@ class Simulation:
             for hook in self.hooks.get(day, ()):
                 hook(day)
             act.forget_ranges()
+            new, act.pending = act.pending, []
             # Local day `day` starts at the earliest at UTC day-1 10:00 (UTC+14), so every
             # later local day only adds events from UTC day `day` on: day-1 is complete.
-            lines = self._render((day) * DAY_MS - 14 * HOUR_MS if day else 0)
-            if lines:
-                yield lines
-        lines = self._render(None)
-        if lines:
-            yield lines
+            yield (day * DAY_MS - 14 * HOUR_MS if day else 0), new
+        yield None, []
 
-    def _render(self, upto: int | None) -> list[str]:
-        """Sort what is pending, render everything before `upto` (None: everything)."""
-        pending = self.activity.pending
-        pending.sort(key=_first)
+    def ready_batches(self) -> Iterator[list[Pending]]:
+        """The events in time order, in batches that no later event can precede: `render`
+        gives them their ids and text. Simulating (`day_batches`) and ordering plus
+        rendering (`take_ready`, `render`) are separate so that a second process can do the
+        latter while this one simulates the next day (see `writer.write_jsonl`)."""
+        for upto, new in self.day_batches():
+            ready = self.take_ready(new, upto)
+            if ready:
+                yield ready
+
+    def take_ready(self, new: list[Pending], upto: int | None) -> list[Pending]:
+        """Add `new` to the held events, sort them and take those before `upto` (None:
+        all)."""
+        held = self._held
+        held.extend(new)
+        held.sort(key=_first)
         if upto is None:
-            ready, later = pending, []
+            ready, self._held = held, []
         else:
-            cut = bisect_left(pending, upto, key=_first)
-            ready, later = pending[:cut], pending[cut:]
-        self.activity.pending = later
+            cut = bisect_left(held, upto, key=_first)
+            ready, self._held = held[:cut], held[cut:]
         # Drop what falls outside the simulated window (time zones spill over its edges):
         # `ready` is sorted, so both ends are one bisection each.
-        ready = ready[
+        return ready[
             bisect_left(ready, 0, key=_first) : bisect_left(ready, self.days * DAY_MS, key=_first)
         ]
+
+    def render(self, ready: list[Pending], on_label: LabelHit) -> list[str]:
+        """Give `ready` (sorted, from `ready_batches`) the next ids and render it as lines;
+        `on_label(label, id, ms)` is called for every labelled event."""
         prefix = self.id_prefix
         n = self.events
         out: list[str] = []
@@ -222,7 +250,7 @@ class Simulation:
                     f'{head}{ident}{res}"details":{details},{tail}\n'
                 )
                 if label is not None:
-                    label.add(f"{prefix}{n:010d}", ms)
+                    on_label(label, f"{prefix}{n:010d}", ms)
             i = j
         self.events = n
         return out

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import marshal
+import multiprocessing as mp
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import orjson
@@ -44,16 +48,97 @@ def write_jsonl(
     out: Path,
     labels: Path | None = None,
     progress: ProgressFn | None = None,
+    *,
+    parallel: bool | None = None,
 ) -> SimulationOutcome:
-    """Stream every event to `out` as JSONL, then write the labels file."""
+    """Stream every event to `out` as JSONL, then write the labels file.
+
+    With `parallel` (the default where `fork` exists and there is more than one CPU) a child
+    process gives the events their ids, renders and writes them while this one simulates the
+    next day: a quarter of the work moves to the other core. Both ways write the same bytes.
+    """
     labels = labels or labels_path_for(out)
-    with out.open("wb") as fh:
-        for lines in sim.chunks():
-            fh.write("".join(lines).encode())
-            if progress:
-                progress(len(lines))
+    if parallel is None:
+        parallel = (os.cpu_count() or 1) > 1 and "fork" in mp.get_all_start_methods()
+    if parallel:
+        _write_rendered_elsewhere(sim, out, progress)
+    else:
+        with out.open("wb") as fh:
+            for lines in sim.chunks():
+                fh.write("".join(lines).encode())
+                if progress:
+                    progress(len(lines))
     write_labels(sim, labels)
     return SimulationOutcome(sim.events, len(sim.labels), 0, labels)
+
+
+def _write_rendered_elsewhere(sim: Simulation, out: Path, progress: ProgressFn | None) -> None:
+    """Simulate here; order, render and write in a forked child (see `write_jsonl`).
+
+    Each day's new events go through a pipe with marshal (tuples of strings and integers
+    are all a batch holds; marshal costs a quarter of rendering, pickle twice that), at
+    most one batch in flight beyond the pipe's buffer, so memory stays bounded. Labels
+    cannot cross as objects: each labelled event carries its label's index in
+    `sim.labels`, and the child sends back (index, id, ms) for each, applied here in the
+    order the single-process path would have applied them.
+    """
+    ours, theirs = mp.get_context("fork").Pipe()
+    child = mp.get_context("fork").Process(
+        target=_render_child, args=(sim, theirs, out), name="auditlens-simulate-render"
+    )
+    child.start()
+    theirs.close()
+    index: dict[int, int] = {}
+    try:
+        for upto, new in sim.day_batches():
+            for i, event in enumerate(new):
+                label = event[6]
+                if label is not None:
+                    if id(label) not in index:
+                        index.update((id(lab), k) for k, lab in enumerate(sim.labels))
+                    new[i] = (*event[:6], index[id(label)])
+            ours.send_bytes(marshal.dumps((upto, new)))
+            if progress:
+                progress(len(new))
+        ours.send_bytes(b"")
+        outcome = ours.recv()
+    except (BrokenPipeError, EOFError, ConnectionResetError) as exc:
+        # The child stopped early; its own exception, when it could send one, says why.
+        reason: object = exc
+        try:
+            if ours.poll(5):
+                reason = ours.recv()
+        except (EOFError, OSError):
+            pass
+        raise RuntimeError(f"the simulator's render process failed: {reason!r}") from exc
+    finally:
+        ours.close()
+        child.join()
+    if isinstance(outcome, BaseException):
+        raise RuntimeError(f"the simulator's render process failed: {outcome!r}")
+    sim.events, hits = outcome
+    for k, event_id, ms in hits:
+        sim.labels[k].add(event_id, ms)
+
+
+def _render_child(sim: Simulation, conn: Connection, out: Path) -> None:
+    hits: list[tuple[int, str, int]] = []
+
+    def hit(k: int, event_id: str, ms: int) -> None:
+        hits.append((k, event_id, ms))
+
+    try:
+        with out.open("wb") as fh:
+            while batch := conn.recv_bytes():
+                # Only our own parent writes to this pipe (a socketpair made before fork).
+                upto, new = marshal.loads(batch)  # noqa: S302
+                ready = sim.take_ready(new, upto)
+                fh.write("".join(sim.render(ready, hit)).encode())
+        conn.send((sim.events, hits))
+    except BaseException as exc:  # reported to the parent, which raises
+        conn.send(exc)
+    finally:
+        conn.close()
 
 
 def write_database(

@@ -13,7 +13,14 @@ import orjson
 import pytest
 
 from ingest.model import WIRE_FIELDS, EventRejected, validate_event
-from ingest.simulate import SCENARIOS, SOURCE_TAGS, Simulation, SimulationConfig, parse_counts
+from ingest.simulate import (
+    SCENARIOS,
+    SOURCE_TAGS,
+    Simulation,
+    SimulationConfig,
+    parse_counts,
+    write_jsonl,
+)
 from ingest.simulate.sources import SENSITIVE_SOURCE_IDS
 from tests.ingest.simulate_fixtures import SMALL, Output, simulate_to
 
@@ -32,6 +39,29 @@ def test_same_seed_gives_the_same_bytes(sim_output: Output, tmp_path: Path) -> N
     other = simulate_to(tmp_path, replace(SMALL, seed=8, days=10))
     shorter = simulate_to(tmp_path, replace(SMALL, days=10))
     assert other.raw != shorter.raw
+
+
+def test_rendering_in_a_second_process_writes_the_same_bytes(
+    sim_output: Output, tmp_path: Path
+) -> None:
+    """The file writer renders in a forked child by default; labels (applied from the
+    child's report) and events must be what the single-process path writes."""
+    for parallel in (False, True):
+        folder = tmp_path / str(parallel)
+        folder.mkdir()
+        sim = Simulation(SMALL)
+        write_jsonl(sim, folder / "events.jsonl", parallel=parallel)
+        assert (folder / "events.jsonl").read_bytes() == sim_output.raw, parallel
+        assert orjson.loads((folder / "events.labels.json").read_bytes()) == sim_output.labels
+        assert sim.events == len(sim_output.events)
+        assert sum(len(label.event_ids) for label in sim.labels) > 0
+
+
+def test_a_failing_render_process_is_reported(tmp_path: Path) -> None:
+    sim = Simulation(replace(SMALL, days=3))
+    # The child cannot open its output: the parent raises instead of hanging or passing.
+    with pytest.raises(RuntimeError, match="render process failed"):
+        write_jsonl(sim, tmp_path / "missing" / "events.jsonl", parallel=True)
 
 
 def test_events_are_wire_format_in_time_order(sim_output: Output) -> None:
