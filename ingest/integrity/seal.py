@@ -21,6 +21,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -538,12 +539,22 @@ def seal_organization(
         ).dicts()[0]
         xid_from = prev.xid_to if prev else 0
         xid_to = int(row["xid_to"])
-        builder = IndexBuilder()
-        scan = scan_window(session, org, xid_from, xid_to, builder.add, fmt)
-        root, digest = builder.finish()
+        seal_seq = (prev.seal_seq + 1) if prev else 1
+        parts: list[tuple[bytes, bytes]] = []
+        scan = scan_window(session, org, xid_from, xid_to, lambda e, i: parts.append((e, i)), fmt)
+        # The server writes the leaves while this thread hashes the tree: the insert waits on
+        # the server with the GIL released, so the two overlap instead of adding up. The
+        # connection is the storing thread's alone until it is done.
+        with ThreadPoolExecutor(1, thread_name_prefix="auditlens-seal-leaves") as pool:
+            stored = pool.submit(_store_leaves, session, org, seal_seq, parts)
+            builder = IndexBuilder(keep_chunks=False)
+            for entries, ids in parts:
+                builder.add(entries, ids)
+            root, digest = builder.finish()
+            stored.result()
         fields: dict[str, Any] = {
             "organization_id": org,
-            "seal_seq": (prev.seal_seq + 1) if prev else 1,
+            "seal_seq": seal_seq,
             "sealed_at": row["sealed_at"],
             "prev_seal_hash": prev.seal_hash if prev else ZERO_HASH,
             "xid_from": xid_from,
@@ -564,13 +575,13 @@ def seal_organization(
             signature=key.sign(text),
             format=fmt,
         )
-        _store(session, seal, builder.chunks)
+        _store(session, seal)
     if seal_dir is not None:
         write_seal_file(seal, seal_dir)
     return seal
 
 
-def _store(session: ScopedSession, seal: Seal, chunks: list[tuple[bytes, bytes]]) -> None:
+def _store(session: ScopedSession, seal: Seal) -> None:
     values = {k: (str(v) if k in ("xid_from", "xid_to") else v) for k, v in asdict(seal).items()}
     columns = ", ".join(values)
     placeholders = ", ".join(
@@ -580,6 +591,11 @@ def _store(session: ScopedSession, seal: Seal, chunks: list[tuple[bytes, bytes]]
         f"INSERT INTO audit_seals ({columns}) VALUES ({placeholders})",  # noqa: S608 - fixed names
         values,
     )
+
+
+def _store_leaves(
+    session: ScopedSession, org: str, seal_seq: int, chunks: list[tuple[bytes, bytes]]
+) -> None:
     if not chunks:
         return
     # Through the driver with binary parameters: megabytes of hashes then travel as they are
@@ -591,7 +607,7 @@ def _store(session: ScopedSession, seal: Seal, chunks: list[tuple[bytes, bytes]]
             "INSERT INTO audit_seal_leaves (organization_id, seal_seq, chunk_no, entries,"
             " event_ids) VALUES (%s, %s, %s, %b, %b)",
             [
-                (seal.organization_id, seal.seal_seq, chunk_no, entries, ids)
+                (org, seal_seq, chunk_no, entries, ids)
                 for chunk_no, (entries, ids) in enumerate(chunks)
             ],
         )

@@ -9,6 +9,7 @@ import hashlib
 import io
 
 import pytest
+from playwright.sync_api import expect
 
 from dashboard.accounts import add_user
 from sql.event_filter import EventFilter
@@ -25,9 +26,12 @@ def _sign_in(page, url, email, password):
     page.get_by_role("heading", name="Overview").wait_for()
 
 
-def _metric(page, label):
+def _expect_metric(page, label, value):
+    """The metric shows `value`, waiting for it: Streamlit redraws a page element by element,
+    so the filter's caption can be new while the metric still shows the previous run's
+    figure (seen on a loaded machine)."""
     metric = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
-    return metric.locator('[data-testid="stMetricValue"]').inner_text()
+    expect(metric.locator('[data-testid="stMetricValue"]')).to_have_text(value, timeout=30_000)
 
 
 def _select_first_row(page, table):
@@ -61,7 +65,7 @@ def test_from_query_to_anomaly_to_evidence_csv(dashboard, page):
     query_box.fill("user:u_john family:log_access")
     query_box.press("Enter")
     page.get_by_text('Showing events where user (id or email) is "u_john"').wait_for()
-    assert _metric(page, "Matching events") == "5"
+    _expect_metric(page, "Matching events", "5")
 
     # Open the top anomaly and drill down to its raw evidence.
     page.get_by_role("link", name="Anomalies").click()
@@ -73,7 +77,7 @@ def test_from_query_to_anomaly_to_evidence_csv(dashboard, page):
     page.wait_for_url(lambda url: "q=" in url)
     assert page.get_by_role("textbox", name="Query").input_value() == EVIDENCE
     page.get_by_text("Matching events").wait_for()
-    assert _metric(page, "Matching events") == "2"
+    _expect_metric(page, "Matching events", "2")
 
     # Download the evidence as CSV and check it against the database.
     page.get_by_role("button", name="Prepare export").click()
