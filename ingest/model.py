@@ -34,9 +34,11 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 from uuid import UUID
 
+import orjson
 from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
 
 from sql.event_store import EVENT_COLUMNS, new_event_id
@@ -222,6 +224,8 @@ def _json_default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, UUID | Decimal):
         return str(value)
+    if isinstance(value, Enum):
+        return value.value  # what orjson (the fast path below) writes for a member
     if isinstance(value, set | frozenset | tuple):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
@@ -266,8 +270,51 @@ _ENCODER = json.JSONEncoder(
 )
 
 
+# orjson for plain JSON values only: dates, dataclasses and subclasses of the JSON types go to
+# `_refuse`, so the stdlib encoder (with `_json_default`) decides them.
+_ORJSON_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError
+
+
+def _details_fast(value: dict[str, Any]) -> str | None:
+    """`details` encoded by orjson (about twice as fast as the stdlib encoder), or None when
+    it might be wrong or differ: anything orjson refuses (non-string keys, integers beyond 64
+    bits, lone surrogates, other types) and any `null` in the output, since orjson writes NaN
+    and Infinity as null where the stdlib refuses them. The careful path then decides."""
+    try:
+        out = orjson.dumps(value, default=_refuse, option=_ORJSON_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return None
+    if (
+        b"null" in out
+        or len(out) > MAX_DETAILS_BYTES
+        or b"\\u0000" in out
+        or out.count(b"{") + out.count(b"[") > MAX_DETAILS_DEPTH
+    ):
+        return None
+    return out.decode("utf-8")
+
+
 def serialise_details(value: Any) -> str:
     """`details` as the JSON text stored in jsonb, or EventRejected saying why it cannot be."""
+    if value is None:
+        return "{}"
+    if type(value) is dict:
+        fast = _details_fast(value)
+        if fast is not None:
+            return fast
+    return _details_checked(value)
+
+
+def _details_checked(value: Any) -> str:
+    """`serialise_details` by the stdlib encoder: the path that decides every rejection."""
     if value is None:
         return "{}"
     if not isinstance(value, Mapping):

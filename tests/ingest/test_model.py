@@ -3,20 +3,30 @@ or reject (property-based over the hostile corpus)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ingest.model import (
     EXTRA_FAMILIES_ENV,
     AuditEvent,
     EventRejected,
+    _details_checked,
     normalise_event,
+    serialise_details,
     validate_event,
 )
 from sql.event_store import EVENT_COLUMNS, insert_events
-from tests.ingest.hostile import hostile_events
+from tests.ingest.hostile import DETAILS, hostile_events
+
+
+class Color(Enum):
+    RED = "red"
+
 
 GOOD = {
     "id": "audit_abc123",
@@ -158,3 +168,31 @@ def test_a_trailing_newline_is_not_a_valid_value(field, value):
     with pytest.raises(EventRejected) as caught:
         validate_event(with_(**{field: value}))
     assert caught.value.field == field
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(DETAILS, st.dictionaries(st.text(max_size=5), DETAILS, max_size=4)))
+def test_details_by_orjson_are_what_the_stdlib_path_gives(details):
+    """serialise_details tries orjson first: it must accept and reject exactly what the stdlib
+    encoder does, and its text must decode to the same value."""
+    try:
+        expected = _details_checked(details)
+    except EventRejected as exc:
+        with pytest.raises(EventRejected) as caught:
+            serialise_details(details)
+        assert (caught.value.field, caught.value.reason) == (exc.field, exc.reason)
+    else:
+        assert json.loads(serialise_details(details)) == json.loads(expected)
+
+
+def test_details_of_python_objects_are_written_as_the_stdlib_path_writes_them():
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    value = {"when": when, "n": Color.RED, "big": 2**70, "k": {1: "one"}, "t": (1, 2)}
+    assert json.loads(serialise_details(value)) == json.loads(_details_checked(value))
+    assert json.loads(serialise_details(value)) == {
+        "when": when.isoformat(),
+        "n": "red",
+        "big": 2**70,
+        "k": {"1": "one"},
+        "t": [1, 2],
+    }
