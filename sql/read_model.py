@@ -318,6 +318,8 @@ def _day_params(start_day: Any, end_day: Any) -> dict[str, Any]:
     return {"t0": t0, "t1": t1, "a0": t0, "a1": t1, "d0": d0, "d1": d1}
 
 
+# user_emails: every user of a busy resource's report (the 10M-event benchmark: ~6,000).
+MAX_EMAIL_USERS = 100_000
 # user_day_features(user_ids=...): a page's worth of users (the Users page shows 30).
 MAX_FEATURE_USERS = 500
 # Up to this many days, a user filter probes the rollups' (organisation, day, user) keys one
@@ -788,6 +790,35 @@ SELECT user_id, sum(events)::bigint AS events, min(day) AS first_day, max(day) A
         )
         frame["active_days"] = frame["active_days"].astype("int64")
         return frame
+
+    def user_emails(self, org: str, user_days: Mapping[str, Any]) -> pd.DataFrame:
+        """`user_id, user_email`: each user's email on one UTC day (`user_days` maps a user id
+        to that day; the largest email the user's events carry that day, NULL when none or
+        no events). One index probe per user: the email next to a per-user summary (the
+        compliance report's "who accessed it", at each user's last access day)."""
+        if len(user_days) > MAX_EMAIL_USERS:
+            raise ReadModelError(
+                f"user_days: at most {MAX_EMAIL_USERS:,} users, got {len(user_days):,}"
+            )
+        users = [str(u) for u in user_days]
+        days = [_day(d, "user_days") for d in user_days.values()]
+        if not users:
+            return _shape(pd.DataFrame(), ["user_id", "user_email"])
+        params = _day_params(min(days), max(days))
+        params.update(users=users, days=days)
+        sql = f"""
+WITH {_raw_cte("e.user_id = ANY(CAST(:users AS text[]))")}
+SELECT u.user_id,
+       (SELECT max(q.user_email) FROM (
+          SELECT d.user_email FROM org_rollup_user_days d
+           WHERE d.user_id = u.user_id AND d.day = u.day
+          UNION ALL
+          SELECT r.user_email FROM raw r WHERE r.user_id = u.user_id AND r.day = u.day
+        ) q) AS user_email
+  FROM unnest(CAST(:users AS text[]), CAST(:days AS date[])) AS u(user_id, day)
+ ORDER BY u.user_id"""
+        frame = self._frame(org, sql, params)
+        return _shape(frame, ["user_id", "user_email"])
 
     def user_day_ips(self, org: str, start_day: Any, end_day: Any) -> pd.DataFrame:
         """Events per (UTC day, user, IP address, user agent); days inclusive. IPs as text."""

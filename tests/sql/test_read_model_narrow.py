@@ -51,3 +51,29 @@ def test_top_resources_without_distinct_users_equal_raw(loaded):
                 assert list(got.columns) == ["resource_type", "resource_id", "events"]
                 want = [row[:3] for row in ref.top_resources(events, org, t0, t1, n)]
                 assert _rows(got) == want, (org, t0, t1, n)
+
+
+def test_user_emails_on_a_day_equal_raw(loaded):
+    db, events = loaded
+    model = ReadModel(db)
+    emails_seen = 0
+    for org in ORG_IDS:
+        days = sorted({e.day for e in events if e.org == org})
+        users = sorted({e.user_id for e in events if e.org == org and e.user_id is not None})
+        # Each user on some day, a day without events too (-> NULL), and a stranger.
+        asked = {u: days[i % len(days)] for i, u in enumerate(users)} if days else {}
+        asked["nobody"] = START.date()
+        got = model.user_emails(org, asked)
+        assert list(got.columns) == ["user_id", "user_email"]
+        want = []
+        for user, day in sorted(asked.items()):
+            emails = [
+                e.user_email
+                for e in events
+                if e.org == org and e.user_id == user and e.day == day and e.user_email
+            ]
+            want.append((user, max(emails, default=None)))
+        assert _rows(got) == want, org
+        emails_seen += sum(email is not None for _, email in want)
+    assert emails_seen > 10
+    assert model.user_emails("org_a", {}).empty
