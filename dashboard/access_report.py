@@ -2,8 +2,12 @@
 
 One code path for the Compliance page and `auditlens report access`: the same filter (the
 shared search syntax, so the report states it exactly via `EventFilter.describe()`), the
-same summary and per-user table, the same printable HTML. Reads raw events of one
-organisation only, aggregated in SQL; the event list in the HTML is capped, the CSV is not.
+same summary and per-user table, the same printable HTML. The page's figures come from the
+read model (accesses per day, per user, the users' emails), so a source read millions of
+times answers as fast as a rare one; raw events are read only for the first page of events
+(index-ordered, limited) and, when a file is made, by the streamed CSV and by the printable
+report's additions (accesses by action, log records touched, IP addresses). One
+organisation only; the event list in the HTML is capped, the CSV is not.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import html
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import IO, Any
 
 import pandas as pd
@@ -20,6 +24,7 @@ from dashboard.drilldown import created_days, join, quote
 from dashboard.exports import Exporter, ExportResult, export_events, record_export
 from sql.event_filter import EventFilter
 from sql.gateway import Database
+from sql.read_model import ReadModel
 
 # details keys producers use for "how many log records this touched" (request: results_count,
 # recordCount); fixed names, so the SQL built from them holds no input.
@@ -32,6 +37,9 @@ RECORDS_SQL = (
     )
     + ")"
 )
+# Events listed on the page (in time order; Explore pages on through all of them) and in
+# the printable report; the CSV holds every event.
+PAGE_EVENT_LIMIT = 100
 REPORT_EVENT_LIMIT = 5_000
 EVENT_COLUMNS = (
     "event_time",
@@ -47,16 +55,10 @@ EVENT_COLUMNS = (
     "session_id",
     "id",
 )
-USER_COLUMNS = (
-    "user_id",
-    "user_email",
-    "accesses",
-    "actions",
-    "records",
-    "first_access",
-    "last_access",
-    "ip_addresses",
-)
+USER_COLUMNS = ("user_id", "user_email", "accesses", "first_day", "last_day", "active_days")
+# The printable report adds these per user, aggregated from every event when it is made.
+DETAIL_USER_COLUMNS = ("actions", "records", "ip_addresses")
+_QUALIFIERS_OF_A_REPORT = {"resources", "resource_types"}
 
 
 def access_query(resource_id: str, resource_type: str | None, first: date, last: date) -> str:
@@ -72,9 +74,49 @@ def access_query(resource_id: str, resource_type: str | None, first: date, last:
     )
 
 
+@dataclass(frozen=True)
+class _Subject:
+    """What an access query asks: one resource (any type when None) on whole UTC days."""
+
+    resource_id: str
+    resource_type: str | None
+    first: date
+    last: date
+
+
+def _subject(flt: EventFilter) -> _Subject:
+    """The report's question, read back from its query (as `access_query` writes it)."""
+    others = [
+        name
+        for name in ("users", "families", "actions", "ips", "sessions", "texts")
+        if getattr(flt, name)
+    ]
+    midnight = time(0)
+    if (
+        others
+        or len(flt.resources) != 1
+        or len(flt.resource_types) > 1
+        or flt.start is None
+        or flt.end is None
+        or flt.start.timetz().replace(tzinfo=None) != midnight
+        or flt.end.timetz().replace(tzinfo=None) != midnight
+    ):
+        raise ValueError(
+            "query: an access report is one resource (and optionally its type) over whole"
+            " days, as access_query writes it"
+        )
+    return _Subject(
+        resource_id=flt.resources[0],
+        resource_type=flt.resource_types[0] if flt.resource_types else None,
+        first=flt.start.date(),
+        last=(flt.end - timedelta(days=1)).date(),
+    )
+
+
 @dataclass
 class AccessReport:
-    """Everything the report shows, computed once and rendered as page, CSV or HTML."""
+    """What the page shows, computed once: the summary, per-user table and accesses per day
+    from the read model, and the first events (index-ordered raw reads)."""
 
     organization: str
     query: str
@@ -82,11 +124,25 @@ class AccessReport:
     generated_at: datetime
     generated_by: str
     summary: dict[str, Any]
-    by_action: pd.DataFrame
+    by_day: pd.DataFrame
     by_user: pd.DataFrame
     events: pd.DataFrame
     events_truncated: bool = False
+    resource_types: tuple[str | None, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AccessDetails:
+    """The printable report's additions, aggregated from every event of the report when it
+    is made (a download: it reads all of them, as the CSV does)."""
+
+    by_action: pd.DataFrame
+    by_user: pd.DataFrame  # user_id + DETAIL_USER_COLUMNS
+    records: int
+    ip_addresses: int
+    events: pd.DataFrame
+    events_truncated: bool
 
 
 def build_access_report(
@@ -96,17 +152,116 @@ def build_access_report(
     *,
     generated_by: str,
     now: datetime | None = None,
-    event_limit: int = REPORT_EVENT_LIMIT,
+    event_limit: int = PAGE_EVENT_LIMIT,
 ) -> AccessReport:
-    """Run the report's queries in one read transaction scoped to `org`."""
+    """The report of `org` for an access query: counts from the read model (rollups plus the
+    events past their watermark, so they equal counting raw events), and the first
+    `event_limit` events in time order."""
     flt = EventFilter.parse(query)
+    subject = _subject(flt)
+    model = ReadModel(db)
+    first, last, rid = subject.first, subject.last, subject.resource_id
+    per_day = model.resource_day_access(
+        org, first, last, resource_type=subject.resource_type, resource_id=rid
+    )
+    types = tuple(dict.fromkeys(_none(t) for t in per_day["resource_type"]))
+    per_type = [
+        model.resource_users(org, first, last, t, rid).assign(resource_type=t) for t in types
+    ]
+    by_user = (
+        pd.concat(per_type, ignore_index=True)
+        if per_type
+        else pd.DataFrame(columns=["user_id", "events", "first_day", "last_day", "active_days"])
+    )
+    by_user = by_user.rename(columns={"events": "accesses"})
+    named = by_user.dropna(subset=["user_id"])
+    last_days = {str(u): d for u, d in named.groupby("user_id")["last_day"].max().items()}
+    emails = model.user_emails(org, last_days).set_index("user_id")["user_email"]
+    by_user["user_email"] = [emails.get(u) if u is not None else None for u in by_user["user_id"]]
+    columns = list(USER_COLUMNS) + (["resource_type"] if len(types) > 1 else [])
+    by_user = by_user.reindex(columns=columns)
+    by_user = by_user.sort_values(
+        ["accesses", "user_id"], ascending=[False, True], na_position="last", kind="stable"
+    ).reset_index(drop=True)
+    by_day = pd.DataFrame(per_day.groupby("day", as_index=False)["accesses"].sum())
+
+    events, truncated, last_access = _first_events(db, org, flt, types, event_limit)
+    accesses = int(per_day["accesses"].sum())
+    summary = {
+        "accesses": accesses,
+        "users": int(by_user["user_id"].nunique(dropna=False)),
+        "active_days": len(by_day),
+        "first_access": events["event_time"].iloc[0] if len(events) else None,
+        "last_access": last_access,
+    }
+    return AccessReport(
+        organization=org,
+        query=flt.to_query(),
+        description=flt.describe(),
+        generated_at=(now or datetime.now(UTC)).astimezone(UTC),
+        generated_by=generated_by,
+        summary=summary,
+        by_day=by_day,
+        by_user=by_user,
+        events=events,
+        events_truncated=truncated,
+        resource_types=types,
+    )
+
+
+def _none(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+def _narrowed(flt: EventFilter, types: tuple[str | None, ...]) -> tuple[str, dict[str, Any]]:
+    """The report's WHERE fragment, with the resource type the read model found when the query
+    leaves it open and there is one: equality on the (organisation, type, resource, time)
+    index's leading columns lets ordered reads stop after their LIMIT."""
     where, params = flt.to_sql()
+    if flt.resource_types or len(types) != 1:
+        return where, params
+    if types[0] is None:
+        return f"{where} AND resource_type IS NULL", params
+    return f"{where} AND resource_type = :report_type", {**params, "report_type": types[0]}
+
+
+def _first_events(
+    db: Database, org: str, flt: EventFilter, types: tuple[str | None, ...], limit: int
+) -> tuple[pd.DataFrame, bool, Any]:
+    """The first `limit` events in time order, whether there are more, and the last access."""
+    where, params = _narrowed(flt, types)
     with db.org_session(org) as session:
-        summary_row = session.execute(
+        listed = session.execute(
+            _sql(_EVENT_SELECT, where, "ORDER BY event_time, id LIMIT :report_limit"),
+            {**params, "report_limit": limit + 1},
+            max_rows=limit + 1,
+        )
+        last_access = session.scalar(
+            _sql("event_time", where, "ORDER BY event_time DESC LIMIT 1"), params
+        )
+    events = pd.DataFrame.from_records(listed.rows[:limit], columns=list(EVENT_COLUMNS))
+    return events, len(listed.rows) > limit, last_access
+
+
+_EVENT_SELECT = (
+    "event_time, user_email, user_id, event_type, event_action, resource_type,"
+    f" resource_id, details->>'query' AS query, {RECORDS_SQL} AS records,"
+    " host(ip_address) AS ip_address, session_id, id"
+)
+
+
+def access_details(
+    db: Database, org: str, report: AccessReport, *, event_limit: int = REPORT_EVENT_LIMIT
+) -> AccessDetails:
+    """Accesses by action, log records touched, IP addresses (overall and per user) and the
+    first `event_limit` events: every event of the report read once, for the printable
+    report."""
+    flt = EventFilter.parse(report.query)
+    where, params = _narrowed(flt, report.resource_types)
+    with db.org_session(org) as session:
+        totals = session.execute(
             _sql(
-                "count(*) AS accesses, count(DISTINCT coalesce(user_id, user_email)) AS users,"
-                " min(event_time) AS first_access, max(event_time) AS last_access,"
-                f" sum({RECORDS_SQL}) AS records, count(DISTINCT ip_address) AS ip_addresses",
+                f"sum({RECORDS_SQL}) AS records, count(DISTINCT ip_address) AS ip_addresses",
                 where,
             ),
             params,
@@ -121,50 +276,25 @@ def build_access_report(
         )
         by_user = session.frame(
             _sql(
-                "user_id, max(user_email) AS user_email, count(*) AS accesses,"
+                "user_id,"
                 " string_agg(DISTINCT event_action, ', ' ORDER BY event_action) AS actions,"
                 f" sum({RECORDS_SQL}) AS records,"
-                " min(event_time) AS first_access, max(event_time) AS last_access,"
                 " string_agg(DISTINCT host(ip_address), ', ') AS ip_addresses",
                 where,
-                "GROUP BY user_id ORDER BY accesses DESC, user_id",
+                "GROUP BY user_id",
             ),
             params,
         )
-        listed = session.execute(
-            _sql(
-                "event_time, user_email, user_id, event_type, event_action, resource_type,"
-                f" resource_id, details->>'query' AS query, {RECORDS_SQL} AS records,"
-                " host(ip_address) AS ip_address, session_id, id",
-                where,
-                "ORDER BY event_time, id LIMIT :report_limit",
-            ),
-            {**params, "report_limit": event_limit + 1},
-            max_rows=event_limit + 1,
-        )
-    summary = {
-        "accesses": int(summary_row["accesses"]),
-        "users": int(summary_row["users"]),
-        "first_access": summary_row["first_access"],
-        "last_access": summary_row["last_access"],
-        "records": int(summary_row["records"] or 0),
-        "ip_addresses": int(summary_row["ip_addresses"]),
-    }
-    events = pd.DataFrame.from_records(listed.rows[:event_limit], columns=list(EVENT_COLUMNS))
-    if by_user.empty:
-        by_user = pd.DataFrame(columns=list(USER_COLUMNS))
+    events, truncated, _ = _first_events(db, org, flt, report.resource_types, event_limit)
+    by_user = by_user.reindex(columns=["user_id", *DETAIL_USER_COLUMNS])
     by_user["records"] = by_user["records"].fillna(0).astype("int64")
-    return AccessReport(
-        organization=org,
-        query=flt.to_query(),
-        description=flt.describe(),
-        generated_at=(now or datetime.now(UTC)).astimezone(UTC),
-        generated_by=generated_by,
-        summary=summary,
+    return AccessDetails(
         by_action=by_action,
         by_user=by_user,
+        records=int(totals["records"] or 0),
+        ip_addresses=int(totals["ip_addresses"]),
         events=events,
-        events_truncated=len(listed.rows) > event_limit,
+        events_truncated=truncated,
     )
 
 
@@ -178,8 +308,9 @@ def write_csv(
 def write_html(
     db: Database, org: str, report: AccessReport, out: IO[bytes], *, exporter: Exporter
 ) -> ExportResult:
-    """The printable HTML report, recorded as an `access_report` export with its SHA-256."""
-    body = report_html(report).encode("utf-8")
+    """The printable HTML report, recorded as an `access_report` export with its SHA-256;
+    with the additions of `access_details`, read from every event now."""
+    body = report_html(report, access_details(db, org, report)).encode("utf-8")
     out.write(body)
     return record_export(
         db,
@@ -199,7 +330,7 @@ def _sql(select: str, where: str, tail: str = "") -> str:
     return f"SELECT {select} FROM org_audit_events WHERE {where} {tail}"  # noqa: S608
 
 
-def report_html(report: AccessReport) -> str:
+def report_html(report: AccessReport, details: AccessDetails) -> str:
     """A self-contained, printable HTML report; every value is escaped."""
     s = report.summary
     facts = [
@@ -212,17 +343,23 @@ def report_html(report: AccessReport) -> str:
     numbers = [
         ("Accesses", f"{s['accesses']:,}"),
         ("Users", f"{s['users']:,}"),
-        ("Log records touched", f"{s['records']:,}"),
-        ("IP addresses", f"{s['ip_addresses']:,}"),
+        ("Days with accesses", f"{s['active_days']:,}"),
+        ("Log records touched", f"{details.records:,}"),
+        ("IP addresses", f"{details.ip_addresses:,}"),
         ("First access", _cell(s["first_access"])),
         ("Last access", _cell(s["last_access"])),
     ]
     events_note = (
-        f"<p class='note'>The first {len(report.events):,} of {s['accesses']:,} events are"
+        f"<p class='note'>The first {len(details.events):,} of {s['accesses']:,} events are"
         " listed; the CSV export holds them all.</p>"
-        if report.events_truncated
+        if details.events_truncated
         else ""
     )
+    by_user = report.by_user.merge(details.by_user, on="user_id", how="left")
+    by_user["records"] = by_user["records"].fillna(0).astype("int64")
+    user_columns: tuple[str, ...] = (*USER_COLUMNS, *DETAIL_USER_COLUMNS)
+    if "resource_type" in by_user.columns:
+        user_columns = (*user_columns, "resource_type")
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{_e('Access report: ' + report.query)}</title>",
@@ -232,13 +369,14 @@ def report_html(report: AccessReport) -> str:
         "<h2>Summary</h2>",
         _definition_list(numbers),
         "<h2>Accesses by action</h2>",
-        _table(report.by_action, ("event_type", "event_action", "events")),
+        _table(details.by_action, ("event_type", "event_action", "events")),
         "<h2>Who accessed it</h2>",
-        _table(report.by_user, USER_COLUMNS),
+        _table(by_user, user_columns),
         "<h2>Events</h2>",
         events_note,
-        _table(report.events, EVENT_COLUMNS),
-        "<p class='note'>Times are UTC. Produced by AuditLens from the append-only audit log.</p>",
+        _table(details.events, EVENT_COLUMNS),
+        "<p class='note'>Times and days are UTC. Produced by AuditLens from the append-only"
+        " audit log.</p>",
         "</body></html>",
     ]
     return "\n".join(parts)

@@ -52,13 +52,15 @@ summary = report.summary
 numbers = st.columns(4)
 numbers[0].metric("Accesses", f"{summary['accesses']:,}")
 numbers[1].metric("Users", f"{summary['users']:,}")
-numbers[2].metric("Log records touched", f"{summary['records']:,}")
-numbers[3].metric("IP addresses", f"{summary['ip_addresses']:,}")
+numbers[2].metric("Days with accesses", f"{summary['active_days']:,}")
+last_access = summary["last_access"]
+numbers[3].metric("Last access", f"{last_access:%Y-%m-%d %H:%M} UTC" if last_access else "—")
 if not summary["accesses"]:
     st.info("Nobody accessed this resource in this period.")
     st.stop()
 
 st.subheader("Who accessed it")
+st.caption("Days are UTC; the email is the one the user had on their last day of access.")
 picked = st.dataframe(
     report.by_user,
     key="compliance_by_user",
@@ -76,22 +78,23 @@ if rows:
         drilldown.join(*(f"user:{drilldown.quote(u)}" for u in users), report.query),
         source="compliance_by_user",
     )
-st.subheader("By action")
-st.dataframe(
-    report.by_action,
-    key="compliance_by_action",
-    hide_index=True,
-    column_config=tables.column_config(report.by_action),
-)
 st.subheader("Events")
 if report.events_truncated:
-    st.caption(f"The first {len(report.events):,} events; the CSV holds all of them.")
+    st.caption(
+        f"The first {len(report.events):,} of {summary['accesses']:,} events; Explore pages"
+        " through all of them, the CSV holds all of them."
+    )
 st.dataframe(
     report.events,
     key="compliance_events",
     hide_index=True,
     width="stretch",
     column_config=tables.column_config(report.events),
+)
+offer_drilldown(ctx, report.query, source="compliance_events")
+st.caption(
+    "Accesses by action, log records touched and IP addresses are in the printable report,"
+    " counted from every event when it is made."
 )
 
 if ctx.can_export:
