@@ -5,7 +5,8 @@ bound parameters only), the plain-English sentence printed on reports and export
 (`describe()`), and the query text (`to_query()`), which `EventFilter.parse` reads back to an
 equal filter.
 
-Syntax: whitespace-separated terms. `key:value` qualifiers -- `user:` (id or email),
+Syntax: whitespace-separated terms. `key:value` qualifiers -- `user:` (id, or id or email
+when the value holds an `@`),
 `family:` (event_type), `action:`, `resource:` (resource id), `resource_type:`, `ip:`
 (address or CIDR), `session:`, `created:` (`2024-10-01..2024-12-31`, `>=2024-10-01`,
 `<2025-01-01T08:00Z`, `2024-10-01..*`; ISO dates or datetimes, UTC unless an offset is
@@ -166,8 +167,15 @@ class EventFilter:
         params: dict[str, Any] = {}
         if self.users:
             params["f_users"] = list(self.users)
-            params["f_emails"] = [u.lower() for u in self.users]
-            clauses.append("(user_id = ANY(:f_users) OR lower(user_email) = ANY(:f_emails))")
+            # Only a value with an @ can be an email. Leaving the email test out otherwise
+            # keeps `user:ID` a plain (organisation, user, time) index lookup: an OR with
+            # the email would make the planner scan the organisation's events instead.
+            emails = [u.lower() for u in self.users if "@" in u]
+            if emails:
+                params["f_emails"] = emails
+                clauses.append("(user_id = ANY(:f_users) OR lower(user_email) = ANY(:f_emails))")
+            else:
+                clauses.append("user_id = ANY(:f_users)")
         for name, column in _COLUMNS.items():
             values = getattr(self, name)
             if values:

@@ -219,6 +219,7 @@ def known_events(db):
         ("", ["e1", "e2", "e3"]),
         ("user:john@company.com", ["e1", "e3"]),
         ("user:u2 user:u1 action:export", ["e1"]),
+        ("user:u2 user:JOHN@company.com", ["e1", "e2", "e3"]),  # emails match in any case
         ("resource:payment-logs created:2024-10-01..2024-12-31", ["e1"]),
         ("created:>=2025-01-01", ["e2"]),
         ("ip:10.0.0.0/8", ["e1"]),
@@ -237,6 +238,18 @@ def known_events(db):
 )
 def test_sql_selects_exactly_the_matching_events_of_the_organisation(known_events, query, expected):
     assert _ids(known_events, EventFilter.parse(query)) == expected
+
+
+def test_user_without_an_at_sign_is_an_id_lookup_only():
+    # The (organisation, user, time) index serves `user:ID` only without an OR on the email.
+    where, params = EventFilter.parse("user:u1 user:u2").to_sql()
+    assert where == "user_id = ANY(:f_users)" and "f_emails" not in params
+    where, params = EventFilter.parse("user:u1 user:Ann@Company.com").to_sql()
+    assert "lower(user_email) = ANY(:f_emails)" in where
+    assert params["f_emails"] == ["ann@company.com"] and params["f_users"] == [
+        "u1",
+        "Ann@Company.com",
+    ]
 
 
 def test_sql_carries_no_value_in_its_text():
