@@ -8,7 +8,7 @@ import re
 
 import streamlit as st
 
-from dashboard import access_report
+from dashboard import access_report, export_files
 from dashboard.access_report import AccessReport
 from dashboard.context import PageContext
 from dashboard.exports import Exporter
@@ -29,9 +29,10 @@ def offer_report_downloads(ctx: PageContext, report: AccessReport) -> None:
     )
 
     def csv_bytes() -> bytes:
-        buffer = io.BytesIO()
-        access_report.write_csv(ctx.db, ctx.org, report, buffer, exporter=exporter)
-        return buffer.getvalue()
+        return export_files.through_file(
+            "csv",
+            lambda out: access_report.write_csv(ctx.db, ctx.org, report, out, exporter=exporter),
+        )
 
     def html_bytes() -> bytes:
         buffer = io.BytesIO()

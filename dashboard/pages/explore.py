@@ -267,11 +267,10 @@ else:
                 ),
                 with_proofs=with_proofs,
             )
-        st.session_state[EXPORT_KEY] = {
-            "view": (ctx.org, applied_text, with_proofs),
-            "path": str(path),
-            "result": result,
-        }
+        export_files.remember(
+            EXPORT_KEY,
+            {"view": (ctx.org, applied_text, with_proofs), "path": str(path), "result": result},
+        )
     prepared = st.session_state.get(EXPORT_KEY)
     # A file prepared for another view is not offered for this one (and is deleted).
     if prepared and prepared["view"] != (ctx.org, applied_text, with_proofs):
