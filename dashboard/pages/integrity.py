@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import tables
 from dashboard.context import page_context
 from ingest.integrity.status import integrity_status
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 problem`, `1,247 problems`: counts with thousands separators (STYLE.md)."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
 
 ctx = page_context("Integrity")
 status = integrity_status(ctx.db, ctx.org)
@@ -21,7 +28,7 @@ else:
     )
     seal_col.caption(
         f"{status.last_seal['sealed_at']:%Y-%m-%d %H:%M:%S} UTC ·"
-        f" {status.seal_count:,} seals over {status.sealed_events:,} events ·"
+        f" {_count(status.seal_count, 'seal')} over {_count(status.sealed_events, 'event')} ·"
         f" key {status.last_seal['key_id']}"
     )
 pending_col.metric("Not sealed yet", f"{status.unsealed_events:,}")
@@ -36,11 +43,12 @@ if verification is None:
 else:
     verify_col.metric(
         "Last verification",
-        "clean" if verification["clean"] else f"{verification['problem_count']:,} problems",
+        "clean" if verification["clean"] else _count(verification["problem_count"], "problem"),
     )
     verify_col.caption(
         f"{verification['finished_at']:%Y-%m-%d %H:%M:%S} UTC by {verification['actor']} ·"
-        f" {verification['seals_checked']:,} seals, {verification['events_checked']:,} events"
+        f" {_count(verification['seals_checked'], 'seal')},"
+        f" {_count(verification['events_checked'], 'event')}"
     )
     if verification["clean"]:
         st.success(
@@ -50,22 +58,25 @@ else:
     else:
         st.error(
             f"Verification #{verification['verification_id']} found"
-            f" {verification['problem_count']:,} problems. Each names the seal and, where"
+            f" {_count(verification['problem_count'], 'problem')}. Each names the seal and, where"
             " known, the event."
         )
         st.dataframe(
             status.findings,
             key="integrity_findings",
             hide_index=True,
-            use_container_width=True,
-            column_config={
-                "kind": "problem",
-                "seal_seq": st.column_config.NumberColumn("seal", format="%d"),
-                "event_id": "event",
-            },
+            width="stretch",
+            column_config=tables.column_config(
+                status.findings,
+                kind="problem",
+                seal_seq=st.column_config.NumberColumn(
+                    "seal", format="%d"
+                ),  # a number, not a count
+                event_id="event",
+            ),
         )
         if verification["problem_count"] > len(status.findings):
-            st.caption(f"The first {len(status.findings):,} problems are shown.")
+            st.caption(f"The first {_count(len(status.findings), 'problem')} are shown.")
 
 st.subheader("Recent seals")
 if status.recent_seals.empty:
@@ -75,10 +86,11 @@ else:
         status.recent_seals,
         key="integrity_seals",
         hide_index=True,
-        use_container_width=True,
-        column_config={
-            "seal_seq": st.column_config.NumberColumn("seal", format="%d"),
-            "sealed_at": st.column_config.DatetimeColumn("sealed at (UTC)"),
-            "event_count": st.column_config.NumberColumn("events", format="%d"),
-        },
+        width="stretch",
+        column_config=tables.column_config(
+            status.recent_seals,
+            seal_seq=st.column_config.NumberColumn("seal", format="%d"),  # a number, not a count
+            sealed_at=st.column_config.DatetimeColumn("sealed at (UTC)"),
+            event_count=st.column_config.NumberColumn("events", format=tables.COUNT_FORMAT),
+        ),
     )

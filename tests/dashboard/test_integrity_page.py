@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
@@ -51,7 +52,7 @@ def test_findings_name_the_event(dashboard_db, sign_in):
     _seed(dashboard_db)
     at = page_test("integrity.py", sign_in("eve@company.com", "org_b", "admin")).run()
     assert not at.exception
-    assert {m.label: m.value for m in at.metric}["Last verification"] == "1 problems"
+    assert {m.label: m.value for m in at.metric}["Last verification"] == "1 problem"
     findings = at.dataframe[0].value
     assert list(findings["event_id"]) == ["b_secret"]
     assert list(findings["kind"]) == ["event_deleted"]
@@ -62,3 +63,17 @@ def test_never_sealed_organisation_says_what_to_run(dashboard_db, sign_in):
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Last seal"] == "none yet"
     assert any("auditlens verify" in i.value for i in at.info)
+
+
+def test_counts_have_thousands_separators(dashboard_db, sign_in):
+    key = keymod.generate()
+    with dashboard_db.writer() as w:
+        insert_events(w, [event_row(event_time=RECENT) for _ in range(1_247)])
+    seal_organization(dashboard_db, "org_a", key)
+    with dashboard_db.writer() as w:
+        insert_events(w, [event_row(event_time=RECENT) for _ in range(1_001)])
+    at = page_test("integrity.py", sign_in("lead@company.com", "org_a", "auditor")).run()
+    assert not at.exception
+    # 1,001 events plus the dashboard's own audit events of the sign-in and page view.
+    assert re.fullmatch(r"1,0\d\d", {m.label: m.value for m in at.metric}["Not sealed yet"])
+    assert any("1 seal over 1,247 events" in c.value for c in at.caption)
