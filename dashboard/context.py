@@ -19,7 +19,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import accounts, export_files, session_cookie
+from dashboard import accounts, session_cookie
 from dashboard.accounts import Viewer
 from dashboard.resources import database
 from dashboard.self_audit import record_dashboard_event
@@ -241,7 +241,6 @@ def render_sign_in(db: Database) -> None:
 def sign_out(db: Database) -> None:
     """End the session (revoked in the database), drop the cookie, and leave OIDC too."""
     token = st.session_state.pop(SESSION_TOKEN_KEY, None)
-    export_files.discard_all()  # prepared exports do not outlive the session
     st.session_state.pop(_LAST_RECORDED_KEY, None)
     st.session_state.pop(_COOKIE_TICKET_KEY, None)
     if token:

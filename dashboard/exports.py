@@ -132,6 +132,88 @@ def _encode(file_format: str, rows: Any, header: bool) -> Iterator[bytes]:
         yield "".join(lines).encode("utf-8")
 
 
+class ExportStream:
+    """One export as the chunks of its file, for a writer (`export_events`) or an HTTP
+    response (`dashboard/download_route.py`). Iterating reads the rows in one read transaction
+    (a consistent snapshot) with a server-side cursor and hashes the bytes as they go; after
+    the last chunk the export is recorded (`record_export`) and `result` holds the record.
+    A consumer that stops early (a download cut off) leaves it unrecorded: no file was made.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        org: str,
+        event_filter: EventFilter,
+        file_format: str,
+        *,
+        exporter: Exporter,
+        batch_size: int = 5_000,
+        with_proofs: bool = False,
+    ) -> None:
+        check_org_id(org)
+        if file_format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got: {file_format!r}")
+        self.db, self.org, self.event_filter = db, org, event_filter
+        self.file_format, self.exporter = file_format, exporter
+        self.batch_size, self.with_proofs = batch_size, with_proofs
+        self.rows = 0
+        self.result: ExportResult | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        digest = hashlib.sha256()
+        chunks = self._proof_chunks() if self.with_proofs else self._chunks()
+        for chunk in chunks:
+            digest.update(chunk)
+            yield chunk
+        self.result = record_export(
+            self.db,
+            self.org,
+            self.event_filter,
+            self.file_format,
+            rows=self.rows,
+            sha256=digest.hexdigest(),
+            exporter=self.exporter,
+            kind="events_with_proofs" if self.with_proofs else "events",
+        )
+
+    def _chunks(self) -> Iterator[bytes]:
+        sql, params = _select(self.event_filter)
+        # Exports may be long; each FETCH is its own statement, but the first one may sort.
+        with self.db.org_session(self.org, timeout_ms=EXPORT_TIMEOUT_MS) as session:
+            first = True
+            for _columns, batch in session.stream(sql, params, batch_size=self.batch_size):
+                yield from _encode(self.file_format, batch, header=first)
+                first = False
+                self.rows += len(batch)
+            if first and self.file_format == "csv":
+                # No rows at all: the CSV still carries its header.
+                yield from _encode(self.file_format, [], header=True)
+
+    def _proof_chunks(self) -> Iterator[bytes]:
+        """The proof export format (see the module docstring)."""
+        where, params = self.event_filter.to_sql()
+        sql = filtered_export_sql(where)
+        csv_format = self.file_format == "csv"
+        with self.db.org_session(self.org, timeout_ms=EXPORT_TIMEOUT_MS) as session:
+            # The reader session can only ever prove this organisation's own rows.
+            builder = ProofBuilder(session)
+            first = True
+            for _columns, batch in session.stream(sql, params, batch_size=self.batch_size):
+                text = io.StringIO()
+                write_export(batch, builder.proofs(r[0] for r in batch), text, self.file_format)
+                body = text.getvalue()
+                if not first and csv_format:
+                    body = body.split("\n", 1)[1]  # the header only once
+                yield body.encode("utf-8")
+                first = False
+                self.rows += len(batch)
+            if first and csv_format:
+                text = io.StringIO()
+                write_export([], {}, text, self.file_format)
+                yield text.getvalue().encode("utf-8")
+
+
 def export_events(
     db: Database,
     org: str,
@@ -148,84 +230,19 @@ def export_events(
     The rows are read in one read transaction (a consistent snapshot), then the export is
     recorded in `audit_exports` and as an audit event in one write transaction.
     """
-    check_org_id(org)
-    if file_format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got: {file_format!r}")
-    if with_proofs:
-        rows, sha256 = _write_with_proofs(db, org, event_filter, file_format, out, batch_size)
-        return record_export(
-            db,
-            org,
-            event_filter,
-            file_format,
-            rows=rows,
-            sha256=sha256,
-            exporter=exporter,
-            kind="events_with_proofs",
-        )
-    digest = hashlib.sha256()
-    rows = 0
-    sql, params = _select(event_filter)
-    # Exports may be long; each FETCH is its own statement, but the first one may sort.
-    with db.org_session(org, timeout_ms=EXPORT_TIMEOUT_MS) as session:
-        first = True
-        for _columns, batch in session.stream(sql, params, batch_size=batch_size):
-            for chunk in _encode(file_format, batch, header=first):
-                digest.update(chunk)
-                out.write(chunk)
-            first = False
-            rows += len(batch)
-        if first and file_format == "csv":
-            # No rows at all: the CSV still carries its header.
-            for chunk in _encode(file_format, [], header=True):
-                digest.update(chunk)
-                out.write(chunk)
-    return record_export(
+    stream = ExportStream(
         db,
         org,
         event_filter,
         file_format,
-        rows=rows,
-        sha256=digest.hexdigest(),
         exporter=exporter,
+        batch_size=batch_size,
+        with_proofs=with_proofs,
     )
-
-
-def _write_with_proofs(
-    db: Database,
-    org: str,
-    event_filter: EventFilter,
-    file_format: str,
-    out: IO[bytes],
-    batch_size: int,
-) -> tuple[int, str]:
-    """The proof export format (see the module docstring); returns (rows, sha256)."""
-    where, params = event_filter.to_sql()
-    sql = filtered_export_sql(where)
-    digest = hashlib.sha256()
-    rows = 0
-    with db.org_session(org, timeout_ms=EXPORT_TIMEOUT_MS) as session:
-        # The reader session can only ever prove this organisation's own rows.
-        builder = ProofBuilder(session)
-        first = True
-        for _columns, batch in session.stream(sql, params, batch_size=batch_size):
-            text = io.StringIO()
-            write_export(batch, builder.proofs(r[0] for r in batch), text, file_format)
-            body = text.getvalue()
-            if not first and file_format == "csv":
-                body = body.split("\n", 1)[1]  # the header only once
-            chunk = body.encode("utf-8")
-            digest.update(chunk)
-            out.write(chunk)
-            first = False
-            rows += len(batch)
-        if first and file_format == "csv":
-            text = io.StringIO()
-            write_export([], {}, text, file_format)
-            chunk = text.getvalue().encode("utf-8")
-            digest.update(chunk)
-            out.write(chunk)
-    return rows, digest.hexdigest()
+    for chunk in stream:
+        out.write(chunk)
+    assert stream.result is not None  # set once the last chunk is out
+    return stream.result
 
 
 def record_export(

@@ -1,5 +1,7 @@
-"""The Compliance page's downloads: CSV and HTML built when the button is clicked (Streamlit's
-deferred download data), so each download is recorded as an export at the moment it happens."""
+"""The Compliance page's downloads, each recorded as an export at the moment it happens: the
+CSV of every event streams from the download route (`dashboard/download_widget.py`); the
+printable HTML (at most REPORT_EVENT_LIMIT events) is built when its button is clicked
+(Streamlit's deferred download data)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ import re
 
 import streamlit as st
 
-from dashboard import access_report, export_files
+from dashboard import access_report
 from dashboard.access_report import AccessReport
 from dashboard.context import PageContext
+from dashboard.download_widget import offer_download
 from dashboard.exports import Exporter
+from sql.event_filter import EventFilter
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -28,12 +32,6 @@ def offer_report_downloads(ctx: PageContext, report: AccessReport) -> None:
         user_id=ctx.viewer.user_id, email=ctx.viewer.email, session_id=ctx.viewer.session_id
     )
 
-    def csv_bytes() -> bytes:
-        return export_files.through_file(
-            "csv",
-            lambda out: access_report.write_csv(ctx.db, ctx.org, report, out, exporter=exporter),
-        )
-
     def html_bytes() -> bytes:
         buffer = io.BytesIO()
         access_report.write_html(ctx.db, ctx.org, report, buffer, exporter=exporter)
@@ -41,14 +39,15 @@ def offer_report_downloads(ctx: PageContext, report: AccessReport) -> None:
 
     stem = file_stem(report)
     left, right = st.columns(2)
-    left.download_button(
-        "Download CSV (all events)",
-        data=csv_bytes,
-        file_name=f"{stem}.csv",
-        mime="text/csv",
-        key="compliance_csv",
-        icon=":material/download:",
-    )
+    with left:
+        offer_download(
+            ctx,
+            EventFilter.parse(report.query),
+            "csv",
+            label="Download CSV (all events)",
+            file_name=f"{stem}.csv",
+            key="compliance_csv",
+        )
     right.download_button(
         "Download printable report (HTML)",
         data=html_bytes,

@@ -1,10 +1,11 @@
 """The dashboard's server entry point: the Streamlit app (`dashboard/app.py`) plus the HTTP
-routes that set and clear the HttpOnly session cookie (`dashboard/session_cookie.py`).
+routes that set and clear the HttpOnly session cookie (`dashboard/session_cookie.py`) and
+stream export downloads (`dashboard/download_route.py`).
 
     streamlit run dashboard/server.py     # what `auditlens run` starts
 
 `streamlit run` finds the `st.App` below and serves it with uvicorn; running `app.py`
-directly still works, but then a reload signs the viewer out.
+directly still works, but then a reload signs the viewer out and downloads have no route.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from pathlib import Path
 
 from streamlit.starlette import App
 
-from dashboard.session_cookie import cookie_routes
+from dashboard.download_route import download_routes
+from dashboard.resources import database
+from dashboard.session_cookie import base_path, cookie_routes
 
-app = App(Path(__file__).resolve().with_name("app.py"), routes=cookie_routes())
+app = App(
+    Path(__file__).resolve().with_name("app.py"),
+    routes=[*cookie_routes(), *download_routes(database, base_path())],
+)

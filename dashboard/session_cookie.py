@@ -100,7 +100,8 @@ def cookie_token() -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= 200 else None
 
 
-def _base_path() -> str:
+def base_path() -> str:
+    """Streamlit's server.baseUrlPath as a URL path prefix ("" or "/prefix")."""
     import streamlit as st
 
     base = str(st.get_option("server.baseUrlPath") or "").strip("/")
@@ -111,7 +112,7 @@ def _post_script(path: str, body: dict[str, str]) -> str:
     # json.dumps of our own constants and a urlsafe ticket: nothing a viewer typed.
     return (
         "<script>fetch("
-        + json.dumps(_base_path() + path)
+        + json.dumps(base_path() + path)
         + ", {method: 'POST', credentials: 'same-origin', headers: {'Content-Type':"
         " 'application/json', "
         + json.dumps(REQUEST_HEADER)
@@ -162,7 +163,7 @@ async def _read_json(request: Request) -> dict[str, Any]:
 
 
 def _cookie_path() -> str:
-    return _base_path() + "/"
+    return base_path() + "/"
 
 
 async def set_session_cookie(request: Request) -> Response:
@@ -212,7 +213,7 @@ def cookie_routes() -> list[BaseRoute]:
     """The two HTTP routes `dashboard/server.py` adds to the Streamlit server."""
     from starlette.routing import Route
 
-    base = _base_path()
+    base = base_path()
     return [
         Route(base + SESSION_PATH, set_session_cookie, methods=["POST"]),
         Route(base + END_PATH, end_session_cookie, methods=["POST"]),

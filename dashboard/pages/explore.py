@@ -4,7 +4,6 @@ events a page at a time, one event's detail with its session, and the export."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,14 +11,12 @@ import streamlit as st
 
 from dashboard import explore_queries as q
 from dashboard import explore_state as state
-from dashboard import export_files, tables
+from dashboard import tables
 from dashboard.charts import timeline_figure
 from dashboard.context import page_context
-from dashboard.exports import FORMATS, Exporter, export_events
+from dashboard.download_widget import offer_download
+from dashboard.exports import FORMATS
 from sql.event_filter import EventFilter, QuerySyntaxError
-
-# The prepared export: its view, the path of its file on disk, and its record.
-EXPORT_KEY = "explore_export_file"
 
 
 def _selected(widget_state: Any, kind: str) -> list[Any]:
@@ -250,40 +247,16 @@ else:
         help="Anyone with the public key can then check the file offline:"
         " `auditlens verify-export FILE --public-key seal.pub`. Rows not sealed yet have no proof.",
     )
-    if st.button("Prepare export", key="explore_export", icon=":material/download:"):
-        export_files.discard(EXPORT_KEY)
-        path, handle = export_files.new_file(file_format)
-        with handle, st.spinner(f"Exporting {count:,} event(s)…"):
-            result = export_events(
-                ctx.db,
-                ctx.org,
-                event_filter,
-                file_format,
-                handle,
-                exporter=Exporter(
-                    user_id=ctx.viewer.user_id,
-                    email=ctx.viewer.email,
-                    session_id=ctx.viewer.session_id,
-                ),
-                with_proofs=with_proofs,
-            )
-        export_files.remember(
-            EXPORT_KEY,
-            {"view": (ctx.org, applied_text, with_proofs), "path": str(path), "result": result},
-        )
-    prepared = st.session_state.get(EXPORT_KEY)
-    # A file prepared for another view is not offered for this one (and is deleted).
-    if prepared and prepared["view"] != (ctx.org, applied_text, with_proofs):
-        export_files.discard(EXPORT_KEY)
-        prepared = None
-    if prepared:
-        result = prepared["result"]
-        st.download_button(
-            f"Download {result.rows:,} event(s) as {result.file_format.upper()}",
-            export_files.reader(Path(prepared["path"])),
-            file_name=f"auditlens-{ctx.org}-export-{result.export_id}.{result.file_format}",
-            mime=result.mime,
-            key="explore_download",
-        )
-        flag = " — flagged for review (over 10,000 rows)" if result.flagged_for_review else ""
-        st.caption(f"Export #{result.export_id} recorded · SHA-256 {result.sha256}{flag}")
+    offer_download(
+        ctx,
+        event_filter,
+        file_format,
+        with_proofs=with_proofs,
+        label=f"Download {count:,} event(s) as {file_format.upper()}",
+        file_name=f"auditlens-{ctx.org}-events.{file_format}",
+        key="explore_download",
+    )
+    st.caption(
+        "The file streams from the database as it downloads. Each download is recorded"
+        " (who, filter, rows, SHA-256); over 10,000 rows it is flagged for review."
+    )

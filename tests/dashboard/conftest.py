@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -52,3 +53,30 @@ def page_test(page: str, token: str | None, **query: str) -> AppTest:
     for name, value in query.items():
         at.query_params[name] = value
     return at
+
+
+def download_url(at: AppTest, key: str) -> str:
+    """The URL path of the download link `key` a page rendered (`download_widget`)."""
+    import html
+    import re
+
+    for block in at.markdown:
+        found = re.search(rf'<a id="{re.escape(key)}" href="([^"]+)"', block.value)
+        if found:
+            return html.unescape(found.group(1))
+    raise AssertionError(f"no download link {key!r} on the page")
+
+
+def fetch_download(db: Database, url: str, cookie: str | None) -> Any:
+    """GET a download link through the dashboard's download route, with the browser's session
+    cookie (None: without one); returns the httpx response."""
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from dashboard.download_route import download_routes
+    from dashboard.session_cookie import COOKIE_NAME
+
+    client = TestClient(Starlette(routes=download_routes(lambda: db)))
+    if cookie is not None:
+        client.cookies.set(COOKIE_NAME, cookie)
+    return client.get(url)

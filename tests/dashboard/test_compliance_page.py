@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from dashboard import access_report
 from dashboard.exports import Exporter
 from sql.event_store import insert_events
-from tests.dashboard.conftest import page_test
+from tests.dashboard.conftest import download_url, fetch_download, page_test
 from tests.dashboard.known_data import FIRST_DAY, LAST_DAY, seed
 from tests.factories import event_row
 
@@ -28,9 +28,8 @@ def _run_report(at, resource="payment-logs", resource_type="source"):
 
 def test_report_shows_who_accessed_the_resource(dashboard_db, sign_in):
     seed(dashboard_db)
-    at = _run_report(
-        page_test("compliance.py", sign_in("aud@company.com", "org_a", "auditor")).run()
-    )
+    token = sign_in("aud@company.com", "org_a", "auditor")
+    at = _run_report(page_test("compliance.py", token).run())
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {
@@ -46,7 +45,9 @@ def test_report_shows_who_accessed_the_resource(dashboard_db, sign_in):
     events = at.dataframe[1].value
     assert len(events) == 7 and events["event_time"].is_monotonic_increasing
     assert 'resource is "payment-logs"' in at.markdown[0].value
-    assert [b.key for b in at.get("download_button")] == ["compliance_csv", "compliance_html"]
+    assert [b.key for b in at.get("download_button")] == ["compliance_html"]
+    response = fetch_download(dashboard_db, download_url(at, "compliance_csv"), token)
+    assert response.status_code == 200 and response.content.count(b"\r\n") == 8  # header + 7
     with dashboard_db.org_session("org_a") as s:
         reports = s.execute(
             "SELECT details FROM org_audit_events WHERE event_action = 'generate_report'"
@@ -65,10 +66,12 @@ def test_analyst_without_export_right_gets_no_download(dashboard_db, sign_in):
     )
     assert not at.exception
     assert not at.get("download_button")
+    assert not [m for m in at.markdown if "compliance_csv" in m.value]
     assert any("not download" in c.value for c in at.caption)
     allowed = sign_in("ex@company.com", "org_a", "analyst", can_export=True)
     at = _run_report(page_test("compliance.py", allowed).run())
-    assert len(at.get("download_button")) == 2
+    assert len(at.get("download_button")) == 1
+    assert download_url(at, "compliance_csv").startswith("/_auditlens/export/")
 
 
 def test_other_organisation_sees_no_access_to_our_resource(dashboard_db, sign_in):

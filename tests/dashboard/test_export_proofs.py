@@ -18,7 +18,7 @@ from ingest.integrity.proof import check_export
 from ingest.integrity.seal import seal_organization
 from sql.event_filter import EventFilter
 from sql.event_store import insert_events
-from tests.dashboard.conftest import page_test
+from tests.dashboard.conftest import download_url, fetch_download, page_test
 from tests.factories import event_row
 
 ANN = Exporter(user_id="u_ann", email="ann@example.com", session_id="dash_1")
@@ -118,8 +118,9 @@ def test_explore_offers_proofs_to_exporters(sealed, sign_in):
     at = page_test("explore.py", token).run()
     assert not at.exception
     at.checkbox(key="explore_export_proofs").check().run()
-    at.button(key="explore_export").click().run()
     assert not at.exception
+    response = fetch_download(sealed, download_url(at, "explore_download"), token)
+    assert response.status_code == 200 and b"proof" in response.content.split(b"\n", 1)[0]
     with sealed.org_session("org_a") as s:
         (record,) = s.execute("SELECT * FROM org_audit_exports").dicts()
     assert record["export_kind"] == "events_with_proofs"

@@ -1,0 +1,168 @@
+"""Exports streamed straight from the database to the browser: an HTTP route of the
+dashboard's server (`dashboard/server.py`, beside the session-cookie routes), so a
+million-row CSV never sits in the server's memory or on its disk.
+
+The page asks for a download link (`download_link`): a random ticket that names the export
+(organisation, filter, format, proofs) and the session that asked, valid for
+TICKET_TTL_SECONDS. `GET /_auditlens/export/<ticket>` answers only to the browser holding
+that session's HttpOnly cookie, checks on every request that the session is live and that
+the viewer may still export from that organisation, then streams the file as
+`exports.ExportStream` produces it (read in one snapshot, escaped, hashed). Every completed
+download is recorded in `audit_exports` and as an audit event with its SHA-256, flagged for
+review over 10,000 rows; a download cut off before its end made no file and is not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dashboard import accounts
+from dashboard.exports import FORMATS, Exporter, ExportStream
+from dashboard.session_cookie import COOKIE_NAME
+from sql.event_filter import EventFilter
+from sql.gateway import Database
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import BaseRoute
+
+DOWNLOAD_PATH = "/_auditlens/export"
+TICKET_TTL_SECONDS = 30 * 60
+_MAX_TICKETS = 10_000
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # also safe in a header
+_MIME = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson; charset=utf-8"}
+
+
+@dataclass(frozen=True)
+class _Ticket:
+    session_digest: str  # SHA-256 of the session token that asked: only its cookie downloads
+    org: str
+    query: str  # EventFilter.to_query(): parsed back to an equal filter
+    file_format: str
+    with_proofs: bool
+    file_name: str
+    expires: float
+
+
+_tickets: dict[str, _Ticket] = {}
+_lock = threading.Lock()
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def download_link(
+    session_token: str,
+    org: str,
+    event_filter: EventFilter,
+    file_format: str,
+    *,
+    with_proofs: bool = False,
+    file_name: str,
+    base_path: str = "",
+) -> str:
+    """The URL path of a new download of the filtered events (valid TICKET_TTL_SECONDS)."""
+    if file_format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got: {file_format!r}")
+    if not _SAFE_NAME.match(file_name):
+        raise ValueError(f"file_name: letters, digits, '.', '_' and '-' only, got: {file_name!r}")
+    ticket = secrets.token_urlsafe(32)
+    now = time.monotonic()
+    entry = _Ticket(
+        _digest(session_token),
+        org,
+        event_filter.to_query(),
+        file_format,
+        with_proofs,
+        file_name,
+        now + TICKET_TTL_SECONDS,
+    )
+    with _lock:
+        for key in [k for k, t in _tickets.items() if t.expires <= now]:
+            del _tickets[key]
+        if len(_tickets) >= _MAX_TICKETS:
+            # Bounds memory only: a page issues one link per view it shows.
+            _tickets.pop(next(iter(_tickets)))
+        _tickets[_digest(ticket)] = entry
+    return f"{base_path}{DOWNLOAD_PATH}/{ticket}"
+
+
+def _ticket(ticket: str) -> _Ticket | None:
+    if not ticket or len(ticket) > 200:
+        return None
+    with _lock:
+        entry = _tickets.get(_digest(ticket))
+    return entry if entry is not None and entry.expires > time.monotonic() else None
+
+
+def _client_ip(request: Request) -> str | None:
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None
+
+
+def _plain(status: int, message: str) -> Response:
+    from starlette.responses import PlainTextResponse
+
+    return PlainTextResponse(message, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def download_routes(database: Callable[[], Database], base_path: str = "") -> list[BaseRoute]:
+    """The export download route under `base_path` (Streamlit's server.baseUrlPath);
+    `database` gives the dashboard's connection pool."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    async def download(request: Request) -> Response:
+        entry = _ticket(str(request.path_params.get("ticket", "")))
+        if entry is None:
+            return _plain(404, "This download link has expired: reload the page for a new one.")
+        cookie = request.cookies.get(COOKIE_NAME)
+        if not cookie or _digest(cookie) != entry.session_digest:
+            return _plain(403, "This download belongs to another session: sign in again.")
+        db = database()
+        viewer = await run_in_threadpool(accounts.viewer_for_token, db, cookie)
+        if viewer is None:
+            return _plain(401, "Your session has ended: sign in again.")
+        membership = viewer.memberships.get(entry.org)
+        if membership is None or not membership.may_export:
+            return _plain(403, "Your role in this organisation does not include exports.")
+        agent = request.headers.get("user-agent")
+        stream = ExportStream(
+            db,
+            entry.org,
+            EventFilter.parse(entry.query),
+            entry.file_format,
+            exporter=Exporter(
+                user_id=viewer.user_id,
+                email=viewer.email,
+                session_id=viewer.session_id,
+                ip_address=_client_ip(request),
+                user_agent=agent[:512] if agent else None,
+            ),
+            with_proofs=entry.with_proofs,
+        )
+        return StreamingResponse(
+            iter(stream),  # a plain iterator: Starlette runs each step in its thread pool
+            media_type=_MIME[entry.file_format],
+            headers={
+                "Content-Disposition": f'attachment; filename="{entry.file_name}"',
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    return [Route(base_path + DOWNLOAD_PATH + "/{ticket}", download, methods=["GET"])]

@@ -1,0 +1,138 @@
+"""Downloads stream from the dashboard's download route: only to the browser of the session
+that was offered the link, only while that session lives and may export, exactly the
+filtered events of that organisation (escaped), each completed download recorded with the
+SHA-256 of what was sent, and nothing prepared, held or left on disk in advance."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from dashboard import download_route
+from dashboard.accounts import end_session
+from dashboard.exports import REVIEW_THRESHOLD, Exporter, ExportStream
+from sql.event_filter import EventFilter
+from sql.event_store import insert_events
+from tests.dashboard.conftest import download_url, fetch_download, page_test
+from tests.dashboard.test_explore import known  # noqa: F401 - the fixture
+from tests.factories import event_row
+
+
+def _records(db, org="org_a"):
+    with db.org_session(org) as s:
+        return s.execute("SELECT * FROM org_audit_exports ORDER BY export_id").dicts()
+
+
+def test_the_csv_streams_exactly_the_view_and_is_recorded(known, sign_in, tmp_path):  # noqa: F811
+    token = sign_in("ann@company.com", "org_a", "auditor")
+    at = page_test("explore.py", token, q="user:u_ann").run()
+    assert not at.exception
+    assert "explore_export_file" not in at.session_state  # nothing prepared in advance
+    response = fetch_download(known, download_url(at, "explore_download"), token)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert 'filename="auditlens-org_a-events.csv"' in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8"))))
+    with known.org_session("org_a") as s:
+        want = [
+            r[0]
+            for r in s.execute(
+                "SELECT id FROM org_audit_events WHERE user_id = 'u_ann'"
+                " ORDER BY event_time, ingest_seq"
+            ).rows
+        ]
+    assert [r["id"] for r in rows] == want and len(want) == 120
+    (record,) = _records(known)
+    assert record["row_count"] == 120 and record["exported_by"] == "ann@company.com"
+    assert record["sha256"] == hashlib.sha256(response.content).hexdigest()
+    assert record["filter"]["query"] == "user:u_ann" and not record["flagged_for_review"]
+    # A second click is a second export, recorded on its own.
+    again = fetch_download(known, download_url(at, "explore_download"), token)
+    assert again.content == response.content and len(_records(known)) == 2
+
+
+def test_ndjson_of_the_view(known, sign_in):  # noqa: F811
+    token = sign_in("ann@company.com", "org_a", "auditor")
+    at = page_test("explore.py", token, q="user:u_ann").run()
+    at.radio(key="explore_export_format").set_value("ndjson").run()
+    response = fetch_download(known, download_url(at, "explore_download"), token)
+    lines = response.content.decode("utf-8").splitlines()
+    assert len(lines) == 120 and {json.loads(x)["user_id"] for x in lines} == {"u_ann"}
+    assert _records(known)[0]["export_format"] == "ndjson"
+
+
+def test_only_the_live_session_that_was_offered_it_downloads(known, sign_in):  # noqa: F811
+    token = sign_in("ann@company.com", "org_a", "auditor")
+    at = page_test("explore.py", token, q="user:u_ann").run()
+    url = download_url(at, "explore_download")
+    other = sign_in("bob@company.com", "org_a", "auditor")
+    assert fetch_download(known, url, None).status_code == 403  # no cookie
+    assert fetch_download(known, url, other).status_code == 403  # another session's cookie
+    assert fetch_download(known, url + "x", token).status_code == 404  # not a ticket
+    end_session(known, token)
+    assert fetch_download(known, url, token).status_code == 401  # signed out since
+    assert _records(known) == []
+
+
+def test_a_role_without_exports_gets_neither_link_nor_file(known, sign_in):  # noqa: F811
+    token = sign_in("an@company.com", "org_a", "analyst")
+    at = page_test("explore.py", token).run()
+    assert not [m for m in at.markdown if "explore_download" in m.value]
+    # A link made for the same session (say, before the right was taken away) is refused.
+    url = download_route.download_link(token, "org_a", EventFilter(), "csv", file_name="x.csv")
+    response = fetch_download(known, url, token)
+    assert response.status_code == 403 and "exports" in response.text
+    assert _records(known) == []
+
+
+def test_an_expired_link_says_so(known, sign_in):  # noqa: F811
+    token = sign_in("ann@company.com", "org_a", "auditor")
+    url = download_route.download_link(token, "org_a", EventFilter(), "csv", file_name="x.csv")
+    with download_route._lock:
+        for key, ticket in download_route._tickets.items():
+            download_route._tickets[key] = dataclasses.replace(ticket, expires=0.0)
+    response = fetch_download(known, url, token)
+    assert response.status_code == 404 and "expired" in response.text
+
+
+def test_unsafe_file_names_are_refused():
+    with pytest.raises(ValueError, match="file_name"):
+        download_route.download_link("t", "org_a", EventFilter(), "csv", file_name='a"b.csv')
+
+
+def test_large_downloads_are_flagged_and_cells_escaped(dashboard_db, sign_in):
+    rows = [
+        event_row(
+            event_time=datetime(2025, 1, 1, tzinfo=UTC),
+            user_id="u_x",
+            user_email="=cmd|' /C calc'!A0" if i == 0 else "x@company.com",
+        )
+        for i in range(REVIEW_THRESHOLD + 1)
+    ]
+    with dashboard_db.writer() as s:
+        insert_events(s, rows)
+    token = sign_in("ann@company.com", "org_a", "auditor")
+    url = download_route.download_link(
+        token, "org_a", EventFilter.parse("user:u_x"), "csv", file_name="big.csv"
+    )
+    response = fetch_download(dashboard_db, url, token)
+    assert response.status_code == 200
+    (record,) = _records(dashboard_db)
+    assert record["row_count"] == REVIEW_THRESHOLD + 1 and record["flagged_for_review"]
+    assert b"'=cmd|' /C calc'!A0" in response.content
+
+
+def test_a_download_cut_off_is_not_recorded(known):  # noqa: F811
+    stream = ExportStream(
+        known, "org_a", EventFilter(), "csv", exporter=Exporter(user_id="u"), batch_size=10
+    )
+    chunks = iter(stream)
+    next(chunks)
+    chunks.close()  # the browser went away
+    assert stream.result is None and _records(known) == []
