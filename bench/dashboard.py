@@ -72,6 +72,7 @@ START = bench_queries.START
 # The simulated users' ids are random: the busiest user and the busiest and a middling source
 # are looked up once the data is there (see _pick_subjects).
 HEAVY_USER = ""
+HEAVY_EMAIL = ""
 HOT_RESOURCE = ("source", "")
 TYPICAL_RESOURCE = ("source", "")
 END = datetime(START.year, START.month, START.day, tzinfo=UTC)  # set from --days in main()
@@ -98,10 +99,12 @@ def _server(data_dir: str | None) -> tuple[str, EmbeddedPostgres | None]:
 def _pick_subjects(db: Database, days: int) -> None:
     """The simulator's ids are random: time the busiest user, the busiest source and one in
     the middle of the sources' ranking (the subjects the pages are timed on)."""
-    global HEAVY_USER, HOT_RESOURCE, TYPICAL_RESOURCE
+    global HEAVY_USER, HEAVY_EMAIL, HOT_RESOURCE, TYPICAL_RESOURCE
     rm = ReadModel(db)
     span = (END - timedelta(days=days), END)
-    HEAVY_USER = str(rm.top_users(ORG, *span, n=1)["user_id"].iloc[0])
+    top = rm.top_users(ORG, *span, n=1)
+    HEAVY_USER = str(top["user_id"].iloc[0])
+    HEAVY_EMAIL = str(top["user_email"].iloc[0])
     ranked = rm.top_resources(ORG, *span, n=100)
     sources = ranked[ranked["resource_type"] == "source"]["resource_id"].tolist()
     HOT_RESOURCE = ("source", str(sources[0]))
@@ -205,18 +208,34 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
 
     last_week = EventFilter(start=week[0], end=week[1])
     one_user = EventFilter.parse(f"user:{HEAVY_USER} family:log_access")
+    # The issue's own example: a user by email (matches the user id or the email).
+    by_email = EventFilter.parse(f"user:{HEAVY_EMAIL} family:log_access")
 
     def heatmap_drill() -> None:
         user_events.events_in_cells(
             db, ORG, HEAVY_USER, *month, "Europe/Berlin", [("Mon", 14), ("Tue", 2)]
         )
 
+    def compliance_query(resource: tuple[str, str]) -> str:
+        first = (END - timedelta(days=90)).date()
+        return access_report.access_query(resource[1], resource[0], first, last_day)
+
     def compliance_quarter(resource: tuple[str, str]) -> Callable[[], None]:
         def read() -> None:
-            query = access_report.access_query(
-                resource[1], resource[0], (END - timedelta(days=90)).date(), last_day
-            )
+            query = compliance_query(resource)
             access_report.build_access_report(db, ORG, query, generated_by="bench")
+
+        return read
+
+    def compliance_printable(resource: tuple[str, str]) -> Callable[[], None]:
+        # A download, not a page interaction: the printable report's additions read every
+        # event of the report (like the CSV), shown for information.
+        report = access_report.build_access_report(
+            db, ORG, compliance_query(resource), generated_by="bench"
+        )
+
+        def read() -> None:
+            access_report.access_details(db, ORG, report)
 
         return read
 
@@ -233,12 +252,14 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
         "Users heatmap drill-down": heatmap_drill,
         "Compliance, 90 days, busiest source": compliance_quarter(HOT_RESOURCE),
         "Compliance, 90 days, typical source": compliance_quarter(TYPICAL_RESOURCE),
+        "(download) Compliance printable, busiest": compliance_printable(HOT_RESOURCE),
         "Config changes, 30 days": config_month,
         "Explore, everything: open": explore(EventFilter(), 1),
         "Explore, everything: page 20 (Older)": explore_page_20(EventFilter()),
         "Explore, last 7 days: open": explore(last_week, 1),
         "Explore, one user: open": explore(one_user, 1),
         "Explore, one user: page 20 (Older)": explore_page_20(one_user),
+        "Explore, one user by email: open": explore(by_email, 1),
     }
 
 
@@ -320,9 +341,10 @@ def browser_overview(url: str, db: Database) -> tuple[float, float]:
             page.get_by_role("button", name="Sign in").click()
             page.get_by_role("heading", name="Overview").wait_for()
             # "Last 7 days" holds only the dashboard's own audit events (sign-in, page views):
-            # the generated ones end at END. Their busiest source, src_0, names the full view.
+            # the generated ones end at END. Their busiest source names the full view.
             page.locator(".js-plotly-plot").nth(2).wait_for()
-            hot_source = page.locator(".js-plotly-plot").get_by_text("source:src_0").first
+            label = f"source:{HOT_RESOURCE[1]}"
+            hot_source = page.locator(".js-plotly-plot").get_by_text(label).first
             # Cold: the first "All time" Overview of this server (nothing cached yet).
             began = time.perf_counter()
             _choose_period(page, "All time")
@@ -395,7 +417,7 @@ def main() -> None:
         print(f"rollup refresh: {time.perf_counter() - began:.1f} s")
         _pick_subjects(db, args.days)
         print(
-            f"busiest user {HEAVY_USER}; busiest source {HOT_RESOURCE[1]};"
+            f"busiest user {HEAVY_USER} ({HEAVY_EMAIL}); busiest source {HOT_RESOURCE[1]};"
             f" a middling source {TYPICAL_RESOURCE[1]}"
         )
 
