@@ -33,5 +33,5 @@ def test_compliance_tables_show_counts_with_separators(dashboard_db, sign_in):
     assert not at.exception
     by_user = json.loads(at.dataframe[0].proto.columns)
     numeric = [c for c in at.dataframe[0].value.columns if c in by_user and c != "_index"]
-    assert {"accesses", "records"} <= set(numeric)
+    assert {"accesses", "active_days"} <= set(numeric)
     assert all(by_user[c]["type_config"]["format"] == "localized" for c in numeric)
