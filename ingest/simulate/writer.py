@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from operator import itemgetter
 from pathlib import Path
 
 import orjson
@@ -17,6 +18,7 @@ from ingest.writer import EventWriter, Item, WriteResult
 from sql.gateway import Database
 
 ProgressFn = Callable[[int], None]
+_first = itemgetter(0)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,9 @@ def _write_rendered_elsewhere(sim: Simulation, out: Path, progress: ProgressFn |
                     if id(label) not in index:
                         index.update((id(lab), k) for k, lab in enumerate(sim.labels))
                     new[i] = (*event[:6], index[id(label)])
+            # Sorted here, the child's sort of what it holds plus this is a cheap merge of two
+            # runs (stable either way, so the same order): it balances the two processes.
+            new.sort(key=_first)
             ours.send_bytes(marshal.dumps((upto, new)))
             if progress:
                 progress(len(new))
