@@ -236,7 +236,11 @@ def main() -> None:
     settings = Settings(database_url=url, data_dir=Path(tempfile.gettempdir()))
     db = Database(url, settings)
     try:
-        migrate(db)
+        # A kept database gets the migrations added since it was loaded; each one back-fills
+        # its rollups from the existing ones (use --rebuild to roll everything up again).
+        applied = migrate(db)
+        if applied:
+            print(f"migrations applied: {', '.join(applied)}")
         caps = db.capabilities
         print(f"server: {caps.describe()}; database {name}")
         with db.admin() as session:
@@ -319,10 +323,10 @@ def run(db: Database, args: argparse.Namespace, *, full_refresh: bool) -> None:
     print(f"heavy user {heavy_user}, user-day {day}, quarter report resource {resource}")
 
     def heatmap_model() -> Any:
+        # The users page's heatmap: the user's hourly series, summed per weekday and hour.
         frame = model.user_activity(ORG, start, end, user_id=heavy_user)
-        frame["weekday"] = frame["bucket"].dt.day_of_week
-        frame["hour"] = frame["bucket"].dt.hour
-        return frame.pivot_table(index="weekday", columns="hour", values="events", aggfunc="sum")
+        buckets = frame["bucket"].dt
+        return frame.groupby([buckets.day_of_week, buckets.hour])["events"].sum()
 
     def heatmap_raw() -> Any:
         return raw_session(
@@ -405,7 +409,20 @@ def run(db: Database, args: argparse.Namespace, *, full_refresh: bool) -> None:
             150,
         ),
         (
-            "timeline 90 d by hour",
+            "timeline 90 d by hour, per family",
+            # What the overview's chart draws: one stack per family.
+            lambda: model.timeline(ORG, start, end, bucket="hour", by_action=False),
+            lambda: raw_session(
+                db,
+                "SELECT date_trunc('hour', event_time, 'UTC'), event_type, count(*)"
+                " FROM org_audit_events WHERE event_time >= :s AND event_time < :e"
+                " GROUP BY 1, 2",
+                {"s": start, "e": end},
+            ),
+            150,
+        ),
+        (
+            "timeline 90 d by hour and action",
             lambda: model.timeline(ORG, start, end, bucket="hour"),
             lambda: raw_session(
                 db,
@@ -449,6 +466,8 @@ def run(db: Database, args: argparse.Namespace, *, full_refresh: bool) -> None:
     print(
         f"{'query':38} {'median ms':>10} {'p95 ms':>8} {'raw median ms':>14} {'ratio':>8}  target"
     )
+    # Overview, timeline, heatmap and top-N must also be >= 20x faster than from raw events.
+    ratio_target = {label: 20.0 for label, *_ in queries[:7]}
     for label, fast, raw, target in queries:
         fast()  # warm caches and plans, as a dashboard that is already open would have
         times, _ = _time(fast, args.repeat)
@@ -459,9 +478,16 @@ def run(db: Database, args: argparse.Namespace, *, full_refresh: bool) -> None:
             ratio = f"{raw_med / med:7.1f}x"
             raw_text = f"{raw_med:14.0f}"
         else:
-            ratio, raw_text = "    raw", f"{'(is raw)':>14}"
-        ok = "ok" if med <= target else "MISSED"
-        print(f"{label:38} {med:10.1f} {p95:8.1f} {raw_text} {ratio}  <= {target} ms {ok}")
+            raw_med, ratio, raw_text = None, "    raw", f"{'(is raw)':>14}"
+        wanted = f"<= {target} ms"
+        ok = med <= target
+        if label in ratio_target:
+            wanted += f", >= {ratio_target[label]:.0f}x"
+            ok = ok and raw_med is not None and raw_med / med >= ratio_target[label]
+        print(
+            f"{label:38} {med:10.1f} {p95:8.1f} {raw_text} {ratio}  {wanted:18} "
+            f"{'ok' if ok else 'MISSED'}"
+        )
 
     print(f"load average after the queries: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     with db.admin() as session:

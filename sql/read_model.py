@@ -122,6 +122,11 @@ ROLLUP_TABLES: tuple[str, ...] = (
     "rollup_user_years",
     "rollup_resource_years",
     "rollup_resource_user_years",
+    "rollup_hour_families",
+    "rollup_user_months",
+    "rollup_resource_months",
+    "rollup_user_day_gaps",
+    "rollup_resource_day_gaps",
 )
 # After a refresh this large, VACUUM ANALYZE the rollups so index-only scans stay cheap.
 VACUUM_AFTER_EVENTS = 100_000
@@ -358,6 +363,84 @@ def _epoch_us(expression: str) -> str:
 _USER_KEY = "(CASE WHEN user_id IS NULL THEN 'n' ELSE 'u' || user_id END)"
 
 
+# The resource counterpart of _USER_KEY: (rkey, resource_id) identifies a resource.
+_RESOURCE_KEY = "(CASE WHEN resource_type IS NULL THEN 'n' ELSE 't' || resource_type END)"
+
+# Top-N candidates: the busiest RANK_DEPTH rows of every month the range touches, with
+# RANK_DEPTH = max(RANK_DEPTH_MIN, RANK_DEPTH_PER_ROW * n) (module constants, so tests can
+# force the threshold to fail and the exhaustive ranking to answer).
+RANK_DEPTH_MIN = 100
+RANK_DEPTH_PER_ROW = 10
+
+
+def _rank_params(first: date, end: date, n: int) -> dict[str, Any]:
+    return {"n": n, "k": max(RANK_DEPTH_MIN, RANK_DEPTH_PER_ROW * n), "rda": first, "rdb": end}
+
+
+def _ranking(
+    *,
+    months: str,
+    value: str,
+    keys: list[str],
+    join: str,
+    exact: str,
+    order: str,
+    ranked_all: str,
+) -> str:
+    """CTEs ending in `ranked`: the exact top :n of the whole days [:rda, :rdb) plus `rawc`
+    (counts of the raw part per key, column n), ranked from a few candidates when a bound
+    proves it, else by `ranked_all` (every key).
+
+    Candidates: the :k busiest rows of each month of `months` that the days touch, and every
+    key of the raw part. Any other key has at most the :k-th count of each such month there
+    (0 in a month with fewer rows; at most a month's count in the range, nothing raw), so at
+    most `tau`, their sum: when the
+    n-th candidate, counted exactly (`exact`, over `c`), has more than tau, or tau is 0, the
+    candidates' top n is the answer. Otherwise `ranked_all` runs (a one-time filter: only
+    then)."""
+    cols = ", ".join(keys)
+    x_cols = ", ".join(f"x.{k}" for k in keys)
+    c_cols = ", ".join(f"c.{k}" for k in keys)
+    return f"""
+mo AS (
+  SELECT CAST(m AS date) AS month
+    FROM (SELECT CAST(date_trunc('month', min(day)) AS date) AS lo, max(day) AS hi
+            FROM org_rollup_day_actions) x,
+         generate_series(greatest(x.lo, CAST(date_trunc('month', CAST(:rda AS date)) AS date)),
+                         least(x.hi, CAST(:rdb AS date) - 1), INTERVAL '1 month') m
+   WHERE x.lo IS NOT NULL AND CAST(:rda AS date) < CAST(:rdb AS date)
+),
+best AS MATERIALIZED (
+  SELECT mo.month, b.* FROM mo CROSS JOIN LATERAL (
+    SELECT {x_cols}, x.{value} AS v
+      FROM {months} x WHERE x.month = mo.month ORDER BY x.{value} DESC LIMIT :k
+  ) b
+),
+bound AS (
+  SELECT coalesce(sum(kth), 0) AS tau
+    FROM (SELECT min(v) AS kth FROM best GROUP BY month HAVING count(*) = :k) m
+),
+cand AS (SELECT {cols} FROM best UNION SELECT {cols} FROM rawc),
+exact AS MATERIALIZED (
+  SELECT {c_cols}, CAST({exact} + coalesce(rawc.n, 0) AS bigint) AS events
+    FROM cand c LEFT JOIN rawc ON {join}
+),
+top AS (
+  SELECT {cols}, events FROM exact WHERE events > 0 ORDER BY events DESC, {order} LIMIT :n
+),
+verdict AS (
+  SELECT (SELECT tau FROM bound) = 0
+      OR ((SELECT count(*) FROM top) = :n
+          AND (SELECT min(events) FROM top) > (SELECT tau FROM bound)) AS fast
+),
+ranked AS (
+  SELECT {cols}, events FROM top WHERE (SELECT fast FROM verdict)
+  UNION ALL
+  SELECT * FROM ({ranked_all}
+  ) a WHERE NOT (SELECT fast FROM verdict)
+)"""
+
+
 @dataclass(frozen=True)
 class RefreshStats:
     """What one refresh did: events rolled up, seconds taken, the new watermark."""
@@ -417,8 +500,11 @@ class ReadModel:
         end: Any,
         bucket: str = "hour",
         families: Sequence[str] | None = None,
+        by_action: bool = True,
     ) -> pd.DataFrame:
-        """Events per time bucket ('hour' or 'day', UTC), family and action."""
+        """Events per time bucket ('hour' or 'day', UTC), family and action; per bucket and
+        family only (no event_action column) with `by_action=False`, as the chart stacks them:
+        by the hour that reads 0025's hourly family rollup, a quarter of the rows."""
         if bucket not in ("hour", "day"):
             raise ReadModelError(f"bucket must be 'hour' or 'day', got: {bucket!r}")
         params = (
@@ -431,7 +517,14 @@ class ReadModel:
             params["families"] = [str(f) for f in families]
             fam = "event_type = ANY(:families)"
         where_fam = f" AND {fam}" if fam else ""
-        if bucket == "hour":
+        if bucket == "hour" and not by_action:
+            outer = "bucket"
+            source = f"""
+    SELECT bucket, event_type, NULL AS event_action, events FROM org_rollup_hour_families
+     WHERE bucket >= :a0 AND bucket < :a1{where_fam}
+    UNION ALL
+    SELECT bucket, event_type, NULL, count(*) FROM raw GROUP BY 1, 2"""
+        elif bucket == "hour":
             outer = "bucket"
             source = f"""
     SELECT bucket, event_type, event_action, events FROM org_rollup_hour_actions
@@ -441,15 +534,19 @@ class ReadModel:
         else:
             outer = "date_trunc('day', bucket, 'UTC')"
             source = _TIERED_ACTIONS.format(fam=where_fam)
+        action = "event_action, " if by_action else ""
         sql = f"""
 WITH {_raw_cte("e." + fam if fam else "")}
-SELECT {_epoch_us(outer)} AS bucket, event_type, event_action, sum(events)::bigint AS events
+SELECT {_epoch_us(outer)} AS bucket, event_type, {action}sum(events)::bigint AS events
   FROM ({source}
   ) u
- GROUP BY 1, 2, 3
- ORDER BY 1, 2, 3"""
+ GROUP BY {"1, 2, 3" if by_action else "1, 2"}
+ ORDER BY {"1, 2, 3" if by_action else "1, 2"}"""
         frame = self._frame(org, sql, params)
-        return _shape(frame, ["bucket", "event_type", "event_action", "events"], times=["bucket"])
+        columns = ["bucket", "event_type", "event_action", "events"]
+        if not by_action:
+            columns.remove("event_action")
+        return _shape(frame, columns, times=["bucket"])
 
     def user_activity(
         self, org: str, start: Any, end: Any, user_id: str | None = None
@@ -484,31 +581,38 @@ SELECT {_epoch_us("bucket")} AS bucket, user_id, max(user_email) AS user_email, 
         day = _range_params(start, end, timedelta(days=1))
         params = {**hour, **{f"d{k}": v for k, v in day.items()}}
         day_raw = _raw_cte(name="draw", p="d", org=False)
-        params.update(_year_windows(params["dda"], params["ddb"]))
+        # Distinct users (resources) of the whole days [dda, ddb): those with a first active
+        # day there (0025's day gaps), plus the raw part's that have no rolled-up day there
+        # (one index probe each: OFFSET 0 keeps the planner from hashing every user-day).
+        in_days = "u.day >= :dda AND u.day < :ddb"
         sql = f"""
 WITH {_raw_cte()},
-{day_raw},{_WINDOWS}
+{day_raw}
 SELECT 'family' AS kind, event_type AS name, sum(events)::bigint AS n
   FROM ({_TIERED_ACTIONS.format(fam="")}
   ) f GROUP BY event_type
 UNION ALL
-SELECT 'users', NULL, count(user_id)
-  FROM (
-    SELECT y.user_id FROM org_rollup_user_years y JOIN w ON w.year = y.year
-     WHERE y.user_id IS NOT NULL
-     GROUP BY y.user_id HAVING sum({_YEAR_EVENTS}) > 0
-    UNION
-    SELECT user_id FROM draw
-  ) u
+SELECT 'users', NULL,
+       (SELECT coalesce(sum(g.users), 0) FROM org_rollup_user_day_gaps g
+         WHERE g.day >= :dda AND g.day < :ddb AND (g.prev_day IS NULL OR g.prev_day < :dda))
+     + (SELECT count(*) FROM (SELECT DISTINCT user_id FROM draw WHERE user_id IS NOT NULL) d
+         WHERE NOT EXISTS (SELECT 1 FROM org_rollup_user_days u
+                            WHERE u.user_id = d.user_id AND {in_days} OFFSET 0))
 UNION ALL
-SELECT 'resources', NULL, count(*)
-  FROM (
-    SELECT y.resource_type, y.resource_id FROM org_rollup_resource_years y
-      JOIN w ON w.year = y.year
-     GROUP BY y.resource_type, y.resource_id HAVING sum({_YEAR_EVENTS}) > 0
-    UNION
-    SELECT resource_type, resource_id FROM draw WHERE resource_id IS NOT NULL
-  ) r"""
+SELECT 'resources', NULL,
+       (SELECT coalesce(sum(g.resources), 0) FROM org_rollup_resource_day_gaps g
+         WHERE g.day >= :dda AND g.day < :ddb AND (g.prev_day IS NULL OR g.prev_day < :dda))
+     + (SELECT count(*)
+          FROM (SELECT DISTINCT resource_type, resource_id FROM draw
+                 WHERE resource_id IS NOT NULL) d
+         WHERE NOT CASE WHEN d.resource_type IS NULL
+                   THEN EXISTS (SELECT 1 FROM org_rollup_resource_days u
+                                 WHERE u.resource_id = d.resource_id
+                                   AND u.resource_type IS NULL AND {in_days})
+                   ELSE EXISTS (SELECT 1 FROM org_rollup_resource_days u
+                                 WHERE u.resource_id = d.resource_id
+                                   AND u.resource_type = d.resource_type AND {in_days})
+                   END)"""
         frame = self._frame(org, sql, params)
         by_family: dict[str, int] = {}
         users = resources = 0
@@ -550,24 +654,43 @@ SELECT user_id, max(user_email) AS user_email, sum(events)::bigint AS events
  LIMIT :n"""
         else:
             params = _range_params(start, end, timedelta(days=1))
-            params["n"] = n
+            params.update(_rank_params(params["da"], params["db"], n))
             params.update(_year_windows(params["da"], params["db"]))
-            # Ranked from one row per user and year; emails (the largest in the range, as
-            # everywhere) only for the n winners, from their user-days.
-            sql = f"""
-WITH {_raw_cte()},{_WINDOWS},
-ranked AS (
+            # Events of one user in the whole days: its year rows' slices.
+            # (year = ANY: the years are an index condition, not a filter over every row.)
+            year_events = """(SELECT coalesce(sum({e}), 0) FROM org_rollup_user_years y
+                      JOIN w ON w.year = y.year
+                     WHERE y.year = ANY(CAST(:wy AS smallint[])) AND {match})""".replace(
+                "{e}", _YEAR_EVENTS
+            )
+            exact = f"""CASE WHEN c.user_id IS NULL
+                 THEN {year_events.format(match="y.user_id IS NULL")}
+                 ELSE {year_events.format(match="y.user_id = c.user_id")} END"""
+            ranked_all = """
   SELECT user_id, sum(events)::bigint AS events
     FROM (
-      SELECT y.user_id, {_YEAR_EVENTS} AS events
+      SELECT y.user_id, {e} AS events
         FROM org_rollup_user_years y JOIN w ON w.year = y.year
       UNION ALL
-      SELECT user_id, count(*) FROM raw GROUP BY 1
+      SELECT user_id, n FROM rawc
     ) u
    GROUP BY user_id HAVING sum(events) > 0
    ORDER BY events DESC, user_id NULLS LAST
-   LIMIT :n
-)
+   LIMIT :n""".replace("{e}", _YEAR_EVENTS)
+            sql = f"""
+WITH {_raw_cte()},{_WINDOWS},
+rawc AS (SELECT user_id, {_USER_KEY} AS ukey, count(*) AS n FROM raw GROUP BY user_id),
+{
+                _ranking(
+                    months="org_rollup_user_months",
+                    value="events",
+                    keys=["user_id"],
+                    join="rawc.ukey = " + _USER_KEY.replace("user_id", "c.user_id"),
+                    exact=exact,
+                    order="user_id NULLS LAST",
+                    ranked_all=ranked_all,
+                )
+            }
 SELECT t.user_id,
        (SELECT max(q.email) FROM (
           SELECT d.user_email AS email FROM org_rollup_user_days d
@@ -591,25 +714,49 @@ SELECT t.user_id,
         unless `distinct_users=False` (then without that column: counting a popular source's
         users over weeks reads many rollup rows, which a ranking by events does not need)."""
         params = _range_params(start, end, timedelta(days=1))
-        params["n"] = _limit(n)
+        params.update(_rank_params(params["da"], params["db"], _limit(n)))
         params.update(_year_windows(params["da"], params["db"]))
-        sql = f"""
-WITH {_raw_cte("e.resource_id IS NOT NULL")},{_WINDOWS},
-top AS (
-  SELECT resource_type, resource_id, sum(n)::bigint AS events
+        year_events = """(SELECT coalesce(sum({e}), 0) FROM org_rollup_resource_years y
+                      JOIN w ON w.year = y.year
+                     WHERE y.year = ANY(CAST(:wy AS smallint[]))
+                       AND y.resource_id = c.resource_id AND {match})""".replace(
+            "{e}", _YEAR_EVENTS
+        )
+        exact = f"""CASE WHEN c.resource_type IS NULL
+                 THEN {year_events.format(match="y.resource_type IS NULL")}
+                 ELSE {year_events.format(match="y.resource_type = c.resource_type")} END"""
+        ranked_all = """
+  SELECT resource_type, resource_id, sum(events)::bigint AS events
     FROM (
-      SELECT y.resource_type, y.resource_id, {_YEAR_EVENTS} AS n
+      SELECT y.resource_type, y.resource_id, {e} AS events
         FROM org_rollup_resource_years y JOIN w ON w.year = y.year
       UNION ALL
-      SELECT resource_type, resource_id, count(*) FROM raw GROUP BY 1, 2
+      SELECT resource_type, resource_id, n FROM rawc
     ) r
-   GROUP BY resource_type, resource_id HAVING sum(n) > 0
+   GROUP BY resource_type, resource_id HAVING sum(events) > 0
    ORDER BY events DESC, resource_type NULLS FIRST, resource_id
-   LIMIT :n
-)"""
+   LIMIT :n""".replace("{e}", _YEAR_EVENTS)
+        sql = f"""
+WITH {_raw_cte("e.resource_id IS NOT NULL")},{_WINDOWS},
+rawc AS (
+  SELECT resource_type, resource_id, {_RESOURCE_KEY} AS rkey, count(*) AS n
+    FROM raw GROUP BY resource_type, resource_id
+),
+{
+            _ranking(
+                months="org_rollup_resource_months",
+                value="accesses",
+                keys=["resource_type", "resource_id"],
+                join="rawc.resource_id = c.resource_id AND rawc.rkey = "
+                + _RESOURCE_KEY.replace("resource_type", "c.resource_type"),
+                exact=exact,
+                order="resource_type NULLS FIRST, resource_id",
+                ranked_all=ranked_all,
+            )
+        }"""
         if not distinct_users:
             sql += """
-SELECT resource_type, resource_id, events FROM top
+SELECT resource_type, resource_id, events FROM ranked
  ORDER BY events DESC, resource_type NULLS FIRST, resource_id"""
             frame = self._frame(org, sql, params)
             return _shape(frame, ["resource_type", "resource_id", "events"])
@@ -624,7 +771,7 @@ SELECT t.resource_type, t.resource_id, t.events,
           SELECT r.user_id FROM raw r
            WHERE r.resource_id = t.resource_id
              AND r.resource_type IS NOT DISTINCT FROM t.resource_type) q) AS distinct_users
-  FROM top t
+  FROM ranked t
  ORDER BY t.events DESC, t.resource_type NULLS FIRST, t.resource_id"""
         frame = self._frame(org, sql, params)
         return _shape(frame, ["resource_type", "resource_id", "events", "distinct_users"])
@@ -978,8 +1125,9 @@ def _roll_up(session: ScopedSession, old: str, new: str) -> int:
     return events
 
 
-def _merge_delta(session: ScopedSession) -> None:
-    """Add rollup_delta's events to every rollup table (then drop rollup_delta)."""
+def _merge_delta(session: ScopedSession, *, gaps: bool = True) -> None:
+    """Add rollup_delta's events to every rollup table (then drop rollup_delta). `gaps=False`
+    leaves the day gaps (0025) to the caller (recompute_days)."""
     session.execute("ANALYZE rollup_delta")
     session.execute(
         """
@@ -1008,8 +1156,19 @@ DO UPDATE SET events = r.events + excluded.events,
               user_email = greatest(r.user_email, excluded.user_email)"""
     )
     additive = ", ".join(f"{c} = r.{c} + excluded.{c}" for c in _ADDITIVE)
+    if gaps:
+        _create_new_days(session)
+    # The user-days that did not exist before (inserted, xmax = 0) change the day gaps.
+    capture = (
+        "WITH ins AS ({}\n RETURNING organization_id, user_id, day, xmax = 0 AS inserted)"
+        " INSERT INTO rollup_new_user_days SELECT organization_id, user_id, day FROM ins"
+        " WHERE inserted AND user_id IS NOT NULL"
+        if gaps
+        else "{}"
+    )
     session.execute(
-        f"""
+        capture.format(
+            f"""
 INSERT INTO rollup_user_days AS r (organization_id, day, user_id, user_email,
   {", ".join(_ADDITIVE)}, max_results_count, first_event, last_event)
 SELECT organization_id, day, user_id, {_USER_DAY_AGG}
@@ -1020,6 +1179,7 @@ DO UPDATE SET {additive},
               max_results_count = greatest(r.max_results_count, excluded.max_results_count),
               first_event = least(r.first_event, excluded.first_event),
               last_event = greatest(r.last_event, excluded.last_event)"""
+        )
     )
     session.execute(
         """
@@ -1085,15 +1245,150 @@ SELECT organization_id, resource_type, resource_id, user_id, extract(year FROM d
 ON CONFLICT (organization_id, resource_id, resource_type, year, user_id)
 DO UPDATE SET days = r.days | excluded.days"""
     )
+    capture = (
+        "WITH ins AS ({}\n RETURNING organization_id, resource_type, resource_id, day,"
+        " xmax = 0 AS inserted)"
+        " INSERT INTO rollup_new_resource_days"
+        " SELECT organization_id, resource_type, resource_id, day FROM ins WHERE inserted"
+        if gaps
+        else "{}"
+    )
     session.execute(
-        """
+        capture.format(
+            """
 INSERT INTO rollup_resource_days AS r (organization_id, day, resource_type, resource_id, accesses)
 SELECT organization_id, day, resource_type, resource_id, count(*)
   FROM rollup_delta WHERE resource_id IS NOT NULL GROUP BY 1, 2, 3, 4
 ON CONFLICT (organization_id, day, resource_type, resource_id)
 DO UPDATE SET accesses = r.accesses + excluded.accesses"""
+        )
     )
+    session.execute(
+        """
+INSERT INTO rollup_hour_families AS r (organization_id, bucket, event_type, events)
+SELECT organization_id, bucket, event_type, count(*) FROM rollup_delta GROUP BY 1, 2, 3
+ON CONFLICT (organization_id, bucket, event_type)
+DO UPDATE SET events = r.events + excluded.events"""
+    )
+    session.execute(
+        """
+INSERT INTO rollup_user_months AS r (organization_id, month, user_id, events)
+SELECT organization_id, date_trunc('month', day)::date, user_id, count(*)
+  FROM rollup_delta GROUP BY 1, 2, 3
+ON CONFLICT (organization_id, month, user_id) DO UPDATE SET events = r.events + excluded.events"""
+    )
+    session.execute(
+        """
+INSERT INTO rollup_resource_months AS r
+  (organization_id, month, resource_type, resource_id, accesses)
+SELECT organization_id, date_trunc('month', day)::date, resource_type, resource_id, count(*)
+  FROM rollup_delta WHERE resource_id IS NOT NULL GROUP BY 1, 2, 3, 4
+ON CONFLICT (organization_id, month, resource_type, resource_id)
+DO UPDATE SET accesses = r.accesses + excluded.accesses"""
+    )
+    if gaps:
+        for spec in _GAPS:
+            _shift_gaps(session, spec)
+        session.execute("DROP TABLE rollup_new_user_days, rollup_new_resource_days")
     session.execute("DROP TABLE rollup_delta")
+
+
+@dataclass(frozen=True)
+class _GapSpec:
+    """A day table whose keys' active days feed a gaps table (migration 0025)."""
+
+    days: str  # the day table
+    gaps: str  # its gaps table
+    count: str  # the gaps table's count column
+    keys: str  # the key columns
+    match: str  # a key of `k` matches a day-table row `u`
+    where: str  # day-table rows that count
+    new: str  # the temp table of days a merge inserted
+
+
+_GAPS = (
+    _GapSpec(
+        "rollup_user_days",
+        "rollup_user_day_gaps",
+        "users",
+        "user_id",
+        "k.user_id = u.user_id",
+        "u.user_id IS NOT NULL",
+        "rollup_new_user_days",
+    ),
+    _GapSpec(
+        "rollup_resource_days",
+        "rollup_resource_day_gaps",
+        "resources",
+        "resource_type, resource_id",
+        "k.resource_id = u.resource_id AND k.resource_type IS NOT DISTINCT FROM u.resource_type",
+        "true",
+        "rollup_new_resource_days",
+    ),
+)
+
+
+def _cols(spec: _GapSpec) -> list[str]:
+    return [k.strip() for k in spec.keys.split(",")]
+
+
+def _create_new_days(session: ScopedSession) -> None:
+    session.execute(
+        "CREATE TEMP TABLE rollup_new_user_days (organization_id text, user_id text, day date)"
+        " ON COMMIT DROP"
+    )
+    session.execute(
+        "CREATE TEMP TABLE rollup_new_resource_days (organization_id text, resource_type text,"
+        " resource_id text, day date) ON COMMIT DROP"
+    )
+
+
+def _gap_rows(spec: _GapSpec, keys: str, sign: int, extra: str = "") -> str:
+    """The gaps contributed by the keys in the table `keys`: one per active day and its
+    previous active day (NULL: none), each counted `sign`; `extra` narrows the days."""
+    return f"""
+  SELECT organization_id, day,
+         lag(day) OVER (PARTITION BY organization_id, {spec.keys} ORDER BY day) AS prev_day,
+         {sign} AS n
+    FROM {spec.days} u
+   WHERE {spec.where} AND EXISTS (SELECT 1 FROM {keys} k
+                                    WHERE k.organization_id = u.organization_id
+                                      AND {spec.match}){extra}"""
+
+
+def _add_gaps(session: ScopedSession, spec: _GapSpec, rows: str) -> None:
+    session.execute(
+        f"""
+INSERT INTO {spec.gaps} AS g (organization_id, day, prev_day, {spec.count})
+SELECT organization_id, day, prev_day, sum(n) FROM ({rows}) c
+ GROUP BY 1, 2, 3 HAVING sum(n) <> 0
+ON CONFLICT (organization_id, day, prev_day)
+DO UPDATE SET {spec.count} = g.{spec.count} + excluded.{spec.count}"""
+    )
+    session.execute(f"DELETE FROM {spec.gaps} WHERE {spec.count} = 0")
+
+
+def _shift_gaps(session: ScopedSession, spec: _GapSpec) -> None:
+    """After a merge inserted the days in `spec.new`: the gaps of their keys now minus before
+    (their rows without the inserted days)."""
+    session.execute(
+        f"CREATE TEMP TABLE rollup_gap_keys ON COMMIT DROP AS"
+        f" SELECT DISTINCT organization_id, {spec.keys} FROM {spec.new}"
+    )
+    session.execute("ANALYZE rollup_gap_keys")
+    session.execute(f"ANALYZE {spec.new}")
+    before = (
+        f"\n     AND NOT EXISTS (SELECT 1 FROM {spec.new} k"
+        " WHERE k.organization_id = u.organization_id AND k.day = u.day"
+        f" AND {spec.match})"
+    )
+    rows = (
+        _gap_rows(spec, "rollup_gap_keys", 1)
+        + "\n  UNION ALL"
+        + _gap_rows(spec, "rollup_gap_keys", -1, before)
+    )
+    _add_gaps(session, spec, rows)
+    session.execute("DROP TABLE rollup_gap_keys")
 
 
 # Each rollup table and how its rows are placed in time: by UTC `day` or by hourly `bucket`.
@@ -1108,6 +1403,11 @@ _ROLLUP_TIME: dict[str, str] = {
     "rollup_user_years": "year",
     "rollup_resource_years": "year",
     "rollup_resource_user_years": "year",
+    "rollup_hour_families": "bucket",
+    "rollup_user_months": "month",
+    "rollup_resource_months": "month",
+    "rollup_user_day_gaps": "gap",
+    "rollup_resource_day_gaps": "gap",
 }
 
 
@@ -1163,8 +1463,41 @@ def recompute_days(session: ScopedSession, org_days_sql: str) -> int:
         " WHERE organization_id IS NOT NULL AND day IS NOT NULL"
     )
     session.execute("ANALYZE rollup_recompute")
+    # Month totals lose the days about to be recomputed (the merge adds back what remains);
+    # the day gaps lose every gap of the users and resources active on those days, and get
+    # them back from their remaining days after the merge.
+    session.execute(
+        """
+INSERT INTO rollup_user_months AS m (organization_id, month, user_id, events)
+SELECT t.organization_id, date_trunc('month', t.day)::date, t.user_id, -sum(t.events)
+  FROM rollup_user_days t JOIN rollup_recompute r
+    ON t.organization_id = r.organization_id AND t.day = r.day
+ GROUP BY 1, 2, 3
+ON CONFLICT (organization_id, month, user_id) DO UPDATE SET events = m.events + excluded.events"""
+    )
+    session.execute(
+        """
+INSERT INTO rollup_resource_months AS m
+  (organization_id, month, resource_type, resource_id, accesses)
+SELECT t.organization_id, date_trunc('month', t.day)::date, t.resource_type, t.resource_id,
+       -sum(t.accesses)
+  FROM rollup_resource_days t JOIN rollup_recompute r
+    ON t.organization_id = r.organization_id AND t.day = r.day
+ GROUP BY 1, 2, 3, 4
+ON CONFLICT (organization_id, month, resource_type, resource_id)
+DO UPDATE SET accesses = m.accesses + excluded.accesses"""
+    )
+    for spec in _GAPS:
+        session.execute(
+            f"CREATE TEMP TABLE {spec.new}_keys ON COMMIT DROP AS"
+            f" SELECT DISTINCT u.organization_id, {', '.join('u.' + k for k in _cols(spec))}"
+            f" FROM {spec.days} u JOIN rollup_recompute r"
+            f" ON u.organization_id = r.organization_id AND u.day = r.day WHERE {spec.where}"
+        )
+        session.execute(f"ANALYZE {spec.new}_keys")
+        _add_gaps(session, spec, _gap_rows(spec, f"{spec.new}_keys", -1))
     for table, column in _ROLLUP_TIME.items():
-        if column == "year":
+        if column in ("year", "month", "gap"):
             continue
         match = "t.day = r.day" if column == "day" else "t.bucket >= r.t0 AND t.bucket < r.t1"
         session.execute(
@@ -1182,9 +1515,14 @@ def recompute_days(session: ScopedSession, org_days_sql: str) -> int:
         " AND e.event_time >= r.t0 AND e.event_time < r.t1",
     )
     if events:
-        _merge_delta(session)
+        _merge_delta(session, gaps=False)
     else:
         session.execute("DROP TABLE rollup_delta")
+    for spec in _GAPS:
+        _add_gaps(session, spec, _gap_rows(spec, f"{spec.new}_keys", 1))
+        session.execute(f"DROP TABLE {spec.new}_keys")
+    session.execute("DELETE FROM rollup_user_months WHERE events = 0")
+    session.execute("DELETE FROM rollup_resource_months WHERE accesses = 0")
     session.execute("DROP TABLE rollup_recompute")
     return events
 

@@ -94,7 +94,15 @@ def test_timeline_equals_raw(loaded):
             for bucket in ("hour", "day"):
                 got = model.timeline(org, t0, t1, bucket=bucket)
                 assert list(got.columns) == ["bucket", "event_type", "event_action", "events"]
-                assert _rows(got) == ref.timeline(events, org, t0, t1, bucket), (t0, t1, bucket)
+                want = ref.timeline(events, org, t0, t1, bucket)
+                assert _rows(got) == want, (t0, t1, bucket)
+                # Per family only (the chart's stacks): the same counts summed over actions.
+                fam_only = model.timeline(org, t0, t1, bucket=bucket, by_action=False)
+                assert list(fam_only.columns) == ["bucket", "event_type", "events"]
+                summed: dict[tuple[Any, Any], int] = {}
+                for b, family, _action, n in want:
+                    summed[(b, family)] = summed.get((b, family), 0) + n
+                assert _rows(fam_only) == [(*k, v) for k, v in sorted(summed.items())]
             fams = ["login", "custom_family"]
             got = model.timeline(org, t0, t1, bucket="day", families=fams)
             assert _rows(got) == ref.timeline(events, org, t0, t1, "day", fams)
