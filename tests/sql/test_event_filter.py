@@ -245,11 +245,37 @@ def test_user_without_an_at_sign_is_an_id_lookup_only():
     where, params = EventFilter.parse("user:u1 user:u2").to_sql()
     assert where == "user_id = ANY(:f_users)" and "f_emails" not in params
     where, params = EventFilter.parse("user:u1 user:Ann@Company.com").to_sql()
-    assert "lower(user_email) = ANY(:f_emails)" in where
+    assert "auditlens_fold_email(user_email) = ANY(:f_emails)" in where
     assert params["f_emails"] == ["ann@company.com"] and params["f_users"] == [
         "u1",
         "Ann@Company.com",
     ]
+
+
+def test_user_email_is_matched_through_its_index(known_events):
+    # Behind the reader's security-barrier view only a LEAKPROOF function can drive an index
+    # scan: the email's must (migration 0043), or `user:EMAIL` scans the organisation.
+    t0 = datetime(2025, 1, 10, tzinfo=UTC)
+    crowd = [
+        event_row(
+            id=f"c{i}",
+            user_id=f"u_crowd{i % 300}",
+            user_email=f"crowd{i % 300}@company.com",
+            event_time=t0 + timedelta(minutes=i),
+        )
+        for i in range(6_000)
+    ]
+    with known_events.writer() as s:
+        insert_events(s, crowd)
+    with known_events.admin() as s:
+        s.execute("ANALYZE audit_events")
+    where, params = EventFilter.parse("user:john@company.com").to_sql()
+    with known_events.org_session("org_a") as s:
+        plan = s.execute(f"EXPLAIN SELECT id FROM org_audit_events WHERE {where}", params).rows
+    text = "\n".join(row[0] for row in plan)
+    conditions = [row[0] for row in plan if "Index Cond" in row[0]]
+    assert any("auditlens_fold_email(user_email)" in c for c in conditions), text
+    assert _ids(known_events, EventFilter.parse("user:john@company.com")) == ["e1", "e3"]
 
 
 def test_sql_carries_no_value_in_its_text():
