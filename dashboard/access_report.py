@@ -3,7 +3,7 @@
 One code path for the Compliance page and `auditlens report access`: the same filter (the
 shared search syntax, so the report states it exactly via `EventFilter.describe()`), the
 same summary and per-user table, the same printable HTML. The page's figures come from the
-read model (accesses per day, per user, the users' emails), so a source read millions of
+read model (accesses per user and their days, the users' emails), so a source read millions of
 times answers as fast as a rare one; raw events are read only for the first page of events
 (index-ordered, limited) and, when a file is made, by the streamed CSV and by the printable
 report's additions (accesses by action, log records touched, IP addresses). One
@@ -115,8 +115,8 @@ def _subject(flt: EventFilter) -> _Subject:
 
 @dataclass
 class AccessReport:
-    """What the page shows, computed once: the summary, per-user table and accesses per day
-    from the read model, and the first events (index-ordered raw reads)."""
+    """What the page shows, computed once: the summary and per-user table from the read
+    model, and the first and last events (index-ordered raw reads)."""
 
     organization: str
     query: str
@@ -124,7 +124,6 @@ class AccessReport:
     generated_at: datetime
     generated_by: str
     summary: dict[str, Any]
-    by_day: pd.DataFrame
     by_user: pd.DataFrame
     events: pd.DataFrame
     events_truncated: bool = False
@@ -161,10 +160,13 @@ def build_access_report(
     subject = _subject(flt)
     model = ReadModel(db)
     first, last, rid = subject.first, subject.last, subject.resource_id
-    per_day = model.resource_day_access(
-        org, first, last, resource_type=subject.resource_type, resource_id=rid
-    )
-    types = tuple(dict.fromkeys(_none(t) for t in per_day["resource_type"]))
+    if subject.resource_type is not None:
+        types: tuple[str | None, ...] = (subject.resource_type,)
+    else:
+        # Any type: the types this id has in the period (usually one; a row per user and
+        # type when several).
+        per_day = model.resource_day_access(org, first, last, resource_id=rid)
+        types = tuple(dict.fromkeys(_none(t) for t in per_day["resource_type"]))
     per_type = [
         model.resource_users(org, first, last, t, rid).assign(resource_type=t) for t in types
     ]
@@ -180,17 +182,15 @@ def build_access_report(
     by_user["user_email"] = [emails.get(u) if u is not None else None for u in by_user["user_id"]]
     columns = list(USER_COLUMNS) + (["resource_type"] if len(types) > 1 else [])
     by_user = by_user.reindex(columns=columns)
+    by_user = by_user[by_user["accesses"] > 0]
     by_user = by_user.sort_values(
         ["accesses", "user_id"], ascending=[False, True], na_position="last", kind="stable"
     ).reset_index(drop=True)
-    by_day = pd.DataFrame(per_day.groupby("day", as_index=False)["accesses"].sum())
 
     events, truncated, last_access = _first_events(db, org, flt, types, event_limit)
-    accesses = int(per_day["accesses"].sum())
     summary = {
-        "accesses": accesses,
+        "accesses": int(by_user["accesses"].sum()),
         "users": int(by_user["user_id"].nunique(dropna=False)),
-        "active_days": len(by_day),
         "first_access": events["event_time"].iloc[0] if len(events) else None,
         "last_access": last_access,
     }
@@ -201,7 +201,6 @@ def build_access_report(
         generated_at=(now or datetime.now(UTC)).astimezone(UTC),
         generated_by=generated_by,
         summary=summary,
-        by_day=by_day,
         by_user=by_user,
         events=events,
         events_truncated=truncated,
@@ -343,7 +342,6 @@ def report_html(report: AccessReport, details: AccessDetails) -> str:
     numbers = [
         ("Accesses", f"{s['accesses']:,}"),
         ("Users", f"{s['users']:,}"),
-        ("Days with accesses", f"{s['active_days']:,}"),
         ("Log records touched", f"{details.records:,}"),
         ("IP addresses", f"{details.ip_addresses:,}"),
         ("First access", _cell(s["first_access"])),

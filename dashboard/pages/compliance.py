@@ -52,9 +52,11 @@ summary = report.summary
 numbers = st.columns(4)
 numbers[0].metric("Accesses", f"{summary['accesses']:,}")
 numbers[1].metric("Users", f"{summary['users']:,}")
-numbers[2].metric("Days with accesses", f"{summary['active_days']:,}")
-last_access = summary["last_access"]
-numbers[3].metric("Last access", f"{last_access:%Y-%m-%d %H:%M} UTC" if last_access else "—")
+for column, label, moment in (
+    (numbers[2], "First access", summary["first_access"]),
+    (numbers[3], "Last access", summary["last_access"]),
+):
+    column.metric(label, f"{moment:%Y-%m-%d %H:%M} UTC" if moment is not None else "—")
 if not summary["accesses"]:
     st.info("Nobody accessed this resource in this period.")
     st.stop()

@@ -35,7 +35,7 @@ def test_report_shows_who_accessed_the_resource(dashboard_db, sign_in):
     assert metrics == {
         "Accesses": "7",
         "Users": "1",
-        "Days with accesses": "1",
+        "First access": "2025-01-15 02:00 UTC",  # the first export
         "Last access": "2025-01-15 14:04 UTC",  # the fifth search
     }
     by_user = at.dataframe[0].value
