@@ -4,11 +4,15 @@ URL (`db_key`) is in it, so two databases in one process (tests) never share an 
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from sql.gateway import Database
 from sql.read_model import ReadModel
@@ -18,6 +22,40 @@ TTL_SECONDS = 60
 
 def _key(db: Database) -> str:
     return db.url
+
+
+def run_concurrently(calls: Sequence[Callable[[], object]]) -> None:
+    """Run independent reads at once, each on a connection of its own, and wait for all: a
+    page that needs several read-model answers waits for the slowest, not for their sum.
+    Meant for cached reads, whose answers the page's own calls then find in the cache; an
+    error is left for that call to raise (with its page's message)."""
+    script = get_script_run_ctx()
+
+    def guarded(call: Callable[[], object]) -> None:
+        with contextlib.suppress(Exception):  # the page's own call raises it
+            call()
+
+    threads = [threading.Thread(target=guarded, args=(call,), daemon=True) for call in calls]
+    for thread in threads:
+        if script is not None:  # lets cached functions and widgets see the page's session
+            add_script_run_ctx(thread, script)
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def prefetch_overview(db: Database, org: str, start: datetime, end: datetime, bucket: str) -> None:
+    """The Overview's four independent reads, concurrently, into their caches."""
+    from dashboard import resource_queries
+
+    run_concurrently(
+        [
+            lambda: totals(db, org, start, end),
+            lambda: timeline(db, org, start, end, bucket),
+            lambda: top_users(db, org, start, end),
+            lambda: resource_queries.busiest_resources(db, org, start, end),
+        ]
+    )
 
 
 def totals(db: Database, org: str, start: datetime, end: datetime) -> dict[str, Any]:

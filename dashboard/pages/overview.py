@@ -20,6 +20,7 @@ from dashboard.period_widget import choose_period
 ctx = page_context("Overview")
 period = choose_period(ctx.db, ctx.org, key="overview_period")
 with st.spinner("Counting events…"):
+    overview_queries.prefetch_overview(ctx.db, ctx.org, period.start, period.end, period.bucket)
     totals = overview_queries.totals(ctx.db, ctx.org, period.start, period.end)
 if not totals["events"]:
     st.info(
