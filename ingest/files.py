@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ingest import fastjson
+from ingest.gil import short_switch_interval
 from ingest.model import WIRE_FIELDS, EventRejected
 from ingest.writer import EventWriter, Item, WriteResult
 from sql.errors import AuditLensError
@@ -236,7 +237,8 @@ def import_file(
                 if progress:
                     progress(counter.position())
             return total
-        _pipelined(writer, batches, total, progress, counter)
+        with short_switch_interval():
+            _pipelined(writer, batches, total, progress, counter)
         return total
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise ImportFileError(

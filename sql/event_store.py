@@ -111,6 +111,12 @@ SELECT m, CASE WHEN pt.partrelid IS NULL THEN 'audit_events'::regclass
 """
 
 
+# Each (organisation, family)'s retention in days, from the policies in force now.
+_RETENTION = (
+    "SELECT p.o, p.f, audit_retention_days(p.o, p.f) FROM unnest(%s::text[], %s::text[]) AS p(o, f)"
+)
+
+
 class _JsonbTextDumper(Dumper):
     """JSON text (already checked by the model) as binary jsonb: a version byte, then text."""
 
@@ -194,24 +200,33 @@ def insert_events(session: ScopedSession, rows: Sequence[Sequence[Any]]) -> Inse
     driver = session.conn.connection.driver_connection
     assert driver is not None
     prepared = _prepare(rows)
-    with driver.cursor() as cur:
+    # Months as (year, month): two attribute reads per row instead of a datetime.replace.
+    month_keys = sorted({(row[2].year, row[2].month) for row in prepared})
+    times = [datetime(y, m, 1, tzinfo=UTC) for y, m in month_keys]
+    orgs = sorted({row[0] for row in prepared})
+    pairs = sorted({(row[0], row[3]) for row in prepared})
+    with driver.cursor() as cur, driver.cursor() as policies, driver.cursor() as places:
+        # One round trip for what the COPY needs (in order: partitions, organisations,
+        # retention policies, each month's target, the savepoint): a writer thread waiting on
+        # the server gives up the GIL, and getting it back behind a busy thread can take a
+        # whole switch interval, so each round trip saved is worth more than its latency.
+        with driver.pipeline():
+            cur.execute("SELECT audit_ensure_partitions(%s)", (times,))
+            cur.execute(
+                "INSERT INTO organizations (organization_id) SELECT unnest(%s::text[])"
+                " ON CONFLICT DO NOTHING",
+                (orgs,),
+            )
+            policies.execute(_RETENTION, ([p[0] for p in pairs], [p[1] for p in pairs]))
+            places.execute(_COPY_TARGETS, (times,))
+            cur.execute("SAVEPOINT auditlens_direct_copy")
+        keep = {(o, f): timedelta(days=days) for o, f, days in policies.fetchall()}
+        targets = {month.astimezone(UTC): str(name) for month, name in places.fetchall()}
         _register_dumpers(cur)
-        # Months as (year, month): two attribute reads per row instead of a datetime.replace.
-        month_keys = sorted({(row[2].year, row[2].month) for row in prepared})
-        times = [datetime(y, m, 1, tzinfo=UTC) for y, m in month_keys]
-        cur.execute("SELECT audit_ensure_partitions(%s)", (times,))
-        orgs = sorted({row[0] for row in prepared})
-        cur.execute(
-            "INSERT INTO organizations (organization_id) SELECT unnest(%s::text[])"
-            " ON CONFLICT DO NOTHING",
-            (orgs,),
-        )
-        keep = _retention(cur, prepared)
         groups = _direct_rows(prepared, keep)
         if groups is None:
+            cur.execute("RELEASE SAVEPOINT auditlens_direct_copy")
             return _insert_via_staging(cur, _with_guarantees(prepared, keep))
-        targets = _copy_targets(cur, times)
-        cur.execute("SAVEPOINT auditlens_direct_copy")
         try:
             for month, part in groups.items():
                 # regclass text is already quoted and schema-qualified as needed.
@@ -231,11 +246,6 @@ def insert_events(session: ScopedSession, rows: Sequence[Sequence[Any]]) -> Inse
     global direct_copies
     direct_copies += 1
     return InsertOutcome(len(prepared), 0)
-
-
-def _copy_targets(cur: psycopg.Cursor[Any], months: list[datetime]) -> dict[datetime, str]:
-    cur.execute(_COPY_TARGETS, (months,))
-    return {month.astimezone(UTC): str(name) for month, name in cur.fetchall()}
 
 
 def _direct_rows(
@@ -316,19 +326,6 @@ def _prepare(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
             ip = str(ip)
         out.append((*row[:2], when, *row[3:7], ip, *row[8:11], details, row[12]))
     return out
-
-
-def _retention(
-    cur: psycopg.Cursor[Any], rows: list[tuple[Any, ...]]
-) -> dict[tuple[str, str], timedelta]:
-    """Each (organisation, family)'s retention, from the policies read in this transaction."""
-    pairs = sorted({(row[0], row[3]) for row in rows})
-    cur.execute(
-        "SELECT p.o, p.f, audit_retention_days(p.o, p.f)"
-        " FROM unnest(%s::text[], %s::text[]) AS p(o, f)",
-        ([p[0] for p in pairs], [p[1] for p in pairs]),
-    )
-    return {(o, f): timedelta(days=days) for o, f, days in cur.fetchall()}
 
 
 def _with_guarantees(

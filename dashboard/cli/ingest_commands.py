@@ -173,6 +173,7 @@ def serve_ingest(
     """Run the HTTP receiver (POST /v1/events, GET /healthz, /docs)."""
     import uvicorn
 
+    from ingest.gil import short_switch_interval
     from ingest.integrity.seal import background_sealing
     from ingest.receiver import Receiver, create_app
     from sql.settings import Settings
@@ -184,7 +185,9 @@ def serve_ingest(
         )
         err_console.print(f"AuditLens ingest on http://{host}:{port}/v1/events (docs: /docs)")
         try:
-            uvicorn.run(create_app(receiver), host=host, port=port, log_level="warning")
+            # Request threads wait on PostgreSQL while others parse: see ingest/gil.py.
+            with short_switch_interval():
+                uvicorn.run(create_app(receiver), host=host, port=port, log_level="warning")
         finally:
             receiver.close()
             refresher.close()

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ingest.files import import_file
+from ingest.gil import INGEST_SWITCH_INTERVAL
 from tests.ingest.hostile import hostile_events, mostly_valid_events
 
 
@@ -179,3 +180,24 @@ def test_an_endless_line_is_rejected_without_reading_it_whole(db, tmp_path):
     result = import_file(db, path)
     assert (result.accepted, result.rejected) == (2, 1)
     assert result.rejections[0].position == 2 and "longer than" in result.rejections[0].reason
+
+
+def test_the_import_runs_with_a_short_switch_interval_and_restores_it(db, tmp_path, monkeypatch):
+    """Writer threads wait on the server while the reader checks the next batch: during the
+    import the GIL switch interval is short (ingest/gil.py), and afterwards what it was."""
+    import ingest.files
+
+    seen = []
+    write_rows = ingest.files.EventWriter.write_rows
+
+    def spy(self, *args):
+        seen.append(sys.getswitchinterval())
+        return write_rows(self, *args)
+
+    monkeypatch.setattr(ingest.files.EventWriter, "write_rows", spy)
+    path = write_jsonl(tmp_path / "few.jsonl", [json.dumps(event(i)) for i in range(3)])
+    before = sys.getswitchinterval()
+    result = import_file(db, path, batch_size=1)
+    assert result.accepted == 3
+    assert len(seen) == 3 and max(seen) <= INGEST_SWITCH_INTERVAL < before
+    assert sys.getswitchinterval() == before
