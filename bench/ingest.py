@@ -19,9 +19,17 @@ Baselines, all measured in this run on the same kind of rows:
 - one INSERT per event in autocommit (the feature request's design; measured on a sample and
   reported as rows/s). Paths: `auditlens import` of a JSONL file, the SDK with 4 producer
 threads (until flushed), and the HTTP receiver (uvicorn, one process) under a local load
-generator (4 threads posting NDJSON batches of 1,000). Targets (issue 3): import >= 0.45 of
+generator (4 threads posting NDJSON batches of 1,000); then the SDK again with
+`short_switch_interval=True` (an opt-in: it changes the process's GIL switch interval, which
+`auditlens import` and `serve-ingest` do for themselves). Targets (issue 3): import >= 0.45 of
 raw COPY, SDK >= 0.30, HTTP >= 0.20, each >= 30x the per-event INSERT.
 Speed is never asserted in tests; this script prints the figures and the ratios.
+
+`--breakdown` also prints where an import's time goes, in microseconds per row: each client
+stage's CPU (thread time in this process: decode, check, build and encode the COPY), the
+server's CPU for the same rows (its backend's /proc counters: same host only), with and
+without audit_events' indexes and per index, the WAL written, and the wait for each commit.
+It runs the stages one after the other on one connection, so they can be told apart.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psycopg
@@ -51,6 +60,8 @@ from ingest.files import import_file  # noqa: E402
 from ingest.keys import create_key  # noqa: E402
 from ingest.model import normalise_event  # noqa: E402
 from ingest.sdk import AuditLogger  # noqa: E402
+from ingest.writer import EventWriter, Item  # noqa: E402
+from sql import event_store  # noqa: E402
 from sql.embedded import EmbeddedPostgres  # noqa: E402
 from sql.gateway import Database  # noqa: E402
 from sql.migrate import migrate  # noqa: E402
@@ -202,10 +213,16 @@ def file_import(db: Database, n: int, folder: Path) -> float:
     return rate
 
 
-def sdk(db: Database, n: int, folder: Path) -> float:
-    batches = [list(events(f"org_sdk{t}", n // 4, 10 + t)) for t in range(4)]
+def sdk(db: Database, n: int, folder: Path, *, short_switch: bool = False) -> float:
+    name = "sdkgil" if short_switch else "sdk"
+    batches = [list(events(f"org_{name}{t}", n // 4, 10 + t)) for t in range(4)]
     logger = AuditLogger(
-        db, spool_dir=folder / "spool", batch_size=5_000, max_queue=200_000, close_at_exit=False
+        db,
+        spool_dir=folder / "spool",
+        batch_size=5_000,
+        max_queue=200_000,
+        close_at_exit=False,
+        short_switch_interval=short_switch,
     )
 
     def produce(batch: list[dict[str, object]]) -> None:
@@ -220,7 +237,10 @@ def sdk(db: Database, n: int, folder: Path) -> float:
             t.join()
         assert logger.flush(None)
 
-    rate = timed("SDK, 4 producer threads (until flushed)", run, 4 * (n // 4))
+    label = "SDK, 4 producer threads (until flushed)"
+    if short_switch:
+        label += ", short_switch_interval=True"
+    rate = timed(label, run, 4 * (n // 4))
     logger.close()
     return rate
 
@@ -281,10 +301,128 @@ def http(db: Database, url: str, n: int) -> float:
         server.wait(30)
 
 
+# audit_events' indexes (0001), for the per-index server cost.
+INDEXES = {
+    "primary key (org, id, time)": "ALTER TABLE {t} ADD PRIMARY KEY"
+    " (organization_id, id, event_time)",
+    "(org, time)": "CREATE INDEX ON {t} (organization_id, event_time DESC)",
+    "(org, user, time)": "CREATE INDEX ON {t} (organization_id, user_id, event_time DESC)",
+    "(org, resource, time)": "CREATE INDEX ON {t}"
+    " (organization_id, resource_type, resource_id, event_time)",
+    "(org, family, time)": "CREATE INDEX ON {t} (organization_id, event_type, event_time DESC)",
+    "(org, session)": "CREATE INDEX ON {t} (organization_id, session_id)"
+    " WHERE session_id IS NOT NULL",
+    "(ingest_xid)": "CREATE INDEX ON {t} (ingest_xid)",
+}
+
+
+def _backend_cpu(pid: int) -> float | None:
+    """CPU seconds a server process has used (user + system), if this host can see it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _us(seconds: float | None, n: int) -> str:
+    return "n/a" if seconds is None else f"{seconds / n * 1e6:7.1f}"
+
+
+def breakdown(db: Database, url: str, n: int, folder: Path) -> None:
+    """Where an import's time goes: see the module docstring."""
+    lines = [orjson.dumps(e) for e in events("org_breakdown", n, 6)]
+    print(f"\nwhere an import's time goes, microseconds per row ({n:,} rows, stages in turn):")
+    t = time.thread_time()
+    values = [fastjson.loads(line) for line in lines]
+    decode = time.thread_time() - t
+    items = [Item(i, line, v) for i, (line, v) in enumerate(zip(lines, values, strict=True))]
+    writer = EventWriter(db, source="bench", content_ids=True)
+    t = time.thread_time()
+    checked = [writer.check(items[i : i + 5_000]) for i in range(0, n, 5_000)]
+    check = time.thread_time() - t
+    client = server = commit = 0.0
+    server_seen = True
+    with psycopg.connect(url) as conn:
+        lsn = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]  # type: ignore[index]
+        conn.commit()
+        for rows, _, _ in checked:
+            with db.writer() as session:
+                pid = int(session.scalar("SELECT pg_backend_pid()"))
+                before = _backend_cpu(pid)
+                t = time.thread_time()
+                event_store.insert_events(session, rows)
+                client += time.thread_time() - t
+                after = _backend_cpu(pid)
+                if before is None or after is None:
+                    server_seen = False
+                else:
+                    server += after - before
+                t = time.perf_counter()
+            commit += time.perf_counter() - t
+        wal = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", (lsn,)).fetchone()[0]  # type: ignore[index]
+        conn.commit()
+        # The same rows COPYed into plain tables: none of the indexes, then each alone.
+        encoded = []
+        for rows, _, _ in checked:
+            prepared = event_store._prepare(rows)
+            keep = {(r[0], r[3]): timedelta(days=365) for r in prepared}
+            groups = event_store._direct_rows(prepared, keep)
+            assert groups is not None
+            encoded.extend(row for part in groups.values() for row in part)
+        per_index: dict[str, float | None] = {}
+        all_seven = ";".join(INDEXES.values())
+        for label, ddl in [("no index", None), *INDEXES.items(), ("all", all_seven)]:
+            per_index[label] = _copy_cpu(conn, ddl, encoded)
+    print(f"  client: decode JSON (orjson)            {_us(decode, n)}")
+    print(f"  client: check (normalise_event)         {_us(check, n)}")
+    print(f"  client: build + encode the COPY         {_us(client, n)}")
+    print(f"  server: COPY into audit_events          {_us(server if server_seen else None, n)}")
+    bare = per_index["no index"]
+    print("  server: the same rows into a plain table shaped like audit_events:")
+    print(f"  server:   no index                      {_us(bare, n)}")
+    for label in [*INDEXES, "all"]:
+        cost = per_index[label]
+        extra = None if cost is None or bare is None else cost - bare
+        name = "all seven indexes at once" if label == "all" else f"index {label}"
+        print(f"  server:   + {name:<28}{_us(extra, n)}")
+    print(f"  commit (WAL flush) wait, wall           {_us(commit, n)}")
+    print(f"  WAL written: {float(wal) / n:,.0f} bytes/row")
+
+
+def _copy_cpu(
+    conn: psycopg.Connection[Any], ddl: str | None, rows: list[tuple[Any, ...]]
+) -> float | None:
+    """Server CPU seconds to COPY `rows` into a fresh table shaped like audit_events with
+    only the index `ddl` creates (None: no index)."""
+    conn.execute("DROP TABLE IF EXISTS bench_breakdown")
+    conn.execute("CREATE TABLE bench_breakdown (LIKE audit_events INCLUDING DEFAULTS)")
+    for statement in (ddl or "").split(";"):
+        if statement:
+            conn.execute(statement.format(t="bench_breakdown"))
+    conn.commit()
+    pid = conn.info.backend_pid
+    before = _backend_cpu(pid)
+    with conn.cursor() as cur:
+        event_store._register_dumpers(cur)
+        columns = ", ".join(event_store._COPY_COLUMNS)
+        with cur.copy(f"COPY bench_breakdown ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(event_store._COPY_TYPES)
+            for row in rows:
+                copy.write_row(row)
+    after = _backend_cpu(pid)
+    conn.execute("DROP TABLE bench_breakdown")
+    conn.commit()
+    return None if before is None or after is None else after - before
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--url", help="an existing PostgreSQL (superuser) URL")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also: where an import's time goes, per row"
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="auditlens-bench-"))
     folder.chmod(0o755)
@@ -313,7 +451,10 @@ def main() -> None:
             ("file import", file_import(db, n, folder), 0.45),
             ("SDK (4 threads)", sdk(db, n, folder), 0.30),
             ("HTTP receiver", http(db, url, n), 0.20),
+            ("SDK, short GIL", sdk(db, n, folder, short_switch=True), 0.30),
         ]
+        if args.breakdown:
+            breakdown(db, plain_url, n, folder)
     finally:
         db.close()
         if server is not None:

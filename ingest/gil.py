@@ -11,7 +11,8 @@ is a few more thread switches (measured in bench/ingest.py).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 INGEST_SWITCH_INTERVAL = 0.0005
@@ -26,3 +27,29 @@ def short_switch_interval(seconds: float = INGEST_SWITCH_INTERVAL) -> Iterator[N
         yield
     finally:
         sys.setswitchinterval(before)
+
+
+_held: list[float] = []  # the interval before the first holder, while any holds it
+_lock = threading.Lock()
+
+
+def hold_short_switch_interval(seconds: float = INGEST_SWITCH_INTERVAL) -> Callable[[], None]:
+    """Shorten the switch interval until the returned function is called (for objects that
+    live longer than a block, such as an SDK logger); holders nest, the last one restores."""
+    with _lock:
+        _held.append(sys.getswitchinterval())
+        sys.setswitchinterval(min(_held[-1], seconds))
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        with _lock:
+            if released:
+                return
+            released = True
+            first = _held[0]
+            _held.pop()
+            if not _held:
+                sys.setswitchinterval(first)
+
+    return release

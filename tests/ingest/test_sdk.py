@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest import AuditLogger
+from ingest.gil import INGEST_SWITCH_INTERVAL
 from ingest.sdk import config_diff
 from ingest.spool import Spool
 from sql.embedded import EmbeddedPostgres
@@ -276,3 +277,28 @@ def test_segment_names_never_repeat_after_the_folder_empties(tmp_path):
     second = next(tmp_path.rglob("seg-*.ndjson"))
     spool.close()
     assert Spool.segment_key(second) != first
+
+
+def test_short_switch_interval_is_opt_in_held_while_open_and_restored(db, tmp_path):
+    before = sys.getswitchinterval()
+    plain = AuditLogger(db, spool_dir=tmp_path / "a", close_at_exit=False)
+    assert sys.getswitchinterval() == before
+    first = AuditLogger(
+        db, spool_dir=tmp_path / "b", close_at_exit=False, short_switch_interval=True
+    )
+    second = AuditLogger(
+        db, spool_dir=tmp_path / "c", close_at_exit=False, short_switch_interval=True
+    )
+    assert sys.getswitchinterval() == INGEST_SWITCH_INTERVAL < before
+    first.log_event(
+        timestamp="2025-01-15T14:32:15Z",
+        event_type="login",
+        event_action="login",
+        organization_id="org_a",
+    )
+    first.close()
+    assert sys.getswitchinterval() == INGEST_SWITCH_INTERVAL  # the second still holds it
+    second.close()
+    plain.close()
+    assert sys.getswitchinterval() == before
+    assert first.counters.accepted == 1
