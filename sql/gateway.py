@@ -212,15 +212,23 @@ class Database:
         self.__dict__.pop("capabilities", None)
         return self.capabilities
 
-    def _prepare(self, conn: Connection, role: str | None, timeout_ms: int | None) -> None:
+    def _prepare(
+        self, conn: Connection, role: str | None, timeout_ms: int | None, org: str | None = None
+    ) -> None:
+        """Role, statement timeout and organisation scope for this transaction, in one round
+        trip (set_config('role', ..., true) is SET LOCAL ROLE with a bound name)."""
+        settings = ["set_config('statement_timeout', :ms, true)"]
+        # None: the configured limit; 0: no limit (maintenance such as a rollup rebuild).
+        values = {
+            "ms": str(self.settings.statement_timeout_ms if timeout_ms is None else timeout_ms)
+        }
         if role is not None:
-            # SET ROLE cannot take a bound parameter; role names come only from this module.
-            conn.execute(text(f"SET LOCAL ROLE {role}"))
-        conn.execute(
-            text("SELECT set_config('statement_timeout', :ms, true)"),
-            # None: the configured limit; 0: no limit (maintenance such as a rollup rebuild).
-            {"ms": str(self.settings.statement_timeout_ms if timeout_ms is None else timeout_ms)},
-        )
+            settings.insert(0, "set_config('role', :role, true)")
+            values["role"] = role
+        if org is not None:
+            settings.append("set_config('auditlens.organization_id', :org, true)")
+            values["org"] = org
+        conn.execute(text("SELECT " + ", ".join(settings)), values)
 
     @contextmanager
     def org_session(
@@ -229,10 +237,7 @@ class Database:
         """A read transaction that sees only `org_id`'s rows (as auditlens_reader)."""
         check_org_id(org_id)
         with self.engine.connect() as conn, conn.begin():
-            self._prepare(conn, "auditlens_reader", timeout_ms)
-            conn.execute(
-                text("SELECT set_config('auditlens.organization_id', :org, true)"), {"org": org_id}
-            )
+            self._prepare(conn, "auditlens_reader", timeout_ms, org_id)
             yield ScopedSession(conn, org_id=org_id, max_rows=max_rows or self.settings.max_rows)
 
     @contextmanager
