@@ -38,6 +38,7 @@ import argparse
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -301,19 +302,30 @@ def http(db: Database, url: str, n: int) -> float:
         server.wait(30)
 
 
-# audit_events' indexes (0001), for the per-index server cost.
-INDEXES = {
-    "primary key (org, id, time)": "ALTER TABLE {t} ADD PRIMARY KEY"
-    " (organization_id, id, event_time)",
-    "(org, time)": "CREATE INDEX ON {t} (organization_id, event_time DESC)",
-    "(org, user, time)": "CREATE INDEX ON {t} (organization_id, user_id, event_time DESC)",
-    "(org, resource, time)": "CREATE INDEX ON {t}"
-    " (organization_id, resource_type, resource_id, event_time)",
-    "(org, family, time)": "CREATE INDEX ON {t} (organization_id, event_type, event_time DESC)",
-    "(org, session)": "CREATE INDEX ON {t} (organization_id, session_id)"
-    " WHERE session_id IS NOT NULL",
-    "(ingest_xid)": "CREATE INDEX ON {t} (ingest_xid)",
-}
+# One index definition of a partition of audit_events, as pg_indexes shows it.
+_INDEXDEF = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON \S+ USING (\w+) \((.*)\)( WHERE .*)?$")
+
+
+def _event_indexes(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """audit_events' indexes as they are (read from one month partition), each as a
+    statement creating it on a table named {t}, by a short label."""
+    rows = conn.execute(
+        "SELECT i.indexdef FROM pg_indexes i"
+        " JOIN pg_inherits h ON h.inhrelid = format('%I.%I', i.schemaname, i.tablename)::regclass"
+        " WHERE h.inhparent = 'audit_events'::regclass AND i.tablename <> 'audit_events_default'"
+        " AND i.tablename = (SELECT max(c.relname) FROM pg_inherits p JOIN pg_class c"
+        "   ON c.oid = p.inhrelid WHERE p.inhparent = 'audit_events'::regclass"
+        "   AND c.relname <> 'audit_events_default')"
+        " ORDER BY i.indexname"
+    ).fetchall()
+    out = {}
+    for (definition,) in rows:
+        match = _INDEXDEF.match(definition)
+        assert match, definition
+        unique, method, columns, where = match.groups()
+        label = f"{'unique ' if unique else ''}({columns}){where or ''}"
+        out[label] = f"CREATE {unique or ''}INDEX ON {{t}} USING {method} ({columns}){where or ''}"
+    return out
 
 
 def _backend_cpu(pid: int) -> float | None:
@@ -370,23 +382,30 @@ def breakdown(db: Database, url: str, n: int, folder: Path) -> None:
             groups = event_store._direct_rows(prepared, keep)
             assert groups is not None
             encoded.extend(row for part in groups.values() for row in part)
+        indexes = _event_indexes(conn)
         per_index: dict[str, float | None] = {}
-        all_seven = ";".join(INDEXES.values())
-        for label, ddl in [("no index", None), *INDEXES.items(), ("all", all_seven)]:
+        everything = ";".join(indexes.values())
+        for label, ddl in [("no index", None), *indexes.items(), ("all", everything)]:
             per_index[label] = _copy_cpu(conn, ddl, encoded)
-    print(f"  client: decode JSON (orjson)            {_us(decode, n)}")
-    print(f"  client: check (normalise_event)         {_us(check, n)}")
-    print(f"  client: build + encode the COPY         {_us(client, n)}")
-    print(f"  server: COPY into audit_events          {_us(server if server_seen else None, n)}")
-    bare = per_index["no index"]
+
+    def line(label: str, seconds: float | None) -> None:
+        print(f"  {label[:66]:<66}{_us(seconds, n)}")
+
+    line("client: decode JSON (orjson)", decode)
+    line("client: check (normalise_event)", check)
+    line("client: build + encode the COPY", client)
+    line("server: COPY into audit_events", server if server_seen else None)
     print("  server: the same rows into a plain table shaped like audit_events:")
-    print(f"  server:   no index                      {_us(bare, n)}")
-    for label in [*INDEXES, "all"]:
+    bare = per_index["no index"]
+    line("server:   no index", bare)
+    for label in [*indexes, "all"]:
         cost = per_index[label]
         extra = None if cost is None or bare is None else cost - bare
-        name = "all seven indexes at once" if label == "all" else f"index {label}"
-        print(f"  server:   + {name:<28}{_us(extra, n)}")
-    print(f"  commit (WAL flush) wait, wall           {_us(commit, n)}")
+        line(
+            f"server:   + {f'all {len(indexes)} indexes at once' if label == 'all' else label}",
+            extra,
+        )
+    line("commit (WAL flush) wait, wall", commit)
     print(f"  WAL written: {float(wal) / n:,.0f} bytes/row")
 
 
