@@ -23,7 +23,7 @@ from typing import IO, Any
 from ingest import fastjson
 from ingest.gil import short_switch_interval
 from ingest.model import WIRE_FIELDS, EventRejected
-from ingest.writer import EventWriter, Item, WriteResult
+from ingest.writer import EventWriter, Item, WriteResult, make_durable
 from sql.errors import AuditLensError
 from sql.gateway import Database
 
@@ -214,8 +214,17 @@ def import_file(
     fmt = detect_format(path, fmt)
     stream, counter = _open(path)
     total = WriteResult()
+    # Batches commit without waiting for the disk; the import waits once, at the end, before
+    # it reports anything (make_durable). A crash before that fails the import, and running
+    # it again adds exactly what is missing (ids are content-derived when absent).
     writer = (
-        EventWriter(db, source=f"import:{path.name}", content_ids=True, default_org=default_org)
+        EventWriter(
+            db,
+            source=f"import:{path.name}",
+            content_ids=True,
+            default_org=default_org,
+            synchronous_commit=False,
+        )
         if db
         else None
     )
@@ -239,6 +248,8 @@ def import_file(
             return total
         with short_switch_interval():
             _pipelined(writer, batches, total, progress, counter)
+        assert db is not None
+        make_durable(db)
         return total
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise ImportFileError(

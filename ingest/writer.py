@@ -146,6 +146,7 @@ class EventWriter:
         org_check: Callable[[str], str | None] | None = None,
         content_ids: bool = False,
         encode_raw: Callable[[Any], bytes] | None = None,
+        synchronous_commit: bool = True,
     ) -> None:
         self.db = db
         self.source = clean_text(source, 200)
@@ -153,6 +154,11 @@ class EventWriter:
         self.org_check = org_check
         self.content_ids = content_ids
         self.encode_raw = encode_raw or raw_bytes
+        # False: batches commit without waiting for their WAL to reach the disk; the caller
+        # then owes a `make_durable` before it reports anything as stored (the file import,
+        # whose summary comes at the end; never the SDK or the receiver, which acknowledge
+        # batch by batch).
+        self.synchronous_commit = synchronous_commit
 
     def check(self, items: Iterable[Item]) -> tuple[list[tuple[Any, ...]], list[Item], list[Item]]:
         """Validate items: (rows, the items they came from, rejected items)."""
@@ -204,6 +210,8 @@ class EventWriter:
         for attempt in range(_TRANSIENT_RETRIES + 1):
             try:
                 with self.db.writer() as session:
+                    if not self.synchronous_commit:
+                        session.execute("SET LOCAL synchronous_commit TO off")
                     return self.write_checked(session, rows, list(good), [_fresh(i) for i in bad])
             except Exception as exc:
                 # Concurrent batches can deadlock (the same ids in different orders) or race
@@ -313,6 +321,14 @@ class EventWriter:
                     )
                 )
         return len(items)
+
+
+def make_durable(db: Database) -> None:
+    """Wait until every transaction committed so far is on disk: a transaction with an id
+    commits synchronously, and the WAL is one stream, so flushing up to its commit record
+    flushes every earlier one (batches written with synchronous_commit=False included)."""
+    with db.writer() as session:
+        session.scalar("SELECT pg_current_xact_id()")
 
 
 def _psycopg_error() -> type[Exception]:

@@ -201,3 +201,30 @@ def test_the_import_runs_with_a_short_switch_interval_and_restores_it(db, tmp_pa
     assert result.accepted == 3
     assert len(seen) == 3 and max(seen) <= INGEST_SWITCH_INTERVAL < before
     assert sys.getswitchinterval() == before
+
+
+def test_batches_commit_without_waiting_and_the_import_waits_once_at_the_end(
+    db, tmp_path, monkeypatch
+):
+    """Each batch of an import commits with synchronous_commit off; before import_file
+    reports anything it makes every batch durable (one synchronous commit after the last)."""
+    import ingest.files
+    import ingest.writer
+
+    calls = []
+    write_checked = ingest.writer.EventWriter.write_checked
+
+    def spy(self, session, *args):
+        calls.append(("batch", session.scalar("SELECT current_setting('synchronous_commit')")))
+        return write_checked(self, session, *args)
+
+    def durable(database):
+        calls.append(("durable", None))
+        ingest.writer.make_durable(database)
+
+    monkeypatch.setattr(ingest.writer.EventWriter, "write_checked", spy)
+    monkeypatch.setattr(ingest.files, "make_durable", durable)
+    path = write_jsonl(tmp_path / "few.jsonl", [json.dumps(event(i)) for i in range(4)])
+    assert import_file(db, path, batch_size=2).accepted == 4
+    assert calls == [("batch", "off"), ("batch", "off"), ("durable", None)]
+    assert count(db) == 4
