@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sql.errors import AuditLensError
@@ -534,18 +535,39 @@ class ReadModel:
         else:
             outer = "date_trunc('day', bucket, 'UTC')"
             source = _TIERED_ACTIONS.format(fam=where_fam)
-        action = "event_action, " if by_action else ""
+        keys = ["event_type", "event_action"] if by_action else ["event_type"]
+        cols = ", ".join(keys)
+        # One row per series (family, action) with its buckets (epoch seconds: whole hours or
+        # days, exact in float8's date_part) and counts as unordered arrays: tens of thousands
+        # of (hour, series) cells cross the driver as a few dozen rows, and neither side sorts
+        # or merges them in SQL; pandas sums a bucket the rollups and raw events both hold.
         sql = f"""
 WITH {_raw_cte("e." + fam if fam else "")}
-SELECT {_epoch_us(outer)} AS bucket, event_type, {action}sum(events)::bigint AS events
+SELECT {cols}, array_agg(CAST(date_part('epoch', {outer}) AS bigint)) AS buckets,
+       array_agg(events) AS counts
   FROM ({source}
   ) u
- GROUP BY {"1, 2, 3" if by_action else "1, 2"}
- ORDER BY {"1, 2, 3" if by_action else "1, 2"}"""
-        frame = self._frame(org, sql, params)
-        columns = ["bucket", "event_type", "event_action", "events"]
-        if not by_action:
-            columns.remove("event_action")
+ GROUP BY {cols}"""
+        packed = self._frame(org, sql, params)
+        columns = ["bucket", *keys, "events"]
+        if packed.empty:
+            return _shape(packed, columns, times=["bucket"])
+        lengths = packed["buckets"].map(len).to_numpy()
+        if lengths.sum() > self.max_rows:
+            raise ReadModelError(
+                f"the answer has more than {self.max_rows:,} rows: narrow the time range"
+            )
+        cells = pd.DataFrame(
+            {
+                "bucket": np.concatenate([np.asarray(b, dtype="int64") for b in packed["buckets"]]),
+                **{k: np.repeat(packed[k].to_numpy(), lengths) for k in keys},
+                "events": np.concatenate([np.asarray(c, dtype="int64") for c in packed["counts"]]),
+            }
+        )
+        frame = pd.DataFrame(
+            cells.groupby(["bucket", *keys], sort=True, as_index=False)["events"].sum()
+        )
+        frame["bucket"] = pd.to_datetime(frame["bucket"], unit="s", utc=True)
         return _shape(frame, columns, times=["bucket"])
 
     def user_activity(
