@@ -14,12 +14,8 @@ review over 10,000 rows; a download cut off before its end made no file and is n
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
-import secrets
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,6 +23,7 @@ from typing import TYPE_CHECKING
 from dashboard import accounts
 from dashboard.exports import FORMATS, Exporter, ExportStream
 from dashboard.session_cookie import COOKIE_NAME
+from dashboard.tickets import TicketStore, digest
 from sql.event_filter import EventFilter
 from sql.gateway import Database
 
@@ -50,15 +47,10 @@ class _Ticket:
     file_format: str
     with_proofs: bool
     file_name: str
-    expires: float
 
 
-_tickets: dict[str, _Ticket] = {}
-_lock = threading.Lock()
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+# Bounds memory only: a page issues one link per view it shows.
+_tickets: TicketStore[_Ticket] = TicketStore(TICKET_TTL_SECONDS, _MAX_TICKETS)
 
 
 def download_link(
@@ -76,33 +68,17 @@ def download_link(
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got: {file_format!r}")
     if not _SAFE_NAME.match(file_name):
         raise ValueError(f"file_name: letters, digits, '.', '_' and '-' only, got: {file_name!r}")
-    ticket = secrets.token_urlsafe(32)
-    now = time.monotonic()
-    entry = _Ticket(
-        _digest(session_token),
-        org,
-        event_filter.to_query(),
-        file_format,
-        with_proofs,
-        file_name,
-        now + TICKET_TTL_SECONDS,
+    ticket = _tickets.issue(
+        _Ticket(
+            digest(session_token),
+            org,
+            event_filter.to_query(),
+            file_format,
+            with_proofs,
+            file_name,
+        )
     )
-    with _lock:
-        for key in [k for k, t in _tickets.items() if t.expires <= now]:
-            del _tickets[key]
-        if len(_tickets) >= _MAX_TICKETS:
-            # Bounds memory only: a page issues one link per view it shows.
-            _tickets.pop(next(iter(_tickets)))
-        _tickets[_digest(ticket)] = entry
     return f"{base_path}{DOWNLOAD_PATH}/{ticket}"
-
-
-def _ticket(ticket: str) -> _Ticket | None:
-    if not ticket or len(ticket) > 200:
-        return None
-    with _lock:
-        entry = _tickets.get(_digest(ticket))
-    return entry if entry is not None and entry.expires > time.monotonic() else None
 
 
 def _client_ip(request: Request) -> str | None:
@@ -127,11 +103,11 @@ def download_routes(database: Callable[[], Database], base_path: str = "") -> li
     from starlette.routing import Route
 
     async def download(request: Request) -> Response:
-        entry = _ticket(str(request.path_params.get("ticket", "")))
+        entry = _tickets.get(str(request.path_params.get("ticket", "")))
         if entry is None:
             return _plain(404, "This download link has expired: reload the page for a new one.")
         cookie = request.cookies.get(COOKIE_NAME)
-        if not cookie or _digest(cookie) != entry.session_digest:
+        if not cookie or digest(cookie) != entry.session_digest:
             return _plain(403, "This download belongs to another session: sign in again.")
         db = database()
         viewer = await run_in_threadpool(accounts.viewer_for_token, db, cookie)

@@ -18,13 +18,10 @@ script reads the cookie from `st.context.cookies` (sent with the websocket hands
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
-import threading
-import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from dashboard.tickets import TicketStore
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -40,53 +37,23 @@ _MAX_BODY = 1024
 _MAX_PENDING = 10_000
 
 
-@dataclass(frozen=True)
-class _Pending:
-    token: str
-    max_age: int
-    expires: float
-
-
-_pending: dict[str, _Pending] = {}
-_lock = threading.Lock()
-
-
-def _digest(ticket: str) -> str:
-    return hashlib.sha256(ticket.encode()).hexdigest()
+# Sign-ins are throttled; the bound only limits memory if something loops.
+_pending: TicketStore[tuple[str, int]] = TicketStore(TICKET_TTL_SECONDS, _MAX_PENDING)
 
 
 def issue_ticket(token: str, max_age_seconds: int) -> str:
     """A one-time ticket the browser trades for the session cookie within TICKET_TTL_SECONDS."""
-    ticket = secrets.token_urlsafe(32)
-    now = time.monotonic()
-    with _lock:
-        for key in [k for k, p in _pending.items() if p.expires <= now]:
-            del _pending[key]
-        if len(_pending) >= _MAX_PENDING:
-            # Sign-ins are throttled; this only bounds memory if something loops.
-            _pending.pop(next(iter(_pending)))
-        _pending[_digest(ticket)] = _Pending(
-            token, max(1, int(max_age_seconds)), now + TICKET_TTL_SECONDS
-        )
-    return ticket
+    return _pending.issue((token, max(1, int(max_age_seconds))))
 
 
 def redeem_ticket(ticket: str) -> tuple[str, int] | None:
     """The (token, max age) of a live ticket, which is used up; None when unknown or stale."""
-    if not ticket or len(ticket) > 200:
-        return None
-    with _lock:
-        pending = _pending.pop(_digest(ticket), None)
-    if pending is None or pending.expires <= time.monotonic():
-        return None
-    return pending.token, pending.max_age
+    return _pending.take(ticket)
 
 
 def ticket_pending(ticket: str) -> bool:
     """True while the browser has not traded the ticket yet (and it has not expired)."""
-    with _lock:
-        pending = _pending.get(_digest(ticket))
-    return pending is not None and pending.expires > time.monotonic()
+    return _pending.get(ticket) is not None
 
 
 def cookie_token() -> str | None:

@@ -72,7 +72,7 @@ def _seal_tree(session: ScopedSession, seal: Seal) -> _SealTree | None:
     )
     entries = b"".join(bytes(r[0]) for r in result.rows)
     ids = b"".join(bytes(r[1]) for r in result.rows)
-    builder = IndexBuilder(keep_chunks=False)
+    builder = IndexBuilder()
     builder.add(entries, ids)
     root, digest = builder.finish()
     if root != seal.merkle_root or digest != seal.index_digest:

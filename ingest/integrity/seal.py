@@ -414,17 +414,14 @@ def join_ids(ids: Sequence[str]) -> bytes:
 
 
 class IndexBuilder:
-    """Accumulates a seal's entries and ids: Merkle root, index digest and stored chunks.
+    """Hashes a seal's entries and ids, chunk by chunk, into its Merkle root and index digest
+    (the scan groups events by ``ingest_seq >> 16``, so a chunk never holds more than 65,536
+    events); the chunks themselves are stored by the sealer."""
 
-    Each `add` is one stored chunk (the scan groups events by ``ingest_seq >> 16``, so a
-    chunk never holds more than 65,536 events)."""
-
-    def __init__(self, *, keep_chunks: bool = True) -> None:
+    def __init__(self) -> None:
         self.root = RootBuilder()
         self._entries_hash = hashlib.sha256()
         self._ids_hash = hashlib.sha256()
-        self.keep_chunks = keep_chunks
-        self.chunks: list[tuple[bytes, bytes]] = []
 
     def add(self, entries: bytes, ids: bytes) -> None:
         if len(entries) % ENTRY_SIZE or len(entries) // ENTRY_SIZE != ids.count(b"\x00"):
@@ -432,8 +429,6 @@ class IndexBuilder:
         self._entries_hash.update(entries)
         self._ids_hash.update(ids)
         self.root.add([entries[k + 16 : k + 48] for k in range(0, len(entries), ENTRY_SIZE)])
-        if self.keep_chunks and entries:
-            self.chunks.append((entries, ids))
 
     @property
     def count(self) -> int:
@@ -447,7 +442,7 @@ class IndexBuilder:
 
 
 def index_digest_of(entries: bytes, ids: bytes) -> bytes:
-    builder = IndexBuilder(keep_chunks=False)
+    builder = IndexBuilder()
     builder.add(entries, ids)
     return builder.finish()[1]
 
@@ -547,7 +542,7 @@ def seal_organization(
         # connection is the storing thread's alone until it is done.
         with ThreadPoolExecutor(1, thread_name_prefix="auditlens-seal-leaves") as pool:
             stored = pool.submit(_store_leaves, session, org, seal_seq, parts)
-            builder = IndexBuilder(keep_chunks=False)
+            builder = IndexBuilder()
             for entries, ids in parts:
                 builder.add(entries, ids)
             root, digest = builder.finish()

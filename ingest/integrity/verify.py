@@ -348,7 +348,7 @@ def _index_matches(
         if not trusted.get(seal.seal_seq, False):
             continue
         entries, ids = stored.get(seal.seal_seq, (b"", b""))
-        builder = IndexBuilder(keep_chunks=False)
+        builder = IndexBuilder()
         builder.add(entries, ids)
         root, digest = builder.finish()
         out[seal.seal_seq] = root == seal.merkle_root and digest == seal.index_digest
@@ -423,7 +423,7 @@ def _check_window(
             current_diff.append((seq, guarantee, leaf, event_id, seal.seal_seq))
         return
     # Without a trustworthy index only the signed root and count can be compared.
-    builder = IndexBuilder(keep_chunks=False)
+    builder = IndexBuilder()
     builder.add(entries, ids)
     root, _ = builder.finish()
     if root != seal.merkle_root or n != seal.event_count:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import multiprocessing as mp
 import os
@@ -110,11 +111,9 @@ def _write_rendered_elsewhere(sim: Simulation, out: Path, progress: ProgressFn |
     except (BrokenPipeError, EOFError, ConnectionResetError) as exc:
         # The child stopped early; its own exception, when it could send one, says why.
         reason: object = exc
-        try:
+        with contextlib.suppress(EOFError, OSError):
             if ours.poll(5):
                 reason = ours.recv()
-        except (EOFError, OSError):
-            pass
         raise RuntimeError(f"the simulator's render process failed: {reason!r}") from exc
     finally:
         ours.close()

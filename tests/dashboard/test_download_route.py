@@ -6,10 +6,10 @@ SHA-256 of what was sent, and nothing prepared, held or left on disk in advance.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import hashlib
 import io
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -91,12 +91,11 @@ def test_a_role_without_exports_gets_neither_link_nor_file(known, sign_in):  # n
     assert _records(known) == []
 
 
-def test_an_expired_link_says_so(known, sign_in):  # noqa: F811
+def test_an_expired_link_says_so(known, sign_in, monkeypatch):  # noqa: F811
     token = sign_in("ann@company.com", "org_a", "auditor")
     url = download_route.download_link(token, "org_a", EventFilter(), "csv", file_name="x.csv")
-    with download_route._lock:
-        for key, ticket in download_route._tickets.items():
-            download_route._tickets[key] = dataclasses.replace(ticket, expires=0.0)
+    later = time.monotonic() + download_route.TICKET_TTL_SECONDS + 1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
     response = fetch_download(known, url, token)
     assert response.status_code == 404 and "expired" in response.text
 
