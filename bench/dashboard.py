@@ -384,6 +384,11 @@ def main() -> None:
         help="embedded server folder to keep: the filled database is reused by later runs"
         " with the same --events/--days/--users (fill once, measure often)",
     )
+    parser.add_argument(
+        "--database",
+        help="use (and keep) this database on the server (AUDITLENS_BENCH_DATABASE_URL's):"
+        " a loaded copy made with CREATE DATABASE ... TEMPLATE, say",
+    )
     args = parser.parse_args()
     if args.users is None:
         args.users = max(
@@ -394,8 +399,10 @@ def main() -> None:
     END = datetime(START.year, START.month, START.day, tzinfo=UTC) + timedelta(days=args.days)
 
     admin_url, server = _server(args.data_dir)
-    keep = bool(args.data_dir)
-    if keep:
+    keep = bool(args.data_dir or args.database)
+    if args.database:
+        name = args.database
+    elif keep:
         name = f"auditlens_bench_{args.events}_{args.days}_{args.users}"
     else:
         name = f"auditlens_bench_{uuid.uuid4().hex[:8]}"

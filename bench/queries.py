@@ -211,6 +211,11 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument(
+        "--database",
+        help="use (and keep) this database on the server: a loaded copy made with"
+        " CREATE DATABASE ... TEMPLATE, say, so several people can measure one data set",
+    )
+    parser.add_argument(
         "--rebuild", action="store_true", help="time a full rollup rebuild on a reused database"
     )
     args = parser.parse_args()
@@ -220,8 +225,10 @@ def main() -> None:
         args.users = max(MIN_USERS, round(args.events / (args.days * EVENTS_PER_USER_DAY)))
 
     server_url, embedded = _server_url(args)
-    keep = args.keep
-    if keep:
+    keep = args.keep or bool(args.database)
+    if args.database:
+        name = args.database
+    elif keep:
         name = f"auditlens_queries_{args.events}_{args.users}_{args.days}_{args.seed}"
     else:
         name = f"auditlens_bench_{uuid.uuid4().hex[:8]}"
