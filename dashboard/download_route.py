@@ -7,9 +7,11 @@ The page asks for a download link (`download_link`): a random ticket that names 
 TICKET_TTL_SECONDS. `GET /_auditlens/export/<ticket>` answers only to the browser holding
 that session's HttpOnly cookie, checks on every request that the session is live and that
 the viewer may still export from that organisation, then streams the file as
-`exports.ExportStream` produces it (read in one snapshot, escaped, hashed). Every completed
-download is recorded in `audit_exports` and as an audit event with its SHA-256, flagged for
-review over 10,000 rows; a download cut off before its end made no file and is not.
+`exports.ExportStream` produces it (read in one snapshot, escaped, hashed). Every download
+is recorded in `audit_exports` and as an audit event with its SHA-256, flagged for review
+over 10,000 rows; one cut off before its end (the browser closed, the network dropped) is
+recorded as not completed, with the rows and the hash of what was sent, since those rows
+left all the same.
 """
 
 from __future__ import annotations
@@ -98,9 +100,27 @@ def _plain(status: int, message: str) -> Response:
 def download_routes(database: Callable[[], Database], base_path: str = "") -> list[BaseRoute]:
     """The export download route under `base_path` (Streamlit's server.baseUrlPath);
     `database` gives the dashboard's connection pool."""
+    import anyio
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import StreamingResponse
     from starlette.routing import Route
+    from starlette.types import Receive, Scope, Send
+
+    class ExportResponse(StreamingResponse):
+        """Streams an export and, however the response ends, closes it: a client gone partway
+        ends the read transaction and gets what was sent recorded (`ExportStream.close`)."""
+
+        def __init__(self, export: ExportStream, **kwargs: object) -> None:
+            super().__init__(export.chunks(), **kwargs)  # type: ignore[arg-type]
+            self.export = export
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                # Shielded: on a disconnect this runs while the response is being cancelled.
+                with anyio.CancelScope(shield=True):
+                    await run_in_threadpool(self.export.close)
 
     async def download(request: Request) -> Response:
         entry = _tickets.get(str(request.path_params.get("ticket", "")))
@@ -131,8 +151,8 @@ def download_routes(database: Callable[[], Database], base_path: str = "") -> li
             ),
             with_proofs=entry.with_proofs,
         )
-        return StreamingResponse(
-            iter(stream),  # a plain iterator: Starlette runs each step in its thread pool
+        return ExportResponse(
+            stream,  # a plain iterator: Starlette runs each step in its thread pool
             media_type=_MIME[entry.file_format],
             headers={
                 "Content-Disposition": f'attachment; filename="{entry.file_name}"',

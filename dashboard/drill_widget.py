@@ -13,12 +13,19 @@ from dashboard.drilldown import EXPLORE_PAGE
 
 
 def offer_drilldown(
-    ctx: PageContext, query: str | None, *, source: str, details: dict[str, Any] | None = None
+    ctx: PageContext,
+    query: str | None,
+    *,
+    source: str,
+    details: dict[str, Any] | None = None,
+    show_query: bool = True,
 ) -> None:
-    """Show the selection's query and an "Open in Explore" button (key `<source>_drill`)."""
+    """Show the selection's query and an "Open in Explore" button (key `<source>_drill`);
+    `show_query=False` when the page already shows that query (the button alone)."""
     if not query:
         return
-    st.code(query, language=None)
+    if show_query:
+        st.code(query, language=None)
     if not (Path(__file__).resolve().parent / EXPLORE_PAGE).exists():
         # A deployment without the Explore page still shows the exact query to run.
         return

@@ -6,7 +6,6 @@ with the filter's bound parameters. Raw rows are only ever read a page at a time
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ import pandas as pd
 
 from sql.event_filter import EventFilter
 from sql.gateway import Database
+from sql.read_model import ReadModel
 
 COUNT_CAP = 100_000
 PAGE_SIZE = 50
@@ -145,15 +145,14 @@ def timeline(
 ) -> pd.DataFrame:
     """Events per bucket and family: `bucket, event_type, events`.
 
-    A filter on families and time only is answered by the read model's rollups when they
-    exist; any other filter counts the matching raw events (index-backed, time-bounded).
+    A filter on families and time only is answered by the read model (rollups plus the raw
+    events past their watermark); any other filter counts the matching raw events
+    (index-backed, time-bounded).
     """
     if bucket not in _BUCKETS:
         raise ValueError(f"bucket must be one of {', '.join(_BUCKETS)}, got: {bucket!r}")
     if _only_rollup_fields(event_filter):
-        frame = _rollup_timeline(db, org, event_filter, start, end, bucket)
-        if frame is not None:
-            return frame
+        return _rollup_timeline(db, org, event_filter, start, end, bucket)
     bounded = event_filter.with_values(start=start, end=end)
     where, params = bounded.to_sql()
     with db.org_session(org) as session:
@@ -172,16 +171,15 @@ def timeline(
 
 def _rollup_timeline(
     db: Database, org: str, event_filter: EventFilter, start: datetime, end: datetime, bucket: str
-) -> pd.DataFrame | None:
-    try:
-        read_model = importlib.import_module("sql.read_model")
-    except ImportError:
-        return None
-    model = read_model.ReadModel(db)
-    frame = model.timeline(
-        org, start, end, bucket=bucket, families=list(event_filter.families) or None
+) -> pd.DataFrame:
+    frame = ReadModel(db).timeline(
+        org,
+        start,
+        end,
+        bucket=bucket,
+        families=list(event_filter.families) or None,
+        by_action=False,
     )
     if frame.empty:
         return pd.DataFrame(columns=["bucket", "event_type", "events"])
-    grouped = frame.groupby(["bucket", "event_type"], as_index=False)["events"].sum()
-    return grouped.sort_values(["bucket", "event_type"]).reset_index(drop=True)
+    return frame.sort_values(["bucket", "event_type"]).reset_index(drop=True)

@@ -21,7 +21,8 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -31,6 +32,8 @@ from ingest.spreadsheet import escape_cell
 from sql.event_filter import EventFilter
 from sql.event_store import record_event
 from sql.gateway import Database, check_org_id
+
+_log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "ndjson")
 REVIEW_THRESHOLD = 10_000
@@ -137,7 +140,10 @@ class ExportStream:
     response (`dashboard/download_route.py`). Iterating reads the rows in one read transaction
     (a consistent snapshot) with a server-side cursor and hashes the bytes as they go; after
     the last chunk the export is recorded (`record_export`) and `result` holds the record.
-    A consumer that stops early (a download cut off) leaves it unrecorded: no file was made.
+    A consumer that stops early (a download cut off: `close()`, or closing the iterator) or a
+    failure partway records what was handed out as an export that did not complete
+    (`audit_exports.completed` false, its rows and the SHA-256 of those bytes): at most that
+    much reached the client, and it may have.
     """
 
     def __init__(
@@ -157,40 +163,74 @@ class ExportStream:
         self.db, self.org, self.event_filter = db, org, event_filter
         self.file_format, self.exporter = file_format, exporter
         self.batch_size, self.with_proofs = batch_size, with_proofs
-        self.rows = 0
+        self.rows = 0  # rows handed out so far (counted as each chunk is)
         self.result: ExportResult | None = None
+        self._iterator: Generator[bytes, None, None] | None = None
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Generator[bytes, None, None]:
         digest = hashlib.sha256()
         chunks = self._proof_chunks() if self.with_proofs else self._chunks()
-        for chunk in chunks:
-            digest.update(chunk)
-            yield chunk
-        self.result = record_export(
+        handed_out = False
+        complete = False
+        try:
+            for chunk in chunks:
+                digest.update(chunk)
+                handed_out = True
+                yield chunk
+            complete = True
+        finally:
+            if not complete:
+                # Closed early (the browser went away) or failed partway: whatever was handed
+                # out may have reached the client, so it is recorded, as not completed.
+                chunks.close()  # ends the read transaction first
+                if handed_out:
+                    self._record_cut_off(digest.hexdigest())
+        self.result = self._record(digest.hexdigest(), complete=True)
+
+    def close(self) -> None:
+        """Stop an export that is being consumed (no-op once it has ended): recorded as not
+        completed when any of it was handed out."""
+        if self._iterator is not None:
+            self._iterator.close()
+
+    def chunks(self) -> Generator[bytes, None, None]:
+        """The file's chunks; `close()` ends them early (and records what went out)."""
+        self._iterator = self.__iter__()
+        return self._iterator
+
+    def _record(self, sha256: str, *, complete: bool) -> ExportResult:
+        return record_export(
             self.db,
             self.org,
             self.event_filter,
             self.file_format,
             rows=self.rows,
-            sha256=digest.hexdigest(),
+            sha256=sha256,
             exporter=self.exporter,
             kind="events_with_proofs" if self.with_proofs else "events",
+            complete=complete,
         )
 
-    def _chunks(self) -> Iterator[bytes]:
+    def _record_cut_off(self, sha256: str) -> None:
+        try:
+            self.result = self._record(sha256, complete=False)
+        except Exception:  # the original failure (if any) is the one to raise
+            _log.exception("could not record an export cut off after %d rows", self.rows)
+
+    def _chunks(self) -> Generator[bytes, None, None]:
         sql, params = _select(self.event_filter)
         # Exports may be long; each FETCH is its own statement, but the first one may sort.
         with self.db.org_session(self.org, timeout_ms=EXPORT_TIMEOUT_MS) as session:
             first = True
             for _columns, batch in session.stream(sql, params, batch_size=self.batch_size):
+                self.rows += len(batch)
                 yield from _encode(self.file_format, batch, header=first)
                 first = False
-                self.rows += len(batch)
             if first and self.file_format == "csv":
                 # No rows at all: the CSV still carries its header.
                 yield from _encode(self.file_format, [], header=True)
 
-    def _proof_chunks(self) -> Iterator[bytes]:
+    def _proof_chunks(self) -> Generator[bytes, None, None]:
         """The proof export format (see the module docstring)."""
         where, params = self.event_filter.to_sql()
         sql = filtered_export_sql(where)
@@ -205,9 +245,9 @@ class ExportStream:
                 body = text.getvalue()
                 if not first and csv_format:
                     body = body.split("\n", 1)[1]  # the header only once
+                self.rows += len(batch)
                 yield body.encode("utf-8")
                 first = False
-                self.rows += len(batch)
             if first and csv_format:
                 text = io.StringIO()
                 write_export([], {}, text, self.file_format)
@@ -255,17 +295,19 @@ def record_export(
     sha256: str,
     exporter: Exporter,
     kind: str = "events",
+    complete: bool = True,
 ) -> ExportResult:
-    """Record an export in `audit_exports` and as a `data_modification`/`export` event."""
+    """Record an export in `audit_exports` and as a `data_modification`/`export` event;
+    `complete=False` for one cut off partway (`rows` and `sha256` of what was handed out)."""
     flagged = rows > REVIEW_THRESHOLD
     filter_json = event_filter.to_dict()
     filter_text = event_filter.describe()
     with db.writer() as session:
         export_id = session.scalar(
             "INSERT INTO audit_exports (organization_id, exported_by, export_kind, export_format,"
-            " filter, filter_text, row_count, sha256, flagged_for_review)"
+            " filter, filter_text, row_count, sha256, flagged_for_review, completed)"
             " VALUES (:org, :by, :kind, :fmt, CAST(:filter AS jsonb), :text, :rows, :sha,"
-            " :flagged) RETURNING export_id",
+            " :flagged, :complete) RETURNING export_id",
             {
                 "org": org,
                 "by": exporter.email or exporter.user_id,
@@ -276,6 +318,7 @@ def record_export(
                 "rows": rows,
                 "sha": sha256,
                 "flagged": flagged,
+                "complete": complete,
             },
         )
         event_id = record_event(
@@ -296,6 +339,7 @@ def record_export(
                 "query": filter_json["query"],
                 "filter": filter_text,
                 "flagged_for_review": flagged,
+                "completed": complete,
             },
             ip_address=exporter.ip_address,
             user_agent=exporter.user_agent,

@@ -69,7 +69,8 @@ def _totals(db_key: str, org: str, start: datetime, end: datetime, *, _db: Datab
 
 
 def timeline(db: Database, org: str, start: datetime, end: datetime, bucket: str) -> pd.DataFrame:
-    """bucket, event_type, event_action, events."""
+    """bucket, event_type, events: per family, as the chart stacks them (the read model's
+    per-family series, a fraction of the rows of the per-action ones)."""
     return _timeline(_key(db), org, start, end, bucket, _db=db)
 
 
@@ -77,7 +78,7 @@ def timeline(db: Database, org: str, start: datetime, end: datetime, bucket: str
 def _timeline(
     db_key: str, org: str, start: datetime, end: datetime, bucket: str, *, _db: Database
 ) -> pd.DataFrame:
-    return ReadModel(_db).timeline(org, start, end, bucket=bucket)
+    return ReadModel(_db).timeline(org, start, end, bucket=bucket, by_action=False)
 
 
 def top_users(db: Database, org: str, start: datetime, end: datetime, n: int = 10) -> pd.DataFrame:

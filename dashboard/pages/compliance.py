@@ -93,7 +93,8 @@ st.dataframe(
     width="stretch",
     column_config=tables.column_config(report.events),
 )
-offer_drilldown(ctx, report.query, source="compliance_events")
+# The report's query is shown at the top already: the button alone here.
+offer_drilldown(ctx, report.query, source="compliance_events", show_query=False)
 st.caption(
     "Accesses by action, log records touched and IP addresses are in the printable report,"
     " counted from every event when it is made."

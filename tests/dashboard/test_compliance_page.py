@@ -45,6 +45,11 @@ def test_report_shows_who_accessed_the_resource(dashboard_db, sign_in):
     events = at.dataframe[1].value
     assert len(events) == 7 and events["event_time"].is_monotonic_increasing
     assert 'resource is "payment-logs"' in at.markdown[0].value
+    # The query is stated once (at the top), and the events still open in Explore.
+    assert [c.value for c in at.code].count(
+        "resource_type:source resource:payment-logs created:2025-01-13..2025-01-16"
+    ) == 1
+    assert at.button(key="compliance_events_drill").label == "Show these events in Explore"
     assert [b.key for b in at.get("download_button")] == ["compliance_html"]
     response = fetch_download(dashboard_db, download_url(at, "compliance_csv"), token)
     assert response.status_code == 200 and response.content.count(b"\r\n") == 8  # header + 7

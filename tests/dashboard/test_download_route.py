@@ -1,7 +1,8 @@
 """Downloads stream from the dashboard's download route: only to the browser of the session
 that was offered the link, only while that session lives and may export, exactly the
-filtered events of that organisation (escaped), each completed download recorded with the
-SHA-256 of what was sent, and nothing prepared, held or left on disk in advance."""
+filtered events of that organisation (escaped), each download recorded with the SHA-256 of
+what was sent (one cut off partway as not completed), and nothing prepared, held or left on
+disk in advance."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import io
 import json
 import time
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 
@@ -127,11 +129,70 @@ def test_large_downloads_are_flagged_and_cells_escaped(dashboard_db, sign_in):
     assert b"'=cmd|' /C calc'!A0" in response.content
 
 
-def test_a_download_cut_off_is_not_recorded(known):  # noqa: F811
+def test_an_export_cut_off_is_recorded_as_not_completed(known):  # noqa: F811
     stream = ExportStream(
         known, "org_a", EventFilter(), "csv", exporter=Exporter(user_id="u"), batch_size=10
     )
-    chunks = iter(stream)
-    next(chunks)
-    chunks.close()  # the browser went away
-    assert stream.result is None and _records(known) == []
+    chunks = stream.chunks()
+    first = next(chunks)
+    stream.close()  # the browser went away: 10 rows (and the header) had been handed out
+    (record,) = _records(known)
+    assert not record["completed"] and record["row_count"] == 10
+    assert record["sha256"] == hashlib.sha256(first).hexdigest()
+    assert stream.result is not None and stream.result.export_id == record["export_id"]
+    with known.org_session("org_a") as s:
+        (details,) = s.execute(
+            "SELECT details FROM org_audit_events WHERE event_action = 'export'"
+            " AND resource_type = 'audit_log'"
+        ).rows[0]
+    assert details["completed"] is False and details["records"] == 10
+    stream.close()  # closing again records nothing more
+    assert len(_records(known)) == 1
+
+
+def test_a_download_whose_client_goes_away_is_recorded(known, sign_in, monkeypatch):  # noqa: F811
+    """Through the route: the connection fails after the first chunk of the body."""
+    import anyio
+    from starlette.applications import Starlette
+    from starlette.requests import ClientDisconnect
+
+    from dashboard.session_cookie import COOKIE_NAME
+
+    monkeypatch.setattr(download_route, "ExportStream", partial(ExportStream, batch_size=10))
+    token = sign_in("ann@company.com", "org_a", "auditor")
+    url = download_route.download_link(
+        token, "org_a", EventFilter.parse("user:u_ann"), "csv", file_name="x.csv"
+    )
+    sent: list[bytes] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.body":
+            if sent:
+                raise OSError("connection reset by peer")
+            sent.append(message["body"])
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": url,
+        "raw_path": url.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"cookie", f"{COOKIE_NAME}={token}".encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    app = Starlette(routes=download_route.download_routes(lambda: known))
+    with pytest.raises(ClientDisconnect):
+        anyio.run(app, scope, receive, send)
+    (record,) = _records(known)
+    assert not record["completed"] and record["exported_by"] == "ann@company.com"
+    # The second chunk had been handed to the server when the connection failed: 20 rows at
+    # most reached the browser, and the record says so.
+    assert record["row_count"] == 20 and record["filter"]["query"] == "user:u_ann"
