@@ -46,7 +46,9 @@ from dashboard import (  # noqa: E402
     user_patterns,
     user_queries,
 )
+from dashboard.findings_view import ranked  # noqa: E402
 from detection import findings  # noqa: E402
+from detection.pipeline import run_detection  # noqa: E402
 from sql.embedded import EmbeddedPostgres  # noqa: E402
 from sql.errors import AuditLensError  # noqa: E402
 from sql.event_filter import EventFilter  # noqa: E402
@@ -245,12 +247,19 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
 
         return read
 
+    def anomalies_open() -> None:
+        # The Anomalies page on opening: up to 500 findings of any status, ranked.
+        ranked(findings.list_findings(db, ORG, limit=500))
+
+    top = findings.list_findings(db, ORG, limit=1)
+    evidence = EventFilter.parse(str(top["evidence_query"].iloc[0])) if len(top) else None
+
     def config_month() -> None:
         events, _ = config_changes.config_change_events(db, ORG, *month)
         config_changes.change_history(events)
         config_changes.never_reverted(events)
 
-    return {
+    reads: dict[str, Callable[[], Any]] = {
         "Overview, last 7 days": overview_week,
         f"Overview, all {days} days": overview_all,
         "Users, last 30 days": users_month,
@@ -266,7 +275,31 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
         "Explore, one user: open": explore(one_user, 1),
         "Explore, one user: page 20 (Older)": explore_page_20(one_user),
         "Explore, one user by email: open": explore(by_email, 1),
+        "Anomalies: open (findings ranked)": anomalies_open,
     }
+    if evidence is not None:
+        # Selecting the top finding and following its evidence link opens Explore on it.
+        reads["Anomalies: top finding's evidence in Explore"] = explore(evidence, 1)
+    return reads
+
+
+def detect_once(db: Database, days: int) -> None:
+    """Findings for the Anomalies page: `auditlens detect` over the last 14 days, once (a kept
+    database keeps them)."""
+    if len(findings.list_findings(db, ORG, limit=1)):
+        return
+    last = (END - timedelta(days=1)).date()
+    began = time.perf_counter()
+    _, window, inserted = run_detection(
+        db, ORG, start=last - timedelta(days=min(days, 14) - 1), end=last, actor="bench"
+    )
+    if window is None:
+        print("detection: no complete day to score")
+        return
+    print(
+        f"detection over {window[0]}..{window[1]}: {inserted:,} findings in"
+        f" {time.perf_counter() - began:.1f} s"
+    )
 
 
 def raw_overview(db: Database) -> None:
@@ -429,6 +462,7 @@ def main() -> None:
         ReadModel(db).refresh()
         print(f"rollup refresh: {time.perf_counter() - began:.1f} s")
         _pick_subjects(db, args.days)
+        detect_once(db, args.days)
         print(
             f"busiest user {HEAVY_USER} ({HEAVY_EMAIL}); busiest source {HOT_RESOURCE[1]};"
             f" a middling source {TYPICAL_RESOURCE[1]}"
