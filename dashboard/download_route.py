@@ -51,7 +51,10 @@ class _Ticket:
     file_name: str
 
 
-# Bounds memory only: a page issues one link per view it shows.
+# Bounds memory only: a page issues one link per view it shows. Tickets live in this server
+# process, as Streamlit's sessions do: several dashboard servers behind one address need
+# sticky sessions for Streamlit's websocket already, and the same browser then fetches its
+# download from the server that issued the link.
 _tickets: TicketStore[_Ticket] = TicketStore(TICKET_TTL_SECONDS, _MAX_TICKETS)
 
 
