@@ -177,7 +177,12 @@ def build_access_report(
     )
     by_user = by_user.rename(columns={"events": "accesses"})
     named = by_user.dropna(subset=["user_id"])
-    last_days = {str(u): d for u, d in named.groupby("user_id")["last_day"].max().items()}
+    # Each user's last day (over types when several): a plain loop, as pandas' groupby max
+    # over date objects falls back to a Python call per user (~0.35 s for 5,000 users).
+    last_days: dict[str, Any] = {}
+    for user, day in zip(named["user_id"], named["last_day"], strict=True):
+        if str(user) not in last_days or day > last_days[str(user)]:
+            last_days[str(user)] = day
     emails = model.user_emails(org, last_days).set_index("user_id")["user_email"]
     by_user["user_email"] = [emails.get(u) if u is not None else None for u in by_user["user_id"]]
     columns = list(USER_COLUMNS) + (["resource_type"] if len(types) > 1 else [])

@@ -939,16 +939,35 @@ SELECT day, user_id, resource_type, resource_id, sum(events)::bigint AS events
         params = _day_params(start_day, end_day)
         params.update(resource_id=str(resource_id), resource_type=resource_type)
         match = "resource_id = :resource_id AND resource_type IS NOT DISTINCT FROM :resource_type"
+        # The rollup holds one row per (day, user) of the resource: each user's figures are
+        # one hash aggregate over an index-only range (migration 0055's covering index), no
+        # sort for count(DISTINCT day). The few raw (day, user) pairs past the watermark add
+        # their events, and a day only when the rollup does not already hold it.
         sql = f"""
-WITH {_raw_cte("e." + match.replace("resource_type IS", "e.resource_type IS"))}
-SELECT user_id, sum(events)::bigint AS events, min(day) AS first_day, max(day) AS last_day,
-       count(DISTINCT day) AS active_days
+WITH {_raw_cte("e." + match.replace("resource_type IS", "e.resource_type IS"))},
+rolled AS (
+  SELECT user_id, sum(events) AS events, min(day) AS first_day, max(day) AS last_day,
+         count(*) AS active_days
+    FROM org_rollup_user_day_resources
+   WHERE day BETWEEN :d0 AND :d1 AND {match}
+   GROUP BY user_id
+),
+raw_days AS (
+  SELECT r.user_id, r.day, count(*) AS events,
+         NOT EXISTS (
+           SELECT 1 FROM org_rollup_user_day_resources x
+            WHERE x.day = r.day AND x.user_id IS NOT DISTINCT FROM r.user_id
+              AND x.resource_id = :resource_id
+              AND x.resource_type IS NOT DISTINCT FROM :resource_type) AS new_day
+    FROM raw r GROUP BY r.user_id, r.day
+)
+SELECT user_id, sum(events)::bigint AS events, min(first_day) AS first_day,
+       max(last_day) AS last_day, sum(active_days)::bigint AS active_days
   FROM (
-    SELECT day, user_id, events FROM org_rollup_user_day_resources
-     WHERE day BETWEEN :d0 AND :d1 AND {match}
+    SELECT user_id, events, first_day, last_day, active_days FROM rolled
     UNION ALL
-    SELECT day, user_id, count(*) FROM raw GROUP BY 1, 2
-  ) r
+    SELECT user_id, events, day, day, new_day::int FROM raw_days
+  ) u
  GROUP BY user_id
  ORDER BY events DESC, user_id NULLS LAST"""
         frame = self._frame(org, sql, params)
