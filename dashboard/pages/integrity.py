@@ -31,7 +31,12 @@ else:
         f" {_count(status.seal_count, 'seal')} over {_count(status.sealed_events, 'event')} ·"
         f" key {status.last_seal['key_id']}"
     )
-pending_col.metric("Not sealed yet", f"{status.unsealed_events:,}")
+pending_col.metric(
+    "Not sealed yet",
+    f"over {status.unsealed_events:,}"
+    if status.unsealed_over_cap
+    else f"{status.unsealed_events:,}",
+)
 
 verification = status.last_verification
 if verification is None:

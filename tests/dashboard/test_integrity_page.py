@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from ingest.integrity import keys as keymod
+from ingest.integrity import status as status_module
 from ingest.integrity.seal import seal_organization
 from ingest.integrity.verify import verify_organization
 from sql.event_store import insert_events
@@ -77,3 +78,18 @@ def test_counts_have_thousands_separators(dashboard_db, sign_in):
     # 1,001 events plus the dashboard's own audit events of the sign-in and page view.
     assert re.fullmatch(r"1,0\d\d", {m.label: m.value for m in at.metric}["Not sealed yet"])
     assert any("1 seal over 1,247 events" in c.value for c in at.caption)
+
+
+def test_a_long_unsealed_backlog_is_counted_up_to_a_cap(dashboard_db, sign_in, monkeypatch):
+    """Never counted whole on a page view (seconds at 10M events): past the cap it says so."""
+    with dashboard_db.writer() as w:
+        insert_events(w, [event_row(event_time=RECENT) for _ in range(30)])
+    monkeypatch.setattr(status_module, "UNSEALED_COUNT_CAP", 25)
+    at = page_test("integrity.py", sign_in("lead@company.com", "org_a", "auditor")).run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Not sealed yet"] == "over 25"
+    status = status_module.integrity_status(dashboard_db, "org_a")
+    assert status.unsealed_over_cap and status.unsealed_events == 25
+    monkeypatch.setattr(status_module, "UNSEALED_COUNT_CAP", 1_000)
+    status = status_module.integrity_status(dashboard_db, "org_a")
+    assert not status.unsealed_over_cap and 30 <= status.unsealed_events < 40
