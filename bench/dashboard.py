@@ -77,6 +77,7 @@ START = bench_queries.START
 # are looked up once the data is there (see _pick_subjects).
 HEAVY_USER = ""
 HEAVY_EMAIL = ""
+HEAVY_IP = ""
 HOT_RESOURCE = ("source", "")
 TYPICAL_RESOURCE = ("source", "")
 END = datetime(START.year, START.month, START.day, tzinfo=UTC)  # set from --days in main()
@@ -103,7 +104,7 @@ def _server(data_dir: str | None) -> tuple[str, EmbeddedPostgres | None]:
 def _pick_subjects(db: Database, days: int) -> None:
     """The simulator's ids are random: time the busiest user, the busiest source and one in
     the middle of the sources' ranking (the subjects the pages are timed on)."""
-    global HEAVY_USER, HEAVY_EMAIL, HOT_RESOURCE, TYPICAL_RESOURCE
+    global HEAVY_USER, HEAVY_EMAIL, HEAVY_IP, HOT_RESOURCE, TYPICAL_RESOURCE
     rm = ReadModel(db)
     span = (END - timedelta(days=days), END)
     top = rm.top_users(ORG, *span, n=1)
@@ -112,6 +113,15 @@ def _pick_subjects(db: Database, days: int) -> None:
     ranked = rm.top_resources(ORG, *span, n=100)
     sources = ranked[ranked["resource_type"] == "source"]["resource_id"].tolist()
     HOT_RESOURCE = ("source", str(sources[0]))
+    with db.admin() as session:  # the busiest user's usual address (an index range)
+        HEAVY_IP = str(
+            session.scalar(
+                "SELECT host(ip_address) FROM audit_events WHERE organization_id = :org"
+                " AND user_id = :u AND ip_address IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC"
+                " LIMIT 1",
+                {"org": ORG, "u": HEAVY_USER},
+            )
+        )
     TYPICAL_RESOURCE = ("source", str(sources[len(sources) // 2]))
 
 
@@ -188,11 +198,13 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
     def explore(event_filter: EventFilter, pages: int) -> Callable[[], None]:
         def read() -> None:
             # Opening Explore: count, timeline, the first page; then Older, page after page.
-            explore_queries.count_events(db, ORG, event_filter)
-            start, end = explore_queries.time_bounds(db, ORG, event_filter)
-            explore_queries.timeline(
-                db, ORG, event_filter, start, end, explore_queries.bucket_for(start, end)
-            )
+            # As the page does, the timeline of over COUNT_CAP raw matches waits for a click.
+            _count, capped = explore_queries.count_events(db, ORG, event_filter)
+            if explore_queries.timeline_is_cheap(event_filter, capped):
+                start, end = explore_queries.time_bounds(db, ORG, event_filter)
+                explore_queries.timeline(
+                    db, ORG, event_filter, start, end, explore_queries.bucket_for(start, end)
+                )
             page = explore_queries.page_events(db, ORG, event_filter)
             for _ in range(pages - 1):
                 page = explore_queries.page_events(
@@ -276,6 +288,12 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
         "Explore, one user: open": explore(one_user, 1),
         "Explore, one user: page 20 (Older)": explore_page_20(one_user),
         "Explore, one user by email: open": explore(by_email, 1),
+        "Explore, action:export: open": explore(EventFilter.parse("action:export"), 1),
+        "Explore, one IP address: open": explore(EventFilter.parse(f"ip:{HEAVY_IP}"), 1),
+        "Explore, ip:10.0.0.0/8: open": explore(EventFilter.parse("ip:10.0.0.0/8"), 1),
+        "Explore, busiest source: open": explore(
+            EventFilter.parse(f"resource:{HOT_RESOURCE[1]}"), 1
+        ),
         "Anomalies: open (findings ranked)": anomalies_open,
         # Never sealed here: every event is past the last seal (counted up to a cap).
         "Integrity: open": lambda: integrity_status(db, ORG),

@@ -135,6 +135,13 @@ def bucket_for(start: datetime, end: datetime) -> str:
     return "hour" if end - start <= timedelta(days=3) else "day"
 
 
+def timeline_is_cheap(event_filter: EventFilter, capped: bool) -> bool:
+    """Whether the timeline can be drawn at once: the read model answers it (families and time
+    only), or at most COUNT_CAP events match. Otherwise it would count every matching raw
+    event (seconds for a broad filter over millions), so the page draws it on request."""
+    return not capped or _only_rollup_fields(event_filter)
+
+
 def _only_rollup_fields(event_filter: EventFilter) -> bool:
     plain = EventFilter(families=event_filter.families)
     return event_filter.with_values(start=None, end=None) == plain and not event_filter.actions

@@ -187,8 +187,21 @@ class EventFilter:
                 # Column names come from the fixed _COLUMNS table, never from input.
                 clauses.append(f"{column} = ANY(:f_{name})")
         if self.ips:
-            params["f_ips"] = list(self.ips)
-            clauses.append("ip_address <<= ANY(CAST(:f_ips AS inet[]))")
+            # Each network as the index range [first address, last address] in inet's btree
+            # order (what PostgreSQL itself derives from <<= on a table, but not behind a
+            # security-barrier view: <<= is not LEAKPROOF, >= and <= are), then the exact test.
+            alternatives = []
+            for i, value in enumerate(self.ips):
+                network = ipaddress.ip_network(value, strict=False)
+                params[f"f_ip{i}"] = value
+                params[f"f_ip{i}_lo"] = f"{network.network_address}/{network.prefixlen}"
+                params[f"f_ip{i}_hi"] = f"{network.broadcast_address}/{network.max_prefixlen}"
+                alternatives.append(
+                    f"(ip_address >= CAST(:f_ip{i}_lo AS inet)"
+                    f" AND ip_address <= CAST(:f_ip{i}_hi AS inet)"
+                    f" AND ip_address <<= CAST(:f_ip{i} AS inet))"
+                )
+            clauses.append(f"({' OR '.join(alternatives)})")
         if self.start is not None:
             params["f_start"] = self.start
             clauses.append("event_time >= :f_start")

@@ -129,8 +129,21 @@ if not event_filter.is_empty:
 st.metric("Matching events", f"more than {count:,}" if capped else f"{count:,}")
 
 
-def _timeline(event_filter: EventFilter) -> None:
-    """The zoomable timeline; a box or click selection offers to narrow the time."""
+def _timeline(event_filter: EventFilter, applied_text: str, capped: bool) -> None:
+    """The zoomable timeline; a box or click selection offers to narrow the time. Over a broad
+    filter the read model cannot answer, drawn only when asked (see timeline_is_cheap)."""
+    if not q.timeline_is_cheap(event_filter, capped):
+        asked = st.session_state.get("explore_timeline_asked") == (ctx.org, applied_text)
+        if not asked:
+            st.info(
+                f"More than {q.COUNT_CAP:,} events match: drawing their timeline counts every"
+                " one of them, which can take a while. Narrow the period or the filter, or draw"
+                " it anyway."
+            )
+            if st.button("Draw the timeline", key="explore_draw_timeline"):
+                st.session_state["explore_timeline_asked"] = (ctx.org, applied_text)
+                st.rerun()
+            return
     start, end = q.time_bounds(ctx.db, ctx.org, event_filter)
     bucket = q.bucket_for(start, end)
     with st.spinner("Drawing the timeline…"):
@@ -201,7 +214,7 @@ if count == 0:
     )
     page = pd.DataFrame(columns=list(q.TABLE_COLUMNS))
 else:
-    _timeline(event_filter)
+    _timeline(event_filter, applied_text, capped)
     page = _events_table(event_filter, applied_text)
 
 # ---- one event and its session -----------------------------------------------------------------

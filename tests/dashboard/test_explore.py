@@ -220,3 +220,23 @@ def test_another_organisation_is_invisible(known, sign_in):
     assert _metric(at) == "0"
     at.text_input(key="explore_event_id").input("b1").run()
     assert "No event 'b1' in org_a" in at.warning[0].value
+
+
+def test_a_broad_raw_timeline_is_drawn_on_request(known, sign_in, monkeypatch):
+    """Over COUNT_CAP matches that the read model cannot chart, the page does not count them
+    all on every view: it says so and draws the timeline when asked."""
+    from dashboard import explore_queries
+
+    monkeypatch.setattr(explore_queries, "COUNT_CAP", 50)
+    token = sign_in("ann@company.com", "org_a", "analyst")
+    at = page_test("explore.py", token, q="user:u_ann").run()  # 120 events: capped
+    assert not at.exception
+    assert _metric(at) == "more than 50"
+    assert not at.get("plotly_chart")
+    assert any("More than 50 events match" in i.value for i in at.info)
+    assert len(at.dataframe[0].value) > 0  # the events are listed all the same
+    at.button(key="explore_draw_timeline").click().run()
+    assert not at.exception and len(at.get("plotly_chart")) == 1
+    # A filter the read model answers is charted at once, however many events match.
+    at = page_test("explore.py", token, q="family:log_access").run()
+    assert _metric(at) == "more than 50" and len(at.get("plotly_chart")) == 1
