@@ -47,6 +47,8 @@ from sql.read_model import ReadModel
 from sql.settings import Settings
 
 ORG = "org_bench"
+# The viewer's zone of the heatmap (the simulated organisation's own).
+HEATMAP_ZONE = "Europe/Berlin"
 # Q1 2025 is exactly 90 days: the quarter report covers the whole simulated window.
 START = date(2025, 1, 1)
 RAW_TIMEOUT_MS = 600_000
@@ -313,6 +315,13 @@ def run(db: Database, args: argparse.Namespace, *, full_refresh: bool) -> None:
             " GROUP BY 1 ORDER BY sum(events) DESC, 1 LIMIT 1",
             {"org": ORG},
         )
+        # ...and a typical one: the median user by events (the heatmap's usual case).
+        median_user = session.scalar(
+            "SELECT user_id FROM (SELECT user_id, row_number() OVER (ORDER BY sum(events), user_id)"
+            " AS k, count(*) OVER () AS n FROM rollup_user_days WHERE organization_id = :org"
+            " AND user_id IS NOT NULL GROUP BY 1) u WHERE k = (n + 1) / 2",
+            {"org": ORG},
+        )
         resource = tuple(
             session.execute(
                 "SELECT resource_type, resource_id FROM rollup_resource_days"
@@ -327,23 +336,31 @@ def run(db: Database, args: argparse.Namespace, *, full_refresh: bool) -> None:
     day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     q_start = START
     q_end = end.date() - timedelta(days=1)
-    print(f"heavy user {heavy_user}, user-day {day}, quarter report resource {resource}")
+    print(
+        f"heavy user {heavy_user}, median user {median_user}, user-day {day},"
+        f" quarter report resource {resource}"
+    )
 
-    def heatmap_model() -> Any:
-        # The users page's heatmap: the user's hourly series, summed per weekday and hour.
-        frame = model.user_activity(ORG, start, end, user_id=heavy_user)
-        buckets = frame["bucket"].dt
-        return frame.groupby([buckets.day_of_week, buckets.hour])["events"].sum()
+    def heatmap_model(user: str) -> Any:
+        # The Users page's heatmap: weekday x hour cells in the viewer's zone, from SQL.
+        return model.user_heatmap(ORG, start, end, user, HEATMAP_ZONE)
 
-    def heatmap_raw() -> Any:
+    def heatmap_raw(user: str) -> Any:
+        # The same answer from raw events, with the same hour rule (the UTC hour bucket
+        # shifted into the zone): one index range of the user's events.
+        local = "date_trunc('hour', event_time, 'UTC') AT TIME ZONE :tz"
         return raw_session(
             db,
-            "SELECT extract(isodow FROM event_time AT TIME ZONE 'UTC') AS weekday,"
-            " extract(hour FROM event_time AT TIME ZONE 'UTC') AS hour, count(*) AS events"
+            f"SELECT extract(isodow FROM {local})::int AS weekday,"
+            f" extract(hour FROM {local})::int AS hour, count(*) AS events"
             " FROM org_audit_events WHERE user_id = :u AND event_time >= :s AND event_time < :e"
-            " GROUP BY 1, 2",
-            {"u": heavy_user, "s": start, "e": end},
+            " GROUP BY 1, 2 ORDER BY 1, 2",
+            {"u": user, "s": start, "e": end, "tz": HEATMAP_ZONE},
         )
+
+    def trivial_read() -> Any:
+        # The least any read costs, raw or not: a scoped session and one trivial statement.
+        return raw_session(db, "SELECT 1", {})
 
     def quarter_raw() -> Any:
         # Every matching event (as the compliance report lists them), grouped by user.
@@ -440,7 +457,18 @@ def run(db: Database, args: argparse.Namespace, *, full_refresh: bool) -> None:
             ),
             150,
         ),
-        ("heatmap of one user (90 d)", heatmap_model, heatmap_raw, 150),
+        (
+            "heatmap, heaviest user (90 d)",
+            lambda: heatmap_model(heavy_user),
+            lambda: heatmap_raw(heavy_user),
+            150,
+        ),
+        (
+            "heatmap, median user (90 d)",
+            lambda: heatmap_model(median_user),
+            lambda: heatmap_raw(median_user),
+            150,
+        ),
         (
             "top 10 users (90 d)",
             lambda: model.top_users(ORG, start, end, n=10),
@@ -475,7 +503,7 @@ def run(db: Database, args: argparse.Namespace, *, full_refresh: bool) -> None:
         f"{'query':38} {'median ms':>10} {'p95 ms':>8} {'raw median ms':>14} {'ratio':>8}  target"
     )
     # Overview, timeline, heatmap and top-N must also be >= 20x faster than from raw events.
-    ratio_target = {label: 20.0 for label, *_ in queries[:7]}
+    ratio_target = {label: 20.0 for label, *_ in queries[:8]}
     raw_medians: dict[str, float] = {}
     for label, fast, raw, target in queries:
         fast()  # warm caches and plans, as a dashboard that is already open would have
@@ -502,16 +530,23 @@ def run(db: Database, args: argparse.Namespace, *, full_refresh: bool) -> None:
             f"{'ok' if ok else 'MISSED'}"
         )
 
-    # The least any read-model call costs (its session, the organisation's settings, one
-    # statement over an empty range): no rollup can make a read cheaper than this, so one
-    # user's heatmap, whose raw answer is a single index range, has a ceiling on its ratio.
+    # The least any read costs: a scoped session with one trivial statement (the raw
+    # baselines pay it too). One user's heatmap reads one index range raw, so the ratio any
+    # read model can reach there is at most raw / this; and the least a read-model call
+    # costs (its session, the organisation's settings, one statement over an empty range).
+    trivial = statistics.median(_time(trivial_read, args.repeat)[0])
     empty = statistics.median(_time(lambda: model.timeline(ORG, start, start), args.repeat)[0])
-    heat_raw = raw_medians["heatmap of one user (90 d)"]
     print(
-        f"a read-model call over an empty range: {empty:.1f} ms; the heatmap's raw answer "
-        f"({heat_raw:.1f} ms, one index range of one user's events) can be beaten at most "
-        f"{heat_raw / empty:.1f}x"
+        f"a scoped session with one trivial statement: {trivial:.2f} ms; a read-model call over"
+        f" an empty range: {empty:.2f} ms"
     )
+    for label in ("heatmap, heaviest user (90 d)", "heatmap, median user (90 d)"):
+        heat_raw = raw_medians[label]
+        print(
+            f"  {label}: raw {heat_raw:.2f} ms (one index range) can be beaten at most"
+            f" {heat_raw / trivial:.1f}x by any read (>= 20x would need a read under"
+            f" {heat_raw / 20:.2f} ms)"
+        )
     print(f"load average after the queries: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     with db.admin() as session:
         raw_bytes = session.scalar(

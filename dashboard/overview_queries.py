@@ -107,18 +107,25 @@ def _top_resources(
     return ReadModel(_db).top_resources(org, start, end, n=n)
 
 
-def user_activity(
-    db: Database, org: str, start: datetime, end: datetime, user_id: str
+def user_heatmap(
+    db: Database, org: str, start: datetime, end: datetime, user_id: str, time_zone: str
 ) -> pd.DataFrame:
-    """Hourly bucket, user_id, user_email, event_type, events of one user."""
-    return _user_activity(_key(db), org, start, end, user_id, _db=db)
+    """weekday (ISO, 1 = Monday), hour (in `time_zone`), events: one user's heatmap cells."""
+    return _user_heatmap(_key(db), org, start, end, user_id, time_zone, _db=db)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _user_activity(
-    db_key: str, org: str, start: datetime, end: datetime, user_id: str, *, _db: Database
+def _user_heatmap(
+    db_key: str,
+    org: str,
+    start: datetime,
+    end: datetime,
+    user_id: str,
+    time_zone: str,
+    *,
+    _db: Database,
 ) -> pd.DataFrame:
-    return ReadModel(_db).user_activity(org, start, end, user_id=user_id)
+    return ReadModel(_db).user_heatmap(org, start, end, user_id, time_zone)
 
 
 def user_day_features(db: Database, org: str, first: date, last: date) -> pd.DataFrame:

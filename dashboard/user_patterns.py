@@ -1,14 +1,14 @@
 """Per-user patterns for the Users page, computed from read-model frames (never raw events).
 
-Inputs have the read model's contracted shapes: `user_activity` (hourly UTC buckets) and
-`user_day_features` (one row per user and UTC day).
+Inputs have the read model's contracted shapes: `user_heatmap` (weekday and hour cells in the
+viewer's time zone) and `user_day_features` (one row per user and UTC day).
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -30,27 +30,14 @@ BASELINE_FEATURES: tuple[str, ...] = (
 )
 
 
-def weekday_hour_matrix(activity: pd.DataFrame, time_zone: str) -> pd.DataFrame:
-    """Events by weekday (rows Mon..Sun) and hour of day (columns 0..23) in `time_zone`.
-
-    Hourly UTC buckets are shifted whole into the zone: for zones whose offset is not a whole
-    hour (India, +05:30) an event lands in the hour its UTC bucket starts in locally.
-    """
-    grid = pd.DataFrame(0, index=list(WEEKDAYS), columns=list(HOURS), dtype="int64")
-    if activity.empty:
-        return grid
-    local = pd.to_datetime(activity["bucket"], utc=True).dt.tz_convert(ZoneInfo(time_zone))
-    frame = pd.DataFrame(
-        {
-            "weekday": local.dt.day_of_week.map(lambda d: WEEKDAYS[d]),
-            "hour": local.dt.hour,
-            "events": activity["events"].astype("int64"),
-        }
-    )
-    counts = frame.groupby(["weekday", "hour"], as_index=False)["events"].sum()
-    for weekday, hour, n in counts.itertuples(index=False):
-        grid.loc[weekday, hour] = int(n)
-    return grid
+def weekday_hour_matrix(cells: pd.DataFrame) -> pd.DataFrame:
+    """Events by weekday (rows Mon..Sun) and hour of day (columns 0..23), from the read
+    model's `user_heatmap` cells (ISO weekday 1..7, local hour, events), which are already
+    in the viewer's time zone."""
+    counts = np.zeros((len(WEEKDAYS), len(HOURS)), dtype="int64")
+    for weekday, hour, n in zip(cells["weekday"], cells["hour"], cells["events"], strict=True):
+        counts[int(weekday) - 1, int(hour)] += int(n)
+    return pd.DataFrame(counts, index=list(WEEKDAYS), columns=list(HOURS))
 
 
 def users_by_day(features: pd.DataFrame, top: int = 30) -> pd.DataFrame:

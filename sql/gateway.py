@@ -232,13 +232,27 @@ class Database:
 
     @contextmanager
     def org_session(
-        self, org_id: str, *, timeout_ms: int | None = None, max_rows: int | None = None
+        self,
+        org_id: str,
+        *,
+        timeout_ms: int | None = None,
+        max_rows: int | None = None,
+        snapshot: bool = False,
     ) -> Iterator[ScopedSession]:
-        """A read transaction that sees only `org_id`'s rows (as auditlens_reader)."""
+        """A read transaction that sees only `org_id`'s rows (as auditlens_reader).
+
+        `snapshot=True`: REPEATABLE READ, so every statement of the transaction sees the one
+        snapshot its first statement took (a later statement may rely on what an earlier one
+        found). Set on the driver connection, it goes out with the BEGIN: no round trip."""
         check_org_id(org_id)
-        with self.engine.connect() as conn, conn.begin():
-            self._prepare(conn, "auditlens_reader", timeout_ms, org_id)
-            yield ScopedSession(conn, org_id=org_id, max_rows=max_rows or self.settings.max_rows)
+        with self.engine.connect() as conn:
+            if snapshot:
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                self._prepare(conn, "auditlens_reader", timeout_ms, org_id)
+                yield ScopedSession(
+                    conn, org_id=org_id, max_rows=max_rows or self.settings.max_rows
+                )
 
     @contextmanager
     def writer(self, *, timeout_ms: int | None = None) -> Iterator[ScopedSession]:

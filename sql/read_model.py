@@ -6,10 +6,13 @@ ingest transaction lies below a watermark over ingest order (`rollup_state.water
 xid8). `ReadModel.refresh()` rolls up the events of every transaction that ended since the
 last refresh: those with `watermark <= ingest_xid < pg_snapshot_xmin(pg_current_snapshot())`,
 so late events (an old `event_time`) and transactions that commit out of order are counted
-exactly once. Every read is ONE SQL statement (one snapshot) that unions the rollups with the
-raw events past the watermark, so an event is counted as soon as its transaction commits,
-refresh or not. Ranges that do not start or end on a bucket boundary read the partial
-buckets from raw events, so every answer equals the aggregation over raw events.
+exactly once. Every read is one snapshot (a REPEATABLE READ transaction): a first statement
+reads the organisation's settings, the watermark and the time span of the organisation's
+events past it; then ONE statement unions the rollups with the raw events past the watermark
+inside that span, so an event is counted as soon as its transaction commits, refresh or not
+(and a read plans no raw event partition it cannot need). Ranges that do not start or end on
+a bucket boundary read the partial buckets from raw events, so every answer equals the
+aggregation over raw events.
 
 Reads run in `db.org_session(org)` through the `org_rollup_*` and `org_audit_events`
 security-barrier views; refreshes run as the login role and are serialised by an advisory
@@ -38,12 +41,15 @@ Definitions (shared by the rollups and the raw part of every read):
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import available_timezones
 
 import numpy as np
 import pandas as pd
@@ -187,14 +193,20 @@ _USER_DAY_AGG = f"""
 
 _VALID_TZ = "auditlens_valid_time_zone({tz})"
 
-# The organisation's settings, read first in the read's own session and bound into the main
-# statement: the time-zone check traps errors (a subtransaction), which parallel plans forbid.
+# The first statement of every read, in the read's own REPEATABLE READ snapshot: the
+# organisation's settings (bound into the main statement: the time-zone check traps errors, a
+# subtransaction, which parallel plans forbid), the watermark, and the time span of the
+# organisation's events past it (migration 0026), which bounds the main statement's raw part.
+# No parameters: psycopg prepares it, so it is planned once per connection.
 _ORG_SETTINGS = """
-SELECT coalesce(max(auditlens_valid_time_zone(time_zone)), 'UTC'),
-       coalesce(max(work_start_hour), 8), coalesce(max(work_end_hour), 19),
-       (SELECT watermark::text FROM rollup_state WHERE name = 'events'),
-       (SELECT set_config('jit', 'off', true)), (SELECT set_config('work_mem', '64MB', true))
-  FROM org_organizations"""
+SELECT s.tz, s.ws, s.we, s.wm, p.first_time, p.last_time, s.jit, s.work_mem
+  FROM (SELECT coalesce(max(auditlens_valid_time_zone(time_zone)), 'UTC') AS tz,
+               coalesce(max(work_start_hour), 8) AS ws, coalesce(max(work_end_hour), 19) AS we,
+               (SELECT watermark::text FROM rollup_state WHERE name = 'events') AS wm,
+               (SELECT set_config('jit', 'off', true)) AS jit,
+               (SELECT set_config('work_mem', '64MB', true)) AS work_mem
+          FROM org_organizations) s
+ CROSS JOIN auditlens_past_watermark_span() p"""
 _ORG_CTE = """
 org AS (
   SELECT CAST(:org_tz AS text) AS tz, CAST(:org_ws AS smallint) AS ws,
@@ -202,23 +214,78 @@ org AS (
 )"""
 
 
+# The columns of _DERIVED with their types, as a relation without rows: the raw part of a read
+# that needs no raw events at all (a range on bucket boundaries, nothing past the watermark).
+_NO_RAW = """SELECT NULL::text AS organization_id, NULL::timestamptz AS event_time,
+         NULL::text AS event_type, NULL::text AS event_action, NULL::text AS user_id,
+         NULL::text AS user_email, NULL::inet AS ip_address, NULL::text AS user_agent,
+         NULL::text AS resource_type, NULL::text AS resource_id, NULL::timestamptz AS bucket,
+         NULL::date AS day, NULL::boolean AS off_hours, NULL::bigint AS records,
+         NULL::bigint AS results
+   WHERE false"""
+# A branch of a raw part: /*raw:KIND:PREFIX*/ ... /*end*/, removed by _prune_raw when empty.
+_BRANCH = re.compile(r"/\*raw:(past|lo|hi):(\w*)\*/.*?/\*end\*/", re.DOTALL)
+_TINY = timedelta(microseconds=1)  # timestamptz's resolution
+
+
 def _raw_cte(extra: str = "", *, name: str = "raw", p: str = "", org: bool = True) -> str:
     """Raw events of the session's organisation that the rollups do not hold for the range:
     past the watermark inside the aligned part [:a0, :a1), and every event of the unaligned
-    edges [:t0, :a0) and [:a1, :t1). `p` prefixes the parameter names."""
+    edges [:t0, :a0) and [:a1, :t1). `p` prefixes the parameter names. `ReadModel._frame`
+    drops the branches that cannot hold an event (see _prune_raw)."""
     cond = f" AND ({extra})" if extra else ""
-    select = f"SELECT {_DERIVED} FROM org_audit_events e CROSS JOIN org o WHERE "
+    select = f"UNION ALL SELECT {_DERIVED} FROM org_audit_events e CROSS JOIN org o WHERE "
     head = f"{_ORG_CTE},\n" if org else ""
-    past_watermark = f"""
-  {select} e.ingest_xid >= (SELECT watermark FROM rollup_state WHERE name = 'events')
+    # :{p}pa0/:{p}pa1: the aligned part narrowed to the span of the organisation's events
+    # past the watermark, which the read's first statement found in the same snapshot.
+    return f"""{head}{name} AS MATERIALIZED (
+  {_NO_RAW}
+  /*raw:past:{p}*/ {select}
+           e.ingest_xid >= (SELECT watermark FROM rollup_state WHERE name = 'events')
        AND e.ingest_xid >= CAST(:wm_hint AS xid8)
-       AND e.event_time >= :{p}a0 AND e.event_time < :{p}a1{cond}
-  UNION ALL"""
-    return f"""{head}{name} AS MATERIALIZED ({past_watermark}
-  {select} e.event_time >= :{p}t0 AND e.event_time < :{p}a0{cond}
-  UNION ALL
-  {select} e.event_time >= :{p}a1 AND e.event_time < :{p}t1{cond}
+       AND e.event_time >= :{p}pa0 AND e.event_time < :{p}pa1{cond} /*end*/
+  /*raw:lo:{p}*/ {select} e.event_time >= :{p}t0 AND e.event_time < :{p}a0{cond} /*end*/
+  /*raw:hi:{p}*/ {select} e.event_time >= :{p}a1 AND e.event_time < :{p}t1{cond} /*end*/
 )"""
+
+
+def _prune_raw(
+    sql: str, params: dict[str, Any], first: datetime | None, last: datetime | None
+) -> str:
+    """The raw parts of `sql` without the branches that cannot hold an event, and the past
+    branches' bounds in `params`: the edges when empty, the past-watermark branch outside
+    [first, last] (the span of the organisation's events past the watermark, None: none).
+    Exact because the read's statements share one snapshot; what is left plans only the
+    partitions that can hold an event, none at all for an aligned range with nothing past
+    the watermark."""
+
+    def keep(match: re.Match[str]) -> str:
+        kind, p = match.group(1), match.group(2)
+        if kind == "lo":
+            return match.group(0) if params[f"{p}t0"] < params[f"{p}a0"] else ""
+        if kind == "hi":
+            return match.group(0) if params[f"{p}a1"] < params[f"{p}t1"] else ""
+        if first is None or last is None:
+            return ""
+        lo, hi = max(params[f"{p}a0"], first), min(params[f"{p}a1"], last + _TINY)
+        if lo >= hi:
+            return ""
+        params[f"{p}pa0"], params[f"{p}pa1"] = lo, hi
+        return match.group(0)
+
+    return _BRANCH.sub(keep, sql)
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())  # reads the zone files: once per process
+
+
+def check_time_zone(name: str) -> str:
+    """An IANA time zone name, or a one-line error naming the field."""
+    if not isinstance(name, str) or name not in _time_zones():
+        raise ReadModelError(f"time_zone: unknown IANA zone {name!r} (for example Europe/Berlin)")
+    return name
 
 
 def _utc(value: datetime | date | str | pd.Timestamp, name: str) -> datetime:
@@ -477,16 +544,18 @@ class ReadModel:
 
     def _frame(self, org: str, sql: str, params: Mapping[str, Any]) -> pd.DataFrame:
         check_org_id(org)
-        with self.db.org_session(org, max_rows=self.max_rows) as session:
+        # One snapshot for both statements: the second relies on what the first found.
+        with self.db.org_session(org, max_rows=self.max_rows, snapshot=True) as session:
             # One round trip for the session settings and the organisation's: jit off (the
             # planner cannot know how few events are past the watermark and prices the raw
             # part high enough to JIT-compile: ~0.7 s of a ~10 ms read); work_mem so distinct
             # counts over ~10^5 rollup rows hash in memory instead of sorting.
-            tz, ws, we, wm, *_ = session.execute(_ORG_SETTINGS).rows[0]
+            tz, ws, we, wm, first, last, *_ = session.execute(_ORG_SETTINGS).rows[0]
             # wm_hint: the watermark as a constant, so the planner sees how few events are
             # past it. The statement still reads the watermark itself (one snapshot with the
             # rollups); committed watermarks only grow, so the hint never hides an event.
             bound = {**params, "org_tz": tz, "org_ws": ws, "org_we": we, "wm_hint": wm}
+            sql = _prune_raw(sql, bound, first, last)
             result = session.execute(sql, bound, max_rows=self.max_rows)
         if result.truncated:
             raise ReadModelError(
@@ -596,6 +665,34 @@ SELECT {_epoch_us("bucket")} AS bucket, user_id, max(user_email) AS user_email, 
         return _shape(
             frame, ["bucket", "user_id", "user_email", "event_type", "events"], times=["bucket"]
         )
+
+    def user_heatmap(
+        self, org: str, start: Any, end: Any, user_id: str, time_zone: str
+    ) -> pd.DataFrame:
+        """One user's events in [start, end) by ISO weekday (1 = Monday .. 7 = Sunday) and
+        hour of day in `time_zone` (an IANA name): at most 7 x 24 rows, the cells with
+        events, aggregated in SQL. The hour rule of the Users page and its drill-down
+        (dashboard/user_events.py): the UTC hour bucket an event falls in, shifted whole into
+        the zone (with a +05:30 zone, the local hour that bucket starts in)."""
+        params = _range_params(start, end, timedelta(hours=1))
+        params.update(user_id=str(user_id), tz=check_time_zone(time_zone))
+        sql = f"""
+WITH {_raw_cte("e.user_id = :user_id")}
+SELECT CAST(extract(isodow FROM l) AS integer) AS weekday,
+       CAST(extract(hour FROM l) AS integer) AS hour, sum(events)::bigint AS events
+  FROM (
+    SELECT bucket AT TIME ZONE CAST(:tz AS text) AS l, events
+      FROM (
+        SELECT bucket, events FROM org_rollup_hour_users
+         WHERE user_id = :user_id AND bucket >= :a0 AND bucket < :a1
+        UNION ALL
+        SELECT bucket, 1 FROM raw
+      ) b
+  ) c
+ GROUP BY 1, 2
+ ORDER BY 1, 2"""
+        frame = self._frame(org, sql, params)
+        return _shape(frame, ["weekday", "hour", "events"])
 
     def totals(self, org: str, start: Any, end: Any) -> dict[str, Any]:
         """Events, distinct users, distinct resources and events per family in [start, end)."""
@@ -1603,6 +1700,8 @@ def _shape(
 
 _INT_COLUMNS = frozenset(
     {
+        "weekday",
+        "hour",
         "events",
         "accesses",
         "distinct_users",

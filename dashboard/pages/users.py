@@ -46,8 +46,10 @@ with controls[2]:
 
 st.subheader(f"When {labels[user_id]} works ({time_zone})")
 with st.spinner("Loading the heatmap…"):
-    activity = overview_queries.user_activity(ctx.db, ctx.org, period.start, period.end, user_id)
-grid = user_patterns.weekday_hour_matrix(activity, time_zone)
+    cells = overview_queries.user_heatmap(
+        ctx.db, ctx.org, period.start, period.end, user_id, time_zone
+    )
+grid = user_patterns.weekday_hour_matrix(cells)
 picked_cells = st.plotly_chart(
     charts.matrix_figure(grid, "Events by weekday and hour", "hour", "weekday"),
     key="users_heatmap",
@@ -55,18 +57,18 @@ picked_cells = st.plotly_chart(
     selection_mode=("points", "box"),
     width="stretch",
 )
-cells = [
+picked = [
     (weekday, int(hour))
     for weekday, hour in drilldown.matrix_selection_cells(drilldown.selected_points(picked_cells))
 ]
-if cells:
+if picked:
     page = st.number_input("Page", min_value=1, value=1, step=1, key="users_heatmap_page")
     events = user_events.events_in_cells(
-        ctx.db, ctx.org, user_id, period.start, period.end, time_zone, cells, page=page - 1
+        ctx.db, ctx.org, user_id, period.start, period.end, time_zone, picked, page=page - 1
     )
     ctx.record(
         "drill_down",
-        {"source": "users_heatmap", "user_id": user_id, "time_zone": time_zone, "cells": cells},
+        {"source": "users_heatmap", "user_id": user_id, "time_zone": time_zone, "cells": picked},
     )
     st.caption(f"{labels[user_id]}'s events in the selected cells, newest first")
     st.dataframe(

@@ -8,39 +8,21 @@ import pytest
 from dashboard.user_patterns import baseline_vs_day, users_by_day, weekday_hour_matrix
 
 
-def _activity(rows):
-    return pd.DataFrame(
-        [
-            {
-                "bucket": pd.Timestamp(b, tz="UTC"),
-                "user_id": "u1",
-                "user_email": "u1@x",
-                "event_type": "log_access",
-                "events": n,
-            }
-            for b, n in rows
-        ],
-        columns=["bucket", "user_id", "user_email", "event_type", "events"],
-    )
+def _cells(rows):
+    return pd.DataFrame(rows, columns=["weekday", "hour", "events"])
 
 
-def test_heatmap_cells_follow_the_chosen_time_zone():
-    # 2025-01-13 is a Monday. 23:00 UTC Monday is 08:00 Tuesday in Tokyo (+09:00).
-    activity = _activity(
-        [("2025-01-13 23:00", 5), ("2025-01-13 23:00", 2), ("2025-01-14 10:00", 1)]
-    )
-    utc = weekday_hour_matrix(activity, "UTC")
-    assert utc.loc["Mon", 23] == 7 and utc.loc["Tue", 10] == 1
-    assert int(utc.to_numpy().sum()) == 8
-    tokyo = weekday_hour_matrix(activity, "Asia/Tokyo")
-    assert tokyo.loc["Tue", 8] == 7 and tokyo.loc["Tue", 19] == 1
-    assert tokyo.loc["Mon", 23] == 0
-    # New York in January is UTC-5: Monday 18:00.
-    assert weekday_hour_matrix(activity, "America/New_York").loc["Mon", 18] == 7
+def test_heatmap_cells_land_on_their_iso_weekday_and_hour():
+    # ISO weekdays: 1 is Monday, 7 is Sunday.
+    grid = weekday_hour_matrix(_cells([(1, 23, 7), (2, 10, 1), (7, 0, 3)]))
+    assert grid.loc["Mon", 23] == 7 and grid.loc["Tue", 10] == 1 and grid.loc["Sun", 0] == 3
+    assert int(grid.to_numpy().sum()) == 11
+    assert list(grid.index) == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    assert list(grid.columns) == list(range(24))
 
 
-def test_empty_activity_gives_an_all_zero_grid():
-    grid = weekday_hour_matrix(_activity([]), "UTC")
+def test_empty_cells_give_an_all_zero_grid():
+    grid = weekday_hour_matrix(_cells([]))
     assert grid.shape == (7, 24) and int(grid.to_numpy().sum()) == 0
 
 

@@ -195,6 +195,17 @@ def user_activity(events, org, t0, t1, user_id=None):
     )
 
 
+def user_heatmap(events, org, t0, t1, user_id, time_zone):
+    """(ISO weekday, hour, events) in `time_zone`: the UTC hour bucket shifted into the zone."""
+    zone = ZoneInfo(time_zone)
+    groups: dict[tuple[int, int], int] = defaultdict(int)
+    for e in events:
+        if _in(e, org, t0, t1) and e.user_id == user_id:
+            local = e.bucket.astimezone(zone)
+            groups[(local.isoweekday(), local.hour)] += 1
+    return sorted((*k, n) for k, n in groups.items())
+
+
 def totals(events, org, t0, t1):
     sel = [e for e in events if _in(e, org, t0, t1)]
     by_family: dict[str, int] = defaultdict(int)

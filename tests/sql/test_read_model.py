@@ -120,6 +120,29 @@ def test_user_activity_equals_raw(loaded):
             assert sorted(_rows(one), key=repr) == ref.user_activity(events, org, t0, t1, "user_3")
 
 
+# Whole-hour, DST-switching (New York, Lord Howe's half hour), +05:30 and +05:45 zones.
+HEATMAP_ZONES = [
+    "UTC",
+    "America/New_York",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Australia/Lord_Howe",
+]
+
+
+def test_user_heatmap_equals_raw(loaded):
+    db, events = loaded
+    model = ReadModel(db)
+    for org in ORG_IDS:
+        for t0, t1 in RANGES:
+            for zone in HEATMAP_ZONES:
+                for user in ("user_3", "user_1", "nobody"):
+                    got = model.user_heatmap(org, t0, t1, user, zone)
+                    assert list(got.columns) == ["weekday", "hour", "events"]
+                    want = ref.user_heatmap(events, org, t0, t1, user, zone)
+                    assert _rows(got) == want, (org, t0, t1, zone, user)
+
+
 def test_totals_equal_raw(loaded):
     db, events = loaded
     model = ReadModel(db)
@@ -244,6 +267,8 @@ def test_bad_arguments_are_refused_with_the_field_named(db: Database):
         model.user_day_ips("org_a", "not a day", "2025-01-01")
     with pytest.raises(Exception, match="organization id"):
         model.totals("org_a' OR true --", t0, t1)
+    with pytest.raises(ReadModelError, match="time_zone"):
+        model.user_heatmap("org_a", t0, t1, "user_1", "Mars/Olympus")
 
 
 def test_empty_answers_keep_their_columns_and_types(db: Database):
@@ -258,6 +283,8 @@ def test_empty_answers_keep_their_columns_and_types(db: Database):
         "by_family": {},
     }
     assert model.timeline("org_none", t0, t1).empty
+    heat = model.user_heatmap("org_none", t0, t1, "user_1", "UTC")
+    assert heat.empty and list(heat.columns) == ["weekday", "hour", "events"]
 
 
 def test_types_are_utc_timestamps_dates_and_integers(loaded):

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+import sql.read_model as rm
 from sql.event_store import insert_events
-from sql.gateway import Database
+from sql.gateway import Database, ScopedSession
 from sql.read_model import REFRESH_LOCK, ReadModel, RefreshTimer, refresh_after_ingest
 from tests.factories import event_row
 
@@ -73,6 +74,62 @@ def test_a_transaction_that_commits_late_is_counted_exactly_once(db: Database):
     with db.admin() as session:
         assert session.scalar("SELECT sum(events) FROM rollup_hour_actions") == 4
         assert session.scalar("SELECT events_total FROM rollup_state") == 4
+
+
+def test_a_read_is_one_snapshot_across_its_two_statements(db: Database, monkeypatch):
+    """The first statement finds the span of the events past the watermark, the second reads
+    raw events only there: exact only if both see one snapshot. Between them, another
+    session rolls up everything and adds an event outside that span; the read must answer as
+    of its snapshot (2), not mix the new rollups with the old span (3) or miss a part."""
+    model = ReadModel(db)
+    with db.writer() as w:
+        insert_events(w, [event_row(id="rolled", event_time=T)])
+    model.refresh()
+    with db.writer() as w:
+        insert_events(w, [event_row(id="past", event_time=T)])
+    original = ScopedSession.execute
+    interleaved = []
+
+    def execute(self, sql, params=None, **kw):
+        result = original(self, sql, params, **kw)
+        if sql is rm._ORG_SETTINGS and not interleaved:
+            interleaved.append(True)
+            with db.writer() as w:
+                insert_events(w, [event_row(id="between", event_time=T - timedelta(hours=20))])
+            model.refresh()  # rolls up "past" and "between"
+            with db.writer() as w:
+                insert_events(w, [event_row(id="after", event_time=T - timedelta(hours=20))])
+        return result
+
+    monkeypatch.setattr(ScopedSession, "execute", execute)
+    assert _count(db) == 2
+    assert interleaved
+    monkeypatch.undo()
+    assert _count(db) == 4
+
+
+def test_raw_parts_read_only_the_span_past_the_watermark(db: Database):
+    """Events past the watermark on one day only: ranges around, inside and outside that
+    span count exactly, also when the range edges fall inside hours."""
+    model = ReadModel(db)
+    days = [T - timedelta(days=n) for n in range(4)]
+    with db.writer() as w:
+        insert_events(w, [event_row(id=f"r{i}", event_time=t) for i, t in enumerate(days)])
+    model.refresh()
+    with db.writer() as w:
+        insert_events(w, [event_row(id="p1", event_time=days[2] + timedelta(minutes=5))])
+    times = [*days, days[2] + timedelta(minutes=5)]
+    ranges = [
+        (days[3] - timedelta(hours=1), T + timedelta(hours=1)),
+        (days[2] - timedelta(minutes=30), days[2] + timedelta(minutes=7)),
+        (days[2] + timedelta(minutes=6), T + timedelta(days=1)),
+        (days[1].replace(minute=0, second=0), T.replace(minute=0, second=0)),
+        (days[2], days[2]),
+    ]
+    for t0, t1 in ranges:
+        want = sum(1 for t in times if t0 <= t < t1)
+        assert model.totals("org_a", t0, t1)["events"] == want, (t0, t1)
+        assert model.timeline("org_a", t0, t1)["events"].sum() == want, (t0, t1)
 
 
 def test_refreshes_are_serialised_and_a_busy_one_is_skipped(db: Database):
