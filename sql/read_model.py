@@ -172,6 +172,11 @@ _DERIVED = f"""
   CASE WHEN {_IS_EXPORT} THEN {_detail_count(RECORD_KEYS)} END AS records,
   {_detail_count(RESULT_KEYS)} AS results
 """
+# The same columns for reads that count events and distinct keys only: the per-event measures
+# (off-hours, records, results: nine JSON look-ups an event) only user_day_features sums.
+_DERIVED_LEAN = _DERIVED[: _DERIVED.index("  auditlens_is_off_hours")] + (
+    "  NULL::boolean AS off_hours, NULL::bigint AS records, NULL::bigint AS results\n"
+)
 
 # Additive per-(day, user) measures over derived rows.
 _USER_DAY_AGG = f"""
@@ -228,13 +233,22 @@ _BRANCH = re.compile(r"/\*raw:(past|lo|hi):(\w*)\*/.*?/\*end\*/", re.DOTALL)
 _TINY = timedelta(microseconds=1)  # timestamptz's resolution
 
 
-def _raw_cte(extra: str = "", *, name: str = "raw", p: str = "", org: bool = True) -> str:
+def _raw_cte(
+    extra: str = "",
+    *,
+    name: str = "raw",
+    p: str = "",
+    org: bool = True,
+    measures: bool = False,
+) -> str:
     """Raw events of the session's organisation that the rollups do not hold for the range:
     past the watermark inside the aligned part [:a0, :a1), and every event of the unaligned
     edges [:t0, :a0) and [:a1, :t1). `p` prefixes the parameter names. `ReadModel._frame`
-    drops the branches that cannot hold an event (see _prune_raw)."""
+    drops the branches that cannot hold an event (see _prune_raw). Without `measures`, the
+    columns off_hours, records and results are NULL."""
     cond = f" AND ({extra})" if extra else ""
-    select = f"UNION ALL SELECT {_DERIVED} FROM org_audit_events e CROSS JOIN org o WHERE "
+    derived = _DERIVED if measures else _DERIVED_LEAN
+    select = f"UNION ALL SELECT {derived} FROM org_audit_events e CROSS JOIN org o WHERE "
     head = f"{_ORG_CTE},\n" if org else ""
     # :{p}pa0/:{p}pa1: the aligned part narrowed to the span of the organisation's events
     # past the watermark, which the read's first statement found in the same snapshot.
@@ -459,7 +473,8 @@ def _ranking(
     (counts of the raw part per key, column n), ranked from a few candidates when a bound
     proves it, else by `ranked_all` (every key).
 
-    Candidates: the :k busiest rows of each month of `months` that the days touch, and every
+    Candidates: the :k busiest rows of each month that the days touch (`months`: a function
+    of migration 0027 over a month table, which reads them in its rank index's order), and every
     key of the raw part. Any other key has at most the :k-th count of each such month there
     (0 in a month with fewer rows; at most a month's count in the range, nothing raw), so at
     most `tau`, their sum: when the
@@ -480,8 +495,7 @@ mo AS (
 ),
 best AS MATERIALIZED (
   SELECT mo.month, b.* FROM mo CROSS JOIN LATERAL (
-    SELECT {x_cols}, x.{value} AS v
-      FROM {months} x WHERE x.month = mo.month ORDER BY x.{value} DESC LIMIT :k
+    SELECT {x_cols}, x.{value} AS v FROM {months}(mo.month, CAST(:k AS integer)) x
   ) b
 ),
 bound AS (
@@ -801,7 +815,7 @@ WITH {_raw_cte()},{_WINDOWS},
 rawc AS (SELECT user_id, {_USER_KEY} AS ukey, count(*) AS n FROM raw GROUP BY user_id),
 {
                 _ranking(
-                    months="org_rollup_user_months",
+                    months="auditlens_top_user_months",
                     value="events",
                     keys=["user_id"],
                     join="rawc.ukey = " + _USER_KEY.replace("user_id", "c.user_id"),
@@ -863,7 +877,7 @@ rawc AS (
 ),
 {
             _ranking(
-                months="org_rollup_resource_months",
+                months="auditlens_top_resource_months",
                 value="accesses",
                 keys=["resource_type", "resource_id"],
                 join="rawc.resource_id = c.resource_id AND rawc.rkey = "
@@ -879,17 +893,37 @@ SELECT resource_type, resource_id, events FROM ranked
  ORDER BY events DESC, resource_type NULLS FIRST, resource_id"""
             frame = self._frame(org, sql, params)
             return _shape(frame, ["resource_type", "resource_id", "events"])
-        sql += """
+        # Distinct users without a DISTINCT over each winner's ~thousands of rows: a user has
+        # one row per year, so the rollup's users are its rows active in the window (the
+        # first such year's, when the window spans years), plus the raw part's users that
+        # have none. Those checks probe the whole key, year by year (LATERAL and OFFSET 0: one
+        # probe a row and year, not a scan of every row of the resource); `{k}`: the row.
+        active = """EXISTS (SELECT 1 FROM w CROSS JOIN LATERAL (
+                  SELECT p.days FROM org_rollup_resource_user_years p
+                   WHERE p.year = w.year AND p.resource_id = {k}.resource_id AND {type}
+                     AND p.user_id = {k}.user_id OFFSET 0) p
+                 WHERE auditlens_any_day(p.days, w.a, w.b){earlier})"""
+
+        def probe(k: str, earlier: str = "") -> str:
+            null_type = active.format(k=k, type="p.resource_type IS NULL", earlier=earlier)
+            same_type = active.format(
+                k=k, type=f"p.resource_type = {k}.resource_type", earlier=earlier
+            )
+            return f"CASE WHEN {k}.resource_type IS NULL THEN {null_type} ELSE {same_type} END"
+
+        sql += f"""
 SELECT t.resource_type, t.resource_id, t.events,
-       (SELECT count(DISTINCT q.user_id) FROM (
-          SELECT x.user_id FROM org_rollup_resource_user_years x JOIN w ON w.year = x.year
-           WHERE x.resource_id = t.resource_id
-             AND x.resource_type IS NOT DISTINCT FROM t.resource_type
-             AND auditlens_any_day(x.days, w.a, w.b)
-          UNION ALL
-          SELECT r.user_id FROM raw r
-           WHERE r.resource_id = t.resource_id
-             AND r.resource_type IS NOT DISTINCT FROM t.resource_type) q) AS distinct_users
+       (SELECT count(*) FROM org_rollup_resource_user_years x JOIN w ON w.year = x.year
+         WHERE x.resource_id = t.resource_id
+           AND x.resource_type IS NOT DISTINCT FROM t.resource_type
+           AND x.user_id IS NOT NULL AND auditlens_any_day(x.days, w.a, w.b)
+           AND (cardinality(CAST(:wy AS smallint[])) = 1
+                OR NOT {probe("x", " AND w.year < x.year")}))
+     + (SELECT count(DISTINCT r.user_id) FROM raw r
+         WHERE r.resource_id = t.resource_id
+           AND r.resource_type IS NOT DISTINCT FROM t.resource_type
+           AND r.user_id IS NOT NULL AND NOT {probe("r")})
+       AS distinct_users
   FROM ranked t
  ORDER BY t.events DESC, t.resource_type NULLS FIRST, t.resource_id"""
         frame = self._frame(org, sql, params)
@@ -904,7 +938,7 @@ SELECT t.resource_type, t.resource_id, t.events,
         days, raw_users = _user_day_filter(params, user_ids)
         rollup_cols = ", ".join(f"sum({c})::bigint AS {c}" for c in _ADDITIVE)
         sql = f"""
-WITH {_raw_cte(raw_users)},
+WITH {_raw_cte(raw_users, measures=True)},
 base AS (
   SELECT day, user_id, user_email, {", ".join(_ADDITIVE)}, max_results_count,
          first_event, last_event

@@ -260,6 +260,28 @@ def test_rollup_views_show_nothing_without_an_organisation(db: Database, view: s
         assert session.scalar(f"SELECT count(*) FROM {view}") == 1
 
 
+@pytest.mark.parametrize("function", ["auditlens_top_user_months", "auditlens_top_resource_months"])
+def test_month_rank_functions_show_only_the_session_organisation(db: Database, function: str):
+    with db.writer() as w:
+        insert_events(
+            w,
+            [
+                event_row(organization_id="org_a", resource_id="src_a"),
+                event_row(organization_id="org_b", resource_id="src_b"),
+            ],
+        )
+    ReadModel(db).refresh()
+    month = T.date().replace(day=1)
+    sql = f"SELECT count(*) FROM {function}(:m, 10)"
+    with db.engine.connect() as conn:
+        conn.execute(text("SET ROLE auditlens_reader"))
+        assert conn.execute(text(sql), {"m": month}).scalar() == 0
+    with db.org_session("org_a") as session:
+        assert session.scalar(sql, {"m": month}) == 1
+        rows = session.execute(f"SELECT * FROM {function}(:m, 10)", {"m": month}).rows
+        assert "src_b" not in {v for row in rows for v in row}
+
+
 def test_reads_work_under_parallel_plans(db: Database, pg_server):
     """Every read must survive a forced parallel plan (a trapped error in a function there
     fails with "cannot start subtransactions during a parallel operation")."""
