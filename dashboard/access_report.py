@@ -2,12 +2,19 @@
 
 One code path for the Compliance page and `auditlens report access`: the same filter (the
 shared search syntax, so the report states it exactly via `EventFilter.describe()`), the
-same summary and per-user table, the same printable HTML. The page's figures come from the
-read model (accesses per user and their days, the users' emails), so a source read millions of
-times answers as fast as a rare one; raw events are read only for the first page of events
-(index-ordered, limited) and, when a file is made, by the streamed CSV and by the printable
-report's additions (accesses by action, log records touched, IP addresses). One
-organisation only; the event list in the HTML is capped, the CSV is not.
+same summary and per-user table, the same printable HTML. The page's figures and the printable
+report's additions (accesses by action, log records touched, IP addresses, each user's
+actions) come from the read model (`ReadModel.resource_users`, `resource_details`), so a
+source read millions of times answers as fast as a rare one; raw events are read only for the
+first events in time order (index-ordered, limited: 100 on the page, 5,000 in the printable
+report) and by the streamed CSV. One organisation only; the event list in the HTML is capped,
+the CSV is not.
+
+"Log records touched" (a search's results, an export's records): per event the first of
+`sql.resource_details.TOUCHED_KEYS` in `details` holding a JSON number in [0, 10^15]
+(truncated; SQL `auditlens_records_touched`), the same in the summary, per user and in the
+listed events' `records` column. Not the read model's `records_exported` (RECORD_KEYS, on
+exports and downloads only).
 """
 
 from __future__ import annotations
@@ -26,17 +33,9 @@ from sql.event_filter import EventFilter
 from sql.gateway import Database
 from sql.read_model import ReadModel
 
-# details keys producers use for "how many log records this touched" (request: results_count,
-# recordCount); fixed names, so the SQL built from them holds no input.
-_RECORD_KEYS = ("results_count", "resultsCount", "record_count", "recordCount", "records_count")
-RECORDS_SQL = (
-    "coalesce("
-    + ", ".join(
-        f"CASE WHEN jsonb_typeof(details->'{k}') = 'number' THEN (details->>'{k}')::numeric END"
-        for k in _RECORD_KEYS
-    )
-    + ")"
-)
+# An event's log records touched (migration 0044): the same measure as the read model's
+# (numeric, so a column with NULLs stays whole numbers instead of becoming floats in pandas).
+RECORDS_SQL = "CAST(auditlens_records_touched(details) AS numeric)"
 # Events listed on the page (in time order; Explore pages on through all of them) and in
 # the printable report; the CSV holds every event.
 PAGE_EVENT_LIMIT = 100
@@ -56,7 +55,7 @@ EVENT_COLUMNS = (
     "id",
 )
 USER_COLUMNS = ("user_id", "user_email", "accesses", "first_day", "last_day", "active_days")
-# The printable report adds these per user, aggregated from every event when it is made.
+# The printable report adds these per user (from the read model, over every event).
 DETAIL_USER_COLUMNS = ("actions", "records", "ip_addresses")
 _QUALIFIERS_OF_A_REPORT = {"resources", "resource_types"}
 
@@ -133,8 +132,8 @@ class AccessReport:
 
 @dataclass
 class AccessDetails:
-    """The printable report's additions, aggregated from every event of the report when it
-    is made (a download: it reads all of them, as the CSV does)."""
+    """The printable report's additions over every event of the report (from the read model)
+    and its first events in time order."""
 
     by_action: pd.DataFrame
     by_user: pd.DataFrame  # user_id + DETAIL_USER_COLUMNS
@@ -257,46 +256,26 @@ _EVENT_SELECT = (
 def access_details(
     db: Database, org: str, report: AccessReport, *, event_limit: int = REPORT_EVENT_LIMIT
 ) -> AccessDetails:
-    """Accesses by action, log records touched, IP addresses (overall and per user) and the
-    first `event_limit` events: every event of the report read once, for the printable
-    report."""
+    """Accesses by action, log records touched, IP addresses (overall and per user) and each
+    user's actions from the read model (one statement: rollups plus the raw events they do not
+    hold yet), and the first `event_limit` events (an index-ordered raw read)."""
     flt = EventFilter.parse(report.query)
-    where, params = _narrowed(flt, report.resource_types)
-    with db.org_session(org) as session:
-        totals = session.execute(
-            _sql(
-                f"sum({RECORDS_SQL}) AS records, count(DISTINCT ip_address) AS ip_addresses",
-                where,
-            ),
-            params,
-        ).dicts()[0]
-        by_action = session.frame(
-            _sql(
-                "event_type, event_action, count(*) AS events",
-                where,
-                "GROUP BY event_type, event_action ORDER BY events DESC, event_type, event_action",
-            ),
-            params,
-        )
-        by_user = session.frame(
-            _sql(
-                "user_id,"
-                " string_agg(DISTINCT event_action, ', ' ORDER BY event_action) AS actions,"
-                f" sum({RECORDS_SQL}) AS records,"
-                " string_agg(DISTINCT host(ip_address), ', ') AS ip_addresses",
-                where,
-                "GROUP BY user_id",
-            ),
-            params,
-        )
+    subject = _subject(flt)
+    details = ReadModel(db).resource_details(
+        org,
+        subject.first,
+        subject.last,
+        subject.resource_id,
+        subject.resource_type,
+        # No type asked: every type of the id, as the query's events are.
+        any_type=subject.resource_type is None,
+    )
     events, truncated, _ = _first_events(db, org, flt, report.resource_types, event_limit)
-    by_user = by_user.reindex(columns=["user_id", *DETAIL_USER_COLUMNS])
-    by_user["records"] = by_user["records"].fillna(0).astype("int64")
     return AccessDetails(
-        by_action=by_action,
-        by_user=by_user,
-        records=int(totals["records"] or 0),
-        ip_addresses=int(totals["ip_addresses"]),
+        by_action=details.by_action,
+        by_user=details.by_user.reindex(columns=["user_id", *DETAIL_USER_COLUMNS]),
+        records=details.records,
+        ip_addresses=details.ip_addresses,
         events=events,
         events_truncated=truncated,
     )

@@ -56,6 +56,16 @@ import pandas as pd
 
 from sql.errors import AuditLensError
 from sql.gateway import Database, ScopedSession, check_org_id
+from sql.resource_details import (
+    CLEAR_YEAR_DAYS,
+    DETAIL_TABLES,
+    MERGE,
+    TOUCHED,
+    ResourceDetails,
+    details_sql,
+    shape,
+    type_match,
+)
 
 FAMILY_COLUMNS: tuple[str, ...] = (
     "login",
@@ -134,6 +144,7 @@ ROLLUP_TABLES: tuple[str, ...] = (
     "rollup_resource_months",
     "rollup_user_day_gaps",
     "rollup_resource_day_gaps",
+    *DETAIL_TABLES,
 )
 # After a refresh this large, VACUUM ANALYZE the rollups so index-only scans stay cheap.
 VACUUM_AFTER_EVENTS = 100_000
@@ -240,20 +251,26 @@ def _raw_cte(
     p: str = "",
     org: bool = True,
     measures: bool = False,
+    touched: bool = False,
 ) -> str:
     """Raw events of the session's organisation that the rollups do not hold for the range:
     past the watermark inside the aligned part [:a0, :a1), and every event of the unaligned
     edges [:t0, :a0) and [:a1, :t1). `p` prefixes the parameter names. `ReadModel._frame`
     drops the branches that cannot hold an event (see _prune_raw). Without `measures`, the
-    columns off_hours, records and results are NULL."""
+    columns off_hours, records and results are NULL; `touched` adds the log records touched
+    (sql.resource_details, for resource_details only)."""
     cond = f" AND ({extra})" if extra else ""
     derived = _DERIVED if measures else _DERIVED_LEAN
+    no_raw = _NO_RAW
+    if touched:
+        derived = f"{derived.rstrip()}, {TOUCHED}"
+        no_raw = _NO_RAW.replace("\n   WHERE false", ", NULL::bigint AS touched\n   WHERE false")
     select = f"UNION ALL SELECT {derived} FROM org_audit_events e CROSS JOIN org o WHERE "
     head = f"{_ORG_CTE},\n" if org else ""
     # :{p}pa0/:{p}pa1: the aligned part narrowed to the span of the organisation's events
     # past the watermark, which the read's first statement found in the same snapshot.
     return f"""{head}{name} AS MATERIALIZED (
-  {_NO_RAW}
+  {no_raw}
   /*raw:past:{p}*/ {select}
            e.ingest_xid >= (SELECT watermark FROM rollup_state WHERE name = 'events')
        AND e.ingest_xid >= CAST(:wm_hint AS xid8)
@@ -1110,6 +1127,34 @@ SELECT user_id, sum(events)::bigint AS events, min(first_day) AS first_day,
         frame["active_days"] = frame["active_days"].astype("int64")
         return frame
 
+    def resource_details(
+        self,
+        org: str,
+        start_day: Any,
+        end_day: Any,
+        resource_id: str,
+        resource_type: str | None = None,
+        *,
+        any_type: bool = False,
+    ) -> ResourceDetails:
+        """The compliance report's printable additions for one resource between two UTC days
+        (inclusive): accesses by family and action, log records touched and distinct IP
+        addresses (overall and per user), each user's distinct actions
+        (`sql.resource_details`: migration 0044's tables). `resource_type` None is the NULL
+        type; `any_type=True` takes every type of the id together (a user's figures then
+        span its types). One statement; equals aggregating the resource's raw events."""
+        params = _day_params(start_day, end_day)
+        params.update(_year_windows(params["d0"], params["d1"] + timedelta(days=1)))
+        params["resource_id"] = str(resource_id)
+        if resource_type is not None and not any_type:
+            params["resource_type"] = str(resource_type)
+        types, e_types, x_types = (
+            type_match(resource_type, any_type=any_type, alias=a) for a in ("", "e.", "x.")
+        )
+        raw = _raw_cte(f"e.resource_id = :resource_id AND {e_types}", touched=True)
+        sql = details_sql(raw, _WINDOWS, types, x_types)
+        return shape(self._frame(org, sql, params))
+
     def user_emails(self, org: str, user_days: Mapping[str, Any]) -> pd.DataFrame:
         """`user_id, user_email`: each user's email on one UTC day (`user_days` maps a user id
         to that day; the largest email the user's events carry that day, NULL when none or
@@ -1260,7 +1305,7 @@ CREATE TEMP TABLE rollup_delta (
   organization_id text, event_time timestamptz, event_type text, event_action text,
   user_id text, user_email text, ip_address inet, user_agent text, resource_type text,
   resource_id text, bucket timestamptz, day date, off_hours boolean, records bigint,
-  results bigint
+  results bigint, touched bigint
 ) ON COMMIT DROP"""
     )
     session.execute(
@@ -1275,7 +1320,7 @@ SELECT {
             _DERIVED.replace("o.tz", "coalesce(o.tz, 'UTC')")
             .replace("o.ws", "coalesce(o.ws, 8::smallint)")
             .replace("o.we", "coalesce(o.we, 19::smallint)")
-        }
+        }, {TOUCHED}
   FROM audit_events e {join} LEFT JOIN o ON o.organization_id = e.organization_id
  WHERE {where}""",
         params,
@@ -1356,12 +1401,15 @@ DO UPDATE SET {additive},
     session.execute(
         """
 INSERT INTO rollup_user_day_resources AS r
-  (organization_id, day, user_id, resource_type, resource_id, events)
-SELECT organization_id, day, user_id, resource_type, resource_id, count(*)
+  (organization_id, day, user_id, resource_type, resource_id, events, touched)
+SELECT organization_id, day, user_id, resource_type, resource_id, count(*),
+       coalesce(sum(touched), 0)
   FROM rollup_delta WHERE resource_id IS NOT NULL GROUP BY 1, 2, 3, 4, 5
 ON CONFLICT (organization_id, day, user_id, resource_type, resource_id)
-DO UPDATE SET events = r.events + excluded.events"""
+DO UPDATE SET events = r.events + excluded.events, touched = r.touched + excluded.touched"""
     )
+    for statement in MERGE:
+        session.execute(statement)
     session.execute(
         """
 INSERT INTO rollup_user_day_ips AS r
@@ -1580,6 +1628,9 @@ _ROLLUP_TIME: dict[str, str] = {
     "rollup_resource_months": "month",
     "rollup_user_day_gaps": "gap",
     "rollup_resource_day_gaps": "gap",
+    "rollup_resource_day_actions": "day",
+    "rollup_resource_user_action_years": "year",
+    "rollup_resource_user_ip_years": "year",
 }
 
 
@@ -1678,6 +1729,8 @@ DO UPDATE SET accesses = m.accesses + excluded.accesses"""
         )
     # The year tables: zero the affected days of every row of that organisation and year.
     session.execute(_CLEAR_YEAR_DAYS)
+    for statement in CLEAR_YEAR_DAYS:
+        session.execute(statement.format(recompute=_RECOMPUTE_YEARS))
     # One indexed range per (organisation, day): a nested loop over the few pairs.
     events = _fill_delta(
         session,

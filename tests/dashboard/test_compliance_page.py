@@ -173,6 +173,9 @@ def test_report_counts_equal_raw_events_rolled_up_or_not(dashboard_db):
             user_email=f"user{i % 4}@company.com",
             resource_type="source" if i % 5 else "dashboard",
             resource_id="hr-events",
+            event_action=("search", "view_logs", "export")[i % 3],
+            ip_address=(None, "10.0.0.1", "10.0.0.2", "2001:db8::1")[i % 4 if i % 7 else 0],
+            details=({"results_count": i}, {"recordCount": 1_000 + i}, {"note": 1})[i % 3],
         )
         for i in range(60)
     ]
@@ -199,3 +202,38 @@ def test_report_counts_equal_raw_events_rolled_up_or_not(dashboard_db):
     assert [tuple(r) for r in got.itertuples(index=False)] == [tuple(r) for r in want]
     assert report.summary["accesses"] == sum(r[2] for r in want) > 30
     assert report.summary["users"] == 4 and set(report.resource_types) == {"source", "dashboard"}
+
+    # The printable report's additions (read model) equal the raw aggregation, in the HTML.
+    details = access_report.access_details(dashboard_db, "org_a", report)
+    where = "resource_id = 'hr-events' AND event_time >= '2025-03-02' AND event_time < '2025-03-13'"
+    with dashboard_db.org_session("org_a") as s:
+        by_action = s.execute(
+            f"SELECT event_type, event_action, count(*) FROM org_audit_events WHERE {where}"
+            " GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
+        ).rows
+        per_user = s.execute(
+            "SELECT user_id, string_agg(DISTINCT event_action, ', ' ORDER BY event_action),"
+            " coalesce(sum(auditlens_records_touched(details)), 0),"
+            " string_agg(DISTINCT host(ip_address), ', ')"
+            f" FROM org_audit_events WHERE {where} GROUP BY 1 ORDER BY 1"
+        ).rows
+        records, ips = s.execute(
+            "SELECT sum(auditlens_records_touched(details)), count(DISTINCT ip_address)"
+            f" FROM org_audit_events WHERE {where}"
+        ).rows[0]
+    assert [tuple(r) for r in details.by_action.itertuples(index=False)] == by_action
+    got_users = details.by_user.sort_values("user_id")
+    per_user = [(u, a, int(n), h) for u, a, n, h in per_user]
+    got_rows = [(u, a, n, h if isinstance(h, str) else None) for u, a, n, h in got_users.values]
+    assert got_rows == per_user
+    assert (details.records, details.ip_addresses) == (records, ips) and ips == 3
+    assert records > 10_000  # exports' recordCount and searches' results_count, not notes
+    text = access_report.report_html(report, details)
+    assert f"Log records touched</dt><dd>{records:,}</dd>" in text
+    assert "IP addresses</dt><dd>3</dd>" in text
+    for user_id, actions, user_records, hosts in per_user:
+        # Each user's row (one per type) carries its figures over every type.
+        cells = f"<td>{actions}</td><td class='n'>{user_records:,}</td><td>{hosts}</td>"
+        assert text.count(cells if hosts else cells[: -len("<td>None</td>")]) == 2, user_id
+    for event_type, action, n in by_action:
+        assert f"<td>{event_type}</td><td>{action}</td><td class='n'>{n}</td>" in text

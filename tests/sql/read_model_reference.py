@@ -3,6 +3,7 @@ read model (rollups + raw past the watermark) can be compared with an independen
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import random
 from collections import defaultdict
@@ -19,6 +20,7 @@ from sql.read_model import (
     SEARCH_ACTIONS,
     VIEW_ACTIONS,
 )
+from sql.resource_details import TOUCHED_KEYS
 from tests.factories import event_row
 
 # (organisation, time zone, work start, work end): a wrapping night shift among them.
@@ -342,3 +344,44 @@ def resource_users(events, org, d0, d1, rtype, rid):
         for u, es in groups.items()
     ]
     return sorted(rows, key=lambda r: (-r[1], r[0] is None, r[0] or ""))
+
+
+def records_touched(e: Event) -> int | None:
+    """The compliance report's "log records touched" of one event (TOUCHED_KEYS)."""
+    return _first(e.details, TOUCHED_KEYS)
+
+
+def _host(ip: str) -> str:
+    return str(ipaddress.ip_address(ip))
+
+
+def resource_details(events, org, d0, d1, rtype, rid, *, any_type=False):
+    """(by_action, by_user, records, ip_addresses) as ReadModel.resource_details: by_action
+    (type, action, events) most first; by_user (user, actions, records, ips) by user."""
+    t0, t1 = _day_range(d0, d1)
+    sel = [
+        e for e in events if _in(e, org, t0, t1) and e.rid == rid and (any_type or e.rtype == rtype)
+    ]
+    actions: dict[tuple[str, str], int] = defaultdict(int)
+    users: dict[str | None, list[Event]] = defaultdict(list)
+    for e in sel:
+        actions[(e.type, e.action)] += 1
+        users[e.user_id].append(e)
+    by_action = sorted(
+        ((t, a, n) for (t, a), n in actions.items()), key=lambda r: (-r[2], r[0], r[1])
+    )
+    by_user = []
+    for user, es in users.items():
+        hosts = sorted({_host(x.ip) for x in es if x.ip is not None})
+        by_user.append(
+            (
+                user,
+                ", ".join(sorted({x.action for x in es})),
+                sum(records_touched(x) or 0 for x in es),
+                ", ".join(hosts) if hosts else None,
+            )
+        )
+    by_user.sort(key=lambda r: (r[0] is None, r[0] or ""))
+    records = sum(r[2] for r in by_user)
+    ips = len({x.ip for x in sel if x.ip is not None})
+    return by_action, by_user, records, ips

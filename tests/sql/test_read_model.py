@@ -14,7 +14,9 @@ import pytest
 
 from sql.event_store import insert_events
 from sql.gateway import Database
+from sql.migrate import migrate
 from sql.read_model import FEATURE_COLUMNS, ReadModel, ReadModelError
+from sql.resource_details import DETAIL_TABLES
 from tests.sql import read_model_reference as ref
 from tests.sql.read_model_reference import DAYS, ORGS, START, Event, Generator
 
@@ -299,3 +301,90 @@ def test_types_are_utc_timestamps_dates_and_integers(loaded):
     assert str(features["first_event"].dt.tz) == "UTC"
     assert features["distinct_ips"].dtype == "int64"
     assert isinstance(datetime.now(UTC), datetime)
+
+
+def _details(model: ReadModel, org, lo, hi, rtype, rid, any_type=False):
+    got = model.resource_details(org, lo, hi, rid, rtype, any_type=any_type)
+    assert list(got.by_action.columns) == ["event_type", "event_action", "events"]
+    assert list(got.by_user.columns) == ["user_id", "actions", "records", "ip_addresses"]
+    assert got.by_action["events"].dtype == got.by_user["records"].dtype == "int64"
+    by_user = sorted(_rows(got.by_user), key=lambda r: (r[0] is None, r[0] or ""))
+    return _rows(got.by_action), by_user, got.records, got.ip_addresses
+
+
+# The compliance report's subjects: a typed resource, the NULL type, every type of an id
+# (several types and NULL among them), and one nobody touched.
+DETAIL_SUBJECTS = [
+    ("source", "auth-logs", False),
+    (None, "customer-data", False),
+    (None, "payment-logs", True),
+    ("alert_rule", "no-such-resource", False),
+]
+
+
+def test_resource_details_equal_raw(loaded):
+    """The printable report's additions (0044's rollups plus raw past the watermark) equal
+    aggregating the raw events, before and after everything is rolled up."""
+    db, events = loaded
+    model = ReadModel(db)
+    d0, d1 = START.date(), (START + timedelta(days=DAYS)).date()
+    day_ranges = [(d0, d1), (d0 + timedelta(days=3), d0 + timedelta(days=8)), (d1, d1)]
+    for rolled_up in (False, True):
+        if rolled_up:
+            assert model.refresh().events == 300
+        for org in ORG_IDS:
+            for lo, hi in day_ranges:
+                for rtype, rid, any_type in DETAIL_SUBJECTS:
+                    want = ref.resource_details(events, org, lo, hi, rtype, rid, any_type=any_type)
+                    got = _details(model, org, lo, hi, rtype, rid, any_type)
+                    assert got == want, (org, lo, hi, rtype, rid, any_type, rolled_up)
+    # Non-trivial data: users with several actions and addresses, NULL users, touched records.
+    _, by_user, records, ips = ref.resource_details(
+        events, "org_ny", d0, d1, None, "auth-logs", any_type=True
+    )
+    assert records > 0 and ips == 4 and any(u is None for u, *_ in by_user)
+    assert any("," in actions and "," in (hosts or "") for _, actions, _, hosts in by_user)
+
+
+def _detail_rollups(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    with db.admin() as session:
+        return {
+            table: sorted(tuple(str(v) for v in row) for row in session.execute(sql).rows)
+            for table, sql in {
+                "touched": "SELECT organization_id, day, user_id, resource_type, resource_id,"
+                " events, touched FROM rollup_user_day_resources",
+                **{t: f"SELECT * FROM {t}" for t in DETAIL_TABLES},
+            }.items()
+        }
+
+
+def test_migration_0044_back_fills_from_the_raw_events(loaded):
+    """A database rolled up before 0044 (a kept 10M one) gets the new rollups from its raw
+    events below the watermark when migrated: the same rows the refreshes wrote."""
+    db, events = loaded
+    before = _detail_rollups(db)
+    assert all(before.values())
+    with db.admin() as session:
+        # Undo 0044 as if it had never run (its views, tables, column and function).
+        for statement in (
+            "SET LOCAL ROLE auditlens_owner",
+            "DROP VIEW org_rollup_resource_day_actions, org_rollup_resource_user_action_years,"
+            " org_rollup_resource_user_ip_years, org_rollup_user_day_resources",
+            f"DROP TABLE {', '.join(DETAIL_TABLES)}",
+            "ALTER TABLE rollup_user_day_resources DROP COLUMN touched",
+            "CREATE VIEW org_rollup_user_day_resources WITH (security_barrier) AS SELECT * FROM"
+            " rollup_user_day_resources WHERE organization_id = auditlens_current_org()",
+            "GRANT SELECT ON org_rollup_user_day_resources TO auditlens_reader",
+            "DROP FUNCTION auditlens_records_touched(jsonb)",
+            "RESET ROLE",
+            "DELETE FROM schema_migrations WHERE name = '0044_rollup_resource_details.sql'",
+        ):
+            session.execute(statement)
+    assert migrate(db) == ["0044_rollup_resource_details.sql"]
+    assert _detail_rollups(db) == before
+    model = ReadModel(db)
+    d0, d1 = START.date(), (START + timedelta(days=DAYS)).date()
+    got = _details(model, "org_utc", d0, d1, None, "payment-logs", True)
+    assert got == ref.resource_details(
+        events, "org_utc", d0, d1, None, "payment-logs", any_type=True
+    )

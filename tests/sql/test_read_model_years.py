@@ -27,6 +27,9 @@ def _rows(rng: random.Random, n: int, prefix: str) -> list[tuple[object, ...]]:
             user_email=rng.choice(["a@x.com", "b@x.com", None]),
             resource_type=rng.choice(["source", "alert"]),
             resource_id=rng.choice(["r1", "r2", "r3", None]),
+            event_action=rng.choice(["search", "view_logs", "export"]),
+            ip_address=rng.choice(["10.0.0.1", "10.0.0.2", "2001:db8::1", None]),
+            details=rng.choice([{}, {"results_count": rng.randint(0, 99)}, {"recordCount": 7}]),
         )
         for i in range(n)
     ]
@@ -88,3 +91,43 @@ def test_year_rollups_equal_raw_over_ranges_across_new_year(db: Database):
         )
         got = model.top_resources("org_a", start, end, n=10)
         assert _plain(got) == [tuple(r) for r in resources], (start, end)
+        if start.hour == 0 and end.hour == 0:
+            _assert_details_equal_raw(db, model, start, end)
+
+
+def _assert_details_equal_raw(db: Database, model: ReadModel, start: datetime, end: datetime):
+    """The compliance report's additions (0044's year day-sets) over whole days, as the raw
+    aggregation the printable report used to run."""
+    where = (
+        "event_time >= :s AND event_time < :e AND resource_id = 'r1' AND resource_type = 'source'"
+    )
+    got = model.resource_details(
+        "org_a", start.date(), (end - timedelta(days=1)).date(), "r1", "source"
+    )
+    by_action = _raw(
+        db,
+        f"SELECT event_type, event_action, count(*) FROM org_audit_events WHERE {where}"
+        " GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+        start,
+        end,
+    )
+    assert _plain(got.by_action) == [tuple(r) for r in by_action]
+    by_user = _raw(
+        db,
+        "SELECT user_id, string_agg(DISTINCT event_action, ', ' ORDER BY event_action),"
+        " coalesce(sum(auditlens_records_touched(details)), 0),"
+        f" string_agg(DISTINCT host(ip_address), ', ') FROM org_audit_events WHERE {where}"
+        " GROUP BY 1 ORDER BY 1 NULLS LAST",
+        start,
+        end,
+    )
+    mine = sorted(_plain(got.by_user), key=lambda r: (r[0] is None, r[0] or ""))
+    assert mine == [tuple(r) for r in by_user] and mine
+    ((records, ips),) = _raw(
+        db,
+        "SELECT coalesce(sum(auditlens_records_touched(details)), 0),"
+        f" count(DISTINCT ip_address) FROM org_audit_events WHERE {where}",
+        start,
+        end,
+    )
+    assert (got.records, got.ip_addresses) == (records, ips) and ips > 0
