@@ -72,9 +72,12 @@ CREATE TABLE rollup_resource_user_ip_years (
 );
 
 -- Back-fill: one pass over the raw events of resources below the watermark, grouped at the
--- finest grain the four need, then each table from that.
+-- finest grain the four need (in memory: ~5 million groups at 10 million events), then each
+-- table from that. rollup_user_day_resources holds exactly these events' counts, so it is
+-- refilled from the same groups with `touched` (a compact table, where updating every row
+-- would leave a dead copy of each; 0044's ADD COLUMN locks the table until commit anyway).
 SELECT pg_advisory_xact_lock(1380928588);
-SET LOCAL work_mem = '256MB';
+SET LOCAL work_mem = '1GB';
 CREATE TEMP TABLE rollup_details_fill ON COMMIT DROP AS
 SELECT organization_id, resource_type, resource_id, (event_time AT TIME ZONE 'UTC')::date AS day,
        user_id, event_type, event_action, ip_address, count(*) AS events,
@@ -83,13 +86,13 @@ SELECT organization_id, resource_type, resource_id, (event_time AT TIME ZONE 'UT
  WHERE resource_id IS NOT NULL
    AND ingest_xid < (SELECT watermark FROM rollup_state WHERE name = 'events')
  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+ANALYZE rollup_details_fill;
 
-UPDATE rollup_user_day_resources r SET touched = f.touched
-  FROM (SELECT organization_id, day, user_id, resource_type, resource_id, sum(touched) AS touched
-          FROM rollup_details_fill GROUP BY 1, 2, 3, 4, 5 HAVING sum(touched) <> 0) f
- WHERE r.organization_id = f.organization_id AND r.day = f.day
-   AND r.user_id IS NOT DISTINCT FROM f.user_id
-   AND r.resource_type IS NOT DISTINCT FROM f.resource_type AND r.resource_id = f.resource_id;
+TRUNCATE rollup_user_day_resources;
+INSERT INTO rollup_user_day_resources
+  (organization_id, day, user_id, resource_type, resource_id, events, touched)
+SELECT organization_id, day, user_id, resource_type, resource_id, sum(events), sum(touched)
+  FROM rollup_details_fill GROUP BY 1, 2, 3, 4, 5;
 
 INSERT INTO rollup_resource_day_actions
   (organization_id, resource_type, resource_id, day, event_type, event_action, events)
