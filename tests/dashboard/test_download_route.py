@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import threading
 import time
 from datetime import UTC, datetime
 from functools import partial
@@ -189,8 +190,20 @@ def test_a_download_whose_client_goes_away_is_recorded(known, sign_in, monkeypat
         "server": ("testserver", 80),
     }
     app = Starlette(routes=download_route.download_routes(lambda: known))
-    with pytest.raises(ClientDisconnect):
-        anyio.run(app, scope, receive, send)
+    # In a thread of its own: an earlier test (Streamlit's AppTest) may leave an event loop
+    # set on this one, and anyio.run refuses to nest.
+    outcome: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            anyio.run(app, scope, receive, send)
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=serve)
+    worker.start()
+    worker.join(timeout=60)
+    assert len(outcome) == 1 and isinstance(outcome[0], ClientDisconnect), outcome
     (record,) = _records(known)
     assert not record["completed"] and record["exported_by"] == "ann@company.com"
     # The second chunk had been handed to the server when the connection failed: 20 rows at
