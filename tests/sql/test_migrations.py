@@ -89,3 +89,16 @@ def test_owner_owns_the_audit_tables(db: Database):
         ).rows
     assert {owner for _, owner in owners} == {"auditlens_owner"}
     assert len(owners) == 4
+
+
+def test_rollup_tables_are_vacuumed_soon_after_changes(db: Database):
+    """0059: every rollup table (not rollup_state) keeps its visibility map fresh."""
+    with db.admin() as s:
+        rows = s.execute(
+            "SELECT relname, coalesce(reloptions, '{}') FROM pg_class"
+            " WHERE relkind = 'r' AND relname LIKE 'rollup\\_%' AND relname <> 'rollup_state'"
+        ).rows
+    assert len(rows) >= 15
+    for name, options in rows:
+        assert "autovacuum_vacuum_threshold=1000" in options, name
+        assert "autovacuum_vacuum_insert_threshold=1000" in options, name
