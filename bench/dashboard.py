@@ -231,6 +231,9 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
     one_user = EventFilter.parse(f"user:{HEAVY_USER} family:log_access")
     # The issue's own example: a user by email (matches the user id or the email).
     by_email = EventFilter.parse(f"user:{HEAVY_EMAIL} family:log_access")
+    # Text within details, the request's own example (the identity_search scenario plants a
+    # few): matched through migration 0057's trigram index where the server has it.
+    searched_for = EventFilter(texts=("email:*@company.com",))
 
     def heatmap_drill() -> None:
         user_events.events_in_cells(
@@ -288,6 +291,7 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
         "Explore, one user: open": explore(one_user, 1),
         "Explore, one user: page 20 (Older)": explore_page_20(one_user),
         "Explore, one user by email: open": explore(by_email, 1),
+        "Explore, text in details (rare): open": explore(searched_for, 1),
         "Explore, action:export: open": explore(EventFilter.parse("action:export"), 1),
         "Explore, one IP address: open": explore(EventFilter.parse(f"ip:{HEAVY_IP}"), 1),
         "Explore, ip:10.0.0.0/8: open": explore(EventFilter.parse("ip:10.0.0.0/8"), 1),

@@ -216,11 +216,13 @@ def _none(value: Any) -> str | None:
     return None if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
-def _narrowed(flt: EventFilter, types: tuple[str | None, ...]) -> tuple[str, dict[str, Any]]:
+def _narrowed(
+    db: Database, flt: EventFilter, types: tuple[str | None, ...]
+) -> tuple[str, dict[str, Any]]:
     """The report's WHERE fragment, with the resource type the read model found when the query
     leaves it open and there is one: equality on the (organisation, type, resource, time)
     index's leading columns lets ordered reads stop after their LIMIT."""
-    where, params = flt.to_sql()
+    where, params = flt.to_sql(trigram=db.capabilities.trigram_search)
     if flt.resource_types or len(types) != 1:
         return where, params
     if types[0] is None:
@@ -232,7 +234,7 @@ def _first_events(
     db: Database, org: str, flt: EventFilter, types: tuple[str | None, ...], limit: int
 ) -> tuple[pd.DataFrame, bool, Any]:
     """The first `limit` events in time order, whether there are more, and the last access."""
-    where, params = _narrowed(flt, types)
+    where, params = _narrowed(db, flt, types)
     with db.org_session(org) as session:
         listed = session.execute(
             _sql(_EVENT_SELECT, where, "ORDER BY event_time, id LIMIT :report_limit"),

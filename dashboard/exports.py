@@ -103,8 +103,8 @@ def _json_value(value: Any) -> Any:
     return str(value)  # inet and anything else exotic
 
 
-def _select(event_filter: EventFilter) -> tuple[str, dict[str, Any]]:
-    where, params = event_filter.to_sql()
+def _select(db: Database, event_filter: EventFilter) -> tuple[str, dict[str, Any]]:
+    where, params = event_filter.to_sql(trigram=db.capabilities.trigram_search)
     # Column names are the fixed EXPORT_COLUMNS; the filter's values are all bound.
     sql = (
         f"SELECT {', '.join(EXPORT_COLUMNS)} FROM org_audit_events WHERE {where}"  # noqa: S608
@@ -218,7 +218,7 @@ class ExportStream:
             _log.exception("could not record an export cut off after %d rows", self.rows)
 
     def _chunks(self) -> Generator[bytes, None, None]:
-        sql, params = _select(self.event_filter)
+        sql, params = _select(self.db, self.event_filter)
         # Exports may be long; each FETCH is its own statement, but the first one may sort.
         with self.db.org_session(self.org, timeout_ms=EXPORT_TIMEOUT_MS) as session:
             first = True
@@ -232,7 +232,7 @@ class ExportStream:
 
     def _proof_chunks(self) -> Generator[bytes, None, None]:
         """The proof export format (see the module docstring)."""
-        where, params = self.event_filter.to_sql()
+        where, params = self.event_filter.to_sql(trigram=self.db.capabilities.trigram_search)
         sql = filtered_export_sql(where)
         csv_format = self.file_format == "csv"
         with self.db.org_session(self.org, timeout_ms=EXPORT_TIMEOUT_MS) as session:

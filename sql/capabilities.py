@@ -23,6 +23,9 @@ class Capabilities:
     server_version: str
     timescaledb_version: str | None
     flavor: Flavor
+    # Migration 0057 made text search indexable through the readers' views (pg_trgm and a
+    # superuser migration): EventFilter.to_sql(trigram=True) may then use its operator.
+    trigram_search: bool = False
 
     @property
     def hypertables(self) -> bool:
@@ -34,12 +37,18 @@ class Capabilities:
 
     def describe(self) -> str:
         if self.timescaledb_version is None:
-            return f"PostgreSQL {self.server_version} (plain: partitioned tables, rollup tables)"
+            return (
+                f"PostgreSQL {self.server_version} (plain: partitioned tables, rollup tables)"
+                f"{self._text_search()}"
+            )
         edition = "Timescale license" if self.continuous_aggregates else "Apache edition"
         return (
             f"PostgreSQL {self.server_version} with TimescaleDB {self.timescaledb_version} "
-            f"({edition})"
+            f"({edition}){self._text_search()}"
         )
+
+    def _text_search(self) -> str:
+        return "" if self.trigram_search else "; text search unindexed (see README)"
 
 
 def timescaledb_available(conn: Connection) -> bool:
@@ -57,13 +66,23 @@ def detect(conn: Connection) -> Capabilities:
     """Read the server version and the TimescaleDB extension (if created in this database)."""
     version_num = int(conn.execute(text("SHOW server_version_num")).scalar_one())
     version = str(conn.execute(text("SHOW server_version")).scalar_one()).split()[0]
+    # The operator class exists only where 0057 could make its functions LEAKPROOF; without
+    # the index its operator would still be exact, but slower than ILIKE.
+    trigram = bool(
+        conn.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_opclass WHERE opcname = 'auditlens_trgm_ops')"
+                " AND to_regclass('audit_events_details_trgm') IS NOT NULL"
+            )
+        ).scalar()
+    )
     ts_version = conn.execute(
         text("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
     ).scalar()
     if ts_version is None:
-        return Capabilities(version_num, version, None, Flavor.POSTGRES)
+        return Capabilities(version_num, version, None, Flavor.POSTGRES, trigram)
     license_name = conn.execute(
         text("SELECT current_setting('timescaledb.license', true)")
     ).scalar()
     flavor = Flavor.TIMESCALE_FULL if license_name == "timescale" else Flavor.TIMESCALE_APACHE
-    return Capabilities(version_num, version, str(ts_version), flavor)
+    return Capabilities(version_num, version, str(ts_version), flavor, trigram)

@@ -157,11 +157,12 @@ class EventFilter:
 
     # ---- SQL -------------------------------------------------------------------------------
 
-    def to_sql(self) -> tuple[str, dict[str, Any]]:
+    def to_sql(self, *, trigram: bool = False) -> tuple[str, dict[str, Any]]:
         """A WHERE fragment over `org_audit_events` and its bound parameters ("TRUE" if empty).
 
         The organisation is not part of it: `org_audit_events` already shows only the
-        session's organisation.
+        session's organisation. `trigram` (pass `db.capabilities.trigram_search`) matches text
+        terms with migration 0057's indexed operator instead of ILIKE: the same events.
         """
         clauses: list[str] = []
         params: dict[str, Any] = {}
@@ -210,7 +211,12 @@ class EventFilter:
             clauses.append("event_time < :f_end")
         for i, text in enumerate(self.texts):
             params[f"f_text{i}"] = f"%{_like_escape(_json_text(text))}%"
-            clauses.append(f"details::text ILIKE :f_text{i} ESCAPE '\\'")
+            if trigram and _has_trigram(text):
+                # ILIKE with its default escape, the backslash, behind LEAKPROOF names that
+                # the readers' views let drive the trigram index (migration 0057).
+                clauses.append(f"auditlens_details_text(details) ~~~* :f_text{i}")
+            else:
+                clauses.append(f"details::text ILIKE :f_text{i} ESCAPE '\\'")
         return (" AND ".join(clauses) or "TRUE"), params
 
     # ---- words -----------------------------------------------------------------------------
@@ -300,6 +306,18 @@ def _words_time(moment: datetime) -> str:
 def _json_text(text: str) -> str:
     # details::text is JSON: a quote or backslash in the term appears escaped there.
     return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def _has_trigram(text: str) -> bool:
+    """Whether pg_trgm finds a trigram in the term: a run of 3 letters or digits. Without one
+    the index would return every row to check, and plain ILIKE checks a row faster than the
+    LEAKPROOF wrappers do (the same events either way)."""
+    run = 0
+    for c in text:
+        run = run + 1 if c.isalnum() else 0
+        if run >= 3:
+            return True
+    return False
 
 
 def _like_escape(text: str) -> str:

@@ -3,6 +3,8 @@ input, and SQL that selects exactly the described events with bound parameters o
 
 from __future__ import annotations
 
+import json
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -158,8 +160,8 @@ def test_filters_built_from_widgets_are_checked_too():
 # ---- SQL over real rows ---------------------------------------------------------------------
 
 
-def _ids(db, event_filter, org="org_a"):
-    where, params = event_filter.to_sql()
+def _ids(db, event_filter, org="org_a", *, trigram=False):
+    where, params = event_filter.to_sql(trigram=trigram)
     with db.org_session(org) as s:
         rows = s.execute(f"SELECT id FROM org_audit_events WHERE {where} ORDER BY id", params).rows
     return [r[0] for r in rows]
@@ -238,6 +240,9 @@ def known_events(db):
 )
 def test_sql_selects_exactly_the_matching_events_of_the_organisation(known_events, query, expected):
     assert _ids(known_events, EventFilter.parse(query)) == expected
+    # The trigram operator of migration 0057 (the test server's login is a superuser).
+    assert known_events.capabilities.trigram_search
+    assert _ids(known_events, EventFilter.parse(query), trigram=True) == expected
 
 
 def test_user_without_an_at_sign_is_an_id_lookup_only():
@@ -352,3 +357,158 @@ def test_action_and_ip_filters_can_use_their_indexes_behind_the_view(db):
             )
         conditions = [line for line in plan.splitlines() if "Index Cond" in line]
         assert any(f"({column} " in line for line in conditions), plan
+
+
+# ---- text terms through the trigram index (migration 0057) ----------------------------------
+
+_HOSTILE_DETAILS = [
+    {"query": "email:*@company.com", "results_count": 3},
+    {"query": "50% off_x AND 5_0 %%"},
+    {"path": "C:\\temp\\x", "note": "back\\slash \\% and \\_"},
+    {"note": "say \"hi\" \\ o'reilly ''; DROP TABLE audit_events; --"},
+    {"city": "Zürich", "name": "ÅSA İstanbul straße ΣΊΣΥΦΟΣ", "emoji": "🔒 lock"},
+    {"log_id": "log_fe742232f0", "level": "ERROR"},
+    {"k": "a", "x": "_", "y": "%", "z": "\\"},
+    {},
+    {"nested": {"deep": ["Level:Error", 1, None, True]}},
+]
+
+
+@pytest.fixture
+def hostile_events(db):
+    t0 = datetime(2025, 1, 10, tzinfo=UTC)
+    rows = [
+        event_row(id=f"h{i}", details=details, event_time=t0 + timedelta(minutes=i))
+        for i, details in enumerate(_HOSTILE_DETAILS)
+    ]
+    rows.append(event_row(id="other", organization_id="org_b", details={"query": "level:error"}))
+    with db.writer() as s:
+        insert_events(s, rows)
+    with db.admin() as s:
+        s.execute("ANALYZE audit_events")
+    return db
+
+
+def _terms() -> list[str]:
+    """Substrings of 1 to 6 characters of the events' details (1 and 2 characters have no
+    trigram), half of them upper-cased, 800 drawn at random, plus hostile ones."""
+    texts = [json.dumps(d, ensure_ascii=False) for d in _HOSTILE_DETAILS]
+    terms = {"\\", "%", "_", "%%", "\\%", "'", '"', "''", "ß", "SS", "σ", "zz\\", "%_%"}
+    hostile = set(terms)
+    for text in texts:
+        value = text.replace('\\"', '"').replace("\\\\", "\\")  # the JSON escapes undone
+        for size in range(1, 7):
+            terms.update(value[i : i + size] for i in range(0, len(value) - size + 1))
+    usable = sorted(t for t in terms if t.strip() and not any(_is_control_char(c) for c in t))
+    rng = random.Random(57)
+    drawn = rng.sample(usable, 800)
+    return sorted(hostile | {t.upper() if rng.random() < 0.5 else t for t in drawn})
+
+
+def _is_control_char(c: str) -> bool:
+    return ord(c) < 0x20 or ord(c) == 0x7F
+
+
+def _all_ids(db, term, *, operator=False):
+    """Every organisation's events whose details hold `term`, read by the login role from the
+    table; with `operator`, by 0057's operator through the trigram index (the only index the
+    condition can use), whatever the term's length."""
+    params = EventFilter(texts=(term,)).to_sql()[1]
+    condition = "details::text ILIKE :f_text0"
+    if operator:
+        condition = "auditlens_details_text(details) ~~~* :f_text0"
+    sql = f"SELECT id FROM audit_events WHERE {condition} ORDER BY id"
+    with db.admin() as s:
+        if operator:
+            s.execute("SET LOCAL enable_seqscan = off")
+            plan = s.execute(f"EXPLAIN {sql}", params).rows
+            assert any("Bitmap Index Scan" in r[0] and "details_text" in r[0] for r in plan), plan
+        return [r[0] for r in s.execute(sql, params).rows]
+
+
+def test_trigram_operator_matches_exactly_what_ilike_matches(hostile_events):
+    # Through the reader's view as planned, and through the index: its trigrams must never
+    # drop a match (terms of 1 or 2 characters have none: the index returns every row).
+    terms = _terms()
+    assert len(terms) > 700
+    differ, found = [], 0
+    for term in terms:
+        flt = EventFilter(texts=(term,))
+        plain = _ids(hostile_events, flt)
+        found += bool(plain)
+        if plain != _ids(hostile_events, flt, trigram=True):
+            differ.append(("view", term))
+        if _all_ids(hostile_events, term) != _all_ids(hostile_events, term, operator=True):
+            differ.append(("index", term))
+    assert differ == []
+    # Not vacuous: most terms find events, some find none, and wildcards are literal.
+    assert len(terms) // 2 < found < len(terms)
+    assert _ids(hostile_events, EventFilter(texts=("%",)), trigram=True) == ["h1", "h2", "h6"]
+    assert _ids(hostile_events, EventFilter(texts=("\\",)), trigram=True) == ["h2", "h3", "h6"]
+    assert _ids(hostile_events, EventFilter(texts=("zürich",)), trigram=True) == ["h4"]
+    assert _ids(hostile_events, EventFilter(texts=("LEVEL:ERROR",)), trigram=True) == ["h8"]
+    assert _ids(hostile_events, EventFilter(texts=("level:error",)), "org_b", trigram=True) == [
+        "other"
+    ]
+
+
+def test_trigram_operator_refuses_a_dangling_escape_whatever_the_value(db):
+    # ILIKE raises on a pattern ending in a lone backslash only once the value matched the
+    # rest, which would tell a caller something about rows it may not see; the LEAKPROOF
+    # operator raises before looking at the value.
+    with db.admin() as s:
+        assert s.scalar("SELECT 'abc' ILIKE 'zz\\'") is False
+        assert s.scalar("SELECT 'a\\b' ~~~* 'A\\\\B'") is True
+        assert s.scalar("SELECT 'x' ~~~* 'x\\\\'") is False
+    for value in ("'abc'", "'zz'", "NULL::text"):
+        with (
+            pytest.raises(Exception, match="must not end with escape character"),
+            db.admin() as s,
+        ):
+            s.scalar(f"SELECT {value} ~~~* 'zz\\'")
+    with db.admin() as s:
+        leakproof = s.execute(
+            "SELECT proname, proleakproof FROM pg_proc WHERE proname IN"
+            " ('auditlens_details_text', 'auditlens_text_ilike') ORDER BY 1"
+        ).rows
+    assert [tuple(r) for r in leakproof] == [
+        ("auditlens_details_text", True),
+        ("auditlens_text_ilike", True),
+    ]
+
+
+def test_text_term_is_matched_through_the_trigram_index(hostile_events):
+    # Behind the reader's view only LEAKPROOF functions drive index scans: with ILIKE on
+    # details::text every event of the organisation is read (past 30 s at 10M events).
+    t0 = datetime(2025, 1, 12, tzinfo=UTC)
+    crowd = [
+        event_row(
+            id=f"c{i}",
+            details={"query": f"request_id:{i:08x}", "results_count": i % 97},
+            event_time=t0 + timedelta(minutes=i),
+        )
+        for i in range(6_000)
+    ]
+    with hostile_events.writer() as s:
+        insert_events(s, crowd)
+    with hostile_events.admin() as s:
+        s.execute("ANALYZE audit_events")
+    flt = EventFilter.parse("log_fe742232")
+    where, params = flt.to_sql(trigram=hostile_events.capabilities.trigram_search)
+    with hostile_events.org_session("org_a") as s:
+        plan = s.execute(f"EXPLAIN SELECT id FROM org_audit_events WHERE {where}", params).rows
+    text = "\n".join(row[0] for row in plan)
+    scans = [row[0] for row in plan if "Bitmap Index Scan on" in row[0]]
+    assert any("auditlens_details_text" in scan for scan in scans), text
+    assert "auditlens_details_text(details) ~~~*" in text, text
+    assert _ids(hostile_events, flt, trigram=True) == ["h5"]
+
+
+def test_terms_without_a_trigram_keep_plain_ilike():
+    # pg_trgm finds nothing to look up in them: the index would return every row to check.
+    for term in ("ab", "a_b%c", "7 8 9", "é\\ü"):
+        where, _ = EventFilter(texts=(term,)).to_sql(trigram=True)
+        assert where == "details::text ILIKE :f_text0 ESCAPE '\\'", term
+    for term in ("abc", "x:123", "zürich"):
+        where, _ = EventFilter(texts=(term,)).to_sql(trigram=True)
+        assert where == "auditlens_details_text(details) ~~~* :f_text0", term

@@ -102,3 +102,28 @@ def test_rollup_tables_are_vacuumed_soon_after_changes(db: Database):
     for name, options in rows:
         assert "autovacuum_vacuum_threshold=1000" in options, name
         assert "autovacuum_vacuum_insert_threshold=1000" in options, name
+
+
+def test_text_search_index_needs_a_superuser_migration(db: Database):
+    # 0057 marks its functions LEAKPROOF, which only a superuser may do: run as another role
+    # it creates nothing, and the capability says text search is unindexed (plain ILIKE).
+    assert db.capabilities.trigram_search
+    (trigram,) = [m for m in load_migrations() if m.version == "0057"]
+    with db.admin() as session:
+        session.execute("DROP INDEX audit_events_details_trgm")
+        session.execute("DROP OPERATOR FAMILY auditlens_trgm_ops USING gin")
+        session.execute("DROP OPERATOR ~~~* (text, text)")
+        session.execute("DROP FUNCTION auditlens_text_ilike(text, text)")
+        session.execute("DROP FUNCTION auditlens_details_text(jsonb)")
+        session.execute("SET LOCAL ROLE auditlens_owner")
+        driver = session.conn.connection.driver_connection
+        assert driver is not None
+        driver.execute(trigram.sql)
+        session.execute("RESET ROLE")
+        created = session.scalar(
+            "SELECT count(*) FROM pg_proc WHERE proname LIKE 'auditlens_%' AND proleakproof"
+            " AND proname <> 'auditlens_fold_email'"
+        )
+    assert created == 0
+    assert not db.refresh_capabilities().trigram_search
+    assert "text search unindexed" in db.capabilities.describe()
