@@ -174,8 +174,8 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
         # What the Users page reads on opening: the active users, one user's heatmap, the
         # busiest 30 users' days and that user's baseline (dashboard/user_queries.py).
         active = rm.top_users(ORG, *month, n=200)
-        activity = rm.user_activity(ORG, *month, user_id=HEAVY_USER)
-        user_patterns.weekday_hour_matrix(activity, "Europe/Berlin")
+        cells = rm.user_heatmap(ORG, *month, HEAVY_USER, "Europe/Berlin")
+        user_patterns.weekday_hour_matrix(cells)
         shown = [str(u) for u in active["user_id"].dropna().head(30)]
         daily = user_queries._daily_events.__wrapped__(  # uncached
             db.url, ORG, month[0].date(), last_day, tuple(sorted(shown)), _db=db
@@ -189,8 +189,8 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
     def users_month_before() -> None:
         # The former Users page: every user's features over the period and baseline.
         rm.top_users(ORG, *month, n=200)
-        activity = rm.user_activity(ORG, *month, user_id=HEAVY_USER)
-        user_patterns.weekday_hour_matrix(activity, "Europe/Berlin")
+        cells = rm.user_heatmap(ORG, *month, HEAVY_USER, "Europe/Berlin")
+        user_patterns.weekday_hour_matrix(cells)
         features = rm.user_day_features(ORG, month[0].date() - timedelta(days=28), last_day)
         user_patterns.users_by_day(features[features["day"] >= month[0].date()])
         user_patterns.baseline_vs_day(features, HEAVY_USER, last_day, 28)

@@ -127,3 +127,16 @@ def test_text_search_index_needs_a_superuser_migration(db: Database):
     assert created == 0
     assert not db.refresh_capabilities().trigram_search
     assert "text search unindexed" in db.capabilities.describe()
+
+
+def test_the_trigram_wrappers_are_priced_as_costly(db: Database):
+    """0058: priced at their cost, so the planner prefers the trigram index to calling them on
+    every event (the test server's login is a superuser: 0057 made them)."""
+    with db.admin() as s:
+        costs = dict(
+            s.execute(
+                "SELECT proname, procost FROM pg_proc"
+                " WHERE proname IN ('auditlens_text_ilike', 'auditlens_details_text')"
+            ).rows
+        )
+    assert costs == {"auditlens_text_ilike": 1000, "auditlens_details_text": 1000}
