@@ -42,10 +42,12 @@ def run(
     """Start everything: the database, migrations, and the dashboard; prints the URL."""
     db = Database.open()
     try:
-        err_console.print(f"database: {db.check_server().describe()}")
+        db.check_server()
         applied = migrate(db)
         if applied:
             err_console.print(f"applied {len(applied)} migration(s)")
+        # After the migrations: what the schema offers (0057's indexed text search) too.
+        err_console.print(f"database: {db.capabilities.describe()}")
         # Seed before the demo admin, so the admin is made a member of org_demo.
         seeded = seed_demo(db)
         if seeded is not None:
