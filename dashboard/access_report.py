@@ -222,7 +222,7 @@ def _narrowed(
     """The report's WHERE fragment, with the resource type the read model found when the query
     leaves it open and there is one: equality on the (organisation, type, resource, time)
     index's leading columns lets ordered reads stop after their LIMIT."""
-    where, params = flt.to_sql(trigram=db.capabilities.trigram_search)
+    where, params = flt.sql_for(db)
     if flt.resource_types or len(types) != 1:
         return where, params
     if types[0] is None:

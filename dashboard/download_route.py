@@ -111,11 +111,12 @@ def download_routes(database: Callable[[], Database], base_path: str = "") -> li
 
     class ExportResponse(StreamingResponse):
         """Streams an export and, however the response ends, closes it: a client gone partway
-        ends the read transaction and gets what was sent recorded (`ExportStream.close`)."""
+        ends the read transaction and gets what was sent recorded (closing the stream's
+        iterator, a no-op once it has ended)."""
 
         def __init__(self, export: ExportStream, **kwargs: object) -> None:
-            super().__init__(export.chunks(), **kwargs)  # type: ignore[arg-type]
-            self.export = export
+            self.chunks = iter(export)
+            super().__init__(self.chunks, **kwargs)  # type: ignore[arg-type]
 
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
             try:
@@ -123,7 +124,7 @@ def download_routes(database: Callable[[], Database], base_path: str = "") -> li
             finally:
                 # Shielded: on a disconnect this runs while the response is being cancelled.
                 with anyio.CancelScope(shield=True):
-                    await run_in_threadpool(self.export.close)
+                    await run_in_threadpool(self.chunks.close)
 
     async def download(request: Request) -> Response:
         entry = _tickets.get(str(request.path_params.get("ticket", "")))

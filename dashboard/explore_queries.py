@@ -51,7 +51,7 @@ class Cursor:
 
 def count_events(db: Database, org: str, event_filter: EventFilter) -> tuple[int, bool]:
     """How many events match, counted up to COUNT_CAP; (count, capped)."""
-    where, params = event_filter.to_sql(trigram=db.capabilities.trigram_search)
+    where, params = event_filter.sql_for(db)
     with db.org_session(org) as session:
         count = session.scalar(
             f"SELECT count(*) FROM (SELECT 1 FROM org_audit_events WHERE {where}"  # noqa: S608
@@ -70,7 +70,7 @@ def page_events(
     limit: int = PAGE_SIZE,
 ) -> pd.DataFrame:
     """One page of matching events, newest first, strictly older than `after`."""
-    where, params = event_filter.to_sql(trigram=db.capabilities.trigram_search)
+    where, params = event_filter.sql_for(db)
     keyset = ""
     if after is not None:
         keyset = " AND (event_time, ingest_seq) < (:after_time, :after_seq)"
@@ -117,7 +117,7 @@ def time_bounds(db: Database, org: str, event_filter: EventFilter) -> tuple[date
     """The filter's time range; open ends are closed with the first/last matching event."""
     start, end = event_filter.start, event_filter.end
     if start is None or end is None:
-        where, params = event_filter.to_sql(trigram=db.capabilities.trigram_search)
+        where, params = event_filter.sql_for(db)
         with db.org_session(org) as session:
             first, last = session.execute(
                 f"SELECT min(event_time), max(event_time) FROM org_audit_events"  # noqa: S608
@@ -161,7 +161,7 @@ def timeline(
     if _only_rollup_fields(event_filter):
         return _rollup_timeline(db, org, event_filter, start, end, bucket)
     bounded = event_filter.with_values(start=start, end=end)
-    where, params = bounded.to_sql(trigram=db.capabilities.trigram_search)
+    where, params = bounded.sql_for(db)
     with db.org_session(org) as session:
         frame = session.frame(
             "SELECT date_trunc(:unit, event_time, 'UTC') AS bucket, event_type,"  # noqa: S608

@@ -104,7 +104,7 @@ def _json_value(value: Any) -> Any:
 
 
 def _select(db: Database, event_filter: EventFilter) -> tuple[str, dict[str, Any]]:
-    where, params = event_filter.to_sql(trigram=db.capabilities.trigram_search)
+    where, params = event_filter.sql_for(db)
     # Column names are the fixed EXPORT_COLUMNS; the filter's values are all bound.
     sql = (
         f"SELECT {', '.join(EXPORT_COLUMNS)} FROM org_audit_events WHERE {where}"  # noqa: S608
@@ -140,8 +140,8 @@ class ExportStream:
     response (`dashboard/download_route.py`). Iterating reads the rows in one read transaction
     (a consistent snapshot) with a server-side cursor and hashes the bytes as they go; after
     the last chunk the export is recorded (`record_export`) and `result` holds the record.
-    A consumer that stops early (a download cut off: `close()`, or closing the iterator) or a
-    failure partway records what was handed out as an export that did not complete
+    A consumer that stops early (a download cut off: it closes the iterator) or a failure
+    partway records what was handed out as an export that did not complete
     (`audit_exports.completed` false, its rows and the SHA-256 of those bytes): at most that
     much reached the client, and it may have.
     """
@@ -165,7 +165,6 @@ class ExportStream:
         self.batch_size, self.with_proofs = batch_size, with_proofs
         self.rows = 0  # rows handed out so far (counted as each chunk is)
         self.result: ExportResult | None = None
-        self._iterator: Generator[bytes, None, None] | None = None
 
     def __iter__(self) -> Generator[bytes, None, None]:
         digest = hashlib.sha256()
@@ -186,17 +185,6 @@ class ExportStream:
                 if handed_out:
                     self._record_cut_off(digest.hexdigest())
         self.result = self._record(digest.hexdigest(), complete=True)
-
-    def close(self) -> None:
-        """Stop an export that is being consumed (no-op once it has ended): recorded as not
-        completed when any of it was handed out."""
-        if self._iterator is not None:
-            self._iterator.close()
-
-    def chunks(self) -> Generator[bytes, None, None]:
-        """The file's chunks; `close()` ends them early (and records what went out)."""
-        self._iterator = self.__iter__()
-        return self._iterator
 
     def _record(self, sha256: str, *, complete: bool) -> ExportResult:
         return record_export(
@@ -232,7 +220,7 @@ class ExportStream:
 
     def _proof_chunks(self) -> Generator[bytes, None, None]:
         """The proof export format (see the module docstring)."""
-        where, params = self.event_filter.to_sql(trigram=self.db.capabilities.trigram_search)
+        where, params = self.event_filter.sql_for(self.db)
         sql = filtered_export_sql(where)
         csv_format = self.file_format == "csv"
         with self.db.org_session(self.org, timeout_ms=EXPORT_TIMEOUT_MS) as session:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from zoneinfo import available_timezones
 
 import pandas as pd
 
 from dashboard.user_patterns import WEEKDAYS
 from sql.gateway import Database
+from sql.read_model import check_time_zone
 
 PAGE_SIZE = 100
 _COLUMNS = (
@@ -36,13 +36,6 @@ SELECT event_time, event_type, event_action, resource_type, resource_id,
  ORDER BY event_time DESC, id DESC
  LIMIT :limit OFFSET :offset
 """
-
-
-def check_time_zone(name: str) -> str:
-    """An IANA time zone name, or a one-line error naming the field."""
-    if name not in available_timezones():
-        raise ValueError(f"time zone: unknown IANA zone {name!r} (for example Europe/Berlin)")
-    return name
 
 
 def events_in_cells(

@@ -24,7 +24,7 @@ class Capabilities:
     timescaledb_version: str | None
     flavor: Flavor
     # Migration 0057 made text search indexable through the readers' views (pg_trgm and a
-    # superuser migration): EventFilter.to_sql(trigram=True) may then use its operator.
+    # superuser migration): EventFilter.sql_for(db) then uses its operator.
     trigram_search: bool = False
 
     @property

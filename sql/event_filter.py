@@ -23,9 +23,12 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sql.errors import AuditLensError
+
+if TYPE_CHECKING:
+    from sql.gateway import Database
 
 MAX_QUERY_LENGTH = 4_000
 MAX_VALUE_LENGTH = 512
@@ -157,12 +160,17 @@ class EventFilter:
 
     # ---- SQL -------------------------------------------------------------------------------
 
+    def sql_for(self, db: Database) -> tuple[str, dict[str, Any]]:
+        """`to_sql` with what `db`'s schema offers: migration 0057's indexed text match when
+        it is there. What every reader of events calls."""
+        return self.to_sql(trigram=db.capabilities.trigram_search)
+
     def to_sql(self, *, trigram: bool = False) -> tuple[str, dict[str, Any]]:
         """A WHERE fragment over `org_audit_events` and its bound parameters ("TRUE" if empty).
 
         The organisation is not part of it: `org_audit_events` already shows only the
-        session's organisation. `trigram` (pass `db.capabilities.trigram_search`) matches text
-        terms with migration 0057's indexed operator instead of ILIKE: the same events.
+        session's organisation. `trigram` (`sql_for` passes the server's capability) matches
+        text terms with migration 0057's indexed operator instead of ILIKE: the same events.
         """
         clauses: list[str] = []
         params: dict[str, Any] = {}

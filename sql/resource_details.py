@@ -51,26 +51,20 @@ SELECT organization_id, resource_type, resource_id, day, event_type, event_actio
   FROM rollup_delta WHERE resource_id IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6
 ON CONFLICT (organization_id, resource_id, resource_type, day, event_type, event_action)
 DO UPDATE SET events = r.events + excluded.events""",
-    f"""
-INSERT INTO rollup_resource_user_action_years AS r
-  (organization_id, resource_type, resource_id, user_id, year, event_action, days)
+    *(
+        f"""
+INSERT INTO rollup_resource_user_{kind}_years AS r
+  (organization_id, resource_type, resource_id, user_id, year, {column}, days)
 SELECT organization_id, resource_type, resource_id, user_id, extract(year FROM day)::smallint,
-       event_action, bit_or({_DAY_BIT})
-  FROM (SELECT DISTINCT organization_id, resource_type, resource_id, user_id, day, event_action
-          FROM rollup_delta WHERE resource_id IS NOT NULL) d
+       {column}, bit_or({_DAY_BIT})
+  FROM (SELECT DISTINCT organization_id, resource_type, resource_id, user_id, day, {column}
+          FROM rollup_delta WHERE resource_id IS NOT NULL AND {column} IS NOT NULL) d
  GROUP BY 1, 2, 3, 4, 5, 6
-ON CONFLICT (organization_id, resource_id, resource_type, year, user_id, event_action)
-DO UPDATE SET days = r.days | excluded.days""",
-    f"""
-INSERT INTO rollup_resource_user_ip_years AS r
-  (organization_id, resource_type, resource_id, user_id, year, ip_address, days)
-SELECT organization_id, resource_type, resource_id, user_id, extract(year FROM day)::smallint,
-       ip_address, bit_or({_DAY_BIT})
-  FROM (SELECT DISTINCT organization_id, resource_type, resource_id, user_id, day, ip_address
-          FROM rollup_delta WHERE resource_id IS NOT NULL AND ip_address IS NOT NULL) d
- GROUP BY 1, 2, 3, 4, 5, 6
-ON CONFLICT (organization_id, resource_id, resource_type, year, user_id, ip_address)
-DO UPDATE SET days = r.days | excluded.days""",
+ON CONFLICT (organization_id, resource_id, resource_type, year, user_id, {column})
+DO UPDATE SET days = r.days | excluded.days"""
+        # Which days a user did an action / used an address on a resource (fixed names).
+        for kind, column in (("action", "event_action"), ("ip", "ip_address"))
+    ),
 )
 
 # The retention purge: the year tables lose the days being recomputed (`{recompute}`: read_model's

@@ -134,9 +134,9 @@ def test_an_export_cut_off_is_recorded_as_not_completed(known):  # noqa: F811
     stream = ExportStream(
         known, "org_a", EventFilter(), "csv", exporter=Exporter(user_id="u"), batch_size=10
     )
-    chunks = stream.chunks()
+    chunks = iter(stream)
     first = next(chunks)
-    stream.close()  # the browser went away: 10 rows (and the header) had been handed out
+    chunks.close()  # the browser went away: 10 rows (and the header) had been handed out
     (record,) = _records(known)
     assert not record["completed"] and record["row_count"] == 10
     assert record["sha256"] == hashlib.sha256(first).hexdigest()
@@ -147,7 +147,7 @@ def test_an_export_cut_off_is_recorded_as_not_completed(known):  # noqa: F811
             " AND resource_type = 'audit_log'"
         ).rows[0]
     assert details["completed"] is False and details["records"] == 10
-    stream.close()  # closing again records nothing more
+    chunks.close()  # closing again records nothing more
     assert len(_records(known)) == 1
 
 

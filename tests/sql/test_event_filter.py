@@ -167,6 +167,22 @@ def _ids(db, event_filter, org="org_a", *, trigram=False):
     return [r[0] for r in rows]
 
 
+def _analyzed(db, rows):
+    """Insert `rows` and refresh the planner's statistics, so plans reflect them."""
+    with db.writer() as s:
+        insert_events(s, rows)
+    with db.admin() as s:
+        s.execute("ANALYZE audit_events")
+
+
+def _plan(db, event_filter, org="org_a", *, trigram=False):
+    """EXPLAIN's lines for reading the filtered events as a reader does (through the view)."""
+    where, params = event_filter.to_sql(trigram=trigram)
+    with db.org_session(org) as s:
+        plan = s.execute(f"EXPLAIN SELECT id FROM org_audit_events WHERE {where}", params).rows
+    return [row[0] for row in plan]
+
+
 @pytest.fixture
 def known_events(db):
     t0 = datetime(2024, 12, 31, 23, 0, tzinfo=UTC)
@@ -270,15 +286,10 @@ def test_user_email_is_matched_through_its_index(known_events):
         )
         for i in range(6_000)
     ]
-    with known_events.writer() as s:
-        insert_events(s, crowd)
-    with known_events.admin() as s:
-        s.execute("ANALYZE audit_events")
-    where, params = EventFilter.parse("user:john@company.com").to_sql()
-    with known_events.org_session("org_a") as s:
-        plan = s.execute(f"EXPLAIN SELECT id FROM org_audit_events WHERE {where}", params).rows
-    text = "\n".join(row[0] for row in plan)
-    conditions = [row[0] for row in plan if "Index Cond" in row[0]]
+    _analyzed(known_events, crowd)
+    plan = _plan(known_events, EventFilter.parse("user:john@company.com"))
+    text = "\n".join(plan)
+    conditions = [line for line in plan if "Index Cond" in line]
     assert any("auditlens_fold_email(user_email)" in c for c in conditions), text
     assert _ids(known_events, EventFilter.parse("user:john@company.com")) == ["e1", "e3"]
 
@@ -342,21 +353,11 @@ def test_action_and_ip_filters_can_use_their_indexes_behind_the_view(db):
         )
         for i in range(4000)
     ]
-    with db.writer() as s:
-        insert_events(s, rows)
-    with db.admin() as s:
-        s.execute("ANALYZE audit_events")
+    _analyzed(db, rows)
     for query, column in (("action:export", "event_action"), ("ip:10.1.0.0/16", "ip_address")):
-        where, params = EventFilter.parse(query).to_sql()
-        with db.org_session("org_a") as s:
-            plan = "\n".join(
-                r[0]
-                for r in s.execute(
-                    f"EXPLAIN SELECT id FROM org_audit_events WHERE {where}", params
-                ).rows
-            )
-        conditions = [line for line in plan.splitlines() if "Index Cond" in line]
-        assert any(f"({column} " in line for line in conditions), plan
+        plan = _plan(db, EventFilter.parse(query))
+        conditions = [line for line in plan if "Index Cond" in line]
+        assert any(f"({column} " in line for line in conditions), "\n".join(plan)
 
 
 # ---- text terms through the trigram index (migration 0057) ----------------------------------
@@ -489,16 +490,11 @@ def test_text_term_is_matched_through_the_trigram_index(hostile_events):
         )
         for i in range(6_000)
     ]
-    with hostile_events.writer() as s:
-        insert_events(s, crowd)
-    with hostile_events.admin() as s:
-        s.execute("ANALYZE audit_events")
+    _analyzed(hostile_events, crowd)
     flt = EventFilter.parse("log_fe742232")
-    where, params = flt.to_sql(trigram=hostile_events.capabilities.trigram_search)
-    with hostile_events.org_session("org_a") as s:
-        plan = s.execute(f"EXPLAIN SELECT id FROM org_audit_events WHERE {where}", params).rows
-    text = "\n".join(row[0] for row in plan)
-    scans = [row[0] for row in plan if "Bitmap Index Scan on" in row[0]]
+    plan = _plan(hostile_events, flt, trigram=hostile_events.capabilities.trigram_search)
+    text = "\n".join(plan)
+    scans = [line for line in plan if "Bitmap Index Scan on" in line]
     assert any("auditlens_details_text" in scan for scan in scans), text
     assert "auditlens_details_text(details) ~~~*" in text, text
     assert _ids(hostile_events, flt, trigram=True) == ["h5"]
