@@ -37,7 +37,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dashboard import (  # noqa: E402
-    access_report,
     config_changes,
     explore_queries,
     overview_queries,
@@ -49,7 +48,7 @@ from dashboard import (  # noqa: E402
 from dashboard.findings_view import ranked  # noqa: E402
 from detection import findings  # noqa: E402
 from detection.pipeline import run_detection  # noqa: E402
-from ingest.integrity.status import integrity_status  # noqa: E402
+from integrity.status import integrity_status  # noqa: E402
 from sql.embedded import EmbeddedPostgres  # noqa: E402
 from sql.errors import AuditLensError  # noqa: E402
 from sql.event_filter import EventFilter  # noqa: E402
@@ -57,6 +56,7 @@ from sql.gateway import Database  # noqa: E402
 from sql.migrate import migrate  # noqa: E402
 from sql.read_model import ReadModel  # noqa: E402
 from sql.settings import Settings  # noqa: E402
+from usecases import access_report  # noqa: E402
 
 
 def _load_bench_queries() -> Any:
@@ -359,8 +359,8 @@ def browser_overview(url: str, db: Database) -> tuple[float, float]:
     drawn: the first time on this server (cold caches) and again (warm)."""
     from playwright.sync_api import sync_playwright
 
-    from dashboard.accounts import add_user, generate_password, hash_password
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port
+    from usecases.accounts import add_user, generate_password, hash_password
 
     added = add_user(db, email="bench@company.com", org=ORG, role="admin", actor="bench")
     password = added.password

@@ -25,11 +25,11 @@ from sqlalchemy.engine import make_url
 
 from bench.queries import ORG, _percentile, _server_url, _time, load
 from dashboard import explore_queries as q
-from dashboard.exports import Exporter, export_events
 from sql.event_filter import EventFilter
 from sql.gateway import Database
 from sql.migrate import migrate
 from sql.settings import Settings
+from usecases.exports import Exporter, export_events
 
 
 class _Sink(io.RawIOBase):

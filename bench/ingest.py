@@ -253,7 +253,7 @@ def http(db: Database, url: str, n: int) -> float:
         port = s.getsockname()[1]
     env = {**os.environ, "AUDITLENS_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "dashboard.cli", "serve-ingest", "--port", str(port)], env=env
+        [sys.executable, "-m", "cli", "serve-ingest", "--port", str(port)], env=env
     )
     import httpx
 

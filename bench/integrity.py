@@ -39,10 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-from ingest.integrity import keys as keymod  # noqa: E402
-from ingest.integrity.canonical import FIELDS, apply_sql_settings, record_sql  # noqa: E402
-from ingest.integrity.seal import SEAL_FORMAT, seal_organization  # noqa: E402
-from ingest.integrity.verify import verify_organization  # noqa: E402
+from integrity import keys as keymod  # noqa: E402
+from integrity.canonical import FIELDS, apply_sql_settings, record_sql  # noqa: E402
+from integrity.seal import SEAL_FORMAT, seal_organization  # noqa: E402
+from integrity.verify import verify_organization  # noqa: E402
 from sql.embedded import EmbeddedPostgres  # noqa: E402
 from sql.event_store import EVENT_COLUMNS, insert_events  # noqa: E402
 from sql.gateway import Database  # noqa: E402

@@ -6,7 +6,7 @@ against the same answer computed straight from raw events, in the same run.
     PYTHONPATH=. .venv/bin/python bench/queries.py --data-dir /tmp/qb --keep   # load once,
     PYTHONPATH=. .venv/bin/python bench/queries.py --data-dir /tmp/qb --keep   # then reuse
 
-It simulates an organisation with `ingest.simulate` (the simulator of `auditlens simulate`:
+It simulates an organisation with `simulator` (the simulator of `auditlens simulate`:
 at least 2,000 users over 90 days, Q1 2025, every insider scenario once, oddities on), streams
 its wire events through COPY into a database of its own (on AUDITLENS_DATABASE_URL's server
 when set, else on an embedded server), times a full refresh (events per second), then every
@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 # bench/ holds an ingest.py of its own: the repository root goes first on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest.simulate import Simulation, SimulationConfig
+from simulator import Simulation, SimulationConfig
 from sql.embedded import EmbeddedPostgres
 from sql.gateway import Database
 from sql.migrate import migrate

@@ -24,7 +24,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest.simulate import Simulation, SimulationConfig, write_jsonl
+from simulator import Simulation, SimulationConfig, write_jsonl
 
 GOAL = 200_000  # events per second to a file
 

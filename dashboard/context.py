@@ -19,11 +19,12 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import accounts, session_cookie
-from dashboard.accounts import Viewer
+from dashboard import session_cookie
 from dashboard.resources import database
-from dashboard.self_audit import record_dashboard_event
 from sql.gateway import Database
+from usecases import accounts
+from usecases.accounts import Viewer
+from usecases.self_audit import record_dashboard_event
 
 SESSION_TOKEN_KEY = "auditlens_session_token"  # noqa: S105 - a state key, not a secret
 ORG_KEY = "auditlens_org"

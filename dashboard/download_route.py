@@ -22,12 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dashboard import accounts
-from dashboard.exports import FORMATS, Exporter, ExportStream
 from dashboard.session_cookie import COOKIE_NAME
 from dashboard.tickets import TicketStore, digest
 from sql.event_filter import EventFilter
 from sql.gateway import Database
+from usecases import accounts
+from usecases.exports import FORMATS, Exporter, ExportStream
 
 if TYPE_CHECKING:
     from starlette.requests import Request

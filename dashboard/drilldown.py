@@ -4,40 +4,13 @@ those raw events in Explore. Queries use the shared audit-log search syntax
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sql.event_filter import EventFilter
+from sql.query_text import created, created_days, join, quote
 
 EXPLORE_PAGE = "pages/explore.py"
-_BARE = re.compile(r"^[^\s\"]+$")
-
-
-def quote(value: str) -> str:
-    """A qualifier value, quoted when it holds spaces or quotes."""
-    if _BARE.match(value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def created(start: datetime, end: datetime) -> str:
-    """`created:` for the half-open [start, end), written by EventFilter itself (its range
-    end is inclusive, so the text ends a microsecond before `end`, or on the day before a
-    midnight `end`)."""
-    return EventFilter(start=start, end=end).to_query()
-
-
-def created_days(first: date, last: date) -> str:
-    """`created:` for whole UTC days, both inclusive."""
-    start = datetime.combine(first, time(0), tzinfo=UTC)
-    return created(start, datetime.combine(last + timedelta(days=1), time(0), tzinfo=UTC))
-
-
-def join(*parts: str | None) -> str:
-    """Qualifiers joined by spaces (AND), empty parts dropped."""
-    return " ".join(p for p in parts if p)
 
 
 def bucket_query(event_type: str, bucket: datetime, width: timedelta) -> str:

@@ -10,12 +10,12 @@ import re
 
 import streamlit as st
 
-from dashboard import access_report
-from dashboard.access_report import AccessReport
 from dashboard.context import PageContext
 from dashboard.download_widget import offer_download
-from dashboard.exports import Exporter
 from sql.event_filter import EventFilter
+from usecases import access_report
+from usecases.access_report import AccessReport
+from usecases.exports import Exporter
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 

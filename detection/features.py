@@ -73,7 +73,7 @@ FEATURE_COLUMNS = [
     *(f"{c}_peer_ratio" for c in TRAILING_FEATURES),
 ]
 
-# Where a source's name says it holds sensitive data; `ingest.simulate.sources` tags override.
+# Where a source's name says it holds sensitive data; `simulator.sources` tags override.
 DEFAULT_SENSITIVE_PATTERNS = (
     "*payment*",
     "*customer*",
@@ -149,7 +149,7 @@ class Sensitivity:
 def default_sensitivity() -> Sensitivity:
     """Sensitivity tags from the simulator's source catalogue when present, else name patterns."""
     try:
-        from ingest.simulate import sources  # type: ignore[import-not-found,unused-ignore]
+        from simulator import sources  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return Sensitivity()
     restricted = getattr(sources, "RESTRICTED_SOURCE_IDS", None)

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from dashboard import access_report, drilldown, tables
+from dashboard import drilldown, tables
 from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
 from dashboard.report_downloads import offer_report_downloads
 from sql.event_filter import QuerySyntaxError
+from usecases import access_report
 
 ctx = page_context("Compliance")
 st.caption("Who accessed a resource between two days (UTC, both inclusive)?")

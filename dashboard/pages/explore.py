@@ -15,8 +15,8 @@ from dashboard import tables
 from dashboard.charts import timeline_figure
 from dashboard.context import page_context
 from dashboard.download_widget import offer_download
-from dashboard.exports import FORMATS
 from sql.event_filter import EventFilter, QuerySyntaxError
+from usecases.exports import FORMATS
 
 
 def _selected(widget_state: Any, kind: str) -> list[Any]:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import tables
 from dashboard.context import page_context
-from ingest.integrity.status import integrity_status
+from integrity.status import integrity_status
 
 
 def _count(n: int, noun: str) -> str:

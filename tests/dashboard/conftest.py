@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.accounts import add_user, open_session
 from dashboard.context import SESSION_TOKEN_KEY
 from sql.gateway import Database
 from sql.settings import DATABASE_URL_ENV
+from usecases.accounts import add_user, open_session
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "pages"
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from dashboard import accounts
-from dashboard.cli import app
+from cli import app
 from dashboard.context import SESSION_TOKEN_KEY
 from sql.settings import DATABASE_URL_ENV
+from usecases import accounts
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 

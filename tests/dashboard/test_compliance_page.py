@@ -9,12 +9,12 @@ import hashlib
 import io
 from datetime import UTC, date, datetime, timedelta
 
-from dashboard import access_report
-from dashboard.exports import Exporter
 from sql.event_store import insert_events
 from tests.dashboard.conftest import download_url, fetch_download, page_test
 from tests.dashboard.known_data import FIRST_DAY, LAST_DAY, seed
 from tests.factories import event_row
+from usecases import access_report
+from usecases.exports import Exporter
 
 
 def _run_report(at, resource="payment-logs", resource_type="source"):

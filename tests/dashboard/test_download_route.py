@@ -18,13 +18,13 @@ from functools import partial
 import pytest
 
 from dashboard import download_route
-from dashboard.accounts import end_session
-from dashboard.exports import REVIEW_THRESHOLD, Exporter, ExportStream
 from sql.event_filter import EventFilter
 from sql.event_store import insert_events
 from tests.dashboard.conftest import download_url, fetch_download, page_test
 from tests.dashboard.test_explore import known  # noqa: F401 - the fixture
 from tests.factories import event_row
+from usecases.accounts import end_session
+from usecases.exports import REVIEW_THRESHOLD, Exporter, ExportStream
 
 
 def _records(db, org="org_a"):

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dashboard.cli import app
-from dashboard.exports import Exporter, export_events
-from ingest.integrity import keys as keymod
-from ingest.integrity.proof import check_export
-from ingest.integrity.seal import seal_organization
+from cli import app
+from integrity import keys as keymod
+from integrity.proof import check_export
+from integrity.seal import seal_organization
 from sql.event_filter import EventFilter
 from sql.event_store import insert_events
 from tests.dashboard.conftest import download_url, fetch_download, page_test
 from tests.factories import event_row
+from usecases.exports import Exporter, export_events
 
 ANN = Exporter(user_id="u_ann", email="ann@example.com", session_id="dash_1")
 RECENT = datetime.now(UTC) - timedelta(hours=2)

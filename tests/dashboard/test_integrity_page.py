@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from ingest.integrity import keys as keymod
-from ingest.integrity import status as status_module
-from ingest.integrity.seal import seal_organization
-from ingest.integrity.verify import verify_organization
+from integrity import keys as keymod
+from integrity import status as status_module
+from integrity.seal import seal_organization
+from integrity.verify import verify_organization
 from sql.event_store import insert_events
 from tests.dashboard.conftest import page_test
 from tests.factories import event_row

@@ -4,9 +4,9 @@ the organisations and roles; the sign-in opens an audited, expiring session."""
 
 from __future__ import annotations
 
-from dashboard import accounts
 from dashboard.context import SESSION_TOKEN_KEY
 from tests.dashboard.conftest import page_test
+from usecases import accounts
 
 AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32}
 

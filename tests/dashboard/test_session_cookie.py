@@ -12,9 +12,10 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from dashboard import accounts, session_cookie
+from dashboard import session_cookie
 from dashboard.context import SESSION_TOKEN_KEY
 from tests.dashboard.conftest import page_test
+from usecases import accounts
 
 HEADERS = {session_cookie.REQUEST_HEADER: "1"}
 

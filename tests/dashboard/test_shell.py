@@ -3,11 +3,11 @@ to the viewer's memberships, and page views recorded as audit events."""
 
 from __future__ import annotations
 
-from dashboard import accounts
 from dashboard.context import SESSION_TOKEN_KEY
 from sql.event_store import insert_events
 from tests.dashboard.conftest import page_test
 from tests.factories import event_row
+from usecases import accounts
 
 
 def _audit_log_events(db, org):

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from typer.testing import CliRunner
 
-from dashboard.cli import app
+from cli import app
 from detection.events import DatabaseEvents, FrameEvents, Slice
 from detection.evidence import day_bounds
 from detection.features import Sensitivity
@@ -134,8 +134,8 @@ def test_bad_command_input_is_one_clear_line(fresh_database, monkeypatch, args, 
 
 
 def test_run_detects_the_freshly_seeded_demo_organisation(db, tmp_path):
-    from dashboard.cli.run_command import _detect_demo
-    from ingest.simulate.demo import DEMO_ORG, seed_demo
+    from cli.run_command import _detect_demo
+    from simulator.demo import DEMO_ORG, seed_demo
 
     seeded = seed_demo(db, users=30, days=35, labels_dir=tmp_path)
     assert seeded is not None

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from detection.evaluate import REQUEST_SCENARIOS, Evaluation, evaluate_database
 from detection.findings import list_findings
 from detection.pipeline import run_detection
-from ingest.simulate.engine import Simulation, SimulationConfig
-from ingest.simulate.scenarios import SCENARIOS
-from ingest.simulate.writer import write_database
+from simulator.engine import Simulation, SimulationConfig
+from simulator.evaluate import REQUEST_SCENARIOS, Evaluation, evaluate_database
+from simulator.scenarios import SCENARIOS
+from simulator.writer import write_database
 from sql.gateway import Database
 from tests.conftest import _test_settings
 

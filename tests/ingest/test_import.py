@@ -36,7 +36,7 @@ def event(i: int, **extra):
 
 def cli(*args: str, db) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "dashboard.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "AUDITLENS_DATABASE_URL": db.url},

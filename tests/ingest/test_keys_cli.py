@@ -11,7 +11,7 @@ from ingest.keys import resolve_key
 
 def cli(*args: str, db) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "dashboard.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "AUDITLENS_DATABASE_URL": db.url},

@@ -44,7 +44,7 @@ def test_server_older_than_15_is_refused(db: Database, monkeypatch: pytest.Monke
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "dashboard.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **env},

@@ -1,0 +1,229 @@
+"""`auditlens detect`, `auditlens findings`, `auditlens triage`: rules + model -> findings."""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import io
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cli import app, err_console
+from cli.context import open_database
+from ingest.spreadsheet import escape_cell
+from sql.gateway import Database
+
+_SEVERITIES = ("low", "medium", "high", "critical")
+_FORMATS = ("table", "json", "csv")
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{name} must be a date like 2025-01-31, got: {value!r}") from None
+
+
+def _organizations(db: Database, org: str | None) -> list[str]:
+    if org:
+        return [org]
+    with db.admin() as session:
+        rows = session.execute(
+            "SELECT organization_id FROM organizations ORDER BY organization_id", max_rows=100_000
+        ).rows
+    return [r[0] for r in rows]
+
+
+def _load_roster(path: Path | None) -> dict[str, str] | None:
+    """user_id -> peer group (role) from a roster file: JSON list/mapping, JSONL or CSV."""
+    if path is None:
+        return None
+    if not path.is_file():
+        raise typer.BadParameter(f"--roster {path}: no such file")
+    from simulator.evaluate import read_roster
+
+    return read_roster(path)
+
+
+def detect_organization(
+    db: Database,
+    org: str,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    roster: dict[str, str] | None = None,
+    actor: str | None = None,
+) -> tuple[tuple[date, date] | None, int, list[Any]]:
+    """Detect one organisation and notify the webhook if one is configured."""
+    from detection.model import ModelStore
+    from detection.notify import Webhook, notify
+    from detection.pipeline import run_detection
+
+    store = ModelStore(db.settings.data_dir / "models")
+    result, window, inserted = run_detection(
+        db, org, start=start, end=end, peer_groups=roster, store=store, actor=actor or _actor()
+    )
+    findings = result.findings if result is not None else []
+    webhook = Webhook.from_env()
+    if webhook is not None and findings:
+        notify(webhook, org, findings)
+    return window, inserted, findings
+
+
+@app.command()
+def detect(
+    org: str | None = typer.Option(None, "--org", help="organisation id (default: every one)"),
+    start: str | None = typer.Option(None, "--from", help="first day (default: after last run)"),
+    end: str | None = typer.Option(None, "--to", help="last day, inclusive (default: yesterday)"),
+    roster: str | None = typer.Option(None, "--roster", help="user roster (role = peer group)"),
+) -> None:
+    """Run rules and the model over new days (or a window) and append findings."""
+    first, last = _day(start, "--from"), _day(end, "--to")
+    if first and last and first > last:
+        raise typer.BadParameter(f"--from {first} is after --to {last}")
+    peers = _load_roster(Path(roster) if roster else None)
+    with open_database() as db:
+        for organization in _organizations(db, org):
+            err_console.print(f"{organization}: detecting ...")
+            window, inserted, findings = detect_organization(
+                db, organization, start=first, end=last, roster=peers
+            )
+            if window is None:
+                typer.echo(f"{organization}: nothing new to detect")
+                continue
+            typer.echo(
+                f"{organization}: {window[0]}..{window[1]}: {len(findings)} finding(s),"
+                f" {inserted} new"
+            )
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    text = "" if value is None else str(value)
+    return escape_cell(text)
+
+
+@app.command()
+def findings(
+    org: str = typer.Option(..., "--org", help="organisation id"),
+    output: str = typer.Option("table", "--format", help="table, json or csv"),
+    status: str | None = typer.Option(
+        None, "--status", help="new, investigating, benign, confirmed"
+    ),
+    min_severity: str | None = typer.Option(None, "--min-severity", help="low ... critical"),
+    limit: int = typer.Option(100, "--limit", min=1, max=100_000),
+) -> None:
+    """List findings, highest score first (table, JSON or CSV on stdout)."""
+    from detection.findings import STATUSES, list_findings
+
+    if output not in _FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(_FORMATS)}, got: {output}")
+    if status is not None and status not in STATUSES:
+        raise typer.BadParameter(f"--status must be one of {', '.join(STATUSES)}, got: {status}")
+    if min_severity is not None and min_severity not in _SEVERITIES:
+        raise typer.BadParameter(
+            f"--min-severity must be one of {', '.join(_SEVERITIES)}, got: {min_severity}"
+        )
+    with open_database() as db:
+        frame = list_findings(db, org, status=status, min_severity=min_severity, limit=limit)
+    records: list[dict[str, Any]] = [
+        {str(k): v for k, v in row.items()} for row in frame.to_dict("records")
+    ]
+    if output == "json":
+        typer.echo(json.dumps([{k: _json(v) for k, v in r.items()} for r in records], indent=2))
+    elif output == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(list(frame.columns))
+        for r in records:
+            writer.writerow([_cell(r[c]) for c in frame.columns])
+        # Bytes, so the CSV's \r\n line ends reach the file unchanged on every platform.
+        stdout = typer.get_binary_stream("stdout")
+        stdout.write(buffer.getvalue().encode("utf-8"))
+        stdout.flush()
+    else:
+        _table(records)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _table(records: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if not records:
+        typer.echo("no findings")
+        return
+    table = Table(show_lines=False)
+    for column in ("severity", "score", "user", "window", "detectors", "status", "explanation"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        table.add_row(
+            str(r["severity"]),
+            f"{r['score']:.2f}",
+            str(r["user_email"] or r["user_id"]),
+            f"{r['window_start']:%Y-%m-%d %H:%M}..{r['window_end']:%Y-%m-%d %H:%M}",
+            ",".join(r["detectors"]),
+            str(r["status"]),
+            str(r["explanation"]),
+        )
+    Console(width=200, highlight=False).print(table)
+
+
+@app.command()
+def triage(
+    finding_id: str = typer.Argument(..., help="the finding's id"),
+    org: str = typer.Option(..., "--org", help="organisation id"),
+    status: str = typer.Option(..., "--status", help="new, investigating, benign, confirmed"),
+    comment: str = typer.Option("", "--comment", help="why"),
+) -> None:
+    """Record a finding's new status (a new row; audited)."""
+    from detection.findings import triage as record_triage
+
+    with open_database() as db:
+        record_triage(db, org, finding_id, status, comment, actor=_actor())
+    typer.echo(f"{finding_id}: {status}")
+
+
+@app.command()
+def evaluate(
+    users: int = typer.Option(60, "--users", min=10, max=5_000, help="simulated people"),
+    days: int = typer.Option(60, "--days", min=21, max=365, help="simulated days"),
+    seed: int = typer.Option(7, "--seed", help="simulation seed"),
+    k: int = typer.Option(5, "--top", min=1, max=100, help="k of recall among each day's top k"),
+    org: str = typer.Option("org_eval", "--org", help="organisation the simulation goes to"),
+) -> None:
+    """Simulate a labelled organisation, detect, and print quality: rules vs model vs both."""
+    from simulator.evaluate import simulate_and_evaluate
+
+    with open_database() as db:
+        labels = db.settings.data_dir / f"{org}-{users}x{days}-seed{seed}.labels.json"
+        err_console.print(f"simulating {users} users x {days} days into {org} (once) ...")
+        result = simulate_and_evaluate(
+            db, org=org, users=users, days=days, seed=seed, labels_path=labels, k=k
+        )
+    start, end = result.window
+    typer.echo(
+        f"{org}: {result.user_days:,} user-days {start}..{end}, detected in {result.seconds:.1f} s"
+    )
+    typer.echo(f"\nPer scenario: recall among the top {k} users of its days")
+    typer.echo(result.table(k).to_string(float_format=lambda v: f"{v:.2f}"))
+    typer.echo("\nOverall (user-days)")
+    typer.echo(result.overall.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

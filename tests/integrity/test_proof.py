@@ -1,0 +1,131 @@
+"""An exported row proves itself offline with only the public key, and stops when edited."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from integrity import keys as keymod
+from integrity.proof import check_export, export_with_proofs, proofs_for
+from integrity.seal import seal_organization
+from sql.event_store import insert_events
+from sql.gateway import Database
+from tests.factories import event_row
+
+ORG = "org_a"
+RECENT = datetime.now(UTC) - timedelta(hours=1)
+
+
+@pytest.fixture
+def key() -> keymod.SigningKey:
+    return keymod.generate()
+
+
+@pytest.fixture
+def public(key, tmp_path: Path) -> Path:
+    path = tmp_path / "seal.pub"
+    path.write_text(keymod.public_pem(key.public))
+    return path
+
+
+@pytest.fixture
+def trusted(key) -> keymod.PublicKeys:
+    return keymod.PublicKeys({key.key_id: key.public})
+
+
+@pytest.fixture
+def stored(db: Database, key) -> list[str]:
+    rows = [
+        event_row(event_time=RECENT, details={"results_count": 47, "query": "=cmd|' /C calc'"}),
+        event_row(event_time=RECENT, user_agent=None, user_email="", ip_address="2001:db8::1"),
+        event_row(event_time=RECENT, resource_id="-1+1", details='{"price": 1.50, "n": 1e3}'),
+    ]
+    with db.writer() as w:
+        insert_events(w, rows[:2])
+    seal_organization(db, ORG, key)
+    with db.writer() as w:
+        insert_events(w, rows[2:])
+    seal_organization(db, ORG, key)
+    return [r[1] for r in rows]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_export_verifies_offline_and_an_edit_fails(db, stored, trusted, tmp_path, fmt):
+    out = tmp_path / f"events.{fmt}"
+    written, proven, _ = export_with_proofs(db, ORG, out, fmt, None, None, "tester")
+    assert (written, proven) == (3, 3)
+    report = check_export(out, trusted)
+    assert report.clean, report.problems
+    assert report.verified == 3 and len(report.seals) == 2
+
+    edited = tmp_path / f"edited.{fmt}"
+    edited.write_text(out.read_text().replace("john@company.com", "jane@company.com", 1))
+    report = check_export(edited, trusted)
+    assert not report.clean
+    assert len(report.problems) == 1
+    assert "edited after sealing" in report.problems[0]
+    assert stored[0] in report.problems[0]
+
+
+def test_csv_cells_are_formula_safe_and_null_differs_from_empty(db, stored, trusted, tmp_path):
+    out = tmp_path / "events.csv"
+    export_with_proofs(db, ORG, out, "csv", None, None, "tester")
+    rows = list(csv.DictReader(out.open()))
+    assert rows[2]["resource_id"] == "'-1+1"
+    second = rows[1]
+    assert second["user_agent"] == "" and second["user_email"] == ""
+    assert json.loads(second["proof"])["nulls"] == ["user_agent"]
+    # Turning NULL into "" (or back) is an edit too.
+    text = out.read_text()
+    nulls_dropped = text.replace('""nulls"":[""user_agent""]', '""nulls"":[]')
+    assert nulls_dropped != text
+    edited = tmp_path / "edited.csv"
+    edited.write_text(nulls_dropped)
+    assert check_export(edited, trusted).verified == 2
+
+
+def test_another_key_does_not_verify(db, stored, tmp_path):
+    out = tmp_path / "events.ndjson"
+    export_with_proofs(db, ORG, out, "ndjson", None, None, "tester")
+    stranger = keymod.generate()
+    report = check_export(out, keymod.PublicKeys({stranger.key_id: stranger.public}))
+    assert report.verified == 0
+    assert "not among the trusted public keys" in report.problems[0]
+
+
+def test_unsealed_rows_have_no_proof_and_fail_verification(db, stored, trusted, tmp_path):
+    with db.writer() as w:
+        insert_events(w, [event_row(event_time=RECENT, id="late_1")])
+    out = tmp_path / "events.ndjson"
+    written, proven, _ = export_with_proofs(db, ORG, out, "ndjson", None, None, "tester")
+    assert (written, proven) == (4, 3)
+    report = check_export(out, trusted)
+    assert not report.clean
+    assert report.problems == ["line 4: event late_1: no proof (not sealed yet?)"] or any(
+        "late_1: no proof" in p for p in report.problems
+    )
+
+
+def test_proofs_for_is_scoped_to_the_organisation(db, stored, key):
+    with db.writer() as w:
+        insert_events(w, [event_row(organization_id="org_b", id="b_1", event_time=RECENT)])
+    seal_organization(db, "org_b", key)
+    assert set(proofs_for(db, ORG, [*stored, "b_1"])) == set(stored)
+    assert set(proofs_for(db, "org_b", [*stored, "b_1"])) == {"b_1"}
+
+
+def test_the_export_is_recorded_and_audited(db, stored, tmp_path):
+    export_with_proofs(db, ORG, tmp_path / "e.csv", "csv", None, None, "cli:tester")
+    with db.org_session(ORG) as s:
+        assert s.scalar("SELECT row_count FROM org_audit_exports") == 3
+        assert (
+            s.scalar(
+                "SELECT count(*) FROM org_audit_events WHERE event_action = 'export'"
+                " AND user_id = 'cli:tester'"
+            )
+            == 1
+        )

@@ -1,0 +1,127 @@
+"""Built-in accounts: argon2 hashes, roles per organisation, expiring sessions, throttled and
+audited sign-in."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from sql.gateway import Database
+from usecases import accounts
+from usecases.accounts import SignInRefused
+
+
+def _events(db: Database, org: str, action: str) -> list[dict]:
+    with db.org_session(org) as s:
+        return s.execute(
+            "SELECT event_type, event_action, user_id, user_email, details, session_id"
+            " FROM org_audit_events WHERE event_action = :a ORDER BY ingest_seq",
+            {"a": action},
+        ).dicts()
+
+
+def test_new_account_gets_an_argon2_hash_and_an_audited_membership(db):
+    added = accounts.add_user(
+        db, email="Ann@Example.com", org="org_a", role="analyst", can_export=True, actor="t"
+    )
+    assert added.created and added.email == "ann@example.com" and len(added.password) >= 20
+    with db.admin() as s:
+        stored = s.scalar(
+            "SELECT password_hash FROM dashboard_users WHERE email = :e", {"e": "ann@example.com"}
+        )
+    assert stored.startswith("$argon2id$") and added.password not in stored
+    (event,) = _events(db, "org_a", "invite_member")
+    assert event["event_type"] == "user_management"
+    assert event["details"]["role"] == "analyst" and event["details"]["can_export"] is True
+
+    again = accounts.add_user(db, email="ann@example.com", org="org_a", role="auditor", actor="t")
+    assert not again.created and again.password is None
+    (change,) = _events(db, "org_a", "change_permissions")
+    assert change["details"]["old_values"]["role"] == "analyst"
+    assert change["details"]["new_values"]["role"] == "auditor"
+
+
+@pytest.mark.parametrize(
+    ("role", "can_export", "may"),
+    [
+        ("admin", False, True),
+        ("auditor", False, True),
+        ("analyst", False, False),
+        ("analyst", True, True),
+    ],
+)
+def test_export_right_follows_the_role(role, can_export, may):
+    assert accounts.Membership("org_a", role, can_export).may_export is may
+
+
+def test_bad_role_and_email_are_refused_with_the_field_named(db):
+    with pytest.raises(accounts.AccountError, match="role must be one of"):
+        accounts.add_user(db, email="a@b.c", org="org_a", role="root", actor="t")
+    with pytest.raises(accounts.AccountError, match="email must be"):
+        accounts.add_user(db, email="not an email", org="org_a", role="admin", actor="t")
+
+
+def test_sign_in_opens_a_session_that_is_audited_and_ends(db):
+    added = accounts.add_user(db, email="bob@example.com", org="org_a", role="admin", actor="t")
+    token, viewer = accounts.authenticate(
+        db, "BOB@example.com", added.password, ip_address="10.0.0.7"
+    )
+    assert viewer.organizations == ["org_a"] and viewer.memberships["org_a"].role == "admin"
+    assert accounts.viewer_for_token(db, token).user_id == viewer.user_id
+    (login,) = _events(db, "org_a", "login")
+    assert login["session_id"] == viewer.session_id and login["user_email"] == "bob@example.com"
+
+    accounts.end_session(db, token)
+    assert accounts.viewer_for_token(db, token) is None
+    assert len(_events(db, "org_a", "logout")) == 1
+
+
+def test_expired_session_is_not_a_session(db):
+    added = accounts.add_user(db, email="c@example.com", org="org_a", role="admin", actor="t")
+    token, _ = accounts.authenticate(db, "c@example.com", added.password, ttl=timedelta(seconds=-1))
+    assert accounts.viewer_for_token(db, token) is None
+    assert accounts.viewer_for_token(db, "forged-token") is None
+    assert accounts.viewer_for_token(db, None) is None
+
+
+def test_failed_sign_ins_are_audited_and_throttled(db):
+    added = accounts.add_user(db, email="d@example.com", org="org_a", role="analyst", actor="t")
+    for _ in range(accounts.MAX_FAILURES):
+        with pytest.raises(SignInRefused, match="email or password is wrong"):
+            accounts.authenticate(db, "d@example.com", "guess", ip_address="203.0.113.9")
+    failures = _events(db, "org_a", "login_failed")
+    assert len(failures) == accounts.MAX_FAILURES
+    assert failures[0]["event_type"] == "login"
+    assert failures[0]["details"]["reason"] == "wrong_password"
+    # Even the right password is refused while throttled, and that attempt is audited too.
+    with pytest.raises(SignInRefused, match="too many failed sign-ins"):
+        accounts.authenticate(db, "d@example.com", added.password)
+    assert _events(db, "org_a", "login_failed")[-1]["details"]["reason"] == "throttled"
+    assert _events(db, "org_a", "login") == []
+
+
+def test_unknown_account_and_disabled_account_are_refused_alike(db):
+    with pytest.raises(SignInRefused, match="email or password is wrong"):
+        accounts.authenticate(db, "nobody@example.com", "x")
+    added = accounts.add_user(db, email="e@example.com", org="org_a", role="admin", actor="t")
+    with db.admin() as s:
+        s.execute(
+            "UPDATE dashboard_users SET disabled = true WHERE user_id = :u", {"u": added.user_id}
+        )
+    with pytest.raises(SignInRefused, match="email or password is wrong"):
+        accounts.authenticate(db, "e@example.com", added.password)
+
+
+def test_demo_admin_is_created_once_and_joins_new_organisations(db):
+    password = accounts.ensure_demo_admin(db)
+    assert password
+    _token, viewer = accounts.authenticate(db, accounts.DEMO_ADMIN_EMAIL, password)
+    assert viewer.organizations == ["org_demo"]
+    with db.admin() as s:
+        s.execute("INSERT INTO organizations (organization_id) VALUES ('org_new')")
+    assert accounts.ensure_demo_admin(db) is None
+    assert accounts.viewer_for_email(db, accounts.DEMO_ADMIN_EMAIL).organizations == [
+        "org_demo",
+        "org_new",
+    ]

@@ -1,0 +1,186 @@
+"""Exports: byte-exact CSV (formula cells escaped, \\r\\n), exact NDJSON, org isolation, and
+every export recorded in audit_exports and as an audit event."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from sql.event_filter import EventFilter
+from sql.event_store import insert_events
+from sql.settings import DATABASE_URL_ENV
+from tests.factories import event_row
+from usecases.exports import REVIEW_THRESHOLD, Exporter, escape_cell, export_events
+
+ANN = Exporter(user_id="u_ann", email="ann@example.com", session_id="dash_1")
+T = datetime(2025, 1, 15, 14, 32, 15, 123000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("cell", "escaped"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+cmd", "'+cmd"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("a=1", "a=1"),
+        ("", ""),
+    ],
+)
+def test_escape_cell(cell, escaped):
+    assert escape_cell(cell) == escaped
+
+
+@pytest.fixture
+def hostile(db):
+    rows = [
+        event_row(
+            id="e1",
+            event_time=T,
+            user_id='=HYPERLINK("http://x")',
+            user_email="ann@example.com",
+            resource_id="@payload",
+            user_agent='Mo"zilla, 5',
+            details={"query": "=cmd|' /C calc'!A0"},
+            session_id="-s1",
+        ),
+        event_row(
+            id="e2",
+            event_time=T.replace(microsecond=0, second=16),
+            user_id="+u2",
+            user_agent="\tTab",
+            resource_id="line\r\nbreak",
+            ip_address=None,
+            details={},
+            session_id=None,
+        ),
+        event_row(id="b1", organization_id="org_b", event_time=T, user_id="=other-org"),
+    ]
+    with db.writer() as s:
+        insert_events(s, rows)
+    return db
+
+
+def _seqs(db):
+    with db.org_session("org_a") as s:
+        return dict(s.execute("SELECT id, ingest_seq FROM org_audit_events").rows)
+
+
+def test_csv_is_escaped_byte_for_byte(hostile):
+    out = io.BytesIO()
+    result = export_events(hostile, "org_a", EventFilter(), "csv", out, exporter=ANN)
+    seq = _seqs(hostile)
+    expected = (
+        "id,event_time,event_type,event_action,user_id,user_email,ip_address,user_agent,"
+        "resource_type,resource_id,details,session_id,ingest_seq\r\n"
+        'e1,2025-01-15T14:32:15.123000Z,log_access,search,"\'=HYPERLINK(""http://x"")",'
+        'ann@example.com,192.168.1.100,"Mo""zilla, 5",source,\'@payload,'
+        '"{""query"":""=cmd|\' /C calc\'!A0""}",\'-s1,' + str(seq["e1"]) + "\r\n"
+        "e2,2025-01-15T14:32:16.000000Z,log_access,search,'+u2,john@company.com,,'\tTab,"
+        'source,"line\r\nbreak",{},,' + str(seq["e2"]) + "\r\n"
+    ).encode()
+    assert out.getvalue() == expected
+    assert result.rows == 2 and result.sha256 == hashlib.sha256(expected).hexdigest()
+    assert b"other-org" not in out.getvalue()
+
+
+def test_ndjson_keeps_values_exact(hostile):
+    out = io.BytesIO()
+    result = export_events(hostile, "org_a", EventFilter(), "ndjson", out, exporter=ANN)
+    lines = out.getvalue().decode().split("\n")
+    assert lines[-1] == "" and len(lines) == 3
+    first = json.loads(lines[0])
+    assert first["user_id"] == '=HYPERLINK("http://x")'
+    assert first["details"] == {"query": "=cmd|' /C calc'!A0"}
+    assert first["event_time"] == "2025-01-15T14:32:15.123000Z"
+    assert json.loads(lines[1])["ip_address"] is None
+    assert result.rows == 2 and result.mime == "application/x-ndjson"
+
+
+def test_every_export_is_recorded_and_audited(hostile):
+    f = EventFilter.parse("user:+u2")
+    out = io.BytesIO()
+    result = export_events(hostile, "org_a", f, "csv", out, exporter=ANN)
+    with hostile.org_session("org_a") as s:
+        (record,) = s.execute("SELECT * FROM org_audit_exports").dicts()
+        (event,) = s.execute("SELECT * FROM org_audit_events WHERE event_action = 'export'").dicts()
+    assert record["exported_by"] == "ann@example.com" and record["row_count"] == 1
+    assert record["sha256"] == hashlib.sha256(out.getvalue()).hexdigest()
+    assert record["filter"]["query"] == "user:+u2" and record["filter_text"] == f.describe()
+    assert record["flagged_for_review"] is False and record["export_format"] == "csv"
+    assert event["event_type"] == "data_modification" and event["resource_type"] == "audit_log"
+    assert event["user_id"] == "u_ann" and event["session_id"] == "dash_1"
+    assert event["details"]["records"] == 1 and event["details"]["sha256"] == result.sha256
+    assert event["details"]["export_id"] == result.export_id
+    with hostile.org_session("org_b") as s:
+        assert s.scalar("SELECT count(*) FROM org_audit_exports") == 0
+
+
+def test_another_organisation_exports_nothing_of_org_a(hostile):
+    out = io.BytesIO()
+    result = export_events(
+        hostile, "org_b", EventFilter.parse("user:+u2"), "csv", out, exporter=ANN
+    )
+    assert result.rows == 0
+    assert out.getvalue() == (
+        b"id,event_time,event_type,event_action,user_id,user_email,ip_address,user_agent,"
+        b"resource_type,resource_id,details,session_id,ingest_seq\r\n"
+    )
+
+
+def test_large_export_is_flagged_for_review(db):
+    rows = [event_row(event_time=T) for _ in range(REVIEW_THRESHOLD + 1)]
+    with db.writer() as s:
+        insert_events(s, rows)
+    out = io.BytesIO()
+    result = export_events(
+        db, "org_a", EventFilter(), "ndjson", out, exporter=ANN, batch_size=4_000
+    )
+    assert result.rows == REVIEW_THRESHOLD + 1 and result.flagged_for_review
+    assert out.getvalue().count(b"\n") == REVIEW_THRESHOLD + 1
+    with db.org_session("org_a") as s:
+        assert s.scalar("SELECT flagged_for_review FROM org_audit_exports") is True
+
+
+def test_cli_export_writes_the_same_bytes_and_records_it(hostile, tmp_path, monkeypatch):
+    monkeypatch.setenv(DATABASE_URL_ENV, hostile.url)
+    target = tmp_path / "events.csv"
+    result = CliRunner().invoke(
+        app, ["export", "events", "--org", "org_a", "--query", "user:+u2", "--out", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    data = target.read_bytes()
+    assert (
+        data.endswith(b"\r\n") and b"'+u2" in data and data.count(b"\r\n") == 3
+    )  # header, row, and the row's own CRLF
+    assert hashlib.sha256(data).hexdigest() in result.output
+    with hostile.org_session("org_a") as s:
+        assert s.scalar("SELECT exported_by FROM org_audit_exports").startswith("cli:")
+
+
+def test_cli_export_refuses_a_bad_query_with_its_position(hostile, tmp_path, monkeypatch):
+    monkeypatch.setenv(DATABASE_URL_ENV, hostile.url)
+    result = CliRunner().invoke(
+        app,
+        [
+            "export",
+            "events",
+            "--org",
+            "org_a",
+            "--query",
+            "usr:x",
+            "--out",
+            str(tmp_path / "x.csv"),
+        ],
+    )
+    assert result.exit_code != 0
+    assert "unknown qualifier 'usr'" in result.output
+    assert not (tmp_path / "x.csv").exists()
