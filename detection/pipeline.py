@@ -34,6 +34,7 @@ from detection.ranking import FINDING_MIN_SCORE, RankingConfig, combine, severit
 from detection.rules import Rule, RuleContext, RuleHit, load_rules
 from sql.errors import AuditLensError
 from sql.gateway import Database
+from sql.read_model import ReadModel
 
 HISTORY_DAYS = 60  # loaded before the window: 30-day baselines plus dormancy and first-seen
 WARMUP_DAYS = 14  # first loaded days only feed baselines; the model does not train on them
@@ -323,8 +324,6 @@ def run_detection(
     Returns the result, the window, and how many findings were new.
     """
     if read_model is None:
-        from sql.read_model import ReadModel  # type: ignore[import-not-found,unused-ignore]
-
         read_model = ReadModel(db)
     window = detection_window(db, org, start, end)
     if window is None:
