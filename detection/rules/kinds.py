@@ -708,3 +708,9 @@ KINDS: dict[str, Kind] = {
     "sequence": Kind(SequenceParams, _sequence, reads_events=True),
     "absence": Kind(AbsenceParams, _absence, reads_events=True),
 }
+
+
+def evaluate_rule(rule: Rule, context: RuleContext) -> list[RuleHit]:
+    """The hits of `rule` in `context`, by its kind (the registry looks the rule up, so the
+    rule model never imports what processes it)."""
+    return KINDS[rule.kind].evaluate(rule, context)
