@@ -102,6 +102,17 @@ class IsolationForestDetector(BaseEstimator):
         max_features: float = 1.0,
         random_state: int = 0,
     ) -> None:
+        self.n_estimators = n_estimators
+        self.max_samples = max_samples
+        self.contamination = contamination
+        self.max_features = max_features
+        self.random_state = random_state
+        self._check_parameters()
+
+    def _check_parameters(self) -> None:
+        # In the constructor (pyod's contract) and again in fit, after any set_params.
+        n_estimators, max_samples = self.n_estimators, self.max_samples
+        contamination, max_features = self.contamination, self.max_features
         if not isinstance(n_estimators, int) or isinstance(n_estimators, bool) or n_estimators < 1:
             raise ValueError(f"n_estimators must be a whole number >= 1, got: {n_estimators!r}")
         if isinstance(max_samples, bool) or not (
@@ -116,11 +127,6 @@ class IsolationForestDetector(BaseEstimator):
             raise ValueError(f"contamination must be in (0, 0.5], got: {contamination}")
         if not 0 < max_features <= 1:
             raise ValueError(f"max_features must be in (0, 1], got: {max_features}")
-        self.n_estimators = n_estimators
-        self.max_samples = max_samples
-        self.contamination = contamination
-        self.max_features = max_features
-        self.random_state = random_state
 
     def fit(self, frame: pd.DataFrame, *, max_rows: int = 50_000) -> IsolationForestDetector:
         """Fit on a model matrix (columns = MODEL_FEATURES); sets the `_` attributes.
@@ -128,6 +134,7 @@ class IsolationForestDetector(BaseEstimator):
         Each tree sees `max_samples` rows anyway; a seeded sample of at most `max_rows` rows
         is enough for the scaler and the score distribution percentiles come from.
         """
+        self._check_parameters()
         if len(frame) < 2:
             raise ModelError(f"need at least 2 user-days to fit the model, got: {len(frame)}")
         self.n_train_ = len(frame)

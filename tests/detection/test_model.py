@@ -56,6 +56,8 @@ def test_parameters_cloning_and_the_fitted_check_are_scikit_learns():
     assert clone(fitted).get_params() == model.get_params()
     with pytest.raises(NotFittedError, match="no version"):
         clone(fitted).version  # noqa: B018
+    with pytest.raises(ValueError, match=r"contamination must be in \(0, 0.5\], got: 0.7"):
+        clone(model).set_params(contamination=0.7).fit(frame)
 
 
 def test_higher_scores_are_more_anomalous_with_an_auc_floor():
