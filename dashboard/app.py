@@ -2,8 +2,8 @@
 
 Without a live session the navigation holds nothing but the sign-in page. Served through
 `dashboard/server.py`, the session also lives in an HttpOnly cookie (survives reloads).
-Pages are listed in PAGES; a page whose file does not exist (yet) is left out, so each page
-lands on its own.
+Pages are listed in PAGES; a listed page without its file stops the app with an error naming
+it (a mistyped name would otherwise drop the page from the menu unnoticed).
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ PAGES = [
     ("config_changes.py", "Config changes", ":material/tune:", "config-changes"),
     ("integrity.py", "Integrity", ":material/verified:", "integrity"),
 ]
+_missing = [name for name, *_ in PAGES if not (PAGE_DIR / name).is_file()]
+if _missing:
+    raise FileNotFoundError(f"dashboard pages missing from {PAGE_DIR}: {', '.join(_missing)}")
 
 st.set_page_config(page_title="AuditLens", page_icon=":material/policy:", layout="wide")
 db = database()
@@ -39,7 +42,6 @@ else:
         [
             st.Page(str(PAGE_DIR / name), title=title, icon=icon, url_path=url_path)
             for name, title, icon, url_path in PAGES
-            if (PAGE_DIR / name).exists()
         ]
     )
 # Before the page runs: a page may stop the script (st.stop), the cookie must still be set.

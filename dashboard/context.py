@@ -277,7 +277,6 @@ def page_context(page_title: str) -> PageContext:
     if viewer is None:
         render_sign_in(db)
         st.stop()
-    assert viewer is not None
     if not viewer.memberships:
         st.warning("Your account belongs to no organisation yet: ask an admin for access.")
         st.stop()

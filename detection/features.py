@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -25,6 +25,7 @@ from detection.baselines import (
     add_trailing_sums,
     day_numbers,
 )
+from simulator.sources import RESTRICTED_SOURCE_IDS
 
 # Columns of ReadModel.user_day_features (the shared contract).
 ROLLUP_COLUMNS = [
@@ -147,35 +148,9 @@ class Sensitivity:
 
 
 def default_sensitivity() -> Sensitivity:
-    """Sensitivity tags from the simulator's source catalogue when present, else name patterns."""
-    try:
-        from simulator import sources  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return Sensitivity()
-    restricted = getattr(sources, "RESTRICTED_SOURCE_IDS", None)
-    tagged = set(restricted) if restricted else _tagged_sensitive(sources)
-    # Tags known: they alone decide (name patterns would also catch "pii_rule_card_number").
-    return Sensitivity(resource_ids=frozenset(tagged), patterns=()) if tagged else Sensitivity()
-
-
-def _tagged_sensitive(module: Any) -> set[str]:
-    # Accept the catalogue as a mapping or a list of objects/dicts with an id and a sensitivity.
-    catalogue = getattr(module, "SOURCES", None)
-    tags = getattr(module, "SOURCE_TAGS", None)
-    if isinstance(tags, Mapping):
-        return {str(rid) for rid, t in tags.items() if {"restricted", "sensitive"} & set(t)}
-    items: Iterable[Any] = catalogue.values() if isinstance(catalogue, Mapping) else catalogue or ()
-    tagged: set[str] = set()
-    for item in items:
-        get = item.get if isinstance(item, Mapping) else lambda k, i=item: getattr(i, k, None)
-        rid = get("resource_id") or get("id") or get("name")
-        level = str(get("sensitivity") or "").lower()
-        tags = {str(t).lower() for t in (get("tags") or ())}
-        if rid and (
-            level in ("high", "critical", "sensitive", "restricted") or "sensitive" in tags
-        ):
-            tagged.add(str(rid))
-    return tagged
+    """The simulator's restricted sources: they alone decide (name patterns would also catch
+    "pii_rule_card_number")."""
+    return Sensitivity(resource_ids=RESTRICTED_SOURCE_IDS, patterns=())
 
 
 def peer_groups_from_usage(resources: pd.DataFrame, *, users_per_group: int = 25) -> pd.Series:

@@ -31,9 +31,10 @@ from detection.features import (
 from detection.findings import DetectionRun, Finding, last_detected_day, save_findings
 from detection.model import IsolationForestDetector, ModelStore, library_versions, model_matrix
 from detection.ranking import FINDING_MIN_SCORE, RankingConfig, combine, severity_for
-from detection.rules import Rule, RuleContext, RuleHit, load_rules
+from detection.rules import Rule, RuleContext, RuleHit, evaluate_rule, load_rules
 from sql.errors import AuditLensError
 from sql.gateway import Database
+from sql.read_model import ReadModel
 
 HISTORY_DAYS = 60  # loaded before the window: 30-day baselines plus dormancy and first-seen
 WARMUP_DAYS = 14  # first loaded days only feed baselines; the model does not train on them
@@ -90,7 +91,7 @@ def score_window(
             work_end_hour=work_hours[1],
         )
         for rule in rules:
-            hits.extend(rule.evaluate(context))
+            hits.extend(evaluate_rule(rule, context))
     scored = window[["day", "user_id", "user_email"]].copy()
     if use_model and len(window):
         if model is None:
@@ -323,8 +324,6 @@ def run_detection(
     Returns the result, the window, and how many findings were new.
     """
     if read_model is None:
-        from sql.read_model import ReadModel  # type: ignore[import-not-found,unused-ignore]
-
         read_model = ReadModel(db)
     window = detection_window(db, org, start, end)
     if window is None:

@@ -217,20 +217,9 @@ def import_file(
     # Batches commit without waiting for the disk; the import waits once, at the end, before
     # it reports anything (make_durable). A crash before that fails the import, and running
     # it again adds exactly what is missing (ids are content-derived when absent).
-    writer = (
-        EventWriter(
-            db,
-            source=f"import:{path.name}",
-            content_ids=True,
-            default_org=default_org,
-            synchronous_commit=False,
-        )
-        if db
-        else None
-    )
     try:
         batches = _batches(read_items(path, fmt, stream), batch_size)
-        if dry_run or writer is None:
+        if dry_run or db is None:
             checker = EventWriter(None, source="dry-run", content_ids=True)
             for batch in batches:
                 rows, _, bad = checker.check(batch)
@@ -246,9 +235,15 @@ def import_file(
                 if progress:
                     progress(counter.position())
             return total
+        writer = EventWriter(
+            db,
+            source=f"import:{path.name}",
+            content_ids=True,
+            default_org=default_org,
+            synchronous_commit=False,
+        )
         with short_switch_interval():
             _pipelined(writer, batches, total, progress, counter)
-        assert db is not None
         make_durable(db)
         return total
     except (OSError, EOFError, gzip.BadGzipFile) as exc:

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, Literal, overload
 from uuid import UUID
 
 import orjson
@@ -142,6 +142,10 @@ def known_families() -> frozenset[str]:
     return families
 
 
+@overload
+def _check_text(field: str, value: Any, *, required: Literal[True]) -> str: ...
+@overload
+def _check_text(field: str, value: Any, *, required: bool) -> str | None: ...
 def _check_text(field: str, value: Any, *, required: bool) -> str | None:
     if value is None:
         if required:
@@ -381,7 +385,6 @@ def normalise_event(
             f" add more with {EXTRA_FAMILIES_ENV})",
         )
     action = _check_text("event_action", get("event_action"), required=True)
-    assert action is not None
     if not action.strip():
         raise EventRejected("event_action", "is empty")
     timestamp = _check_timestamp(get("timestamp"), now)

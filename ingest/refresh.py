@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 from sql.gateway import Database
+from sql.read_model import ReadModel
 
 
 class ReadModelRefresher:
@@ -14,7 +14,7 @@ class ReadModelRefresher:
     (incremental) at most once per `interval` seconds, and never more than a third of the
     time (after a refresh that took t seconds it waits at least 2t), so under heavy ingest
     the rollups do not take the cores the writers need. Reads include events past the
-    watermark, so nothing waits for a refresh. A no-op when there is no read model."""
+    watermark, so nothing waits for a refresh."""
 
     def __init__(self, db: Database, *, interval: float = 2.0) -> None:
         self.db = db
@@ -22,10 +22,9 @@ class ReadModelRefresher:
         self.refreshes = 0
         self._signal = threading.Event()
         self._stop = threading.Event()
-        self._model = _read_model(db)
+        self._model = ReadModel(db)
         self._thread = threading.Thread(target=self._run, name="auditlens-refresh", daemon=True)
-        if self._model is not None:
-            self._thread.start()
+        self._thread.start()
 
     def __call__(self) -> None:
         self._signal.set()
@@ -52,23 +51,12 @@ class ReadModelRefresher:
             self._thread.join(timeout=30)
 
 
-def _read_model(db: Database) -> Any:
-    try:
-        from sql.read_model import ReadModel  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    return ReadModel(db)
-
-
 def refresh_now(db: Database) -> str | None:
-    """One refresh, now (after an import). Returns None when done or when there is no read
-    model, else why it failed: the events are stored either way, and the next refresh
-    catches up, so a failed refresh is a warning, not a failed import."""
-    model = _read_model(db)
-    if model is None:
-        return None
+    """One refresh, now (after an import). Returns None when done, else why it failed: the
+    events are stored either way, and the next refresh catches up, so a failed refresh is a
+    warning, not a failed import."""
     try:
-        model.refresh()
+        ReadModel(db).refresh()
     except Exception as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return None

@@ -79,25 +79,26 @@ class Spool:
 
     # -- appending -------------------------------------------------------------------------
 
-    def _open_next(self) -> None:
+    def _open_next(self) -> int:
         self._number += 1
         path = self.folder / f"seg-{self._number:012d}-{secrets.token_hex(8)}.ndjson"
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._fd = fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._size = 0
         _fsync_dir(self.folder)
+        return fd
 
     def append(self, lines: list[bytes], *, durable: bool = True) -> None:
         """Append complete lines (each ending in a newline); with `durable`, return only once
         they are on disk (fsync shared with concurrent appenders)."""
         data = b"".join(lines)
         with self._write_lock:
-            if self._fd is None or self._size >= self.segment_bytes:
+            fd = self._fd
+            if fd is None or self._size >= self.segment_bytes:
                 self._close_active()
-                self._open_next()
-            assert self._fd is not None
+                fd = self._open_next()
             view = memoryview(data)
             while view:
-                written = os.write(self._fd, view)
+                written = os.write(fd, view)
                 view = view[written:]
             self._size += len(data)
             self._written += 1

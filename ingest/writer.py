@@ -206,7 +206,8 @@ class EventWriter:
     ) -> WriteResult:
         """Store what `check` returned, in one transaction of its own (so checking the next
         batch can overlap storing this one)."""
-        assert self.db is not None, "a writer without a database only checks"
+        if self.db is None:
+            raise RuntimeError("a writer without a database only checks")
         for attempt in range(_TRANSIENT_RETRIES + 1):
             try:
                 with self.db.writer() as session:
@@ -281,8 +282,7 @@ class EventWriter:
         for item in items:
             if not item.raw and item.value is not None:
                 item.raw = self.encode_raw(item.value)
-        driver = session.conn.connection.driver_connection
-        assert driver is not None
+        driver = session.driver
         if any(item.replay_key for item in items):
             with driver.cursor() as cur:
                 cur.execute(

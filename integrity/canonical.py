@@ -202,9 +202,8 @@ def _json_number(value: Decimal | int | float) -> str:
         raise ValueError(f"JSON numbers must be finite, got: {value}")
     if value == 0:
         value = abs(value)
-    exponent = value.as_tuple().exponent
-    assert isinstance(exponent, int)
-    if exponent >= 0:
+    exponent = value.as_tuple().exponent  # an int: only NaN and infinities have a letter
+    if isinstance(exponent, int) and exponent >= 0:
         return str(int(value))
     return format(value, "f")
 
@@ -235,6 +234,12 @@ def parse_details(text: str) -> Any:
     return json.loads(text, parse_float=Decimal)
 
 
+def _details_text(value: Any) -> str:
+    if isinstance(value, str | bytes):
+        value = parse_details(value if isinstance(value, str) else value.decode())
+    return jsonb_text(value)
+
+
 def _field_text(name: str, value: Any) -> str | None:
     if value is None:
         return None
@@ -245,9 +250,7 @@ def _field_text(name: str, value: Any) -> str | None:
     if name == "ip_address":
         return format_inet(value)
     if name == "details":
-        if isinstance(value, str | bytes):
-            value = parse_details(value if isinstance(value, str) else value.decode())
-        return jsonb_text(value)
+        return _details_text(value)
     if name == "ingest_seq":
         return str(int(value))
     if not isinstance(value, str):
@@ -288,9 +291,7 @@ def _field_binary(name: str, value: Any) -> bytes:
     if name == "ip_address":
         return _inet_binary(value)
     if name == "details":
-        text = _field_text(name, value)
-        assert text is not None
-        return b"\x01" + text.encode()
+        return b"\x01" + _details_text(value).encode()
     if name == "ingest_seq":
         return struct.pack(">q", int(value))
     if not isinstance(value, str):

@@ -29,9 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psycopg
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 from integrity.canonical import FORMAT as EVENT_FORMAT_V1
 from integrity.canonical import FORMAT_V2 as EVENT_FORMAT_V2
@@ -43,8 +40,8 @@ from integrity.keys import (
     load_signing_key,
 )
 from integrity.merkle import EMPTY_ROOT, merkle_root, node_hash
-from sql.errors import ConfigurationError, PermissionMissing, QueryTimeout
-from sql.gateway import Database, ScopedSession, _translate, check_org_id
+from sql.errors import ConfigurationError
+from sql.gateway import Database, ScopedSession, check_org_id
 
 SEAL_FORMAT_V1 = "auditlens-seal-v1"
 SEAL_FORMAT_V2 = "auditlens-seal-v2"
@@ -184,18 +181,14 @@ def scan_windows(
         "lo": str(bounds[0]),
         "hi": str(bounds[-1]),
     }
-    driver = session.conn.connection.driver_connection
-    assert driver is not None
     sql = windows_sql(fmt)
-    try:
-        with driver.cursor(binary=True) as cursor:
-            for bucket, _chunk, n, entries, ids, lo, hi, old, new in cursor.stream(sql, params):
-                ordered, names = order_entries(bytes(entries), bytes(ids))
-                yield WindowPart(int(bucket), int(n), ordered, names, int(lo), int(hi), old, new)
-    except psycopg.errors.QueryCanceled as exc:
-        raise QueryTimeout("sealing scan ran past its time limit", sql) from exc
-    except psycopg.errors.InsufficientPrivilege as exc:
-        raise PermissionMissing(str(exc).splitlines()[0]) from exc
+    with (
+        session.raw_connection(sql, what="sealing scan") as driver,
+        driver.cursor(binary=True) as cursor,
+    ):
+        for bucket, _chunk, n, entries, ids, lo, hi, old, new in cursor.stream(sql, params):
+            ordered, names = order_entries(bytes(entries), bytes(ids))
+            yield WindowPart(int(bucket), int(n), ordered, names, int(lo), int(hi), old, new)
 
 
 def micros(value: datetime, fmt: str = SEAL_FORMAT_V1) -> int:
@@ -459,16 +452,9 @@ class WindowScan:
 def stream_rows(
     session: ScopedSession, sql: str, params: dict[str, Any], *, batch_size: int = 8
 ) -> Iterator[tuple[Any, ...]]:
-    """Rows of one statement from a server-side cursor. Statement-level options: the
-    gateway's `stream` sets them on the connection, which would turn every later statement
-    of the transaction into a cursor (and an INSERT cannot be one)."""
-    statement = text(sql).execution_options(stream_results=True, yield_per=batch_size)
-    try:
-        result = session.conn.execute(statement, params)
-        for row in result:
-            yield tuple(row)
-    except DBAPIError as exc:
-        raise _translate(exc, sql) from exc
+    """Rows of one statement from a server-side cursor, `batch_size` rows a fetch."""
+    for _columns, rows in session.stream(sql, params, batch_size=batch_size):
+        yield from rows
 
 
 def scan_window(
@@ -595,12 +581,13 @@ def _store_leaves(
         return
     # Through the driver with binary parameters: megabytes of hashes then travel as they are
     # instead of hex-escaped and parsed back (the same transaction: one connection).
-    driver = session.conn.connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cursor:
+    sql = (
+        "INSERT INTO audit_seal_leaves (organization_id, seal_seq, chunk_no, entries,"
+        " event_ids) VALUES (%s, %s, %s, %b, %b)"
+    )
+    with session.raw_connection(sql) as driver, driver.cursor() as cursor:
         cursor.executemany(
-            "INSERT INTO audit_seal_leaves (organization_id, seal_seq, chunk_no, entries,"
-            " event_ids) VALUES (%s, %s, %s, %b, %b)",
+            sql,
             [
                 (org, seal_seq, chunk_no, entries, ids)
                 for chunk_no, (entries, ids) in enumerate(chunks)

@@ -386,7 +386,8 @@ class Activity:
         bits = self.bits
         kmask, smask = len(kinds) - 1, len(sources) - 1
         # The masks below need power-of-two tables (see weighted_table / source_table).
-        assert not (kmask + 1) & kmask and not (smask + 1) & smask, "table size not 2**n"
+        if (kmask + 1) & kmask or (smask + 1) & smask:
+            raise ValueError(f"tables of {kmask + 1} and {smask + 1} entries: need powers of 2")
         for _ in range(actions):
             # One 32-bit draw: 12 bits pick the action, 7 the source, 13 the pause (3 s to
             # ~4.5 min, most of them short).

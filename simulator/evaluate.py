@@ -21,8 +21,11 @@ from detection.metrics import evaluate_scores, instances
 from detection.pipeline import DetectionResult, data_days, hour_profiles, org_settings, score_window
 from detection.ranking import RankingConfig
 from detection.rules import load_rules
+from simulator.engine import Simulation, SimulationConfig
+from simulator.writer import write_database
 from sql.errors import ConfigurationError
 from sql.gateway import Database
+from sql.read_model import ReadModel
 
 
 def read_roster(path: Path) -> dict[str, str]:
@@ -112,8 +115,6 @@ def evaluate_database(
     """Detect over a labelled organisation already in the database and measure quality."""
     started = time.perf_counter()
     if read_model is None:
-        from sql.read_model import ReadModel  # type: ignore[import-not-found,unused-ignore]
-
         read_model = ReadModel(db)
     span = data_days(db, org)
     if span is None:
@@ -171,12 +172,6 @@ def simulate_and_evaluate(
     k: int = 5,
 ) -> Evaluation:
     """Simulate a labelled organisation into the database (once), detect and evaluate."""
-    from simulator.engine import (  # type: ignore[import-not-found,unused-ignore]
-        Simulation,
-        SimulationConfig,
-    )
-    from simulator.writer import write_database  # type: ignore[import-not-found,unused-ignore]
-
     if not labels_path.is_file() or data_days(db, org) is None:
         config = SimulationConfig(org, users=users, days=days, seed=seed, scenarios=scenarios)
         write_database(Simulation(config), db, labels_path)

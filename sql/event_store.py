@@ -197,8 +197,7 @@ def insert_events(session: ScopedSession, rows: Sequence[Sequence[Any]]) -> Inse
     """
     if not rows:
         return InsertOutcome(0, 0)
-    driver = session.conn.connection.driver_connection
-    assert driver is not None
+    driver = session.driver
     prepared = _prepare(rows)
     # Months as (year, month): two attribute reads per row instead of a datetime.replace.
     month_keys = sorted({(row[2].year, row[2].month) for row in prepared})
@@ -294,8 +293,7 @@ def _register_dumpers(cur: psycopg.Cursor[Any]) -> None:
     nothing else of the connection changes)."""
     types = cur.adapters.types
     for name, dumper in (("jsonb", _JsonbTextDumper), ("inet", _InetBinaryDumper)):
-        info = types.get(name)
-        assert info is not None
+        info = types[name]
         key = (name, info.oid)
         if key not in _DUMPERS:
             _DUMPERS[key] = type(dumper.__name__, (dumper,), {"oid": info.oid})

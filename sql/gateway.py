@@ -123,6 +123,27 @@ class ScopedSession:
     def frame(self, sql: str, params: Params | None = None, *, max_rows: int | None = None) -> Any:
         return self.execute(sql, params, max_rows=max_rows).frame()
 
+    @property
+    def driver(self) -> psycopg.Connection[Any]:
+        """This transaction's psycopg connection, errors untranslated: for callers that handle
+        the driver's own errors (the event writer's COPY isolating a bad row)."""
+        return psycopg_connection(self.conn)
+
+    @contextmanager
+    def raw_connection(
+        self, sql: str, *, what: str | None = None
+    ) -> Iterator[psycopg.Connection[Any]]:
+        """This transaction's psycopg connection, for what SQLAlchemy cannot do (binary
+        parameters, single-row streaming), running `sql`; a timeout or a missing permission
+        raised inside becomes the gateway's error, as from `execute`."""
+        try:
+            yield self.driver
+        except psycopg.Error as exc:
+            translated = _translate(exc, sql, what)
+            if translated is exc:
+                raise
+            raise translated from exc
+
     def stream(
         self, sql: str, params: Params | None = None, *, batch_size: int = 5_000
     ) -> Iterator[tuple[list[str], Sequence[tuple[Any, ...]]]]:
@@ -140,14 +161,36 @@ class ScopedSession:
             raise _translate(exc, sql) from exc
 
 
-def _translate(exc: DBAPIError, sql: str) -> Exception:
-    orig = exc.orig
+def _translate(exc: DBAPIError | psycopg.Error, sql: str, what: str | None = None) -> BaseException:
+    """The gateway's error for a driver error: a timeout or a missing permission gets its own
+    exception (a timeout says `what` ran past its limit, else the statement's first line);
+    anything else comes back as it was."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
     if isinstance(orig, psycopg.errors.QueryCanceled):
         first_line = " ".join(sql.split())[:120]
-        return QueryTimeout(f"query ran past its time limit: {first_line}", sql)
+        message = (
+            f"{what} ran past its time limit"
+            if what
+            else f"query ran past its time limit: {first_line}"
+        )
+        return QueryTimeout(message, sql)
     if isinstance(orig, psycopg.errors.InsufficientPrivilege):
         return PermissionMissing(str(orig).splitlines()[0])
     return exc
+
+
+def psycopg_connection(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under a SQLAlchemy one (its errors untranslated)."""
+    return _psycopg(conn.connection.driver_connection)
+
+
+def _psycopg(driver: Any) -> psycopg.Connection[Any]:
+    # The engine always uses psycopg 3; None means the pool has dropped the connection.
+    if isinstance(driver, psycopg.Connection):
+        return driver
+    if driver is None:
+        raise ServerUnavailable("the database connection was closed under this session")
+    raise TypeError(f"expected a psycopg 3 connection, got {type(driver).__name__}")
 
 
 class Database:
@@ -273,9 +316,7 @@ class Database:
         """The psycopg connection under a pooled one, for COPY; returned to the pool after."""
         pooled = self.engine.raw_connection()
         try:
-            driver = pooled.driver_connection
-            assert isinstance(driver, psycopg.Connection)
-            yield driver
+            yield _psycopg(pooled.driver_connection)
         finally:
             pooled.close()
 

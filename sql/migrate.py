@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from sql.capabilities import Capabilities, detect, timescaledb_available
 from sql.errors import MigrationError, PermissionMissing
-from sql.gateway import Database
+from sql.gateway import Database, psycopg_connection
 
 TIMESCALEDB_ENV = "AUDITLENS_TIMESCALEDB"
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -144,9 +144,7 @@ def _apply(conn: Connection, migration: Migration, caps: Capabilities) -> None:
             if not migration.runs_as_login:
                 conn.execute(text("SET LOCAL ROLE auditlens_owner"))
             # No parameters: psycopg sends the file as is, several statements at once.
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            driver.execute(migration.sql)
+            psycopg_connection(conn).execute(migration.sql)
             conn.execute(text("RESET ROLE"))
             conn.execute(
                 text("INSERT INTO schema_migrations (version, name, checksum) VALUES (:v, :n, :c)"),

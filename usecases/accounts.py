@@ -294,9 +294,8 @@ def authenticate(
         )
     if reason == "no_membership":
         raise SignInRefused("this account has no organisation yet: ask an admin for access")
-    if reason is not None:
+    if reason is not None or user_id is None:  # no account: the password check has failed
         raise SignInRefused("email or password is wrong")
-    assert user_id is not None
     return open_session(
         db,
         str(user_id),

@@ -269,7 +269,8 @@ def export_events(
     )
     for chunk in stream:
         out.write(chunk)
-    assert stream.result is not None  # set once the last chunk is out
+    if stream.result is None:  # set once the last chunk is out
+        raise RuntimeError(f"the export of {org} ended without its record")
     return stream.result
 
 

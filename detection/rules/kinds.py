@@ -445,11 +445,10 @@ def _format_reason(template: str, event: dict[str, Any]) -> str:
         return template
 
 
-def _pattern_totals(rule: Rule, ctx: RuleContext) -> list[RuleHit]:
+def _pattern_totals(rule: Rule, ctx: RuleContext, sum_field: str) -> list[RuleHit]:
     p: PatternParams = rule.parameters
-    assert p.sum_field is not None
     start, end = _window(ctx)
-    path = tuple(p.sum_field.split(".")[1:])
+    path = tuple(sum_field.split(".")[1:])
     totals = ctx.events.totals(p.match.slice(ctx, start, end), path)
     totals = totals.loc[(totals["total"] >= p.min_sum) & (totals["events"] >= p.min_events)]
     hits = []
@@ -482,7 +481,7 @@ def _pattern_totals(rule: Rule, ctx: RuleContext) -> list[RuleHit]:
 def _pattern(rule: Rule, ctx: RuleContext) -> list[RuleHit]:
     p: PatternParams = rule.parameters
     if p.sum_field is not None:
-        return _pattern_totals(rule, ctx)
+        return _pattern_totals(rule, ctx, p.sum_field)
     start, end = _window(ctx)
     events = p.match.filter(ctx.events.fetch(p.match.slice(ctx, start, end)))
 
@@ -709,3 +708,9 @@ KINDS: dict[str, Kind] = {
     "sequence": Kind(SequenceParams, _sequence, reads_events=True),
     "absence": Kind(AbsenceParams, _absence, reads_events=True),
 }
+
+
+def evaluate_rule(rule: Rule, context: RuleContext) -> list[RuleHit]:
+    """The hits of `rule` in `context`, by its kind (the registry looks the rule up, so the
+    rule model never imports what processes it)."""
+    return KINDS[rule.kind].evaluate(rule, context)

@@ -95,8 +95,3 @@ class Rule:
     parameters: Any  # the kind's parameter model
     source: str
     enabled: bool = True
-
-    def evaluate(self, context: RuleContext) -> list[RuleHit]:
-        from detection.rules.kinds import KINDS
-
-        return KINDS[self.kind].evaluate(self, context)

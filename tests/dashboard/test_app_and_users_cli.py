@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.util import patch_config_options
 from typer.testing import CliRunner
 
 from cli import app
@@ -31,6 +32,22 @@ def test_app_with_a_session_opens_the_first_page(dashboard_db, sign_in):
     assert not at.exception
     assert at.title[0].value != "Sign in to AuditLens"
     assert at.sidebar.selectbox(key="auditlens_org").options == ["org_a"]
+
+
+def test_a_listed_page_without_its_file_stops_the_app(dashboard_db, tmp_path):
+    # The app as shipped, beside a pages folder where one file name is mistyped.
+    app_copy = tmp_path / "app.py"
+    app_copy.write_text(APP.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "pages").mkdir()
+    for page in (APP.parent / "pages").glob("*.py"):
+        name = "user.py" if page.name == "users.py" else page.name
+        (tmp_path / "pages" / name).write_text(page.read_text(encoding="utf-8"), encoding="utf-8")
+    # The shipped config keeps error text out of the browser; the test reads it in full.
+    with patch_config_options({"client.showErrorDetails": "full"}):
+        at = AppTest.from_file(str(app_copy), default_timeout=30).run()
+    assert len(at.exception) == 1
+    assert "dashboard pages missing" in at.exception[0].value
+    assert "users.py" in at.exception[0].value
 
 
 def test_users_add_prints_the_password_once_and_audits(dashboard_db, monkeypatch):

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn.exceptions
+from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
 from detection.model import IsolationForestDetector, ModelError, ModelStore, NotFittedError
@@ -39,6 +41,23 @@ def test_scoring_an_unfitted_model_is_a_clear_error():
     frame, _ = _data()
     with pytest.raises(NotFittedError, match="not fitted"):
         IsolationForestDetector().decision_function(frame)
+
+
+def test_parameters_cloning_and_the_fitted_check_are_scikit_learns():
+    model = IsolationForestDetector(contamination=0.05, max_features=1, random_state=3)
+    copy = clone(model)
+    assert copy is not model and copy.get_params() == model.get_params()
+    assert model.get_params()["contamination"] == 0.05
+    with pytest.raises(sklearn.exceptions.NotFittedError, match="call fit"):
+        copy.percentile(np.zeros(3))
+    frame, _ = _data()
+    fitted = copy.fit(frame)
+    assert fitted.forest_.max_features == 1.0  # a fraction: every feature, not one
+    assert clone(fitted).get_params() == model.get_params()
+    with pytest.raises(NotFittedError, match="no version"):
+        clone(fitted).version  # noqa: B018
+    with pytest.raises(ValueError, match=r"contamination must be in \(0, 0.5\], got: 0.7"):
+        clone(model).set_params(contamination=0.7).fit(frame)
 
 
 def test_higher_scores_are_more_anomalous_with_an_auc_floor():

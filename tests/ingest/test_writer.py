@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -113,3 +114,10 @@ def test_concurrent_writers_of_a_new_month_both_succeed(db):
     assert not errors
     with db.org_session("org_a") as s:
         assert s.scalar("SELECT count(*) FROM org_audit_events") == 600
+
+
+def test_a_writer_without_a_database_refuses_to_store():
+    # A real check, not an assert that `python -O` would strip.
+    checker = EventWriter(None, source="dry-run")
+    with pytest.raises(RuntimeError, match="a writer without a database only checks"):
+        checker.write_rows([], [], [])

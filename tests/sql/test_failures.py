@@ -6,11 +6,19 @@ import os
 import socket
 import subprocess
 import sys
+from typing import Any
 
+import psycopg
 import pytest
 
 from sql import capabilities as caps_module
-from sql.errors import ConfigurationError, ServerTooOld, ServerUnavailable
+from sql.errors import (
+    ConfigurationError,
+    PermissionMissing,
+    QueryTimeout,
+    ServerTooOld,
+    ServerUnavailable,
+)
 from sql.gateway import Database, sqlalchemy_url
 
 
@@ -85,3 +93,22 @@ def test_cli_migrate_against_a_real_database(db: Database):
     result = _cli("migrate", env={"AUDITLENS_DATABASE_URL": db.url})
     assert result.returncode == 0, result.stderr
     assert "0 migration(s) applied" in result.stdout
+
+
+def _through_the_driver(transaction: Any, sql: str, what: str | None = None) -> None:
+    with transaction as session, session.raw_connection(sql, what=what) as driver:
+        driver.execute(sql)
+
+
+def test_the_driver_inside_a_session_fails_the_gateways_way(db: Database):
+    # What goes around SQLAlchemy (binary COPY, single-row streams) still gets named errors.
+    slow = "SELECT pg_sleep(5)"
+    with pytest.raises(QueryTimeout, match=r"^the slow scan ran past its time limit$"):
+        _through_the_driver(db.admin(timeout_ms=10), slow, "the slow scan")
+    with pytest.raises(QueryTimeout, match=r"^query ran past its time limit: SELECT pg_sleep"):
+        _through_the_driver(db.admin(timeout_ms=10), slow)
+    with pytest.raises(PermissionMissing, match="permission denied"):
+        _through_the_driver(db.org_session("org_a"), "DELETE FROM schema_migrations")
+    # Anything else is the driver's own error, unchanged.
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        _through_the_driver(db.admin(), "SELECT 1/0")
