@@ -9,8 +9,9 @@ from typing import Any
 
 from sql.event_store import insert_events
 from sql.gateway import Database
-from sql.read_model import ROLLUP_TABLES, ReadModel
+from sql.read_model import ReadModel
 from sql.retention import purge
+from sql.rollup import ROLLUP_TABLES
 from tests.factories import event_row
 
 NOW = datetime.now(UTC).replace(microsecond=0)
