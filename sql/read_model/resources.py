@@ -14,6 +14,21 @@ from sql.read_model.raw_part import raw_cte
 from sql.read_model.resource_details import ResourceDetails, details_sql, shape_details, type_match
 
 
+def _resource_filter(
+    params: dict[str, Any], resource_type: str | None, resource_id: str | None
+) -> list[str]:
+    """The conditions on a row's resource: it has one, and the given type and id (bound into
+    `params`)."""
+    conds = ["resource_id IS NOT NULL"]
+    if resource_type is not None:
+        params["resource_type"] = str(resource_type)
+        conds.append("resource_type = :resource_type")
+    if resource_id is not None:
+        params["resource_id"] = str(resource_id)
+        conds.append("resource_id = :resource_id")
+    return conds
+
+
 class ResourceReads(Reads):
     """Accesses per resource, and who accessed one."""
 
@@ -27,17 +42,10 @@ class ResourceReads(Reads):
     ) -> pd.DataFrame:
         """Accesses and distinct users per (UTC day, resource); days inclusive."""
         params = day_params(start_day, end_day)
-        conds = []
-        if resource_type is not None:
-            params["resource_type"] = str(resource_type)
-            conds.append("resource_type = :resource_type")
-        if resource_id is not None:
-            params["resource_id"] = str(resource_id)
-            conds.append("resource_id = :resource_id")
-        extra = " AND ".join(["resource_id IS NOT NULL", *conds])
-        raw_extra = " AND ".join(f"e.{c}" for c in ["resource_id IS NOT NULL", *conds])
+        conds = _resource_filter(params, resource_type, resource_id)
+        extra = " AND ".join(conds)
         sql = f"""
-WITH {raw_cte(raw_extra)}
+WITH {raw_cte(" AND ".join("e." + c for c in conds))}
 SELECT day, resource_type, resource_id, sum(events)::bigint AS accesses,
        count(DISTINCT user_id) AS distinct_users
   FROM (
@@ -66,13 +74,7 @@ SELECT day, resource_type, resource_id, sum(events)::bigint AS accesses,
         """Events per (UTC day, user, resource); days inclusive; optionally one resource
         (the compliance question "who accessed X between ... and ...")."""
         params = day_params(start_day, end_day)
-        conds = ["resource_id IS NOT NULL"]
-        if resource_type is not None:
-            params["resource_type"] = str(resource_type)
-            conds.append("resource_type = :resource_type")
-        if resource_id is not None:
-            params["resource_id"] = str(resource_id)
-            conds.append("resource_id = :resource_id")
+        conds = _resource_filter(params, resource_type, resource_id)
         sql = f"""
 WITH {raw_cte(" AND ".join("e." + c for c in conds))}
 SELECT day, user_id, resource_type, resource_id, sum(events)::bigint AS events
@@ -97,13 +99,17 @@ SELECT day, user_id, resource_type, resource_id, sum(events)::bigint AS events
         the compliance question; the events themselves are one indexed query away."""
         params = day_params(start_day, end_day)
         params.update(resource_id=str(resource_id), resource_type=resource_type)
-        match = "resource_id = :resource_id AND resource_type IS NOT DISTINCT FROM :resource_type"
+        match, raw_match = (
+            f"{a}resource_id = :resource_id"
+            f" AND {a}resource_type IS NOT DISTINCT FROM :resource_type"
+            for a in ("", "e.")
+        )
         # The rollup holds one row per (day, user) of the resource: each user's figures are
         # one hash aggregate over an index-only range (the rollup's covering index), no
         # sort for count(DISTINCT day). The few raw (day, user) pairs past the watermark add
         # their events, and a day only when the rollup does not already hold it.
         sql = f"""
-WITH {raw_cte("e." + match.replace("resource_type IS", "e.resource_type IS"))},
+WITH {raw_cte(raw_match)},
 rolled AS (
   SELECT user_id, sum(events) AS events, min(day) AS first_day, max(day) AS last_day,
          count(*) AS active_days

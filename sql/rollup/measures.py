@@ -24,7 +24,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 FAMILY_COLUMNS: tuple[str, ...] = (
@@ -65,10 +65,18 @@ TOUCHED_KEYS: tuple[str, ...] = (
 # Appended to a derived event row (`e` is the event): its log records touched, or NULL.
 TOUCHED = "auditlens_records_touched(e.details) AS touched"
 
-# How a rolled-up value and one being added combine (`{c}` is the column).
-ADD = "r.{c} + excluded.{c}"
-GREATEST = "greatest(r.{c}, excluded.{c})"
-LEAST = "least(r.{c}, excluded.{c})"
+
+# How a rolled-up value (`r`) and one being added (`excluded`) combine, for a column.
+def add_up(c: str) -> str:
+    return f"r.{c} + excluded.{c}"
+
+
+def keep_greatest(c: str) -> str:
+    return f"greatest(r.{c}, excluded.{c})"
+
+
+def keep_least(c: str) -> str:
+    return f"least(r.{c}, excluded.{c})"
 
 
 @dataclass(frozen=True)
@@ -77,11 +85,11 @@ class Measure:
 
     column: str
     value: str
-    combine: str = ADD
+    combine: Callable[[str], str] = add_up
 
     def update(self) -> str:
         """The ON CONFLICT assignment merging an inserted value into the stored one."""
-        return f"{self.column} = {self.combine.format(c=self.column)}"
+        return f"{self.column} = {self.combine(self.column)}"
 
 
 def _quote_list(values: Sequence[str]) -> str:
@@ -99,9 +107,12 @@ def _detail_count(keys: Sequence[str]) -> str:
 
 # Detection's per-(day, user) measures, in the rollup_user_days column order.
 USER_DAY_MEASURES: tuple[Measure, ...] = (
-    Measure("user_email", "max(user_email)", GREATEST),
+    Measure("user_email", "max(user_email)", keep_greatest),
     Measure("events", "count(*)"),
-    *(Measure(f, f"count(*) FILTER (WHERE event_type = '{f}')") for f in FAMILY_COLUMNS),
+    *(
+        Measure(f, f"count(*) FILTER (WHERE event_type = {_quote_list([f])})")
+        for f in FAMILY_COLUMNS
+    ),
     Measure("searches", f"count(*) FILTER (WHERE event_action IN ({_quote_list(SEARCH_ACTIONS)}))"),
     Measure("views", f"count(*) FILTER (WHERE event_action IN ({_quote_list(VIEW_ACTIONS)}))"),
     Measure("downloads", "count(*) FILTER (WHERE event_action LIKE 'download%')"),
@@ -113,12 +124,12 @@ USER_DAY_MEASURES: tuple[Measure, ...] = (
     ),
     Measure("off_hours_events", "count(*) FILTER (WHERE off_hours)"),
     Measure("records_exported", "coalesce(sum(records), 0)::bigint"),
-    Measure("max_results_count", "max(results)", GREATEST),
-    Measure("first_event", "min(event_time)", LEAST),
-    Measure("last_event", "max(event_time)", GREATEST),
+    Measure("max_results_count", "max(results)", keep_greatest),
+    Measure("first_event", "min(event_time)", keep_least),
+    Measure("last_event", "max(event_time)", keep_greatest),
 )
 # The measures a day's rows sum.
-ADDITIVE: tuple[str, ...] = tuple(m.column for m in USER_DAY_MEASURES if m.combine == ADD)
+ADDITIVE: tuple[str, ...] = tuple(m.column for m in USER_DAY_MEASURES if m.combine == add_up)
 # The user-day measures as a select list over derived rows.
 USER_DAY_AGG = ",\n  ".join(f"{m.value} AS {m.column}" for m in USER_DAY_MEASURES)
 

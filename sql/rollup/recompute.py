@@ -18,8 +18,8 @@ SELECT organization_id, extract(year FROM day)::smallint AS year,
 
 
 def _clear_year_days(table: str, shape: str) -> tuple[str, ...]:
-    """A year table loses the days being recomputed: its per-day counts become 0; a day set
-    loses those days, and a row left without a day goes (a rebuild would not have it)."""
+    """A year table loses the days being recomputed: its per-day counts become 0, a day set
+    loses those days; a row left without an event goes (a rebuild would not have it)."""
     if shape == DAY_COUNTS:
         return (
             f"""
@@ -28,6 +28,9 @@ UPDATE {table} t
                    FROM unnest(t.counts) WITH ORDINALITY AS c(x, i))
   FROM ({_RECOMPUTE_YEARS}) m
  WHERE t.organization_id = m.organization_id AND t.year = m.year""",
+            f"""
+DELETE FROM {table} t USING ({_RECOMPUTE_YEARS}) m
+ WHERE t.organization_id = m.organization_id AND t.year = m.year AND 0 = ALL(t.counts)""",
         )
     # Only rows holding a cleared day are touched.
     return (

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sql.rollup.gaps import GAPS, RESOURCE_GAPS, USER_GAPS, GapSpec, capture_new_days
-from sql.rollup.measures import ADD, GREATEST, USER_DAY_MEASURES, Measure
+from sql.rollup.measures import USER_DAY_MEASURES, Measure, add_up, keep_greatest
 
 COUNTS = "counts"
 DAY_COUNTS = "day_counts"
@@ -79,8 +79,8 @@ def _counts(table: RollupTable) -> str:
     columns = _list((*table.keys, *(m.column for m in table.measures)))
     values = _list((*(TIME_KEYS.get(k, k) for k in table.keys), *(m.value for m in table.measures)))
     where = f" WHERE {_where(table)}" if table.not_null else ""
-    # Counters first, then the other combinations (the statement reads as before).
-    ordered = sorted(table.measures, key=lambda m: m.combine != ADD)
+    # Counters first, then the values kept by comparison.
+    ordered = sorted(table.measures, key=lambda m: m.combine != add_up)
     return f"""
 INSERT INTO {table.name} AS r ({columns})
 SELECT {values}
@@ -141,7 +141,7 @@ TABLES: tuple[RollupTable, ...] = (
     RollupTable(
         "rollup_hour_users",
         ("organization_id", "user_id", "bucket", "event_type"),
-        (Measure("user_email", "max(user_email)", GREATEST), _EVENTS),
+        (Measure("user_email", "max(user_email)", keep_greatest), _EVENTS),
     ),
     RollupTable(
         "rollup_user_days",
