@@ -1,4 +1,4 @@
-"""Overview reads through the read model (`sql/read_model.py`), cached per database,
+"""Overview reads through the read model (`sql/read_model/`), cached per database,
 organisation and arguments; `_db` stays out of the cache key by its underscore, the database
 URL (`db_key`) is in it, so two databases in one process (tests) never share an entry."""
 

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sql.event_store import record_event
 from sql.gateway import Database, check_org_id
-from sql.read_model import recompute_days
+from sql.rollup import recompute_days
 
 FAMILIES = ("login", "log_access", "config_change", "user_management", "data_modification")
 SYSTEM_ACTOR = "system:auditlens"

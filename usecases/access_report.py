@@ -11,7 +11,7 @@ report) and by the streamed CSV. One organisation only; the event list in the HT
 the CSV is not.
 
 "Log records touched" (a search's results, an export's records): per event the first of
-`sql.resource_details.TOUCHED_KEYS` in `details` holding a JSON number in [0, 10^15]
+`sql.rollup.measures.TOUCHED_KEYS` in `details` holding a JSON number in [0, 10^15]
 (truncated; SQL `auditlens_records_touched`), the same in the summary, per user and in the
 listed events' `records` column. Not the read model's `records_exported` (RECORD_KEYS, on
 exports and downloads only).

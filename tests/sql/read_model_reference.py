@@ -13,14 +13,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sql.read_model import (
+from sql.rollup.measures import (
     FAMILY_COLUMNS,
     RECORD_KEYS,
     RESULT_KEYS,
     SEARCH_ACTIONS,
+    TOUCHED_KEYS,
     VIEW_ACTIONS,
 )
-from sql.resource_details import TOUCHED_KEYS
 from tests.factories import event_row
 
 # (organisation, time zone, work start, work end): a wrapping night shift among them.

@@ -16,9 +16,15 @@ from sql.event_store import insert_events
 from sql.gateway import Database
 from sql.migrate import migrate
 from sql.read_model import FEATURE_COLUMNS, ReadModel, ReadModelError
-from sql.resource_details import DETAIL_TABLES
 from tests.sql import read_model_reference as ref
 from tests.sql.read_model_reference import DAYS, ORGS, START, Event, Generator
+
+# The rollups behind ReadModel.resource_details.
+DETAIL_TABLES = (
+    "rollup_resource_day_actions",
+    "rollup_resource_user_action_years",
+    "rollup_resource_user_ip_years",
+)
 
 
 def _settings() -> dict[str, tuple[str, int, int]]:

@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-import sql.read_model as rm
+from ingest.refresh import ReadModelRefresher
 from sql.event_store import insert_events
 from sql.gateway import Database, ScopedSession
-from sql.read_model import REFRESH_LOCK, ReadModel, RefreshTimer, refresh_after_ingest
+from sql.read_model import ReadModel
+from sql.read_model.raw_part import ORG_SETTINGS
+from sql.rollup import REFRESH_LOCK
 from tests.factories import event_row
 
 T = datetime(2025, 1, 15, 14, 32, 15, tzinfo=UTC)
@@ -92,7 +94,7 @@ def test_a_read_is_one_snapshot_across_its_two_statements(db: Database, monkeypa
 
     def execute(self, sql, params=None, **kw):
         result = original(self, sql, params, **kw)
-        if sql is rm._ORG_SETTINGS and not interleaved:
+        if sql is ORG_SETTINGS and not interleaved:
             interleaved.append(True)
             with db.writer() as w:
                 insert_events(w, [event_row(id="between", event_time=T - timedelta(hours=20))])
@@ -138,7 +140,7 @@ def test_refreshes_are_serialised_and_a_busy_one_is_skipped(db: Database):
     model = ReadModel(db)
     with db.admin() as holder:
         holder.execute("SELECT pg_advisory_xact_lock(:k)", {"k": REFRESH_LOCK})
-        skipped = refresh_after_ingest(db)
+        skipped = model.refresh(wait=False)  # what the ingest refresher calls
         assert skipped.skipped and skipped.events == 0
         done: list[int] = []
         waiter = threading.Thread(target=lambda: done.append(model.refresh().events))
@@ -168,15 +170,19 @@ def test_concurrent_refreshes_count_each_event_once(db: Database):
         assert session.scalar("SELECT sum(events) FROM rollup_user_days") == 100
 
 
-def test_refresh_timer_rolls_up_in_the_background(db: Database):
+def test_the_ingest_refresher_rolls_up_in_the_background(db: Database):
     with db.writer() as w:
         insert_events(w, [event_row(event_time=T)])
-    with RefreshTimer(db, interval=0.05) as timer:
+    refresher = ReadModelRefresher(db, interval=0.05)
+    try:
+        refresher()  # after a stored batch
         for _ in range(200):
-            if timer.last_stats is not None and not timer.last_stats.skipped:
+            if refresher.refreshes:
                 break
             threading.Event().wait(0.05)
-    assert timer.last_error is None
+    finally:
+        refresher.close()
+    assert refresher.refreshes == 1
     with db.admin() as session:
         assert session.scalar("SELECT events_total FROM rollup_state") == 1
 

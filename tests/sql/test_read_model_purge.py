@@ -9,8 +9,9 @@ from typing import Any
 
 from sql.event_store import insert_events
 from sql.gateway import Database
-from sql.read_model import ROLLUP_TABLES, ReadModel
+from sql.read_model import ReadModel
 from sql.retention import purge
+from sql.rollup import ROLLUP_TABLES
 from tests.factories import event_row
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -107,3 +108,31 @@ def test_purge_that_removes_nothing_leaves_the_rollups_alone(db: Database):
     before = _snapshot(db)
     assert purge(db, actor="test:purger").total == 0
     assert _snapshot(db) == before
+
+
+def test_a_purge_that_empties_a_year_row_removes_it_as_a_rebuild_would(db: Database):
+    """A user and a resource whose only events of the year are purged keep no year row
+    (all-zero counts, an empty day set): the rollups equal a rebuild's."""
+    model = ReadModel(db)
+    with db.writer() as w:
+        insert_events(
+            w,
+            [
+                # An expired login: the only event of user u_gone and resource r_gone.
+                event_row(
+                    event_time=NOW - timedelta(days=100),
+                    event_type="login",
+                    event_action="login",
+                    user_id="u_gone",
+                    resource_id="r_gone",
+                ),
+                event_row(event_time=NOW - timedelta(days=1), user_id="u_kept", resource_id="r1"),
+            ],
+        )
+    model.refresh()
+    assert purge(db, actor="test:purger").total == 1
+    model.refresh()  # the purge's own audit event
+    purged = _snapshot(db)
+    model.refresh(rebuild=True)
+    rebuilt = _snapshot(db)
+    assert {t: purged[t] for t in ROLLUP_TABLES if purged[t] != rebuilt[t]} == {}

@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import sql.read_model as read_model
+import sql
+import sql.read_model.ranking as ranking
 from sql.event_store import insert_events
 from sql.gateway import Database
 from sql.read_model import ReadModel
@@ -152,8 +153,8 @@ def test_tiers_equal_raw_whatever_the_ranking_depth(
 ):
     # Depth 1 or 2 per month: the bound often fails and the exhaustive ranking answers; when
     # it holds, the few candidates must still give the exact top n.
-    monkeypatch.setattr(read_model, "RANK_DEPTH_MIN", depth[0])
-    monkeypatch.setattr(read_model, "RANK_DEPTH_PER_ROW", depth[1])
+    monkeypatch.setattr(ranking, "RANK_DEPTH_MIN", depth[0])
+    monkeypatch.setattr(ranking, "RANK_DEPTH_PER_ROW", depth[1])
     _load(db)
     _check(db, _ranges(random.Random(depth[0])))
 
@@ -184,7 +185,7 @@ def test_backfill_of_0025_equals_what_refreshes_build(db: Database):
     ReadModel(db).refresh()
     built = _snapshot(db)
     assert all(built[t] for t in TIER_TABLES)
-    body = (Path(read_model.__file__).parent / "migrations" / "0025_rollup_tiers.sql").read_text()
+    body = (Path(sql.__file__).parent / "migrations" / "0025_rollup_tiers.sql").read_text()
     backfill = body[body.index("SELECT pg_advisory_xact_lock") : body.index("CREATE VIEW")]
     with db.admin() as session:
         session.execute(f"TRUNCATE {', '.join(TIER_TABLES)}")

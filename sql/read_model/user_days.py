@@ -1,0 +1,155 @@
+"""Per (UTC day, user) reads: detection's features, each user's email on a day, and the IP
+addresses and user agents."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+
+from sql.read_model.frames import ReadModelError, Reads, epoch_us, shape
+from sql.read_model.keys import user_key
+from sql.read_model.ranges import day, day_params
+from sql.read_model.raw_part import raw_cte
+from sql.rollup.measures import ADDITIVE, FAMILY_COLUMNS, FEATURE_COLUMNS, USER_DAY_AGG
+
+# user_emails: every user of a busy resource's report (thousands).
+MAX_EMAIL_USERS = 100_000
+# user_day_features(user_ids=...): a page's worth of users (the Users page shows 30).
+MAX_FEATURE_USERS = 500
+# Up to this many days, a user filter probes the rollups' (organisation, day, user) keys one
+# (day, user) pair at a time instead of reading every user's rows of the period.
+_PROBED_DAYS = 400
+
+
+def _user_day_filter(params: dict[str, Any], user_ids: Sequence[str] | None) -> tuple[str, str]:
+    """The rollup tables' condition and the raw events' one for user_day_features; adds the
+    parameters it binds to `params`."""
+    if user_ids is None:
+        return "day BETWEEN :d0 AND :d1", ""
+    if isinstance(user_ids, str):
+        raise ReadModelError("user_ids must be a sequence of user ids, not one string")
+    users = sorted({str(u) for u in user_ids})
+    if len(users) > MAX_FEATURE_USERS:
+        raise ReadModelError(f"user_ids: at most {MAX_FEATURE_USERS} users, got {len(users)}")
+    params["users"] = users
+    count = (params["d1"] - params["d0"]).days + 1
+    if count <= _PROBED_DAYS:
+        params["days"] = [params["d0"] + timedelta(days=n) for n in range(count)]
+        days = "day = ANY(CAST(:days AS date[]))"
+    else:
+        days = "day BETWEEN :d0 AND :d1"
+    users_match = "user_id = ANY(CAST(:users AS text[]))"
+    return f"{days} AND {users_match}", f"e.{users_match}"
+
+
+class UserDayReads(Reads):
+    """Per (UTC day, user): features, emails, addresses."""
+
+    def user_day_features(
+        self, org: str, start_day: Any, end_day: Any, *, user_ids: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """One row per (UTC day, user) with detection's features; days inclusive. With
+        `user_ids`, only those users (at most MAX_FEATURE_USERS; a NULL user is never one)."""
+        params = day_params(start_day, end_day)
+        days, raw_users = _user_day_filter(params, user_ids)
+        rollup_cols = ", ".join(f"sum({c})::bigint AS {c}" for c in ADDITIVE)
+        sql = f"""
+WITH {raw_cte(raw_users, measures=True)},
+base AS (
+  SELECT day, user_id, user_email, {", ".join(ADDITIVE)}, max_results_count,
+         first_event, last_event
+    FROM org_rollup_user_days WHERE {days}
+  UNION ALL
+  SELECT day, user_id, {USER_DAY_AGG}
+    FROM raw GROUP BY day, user_id
+),
+feat AS (
+  SELECT day, user_id, {user_key()} AS ukey, max(user_email) AS user_email, {rollup_cols},
+         coalesce(max(max_results_count), 0)::bigint AS max_results_count,
+         min(first_event) AS first_event, max(last_event) AS last_event
+    FROM base GROUP BY day, user_id
+),
+res AS (
+  SELECT day, {user_key()} AS ukey, count(*) AS distinct_resources
+    FROM (
+      SELECT day, user_id, resource_type, resource_id FROM org_rollup_user_day_resources
+       WHERE {days}
+      UNION
+      SELECT day, user_id, resource_type, resource_id FROM raw WHERE resource_id IS NOT NULL
+    ) r GROUP BY day, ukey
+),
+ips AS (
+  SELECT day, {user_key()} AS ukey, count(DISTINCT ip_address) AS distinct_ips,
+         count(DISTINCT user_agent) AS distinct_user_agents
+    FROM (
+      SELECT day, user_id, ip_address, user_agent FROM org_rollup_user_day_ips
+       WHERE {days}
+      UNION ALL
+      SELECT day, user_id, ip_address, user_agent FROM raw
+    ) i GROUP BY day, ukey
+)
+SELECT f.day, f.user_id, f.user_email, f.events,
+       {", ".join(f"f.{c}" for c in FAMILY_COLUMNS)},
+       f.searches, f.views, f.downloads, f.exports, f.deletions,
+       coalesce(r.distinct_resources, 0) AS distinct_resources,
+       coalesce(i.distinct_ips, 0) AS distinct_ips,
+       coalesce(i.distinct_user_agents, 0) AS distinct_user_agents,
+       f.off_hours_events, f.records_exported, f.max_results_count,
+       {epoch_us("f.first_event")} AS first_event, {epoch_us("f.last_event")} AS last_event
+  FROM feat f
+  LEFT JOIN res r ON r.day = f.day AND r.ukey = f.ukey
+  LEFT JOIN ips i ON i.day = f.day AND i.ukey = f.ukey
+ ORDER BY f.day, f.user_id NULLS LAST"""
+        frame = self._frame(org, sql, params)
+        return shape(
+            frame, list(FEATURE_COLUMNS), times=["first_event", "last_event"], days=["day"]
+        )
+
+    def user_emails(self, org: str, user_days: Mapping[str, Any]) -> pd.DataFrame:
+        """`user_id, user_email`: each user's email on one UTC day (`user_days` maps a user id
+        to that day; the largest email the user's events carry that day, NULL when none or
+        no events). One index probe per user: the email next to a per-user summary (the
+        compliance report's "who accessed it", at each user's last access day)."""
+        if len(user_days) > MAX_EMAIL_USERS:
+            raise ReadModelError(
+                f"user_days: at most {MAX_EMAIL_USERS:,} users, got {len(user_days):,}"
+            )
+        users = [str(u) for u in user_days]
+        days = [day(d, "user_days") for d in user_days.values()]
+        if not users:
+            return shape(pd.DataFrame(), ["user_id", "user_email"])
+        params = day_params(min(days), max(days))
+        params.update(users=users, days=days)
+        sql = f"""
+WITH {raw_cte("e.user_id = ANY(CAST(:users AS text[]))")}
+SELECT u.user_id,
+       (SELECT max(q.user_email) FROM (
+          SELECT d.user_email FROM org_rollup_user_days d
+           WHERE d.user_id = u.user_id AND d.day = u.day
+          UNION ALL
+          SELECT r.user_email FROM raw r WHERE r.user_id = u.user_id AND r.day = u.day
+        ) q) AS user_email
+  FROM unnest(CAST(:users AS text[]), CAST(:days AS date[])) AS u(user_id, day)
+ ORDER BY u.user_id"""
+        frame = self._frame(org, sql, params)
+        return shape(frame, ["user_id", "user_email"])
+
+    def user_day_ips(self, org: str, start_day: Any, end_day: Any) -> pd.DataFrame:
+        """Events per (UTC day, user, IP address, user agent); days inclusive. IPs as text."""
+        params = day_params(start_day, end_day)
+        sql = f"""
+WITH {raw_cte()}
+SELECT day, user_id, abbrev(r.ip_address) AS ip_address, user_agent, sum(events)::bigint AS events
+  FROM (
+    SELECT day, user_id, ip_address, user_agent, events FROM org_rollup_user_day_ips
+     WHERE day BETWEEN :d0 AND :d1
+    UNION ALL
+    SELECT day, user_id, ip_address, user_agent, count(*) FROM raw GROUP BY 1, 2, 3, 4
+  ) r
+ GROUP BY day, user_id, r.ip_address, user_agent
+ ORDER BY day, user_id NULLS LAST, r.ip_address NULLS FIRST, user_agent NULLS FIRST"""
+        frame = self._frame(org, sql, params)
+        return shape(frame, ["day", "user_id", "ip_address", "user_agent", "events"], days=["day"])
