@@ -35,23 +35,8 @@ from psycopg import sql as pgsql
 from psycopg.adapt import Dumper
 
 from sql.gateway import ScopedSession
+from sql.vocabulary import EVENT_COLUMNS, OwnAction
 
-# Column order of a row handed to `insert_events`.
-EVENT_COLUMNS: tuple[str, ...] = (
-    "organization_id",
-    "id",
-    "event_time",
-    "event_type",
-    "event_action",
-    "user_id",
-    "user_email",
-    "ip_address",
-    "user_agent",
-    "resource_type",
-    "resource_id",
-    "details",
-    "session_id",
-)
 # What the COPY writes: the event's columns and its retention guarantee; received_at,
 # ingest_seq and ingest_xid come from the table's defaults.
 _COPY_COLUMNS = (*EVENT_COLUMNS, "retention_guaranteed_until")
@@ -344,8 +329,7 @@ def record_event(
     session: ScopedSession,
     *,
     organization_id: str,
-    event_type: str,
-    event_action: str,
+    action: OwnAction,
     user_id: str | None = None,
     user_email: str | None = None,
     resource_type: str | None = None,
@@ -364,8 +348,8 @@ def record_event(
                 organization_id,
                 event_id,
                 datetime.now(UTC),
-                event_type,
-                event_action,
+                action.family,
+                action.name,
                 user_id,
                 user_email,
                 ip_address,
