@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,8 @@ STATEMENT_TIMEOUT_ENV = "AUDITLENS_STATEMENT_TIMEOUT_MS"
 MAX_ROWS_ENV = "AUDITLENS_MAX_ROWS"
 
 
-def _positive_int(name: str, default: int) -> int:
+def positive_int_env(name: str, default: int) -> int:
+    """The whole number > 0 in environment variable `name`, or `default` when unset or blank."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -24,6 +26,23 @@ def _positive_int(name: str, default: int) -> int:
         raise ConfigurationError(f"{name} must be a whole number, got: {raw!r}") from None
     if value <= 0:
         raise ConfigurationError(f"{name} must be greater than 0, got: {value}")
+    return value
+
+
+def positive_float_env(name: str, default: float) -> float:
+    """The number > 0 in environment variable `name`, or `default` when unset or blank."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got: {raw!r}") from None
+    # float() takes 'nan' and 'inf', which no interval or limit can mean.
+    if not math.isfinite(value):
+        raise ConfigurationError(f"{name} must be a finite number, got: {raw!r}")
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be greater than 0, got: {raw}")
     return value
 
 
@@ -42,6 +61,6 @@ class Settings:
         return cls(
             database_url=url.strip() if url else None,
             data_dir=Path(os.environ.get(DATA_DIR_ENV) or ".auditlens").resolve(),
-            statement_timeout_ms=_positive_int(STATEMENT_TIMEOUT_ENV, 15_000),
-            max_rows=_positive_int(MAX_ROWS_ENV, 10_000),
+            statement_timeout_ms=positive_int_env(STATEMENT_TIMEOUT_ENV, 15_000),
+            max_rows=positive_int_env(MAX_ROWS_ENV, 10_000),
         )
