@@ -2,8 +2,9 @@
 user-day rollup's columns, and the actions AuditLens records about its own use.
 
 Each is written here once; the store, the canonical form, the exports, the rules, the
-validator and the dashboard import them. Orders are contracts (the COPY row, the canonical
-record, the rollup's columns): append, never reorder.
+validator and the dashboard import them. The orders are contracts (the COPY row, the
+canonical record that seals hash, the export files, the rollup's columns): changing one is a
+format change, and the byte-for-byte tests say where.
 """
 
 from __future__ import annotations
