@@ -113,13 +113,13 @@ class OwnActions:
 
     def get(self, name: str) -> OwnAction:
         """The registered action called `name`; an unknown name is a ValueError naming it."""
-        try:
-            return self._by_name[name]
-        except (KeyError, TypeError):
-            raise ValueError(f"unknown own action {name!r}") from None
+        action = self._by_name.get(name) if isinstance(name, str) else None
+        if action is None:
+            raise ValueError(f"unknown own action {name!r}")
+        return action
 
     def __contains__(self, name: object) -> bool:
-        return name in self._by_name
+        return isinstance(name, str) and name in self._by_name
 
     def __iter__(self) -> Iterator[OwnAction]:
         return iter(self._by_name.values())

@@ -130,3 +130,10 @@ def test_no_module_writes_the_columns_or_the_families_again() -> None:
                 }
     assert copies - KNOWN == set(), "import these from sql.vocabulary instead"
     assert KNOWN - copies == set(), "a known copy is gone: drop it from KNOWN"
+
+
+@pytest.mark.parametrize("name", [["export"], None, 7])
+def test_a_name_that_is_no_string_is_unknown_not_a_crash(name: object) -> None:
+    assert name not in OWN_ACTIONS
+    with pytest.raises(ValueError, match="unknown own action"):
+        OWN_ACTIONS.get(name)  # type: ignore[arg-type]
