@@ -44,10 +44,11 @@ from integrity.canonical import FIELDS, apply_sql_settings, record_sql  # noqa: 
 from integrity.seal import SEAL_FORMAT, seal_organization  # noqa: E402
 from integrity.verify import verify_organization  # noqa: E402
 from sql.embedded import EmbeddedPostgres  # noqa: E402
-from sql.event_store import EVENT_COLUMNS, insert_events  # noqa: E402
+from sql.event_store import insert_events  # noqa: E402
 from sql.gateway import Database  # noqa: E402
 from sql.migrate import migrate  # noqa: E402
 from sql.settings import Settings  # noqa: E402
+from sql.vocabulary import EVENT_COLUMNS  # noqa: E402
 
 GOAL = 200_000
 

@@ -11,9 +11,10 @@ from cli.context import open_database
 from sql.embedded import EmbeddedPostgres
 from sql.gateway import Database
 from sql.migrate import migrate as run_migrations
-from sql.retention import FAMILIES, set_policy
 from sql.retention import purge as run_purge
+from sql.retention import set_policy
 from sql.settings import Settings
+from sql.vocabulary import FAMILIES
 
 retention_app = typer.Typer(help="Retention policies per organisation and family.")
 db_app = typer.Typer(help="The embedded PostgreSQL server (used when no URL is configured).")

@@ -3,7 +3,6 @@ wire-format JSONL (plus a labels file) or straight into the database."""
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from datetime import date
@@ -23,8 +22,7 @@ from simulator import (
     write_database,
     write_jsonl,
 )
-
-_ORG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
+from sql.vocabulary import ORG_ID_RULE, is_org_id
 
 
 @app.command()
@@ -52,8 +50,8 @@ def simulate(
     """Simulate an organisation's use of a log platform, with labelled insider scenarios."""
     if (out is None) == (not to_db):
         raise typer.BadParameter("give exactly one of --out FILE or --db")
-    if not _ORG_ID.match(org):
-        raise typer.BadParameter(f"--org must be letters, digits and _.:@- (max 128), got: {org!r}")
+    if not is_org_id(org):
+        raise typer.BadParameter(f"--org must be {ORG_ID_RULE}, got: {org!r}")
     try:
         first_day = date.fromisoformat(start)
     except ValueError:

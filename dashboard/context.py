@@ -22,6 +22,7 @@ import streamlit as st
 from dashboard import session_cookie
 from dashboard.resources import database
 from sql.gateway import Database
+from sql.vocabulary import VIEW_LOGS, OwnAction
 from usecases import accounts
 from usecases.accounts import Viewer
 from usecases.self_audit import record_dashboard_event
@@ -57,7 +58,7 @@ class PageContext:
 
     def record(
         self,
-        action: str,
+        action: OwnAction,
         details: Mapping[str, Any] | None = None,
         *,
         resource_id: str | None = None,
@@ -293,5 +294,5 @@ def page_context(page_title: str) -> PageContext:
         st.session_state[_CURRENT_PAGE_KEY] = page_title
         st.session_state[_LAST_RECORDED_KEY] = {}
     st.title(page_title)
-    ctx.record("view_logs", {"org": org})
+    ctx.record(VIEW_LOGS, {"org": org})
     return ctx

@@ -10,6 +10,7 @@ import streamlit as st
 
 from dashboard.context import PageContext
 from dashboard.drilldown import EXPLORE_PAGE
+from sql.vocabulary import DRILL_DOWN
 
 
 def offer_drilldown(
@@ -30,5 +31,5 @@ def offer_drilldown(
         # A deployment without the Explore page still shows the exact query to run.
         return
     if st.button("Show these events in Explore", key=f"{source}_drill", icon=":material/search:"):
-        ctx.record("drill_down", {"source": source, "query": query, **(details or {})})
+        ctx.record(DRILL_DOWN, {"source": source, "query": query, **(details or {})})
         st.switch_page(EXPLORE_PAGE, query_params={"q": query, "org": ctx.org})

@@ -37,7 +37,6 @@ PRESETS: dict[str, timedelta | None] = {
     "Last 90 days": timedelta(days=90),
     "Custom dates": None,
 }
-FAMILIES = ["log_access", "login", "config_change", "user_management", "data_modification"]
 COMMON_ACTIONS = [
     "search",
     "view_logs",

@@ -15,8 +15,8 @@ from typing import Any, Protocol, cast
 
 import pandas as pd
 
-from sql.event_store import EVENT_COLUMNS
 from sql.gateway import Database
+from sql.vocabulary import EVENT_COLUMNS
 
 # Every stored wire field but the organisation (a slice is read within one organisation).
 SLICE_COLUMNS = [column for column in EVENT_COLUMNS if column != "organization_id"]

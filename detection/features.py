@@ -26,15 +26,11 @@ from detection.baselines import (
     day_numbers,
 )
 from simulator.sources import RESTRICTED_SOURCE_IDS
+from sql.vocabulary import USER_DAY_COLUMNS, USER_DAY_COUNTS
 
-# Columns of ReadModel.user_day_features (the shared contract).
-ROLLUP_COLUMNS = [
-    "day", "user_id", "user_email", "events", "login", "log_access", "config_change",
-    "user_management", "data_modification", "api_call", "searches", "views", "downloads",
-    "exports", "deletions", "distinct_resources", "distinct_ips", "distinct_user_agents",
-    "off_hours_events", "records_exported", "max_results_count", "first_event", "last_event",
-]  # fmt: skip
-COUNT_COLUMNS = [c for c in ROLLUP_COLUMNS if c not in ("day", "user_id", "user_email")][:-2]
+# Columns of ReadModel.user_day_features (the shared contract), and the counts among them.
+ROLLUP_COLUMNS = list(USER_DAY_COLUMNS)
+COUNT_COLUMNS = list(USER_DAY_COUNTS)
 
 # Compared with the user's own trailing days and with the peer group.
 BASELINE_COLUMNS = [

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sql.errors import AuditLensError
 from sql.event_store import new_event_id, record_event
 from sql.gateway import Database, check_org_id
+from sql.vocabulary import TRIAGE_FINDING
 
 SEVERITIES = ("low", "medium", "high", "critical")
 STATUSES = ("new", "investigating", "benign", "confirmed")
@@ -239,8 +240,7 @@ def triage(
         record_event(
             session,
             organization_id=org,
-            event_type="data_modification",
-            event_action="triage_finding",
+            action=TRIAGE_FINDING,
             user_id=actor,
             resource_type="finding",
             resource_id=finding_id,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sql.errors import AuditLensError
 from sql.event_store import record_event
 from sql.gateway import Database, check_org_id
+from sql.vocabulary import API_KEY_CREATED, API_KEY_REVOKED
 
 TOKEN_PREFIX = "alk_"  # noqa: S105 - a prefix, not a secret
 _KEY_ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -71,8 +72,7 @@ def create_key(db: Database, org: str, *, actor: str, label: str | None = None) 
         record_event(
             session,
             organization_id=org,
-            event_type="user_management",
-            event_action="api_key_created",
+            action=API_KEY_CREATED,
             user_id=actor,
             resource_type="ingest_key",
             resource_id=key_id,
@@ -99,8 +99,7 @@ def revoke_key(db: Database, key: str, *, actor: str) -> str:
         record_event(
             session,
             organization_id=org,
-            event_type="user_management",
-            event_action="api_key_revoked",
+            action=API_KEY_REVOKED,
             user_id=actor,
             resource_type="ingest_key",
             resource_id=key_id,

@@ -41,21 +41,12 @@ from uuid import UUID
 import orjson
 from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
 
-from sql.event_store import EVENT_COLUMNS, new_event_id
+from sql.event_store import new_event_id
+from sql.vocabulary import EVENT_COLUMNS, FAMILIES, ORG_ID, ORG_ID_RULE
 
 EXTRA_FAMILIES_ENV = "AUDITLENS_EXTRA_EVENT_TYPES"
 
-# The request's four families, sign-ins, and the middleware's API calls.
-KNOWN_FAMILIES: frozenset[str] = frozenset(
-    {
-        "log_access",
-        "config_change",
-        "user_management",
-        "data_modification",
-        "login",
-        "api_call",
-    }
-)
+KNOWN_FAMILIES: frozenset[str] = frozenset(FAMILIES)
 
 WIRE_FIELDS: tuple[str, ...] = (
     "id",
@@ -94,7 +85,6 @@ MAX_DETAILS_BYTES = 64 * 1024
 MAX_DETAILS_DEPTH = 32
 MAX_FUTURE = timedelta(minutes=5)
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-_ORG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}\Z")
 _FAMILY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}\Z")
 _WIRE_SET = frozenset(WIRE_FIELDS)
 
@@ -373,10 +363,8 @@ def normalise_event(
         raise EventRejected("organization_id", "is required")
     if type(org) is not str:
         raise EventRejected("organization_id", f"must be a string, got {_type_name(org)}")
-    if not _ORG_ID.match(org):
-        raise EventRejected(
-            "organization_id", f"must be 1-128 letters, digits or _.:@- , got {_show(org)}"
-        )
+    if not ORG_ID.fullmatch(org):
+        raise EventRejected("organization_id", f"must be {ORG_ID_RULE}, got {_show(org)}")
     event_type = _check_text("event_type", get("event_type"), required=True)
     if event_type not in (families if families is not None else known_families()):
         raise EventRejected(
@@ -458,7 +446,7 @@ class AuditEvent(BaseModel):
         return event
 
     def to_row(self) -> tuple[Any, ...]:
-        """The event as a row in `sql.event_store.EVENT_COLUMNS` order, for `insert_events`
+        """The event as a row in `sql.vocabulary.EVENT_COLUMNS` order, for `insert_events`
         (`details` as its JSON text, which insert_events takes as is)."""
         return (
             self.organization_id,

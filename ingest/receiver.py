@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import threading
 import time
 import zlib
@@ -38,8 +37,8 @@ from ingest.keys import resolve_key
 from ingest.model import EventRejected
 from ingest.spool import Spool, SpooledLine
 from ingest.writer import EventWriter, Item, WriteResult, raw_bytes
-from sql.errors import ConfigurationError
 from sql.gateway import Database
+from sql.settings import positive_int_env
 
 MAX_BODY_ENV = "AUDITLENS_INGEST_MAX_BODY_BYTES"
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
@@ -60,16 +59,7 @@ class HTTPProblem(Exception):
 
 
 def max_body_bytes() -> int:
-    raw = os.environ.get(MAX_BODY_ENV)
-    if not raw:
-        return DEFAULT_MAX_BODY
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{MAX_BODY_ENV} must be a whole number, got: {raw!r}") from None
-    if value <= 0:
-        raise ConfigurationError(f"{MAX_BODY_ENV} must be greater than 0, got: {value}")
-    return value
+    return positive_int_env(MAX_BODY_ENV, DEFAULT_MAX_BODY)
 
 
 def _wrong_org(key_org: str) -> Any:

@@ -18,9 +18,10 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from ingest.model import _ORG_ID, EventRejected, known_families, normalise_event
+from ingest.model import EventRejected, known_families, normalise_event
 from sql.event_store import insert_events
 from sql.gateway import Database, ScopedSession
+from sql.vocabulary import is_org_id
 
 # SQLSTATE classes that mean "this data", not "this server": data exceptions, integrity
 # violations, program limits (e.g. nesting too deep). Anything else (connection lost, server
@@ -106,7 +107,7 @@ def raw_bytes(value: Any) -> bytes:
 def _org_of(value: Any, fallback: str | None) -> str | None:
     if isinstance(value, dict):
         org = value.get("organization_id")
-        if isinstance(org, str) and _ORG_ID.match(org):
+        if is_org_id(org):
             return org
     return fallback
 

@@ -61,36 +61,19 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from sql.vocabulary import EVENT_COLUMNS, SYSTEM_COLUMNS
+
 FORMAT = "auditlens-event-v1"
 FORMAT_V2 = "auditlens-event-v2"
 EVENT_FORMATS = (FORMAT, FORMAT_V2)
 
-# Field order of the canonical record (not the same as EVENT_COLUMNS: system fields follow).
-FIELDS: tuple[str, ...] = (
-    "organization_id",
-    "id",
-    "event_time",
-    "event_type",
-    "event_action",
-    "user_id",
-    "user_email",
-    "ip_address",
-    "user_agent",
-    "resource_type",
-    "resource_id",
-    "details",
-    "session_id",
-    "received_at",
-    "retention_guaranteed_until",
-    "ingest_seq",
-)
-# Fields set by AuditLens at ingest, not by the producer: an export proof carries them.
-SYSTEM_FIELDS: tuple[str, ...] = ("received_at", "retention_guaranteed_until", "ingest_seq")
+# Field order of the canonical record: the stored columns, then the system fields.
+FIELDS: tuple[str, ...] = (*EVENT_COLUMNS, *SYSTEM_COLUMNS)
 _TIME_FIELDS = frozenset({"event_time", "received_at", "retention_guaranteed_until"})
 _TYPED_FIELDS = _TIME_FIELDS | {"ip_address", "details", "ingest_seq"}
 _NOT_NULL = frozenset(
     {"organization_id", "id", "event_time", "event_type", "event_action", "details"}
-    | set(SYSTEM_FIELDS)
+    | set(SYSTEM_COLUMNS)
 )
 # The session settings `canonical_sql` relies on for timestamp text.
 # client_encoding: record_send writes text in the client's encoding (v2 is UTF-8).

@@ -39,7 +39,6 @@ from ingest.model import WIRE_FIELDS
 from ingest.spreadsheet import escape_cell
 from integrity.canonical import (
     FIELDS,
-    SYSTEM_FIELDS,
     apply_sql_settings,
     format_time,
     leaf_hash,
@@ -50,6 +49,7 @@ from integrity.merkle import MerkleTree, verify_inclusion
 from integrity.seal import ENTRY_SIZE, IndexBuilder, Seal, seal_format, stream_rows
 from sql.event_store import record_event
 from sql.gateway import Database, ScopedSession, check_org_id
+from sql.vocabulary import EXPORT, SYSTEM_COLUMNS
 
 PROOF_FORMAT = "auditlens-proof-v1"
 # Export columns: the wire format's fields (ingest.model.WIRE_FIELDS), in order; `proof` follows.
@@ -297,7 +297,7 @@ def _event_from_row(row: dict[str, Any], proof: dict[str, Any]) -> dict[str, Any
     event: dict[str, Any] = {}
     for name, value in row.items():
         event[_WIRE_TO_FIELD.get(name, name)] = value
-    for name in SYSTEM_FIELDS:
+    for name in SYSTEM_COLUMNS:  # an export proof carries them
         event[name] = proof[name]
     if isinstance(event.get("details"), str):
         event["details"] = parse_details(event["details"])
@@ -434,8 +434,7 @@ def export_with_proofs(
         record_event(
             w,
             organization_id=org,
-            event_type="log_access",
-            event_action="export",
+            action=EXPORT,
             user_id=actor,
             resource_type="audit_log",
             resource_id="audit_events",

@@ -40,8 +40,8 @@ from integrity.keys import (
     load_signing_key,
 )
 from integrity.merkle import EMPTY_ROOT, merkle_root, node_hash
-from sql.errors import ConfigurationError
 from sql.gateway import Database, ScopedSession, check_org_id
+from sql.settings import positive_float_env
 
 SEAL_FORMAT_V1 = "auditlens-seal-v1"
 SEAL_FORMAT_V2 = "auditlens-seal-v2"
@@ -624,16 +624,7 @@ def seal_dir_from_env() -> Path | None:
 
 
 def interval_from_env() -> float:
-    raw = os.environ.get(SEAL_INTERVAL_ENV)
-    if not raw:
-        return DEFAULT_INTERVAL_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{SEAL_INTERVAL_ENV} must be a number, got: {raw!r}") from None
-    if value <= 0:
-        raise ConfigurationError(f"{SEAL_INTERVAL_ENV} must be greater than 0, got: {raw}")
-    return value
+    return positive_float_env(SEAL_INTERVAL_ENV, DEFAULT_INTERVAL_SECONDS)
 
 
 def seal_file_path(seal_dir: Path, org: str, seal_seq: int) -> Path:

@@ -35,31 +35,17 @@ from psycopg import sql as pgsql
 from psycopg.adapt import Dumper
 
 from sql.gateway import ScopedSession
+from sql.vocabulary import EVENT_COLUMNS, OwnAction
 
-# Column order of a row handed to `insert_events`.
-EVENT_COLUMNS: tuple[str, ...] = (
-    "organization_id",
-    "id",
-    "event_time",
-    "event_type",
-    "event_action",
-    "user_id",
-    "user_email",
-    "ip_address",
-    "user_agent",
-    "resource_type",
-    "resource_id",
-    "details",
-    "session_id",
-)
 # What the COPY writes: the event's columns and its retention guarantee; received_at,
 # ingest_seq and ingest_xid come from the table's defaults.
 _COPY_COLUMNS = (*EVENT_COLUMNS, "retention_guaranteed_until")
 # Binary COPY (about 3x the rows/s of text COPY here): the driver packs each value itself.
 # `ip_address` and `details` arrive as text; the two dumpers below turn that text into the
 # binary inet and jsonb forms, so no cast (and no staging table) is needed.
-_COPY_TYPES = ["text", "text", "timestamptz", "text", "text", "text", "text", "inet", "text",
-               "text", "text", "jsonb", "text", "timestamptz"]  # fmt: skip
+_TYPES = {"event_time": "timestamptz", "ip_address": "inet", "details": "jsonb",
+          "retention_guaranteed_until": "timestamptz"}  # fmt: skip
+_COPY_TYPES = [_TYPES.get(c, "text") for c in _COPY_COLUMNS]
 _COLUMN_LIST = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in _COPY_COLUMNS)
 _COPY_INTO = pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)")
 _STAGING_COPY = pgsql.SQL("COPY audit_events_staging ({}) FROM STDIN (FORMAT BINARY)").format(
@@ -68,24 +54,26 @@ _STAGING_COPY = pgsql.SQL("COPY audit_events_staging ({}) FROM STDIN (FORMAT BIN
 
 # The staging table takes the address and details as text and the INSERT casts them, so the
 # server alone judges what the direct COPY could not encode.
-_STAGING_TYPES = [*_COPY_TYPES[:7], "text", *_COPY_TYPES[8:11], "text", *_COPY_TYPES[12:]]
-_CREATE_STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS audit_events_staging (
-  organization_id text, id text, event_time timestamptz, event_type text, event_action text,
-  user_id text, user_email text, ip_address text, user_agent text, resource_type text,
-  resource_id text, details text, session_id text, retention_guaranteed_until timestamptz
-) ON COMMIT DROP
-"""
+_CAST = ("ip_address", "details")
+_STAGING_TYPES = [
+    "text" if c in _CAST else t for c, t in zip(_COPY_COLUMNS, _COPY_TYPES, strict=True)
+]
+_CREATE_STAGING = pgsql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS audit_events_staging ({}) ON COMMIT DROP"
+).format(
+    pgsql.SQL(", ").join(
+        pgsql.SQL("{} {}").format(pgsql.Identifier(c), pgsql.SQL(t))
+        for c, t in zip(_COPY_COLUMNS, _STAGING_TYPES, strict=True)
+    )
+)
 _INSERT_FROM_STAGING = pgsql.SQL(
     "INSERT INTO audit_events ({cols}) SELECT {staged} FROM audit_events_staging"
     " ON CONFLICT DO NOTHING"
 ).format(
     cols=_COLUMN_LIST,
     staged=pgsql.SQL(", ").join(
-        pgsql.SQL("ip_address::inet")
-        if c == "ip_address"
-        else pgsql.SQL("details::jsonb")
-        if c == "details"
+        pgsql.SQL("{}::{}").format(pgsql.Identifier(c), pgsql.SQL(_TYPES[c]))
+        if c in _CAST
         else pgsql.Identifier(c)
         for c in _COPY_COLUMNS
     ),
@@ -342,8 +330,7 @@ def record_event(
     session: ScopedSession,
     *,
     organization_id: str,
-    event_type: str,
-    event_action: str,
+    action: OwnAction,
     user_id: str | None = None,
     user_email: str | None = None,
     resource_type: str | None = None,
@@ -362,8 +349,8 @@ def record_event(
                 organization_id,
                 event_id,
                 datetime.now(UTC),
-                event_type,
-                event_action,
+                action.family,
+                action.name,
                 user_id,
                 user_email,
                 ip_address,

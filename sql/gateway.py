@@ -8,7 +8,6 @@ transaction, so a query can only ever see that organisation's rows; writes go th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,17 +31,15 @@ from sql.errors import (
     ServerUnavailable,
 )
 from sql.settings import DATABASE_URL_ENV, Settings
+from sql.vocabulary import ORG_ID_RULE, is_org_id
 
 Params = Mapping[str, Any]
-_ORG_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")  # fullmatch: no trailing newline
 
 
 def check_org_id(org_id: str) -> str:
     """An organisation id as producers send it (`org_123`); refuse anything else loudly."""
-    if not isinstance(org_id, str) or not _ORG_ID.fullmatch(org_id):
-        raise ConfigurationError(
-            f"organization id must be 1-128 letters, digits or _.:@- , got: {org_id!r}"
-        )
+    if not is_org_id(org_id):
+        raise ConfigurationError(f"organization id must be {ORG_ID_RULE}, got: {org_id!r}")
     return org_id
 
 

@@ -12,8 +12,8 @@ from datetime import datetime
 from sql.event_store import record_event
 from sql.gateway import Database, check_org_id
 from sql.rollup import recompute_days
+from sql.vocabulary import RETENTION_PURGE, UPDATE_RETENTION_POLICY
 
-FAMILIES = ("login", "log_access", "config_change", "user_management", "data_modification")
 SYSTEM_ACTOR = "system:auditlens"
 
 
@@ -52,8 +52,7 @@ def set_policy(db: Database, org_id: str, family: str, days: int, *, actor: str)
         record_event(
             session,
             organization_id=org_id,
-            event_type="config_change",
-            event_action="update_retention_policy",
+            action=UPDATE_RETENTION_POLICY,
             user_id=actor,
             resource_type="retention_policy",
             resource_id=family,
@@ -95,8 +94,7 @@ def purge(
             record_event(
                 session,
                 organization_id=org,
-                event_type="data_modification",
-                event_action="retention_purge",
+                action=RETENTION_PURGE,
                 user_id=actor,
                 resource_type="audit_log",
                 resource_id="audit_events",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from sql.errors import ConfigurationError
 
@@ -13,17 +16,30 @@ DATA_DIR_ENV = "AUDITLENS_DATA_DIR"
 STATEMENT_TIMEOUT_ENV = "AUDITLENS_STATEMENT_TIMEOUT_MS"
 MAX_ROWS_ENV = "AUDITLENS_MAX_ROWS"
 
+_N = TypeVar("_N", int, float)
 
-def _positive_int(name: str, default: int) -> int:
+
+def positive_int_env(name: str, default: int) -> int:
+    """The whole number > 0 in environment variable `name`, or `default` when unset or blank."""
+    return _positive_env(name, default, int, "a whole number")
+
+
+def positive_float_env(name: str, default: float) -> float:
+    """The number > 0 in environment variable `name`, or `default` when unset or blank."""
+    return _positive_env(name, default, float, "a number")
+
+
+def _positive_env(name: str, default: _N, parse: Callable[[str], _N], kind: str) -> _N:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigurationError(f"{name} must be a whole number, got: {raw!r}") from None
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be greater than 0, got: {value}")
+        raise ConfigurationError(f"{name} must be {kind}, got: {raw!r}") from None
+    # float() takes 'nan' and 'inf', which no interval or limit can mean.
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigurationError(f"{name} must be {kind} greater than 0, got: {raw.strip()}")
     return value
 
 
@@ -42,6 +58,6 @@ class Settings:
         return cls(
             database_url=url.strip() if url else None,
             data_dir=Path(os.environ.get(DATA_DIR_ENV) or ".auditlens").resolve(),
-            statement_timeout_ms=_positive_int(STATEMENT_TIMEOUT_ENV, 15_000),
-            max_rows=_positive_int(MAX_ROWS_ENV, 10_000),
+            statement_timeout_ms=positive_int_env(STATEMENT_TIMEOUT_ENV, 15_000),
+            max_rows=positive_int_env(MAX_ROWS_ENV, 10_000),
         )

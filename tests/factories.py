@@ -6,7 +6,7 @@ import itertools
 from datetime import UTC, datetime
 from typing import Any
 
-from sql.event_store import EVENT_COLUMNS
+from sql.vocabulary import EVENT_COLUMNS
 
 _sequence = itertools.count(1)
 

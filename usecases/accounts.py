@@ -22,6 +22,14 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sql.errors import AuditLensError
 from sql.event_store import record_event
 from sql.gateway import Database, ScopedSession, check_org_id
+from sql.vocabulary import (
+    CHANGE_PERMISSIONS,
+    INVITE_MEMBER,
+    LOGIN,
+    LOGIN_FAILED,
+    LOGOUT,
+    OwnAction,
+)
 
 ROLES = ("admin", "auditor", "analyst")
 SESSION_TTL = timedelta(hours=8)
@@ -103,8 +111,7 @@ def _audit(
     session: ScopedSession,
     orgs: list[str],
     *,
-    event_type: str,
-    action: str,
+    action: OwnAction,
     user_id: str | None,
     email: str | None,
     details: dict[str, Any],
@@ -118,8 +125,7 @@ def _audit(
         record_event(
             session,
             organization_id=org,
-            event_type=event_type,
-            event_action=action,
+            action=action,
             user_id=user_id,
             user_email=email,
             resource_type=resource_type,
@@ -205,8 +211,7 @@ def add_user(
         _audit(
             session,
             [org],
-            event_type="user_management",
-            action="change_permissions" if previous else "invite_member",
+            action=CHANGE_PERMISSIONS if previous else INVITE_MEMBER,
             user_id=actor,
             email=None,
             details=details,
@@ -278,8 +283,7 @@ def authenticate(
             _audit(
                 session,
                 orgs,
-                event_type="login",
-                action="login_failed",
+                action=LOGIN_FAILED,
                 user_id=user_id,
                 email=address,
                 details={"reason": reason, "method": "password", "recent_failures": failures + 1},
@@ -353,8 +357,7 @@ def open_session(
         _audit(
             session,
             sorted(memberships),
-            event_type="login",
-            action="login",
+            action=LOGIN,
             user_id=user_id,
             email=str(email),
             details={"method": method, "expires_in_seconds": int(ttl.total_seconds())},
@@ -417,8 +420,7 @@ def end_session(db: Database, token: str) -> None:
             _audit(
                 session,
                 viewer.organizations,
-                event_type="login",
-                action="logout",
+                action=LOGOUT,
                 user_id=viewer.user_id,
                 email=viewer.email,
                 details={},

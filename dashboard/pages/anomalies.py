@@ -10,6 +10,7 @@ from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
 from dashboard.findings_view import SEVERITIES, STATUSES, TRIAGE_ROLES, ranked
 from detection import findings
+from sql.vocabulary import VIEW_ENTRY
 
 ctx = page_context("Anomalies")
 left, right = st.columns(2)
@@ -50,7 +51,7 @@ if not rows:
 
 finding = table.iloc[rows[0]]
 finding_id = str(finding["finding_id"])
-ctx.record("view_entry", {"finding_id": finding_id}, resource_id=f"finding/{finding_id}")
+ctx.record(VIEW_ENTRY, {"finding_id": finding_id}, resource_id=f"finding/{finding_id}")
 st.subheader(str(finding["title"]))
 st.markdown(
     f"**{finding['severity']}** · score {finding['score']:.2f} · "

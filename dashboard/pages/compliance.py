@@ -12,6 +12,7 @@ from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
 from dashboard.report_downloads import offer_report_downloads
 from sql.event_filter import QuerySyntaxError
+from sql.vocabulary import GENERATE_REPORT
 from usecases import access_report
 
 ctx = page_context("Compliance")
@@ -46,7 +47,7 @@ with st.spinner("Building the report…"):
     report = access_report.build_access_report(
         ctx.db, ctx.org, query, generated_by=ctx.viewer.email
     )
-ctx.record("generate_report", {"report": "access", "query": report.query})
+ctx.record(GENERATE_REPORT, {"report": "access", "query": report.query})
 st.markdown(f"**Filter:** {report.description}")
 st.code(report.query, language=None)
 summary = report.summary

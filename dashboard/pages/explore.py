@@ -16,6 +16,7 @@ from dashboard.charts import timeline_figure
 from dashboard.context import page_context
 from dashboard.download_widget import offer_download
 from sql.event_filter import EventFilter, QuerySyntaxError
+from sql.vocabulary import DRILL_DOWN, FAMILIES, SEARCH, VIEW_ENTRY
 from usecases.exports import FORMATS
 
 
@@ -29,7 +30,7 @@ def _selected(widget_state: Any, kind: str) -> list[Any]:
 
 def _drill(target: EventFilter, source: str) -> None:
     """A drill-down (runs as a callback, before the widgets it rewrites exist)."""
-    ctx.record("drill_down", {"from": source, "query": target.to_query()}, dedupe=False)
+    ctx.record(DRILL_DOWN, {"from": source, "query": target.to_query()}, dedupe=False)
     state.set_filter(target)
     st.session_state["explore_event_id"] = ""
 
@@ -68,7 +69,7 @@ with st.expander("Filters", expanded=False):
     )
     left.multiselect(
         "Families",
-        sorted(set(state.FAMILIES) | set(st.session_state.get(state.WIDGET_KEYS["families"], []))),
+        sorted(set(FAMILIES) | set(st.session_state.get(state.WIDGET_KEYS["families"], []))),
         key=state.WIDGET_KEYS["families"],
         accept_new_options=True,
         on_change=state.on_widget_change,
@@ -120,10 +121,10 @@ with st.spinner("Counting events…"):
     count, capped = q.count_events(ctx.db, ctx.org, event_filter)
 if arrived_by_link:
     st.session_state["explore_recorded_link"] = (ctx.org, st.query_params.get("q"))
-    ctx.record("drill_down", {"query": applied_text, "filter": event_filter.describe()})
+    ctx.record(DRILL_DOWN, {"query": applied_text, "filter": event_filter.describe()})
 if not event_filter.is_empty:
     ctx.record(
-        "search",
+        SEARCH,
         {"query": applied_text, "filter": event_filter.describe(), "results_count": count},
     )
 st.metric("Matching events", f"more than {count:,}" if capped else f"{count:,}")
@@ -224,7 +225,7 @@ if event_id:
     if detail is None:
         st.warning(f"No event {event_id!r} in {ctx.org}.")
     else:
-        ctx.record("view_entry", {"event_id": detail["id"]}, resource_id=f"event/{detail['id']}")
+        ctx.record(VIEW_ENTRY, {"event_id": detail["id"]}, resource_id=f"event/{detail['id']}")
         st.subheader(f"{detail['event_type']} · {detail['event_action']}")
         info, raw = st.columns([1, 1])
         info.json(

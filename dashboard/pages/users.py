@@ -20,6 +20,7 @@ from dashboard import (
 from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
 from dashboard.period_widget import choose_period
+from sql.vocabulary import DRILL_DOWN
 
 BASELINE_DAYS = 28
 MATRIX_USERS = 30
@@ -67,7 +68,7 @@ if picked:
         ctx.db, ctx.org, user_id, period.start, period.end, time_zone, picked, page=page - 1
     )
     ctx.record(
-        "drill_down",
+        DRILL_DOWN,
         {"source": "users_heatmap", "user_id": user_id, "time_zone": time_zone, "cells": picked},
     )
     st.caption(f"{labels[user_id]}'s events in the selected cells, newest first")

@@ -27,18 +27,12 @@ from detection.evidence import day_bounds, evidence_query
 from detection.explain import feature_label, feature_scope
 from detection.features import FEATURE_COLUMNS
 from detection.rules.schema import Rule, RuleContext, RuleHit
+from sql.vocabulary import EVENT_COLUMNS
 
-_EVENT_COLUMNS = {
-    "event_type",
-    "event_action",
-    "user_id",
-    "user_email",
-    "ip_address",
-    "user_agent",
-    "resource_type",
-    "resource_id",
-    "session_id",
-}
+# The event fields a rule may match: every stored text column but the organisation (a rule
+# runs within one), the id and the time (rules bound time by window), and the details (read
+# through `details.<key>`).
+_EVENT_COLUMNS = frozenset(EVENT_COLUMNS) - {"organization_id", "id", "event_time", "details"}
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
     ">": operator.gt,
     ">=": operator.ge,

@@ -13,7 +13,7 @@ from sql.read_model.frames import ReadModelError, Reads, epoch_us, shape
 from sql.read_model.keys import user_key
 from sql.read_model.ranges import day, day_params
 from sql.read_model.raw_part import raw_cte
-from sql.rollup.measures import ADDITIVE, FAMILY_COLUMNS, FEATURE_COLUMNS, USER_DAY_AGG
+from sql.rollup.measures import ADDITIVE, FAMILIES, FEATURE_COLUMNS, USER_DAY_AGG
 
 # user_emails: every user of a busy resource's report (thousands).
 MAX_EMAIL_USERS = 100_000
@@ -92,7 +92,7 @@ ips AS (
     ) i GROUP BY day, ukey
 )
 SELECT f.day, f.user_id, f.user_email, f.events,
-       {", ".join(f"f.{c}" for c in FAMILY_COLUMNS)},
+       {", ".join(f"f.{c}" for c in FAMILIES)},
        f.searches, f.views, f.downloads, f.exports, f.deletions,
        coalesce(r.distinct_resources, 0) AS distinct_resources,
        coalesce(i.distinct_ips, 0) AS distinct_ips,

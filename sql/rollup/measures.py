@@ -27,14 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-FAMILY_COLUMNS: tuple[str, ...] = (
-    "login",
-    "log_access",
-    "config_change",
-    "user_management",
-    "data_modification",
-    "api_call",
-)
+from sql.vocabulary import FAMILIES, USER_DAY_COLUMNS
+
 SEARCH_ACTIONS: tuple[str, ...] = ("search", "search_logs")
 VIEW_ACTIONS: tuple[str, ...] = (
     "view",
@@ -109,10 +103,7 @@ def _detail_count(keys: Sequence[str]) -> str:
 USER_DAY_MEASURES: tuple[Measure, ...] = (
     Measure("user_email", "max(user_email)", keep_greatest),
     Measure("events", "count(*)"),
-    *(
-        Measure(f, f"count(*) FILTER (WHERE event_type = {_quote_list([f])})")
-        for f in FAMILY_COLUMNS
-    ),
+    *(Measure(f, f"count(*) FILTER (WHERE event_type = {_quote_list([f])})") for f in FAMILIES),
     Measure("searches", f"count(*) FILTER (WHERE event_action IN ({_quote_list(SEARCH_ACTIONS)}))"),
     Measure("views", f"count(*) FILTER (WHERE event_action IN ({_quote_list(VIEW_ACTIONS)}))"),
     Measure("downloads", "count(*) FILTER (WHERE event_action LIKE 'download%')"),
@@ -133,26 +124,8 @@ ADDITIVE: tuple[str, ...] = tuple(m.column for m in USER_DAY_MEASURES if m.combi
 # The user-day measures as a select list over derived rows.
 USER_DAY_AGG = ",\n  ".join(f"{m.value} AS {m.column}" for m in USER_DAY_MEASURES)
 
-FEATURE_COLUMNS: tuple[str, ...] = (
-    "day",
-    "user_id",
-    "user_email",
-    "events",
-    *FAMILY_COLUMNS,
-    "searches",
-    "views",
-    "downloads",
-    "exports",
-    "deletions",
-    "distinct_resources",
-    "distinct_ips",
-    "distinct_user_agents",
-    "off_hours_events",
-    "records_exported",
-    "max_results_count",
-    "first_event",
-    "last_event",
-)
+# The read model's user-day frame: the vocabulary's columns, in its order.
+FEATURE_COLUMNS: tuple[str, ...] = USER_DAY_COLUMNS
 
 _IS_EXPORT = "(e.event_action LIKE 'export%' OR e.event_action LIKE 'download%')"
 

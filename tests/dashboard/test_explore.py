@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sql.event_store import insert_events
+from sql.vocabulary import FAMILIES
 from tests.dashboard.conftest import download_url, fetch_download, page_test
 from tests.factories import event_row
 
@@ -128,6 +129,8 @@ def test_query_box_drives_widgets_and_url(known, sign_in):
 def test_widgets_drive_the_query_box(known, sign_in):
     token = sign_in("ann@company.com", "org_a", "admin")
     at = page_test("explore.py", token).run()
+    # Every family is offered, the middleware's API calls included.
+    assert set(FAMILIES) <= set(at.multiselect(key="explore_families").options)
     at.multiselect(key="explore_families").select("config_change").run()
     assert not at.exception
     assert at.text_input(key="explore_query").value == "family:config_change"

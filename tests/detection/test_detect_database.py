@@ -17,8 +17,9 @@ from detection.evidence import day_bounds
 from detection.features import Sensitivity
 from detection.findings import list_findings
 from detection.pipeline import run_detection
-from sql.event_store import EVENT_COLUMNS, insert_events
+from sql.event_store import insert_events
 from sql.gateway import Database
+from sql.vocabulary import EVENT_COLUMNS
 from tests.detection.frames import small_org
 
 

@@ -20,7 +20,8 @@ from ingest.model import (
     serialise_details,
     validate_event,
 )
-from sql.event_store import EVENT_COLUMNS, insert_events
+from sql.event_store import insert_events
+from sql.vocabulary import EVENT_COLUMNS
 from tests.ingest.hostile import DETAILS, hostile_events
 
 

@@ -24,6 +24,7 @@ from integrity.canonical import (
 )
 from sql.event_store import insert_events
 from sql.gateway import Database
+from sql.vocabulary import EVENT_COLUMNS, SYSTEM_COLUMNS
 from tests.factories import event_row
 
 # Text PostgreSQL accepts (no NUL), including what breaks naive formats: newlines, colons, "-".
@@ -114,30 +115,8 @@ def test_sql_and_python_canonical_bytes_agree(db: Database, text_fields, details
             " FROM audit_events e WHERE id = :id",
             {"id": row[1]},
         ).dicts()[0]
-    event = dict(
-        zip(
-            (
-                "organization_id",
-                "id",
-                "event_time",
-                "event_type",
-                "event_action",
-                "user_id",
-                "user_email",
-                "ip_address",
-                "user_agent",
-                "resource_type",
-                "resource_id",
-                "details",
-                "session_id",
-            ),
-            row,
-            strict=True,
-        )
-    )
-    event.update(
-        {k: stored[k] for k in ("received_at", "retention_guaranteed_until", "ingest_seq")}
-    )
+    event = dict(zip(EVENT_COLUMNS, row, strict=True))
+    event.update({k: stored[k] for k in SYSTEM_COLUMNS})
     # What the producer sent (details as written, ip as text) gives the stored bytes.
     assert canonical_bytes(event) == bytes(stored["canon"])
     assert canonical_bytes(event, FORMAT_V2) == bytes(stored["canon_v2"])

@@ -125,7 +125,7 @@ def test_the_export_is_recorded_and_audited(db, stored, tmp_path):
         assert (
             s.scalar(
                 "SELECT count(*) FROM org_audit_events WHERE event_action = 'export'"
-                " AND user_id = 'cli:tester'"
+                " AND event_type = 'data_modification' AND user_id = 'cli:tester'"
             )
             == 1
         )

@@ -177,3 +177,13 @@ def test_a_configured_key_that_cannot_load_is_an_error(db, tmp_path, monkeypatch
     monkeypatch.setenv("AUDITLENS_SIGNING_KEY_FILE", str(bad))
     with pytest.raises(SigningKeyError), background_sealing(db, print):
         pass
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-1", "0", "soon"])
+def test_a_sealing_interval_that_is_no_positive_number_is_refused(monkeypatch, raw):
+    from integrity.seal import interval_from_env
+    from sql.errors import ConfigurationError
+
+    monkeypatch.setenv("AUDITLENS_SEAL_INTERVAL_SECONDS", raw)
+    with pytest.raises(ConfigurationError, match="AUDITLENS_SEAL_INTERVAL_SECONDS must be"):
+        interval_from_env()

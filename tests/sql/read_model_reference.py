@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sql.rollup.measures import (
-    FAMILY_COLUMNS,
+    FAMILIES,
     RECORD_KEYS,
     RESULT_KEYS,
     SEARCH_ACTIONS,
@@ -274,7 +274,7 @@ def user_day_features(events, org, d0, d1, settings):
                 user,
                 _max(x.user_email for x in es),
                 len(es),
-                *(sum(x.type == f for x in es) for f in FAMILY_COLUMNS),
+                *(sum(x.type == f for x in es) for f in FAMILIES),
                 sum(x.action in SEARCH_ACTIONS for x in es),
                 sum(x.action in VIEW_ACTIONS for x in es),
                 sum(x.action.startswith("download") for x in es),

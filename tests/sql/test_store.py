@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from sql.event_store import insert_events, record_event
 from sql.gateway import Database
+from sql.vocabulary import EXPORT
 from tests.factories import event_row
 
 
@@ -145,13 +146,14 @@ def test_record_event_writes_an_event_of_our_own(db: Database):
         event_id = record_event(
             w,
             organization_id="org_a",
-            event_type="data_modification",
-            event_action="export",
+            action=EXPORT,
             details={"rows": 3},
         )
     with db.org_session("org_a") as session:
-        row = session.execute("SELECT id, details FROM org_audit_events").rows[0]
-    assert row == (event_id, {"rows": 3})
+        row = session.execute(
+            "SELECT id, details, event_type, event_action FROM org_audit_events"
+        ).rows[0]
+    assert row == (event_id, {"rows": 3}, "data_modification", "export")
     assert len(event_id) == 36 and event_id[14] == "7"  # a UUIDv7
 
 
