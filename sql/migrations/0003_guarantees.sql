@@ -100,12 +100,21 @@ BEGIN
     CONTINUE WHEN EXISTS (
       SELECT 1 FROM audit_events_default
        WHERE event_time >= month_start AND event_time < month_start + INTERVAL '1 month');
-    EXECUTE format(
-      'CREATE TABLE %I PARTITION OF audit_events FOR VALUES FROM (%L) TO (%L)',
-      part_name, month_start, month_start + INTERVAL '1 month');
+    -- The re-check after the advisory lock can read a catalog snapshot from before the lock
+    -- (advisory locks do not process invalidation messages), so a writer that waited for
+    -- another creating the same month may still meet 42P07: the month exists, which is enough.
+    BEGIN
+      EXECUTE format(
+        'CREATE TABLE %I PARTITION OF audit_events FOR VALUES FROM (%L) TO (%L)',
+        part_name, month_start, month_start + INTERVAL '1 month');
+    EXCEPTION WHEN duplicate_table THEN
+      CONTINUE;  -- a concurrent writer created it first: the month exists, which is the point
+    END;
     EXECUTE format(
       'CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %I '
       'FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_truncate()', part_name);
+    -- Writers COPY into the partitions directly (see the access migration).
+    EXECUTE format('GRANT INSERT ON %I TO auditlens_writer', part_name);
     created := created + 1;
   END LOOP;
   RETURN created;
@@ -118,6 +127,7 @@ BEGIN
     CREATE TABLE audit_events_default PARTITION OF audit_events DEFAULT;
     CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events_default
       FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_truncate();
+    GRANT INSERT ON audit_events_default TO auditlens_writer;
     -- A year back for backfills, three months ahead; the writer creates others on demand.
     PERFORM audit_ensure_partitions(ARRAY(SELECT generate_series(
       now() - INTERVAL '12 months', now() + INTERVAL '3 months', INTERVAL '1 month')));
@@ -140,6 +150,11 @@ CREATE TABLE audit_purges (
 -- The only path that removes events: rows whose guarantee has passed, nothing else. Whole
 -- partitions that are entirely expired are dropped; the rest is deleted row by row through
 -- the trigger above, which re-checks every row's guarantee.
+-- It records what it removed itself, in the statement that removes it (audit_purged_events,
+-- created with the integrity tables), so any caller's purge verifies as a purge, not as
+-- deletions. The working table is schema-qualified (pg_temp) so a table of the same name
+-- elsewhere on the search_path can never receive the rows, and it may be called twice in a
+-- transaction; sql/retention.py reads it to recompute the rollups of the days that lost events.
 CREATE FUNCTION audit_purge_expired(as_of timestamptz DEFAULT now())
 RETURNS TABLE (organization_id text, event_type text, removed_count bigint)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -153,6 +168,7 @@ BEGIN
     RAISE EXCEPTION 'purge cannot look into the future: as_of % is after now()', as_of;
   END IF;
   PERFORM set_config('auditlens.purging', 'on', true);
+  DROP TABLE IF EXISTS pg_temp.purge_removed;
   CREATE TEMP TABLE purge_removed (
     organization_id text, event_type text, event_time timestamptz, ingest_seq bigint
   ) ON COMMIT DROP;
@@ -169,7 +185,8 @@ BEGIN
       INTO STRICT fully_expired;
     IF fully_expired THEN
       EXECUTE format(
-        'INSERT INTO purge_removed SELECT organization_id, event_type, event_time, ingest_seq FROM %s',
+        'INSERT INTO pg_temp.purge_removed'
+        ' SELECT organization_id, event_type, event_time, ingest_seq FROM %s',
         part.rel);
       EXECUTE format('DROP TABLE %s', part.rel);
     END IF;
@@ -179,18 +196,24 @@ BEGIN
     DELETE FROM audit_events e WHERE e.retention_guaranteed_until < as_of
     RETURNING e.organization_id, e.event_type, e.event_time, e.ingest_seq
   )
-  INSERT INTO purge_removed SELECT * FROM removed;
+  INSERT INTO pg_temp.purge_removed SELECT * FROM removed;
 
   INSERT INTO audit_purges (organization_id, event_type, removed_count,
                             oldest_event, newest_event, max_ingest_seq)
   SELECT r.organization_id, r.event_type, count(*), min(r.event_time), max(r.event_time),
          max(r.ingest_seq)
-    FROM purge_removed r GROUP BY r.organization_id, r.event_type;
+    FROM pg_temp.purge_removed r GROUP BY r.organization_id, r.event_type;
+
+  -- Tamper evidence: a sealed event that is gone verifies only with a record dated after its
+  -- retention guarantee (integrity/verify.py).
+  INSERT INTO audit_purged_events (organization_id, ingest_seq)
+  SELECT r.organization_id, r.ingest_seq FROM pg_temp.purge_removed r;
 
   PERFORM set_config('auditlens.purging', 'off', true);
   RETURN QUERY
     SELECT r.organization_id, r.event_type, count(*)::bigint
-      FROM purge_removed r GROUP BY r.organization_id, r.event_type
+      FROM pg_temp.purge_removed r GROUP BY r.organization_id, r.event_type
      ORDER BY 1, 2;
 END
 $$;
+REVOKE ALL ON FUNCTION audit_purge_expired(timestamptz) FROM PUBLIC;
