@@ -52,8 +52,9 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "details",
     "session_id",
 )
-# What the COPY writes: the event's columns and its retention guarantee; received_at,
-# ingest_seq and ingest_xid come from the table's defaults.
+# What the COPY writes: the event's columns and its retention guarantee; the server's
+# trigger (audit_events_server_columns) sets received_at, ingest_seq, ingest_xid and the
+# guarantee itself, whatever a writer sends.
 _COPY_COLUMNS = (*EVENT_COLUMNS, "retention_guaranteed_until")
 # Binary COPY (about 3x the rows/s of text COPY here): the driver packs each value itself.
 # `ip_address` and `details` arrive as text; the two dumpers below turn that text into the

@@ -37,10 +37,12 @@ DECLARE
     resource_id                text,
     details                    jsonb       NOT NULL DEFAULT '{}'::jsonb,
     session_id                 text,
-    received_at                timestamptz NOT NULL DEFAULT now(),
+    -- Set by the server on every insert (audit_events_server_columns, with the guarantees),
+    -- whatever the writer sends: sealing, verification and retention trust them.
+    received_at                timestamptz NOT NULL,
     retention_guaranteed_until timestamptz NOT NULL,
-    ingest_seq                 bigint      NOT NULL DEFAULT nextval('audit_events_ingest_seq'),
-    ingest_xid                 xid8        NOT NULL DEFAULT pg_current_xact_id(),
+    ingest_seq                 bigint      NOT NULL,
+    ingest_xid                 xid8        NOT NULL,
     PRIMARY KEY (organization_id, id, event_time)
   $cols$;
 BEGIN

@@ -57,6 +57,27 @@ BEGIN
 END
 $$;
 
+-- The columns the guarantees rest on are the server's, never the writer's: a writer that sent
+-- an ingest_xid from the future would have a row no seal ever covers, and a guarantee in the
+-- past would make an event purgeable at once. Set here on every insert (COPY included, and
+-- a partition's own insert: the trigger is cloned to every partition and chunk), overriding
+-- whatever was sent. The guarantee is the event's time plus its organisation's and family's
+-- retention as of now. Schema-qualified names, not a SET search_path, which would cost every
+-- row a configuration change.
+CREATE FUNCTION audit_events_server_columns() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.received_at := now();
+  NEW.ingest_seq := nextval('public.audit_events_ingest_seq'::regclass);
+  NEW.ingest_xid := pg_catalog.pg_current_xact_id();
+  NEW.retention_guaranteed_until := NEW.event_time + pg_catalog.make_interval(
+    days => public.audit_retention_days(NEW.organization_id, NEW.event_type));
+  RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER audit_events_server_columns BEFORE INSERT ON audit_events
+  FOR EACH ROW EXECUTE FUNCTION audit_events_server_columns();
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
   FOR EACH ROW EXECUTE FUNCTION audit_events_reject_change();
 CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
@@ -148,8 +169,9 @@ CREATE TABLE audit_purges (
 );
 
 -- The only path that removes events: rows whose guarantee has passed, nothing else. Whole
--- partitions that are entirely expired are dropped; the rest is deleted row by row through
--- the trigger above, which re-checks every row's guarantee.
+-- partitions that are entirely expired, checked again once writers are locked out of them,
+-- are dropped; the rest is deleted row by row through the trigger above, which re-checks
+-- every row's guarantee.
 -- It records what it removed itself, in the statement that removes it (audit_purged_events,
 -- created with the integrity tables), so any caller's purge verifies as a purge, not as
 -- deletions. The working table is schema-qualified (pg_temp) so a table of the same name
@@ -161,6 +183,8 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   part           record;
   fully_expired  boolean;
+  expired_check  constant text := 'SELECT NOT EXISTS (SELECT 1 FROM %s'
+    ' WHERE retention_guaranteed_until >= %L) AND EXISTS (SELECT 1 FROM %s)';
   is_partitioned boolean := EXISTS (SELECT 1 FROM pg_partitioned_table
                                      WHERE partrelid = 'audit_events'::regclass);
 BEGIN
@@ -179,10 +203,17 @@ BEGIN
      WHERE is_partitioned
        AND i.inhparent = 'audit_events'::regclass AND c.relname <> 'audit_events_default'
   LOOP
-    EXECUTE format(
-      'SELECT NOT EXISTS (SELECT 1 FROM %s WHERE retention_guaranteed_until >= %L)
-          AND EXISTS (SELECT 1 FROM %s)', part.rel, as_of, part.rel)
-      INTO STRICT fully_expired;
+    -- A first look without a lock: most partitions hold something unexpired.
+    EXECUTE format(expired_check, part.rel, as_of, part.rel) INTO STRICT fully_expired;
+    CONTINUE WHEN NOT fully_expired;
+    -- That look ran on a snapshot that cannot see rows a writer is still inserting, and DROP
+    -- would wait for that writer, then drop what it committed. So: lock writers out first,
+    -- then look again on a snapshot taken after the lock. Only READ COMMITTED takes a new
+    -- snapshot per statement; under any other isolation the partition's rows are deleted one
+    -- by one below instead, which never touches a row the DELETE cannot see.
+    CONTINUE WHEN current_setting('transaction_isolation') <> 'read committed';
+    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', part.rel);
+    EXECUTE format(expired_check, part.rel, as_of, part.rel) INTO STRICT fully_expired;
     IF fully_expired THEN
       EXECUTE format(
         'INSERT INTO pg_temp.purge_removed'

@@ -10,6 +10,10 @@ GRANT USAGE ON SEQUENCE audit_events_ingest_seq TO auditlens_writer;
 GRANT INSERT ON audit_rejects, audit_exports TO auditlens_writer;
 GRANT SELECT, INSERT ON organizations TO auditlens_writer;
 GRANT SELECT ON retention_policies TO auditlens_writer;
+-- Every function may be executed by PUBLIC unless revoked: each SECURITY DEFINER one is
+-- revoked from PUBLIC where it is made (or here) and granted only to the roles that call it.
+-- Creating partitions is the writer's business (a reader must not make tables).
+REVOKE ALL ON FUNCTION audit_ensure_partitions(timestamptz[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_ensure_partitions(timestamptz[]) TO auditlens_writer;
 REVOKE ALL ON FUNCTION audit_purge_expired(timestamptz) FROM PUBLIC;
 -- The writer records an export and names it in the export's audit event, so it needs the new
