@@ -232,7 +232,7 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
     # The issue's own example: a user by email (matches the user id or the email).
     by_email = EventFilter.parse(f"user:{HEAVY_EMAIL} family:log_access")
     # Text within details, the request's own example (the identity_search scenario plants a
-    # few): matched through migration 0057's trigram index where the server has it.
+    # few): matched through the search migration's trigram index where the server has it.
     searched_for = EventFilter(texts=("email:*@company.com",))
 
     def heatmap_drill() -> None:
@@ -252,7 +252,7 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
         return read
 
     def compliance_printable(resource: tuple[str, str]) -> Callable[[], None]:
-        # A download: the printable report's additions (read model, migration 0044) and its
+        # A download: the printable report's additions (read model) and its
         # first 5,000 events (an index-ordered raw read).
         report = access_report.build_access_report(
             db, ORG, compliance_query(resource), generated_by="bench"

@@ -46,7 +46,7 @@ def run(
         applied = migrate(db)
         if applied:
             err_console.print(f"applied {len(applied)} migration(s)")
-        # After the migrations: what the schema offers (0057's indexed text search) too.
+        # After the migrations: what the schema offers (indexed text search) too.
         err_console.print(f"database: {db.capabilities.describe()}")
         # Seed before the demo admin, so the admin is made a member of org_demo.
         seeded = seed_demo(db)

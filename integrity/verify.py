@@ -520,10 +520,27 @@ def _check_gaps_and_pending(
                 f"{n} stored event(s) fall between this seal and its predecessor's window",
             )
         previous = seal
+    # A seal covers transaction ids below its own snapshot's xmin, so a row whose ingest_xid
+    # no transaction has had yet (the server sets it; only a forger can) is never sealed:
+    # a problem, not a pending event.
+    unsealable = session.execute(
+        "SELECT id, ingest_xid::text FROM audit_events WHERE organization_id = :org"
+        " AND ingest_xid >= pg_snapshot_xmax(pg_current_snapshot()) ORDER BY ingest_xid, id",
+        {"org": org},
+        max_rows=MAX_RECORDED_FINDINGS,
+    ).rows
+    for event_id, xid in unsealable:
+        report.add(
+            "event_unsealable",
+            None,
+            f"ingest_xid {xid} is no transaction's yet: no seal can ever cover it",
+            event_id,
+        )
     report.pending_events = int(
         session.scalar(
             "SELECT count(*) FROM audit_events WHERE organization_id = :org"
-            " AND ingest_xid >= CAST(:lo AS xid8)",
+            " AND ingest_xid >= CAST(:lo AS xid8)"
+            " AND ingest_xid < pg_snapshot_xmax(pg_current_snapshot())",
             {"org": org, "lo": str(previous.xid_to if previous else 0)},
         )
     )

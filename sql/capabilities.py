@@ -23,7 +23,7 @@ class Capabilities:
     server_version: str
     timescaledb_version: str | None
     flavor: Flavor
-    # Migration 0057 made text search indexable through the readers' views (pg_trgm and a
+    # The search migration made text search indexable through the readers' views (pg_trgm and a
     # superuser migration): EventFilter.sql_for(db) then uses its operator.
     trigram_search: bool = False
 
@@ -66,8 +66,8 @@ def detect(conn: Connection) -> Capabilities:
     """Read the server version and the TimescaleDB extension (if created in this database)."""
     version_num = int(conn.execute(text("SHOW server_version_num")).scalar_one())
     version = str(conn.execute(text("SHOW server_version")).scalar_one()).split()[0]
-    # The operator class exists only where 0057 could make its functions LEAKPROOF; without
-    # the index its operator would still be exact, but slower than ILIKE.
+    # The operator class exists only where the search migration could make its functions
+    # LEAKPROOF; without the index its operator would still be exact, but slower than ILIKE.
     trigram = bool(
         conn.execute(
             text(

@@ -161,8 +161,8 @@ class EventFilter:
     # ---- SQL -------------------------------------------------------------------------------
 
     def sql_for(self, db: Database) -> tuple[str, dict[str, Any]]:
-        """`to_sql` with what `db`'s schema offers: migration 0057's indexed text match when
-        it is there. What every reader of events calls."""
+        """`to_sql` with what `db`'s schema offers: the search migration's indexed text match
+        when it is there. What every reader of events calls."""
         return self.to_sql(trigram=db.capabilities.trigram_search)
 
     def to_sql(self, *, trigram: bool = False) -> tuple[str, dict[str, Any]]:
@@ -170,7 +170,7 @@ class EventFilter:
 
         The organisation is not part of it: `org_audit_events` already shows only the
         session's organisation. `trigram` (`sql_for` passes the server's capability) matches
-        text terms with migration 0057's indexed operator instead of ILIKE: the same events.
+        text terms with the search migration's indexed operator instead of ILIKE: the same events.
         """
         clauses: list[str] = []
         params: dict[str, Any] = {}
@@ -178,7 +178,7 @@ class EventFilter:
             params["f_users"] = list(self.users)
             # Only a value with an @ can be an email. Leaving the email test out otherwise
             # keeps `user:ID` a plain (organisation, user, time) index lookup. The email is
-            # folded by auditlens_fold_email (lower(), marked LEAKPROOF by migration 0043):
+            # folded by auditlens_fold_email (lower(), marked LEAKPROOF by the search migration):
             # behind the readers' security-barrier views only such a function can use its
             # index; with lower() itself the OR scanned the organisation's events.
             emails = [u.lower() for u in self.users if "@" in u]
@@ -221,7 +221,7 @@ class EventFilter:
             params[f"f_text{i}"] = f"%{_like_escape(_json_text(text))}%"
             if trigram and _has_trigram(text):
                 # ILIKE with its default escape, the backslash, behind LEAKPROOF names that
-                # the readers' views let drive the trigram index (migration 0057).
+                # the readers' views let drive the trigram index (the search migration).
                 clauses.append(f"auditlens_details_text(details) ~~~* :f_text{i}")
             else:
                 clauses.append(f"details::text ILIKE :f_text{i} ESCAPE '\\'")

@@ -1,6 +1,6 @@
 """Writing validated events: binary COPY straight into `audit_events` (on plain PostgreSQL
-into its month partitions, since row-level security on the table refuses COPY FROM; 0012
-lets the writer insert there) under a savepoint, so a batch costs one pass over the rows and
+into its month partitions, since row-level security on the table refuses COPY FROM; the
+writer may insert there) under a savepoint, so a batch costs one pass over the rows and
 the table's own indexes, and nothing else.
 
 Duplicates are rare (a re-sent batch, a replayed spool, a re-imported file): when the direct
@@ -37,8 +37,9 @@ from psycopg.adapt import Dumper
 from sql.gateway import ScopedSession
 from sql.vocabulary import EVENT_COLUMNS, OwnAction
 
-# What the COPY writes: the event's columns and its retention guarantee; received_at,
-# ingest_seq and ingest_xid come from the table's defaults.
+# What the COPY writes: the event's columns and its retention guarantee; the server's
+# trigger (audit_events_server_columns) sets received_at, ingest_seq, ingest_xid and the
+# guarantee itself, whatever a writer sends.
 _COPY_COLUMNS = (*EVENT_COLUMNS, "retention_guaranteed_until")
 # Binary COPY (about 3x the rows/s of text COPY here): the driver packs each value itself.
 # `ip_address` and `details` arrive as text; the two dumpers below turn that text into the
@@ -86,8 +87,8 @@ _FALL_BACK_SQLSTATES = frozenset({"23505", "0A000", "23514", "42501"})
 
 # Where each month's rows go: on plain PostgreSQL the month's partition (as
 # audit_ensure_partitions names it) or the default one, since row-level security on
-# audit_events (0007) refuses COPY FROM into the table itself while its partitions take it
-# (0012); a hypertable (TimescaleDB) takes the COPY itself.
+# audit_events refuses COPY FROM into the table itself while its partitions take it (the
+# access migration grants INSERT on each); a hypertable (TimescaleDB) takes the COPY itself.
 _COPY_TARGETS = """
 SELECT m, CASE WHEN pt.partrelid IS NULL THEN 'audit_events'::regclass
                ELSE coalesce(to_regclass(format('audit_events_%%s',

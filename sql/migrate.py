@@ -4,7 +4,8 @@ Files are `sql/migrations/NNNN_name.sql`. Each runs as `auditlens_owner` (so the
 every object) unless its first line is `-- run-as: login`. The runner sets the GUC
 `auditlens.capability` for the transaction so a migration can branch between plain
 PostgreSQL and TimescaleDB. An applied migration whose text changed is refused: fix forward
-with a new file instead.
+with a new file instead. A database that records a migration this release does not have (one
+built by the pre-release files, since squashed) is refused too: it must be moved, not upgraded.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
 from sqlalchemy.exc import DBAPIError
 
 from sql.capabilities import Capabilities, detect, timescaledb_available
@@ -29,6 +31,11 @@ TIMESCALEDB_ENV = "AUDITLENS_TIMESCALEDB"
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Any constant works; it only has to be the same in every AuditLens process.
 _MIGRATION_LOCK = 0x41554449
+_MOVE_EVENTS = (
+    "move its events to a fresh database: for each organisation, `auditlens export events"
+    " --org ORG --format ndjson --out FILE` with the AuditLens that built it, then"
+    " `auditlens import FILE` into the new database"
+)
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ def migrate(db: Database, *, progress: Callable[[str], None] | None = None) -> l
                     )
                 }
                 conn.commit()
+                _refuse_unknown_history(done.values(), migrations)
                 for migration in migrations:
                     previous = done.get(migration.version)
                     if previous is not None:
@@ -132,6 +140,19 @@ def migrate(db: Database, *, progress: Callable[[str], None] | None = None) -> l
         raise
     db.refresh_capabilities()
     return applied_now
+
+
+def _refuse_unknown_history(recorded: Iterable[Row[Any]], migrations: list[Migration]) -> None:
+    """A database whose recorded migrations are not this release's cannot be upgraded here."""
+    known = {m.name for m in migrations}
+    unknown = sorted(row.name for row in recorded if row.name not in known)
+    if unknown:
+        more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
+        raise MigrationError(
+            f"this database was built by migrations this release does not have "
+            f"({unknown[0]}{more}; the pre-release ones were squashed), so it cannot be "
+            f"upgraded in place: {_MOVE_EVENTS}"
+        )
 
 
 def _apply(conn: Connection, migration: Migration, caps: Capabilities) -> None:

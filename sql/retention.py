@@ -77,7 +77,7 @@ def purge(
             {"as_of": as_of},
             max_rows=1_000_000,
         )
-        # The function also records every removed event in audit_purged_events (0054), so
+        # The function also records every removed event in audit_purged_events, so
         # `auditlens verify` tells this purge from a deletion whoever runs it.
         removed = {(org, family): int(count) for org, family, count in result.rows}
         # The rollups must not keep counting what is gone: the days that lost events are

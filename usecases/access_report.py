@@ -33,7 +33,7 @@ from sql.query_text import created_days, join, quote
 from sql.read_model import ReadModel
 from usecases.exports import Exporter, ExportResult, export_events, record_export
 
-# An event's log records touched (migration 0044): the same measure as the read model's
+# An event's log records touched (auditlens_records_touched): the same measure as the read model's
 # (numeric, so a column with NULLs stays whole numbers instead of becoming floats in pandas).
 RECORDS_SQL = "CAST(auditlens_records_touched(details) AS numeric)"
 # Events listed on the page (in time order; Explore pages on through all of them) and in

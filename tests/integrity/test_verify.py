@@ -113,6 +113,26 @@ def test_a_forged_event_inside_a_sealed_window_is_named(sealed, trusted):
     ]
 
 
+def test_an_event_no_seal_can_ever_cover_is_named(sealed, trusted, key):
+    """A row whose ingest_xid no transaction has had yet is never sealed: not pending, wrong."""
+    db, ids = sealed
+    _tamper(
+        db,
+        "INSERT INTO audit_events SELECT organization_id, 'from_the_future', event_time,"
+        " event_type, event_action, user_id, user_email, ip_address, user_agent, resource_type,"
+        " resource_id, details, session_id, received_at, retention_guaranteed_until,"
+        f" nextval('audit_events_ingest_seq'), CAST('{2**62}' AS xid8)"
+        f" FROM audit_events WHERE id = '{ids[0]}'",
+    )
+    seal_organization(db, ORG, key)  # sealing does not take it in
+    report = _verify(db, trusted)
+    assert not report.clean
+    assert [(p.kind, p.seal_seq, p.event_id) for p in report.problems] == [
+        ("event_unsealable", None, "from_the_future")
+    ]
+    assert report.pending_events == 0
+
+
 def test_truncating_a_partition_names_every_lost_event(sealed, trusted, capabilities):
     db, ids = sealed
     with db.admin() as s:

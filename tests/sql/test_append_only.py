@@ -92,3 +92,107 @@ def test_reader_cannot_read_base_tables(db: Database):
         with pytest.raises(Exception) as raised:
             conn.execute(text("SELECT count(*) FROM audit_events"))
     assert isinstance(raised.value.orig, psycopg.errors.InsufficientPrivilege)  # type: ignore[attr-defined]
+
+
+# ---- columns the guarantees rest on are the server's --------------------------------------
+
+_FORGED = {
+    "received_at": "2000-01-01T00:00:00Z",
+    "retention_guaranteed_until": "2020-01-01T00:00:00Z",
+    "ingest_seq": 2**62,
+    "ingest_xid": str(2**62),
+}
+_WHEN = "2025-01-15T14:32:15Z"
+
+
+def _server_columns(db: Database, event_id: str) -> tuple[object, ...]:
+    with db.admin() as s:
+        return tuple(
+            s.execute(
+                "SELECT received_at > '2020-01-01', retention_guaranteed_until,"
+                " ingest_seq < 2 ^ 62, ingest_xid < pg_current_xact_id()"
+                " FROM audit_events WHERE id = :id",
+                {"id": event_id},
+            ).rows[0]
+        )
+
+
+def _expected(db: Database) -> tuple[object, ...]:
+    with db.admin() as s:
+        guarantee = s.scalar(
+            "SELECT CAST(:t AS timestamptz) + make_interval(days => 2555)", {"t": _WHEN}
+        )
+    return (True, guarantee, True, True)
+
+
+def test_a_writer_cannot_forge_the_server_columns_by_insert(db: Database):
+    with db.engine.connect() as conn:
+        conn.execute(text("SET ROLE auditlens_writer"))
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (organization_id, id, event_time, event_type,"
+                " event_action, received_at, retention_guaranteed_until, ingest_seq, ingest_xid)"
+                " VALUES ('org_a', 'forged_insert', :t, 'config_change', 'update_settings',"
+                " :received_at, :retention_guaranteed_until, :ingest_seq,"
+                " CAST(:ingest_xid AS xid8))"
+            ),
+            {"t": _WHEN, **_FORGED},
+        )
+        conn.commit()
+    assert _server_columns(db, "forged_insert") == _expected(db)
+
+
+def test_a_writer_cannot_forge_the_server_columns_by_copy(db: Database):
+    """The writer's fast path: COPY straight into the month's partition (or the hypertable)."""
+    columns = (
+        "organization_id, id, event_time, event_type, event_action,"
+        " received_at, retention_guaranteed_until, ingest_seq, ingest_xid"
+    )
+    with db.engine.connect() as conn:
+        conn.execute(text("SET ROLE auditlens_writer"))
+        target = conn.execute(
+            text(
+                "SELECT audit_ensure_partitions(ARRAY[CAST(:t AS timestamptz)]),"
+                " coalesce(to_regclass('audit_events_2025_01'), 'audit_events')::text"
+            ),
+            {"t": _WHEN},
+        ).one()[1]
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor().copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+            copy.write_row(
+                ("org_a", "forged_copy", _WHEN, "config_change", "update_settings",
+                 *_FORGED.values())
+            )  # fmt: skip
+        conn.commit()
+    assert _server_columns(db, "forged_copy") == _expected(db)
+
+
+# ---- who may run the SECURITY DEFINER functions --------------------------------------------
+
+
+def test_the_reader_cannot_create_partitions(db: Database):
+    with db.engine.connect() as conn:
+        conn.execute(text("SET ROLE auditlens_reader"))
+        with pytest.raises(Exception, match="permission denied for function audit_ensure_part"):
+            conn.execute(text("SELECT audit_ensure_partitions(ARRAY[timestamptz '2031-05-01Z'])"))
+        conn.rollback()
+    with db.admin() as s:
+        assert s.scalar("SELECT to_regclass('audit_events_2031_05')") is None
+
+
+def test_no_security_definer_function_is_public(db: Database):
+    """Every function may be executed by PUBLIC unless revoked: a SECURITY DEFINER one must
+    be revoked, and granted to the roles that call it only."""
+    with db.admin() as s:
+        public = s.execute(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p"
+            " CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a"
+            " WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef"
+            " AND a.grantee = 0 AND a.privilege_type = 'EXECUTE'"
+        ).rows
+        definers = s.scalar(
+            "SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND prosecdef"
+        )
+    assert public == []
+    assert definers >= 5  # the check looked at something

@@ -87,6 +87,6 @@ def test_wheel_server_is_the_fallback_when_the_system_has_none(
     db = Database(server.start())
     try:
         assert db.check_server().server_version_num >= 150000
-        assert "0001_events.sql" in migrate(db)
+        assert "0002_events.sql" in migrate(db)
     finally:
         db.close()

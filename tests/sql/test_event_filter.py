@@ -256,7 +256,7 @@ def known_events(db):
 )
 def test_sql_selects_exactly_the_matching_events_of_the_organisation(known_events, query, expected):
     assert _ids(known_events, EventFilter.parse(query)) == expected
-    # The trigram operator of migration 0057 (the test server's login is a superuser).
+    # The trigram operator of the search migration (the test server's login is a superuser).
     assert known_events.capabilities.trigram_search
     assert _ids(known_events, EventFilter.parse(query), trigram=True) == expected
 
@@ -275,7 +275,7 @@ def test_user_without_an_at_sign_is_an_id_lookup_only():
 
 def test_user_email_is_matched_through_its_index(known_events):
     # Behind the reader's security-barrier view only a LEAKPROOF function can drive an index
-    # scan: the email's must (migration 0043), or `user:EMAIL` scans the organisation.
+    # scan: the email's must (the search migration), or `user:EMAIL` scans the organisation.
     t0 = datetime(2025, 1, 10, tzinfo=UTC)
     crowd = [
         event_row(
@@ -342,7 +342,7 @@ def test_ip_networks_select_exactly_their_addresses(db):
 
 def test_action_and_ip_filters_can_use_their_indexes_behind_the_view(db):
     """Behind the readers' security-barrier view only LEAKPROOF comparisons reach an index:
-    on events where the filter is selective, the plan must use migration 0056's indexes."""
+    on events where the filter is selective, the plan must use the action and IP indexes."""
     t0 = datetime(2025, 1, 15, tzinfo=UTC)
     rows = [
         event_row(
@@ -360,7 +360,7 @@ def test_action_and_ip_filters_can_use_their_indexes_behind_the_view(db):
         assert any(f"({column} " in line for line in conditions), "\n".join(plan)
 
 
-# ---- text terms through the trigram index (migration 0057) ----------------------------------
+# ---- text terms through the trigram index (the search migration) ----------------------------
 
 _HOSTILE_DETAILS = [
     {"query": "email:*@company.com", "results_count": 3},
@@ -412,8 +412,8 @@ def _is_control_char(c: str) -> bool:
 
 def _all_ids(db, term, *, operator=False):
     """Every organisation's events whose details hold `term`, read by the login role from the
-    table; with `operator`, by 0057's operator through the trigram index (the only index the
-    condition can use), whatever the term's length."""
+    table; with `operator`, by the search migration's operator through the trigram index (the
+    only index the condition can use), whatever the term's length."""
     params = EventFilter(texts=(term,)).to_sql()[1]
     condition = "details::text ILIKE :f_text0"
     if operator:

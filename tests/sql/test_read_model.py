@@ -14,7 +14,6 @@ import pytest
 
 from sql.event_store import insert_events
 from sql.gateway import Database
-from sql.migrate import migrate
 from sql.read_model import FEATURE_COLUMNS, ReadModel, ReadModelError
 from tests.sql import read_model_reference as ref
 from tests.sql.read_model_reference import DAYS, ORGS, START, Event, Generator
@@ -329,7 +328,7 @@ DETAIL_SUBJECTS = [
 
 
 def test_resource_details_equal_raw(loaded):
-    """The printable report's additions (0044's rollups plus raw past the watermark) equal
+    """The printable report's additions (their rollups plus raw past the watermark) equal
     aggregating the raw events, before and after everything is rolled up."""
     db, events = loaded
     model = ReadModel(db)
@@ -350,47 +349,3 @@ def test_resource_details_equal_raw(loaded):
     )
     assert records > 0 and ips == 4 and any(u is None for u, *_ in by_user)
     assert any("," in actions and "," in (hosts or "") for _, actions, _, hosts in by_user)
-
-
-def _detail_rollups(db: Database) -> dict[str, list[tuple[Any, ...]]]:
-    with db.admin() as session:
-        return {
-            table: sorted(tuple(str(v) for v in row) for row in session.execute(sql).rows)
-            for table, sql in {
-                "touched": "SELECT organization_id, day, user_id, resource_type, resource_id,"
-                " events, touched FROM rollup_user_day_resources",
-                **{t: f"SELECT * FROM {t}" for t in DETAIL_TABLES},
-            }.items()
-        }
-
-
-def test_migration_0044_back_fills_from_the_raw_events(loaded):
-    """A database rolled up before 0044 (a kept 10M one) gets the new rollups from its raw
-    events below the watermark when migrated: the same rows the refreshes wrote."""
-    db, events = loaded
-    before = _detail_rollups(db)
-    assert all(before.values())
-    with db.admin() as session:
-        # Undo 0044 as if it had never run (its views, tables, column and function).
-        for statement in (
-            "SET LOCAL ROLE auditlens_owner",
-            "DROP VIEW org_rollup_resource_day_actions, org_rollup_resource_user_action_years,"
-            " org_rollup_resource_user_ip_years, org_rollup_user_day_resources",
-            f"DROP TABLE {', '.join(DETAIL_TABLES)}",
-            "ALTER TABLE rollup_user_day_resources DROP COLUMN touched",
-            "CREATE VIEW org_rollup_user_day_resources WITH (security_barrier) AS SELECT * FROM"
-            " rollup_user_day_resources WHERE organization_id = auditlens_current_org()",
-            "GRANT SELECT ON org_rollup_user_day_resources TO auditlens_reader",
-            "DROP FUNCTION auditlens_records_touched(jsonb)",
-            "RESET ROLE",
-            "DELETE FROM schema_migrations WHERE name = '0044_rollup_resource_details.sql'",
-        ):
-            session.execute(statement)
-    assert migrate(db) == ["0044_rollup_resource_details.sql"]
-    assert _detail_rollups(db) == before
-    model = ReadModel(db)
-    d0, d1 = START.date(), (START + timedelta(days=DAYS)).date()
-    got = _details(model, "org_utc", d0, d1, None, "payment-logs", True)
-    assert got == ref.resource_details(
-        events, "org_utc", d0, d1, None, "payment-logs", any_type=True
-    )

@@ -1,20 +1,18 @@
-"""The coarse tiers of 0025 (hourly families, monthly totals ranked by count, day gaps) give the
+"""The coarse rollup tiers (hourly families, monthly totals ranked by count, day gaps) give the
 answers raw events give: sparse activity over three months, late events that fill gaps between
 active days, events past the watermark, duplicates, two organisations; top-N ranked from a
 handful of candidates per month (or by the exhaustive ranking when the bound does not prove
-them); and 0025's back-fill of a database that was refreshed before it existed."""
+them)."""
 
 from __future__ import annotations
 
 import math
 import random
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-import sql
 import sql.read_model.ranking as ranking
 from sql.event_store import insert_events
 from sql.gateway import Database
@@ -177,19 +175,3 @@ def _snapshot(db: Database) -> dict[str, list[tuple[str, ...]]]:
             t: sorted(tuple(str(v) for v in r) for r in session.execute(f"SELECT * FROM {t}").rows)
             for t in TIER_TABLES
         }
-
-
-def test_backfill_of_0025_equals_what_refreshes_build(db: Database):
-    """A database refreshed before 0025 gets the tiers from its existing rollups."""
-    _load(db)
-    ReadModel(db).refresh()
-    built = _snapshot(db)
-    assert all(built[t] for t in TIER_TABLES)
-    body = (Path(sql.__file__).parent / "migrations" / "0025_rollup_tiers.sql").read_text()
-    backfill = body[body.index("SELECT pg_advisory_xact_lock") : body.index("CREATE VIEW")]
-    with db.admin() as session:
-        session.execute(f"TRUNCATE {', '.join(TIER_TABLES)}")
-        for statement in backfill.split(";"):
-            if statement.strip():
-                session.execute(statement)
-    assert _snapshot(db) == built

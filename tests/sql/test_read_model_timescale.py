@@ -53,7 +53,7 @@ def test_timescale_read_model_equals_raw(db: Database, timescale_only: None):
             activity = model.user_activity(org, t0, t1)
             assert len(activity) == len(ref.user_activity(events, org, t0, t1))
             assert int(activity["events"].sum()) == ref.totals(events, org, t0, t1)["events"]
-        # The compliance report's additions (0044's rollup tables, on hypertables' events too).
+        # The compliance report's additions (their rollup tables, on hypertables' events too).
         d0, d1 = START.date(), START.date() + timedelta(days=DAYS)
         for rtype, rid, any_type in ((None, "payment-logs", True), ("source", "auth-logs", False)):
             got = model.resource_details(org, d0, d1, rid, rtype, any_type=any_type)

@@ -1,4 +1,4 @@
-"""The per-year rollups (0024) answer ranges that cross a new year, start or end mid-year and
+"""The per-year rollups answer ranges that cross a new year, start or end mid-year and
 leave out days, exactly as raw events do: users counted and ranked, resources' users."""
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def test_year_rollups_equal_raw_over_ranges_across_new_year(db: Database):
 
 
 def _assert_details_equal_raw(db: Database, model: ReadModel, start: datetime, end: datetime):
-    """The compliance report's additions (0044's year day-sets) over whole days, as the raw
+    """The compliance report's additions (their year day-sets) over whole days, as the raw
     aggregation the printable report used to run."""
     where = (
         "event_time >= :s AND event_time < :e AND resource_id = 'r1' AND resource_type = 'source'"

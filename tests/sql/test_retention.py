@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from sql.event_store import insert_events
 from sql.gateway import Database
-from sql.retention import purge, set_policy
+from sql.retention import PurgeSummary, purge, set_policy
 from tests.factories import event_row
 
 NOW = datetime.now(UTC)
@@ -130,3 +132,58 @@ def test_policy_change_is_itself_audited(db: Database):
             " WHERE event_action = 'update_retention_policy' ORDER BY ingest_seq"
         ).rows
     assert rows == [("cli:alice", {"old": 90, "new": 30}), ("cli:bob", {"old": 30, "new": 60})]
+
+
+def test_purge_never_drops_what_a_writer_commits_while_it_waits(db: Database):
+    """An expired login is alone in its month; a writer is adding 10 config changes (7-year
+    guarantee) to that month when the purge looks. The purge must wait for the writer and
+    keep its rows, not drop the month's partition over them."""
+    with db.writer() as w:
+        insert_events(
+            w,
+            [
+                event_row(
+                    id="expired", event_type="login", event_time=datetime(2023, 6, 15, tzinfo=UTC)
+                )
+            ],
+        )
+    kept = [
+        event_row(id=f"kept_{i}", event_type="config_change", event_action="update_settings",
+                  event_time=datetime(2023, 6, 20, tzinfo=UTC))
+        for i in range(10)
+    ]  # fmt: skip
+    outcome: list[object] = []
+
+    def run_purge() -> None:
+        try:
+            outcome.append(purge(db))
+        except BaseException as exc:  # reported by the assertion below
+            outcome.append(exc)
+
+    purger = threading.Thread(target=run_purge)
+    with db.writer() as w:
+        insert_events(w, kept)
+        writer_pid = w.scalar("SELECT pg_backend_pid()")
+        purger.start()
+        # Commit only once the purge has looked and is waiting for this writer (or is done:
+        # a hypertable's purge deletes row by row and never waits for it).
+        deadline = time.monotonic() + 120
+        while purger.is_alive():
+            with db.admin() as s:
+                waiting = s.scalar(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE CAST(:pid AS integer) = ANY(pg_blocking_pids(pid))",
+                    {"pid": writer_pid},
+                )
+            if waiting:
+                break
+            assert time.monotonic() < deadline, "the purge neither waited nor finished"
+            time.sleep(0.02)
+    purger.join(timeout=120)
+    assert not purger.is_alive()
+    (summary,) = outcome
+    assert isinstance(summary, PurgeSummary), summary
+    assert summary.removed == {("org_a", "login"): 1}
+    with db.admin() as session:
+        remaining = session.scalar("SELECT count(*) FROM audit_events WHERE id LIKE 'kept\\_%'")
+    assert remaining == 10

@@ -1,4 +1,4 @@
-"""Organisation scope of audit_events by row-level security (migrations 0006/0007): isolation
+"""Organisation scope of audit_events by row-level security (the access migration): isolation
 holds through the view, the base table, every partition or chunk and a leaky function, and
 the planner answers Explore's newest-first page and a user-day page from ordered index scans
 (LIMIT over index scans, no sort of every matching row)."""

@@ -263,7 +263,7 @@ def test_retention_guarantee_follows_the_policy_in_force(db: Database):
 
 def test_the_writer_copies_directly_and_falls_back_only_for_duplicates(db: Database):
     """Row-level security refuses COPY FROM into audit_events; the writer's COPY goes into the
-    month partitions (0012) instead, so only a batch with a duplicate takes the slow way."""
+    month partitions instead, so only a batch with a duplicate takes the slow way."""
     from sql import event_store
 
     before = event_store.direct_copies

@@ -57,6 +57,27 @@ BEGIN
 END
 $$;
 
+-- The columns the guarantees rest on are the server's, never the writer's: a writer that sent
+-- an ingest_xid from the future would have a row no seal ever covers, and a guarantee in the
+-- past would make an event purgeable at once. Set here on every insert (COPY included, and
+-- a partition's own insert: the trigger is cloned to every partition and chunk), overriding
+-- whatever was sent. The guarantee is the event's time plus its organisation's and family's
+-- retention as of now. Schema-qualified names, not a SET search_path, which would cost every
+-- row a configuration change.
+CREATE FUNCTION audit_events_server_columns() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.received_at := now();
+  NEW.ingest_seq := nextval('public.audit_events_ingest_seq'::regclass);
+  NEW.ingest_xid := pg_catalog.pg_current_xact_id();
+  NEW.retention_guaranteed_until := NEW.event_time + pg_catalog.make_interval(
+    days => public.audit_retention_days(NEW.organization_id, NEW.event_type));
+  RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER audit_events_server_columns BEFORE INSERT ON audit_events
+  FOR EACH ROW EXECUTE FUNCTION audit_events_server_columns();
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
   FOR EACH ROW EXECUTE FUNCTION audit_events_reject_change();
 CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
@@ -100,12 +121,21 @@ BEGIN
     CONTINUE WHEN EXISTS (
       SELECT 1 FROM audit_events_default
        WHERE event_time >= month_start AND event_time < month_start + INTERVAL '1 month');
-    EXECUTE format(
-      'CREATE TABLE %I PARTITION OF audit_events FOR VALUES FROM (%L) TO (%L)',
-      part_name, month_start, month_start + INTERVAL '1 month');
+    -- The re-check after the advisory lock can read a catalog snapshot from before the lock
+    -- (advisory locks do not process invalidation messages), so a writer that waited for
+    -- another creating the same month may still meet 42P07: the month exists, which is enough.
+    BEGIN
+      EXECUTE format(
+        'CREATE TABLE %I PARTITION OF audit_events FOR VALUES FROM (%L) TO (%L)',
+        part_name, month_start, month_start + INTERVAL '1 month');
+    EXCEPTION WHEN duplicate_table THEN
+      CONTINUE;  -- a concurrent writer created it first: the month exists, which is the point
+    END;
     EXECUTE format(
       'CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %I '
       'FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_truncate()', part_name);
+    -- Writers COPY into the partitions directly (see the access migration).
+    EXECUTE format('GRANT INSERT ON %I TO auditlens_writer', part_name);
     created := created + 1;
   END LOOP;
   RETURN created;
@@ -118,6 +148,7 @@ BEGIN
     CREATE TABLE audit_events_default PARTITION OF audit_events DEFAULT;
     CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events_default
       FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_truncate();
+    GRANT INSERT ON audit_events_default TO auditlens_writer;
     -- A year back for backfills, three months ahead; the writer creates others on demand.
     PERFORM audit_ensure_partitions(ARRAY(SELECT generate_series(
       now() - INTERVAL '12 months', now() + INTERVAL '3 months', INTERVAL '1 month')));
@@ -138,14 +169,22 @@ CREATE TABLE audit_purges (
 );
 
 -- The only path that removes events: rows whose guarantee has passed, nothing else. Whole
--- partitions that are entirely expired are dropped; the rest is deleted row by row through
--- the trigger above, which re-checks every row's guarantee.
+-- partitions that are entirely expired, checked again once writers are locked out of them,
+-- are dropped; the rest is deleted row by row through the trigger above, which re-checks
+-- every row's guarantee.
+-- It records what it removed itself, in the statement that removes it (audit_purged_events,
+-- created with the integrity tables), so any caller's purge verifies as a purge, not as
+-- deletions. The working table is schema-qualified (pg_temp) so a table of the same name
+-- elsewhere on the search_path can never receive the rows, and it may be called twice in a
+-- transaction; sql/retention.py reads it to recompute the rollups of the days that lost events.
 CREATE FUNCTION audit_purge_expired(as_of timestamptz DEFAULT now())
 RETURNS TABLE (organization_id text, event_type text, removed_count bigint)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   part           record;
   fully_expired  boolean;
+  expired_check  constant text := 'SELECT NOT EXISTS (SELECT 1 FROM %s'
+    ' WHERE retention_guaranteed_until >= %L) AND EXISTS (SELECT 1 FROM %s)';
   is_partitioned boolean := EXISTS (SELECT 1 FROM pg_partitioned_table
                                      WHERE partrelid = 'audit_events'::regclass);
 BEGIN
@@ -153,6 +192,7 @@ BEGIN
     RAISE EXCEPTION 'purge cannot look into the future: as_of % is after now()', as_of;
   END IF;
   PERFORM set_config('auditlens.purging', 'on', true);
+  DROP TABLE IF EXISTS pg_temp.purge_removed;
   CREATE TEMP TABLE purge_removed (
     organization_id text, event_type text, event_time timestamptz, ingest_seq bigint
   ) ON COMMIT DROP;
@@ -163,13 +203,21 @@ BEGIN
      WHERE is_partitioned
        AND i.inhparent = 'audit_events'::regclass AND c.relname <> 'audit_events_default'
   LOOP
-    EXECUTE format(
-      'SELECT NOT EXISTS (SELECT 1 FROM %s WHERE retention_guaranteed_until >= %L)
-          AND EXISTS (SELECT 1 FROM %s)', part.rel, as_of, part.rel)
-      INTO STRICT fully_expired;
+    -- A first look without a lock: most partitions hold something unexpired.
+    EXECUTE format(expired_check, part.rel, as_of, part.rel) INTO STRICT fully_expired;
+    CONTINUE WHEN NOT fully_expired;
+    -- That look ran on a snapshot that cannot see rows a writer is still inserting, and DROP
+    -- would wait for that writer, then drop what it committed. So: lock writers out first,
+    -- then look again on a snapshot taken after the lock. Only READ COMMITTED takes a new
+    -- snapshot per statement; under any other isolation the partition's rows are deleted one
+    -- by one below instead, which never touches a row the DELETE cannot see.
+    CONTINUE WHEN current_setting('transaction_isolation') <> 'read committed';
+    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', part.rel);
+    EXECUTE format(expired_check, part.rel, as_of, part.rel) INTO STRICT fully_expired;
     IF fully_expired THEN
       EXECUTE format(
-        'INSERT INTO purge_removed SELECT organization_id, event_type, event_time, ingest_seq FROM %s',
+        'INSERT INTO pg_temp.purge_removed'
+        ' SELECT organization_id, event_type, event_time, ingest_seq FROM %s',
         part.rel);
       EXECUTE format('DROP TABLE %s', part.rel);
     END IF;
@@ -179,18 +227,24 @@ BEGIN
     DELETE FROM audit_events e WHERE e.retention_guaranteed_until < as_of
     RETURNING e.organization_id, e.event_type, e.event_time, e.ingest_seq
   )
-  INSERT INTO purge_removed SELECT * FROM removed;
+  INSERT INTO pg_temp.purge_removed SELECT * FROM removed;
 
   INSERT INTO audit_purges (organization_id, event_type, removed_count,
                             oldest_event, newest_event, max_ingest_seq)
   SELECT r.organization_id, r.event_type, count(*), min(r.event_time), max(r.event_time),
          max(r.ingest_seq)
-    FROM purge_removed r GROUP BY r.organization_id, r.event_type;
+    FROM pg_temp.purge_removed r GROUP BY r.organization_id, r.event_type;
+
+  -- Tamper evidence: a sealed event that is gone verifies only with a record dated after its
+  -- retention guarantee (integrity/verify.py).
+  INSERT INTO audit_purged_events (organization_id, ingest_seq)
+  SELECT r.organization_id, r.ingest_seq FROM pg_temp.purge_removed r;
 
   PERFORM set_config('auditlens.purging', 'off', true);
   RETURN QUERY
     SELECT r.organization_id, r.event_type, count(*)::bigint
-      FROM purge_removed r GROUP BY r.organization_id, r.event_type
+      FROM pg_temp.purge_removed r GROUP BY r.organization_id, r.event_type
      ORDER BY 1, 2;
 END
 $$;
+REVOKE ALL ON FUNCTION audit_purge_expired(timestamptz) FROM PUBLIC;

@@ -1,10 +1,10 @@
--- Tamper evidence (issue 8): signed, chained seals over what each organisation received.
+-- Tamper evidence: signed, chained seals over what each organisation received.
 -- The signing key never enters the database; these tables hold only what anyone may see.
 
 -- One seal per organisation and sealing run: events with ingest_xid in [xid_from, xid_to),
 -- where xid_to is the sealing transaction's snapshot xmin, so an event is sealed once its
 -- inserting transaction has ended, and exactly once. The canonical text that is signed is
--- rebuilt from these columns (ingest/integrity/seal.py documents it).
+-- rebuilt from these columns (integrity/seal.py documents it).
 CREATE TABLE audit_seals (
   organization_id  text        NOT NULL,
   seal_seq         bigint      NOT NULL CHECK (seal_seq >= 1),
@@ -32,14 +32,25 @@ COMMENT ON TABLE audit_seals IS
 -- `entries` is 48 bytes per event (ingest_seq int8, retention guarantee in microseconds since
 -- 1970 int8, leaf hash 32 bytes), `event_ids` names them; chunks of at most 65,536 events keep
 -- rows small. The seal signs a digest of both (its index_digest).
+-- event_ids is one bytea (each id in UTF-8 followed by a NUL byte, the exact bytes its index
+-- digest hashes), not text[]: moving 65,536-element arrays through the driver cost more than
+-- computing the seal.
 CREATE TABLE audit_seal_leaves (
   organization_id text    NOT NULL,
   seal_seq        bigint  NOT NULL,
   chunk_no        integer NOT NULL,
   entries         bytea   NOT NULL,
-  event_ids       text[]  NOT NULL,
+  event_ids       bytea   NOT NULL,
   PRIMARY KEY (organization_id, seal_seq, chunk_no)
 );
+COMMENT ON COLUMN audit_seal_leaves.event_ids IS
+  'each event id in UTF-8 followed by a NUL byte, in leaf order';
+-- Leaf chunks are megabytes of SHA-256 hashes with small counters between them: pglz finds
+-- just enough repetition to try compressing all of it, which cost more than building the
+-- seal. Stored out of line, uncompressed.
+ALTER TABLE audit_seal_leaves
+  ALTER COLUMN entries SET STORAGE EXTERNAL,
+  ALTER COLUMN event_ids SET STORAGE EXTERNAL;
 
 -- Events removed by the retention purge (sql/retention.py records them), so what remains
 -- still verifies: a sealed event that is gone must have a record here dated after its
@@ -105,5 +116,9 @@ CREATE VIEW org_audit_verifications WITH (security_barrier) AS
   SELECT * FROM audit_verifications WHERE organization_id = auditlens_current_org();
 CREATE VIEW org_audit_purged_events WITH (security_barrier) AS
   SELECT * FROM audit_purged_events WHERE organization_id = auditlens_current_org();
-GRANT SELECT ON org_audit_seals, org_audit_verifications, org_audit_purged_events
-  TO auditlens_reader;
+-- Export proofs are built in the reader's organisation-scoped session: the reader needs the
+-- seal leaves of its own organisation (hashes and event ids only, nothing secret).
+CREATE VIEW org_audit_seal_leaves WITH (security_barrier) AS
+  SELECT * FROM audit_seal_leaves WHERE organization_id = auditlens_current_org();
+GRANT SELECT ON org_audit_seals, org_audit_verifications, org_audit_purged_events,
+  org_audit_seal_leaves TO auditlens_reader;
