@@ -348,3 +348,31 @@ def test_bodies_read_at_once_are_bounded(db, tmp_path, token):
     assert "too many request bodies" in json.loads(refused.body)["error"]
     assert [u.status for u in held] == [202, 202] and after.status == 202
     assert count(db) == 3
+
+
+@pytest.mark.parametrize("ndjson", [False, True])
+def test_an_integer_too_long_to_convert_is_one_reject_naming_its_field(client, token, db, ndjson):
+    huge = "9" * 5000
+    events = [
+        json.dumps(ev(1)),
+        json.dumps(ev(2, details={"n": 0})).replace('"n": 0', f'"n": {huge}'),
+        json.dumps(ev(3)).replace('"org_a"', '"org_a", "user_id": -' + huge),
+    ]
+    body = "\n".join(events) if ndjson else "[" + ",".join(events) + "]"
+    kind = "application/x-ndjson" if ndjson else "application/json"
+    r = client.post(
+        "/v1/events", content=body.encode(), headers={**auth(token), "Content-Type": kind}
+    )
+    assert r.status_code == 202, r.text[:300]
+    data = r.json()
+    assert (data["sent"], data["accepted"], data["rejected"]) == (3, 1, 2)
+    first = 1 if ndjson else 0
+    assert [(x["index"], x["field"]) for x in data["rejections"]] == [
+        (first + 1, "details"),
+        (first + 2, "user_id"),
+    ]
+    assert "a number has 5000 digits" in data["rejections"][0]["reason"]
+    assert "a number of 5000 digits" in data["rejections"][1]["reason"]
+    with db.org_session("org_a") as s:
+        rows = s.execute("SELECT line_no, field FROM org_audit_rejects ORDER BY line_no").rows
+    assert [tuple(row) for row in rows] == [(first + 1, "details"), (first + 2, "user_id")]
