@@ -20,8 +20,11 @@ import joblib
 import numpy as np
 import pandas as pd
 import sklearn
+import sklearn.exceptions
+from sklearn.base import BaseEstimator
 from sklearn.ensemble import IsolationForest
 from sklearn.preprocessing import RobustScaler
+from sklearn.utils.validation import check_is_fitted
 
 from detection.features import BASELINE_COLUMNS
 from sql.errors import AuditLensError
@@ -64,8 +67,8 @@ class ModelError(AuditLensError):
     """The model was misused or a stored model cannot be trusted."""
 
 
-class NotFittedError(ModelError):
-    """Scoring before fitting."""
+class NotFittedError(ModelError, sklearn.exceptions.NotFittedError):
+    """Scoring before fitting (also scikit-learn's NotFittedError, for its tools)."""
 
 
 def model_matrix(rows: pd.DataFrame) -> pd.DataFrame:
@@ -84,8 +87,11 @@ def model_matrix(rows: pd.DataFrame) -> pd.DataFrame:
     return out.astype(np.float32)
 
 
-class IsolationForestDetector:
-    """IsolationForest on robust-scaled features; `decision_function` is higher when odder."""
+class IsolationForestDetector(BaseEstimator):
+    """IsolationForest on robust-scaled features; `decision_function` is higher when odder.
+
+    scikit-learn's BaseEstimator gives `get_params`/`set_params` and `clone`, so the
+    constructor keeps each parameter as given (checked, never converted)."""
 
     def __init__(
         self,
@@ -112,18 +118,9 @@ class IsolationForestDetector:
             raise ValueError(f"max_features must be in (0, 1], got: {max_features}")
         self.n_estimators = n_estimators
         self.max_samples = max_samples
-        self.contamination = float(contamination)
-        self.max_features = float(max_features)
+        self.contamination = contamination
+        self.max_features = max_features
         self.random_state = random_state
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "n_estimators": self.n_estimators,
-            "max_samples": self.max_samples,
-            "contamination": self.contamination,
-            "max_features": self.max_features,
-            "random_state": self.random_state,
-        }
 
     def fit(self, frame: pd.DataFrame, *, max_rows: int = 50_000) -> IsolationForestDetector:
         """Fit on a model matrix (columns = MODEL_FEATURES); sets the `_` attributes.
@@ -147,7 +144,8 @@ class IsolationForestDetector:
             else self.max_samples,
             # Our own threshold below: "auto" spares a second pass over the training rows.
             contamination="auto",
-            max_features=self.max_features,
+            # A fraction of the features: an int 1 would mean "one feature" to the forest.
+            max_features=float(self.max_features),
             random_state=self.random_state,
             n_jobs=1,
         ).fit(scaled)
@@ -159,9 +157,14 @@ class IsolationForestDetector:
         self.fitted_at_ = datetime.now(UTC).isoformat()
         return self
 
-    def _check_fitted(self, frame: pd.DataFrame) -> np.ndarray:
-        if not hasattr(self, "forest_"):
-            raise NotFittedError("the model is not fitted yet: call fit() before scoring")
+    def _require_fitted(self, what: str = "call fit() before scoring") -> None:
+        try:
+            check_is_fitted(self)  # any attribute ending in `_` is a fitted one
+        except sklearn.exceptions.NotFittedError as exc:
+            raise NotFittedError(f"the model is not fitted yet: {what}") from exc
+
+    def _scaled(self, frame: pd.DataFrame) -> np.ndarray:
+        self._require_fitted()
         if list(frame.columns) != self.feature_names_:
             missing = sorted(set(self.feature_names_) - set(frame.columns))
             raise ModelError(f"feature columns differ from the fitted ones (missing: {missing})")
@@ -169,7 +172,7 @@ class IsolationForestDetector:
 
     def decision_function(self, frame: pd.DataFrame) -> np.ndarray:
         """Anomaly scores: higher is more anomalous."""
-        scaled = self._check_fitted(frame)
+        scaled = self._scaled(frame)  # first: it is the fitted check
         return -self.forest_.score_samples(scaled)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
@@ -178,20 +181,18 @@ class IsolationForestDetector:
 
     def percentile(self, scores: np.ndarray) -> np.ndarray:
         """Where scores fall among the training scores, in [0, 1]."""
-        if not hasattr(self, "training_scores_"):
-            raise NotFittedError("the model is not fitted yet: call fit() before scoring")
+        self._require_fitted()
         ranks = np.searchsorted(self.training_scores_, scores, side="right")
         return ranks / len(self.training_scores_)
 
     def deviations(self, frame: pd.DataFrame) -> np.ndarray:
         """Scaled distance of each feature from the training median (for explanations)."""
-        return self._check_fitted(frame) - self.feature_medians_
+        return self._scaled(frame) - self.feature_medians_
 
     @property
     def version(self) -> str:
         """A stable id of the parameters, the features and the fitted forest."""
-        if not hasattr(self, "forest_"):
-            raise NotFittedError("the model is not fitted yet: it has no version")
+        self._require_fitted("it has no version")
         if getattr(self, "version_", None):
             return str(self.version_)
         digest = hashlib.sha256(
