@@ -28,6 +28,9 @@ FIRST_DELAY = timedelta(seconds=30)
 LIMITS = {"account_source": 5, "source": 20, "account": 50}
 # Sign-ins without a known client address (the command line, scripts) share one source.
 UNKNOWN_SOURCE = "unknown"
+# Stale counters each sign-in deletes: more than the three it may create, so the table stays
+# as small as the sign-ins of one window.
+_PRUNE_BATCH = 20
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,15 @@ def _keys(email: str, ip_address: str | None) -> dict[str, str]:
 def check(session: ScopedSession, email: str, ip_address: str | None) -> Throttle:
     """Lock this sign-in's counters until the transaction ends and say whether it must wait."""
     keys = _keys(email, ip_address)
+    window = FAILURE_WINDOW.total_seconds()
+    # SKIP LOCKED: never wait for, or deadlock with, a sign-in holding one of these rows.
+    session.execute(
+        "DELETE FROM dashboard_sign_in_throttle WHERE (scope, key) IN ("
+        " SELECT scope, key FROM dashboard_sign_in_throttle"
+        " WHERE last_failure_at < clock_timestamp() - make_interval(secs => :window)"
+        " LIMIT :batch FOR UPDATE SKIP LOCKED)",
+        {"window": window, "batch": _PRUNE_BATCH},
+    )
     failures: dict[str, int] = {}
     wait = 0.0
     for scope, key in keys.items():
@@ -73,7 +85,7 @@ def check(session: ScopedSession, email: str, ip_address: str | None) -> Throttl
             " WHEN t.last_failure_at < clock_timestamp() - make_interval(secs => :window)"
             " THEN 0 ELSE t.failures END"
             " RETURNING failures, extract(epoch FROM clock_timestamp() - last_failure_at)::float8",
-            {"scope": scope, "key": key, "window": FAILURE_WINDOW.total_seconds()},
+            {"scope": scope, "key": key, "window": window},
         ).rows[0]
         failures[scope] = int(count)
         delay = delay_after(int(count), LIMITS[scope])

@@ -7,10 +7,14 @@
 
 CREATE TABLE dashboard_sign_in_throttle (
   scope           text        NOT NULL CHECK (scope IN ('account_source', 'source', 'account')),
-  key             text        NOT NULL CHECK (length(key) BETWEEN 1 AND 400),
+  key             text        NOT NULL CHECK (length(key) BETWEEN 1 AND 1000),
   failures        integer     NOT NULL DEFAULT 0 CHECK (failures >= 0),
   last_failure_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (scope, key)
 );
+
+-- A row past the window means nothing any more (its failures are forgotten): sign-ins delete
+-- a few such rows each, so guesses at made-up addresses cannot grow the table without end.
+CREATE INDEX dashboard_sign_in_throttle_stale ON dashboard_sign_in_throttle (last_failure_at);
 
 REVOKE ALL ON dashboard_sign_in_throttle FROM PUBLIC;

@@ -208,3 +208,22 @@ def test_demo_admin_is_created_once_and_joins_new_organisations(db):
         "org_demo",
         "org_new",
     ]
+
+
+def test_stale_counters_are_pruned_and_long_addresses_fit(db):
+    longest = "a" * 200 + "@" + "b" * 200
+    with pytest.raises(SignInRefused, match="wrong"):
+        accounts.authenticate(db, longest, "x", ip_address="2001:db8::1")
+    with db.admin() as s:
+        s.execute(
+            "INSERT INTO dashboard_sign_in_throttle (scope, key, failures, last_failure_at)"
+            " SELECT 'account', 'made-up' || n || '@example.com', 1, now() - interval '1 day'"
+            " FROM generate_series(1, 30) AS n"
+        )
+    with pytest.raises(SignInRefused, match="wrong"):
+        accounts.authenticate(db, "j@example.com", "x", ip_address="203.0.113.50")
+    with db.admin() as s:
+        stale = s.scalar(
+            "SELECT count(*) FROM dashboard_sign_in_throttle WHERE key LIKE 'made-up%'"
+        )
+    assert stale == 30 - sign_in_throttle._PRUNE_BATCH
