@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import getpass
+import hashlib
 import io
 import json
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from cli import app, err_console
 from cli.context import open_database
 from ingest.spreadsheet import escape_cell
 from sql.gateway import Database
+from usecases.exports import Exporter, record_export
 
 _SEVERITIES = ("low", "medium", "high", "critical")
 _FORMATS = ("table", "json", "csv")
@@ -139,23 +142,61 @@ def findings(
         )
     with open_database() as db:
         frame = list_findings(db, org, status=status, min_severity=min_severity, limit=limit)
-    records: list[dict[str, Any]] = [
-        {str(k): v for k, v in row.items()} for row in frame.to_dict("records")
-    ]
-    if output == "json":
-        typer.echo(json.dumps([{k: _json(v) for k, v in r.items()} for r in records], indent=2))
-    elif output == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(list(frame.columns))
-        for r in records:
-            writer.writerow([_cell(r[c]) for c in frame.columns])
-        # Bytes, so the CSV's \r\n line ends reach the file unchanged on every platform.
-        stdout = typer.get_binary_stream("stdout")
-        stdout.write(buffer.getvalue().encode("utf-8"))
-        stdout.flush()
-    else:
-        _table(records)
+        records: list[dict[str, Any]] = [
+            {str(k): v for k, v in row.items()} for row in frame.to_dict("records")
+        ]
+        if output == "table":
+            _table(records)
+            return
+        if output == "json":
+            text = json.dumps([{k: _json(v) for k, v in r.items()} for r in records], indent=2)
+            data = (text + "\n").encode("utf-8")
+        else:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\r\n")
+            writer.writerow(list(frame.columns))
+            for r in records:
+                writer.writerow([_cell(r[c]) for c in frame.columns])
+            data = buffer.getvalue().encode("utf-8")
+        # Recorded before a byte is written: a file of findings never leaves unaudited.
+        record_export(
+            db,
+            org,
+            FindingsSelection(status, min_severity, limit),
+            output,
+            rows=len(records),
+            sha256=hashlib.sha256(data).hexdigest(),
+            exporter=Exporter(user_id=_actor()),
+            kind="findings",
+        )
+    # Bytes, so the CSV's \r\n line ends reach the file unchanged on every platform.
+    stdout = typer.get_binary_stream("stdout")
+    stdout.write(data)
+    stdout.flush()
+
+
+@dataclass(frozen=True)
+class FindingsSelection:
+    """Which findings `auditlens findings` wrote, as recorded with the export."""
+
+    status: str | None
+    min_severity: str | None
+    limit: int
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"query": "", "limit": self.limit}
+        if self.status:
+            out["status"] = self.status
+        if self.min_severity:
+            out["min_severity"] = self.min_severity
+        return out
+
+    def describe(self) -> str:
+        parts = [f"status {self.status}"] if self.status else []
+        if self.min_severity:
+            parts.append(f"severity {self.min_severity} or above")
+        which = ", ".join(parts) if parts else "all findings"
+        return f"{which}; highest score first, at most {self.limit}"
 
 
 def _json(value: Any) -> Any:

@@ -31,6 +31,7 @@ import ipaddress
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -41,6 +42,7 @@ from uuid import UUID
 import orjson
 from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
 
+from ingest.fastjson import TooLongNumber
 from sql.event_store import new_event_id
 from sql.vocabulary import EVENT_COLUMNS, FAMILIES, ORG_ID, ORG_ID_RULE
 
@@ -105,6 +107,8 @@ def _show(value: Any, limit: int = 40) -> str:
 
 
 def _type_name(value: Any) -> str:
+    if isinstance(value, TooLongNumber):
+        return f"a number of {value.digits} digits"
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), type(value).__name__
     )
@@ -222,6 +226,9 @@ def _json_default(value: Any) -> Any:
         return value.value  # what orjson (the fast path below) writes for a member
     if isinstance(value, set | frozenset | tuple):
         return list(value)
+    if isinstance(value, TooLongNumber):
+        limit = sys.get_int_max_str_digits()
+        raise ValueError(f"a number has {value.digits} digits, at most {limit}")
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 

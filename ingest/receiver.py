@@ -13,11 +13,13 @@ next start). The answer counts accepted, duplicates and rejected (which add up t
 sent) and lists each rejection with its index (0-based position in the array, or line number
 for NDJSON), field and reason. Errors are JSON `{"error": ...}`: 400 malformed body, 401
 missing, unknown or revoked key, 403 every event names another organisation than the key's,
-413 body too large, 415 unsupported content type or encoding, 422 no events.
+408 body not received in time, 413 body too large, 415 unsupported content type or encoding,
+422 no events, 503 too many bodies at once or the database away (with Retry-After).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -38,10 +40,18 @@ from ingest.model import EventRejected
 from ingest.spool import Spool, SpooledLine
 from ingest.writer import EventWriter, Item, WriteResult, raw_bytes
 from sql.gateway import Database
-from sql.settings import positive_int_env
+from sql.settings import positive_float_env, positive_int_env
 
 MAX_BODY_ENV = "AUDITLENS_INGEST_MAX_BODY_BYTES"
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
+# A client gets this long to send its whole body: a slow drip (slow-loris) is cut off.
+BODY_TIMEOUT_ENV = "AUDITLENS_INGEST_BODY_TIMEOUT_SECONDS"
+DEFAULT_BODY_TIMEOUT = 60.0
+# Bodies held in memory at once (being read, parsed or stored); more get 503 + Retry-After.
+MAX_BODIES_ENV = "AUDITLENS_INGEST_MAX_CONCURRENT_BODIES"
+DEFAULT_MAX_BODIES = 8
+RETRY_AFTER_SECONDS = 1
+GZIP_MAGIC = b"\x1f\x8b"
 JSON_TYPES = frozenset({"application/json"})
 NDJSON_TYPES = frozenset(
     {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"}
@@ -62,6 +72,14 @@ def max_body_bytes() -> int:
     return positive_int_env(MAX_BODY_ENV, DEFAULT_MAX_BODY)
 
 
+def body_timeout_seconds() -> float:
+    return positive_float_env(BODY_TIMEOUT_ENV, DEFAULT_BODY_TIMEOUT)
+
+
+def max_concurrent_bodies() -> int:
+    return positive_int_env(MAX_BODIES_ENV, DEFAULT_MAX_BODIES)
+
+
 def _wrong_org(key_org: str) -> Any:
     def check(org: str) -> str | None:
         if org == key_org:
@@ -80,11 +98,15 @@ class Receiver:
         *,
         spool_dir: Path,
         max_body: int | None = None,
+        body_timeout: float | None = None,
+        max_bodies: int | None = None,
         after_batch: Any = None,
         replay_interval: float = 1.0,
     ) -> None:
         self.db = db
         self.max_body = max_body or max_body_bytes()
+        self.body_timeout = body_timeout or body_timeout_seconds()
+        self.max_bodies = max_bodies or max_concurrent_bodies()
         self.spool = Spool(spool_dir, "http")
         self.after_batch = after_batch
         self.replay_interval = replay_interval
@@ -282,16 +304,35 @@ def _redecode(data: bytes) -> EventRejected:
 
 
 def _decompress(body: bytes, limit: int) -> bytes:
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = decompressor.decompress(body, limit + 1)
-    except zlib.error:
-        raise HTTPProblem(400, "the body is not valid gzip") from None
-    if len(out) > limit or decompressor.unconsumed_tail:
-        raise HTTPProblem(413, f"the uncompressed body is larger than {limit} bytes")
-    if not decompressor.eof:
-        raise HTTPProblem(400, "the gzip body is truncated")
-    return out
+    """Every member of a gzip body, as gzip tools read it; `limit` caps their sum."""
+    out = bytearray()
+    rest = body
+    while True:
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out += decompressor.decompress(rest, limit + 1 - len(out))
+        except zlib.error:
+            raise HTTPProblem(400, "the body is not valid gzip") from None
+        if len(out) > limit or decompressor.unconsumed_tail:
+            raise HTTPProblem(413, f"the uncompressed body is larger than {limit} bytes")
+        if not decompressor.eof:
+            raise HTTPProblem(400, "the gzip body is truncated")
+        rest = decompressor.unused_data
+        if not rest:
+            return bytes(out)
+        if not rest.startswith(GZIP_MAGIC):
+            raise HTTPProblem(400, "the gzip body is followed by data that is not gzip")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPProblem(413, f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def create_app(receiver: Receiver) -> FastAPI:
@@ -302,9 +343,12 @@ def create_app(receiver: Receiver) -> FastAPI:
         description=__doc__,
     )
 
+    bodies = asyncio.Semaphore(receiver.max_bodies)
+
     @app.exception_handler(HTTPProblem)
     async def problem(request: Request, exc: HTTPProblem) -> JSONResponse:
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status == 503 else None
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -324,9 +368,11 @@ def create_app(receiver: Receiver) -> FastAPI:
             400: {"description": "malformed body"},
             401: {"description": "missing, unknown or revoked ingest key"},
             403: {"description": "the events name another organisation than the key's"},
+            408: {"description": "the body did not arrive in time"},
             413: {"description": "body too large"},
             415: {"description": "unsupported content type or encoding"},
             422: {"description": "no events in the body"},
+            503: {"description": "too many bodies at once, or the database is away (Retry-After)"},
         },
     )
     async def post_events(request: Request) -> JSONResponse:
@@ -343,17 +389,19 @@ def create_app(receiver: Receiver) -> FastAPI:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise HTTPProblem(413, f"the body is larger than {limit} bytes")
-        chunks = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPProblem(413, f"the body is larger than {limit} bytes")
-            chunks.append(chunk)
-        body = b"".join(chunks)
-        if encoding == "gzip":
-            body = _decompress(body, limit)
-        result, stored = await run_in_threadpool(receiver.handle, org, body, content_type)
+        if bodies.locked():
+            raise HTTPProblem(503, "too many request bodies at once: retry shortly")
+        async with bodies:
+            try:
+                async with asyncio.timeout(receiver.body_timeout):
+                    body = await _read_body(request, limit)
+            except TimeoutError:
+                raise HTTPProblem(
+                    408, f"the body did not arrive within {receiver.body_timeout:g} seconds"
+                ) from None
+            if encoding == "gzip":
+                body = await run_in_threadpool(_decompress, body, limit)
+            result, stored = await run_in_threadpool(receiver.handle, org, body, content_type)
         return JSONResponse(
             {
                 "stored": stored,

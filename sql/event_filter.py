@@ -117,6 +117,20 @@ def _normalise_ip(value: str) -> str:
     return str(network)
 
 
+# A day inside Python's datetime range on each side, so a range's day arithmetic (an end
+# written back as its inclusive last day, a date meaning through that day) cannot overflow.
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 31, tzinfo=UTC)
+_RANGE_TEXT = "times must fall between 0001-01-02 and 9999-12-30 (UTC)"
+
+
+def _check_range(*moments: datetime | None) -> None:
+    """OverflowError when a bound lies outside what the filter can compute with."""
+    for moment in moments:
+        if moment is not None and not _EARLIEST <= moment <= _LATEST:
+            raise OverflowError(_RANGE_TEXT)
+
+
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
@@ -154,7 +168,13 @@ class EventFilter:
             if moment is not None:
                 if not isinstance(moment, datetime):
                     raise QuerySyntaxError(f"created: {name} must be a datetime")
-                object.__setattr__(self, name, _utc(moment))
+                try:
+                    object.__setattr__(self, name, _utc(moment))
+                    _check_range(self.start, self.end)
+                except OverflowError:
+                    raise QuerySyntaxError(
+                        f"created: {name} is out of range: {_RANGE_TEXT}"
+                    ) from None
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise QuerySyntaxError("created: the range ends before it starts")
 
@@ -507,6 +527,16 @@ class _Parser:
         raise self.error("this quote is never closed", opening)
 
     def created(self, term: _Term) -> tuple[datetime | None, datetime | None]:
+        try:
+            start, end = self._created(term)
+            _check_range(start, end)
+        except OverflowError:
+            raise self.error(
+                f"created: {term.value!r} is out of range: {_RANGE_TEXT}", term.value_position
+            ) from None
+        return start, end
+
+    def _created(self, term: _Term) -> tuple[datetime | None, datetime | None]:
         value, at = term.value, term.value_position
         for op in (">=", "<=", ">", "<"):
             if value.startswith(op):

@@ -30,12 +30,10 @@ from sql.vocabulary import (
     LOGOUT,
     OwnAction,
 )
+from usecases import sign_in_throttle
 
 ROLES = ("admin", "auditor", "analyst")
 SESSION_TTL = timedelta(hours=8)
-# At most this many failed sign-ins per address within the window, then refuse until it passes.
-MAX_FAILURES = 5
-FAILURE_WINDOW = timedelta(minutes=15)
 _EMAIL = re.compile(r"^[^@\s]{1,200}@[^@\s]{1,200}$")
 _hasher = PasswordHasher()
 # Verifying against this when the account is unknown takes as long as a real check, so the
@@ -241,23 +239,16 @@ def authenticate(
 ) -> tuple[str, Viewer]:
     """Check a built-in account's password and open a session; returns (token, viewer).
 
-    Failures are recorded (throttling counts them) and written as `login_failed` events of
-    the account's organisations; more than MAX_FAILURES within FAILURE_WINDOW refuses even a
-    correct password until the window passes.
+    Failures are recorded (usecases.sign_in_throttle counts them, per account and source
+    address) and written as `login_failed` events of the account's organisations; past a
+    limit even a correct password is refused for a delay that grows with further failures.
     """
     try:
         address = normalise_email(email)
     except AccountError:
         raise SignInRefused("email or password is wrong") from None
     with db.admin() as session:
-        failures = int(
-            session.scalar(
-                "SELECT count(*) FROM dashboard_login_attempts WHERE email = :email"
-                " AND NOT succeeded AND attempted_at > now() - make_interval(secs => :secs)",
-                {"email": address, "secs": FAILURE_WINDOW.total_seconds()},
-            )
-            or 0
-        )
+        throttle = sign_in_throttle.check(session, address, ip_address)
         account = session.execute(
             "SELECT user_id, password_hash, disabled, display_name FROM dashboard_users"
             " WHERE email = :email",
@@ -266,7 +257,7 @@ def authenticate(
         user_id, stored_hash, disabled, _name = account[0] if account else (None, None, False, None)
         orgs = sorted(_memberships(session, user_id)) if user_id else []
         reason: str | None = None
-        if failures >= MAX_FAILURES:
+        if throttle.refused:
             reason = "throttled"
         elif not _verify(stored_hash, password):
             reason = "wrong_password" if user_id else "unknown_account"
@@ -274,7 +265,11 @@ def authenticate(
             reason = "disabled"
         elif not orgs:
             reason = "no_membership"
-        if reason is not None:
+        if reason is None:
+            sign_in_throttle.record_success(session, throttle)
+        else:
+            if reason != "throttled":
+                sign_in_throttle.record_failure(session, throttle)
             session.execute(
                 "INSERT INTO dashboard_login_attempts (email, succeeded, ip_address)"
                 " VALUES (:email, false, :ip)",
@@ -286,15 +281,18 @@ def authenticate(
                 action=LOGIN_FAILED,
                 user_id=user_id,
                 email=address,
-                details={"reason": reason, "method": "password", "recent_failures": failures + 1},
+                details={
+                    "reason": reason,
+                    "method": "password",
+                    "recent_failures": throttle.account_failures + (reason != "throttled"),
+                },
                 ip_address=ip_address,
                 user_agent=user_agent,
             )
     # Commit the failure first, then refuse: the record must survive the refusal.
     if reason == "throttled":
-        minutes = int(FAILURE_WINDOW.total_seconds() // 60)
         raise SignInRefused(
-            f"too many failed sign-ins for this account: try again in {minutes} minutes"
+            f"too many failed sign-ins: try again in {throttle.retry_after_seconds} seconds"
         )
     if reason == "no_membership":
         raise SignInRefused("this account has no organisation yet: ask an admin for access")

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from ingest.spreadsheet import escape_cell
 from integrity.proof import ProofBuilder, filtered_export_sql, write_export
@@ -46,6 +46,14 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "ingest_seq",
 )
 _MIME = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
+
+
+class Selection(Protocol):
+    """What an export holds, as recorded with it: an EventFilter, or another kind's criteria."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def describe(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -269,7 +277,7 @@ def export_events(
 def record_export(
     db: Database,
     org: str,
-    event_filter: EventFilter,
+    event_filter: Selection,
     file_format: str,
     *,
     rows: int,

