@@ -161,7 +161,8 @@ def oidc_email() -> str | None:
     if not email:
         return None
     # A provider that lets users type any address must not map them onto someone's account.
-    if st.user.get("email_verified") is False:
+    # Only an explicit boolean true counts: a missing claim or the string "false" is not.
+    if st.user.get("email_verified") is not True:
         return None
     return str(email)
 
