@@ -9,6 +9,7 @@ import hashlib
 import io
 from datetime import UTC, date, datetime, timedelta
 
+from dashboard.markdown_text import md
 from sql.event_store import insert_events
 from tests.dashboard.conftest import download_url, fetch_download, page_test
 from tests.dashboard.known_data import FIRST_DAY, LAST_DAY, seed
@@ -44,7 +45,7 @@ def test_report_shows_who_accessed_the_resource(dashboard_db, sign_in):
     assert list(by_user["first_day"]) == list(by_user["last_day"]) == [date(2025, 1, 15)]
     events = at.dataframe[1].value
     assert len(events) == 7 and events["event_time"].is_monotonic_increasing
-    assert 'resource is "payment-logs"' in at.markdown[0].value
+    assert md('resource is "payment-logs"') in at.markdown[0].value
     # The query is stated once (at the top), and the events still open in Explore.
     assert [c.value for c in at.code].count(
         "resource_type:source resource:payment-logs created:2025-01-13..2025-01-16"
@@ -137,7 +138,7 @@ def test_bad_input_names_the_field(dashboard_db, sign_in):
         resource=" ",
     )
     assert not at.exception
-    assert at.error[0].value.startswith("resource:")
+    assert at.error[0].value.startswith(md("resource:"))
 
 
 def _exporter():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard.context import SESSION_TOKEN_KEY
+from dashboard.markdown_text import md
 from tests.dashboard.conftest import page_test
 from usecases import accounts
 
@@ -67,7 +68,7 @@ def test_an_unknown_oidc_identity_gets_no_page(dashboard_db):
     at = _oidc_page("overview.py", email="stranger@example.com", email_verified=True).run()
     assert not at.exception
     assert at.title[0].value == "Sign in to AuditLens"
-    assert "stranger@example.com has no AuditLens account" in at.error[0].value
+    assert md("stranger@example.com has no AuditLens account") in at.error[0].value
     assert SESSION_TOKEN_KEY not in at.session_state
 
 
@@ -76,7 +77,7 @@ def test_an_unverified_oidc_email_is_not_mapped(dashboard_db):
     at = _oidc_page("overview.py", email="ann@example.com", email_verified=False).run()
     assert not at.exception
     assert at.title[0].value == "Sign in to AuditLens"
-    assert "has not verified ann@example.com" in at.error[0].value
+    assert md("has not verified ann@example.com") in at.error[0].value
     assert SESSION_TOKEN_KEY not in at.session_state
 
 
@@ -88,5 +89,5 @@ def test_only_a_boolean_true_email_verified_maps_to_an_account(dashboard_db, cla
     at = _oidc_page("overview.py", email="ann@example.com", **claim).run()
     assert not at.exception
     assert at.title[0].value == "Sign in to AuditLens"
-    assert "has not verified ann@example.com" in at.error[0].value
+    assert md("has not verified ann@example.com") in at.error[0].value
     assert SESSION_TOKEN_KEY not in at.session_state
