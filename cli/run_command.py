@@ -19,7 +19,7 @@ from sql.settings import DATABASE_URL_ENV
 from usecases.accounts import DEMO_ADMIN_EMAIL, ensure_demo_admin
 
 # The st.App entry (dashboard + session-cookie routes), not app.py alone.
-APP_FILE = Path(__file__).resolve().parent.parent / "server.py"
+APP_FILE = Path(__file__).resolve().parents[1] / "dashboard" / "server.py"
 
 
 def _detect_demo(db: Database, labels_path: Path | None) -> None:

@@ -1,7 +1,11 @@
 """Plotly figures of the dashboard. Every selectable mark carries, in `customdata`, what a
 drill-down needs to build its query, so a selection maps back to events without guessing
 from axis labels. Heatmaps are drawn as square markers: Plotly heatmap traces cannot be
-box- or click-selected, scatter markers can."""
+box- or click-selected, scatter markers can.
+
+Text drawn from data (legend names, category ticks, hover text) goes through
+`dashboard/plot_text.py`: Plotly renders a subset of HTML in it. `customdata` keeps the raw
+values, for the drill-down's query."""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 import plotly.graph_objects as go
+
+from dashboard.plot_text import plot_text, template_text
 
 FAMILY_COLORS: Mapping[str, str] = {
     "log_access": "#2563eb",
@@ -37,10 +43,10 @@ def timeline_figure(timeline: pd.DataFrame) -> go.Figure:
             fig.add_bar(
                 x=rows["bucket"],
                 y=rows["events"],
-                name=str(family),
+                name=plot_text(family),
                 marker_color=FAMILY_COLORS.get(str(family)),
                 customdata=[[family]] * len(rows),
-                hovertemplate="%{x}<br>" + str(family) + ": %{y:,}<extra></extra>",
+                hovertemplate="%{x}<br>" + template_text(family) + ": %{y:,}<extra></extra>",
             )
     fig.update_layout(barmode="stack", title="Events over time", **_LAYOUT)
     fig.update_layout(dragmode="select", clickmode="event+select")
@@ -56,13 +62,13 @@ def ranking_figure(
         ordered = frame.iloc[::-1]
         fig.add_bar(
             x=ordered[value],
-            y=ordered[label].astype(str),
+            y=[plot_text(v) for v in ordered[label]],
             orientation="h",
             customdata=ordered[keys].astype(str).to_numpy().tolist(),
             marker_color="#2563eb",
             hovertemplate="%{y}: %{x:,}<extra></extra>",
         )
-    fig.update_layout(title=title, **_LAYOUT)
+    fig.update_layout(title=plot_text(title), **_LAYOUT)
     fig.update_layout(clickmode="event+select", showlegend=False)
     return fig
 
@@ -82,11 +88,13 @@ def matrix_figure(
                 rows.append(str(row_label))
                 columns.append(str(column_label))
                 counts.append(int(count))
+    shown_rows = [plot_text(r) for r in rows]
+    shown_columns = [plot_text(c) for c in columns]
     if counts:
         peak = max(counts)
         fig.add_scatter(
-            x=columns,
-            y=rows,
+            x=shown_columns,
+            y=shown_rows,
             mode="markers",
             marker={
                 "symbol": "square",
@@ -100,22 +108,25 @@ def matrix_figure(
             },
             customdata=[[r, c] for r, c in zip(rows, columns, strict=True)],
             text=[f"{n:,}" for n in counts],
-            hovertemplate=y_title + " %{y}, " + x_title + " %{x}: %{text} events<extra></extra>",
-            name=keys,
+            hovertemplate=template_text(y_title)
+            + " %{y}, "
+            + template_text(x_title)
+            + " %{x}: %{text} events<extra></extra>",
+            name=plot_text(keys),
         )
     fig.update_xaxes(
-        title=x_title,
+        title=plot_text(x_title),
         type="category",
         categoryorder="array",
-        categoryarray=[str(c) for c in matrix.columns],
+        categoryarray=[plot_text(c) for c in matrix.columns],
     )
     fig.update_yaxes(
-        title=y_title,
+        title=plot_text(y_title),
         type="category",
         categoryorder="array",
-        categoryarray=[str(r) for r in matrix.index][::-1],
+        categoryarray=[plot_text(r) for r in matrix.index][::-1],
     )
-    fig.update_layout(title=title, clickmode="event+select", **_LAYOUT)
+    fig.update_layout(title=plot_text(title), clickmode="event+select", **_LAYOUT)
     return fig
 
 
@@ -124,6 +135,6 @@ def baseline_figure(comparison: pd.DataFrame, day_label: str) -> go.Figure:
     fig = go.Figure()
     if not comparison.empty:
         fig.add_bar(x=comparison["feature"], y=comparison["baseline_mean"], name="baseline (mean)")
-        fig.add_bar(x=comparison["feature"], y=comparison["day"], name=day_label)
+        fig.add_bar(x=comparison["feature"], y=comparison["day"], name=plot_text(day_label))
     fig.update_layout(barmode="group", title="Baseline against the day", **_LAYOUT)
     return fig

@@ -20,6 +20,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import session_cookie
+from dashboard.markdown_text import md
 from dashboard.resources import database
 from sql.gateway import Database
 from sql.vocabulary import VIEW_LOGS, OwnAction
@@ -162,7 +163,8 @@ def oidc_email() -> str | None:
     if not email:
         return None
     # A provider that lets users type any address must not map them onto someone's account.
-    if st.user.get("email_verified") is False:
+    # Only an explicit boolean true counts: a missing claim or the string "false" is not.
+    if st.user.get("email_verified") is not True:
         return None
     return str(email)
 
@@ -211,12 +213,12 @@ def render_sign_in(db: Database) -> None:
         if getattr(st.user, "is_logged_in", False):
             if st.user.get("email") and oidc_email() is None:
                 st.error(
-                    f"Your identity provider has not verified {st.user.get('email')}: "
+                    f"Your identity provider has not verified {md(st.user.get('email'))}: "
                     "AuditLens maps only verified addresses to accounts."
                 )
             else:
                 st.error(
-                    f"{st.user.get('email')} has no AuditLens account or organisation: "
+                    f"{md(st.user.get('email'))} has no AuditLens account or organisation: "
                     "ask an admin to run `auditlens users add`."
                 )
             if st.button("Sign out", key="signin_oidc_logout"):
@@ -234,7 +236,7 @@ def render_sign_in(db: Database) -> None:
                 db, email, password, ip_address=_client_ip(), user_agent=_user_agent()
             )
         except accounts.SignInRefused as exc:
-            st.error(str(exc))
+            st.error(md(exc))
             return
         _remember_session(token)
         st.rerun()
@@ -284,7 +286,7 @@ def page_context(page_title: str) -> PageContext:
     org = _pick_org(viewer)
     role = viewer.memberships[org].role
     with st.sidebar:
-        st.caption(f"Signed in as **{viewer.email}** · {role}")
+        st.caption(f"Signed in as **{md(viewer.email)}** · {md(role)}")
         if st.button("Sign out", key="auditlens_sign_out"):
             sign_out(db)
             st.rerun()
@@ -293,6 +295,6 @@ def page_context(page_title: str) -> PageContext:
         # A new visit of this page: its actions count afresh.
         st.session_state[_CURRENT_PAGE_KEY] = page_title
         st.session_state[_LAST_RECORDED_KEY] = {}
-    st.title(page_title)
+    st.title(md(page_title))
     ctx.record(VIEW_LOGS, {"org": org})
     return ctx

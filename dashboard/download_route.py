@@ -12,10 +12,15 @@ is recorded in `audit_exports` and as an audit event with its SHA-256, flagged f
 over 10,000 rows; one cut off before its end (the browser closed, the network dropped) is
 recorded as not completed, with the rows and the hash of what was sent, since those rows
 left all the same.
+
+The printable access report (REPORT_FORMAT) leaves the same way, never as a file of
+Streamlit's media store (which serves anyone holding its URL): built when fetched, from the
+ticket's query, and recorded as an `access_report` export.
 """
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import re
 from collections.abc import Callable
@@ -26,7 +31,7 @@ from dashboard.session_cookie import COOKIE_NAME
 from dashboard.tickets import TicketStore, digest
 from sql.event_filter import EventFilter
 from sql.gateway import Database
-from usecases import accounts
+from usecases import access_report, accounts
 from usecases.exports import FORMATS, Exporter, ExportStream
 
 if TYPE_CHECKING:
@@ -38,7 +43,19 @@ DOWNLOAD_PATH = "/_auditlens/export"
 TICKET_TTL_SECONDS = 30 * 60
 _MAX_TICKETS = 10_000
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # also safe in a header
-_MIME = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson; charset=utf-8"}
+# The printable access report of the ticket's query (usecases/access_report.py).
+REPORT_FORMAT = "html"
+_MIME = {
+    "csv": "text/csv; charset=utf-8",
+    "ndjson": "application/x-ndjson; charset=utf-8",
+    REPORT_FORMAT: "text/html; charset=utf-8",
+}
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    # Opened in a tab, a report runs nothing and fetches nothing (its CSS is inline).
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+}
 
 
 @dataclass(frozen=True)
@@ -68,9 +85,14 @@ def download_link(
     file_name: str,
     base_path: str = "",
 ) -> str:
-    """The URL path of a new download of the filtered events (valid TICKET_TTL_SECONDS)."""
-    if file_format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got: {file_format!r}")
+    """The URL path of a new download of the filtered events, or of the access report of the
+    filter's query (REPORT_FORMAT); valid TICKET_TTL_SECONDS."""
+    if file_format not in (*FORMATS, REPORT_FORMAT):
+        raise ValueError(
+            f"format must be one of {', '.join((*FORMATS, REPORT_FORMAT))}, got: {file_format!r}"
+        )
+    if file_format == REPORT_FORMAT and with_proofs:
+        raise ValueError("with_proofs: the printable report carries no proofs")
     if not _SAFE_NAME.match(file_name):
         raise ValueError(f"file_name: letters, digits, '.', '_' and '-' only, got: {file_name!r}")
     ticket = _tickets.issue(
@@ -94,6 +116,16 @@ def _client_ip(request: Request) -> str | None:
         return None
 
 
+def _report_html(db: Database, org: str, query: str, exporter: Exporter) -> bytes:
+    """The printable access report of `query`, built now and recorded as an export."""
+    report = access_report.build_access_report(
+        db, org, query, generated_by=exporter.email or exporter.user_id
+    )
+    out = io.BytesIO()
+    access_report.write_html(db, org, report, out, exporter=exporter)
+    return out.getvalue()
+
+
 def _plain(status: int, message: str) -> Response:
     from starlette.responses import PlainTextResponse
 
@@ -105,7 +137,7 @@ def download_routes(database: Callable[[], Database], base_path: str = "") -> li
     `database` gives the dashboard's connection pool."""
     import anyio
     from starlette.concurrency import run_in_threadpool
-    from starlette.responses import StreamingResponse
+    from starlette.responses import Response, StreamingResponse
     from starlette.routing import Route
     from starlette.types import Receive, Scope, Send
 
@@ -141,28 +173,29 @@ def download_routes(database: Callable[[], Database], base_path: str = "") -> li
         if membership is None or not membership.may_export:
             return _plain(403, "Your role in this organisation does not include exports.")
         agent = request.headers.get("user-agent")
+        exporter = Exporter(
+            user_id=viewer.user_id,
+            email=viewer.email,
+            session_id=viewer.session_id,
+            ip_address=_client_ip(request),
+            user_agent=agent[:512] if agent else None,
+        )
+        headers = {"Content-Disposition": f'attachment; filename="{entry.file_name}"', **_HEADERS}
+        if entry.file_format == REPORT_FORMAT:
+            body = await run_in_threadpool(_report_html, db, entry.org, entry.query, exporter)
+            return Response(body, media_type=_MIME[REPORT_FORMAT], headers=headers)
         stream = ExportStream(
             db,
             entry.org,
             EventFilter.parse(entry.query),
             entry.file_format,
-            exporter=Exporter(
-                user_id=viewer.user_id,
-                email=viewer.email,
-                session_id=viewer.session_id,
-                ip_address=_client_ip(request),
-                user_agent=agent[:512] if agent else None,
-            ),
+            exporter=exporter,
             with_proofs=entry.with_proofs,
         )
         return ExportResponse(
             stream,  # a plain iterator: Starlette runs each step in its thread pool
             media_type=_MIME[entry.file_format],
-            headers={
-                "Content-Disposition": f'attachment; filename="{entry.file_name}"',
-                "Cache-Control": "no-store",
-                "X-Content-Type-Options": "nosniff",
-            },
+            headers=headers,
         )
 
     return [Route(base_path + DOWNLOAD_PATH + "/{ticket}", download, methods=["GET"])]

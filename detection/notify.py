@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from detection.findings import SEVERITIES, Finding
+from detection.slack_text import slack_code, slack_text
 from sql.errors import ConfigurationError
 
 WEBHOOK_URL_ENV = "AUDITLENS_WEBHOOK_URL"
@@ -62,21 +63,24 @@ class Webhook:
 
 
 def slack_payload(org: str, findings: Sequence[Finding]) -> dict[str, object]:
-    """Slack incoming-webhook JSON: a `text` fallback plus one block per finding."""
-    lines = [f"*AuditLens* - {len(findings)} new finding(s) in {org}"]
+    """Slack incoming-webhook JSON: a `text` fallback plus one block per finding; every value
+    from the data is escaped (`detection/slack_text.py`), so none mentions or links."""
+    lines = [f"*AuditLens* - {len(findings)} new finding(s) in {slack_text(org)}"]
     blocks: list[dict[str, object]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": lines[0]}}
     ]
     for f in findings:
-        line = f"[{f.severity}] {f.user_email or f.user_id} {f.day}: {f.title} - {f.explanation}"
-        lines.append(line)
+        who = slack_text(f.user_email or f.user_id)
+        title, explanation = slack_text(f.title), slack_text(f.explanation)
+        lines.append(f"[{slack_text(f.severity)}] {who} {f.day}: {title} - {explanation}")
         blocks.append(
             {
                 "type": "section",
                 "text": {
                     "type": "mrkdwn",
-                    "text": f"*{f.severity.upper()}* `{f.score:.2f}` {f.user_email or f.user_id}"
-                    f" ({f.day})\n{f.title}\n{f.explanation}\nEvidence: `{f.evidence_query}`",
+                    "text": f"*{slack_text(f.severity.upper())}* `{f.score:.2f}` {who}"
+                    f" ({f.day})\n{title}\n{explanation}\n"
+                    f"Evidence: `{slack_code(f.evidence_query)}`",
                 },
             }
         )

@@ -144,6 +144,7 @@ RETENTION_PURGE = OWN_ACTIONS.add("retention_purge", "data_modification", "expir
 # Accounts and keys.
 INVITE_MEMBER = OWN_ACTIONS.add("invite_member", "user_management", "a member added")
 CHANGE_PERMISSIONS = OWN_ACTIONS.add("change_permissions", "user_management", "a role changed")
+REMOVE_MEMBER = OWN_ACTIONS.add("remove_member", "user_management", "a membership taken back")
 API_KEY_CREATED = OWN_ACTIONS.add("api_key_created", "user_management", "an ingest key made")
 API_KEY_REVOKED = OWN_ACTIONS.add("api_key_revoked", "user_management", "an ingest key revoked")
 LOGIN = OWN_ACTIONS.add("login", "login", "a dashboard sign-in")

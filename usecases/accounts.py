@@ -28,6 +28,7 @@ from sql.vocabulary import (
     LOGIN,
     LOGIN_FAILED,
     LOGOUT,
+    REMOVE_MEMBER,
     OwnAction,
 )
 from usecases import sign_in_throttle
@@ -430,28 +431,40 @@ DEMO_ADMIN_EMAIL = "admin@auditlens.local"
 DEMO_ACTOR = "auditlens run (demo)"
 
 
-def ensure_demo_admin(db: Database, *, default_org: str = "org_demo") -> str | None:
-    """On the first run, create the demo admin; returns its password once (None afterwards).
+def ensure_demo_admin(db: Database, *, demo_org: str = "org_demo") -> str | None:
+    """On the first run, create the demo admin as admin of `demo_org`; returns its password
+    once (None afterwards).
 
-    The demo admin is made admin of every organisation the store knows (or `default_org`
-    when there is none yet); later runs add organisations that appeared since.
+    The password is printed on a terminal, so the account must never open another tenant:
+    later runs add no membership, and take back (audited) any that earlier versions of
+    `auditlens run` granted outside `demo_org`.
     """
     with db.admin() as session:
-        exists = session.scalar(
-            "SELECT created_by FROM dashboard_users WHERE email = :email",
+        row = session.execute(
+            "SELECT user_id, created_by FROM dashboard_users WHERE email = :email FOR UPDATE",
             {"email": DEMO_ADMIN_EMAIL},
-        )
-        orgs = [
-            str(r[0])
-            for r in session.execute(
-                "SELECT organization_id FROM organizations ORDER BY 1", max_rows=10_000
+        ).rows
+        if row and row[0][1] == DEMO_ACTOR:
+            granted = session.execute(
+                "DELETE FROM dashboard_memberships WHERE user_id = :uid"
+                " AND organization_id <> :org AND created_by = :actor"
+                " RETURNING organization_id, role",
+                {"uid": row[0][0], "org": demo_org, "actor": DEMO_ACTOR},
+                max_rows=10_000,
             ).rows
-        ]
-        member_of = set(_memberships(session, DEMO_ADMIN_EMAIL)) if exists else set()
-    if exists is not None and exists != DEMO_ACTOR:
+            for org, role in granted:
+                _audit(
+                    session,
+                    [str(org)],
+                    action=REMOVE_MEMBER,
+                    user_id=DEMO_ACTOR,
+                    email=None,
+                    details={"role": str(role), "reason": "demo admin is limited to " + demo_org},
+                    resource_type="dashboard_user",
+                    resource_id=str(row[0][0]),
+                )
+    if row:
         return None
-    password: str | None = None
-    for org in [o for o in orgs or [default_org] if o not in member_of]:
-        added = add_user(db, email=DEMO_ADMIN_EMAIL, org=org, role="admin", actor=DEMO_ACTOR)
-        password = password or added.password
-    return password
+    return add_user(
+        db, email=DEMO_ADMIN_EMAIL, org=demo_org, role="admin", actor=DEMO_ACTOR
+    ).password

@@ -9,6 +9,7 @@ from dashboard import drilldown, finding_queries, tables
 from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
 from dashboard.findings_view import SEVERITIES, STATUSES, TRIAGE_ROLES, ranked
+from dashboard.markdown_text import md
 from detection import findings
 from sql.vocabulary import VIEW_ENTRY
 
@@ -52,15 +53,15 @@ if not rows:
 finding = table.iloc[rows[0]]
 finding_id = str(finding["finding_id"])
 ctx.record(VIEW_ENTRY, {"finding_id": finding_id}, resource_id=f"finding/{finding_id}")
-st.subheader(str(finding["title"]))
+st.subheader(md(finding["title"]))
 st.markdown(
-    f"**{finding['severity']}** · score {finding['score']:.2f} · "
-    f"{finding['user_email'] or finding['user_id']} · "
+    f"**{md(finding['severity'])}** · score {finding['score']:.2f} · "
+    f"{md(finding['user_email'] or finding['user_id'])} · "
     f"{finding['window_start']:%Y-%m-%d %H:%M} to {finding['window_end']:%Y-%m-%d %H:%M} UTC · "
-    f"status **{finding['status']}**"
+    f"status **{md(finding['status'])}**"
 )
-st.write(str(finding["explanation"]))
-st.caption("Detected by: " + ", ".join(str(d) for d in finding["detectors"]))
+st.markdown(md(finding["explanation"]))
+st.caption("Detected by: " + md(", ".join(str(d) for d in finding["detectors"])))
 offer_drilldown(
     ctx,
     str(finding["evidence_query"]),
@@ -70,7 +71,7 @@ offer_drilldown(
 
 st.subheader("Triage")
 if ctx.role not in TRIAGE_ROLES:
-    st.caption(f"Your role ({ctx.role}) reads findings; analysts and admins triage them.")
+    st.caption(f"Your role ({md(ctx.role)}) reads findings; analysts and admins triage them.")
     st.stop()
 with st.form("anomalies_triage"):
     new_status = st.selectbox(
@@ -84,5 +85,5 @@ with st.form("anomalies_triage"):
 if save:
     findings.triage(ctx.db, ctx.org, finding_id, new_status, comment, actor=ctx.viewer.email)
     finding_queries.forget_findings()
-    st.success(f"Finding marked {new_status}.")
+    st.success(f"Finding marked {md(new_status)}.")
     st.rerun()

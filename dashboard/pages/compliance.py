@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard import drilldown, tables
 from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
+from dashboard.markdown_text import md
 from dashboard.report_downloads import offer_report_downloads
 from sql.event_filter import QuerySyntaxError
 from sql.vocabulary import GENERATE_REPORT
@@ -37,7 +38,7 @@ if submitted:
             resource, resource_type.strip() or None, first, last
         )
     except (ValueError, QuerySyntaxError) as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         st.stop()
 query = st.session_state.get("compliance_query")
 if not query:
@@ -48,7 +49,7 @@ with st.spinner("Building the report…"):
         ctx.db, ctx.org, query, generated_by=ctx.viewer.email
     )
 ctx.record(GENERATE_REPORT, {"report": "access", "query": report.query})
-st.markdown(f"**Filter:** {report.description}")
+st.markdown(f"**Filter:** {md(report.description)}")
 st.code(report.query, language=None)
 summary = report.summary
 numbers = st.columns(4)
@@ -105,4 +106,4 @@ st.caption(
 if ctx.can_export:
     offer_report_downloads(ctx, report)
 else:
-    st.caption(f"Your role ({ctx.role}) may read this report but not download it.")
+    st.caption(f"Your role ({md(ctx.role)}) may read this report but not download it.")

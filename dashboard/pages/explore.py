@@ -15,6 +15,7 @@ from dashboard import tables
 from dashboard.charts import timeline_figure
 from dashboard.context import page_context
 from dashboard.download_widget import offer_download
+from dashboard.markdown_text import md
 from sql.event_filter import EventFilter, QuerySyntaxError
 from sql.vocabulary import DRILL_DOWN, FAMILIES, SEARCH, VIEW_ENTRY
 from usecases.exports import FORMATS
@@ -55,7 +56,7 @@ st.text_input(
 )
 error = st.session_state.get(state.ERROR_KEY)
 if isinstance(error, QuerySyntaxError):
-    st.error(f"{error}. The view still shows the last valid query.")
+    st.error(f"{md(error)}. The view still shows the last valid query.")
     st.code(error.caret(), language=None)
 
 with st.expander("Filters", expanded=False):
@@ -114,7 +115,7 @@ if applied_text:
 elif "q" in st.query_params:
     del st.query_params["q"]
     st.session_state["explore_url_q"] = ""
-st.caption(f"Showing {event_filter.describe()}.")
+st.caption(f"Showing {md(event_filter.describe())}.")
 
 # ---- figures ----------------------------------------------------------------------------------
 with st.spinner("Counting events…"):
@@ -223,10 +224,10 @@ event_id = st.text_input("Event id", key="explore_event_id", help="or select a r
 if event_id:
     detail = q.event_detail(ctx.db, ctx.org, event_id.strip())
     if detail is None:
-        st.warning(f"No event {event_id!r} in {ctx.org}.")
+        st.warning(f"No event {md(repr(event_id))} in {md(ctx.org)}.")
     else:
         ctx.record(VIEW_ENTRY, {"event_id": detail["id"]}, resource_id=f"event/{detail['id']}")
-        st.subheader(f"{detail['event_type']} · {detail['event_action']}")
+        st.subheader(f"{md(detail['event_type'])} · {md(detail['event_action'])}")
         info, raw = st.columns([1, 1])
         info.json(
             {k: str(v) if v is not None else None for k, v in detail.items() if k != "details"}
@@ -238,7 +239,8 @@ if event_id:
         )
         if detail["session_id"]:
             others = q.session_events(ctx.db, ctx.org, detail["session_id"])
-            st.markdown(f"**Session `{detail['session_id']}`: {len(others):,} event(s)**")
+            # No code span: a backtick in the id would end it, and escapes do not apply inside.
+            st.markdown(f"**Session {md(detail['session_id'])}: {len(others):,} event(s)**")
             st.dataframe(
                 others.drop(columns=["ingest_seq"]), hide_index=True, key="explore_session"
             )

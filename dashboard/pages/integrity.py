@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import tables
 from dashboard.context import page_context
+from dashboard.markdown_text import md
 from integrity.status import integrity_status
 
 
@@ -29,7 +30,7 @@ else:
     seal_col.caption(
         f"{status.last_seal['sealed_at']:%Y-%m-%d %H:%M:%S} UTC ·"
         f" {_count(status.seal_count, 'seal')} over {_count(status.sealed_events, 'event')} ·"
-        f" key {status.last_seal['key_id']}"
+        f" key {md(status.last_seal['key_id'])}"
     )
 pending_col.metric(
     "Not sealed yet",
@@ -51,7 +52,7 @@ else:
         "clean" if verification["clean"] else _count(verification["problem_count"], "problem"),
     )
     verify_col.caption(
-        f"{verification['finished_at']:%Y-%m-%d %H:%M:%S} UTC by {verification['actor']} ·"
+        f"{verification['finished_at']:%Y-%m-%d %H:%M:%S} UTC by {md(verification['actor'])} ·"
         f" {_count(verification['seals_checked'], 'seal')},"
         f" {_count(verification['events_checked'], 'event')}"
     )

@@ -15,6 +15,7 @@ from dashboard import (
 )
 from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
+from dashboard.markdown_text import md
 from dashboard.period_widget import choose_period
 
 ctx = page_context("Overview")
@@ -35,7 +36,7 @@ head[1].metric("Users", f"{totals['users']:,}")
 head[2].metric("Resources", f"{totals['resources']:,}")
 families = sorted(totals["by_family"].items(), key=lambda item: (-item[1], item[0]))
 for column, (family, count) in zip(st.columns(max(len(families), 1)), families, strict=False):
-    column.metric(family.replace("_", " "), f"{count:,}")
+    column.metric(md(family.replace("_", " ")), f"{count:,}")
 
 with st.spinner("Loading the timeline…"):
     timeline = overview_queries.timeline(ctx.db, ctx.org, period.start, period.end, period.bucket)

@@ -19,6 +19,7 @@ from dashboard import (
 )
 from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
+from dashboard.markdown_text import md
 from dashboard.period_widget import choose_period
 from sql.vocabulary import DRILL_DOWN
 
@@ -45,7 +46,7 @@ with controls[2]:
         "User", list(labels), format_func=lambda u: f"{labels[u]} ({u})", key="users_user"
     )
 
-st.subheader(f"When {labels[user_id]} works ({time_zone})")
+st.subheader(f"When {md(labels[user_id])} works ({md(time_zone)})")
 with st.spinner("Loading the heatmap…"):
     cells = overview_queries.user_heatmap(
         ctx.db, ctx.org, period.start, period.end, user_id, time_zone
@@ -71,7 +72,7 @@ if picked:
         DRILL_DOWN,
         {"source": "users_heatmap", "user_id": user_id, "time_zone": time_zone, "cells": picked},
     )
-    st.caption(f"{labels[user_id]}'s events in the selected cells, newest first")
+    st.caption(f"{md(labels[user_id])}'s events in the selected cells, newest first")
     st.dataframe(
         events,
         key="users_heatmap_events",
@@ -110,7 +111,7 @@ offer_drilldown(
     source="users_by_day",
 )
 
-st.subheader(f"{labels[user_id]} on {day} against the {BASELINE_DAYS} days before")
+st.subheader(f"{md(labels[user_id])} on {day} against the {BASELINE_DAYS} days before")
 with st.spinner("Loading the baseline…"):
     features = user_queries.user_days(
         ctx.db, ctx.org, user_id, day - timedelta(days=BASELINE_DAYS), day

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from dashboard.drilldown import EXPLORE_PAGE
+from dashboard.markdown_text import md
 from detection.findings import DetectionRun, Finding, save_findings
 from tests.dashboard.conftest import page_test
 from tests.dashboard.known_data import seed
@@ -77,7 +78,7 @@ def test_findings_are_ranked_and_open_to_their_evidence(dashboard_db, sign_in):
     assert "Org B secret" not in set(table["title"])
     at = _select(at, 0)
     assert not at.exception
-    assert at.subheader[0].value == "Export at 2 a.m."
+    assert at.subheader[0].value == md("Export at 2 a.m.")
     assert [c.value for c in at.code] == [
         "user:u_john action:export created:2025-01-15..2025-01-15"
     ]

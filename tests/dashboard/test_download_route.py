@@ -209,3 +209,12 @@ def test_a_download_whose_client_goes_away_is_recorded(known, sign_in, monkeypat
     # The second chunk had been handed to the server when the connection failed: 20 rows at
     # most reached the browser, and the record says so.
     assert record["row_count"] == 20 and record["filter"]["query"] == "user:u_ann"
+
+
+def test_the_printable_report_carries_no_proofs_and_unknown_formats_are_refused():
+    with pytest.raises(ValueError, match="with_proofs"):
+        download_route.download_link(
+            "t", "org_a", EventFilter(), "html", file_name="a.html", with_proofs=True
+        )
+    with pytest.raises(ValueError, match="format must be one of csv, ndjson, html"):
+        download_route.download_link("t", "org_a", EventFilter(), "pdf", file_name="a.pdf")

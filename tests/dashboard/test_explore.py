@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dashboard.markdown_text import md
 from sql.event_store import insert_events
 from sql.vocabulary import FAMILIES
 from tests.dashboard.conftest import download_url, fetch_download, page_test
@@ -145,7 +146,8 @@ def test_malformed_query_points_at_the_bad_part_and_keeps_the_view(known, sign_i
     at = page_test("explore.py", token, q="family:config_change").run()
     at.text_input(key="explore_query").input("family:login levle:error").run()
     assert not at.exception
-    assert "column 14" in at.error[0].value and "unknown qualifier 'levle'" in at.error[0].value
+    assert "column 14" in at.error[0].value
+    assert md("unknown qualifier 'levle'") in at.error[0].value
     caret = at.code[0].value.splitlines()
     assert caret[1].index("^") == 13
     assert _metric(at) == "7"  # still the last valid query
@@ -222,7 +224,7 @@ def test_another_organisation_is_invisible(known, sign_in):
     assert at.sidebar.selectbox(key="auditlens_org").value == "org_a"
     assert _metric(at) == "0"
     at.text_input(key="explore_event_id").input("b1").run()
-    assert "No event 'b1' in org_a" in at.warning[0].value
+    assert md("No event 'b1' in org_a") in at.warning[0].value
 
 
 def test_a_broad_raw_timeline_is_drawn_on_request(known, sign_in, monkeypatch):

@@ -4,7 +4,10 @@ the organisations and roles; the sign-in opens an audited, expiring session."""
 
 from __future__ import annotations
 
+import pytest
+
 from dashboard.context import SESSION_TOKEN_KEY
+from dashboard.markdown_text import md
 from tests.dashboard.conftest import page_test
 from usecases import accounts
 
@@ -54,7 +57,7 @@ def test_an_analyst_from_oidc_gets_no_export(dashboard_db):
     with dashboard_db.writer() as s:
         insert_events(s, [event_row(organization_id="org_a")])
     accounts.add_user(dashboard_db, email="al@example.com", org="org_a", role="analyst", actor="t")
-    at = _oidc_page("explore.py", email="al@example.com").run()
+    at = _oidc_page("explore.py", email="al@example.com", email_verified=True).run()
     assert not at.exception
     assert at.title[0].value == "Explore"
     labels = [b.label for b in at.button]
@@ -62,10 +65,10 @@ def test_an_analyst_from_oidc_gets_no_export(dashboard_db):
 
 
 def test_an_unknown_oidc_identity_gets_no_page(dashboard_db):
-    at = _oidc_page("overview.py", email="stranger@example.com").run()
+    at = _oidc_page("overview.py", email="stranger@example.com", email_verified=True).run()
     assert not at.exception
     assert at.title[0].value == "Sign in to AuditLens"
-    assert "stranger@example.com has no AuditLens account" in at.error[0].value
+    assert md("stranger@example.com has no AuditLens account") in at.error[0].value
     assert SESSION_TOKEN_KEY not in at.session_state
 
 
@@ -74,5 +77,17 @@ def test_an_unverified_oidc_email_is_not_mapped(dashboard_db):
     at = _oidc_page("overview.py", email="ann@example.com", email_verified=False).run()
     assert not at.exception
     assert at.title[0].value == "Sign in to AuditLens"
-    assert "has not verified ann@example.com" in at.error[0].value
+    assert md("has not verified ann@example.com") in at.error[0].value
+    assert SESSION_TOKEN_KEY not in at.session_state
+
+
+@pytest.mark.parametrize(
+    "claim", [{}, {"email_verified": None}, {"email_verified": "true"}, {"email_verified": 1}]
+)
+def test_only_a_boolean_true_email_verified_maps_to_an_account(dashboard_db, claim):
+    accounts.add_user(dashboard_db, email="ann@example.com", org="org_a", role="admin", actor="t")
+    at = _oidc_page("overview.py", email="ann@example.com", **claim).run()
+    assert not at.exception
+    assert at.title[0].value == "Sign in to AuditLens"
+    assert md("has not verified ann@example.com") in at.error[0].value
     assert SESSION_TOKEN_KEY not in at.session_state

@@ -11,14 +11,15 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from detection.findings import Finding
-from detection.notify import Webhook, notify
+from detection.notify import Webhook, notify, slack_payload
+from detection.slack_text import slack_code, slack_text
 from sql.errors import ConfigurationError
 
 SECRET = "T000/B000/XXXXSECRETXXXX"
 
 
-def _finding(severity: str) -> Finding:
-    return Finding(
+def _finding(severity: str, **hostile: str) -> Finding:
+    fields = dict(
         user_id="u1",
         user_email="john@company.com",
         day=date(2025, 1, 10),
@@ -31,6 +32,7 @@ def _finding(severity: str) -> Finding:
         explanation="records exported 25,000 (> 10,000)",
         evidence_query="user:u1 created:2025-01-10T00:00:00Z..2025-01-11T00:00:00Z",
     )
+    return Finding(**{**fields, **hostile})  # type: ignore[arg-type]
 
 
 class _Server:
@@ -111,3 +113,34 @@ def test_bad_settings_are_refused():
         Webhook("ftp://example.com/x")
     with pytest.raises(ConfigurationError, match="MIN_SEVERITY"):
         Webhook("https://hooks.example.com/x", min_severity="urgent")
+
+
+def test_slack_escaping_follows_slacks_rules():
+    assert slack_text("a & b <!channel> <https://x|y> <@U1> &amp;") == (
+        "a &amp; b &lt;!channel&gt; &lt;https://x|y&gt; &lt;@U1&gt; &amp;amp;"
+    )
+    assert slack_code("q `*bold*` <!here>\nx") == "q \u02cb*bold*\u02cb &lt;!here&gt; x"
+
+
+def test_the_slack_payload_carries_no_mention_link_or_broken_code_span():
+    finding = _finding(
+        "high",
+        user_id="<!channel>",
+        user_email="",
+        title="<https://evil.example/phish|Session expired>",
+        explanation="searched <@U0123> & <!here>",
+        evidence_query='user:"a`b" <!everyone>',
+    )
+    payload = slack_payload("<!subteam^S1>", [finding])
+    texts = [str(payload["text"])] + [b["text"]["text"] for b in payload["blocks"]]  # type: ignore[index]
+    for text in texts:
+        assert "<" not in text and ">" not in text.replace("&gt;", "")
+    block = texts[-1]
+    assert (
+        "&lt;!channel&gt;" in block
+        and "&lt;https://evil.example/phish|Session expired&gt;" in block
+    )
+    assert "searched &lt;@U0123&gt; &amp; &lt;!here&gt;" in block
+    # The evidence query's backtick cannot end its code span early.
+    assert block.endswith('Evidence: `user:"a\u02cbb" &lt;!everyone&gt;`')
+    assert "in &lt;!subteam^S1&gt;" in texts[0]

@@ -196,18 +196,33 @@ def test_unknown_account_and_disabled_account_are_refused_alike(db):
         accounts.authenticate(db, "e@example.com", added.password)
 
 
-def test_demo_admin_is_created_once_and_joins_new_organisations(db):
+def test_demo_admin_is_created_once_and_only_ever_admin_of_org_demo(db):
+    with db.admin() as s:
+        s.execute("INSERT INTO organizations (organization_id) VALUES ('org_other')")
     password = accounts.ensure_demo_admin(db)
     assert password
     _token, viewer = accounts.authenticate(db, accounts.DEMO_ADMIN_EMAIL, password)
     assert viewer.organizations == ["org_demo"]
+    # A tenant that appears later is not opened to whoever saw the printed password.
     with db.admin() as s:
         s.execute("INSERT INTO organizations (organization_id) VALUES ('org_new')")
     assert accounts.ensure_demo_admin(db) is None
-    assert accounts.viewer_for_email(db, accounts.DEMO_ADMIN_EMAIL).organizations == [
-        "org_demo",
-        "org_new",
-    ]
+    assert accounts.viewer_for_email(db, accounts.DEMO_ADMIN_EMAIL).organizations == ["org_demo"]
+
+
+def test_a_restart_takes_back_what_earlier_runs_granted_the_demo_admin(db):
+    accounts.ensure_demo_admin(db)
+    # What `auditlens run` used to do on each start: admin of every organisation.
+    accounts.add_user(
+        db, email=accounts.DEMO_ADMIN_EMAIL, org="org_a", role="admin", actor=accounts.DEMO_ACTOR
+    )
+    # A membership a real admin granted on purpose stays.
+    accounts.add_user(db, email=accounts.DEMO_ADMIN_EMAIL, org="org_b", role="analyst", actor="t")
+    assert accounts.ensure_demo_admin(db) is None
+    viewer = accounts.viewer_for_email(db, accounts.DEMO_ADMIN_EMAIL)
+    assert viewer.organizations == ["org_b", "org_demo"]
+    removed = _events(db, "org_a", "remove_member")
+    assert [e["details"]["role"] for e in removed] == ["admin"]
 
 
 def test_stale_counters_are_pruned_and_long_addresses_fit(db):

@@ -1,0 +1,65 @@
+"""The dashboard's Streamlit settings hold however it is started: `auditlens run`, or
+`streamlit run dashboard/server.py` from any working directory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cli.run_command import APP_FILE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Streamlit's own config loading for `streamlit run SCRIPT`, in a fresh interpreter so this
+# test's process keeps its defaults.
+_LOAD = """
+import json, sys
+from streamlit import config
+from streamlit.web import bootstrap
+config._main_script_path = sys.argv[1]
+bootstrap.load_config_options(flag_options={})
+print(json.dumps({k: config.get_option(k) for k in sys.argv[2:]}))
+"""
+
+
+def _options_seen(script: Path, cwd: Path, home: Path, *keys: str) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD, str(script), *keys],
+        cwd=cwd,
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout))
+
+
+def test_auditlens_run_starts_the_dashboard_server():
+    assert APP_FILE == ROOT / "dashboard" / "server.py"
+    assert APP_FILE.is_file()
+
+
+@pytest.mark.parametrize("script", ["server.py", "app.py"])
+def test_the_table_download_button_is_off_from_any_working_directory(tmp_path, script):
+    # A working directory with a config of its own that would switch the side door back on.
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "config.toml").write_text(
+        "[client]\ndisableDataExport = false\nshowErrorDetails = true\n"
+    )
+    seen = _options_seen(
+        ROOT / "dashboard" / script,
+        tmp_path,
+        tmp_path,
+        "client.disableDataExport",
+        "client.showErrorDetails",
+        "theme.primaryColor",
+    )
+    assert seen == {
+        "client.disableDataExport": True,
+        "client.showErrorDetails": False,
+        "theme.primaryColor": "#1f4e79",
+    }
