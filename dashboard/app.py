@@ -24,7 +24,7 @@ PAGES = [
     ("anomalies.py", "Anomalies", ":material/crisis_alert:", "anomalies"),
     ("compliance.py", "Compliance", ":material/verified_user:", "compliance"),
     ("config_changes.py", "Config changes", ":material/tune:", "config-changes"),
-    ("integrity.py", "Integrity", ":material/verified:", "integrity"),
+    ("tamper_evidence.py", "Integrity", ":material/verified:", "integrity"),
 ]
 _missing = [name for name, *_ in PAGES if not (PAGE_DIR / name).is_file()]
 if _missing:

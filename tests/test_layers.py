@@ -49,3 +49,10 @@ def test_no_package_imports_a_layer_above_it() -> None:
 def test_every_first_party_package_has_a_layer() -> None:
     packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "bench"}
     assert packages == MAY_IMPORT.keys()
+
+
+def test_no_page_file_shadows_a_package() -> None:
+    # Streamlit runs a page with its folder first on sys.path: a page named like a package
+    # would be imported in its place.
+    pages = {p.stem for p in (ROOT / "dashboard" / "pages").glob("*.py")}
+    assert pages & MAY_IMPORT.keys() == set()

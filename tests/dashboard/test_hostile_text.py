@@ -10,9 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
-# Imported before AppTest runs a page: AppTest puts dashboard/pages first on sys.path, where
-# pages/integrity.py would otherwise shadow the `integrity` package for this file run alone.
-import integrity.status  # noqa: F401
 from dashboard.charts import matrix_figure, ranking_figure, timeline_figure
 from dashboard.markdown_text import md
 from dashboard.plot_text import plot_text, template_text

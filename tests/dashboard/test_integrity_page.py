@@ -28,7 +28,7 @@ def _seed(db):
     for org in ("org_a", "org_b"):
         seal_organization(db, org, key)
     with db.engine.connect() as conn:
-        conn.execute(text("SET session_replication_role = replica"))
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text("DELETE FROM audit_events WHERE id = 'b_secret'"))
         conn.commit()
     for org in ("org_a", "org_b"):
@@ -38,7 +38,7 @@ def _seed(db):
 
 def test_clean_organisation_shows_its_last_seal_and_verification(dashboard_db, sign_in):
     _seed(dashboard_db)
-    at = page_test("integrity.py", sign_in("lead@company.com", "org_a", "auditor")).run()
+    at = page_test("tamper_evidence.py", sign_in("lead@company.com", "org_a", "auditor")).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Last seal"] == "#1"
@@ -51,7 +51,7 @@ def test_clean_organisation_shows_its_last_seal_and_verification(dashboard_db, s
 
 def test_findings_name_the_event(dashboard_db, sign_in):
     _seed(dashboard_db)
-    at = page_test("integrity.py", sign_in("eve@company.com", "org_b", "admin")).run()
+    at = page_test("tamper_evidence.py", sign_in("eve@company.com", "org_b", "admin")).run()
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Last verification"] == "1 problem"
     findings = at.dataframe[0].value
@@ -60,7 +60,7 @@ def test_findings_name_the_event(dashboard_db, sign_in):
 
 
 def test_never_sealed_organisation_says_what_to_run(dashboard_db, sign_in):
-    at = page_test("integrity.py", sign_in("new@company.com", "org_c", "analyst")).run()
+    at = page_test("tamper_evidence.py", sign_in("new@company.com", "org_c", "analyst")).run()
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Last seal"] == "none yet"
     assert any("auditlens verify" in i.value for i in at.info)
@@ -73,7 +73,7 @@ def test_counts_have_thousands_separators(dashboard_db, sign_in):
     seal_organization(dashboard_db, "org_a", key)
     with dashboard_db.writer() as w:
         insert_events(w, [event_row(event_time=RECENT) for _ in range(1_001)])
-    at = page_test("integrity.py", sign_in("lead@company.com", "org_a", "auditor")).run()
+    at = page_test("tamper_evidence.py", sign_in("lead@company.com", "org_a", "auditor")).run()
     assert not at.exception
     # 1,001 events plus the dashboard's own audit events of the sign-in and page view.
     assert re.fullmatch(r"1,0\d\d", {m.label: m.value for m in at.metric}["Not sealed yet"])
@@ -85,7 +85,7 @@ def test_a_long_unsealed_backlog_is_counted_up_to_a_cap(dashboard_db, sign_in, m
     with dashboard_db.writer() as w:
         insert_events(w, [event_row(event_time=RECENT) for _ in range(30)])
     monkeypatch.setattr(status_module, "UNSEALED_COUNT_CAP", 25)
-    at = page_test("integrity.py", sign_in("lead@company.com", "org_a", "auditor")).run()
+    at = page_test("tamper_evidence.py", sign_in("lead@company.com", "org_a", "auditor")).run()
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Not sealed yet"] == "over 25"
     status = status_module.integrity_status(dashboard_db, "org_a")

@@ -58,7 +58,7 @@ def test_key_seal_verify_export_as_an_auditor_would(db, tmp_path: Path):
     assert rows[0][1] in edited.stdout and "edited after sealing" in edited.stdout
 
     with db.engine.connect() as conn:
-        conn.execute(text("SET session_replication_role = replica"))
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(f"DELETE FROM audit_events WHERE id = '{rows[1][1]}'"))
         conn.commit()
     broken = cli("verify", "--public-key", str(pub), db=db)

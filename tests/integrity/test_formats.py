@@ -65,7 +65,7 @@ def test_a_store_with_v1_and_v2_seals_verifies_clean(db, mixed, trusted):
 @pytest.mark.parametrize("victim", [0, 4, 8])  # in the first v1, the second v1, the v2 seal
 def test_an_edit_is_named_in_either_format(db, mixed, trusted, victim):
     with db.engine.connect() as conn:
-        conn.execute(text("SET session_replication_role = replica"))
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(
             text("UPDATE audit_events SET user_id = 'mallory' WHERE id = :id"),
             {"id": mixed[victim]},
@@ -82,7 +82,7 @@ def test_a_purge_is_told_from_a_deletion_in_v1_seals(db, key, trusted):
         insert_events(w, [event_row(event_time=RECENT)])
     seal_organization(db, ORG, key, fmt=SEAL_FORMAT_V1)
     with db.engine.connect() as conn:
-        conn.execute(text("SET session_replication_role = replica"))
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         # A purge record dated before the guarantee ran out does not excuse the deletion.
         conn.execute(
             text(

@@ -42,7 +42,7 @@ def _insert(db: Database, n: int, **fields) -> list[str]:
 def _tamper(db: Database, *statements: str) -> None:
     """Run statements as a superuser with every trigger off: what an attacker could do."""
     with db.engine.connect() as conn:
-        conn.execute(text("SET session_replication_role = replica"))
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         for statement in statements:
             conn.execute(text(statement))
         conn.commit()
