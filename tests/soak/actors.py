@@ -283,7 +283,8 @@ def _export(db: Database, rng: random.Random, idx: int, org: str, ledger: Ledger
         data = out.getvalue()
         if data:  # bytes reached us, then the call failed: they must be recorded anyway
             rows = data.count(b"\n")
-            ledger.export(ExportSeen(org, hashlib.sha256(data).hexdigest(), rows, None))
+            digest = hashlib.sha256(data).hexdigest()
+            ledger.export(ExportSeen(org, digest, rows, None, str(exc).splitlines()[0][:200]))
             ledger.note("exports_failed_after_bytes", exc)
         raise
     data = out.getvalue()

@@ -129,7 +129,8 @@ def check_exports(db: Database, ledger: Ledger) -> dict[str, int]:
         elif (seen.org, seen.sha256) not in by_digest:
             ledger.problem(
                 f"an export of {seen.org} handed out {seen.rows} rows"
-                f" (SHA-256 {seen.sha256[:16]}...) and is not in audit_exports"
+                f" (SHA-256 {seen.sha256[:16]}...) and is not in audit_exports;"
+                f" the export failed with: {seen.failure}"
             )
             continue
         recorded += 1

@@ -15,6 +15,7 @@ class ExportSeen:
     sha256: str
     rows: int
     export_id: int | None
+    failure: str = ""  # why the call failed, when it did
 
 
 @dataclass
