@@ -15,7 +15,9 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from ingest.refresh import refresh_now
@@ -90,6 +92,13 @@ def held_write(db: Database, batch: list[dict[str, Any]], hold: float, ledger: L
     return True
 
 
+def _until_done(stop: threading.Event, attempt: Callable[[], bool]) -> None:
+    """Run `attempt` until it succeeds or the soak stops (an outcome left unknown is offered
+    again as it was, a no-op for what got in)."""
+    while not attempt() and not stop.wait(0.1):
+        pass
+
+
 def seeder(
     db: Database,
     rng: random.Random,
@@ -100,41 +109,34 @@ def seeder(
     round_seconds: float,
     months_per_round: int,
 ) -> None:
-    """Each round: fresh contested months get expired rows, then are published to the
-    producers; within a round they keep getting more, so a partition the purge dropped comes
-    back. One more fresh month per round goes to a slow bulk writer alone, right after its
-    expired rows: while its transaction is open, the month holds nothing but expired rows."""
+    """Round by round, fresh months: first a bulk month, alone, gets expired rows and then a
+    slow bulk writer's kept events, so while that transaction is open the month holds nothing
+    but expired rows (the purge must not drop it under the writer). Then the contested
+    months get expired rows and are published to the producers, and keep getting more for the
+    rest of the round, so a partition the purge dropped comes back."""
     round_no = 0
-    next_round = time.monotonic()
-    months: list[datetime] = []
-    published = False
-    step = 0
-    batch: list[dict[str, Any]] | None = None
-    bulk: list[dict[str, Any]] | None = None
     while not stop.is_set():
-        if batch is None:
-            if time.monotonic() >= next_round:
-                backs = contested_backs(round_no, months_per_round + 1)
-                months = [month_start(b) for b in backs]
-                round_no += 1
-                next_round = time.monotonic() + round_seconds
-                published = False
+        backs = contested_backs(round_no, months_per_round + 1)
+        round_no += 1
+        ends = time.monotonic() + round_seconds
+        bulk_month, contested = month_start(backs[-1]), [month_start(b) for b in backs[:-1]]
+        org = ORGS[round_no % len(ORGS)]
+        first = expired_batch(rng, [bulk_month], f"{round_no}.p")
+        _until_done(stop, partial(seed_expired, db, first, ledger))
+        bulk = [
+            event(rng, org, f"{org}-b{round_no}-{k}", month=bulk_month) for k in range(BULK_BATCH)
+        ]
+        _until_done(stop, partial(held_write, db, bulk, rng.uniform(0.2, 1.0), ledger))
+        step = 0
+        while not stop.is_set():
             step += 1
-            batch = expired_batch(rng, months, f"{round_no}.{step}")
-        if seed_expired(db, batch, ledger):
-            batch = None
-            if not published:
-                state.publish(round_no, months[:-1])
-                published = True
-            if bulk is None:
-                org = ORGS[step % len(ORGS)]
-                bulk = [
-                    event(rng, org, f"{org}-b{round_no}.{step}-{k}", month=months[-1])
-                    for k in range(BULK_BATCH)
-                ]
-            if held_write(db, bulk, rng.uniform(0.05, 0.4), ledger):
-                bulk = None
-        stop.wait(0.1)
+            batch = expired_batch(rng, contested, f"{round_no}.{step}")
+            _until_done(stop, partial(seed_expired, db, batch, ledger))
+            if step == 1:
+                state.publish(round_no, contested)
+            if time.monotonic() >= ends:
+                break
+            stop.wait(0.25)
     ledger.count("rounds", round_no)
 
 
