@@ -124,6 +124,7 @@ class Soak:
         self.receiver: ReceiverProcess | None = None
         self.producers: list[ProducerProcess] = []
         self.restarts = 0
+        self.url = ""
 
     # -- setting up --------------------------------------------------------------------------
 

@@ -3,8 +3,10 @@
 Two kinds of month matter to the purge. A *contested* month gets expired `login` events
 (90 days) from the seeder and, at the same time, unexpired `config_change` events (the soak
 organisations keep those for 36,500 days) from the producers, so the purge keeps meeting
-partitions that hold only expired rows while an insert of an unexpired one is in flight.
-A *doomed* month only ever gets expired events: the purge must drop its partition.
+partitions that hold only expired rows while an insert of an unexpired one is in flight
+(most surely in each round's *bulk* month, which a slow bulk writer alone fills: see
+`actors.seeder`). A *doomed* month only ever gets expired events: the purge must drop its
+partition.
 """
 
 from __future__ import annotations
