@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, Protocol
 
+from sqlalchemy.exc import DBAPIError
+
 from ingest.spreadsheet import escape_cell
 from integrity.proof import ProofBuilder, filtered_export_sql, write_export
 from sql.event_filter import EventFilter
@@ -38,6 +40,7 @@ _log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "ndjson")
 REVIEW_THRESHOLD = 10_000
+RECORD_ATTEMPTS = 5
 EXPORT_TIMEOUT_MS = 600_000
 # The CSV/NDJSON columns (a contract with whoever reads the files): the stored columns but
 # the organisation (an export is one organisation's), then the store's sequence number.
@@ -287,7 +290,35 @@ def record_export(
     complete: bool = True,
 ) -> ExportResult:
     """Record an export in `audit_exports` and as a `data_modification`/`export` event;
-    `complete=False` for one cut off partway (`rows` and `sha256` of what was handed out)."""
+    `complete=False` for one cut off partway (`rows` and `sha256` of what was handed out).
+
+    The bytes are out already, so a record the server rolled back on its own (a deadlock or
+    serialization failure, e.g. with a concurrent purge) is written again, not given up."""
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            return _record_once(
+                db, org, event_filter, file_format, rows, sha256, exporter, kind, complete
+            )
+        except Exception as exc:
+            # The event's COPY goes through the driver: its errors are psycopg's, unwrapped.
+            orig = exc.orig if isinstance(exc, DBAPIError) else exc
+            state = str(getattr(orig, "sqlstate", "") or "")
+            if attempt == RECORD_ATTEMPTS - 1 or not state.startswith("40"):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _record_once(
+    db: Database,
+    org: str,
+    event_filter: EventFilter,
+    file_format: str,
+    rows: int,
+    sha256: str,
+    exporter: Exporter,
+    kind: str,
+    complete: bool,
+) -> ExportResult:
     flagged = rows > REVIEW_THRESHOLD
     filter_json = event_filter.to_dict()
     filter_text = event_filter.describe()

@@ -6,8 +6,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import threading
+import time
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
@@ -135,6 +138,62 @@ def test_every_export_is_recorded_and_audited(hostile):
     assert event["details"]["export_id"] == result.export_id
     with hostile.org_session("org_b") as s:
         assert s.scalar("SELECT count(*) FROM org_audit_exports") == 0
+
+
+class _DeadlockAfterRead(io.BytesIO):
+    """An export's file that, at its first chunk, sets a trap for the export's record: a
+    session queued for audit_events behind the export's read (so the record's event waits on
+    it), which then asks for audit_exports, held by the record by then: a deadlock that the
+    record's backend detects first (this session waits 30 s before it looks)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self.thread: threading.Thread | None = None
+        self.failure: BaseException | None = None
+        self.trap_pid: int | None = None
+        self.connected = threading.Event()
+
+    def write(self, chunk) -> int:  # type: ignore[override]
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._trap)
+            self.thread.start()
+            assert self.connected.wait(60), "the trap could not connect"
+            # Only once the trap is queued behind this read may the export go on.
+            self._wait_for_waiter("= %s", self.trap_pid)
+        return super().write(chunk)
+
+    def _wait_for_waiter(self, pid_test: str, pid: int | None) -> None:
+        deadline = time.monotonic() + 60
+        query = f"SELECT count(*) FROM pg_locks WHERE NOT granted AND pid {pid_test}"
+        with psycopg.connect(self.url, autocommit=True) as watch:
+            while watch.execute(query, (pid,)).fetchone()[0] == 0:  # type: ignore[index]
+                assert time.monotonic() < deadline, f"no lock wait (pid {pid_test} {pid})"
+                time.sleep(0.02)
+
+    def _trap(self) -> None:
+        try:
+            with psycopg.connect(self.url) as trap:
+                self.trap_pid = trap.info.backend_pid
+                trap.execute("SET deadlock_timeout = '30s'")
+                self.connected.set()
+                trap.execute("LOCK TABLE audit_events IN ACCESS EXCLUSIVE MODE")
+                self._wait_for_waiter("<> %s", self.trap_pid)  # the record, behind this lock
+                trap.execute("LOCK TABLE audit_exports IN ACCESS EXCLUSIVE MODE")
+        except BaseException as exc:
+            self.failure = exc
+            self.connected.set()
+
+
+def test_an_export_whose_record_deadlocks_is_recorded_all_the_same(hostile, fresh_database):
+    out = _DeadlockAfterRead(fresh_database)
+    result = export_events(hostile, "org_a", EventFilter(), "csv", out, exporter=ANN)
+    assert out.thread is not None
+    out.thread.join(timeout=120)
+    assert out.failure is None
+    with hostile.org_session("org_a") as s:
+        (record,) = s.execute("SELECT export_id, sha256, row_count FROM org_audit_exports").rows
+    assert record == (result.export_id, hashlib.sha256(out.getvalue()).hexdigest(), result.rows)
 
 
 def test_another_organisation_exports_nothing_of_org_a(hostile):
