@@ -311,7 +311,7 @@ def record_export(
 def _record_once(
     db: Database,
     org: str,
-    event_filter: EventFilter,
+    event_filter: Selection,
     file_format: str,
     rows: int,
     sha256: str,
