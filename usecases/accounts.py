@@ -9,6 +9,7 @@ they are read and written through `db.admin()` only; every change to them and ev
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -37,9 +38,14 @@ ROLES = ("admin", "auditor", "analyst")
 SESSION_TTL = timedelta(hours=8)
 _EMAIL = re.compile(r"^[^@\s]{1,200}@[^@\s]{1,200}$")
 _hasher = PasswordHasher()
-# Verifying against this when the account is unknown takes as long as a real check, so the
-# response time does not tell which addresses have accounts.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this when the account is unknown takes as long as a real check, so
+    the response time does not tell which addresses have accounts. Made on first use: every
+    `auditlens` command imports this module, and one argon2 hash costs a noticeable start-up."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class AccountError(AuditLensError):
@@ -311,7 +317,7 @@ def authenticate(
 
 def _verify(stored_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from dashboard import session_cookie
 from dashboard.context import SESSION_TOKEN_KEY
+from dashboard.markdown_text import md
 from tests.dashboard.conftest import page_test
 from usecases import accounts
 
@@ -101,7 +102,7 @@ def test_the_cookie_alone_signs_the_viewer_in(dashboard_db, sign_in, monkeypatch
     assert not at.exception
     assert at.title[0].value == "Overview"
     assert at.session_state[SESSION_TOKEN_KEY] == token
-    assert "ann@example.com" in at.sidebar.caption[0].value
+    assert md("ann@example.com") in at.sidebar.caption[0].value
 
 
 def test_a_revoked_or_expired_cookie_shows_sign_in(dashboard_db, sign_in, monkeypatch):

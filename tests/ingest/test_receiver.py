@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from ingest.keys import create_key, revoke_key
 from ingest.receiver import Receiver, create_app
 from sql.gateway import Database
+from tests.event_loops import run_in_own_thread
 from tests.ingest.hostile import hostile_events, mostly_valid_events
 
 
@@ -316,7 +317,7 @@ def test_a_body_that_stalls_is_cut_off(db, tmp_path, token):
     r = Receiver(db, spool_dir=tmp_path / "spool", body_timeout=0.2, replay_interval=0.05)
     try:
         upload = _Upload(token, *_split_body(1), release=asyncio.Event())  # never released
-        asyncio.run(upload.run(create_app(r)))
+        run_in_own_thread(lambda: upload.run(create_app(r)))
     finally:
         r.close()
     assert upload.status == 408
@@ -341,7 +342,7 @@ def test_bodies_read_at_once_are_bounded(db, tmp_path, token):
         return held, refused, after
 
     try:
-        held, refused, after = asyncio.run(scenario())
+        held, refused, after = run_in_own_thread(scenario)
     finally:
         r.close()
     assert refused.status == 503 and refused.headers[b"retry-after"] == b"1"
