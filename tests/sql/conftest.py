@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -54,20 +55,26 @@ def loaded(db: Database) -> tuple[Database, list[Event]]:
     return db, load_events(db)
 
 
-def _unchanged_state(db: Database) -> tuple[object, ...]:
+def _state(db: Database) -> tuple[object, ...]:
     with db.admin() as session:
-        counts = session.execute(
+        row = session.execute(
             "SELECT (SELECT count(*) FROM audit_events),"
             " (SELECT watermark::text FROM rollup_state WHERE name = 'events')"
         ).rows[0]
-    return tuple(counts)
+    return tuple(row)
+
+
+@contextmanager
+def kept_unchanged(db: Database) -> Iterator[None]:
+    """For a database tests share: fails when one of them added events or refreshed it."""
+    before = _state(db)
+    yield
+    assert _state(db) == before, "a test changed the database its module shares"
 
 
 @pytest.fixture(scope="module")
 def loaded_shared(module_db: Database) -> Iterator[tuple[Database, list[Event]]]:
-    """`loaded`'s data in one database the module's read-only tests share; teardown fails
-    when a test changed its events or refreshed it."""
+    """`loaded`'s data in one database the module's read-only tests share."""
     events = load_events(module_db)
-    before = _unchanged_state(module_db)
-    yield module_db, events
-    assert _unchanged_state(module_db) == before, "a test changed the shared database"
+    with kept_unchanged(module_db):
+        yield module_db, events
