@@ -26,8 +26,12 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
+# Tests run in parallel, one pytest-xdist worker per core; each test has its own database,
+# and tests that must not overlap share an xdist_group (see tests/conftest.py).
+PYTEST_WORKERS ?= auto
+
 pytest:
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 format: install
 	$(BIN)/ruff format .

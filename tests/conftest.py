@@ -7,25 +7,34 @@ example TimescaleDB); each run creates and drops its own databases there.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from sql.capabilities import Capabilities
+from sql.capabilities import Capabilities, Flavor
 from sql.embedded import EmbeddedPostgres
 from sql.gateway import Database
 from sql.migrate import migrate
 from sql.settings import Settings
 
 TEST_URL_ENV = "AUDITLENS_TEST_DATABASE_URL"
+_TESTS = Path(__file__).resolve().parent
+# Tests that take a free local port and rely on what does (or does not) listen there: under
+# `--dist loadgroup` they run in one xdist worker, one after another, so no other test's
+# server can take the port in between. The browser tests also share one Chromium.
+FREE_PORT_TESTS = (_TESTS / "browser", _TESTS / "sql" / "test_failures.py")
 
 
 @dataclass
@@ -43,22 +52,28 @@ class TestServer:
 
 
 _server: TestServer | None = None
+# The controller's stopped, migrated cluster that every xdist worker copies (embedded only).
+_seed: TestServer | None = None
+WORKERINPUT_KEY = "auditlens_test_seed"
 
 
-def _start_server() -> TestServer:
+def _start_server(config: pytest.Config | None = None) -> TestServer:
+    """This process's server, started once. An xdist worker starts a copy of the controller's
+    migrated cluster (`_seed_for_workers`) instead of migrating a template of its own."""
     global _server
     if _server is not None:
+        return _server
+    seed = getattr(config, "workerinput", {}).get(WORKERINPUT_KEY) if config else None
+    if seed is not None:
+        _server = _start_copy(seed)
         return _server
     external = os.environ.get(TEST_URL_ENV)
     embedded = None
     if external:
         admin_url = external
     else:
-        # Not under pytest's tmp dirs: those are 0700 and the server may run as 'postgres'.
-        data_dir = Path(tempfile.mkdtemp(prefix="auditlens-test-pg-"))
-        data_dir.chmod(0o755)
-        embedded = EmbeddedPostgres(data_dir, fast_unsafe=True)
-        admin_url = embedded.start().replace("/auditlens?", "/postgres?")
+        embedded = EmbeddedPostgres(_new_data_dir(), fast_unsafe=True)
+        admin_url = _admin_url(embedded.start())
     template = f"auditlens_tpl_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{template}"')
@@ -71,26 +86,127 @@ def _start_server() -> TestServer:
     return server
 
 
+def _new_data_dir() -> Path:
+    # Not under pytest's tmp dirs: those are 0700 and the server may run as 'postgres'.
+    data_dir = Path(tempfile.mkdtemp(prefix="auditlens-test-pg-"))
+    data_dir.chmod(0o755)
+    return data_dir
+
+
+def _admin_url(url: str) -> str:
+    return url.replace("/auditlens?", "/postgres?")
+
+
+def _seed_for_workers(config: pytest.Config) -> dict[str, object]:
+    """The controller's migrated cluster, stopped so that workers can copy its files.
+
+    Each worker runs its own copy rather than sharing one server: the read model's watermark
+    is the cluster-wide oldest running transaction, so one worker's open transaction would
+    change what another worker's refresh rolls up."""
+    global _server, _seed
+    if _seed is None:
+        _seed = _start_server(config)
+        _server = None
+        assert _seed.embedded is not None  # an external server runs the tests in one process
+        _seed.embedded.stop()
+    assert _seed.embedded is not None
+    caps = dataclasses.asdict(_seed.capabilities)
+    caps["flavor"] = _seed.capabilities.flavor.value
+    return {
+        "pgdata": str(_seed.embedded.pgdata),
+        "template": _seed.template,
+        "capabilities": caps,
+    }
+
+
+def _start_copy(seed: dict[str, Any]) -> TestServer:
+    data_dir = _new_data_dir()
+    embedded = EmbeddedPostgres(data_dir, fast_unsafe=True)
+    # cp -a keeps the files' owner: the server may run as 'postgres' while we are root.
+    subprocess.run(["/bin/cp", "-a", seed["pgdata"], str(embedded.pgdata)], check=True)
+    admin_url = _admin_url(embedded.start())
+    caps = dict(seed["capabilities"])
+    caps["flavor"] = Flavor(caps["flavor"])
+    return TestServer(admin_url, seed["template"], Capabilities(**caps), embedded)
+
+
 def _test_settings() -> Settings:
     return Settings(database_url=None, data_dir=Path(tempfile.gettempdir()), max_rows=10_000)
 
 
 def _stop_server() -> None:
-    global _server
-    if _server is None:
-        return
-    with _server.admin() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{_server.template}" WITH (FORCE)')
-    if _server.embedded is not None:
-        _server.embedded.stop()
-        shutil.rmtree(_server.embedded.data_dir, ignore_errors=True)
-    _server = None
+    global _server, _seed
+    if _server is not None:
+        with _server.admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{_server.template}" WITH (FORCE)')
+        _remove_embedded(_server)
+        _server = None
+    if _seed is not None:
+        _remove_embedded(_seed)
+        _seed = None
+
+
+def _remove_embedded(server: TestServer) -> None:
+    if server.embedded is not None:
+        server.embedded.stop()
+        shutil.rmtree(server.embedded.data_dir, ignore_errors=True)
+
+
+def _collect_only(config: pytest.Config) -> bool:
+    return bool(config.option.collectonly)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    server = _start_server()
-    where = "external server" if server.embedded is None else "throwaway embedded server"
+    # Listing the tests needs no server; a run prints the one its tests will use.
+    if _collect_only(config):
+        return ["database: not started (--collect-only)"]
+    server = _seed or _start_server(config)
+    if server.embedded is None:
+        where = "external server"
+    elif _seed is not None or getattr(config.option, "numprocesses", None):
+        where = "a throwaway embedded server per xdist worker"
+    else:
+        where = "throwaway embedded server"
     return [f"database: {server.capabilities.describe()} ({where})"]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` against an external server runs in one process (see `_seed_for_workers`)."""
+    return 0 if os.environ.get(TEST_URL_ENV) else None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: migrate once, and give every worker the cluster to copy."""
+    if _collect_only(node.config):
+        return
+    if os.environ.get(TEST_URL_ENV):
+        raise pytest.UsageError(
+            f"{TEST_URL_ENV}: an external server runs the tests in one process (-n 0)"
+        )
+    node.workerinput[WORKERINPUT_KEY] = _seed_for_workers(node.config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for `--dist loadgroup`: a group's tests run in one worker, one after another."""
+    for item in items:
+        if any(item.path.is_relative_to(path) for path in FREE_PORT_TESTS):
+            item.add_marker(pytest.mark.xdist_group("free-ports"))
+        elif _uses_module_fixture(item):
+            # Split over workers, a module's expensive fixture would be built in each.
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def _uses_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        definition.scope in ("module", "class", "package")
+        for definitions in info.name2fixturedefs.values()
+        for definition in definitions
+    )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -98,31 +214,52 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> TestServer:
-    return _start_server()
+def pg_server(pytestconfig: pytest.Config) -> TestServer:
+    return _start_server(pytestconfig)
+
+
+@contextmanager
+def _cloned_database(server: TestServer) -> Iterator[str]:
+    """The URL of a new database cloned from the migrated template, dropped afterwards."""
+    name = f"auditlens_test_{uuid.uuid4().hex[:12]}"
+    with server.admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{server.template}"')
+    try:
+        yield server.url_for(name)
+    finally:
+        with server.admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def _gateway(url: str) -> Iterator[Database]:
+    database = Database(url, _test_settings())
+    try:
+        yield database
+    finally:
+        database.close()
 
 
 @pytest.fixture
 def fresh_database(pg_server: TestServer) -> Iterator[str]:
     """The URL of a new database cloned from the migrated template, dropped afterwards."""
-    name = f"auditlens_test_{uuid.uuid4().hex[:12]}"
-    with pg_server.admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_server.template}"')
-    try:
-        yield pg_server.url_for(name)
-    finally:
-        with pg_server.admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with _cloned_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture
 def db(fresh_database: str) -> Iterator[Database]:
     """A migrated database of this test's own, through the gateway."""
-    database = Database(fresh_database, _test_settings())
-    try:
+    with _gateway(fresh_database) as database:
         yield database
-    finally:
-        database.close()
+
+
+@pytest.fixture(scope="module")
+def module_db(pg_server: TestServer) -> Iterator[Database]:
+    """A migrated database one test module shares: for data its tests only read (a fixture
+    seeding it should check at teardown that they did not change it)."""
+    with _cloned_database(pg_server) as url, _gateway(url) as database:
+        yield database
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from sql.event_filter import EventFilter
-from tests.dashboard.test_anomalies_page import seed_findings
+from tests.dashboard.known_data import seed_findings
 from usecases.accounts import add_user
 
 EVIDENCE = "user:u_john action:export created:2025-01-15..2025-01-15"

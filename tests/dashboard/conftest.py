@@ -11,11 +11,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.context import SESSION_TOKEN_KEY
+from dashboard.drilldown import EXPLORE_PAGE
+from sql.event_store import insert_events
 from sql.gateway import Database
 from sql.settings import DATABASE_URL_ENV
+from tests.dashboard.known_data import FIRST_DAY, LAST_DAY, explore_rows
 from usecases.accounts import add_user, open_session
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "pages"
+EXPLORE = PAGES.parent / EXPLORE_PAGE
 
 
 @pytest.fixture
@@ -26,6 +30,14 @@ def dashboard_db(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Data
     from dashboard.resources import _database
 
     _database.clear()
+
+
+@pytest.fixture
+def known(dashboard_db: Database) -> Database:
+    """The dashboard database holding Explore's data set (`known_data.explore_rows`)."""
+    with dashboard_db.writer() as session:
+        insert_events(session, explore_rows())
+    return dashboard_db
 
 
 SignIn = Callable[..., str]
@@ -53,6 +65,18 @@ def page_test(page: str, token: str | None, **query: str) -> AppTest:
     for name, value in query.items():
         at.query_params[name] = value
     return at
+
+
+def run_compliance_report(
+    at: AppTest, resource: str = "payment-logs", resource_type: str = "source"
+) -> AppTest:
+    """Fill the Compliance page's form for the known data's days and press Run report."""
+    at.text_input(key="compliance_resource").input(resource)
+    at.text_input(key="compliance_resource_type").input(resource_type)
+    at.date_input(key="compliance_from").set_value(FIRST_DAY)
+    at.date_input(key="compliance_to").set_value(LAST_DAY)
+    next(b for b in at.button if b.label == "Run report").click()
+    return at.run()
 
 
 def download_url(at: AppTest, key: str) -> str:

@@ -4,63 +4,9 @@ and another organisation's findings never show."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-
-from dashboard.drilldown import EXPLORE_PAGE
 from dashboard.markdown_text import md
-from detection.findings import DetectionRun, Finding, save_findings
-from tests.dashboard.conftest import page_test
-from tests.dashboard.known_data import seed
-
-EXPLORE = Path(__file__).resolve().parents[2] / "dashboard" / EXPLORE_PAGE
-DAY = date(2025, 1, 15)
-START = datetime(2025, 1, 15, tzinfo=UTC)
-
-
-def _finding(user_id, email, score, severity, title, query):
-    return Finding(
-        user_id=user_id,
-        user_email=email,
-        day=DAY,
-        window_start=START,
-        window_end=START + timedelta(days=1),
-        score=score,
-        severity=severity,
-        detectors=["large_export", "model"],
-        title=title,
-        explanation=f"{title}: far above the usual",
-        evidence_query=query,
-    )
-
-
-def seed_findings(db):
-    seed(db)
-    run = DetectionRun(DAY, DAY, "test", ["large_export"], None, {}, {}, 3)
-    save_findings(
-        db,
-        "org_a",
-        run,
-        [
-            _finding(
-                "u_sarah", "sarah@company.com", 0.41, "medium", "Config burst", "user:u_sarah"
-            ),
-            _finding(
-                "u_john",
-                "john@company.com",
-                0.93,
-                "high",
-                "Export at 2 a.m.",
-                "user:u_john action:export created:2025-01-15..2025-01-15",
-            ),
-        ],
-    )
-    save_findings(
-        db,
-        "org_b",
-        run,
-        [_finding("u_mallory", "mallory@org-b.com", 0.99, "critical", "Org B secret", "x")],
-    )
+from tests.dashboard.conftest import EXPLORE, page_test
+from tests.dashboard.known_data import seed_findings
 
 
 def _select(at, row):

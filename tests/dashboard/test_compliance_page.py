@@ -11,26 +11,22 @@ from datetime import UTC, date, datetime, timedelta
 
 from dashboard.markdown_text import md
 from sql.event_store import insert_events
-from tests.dashboard.conftest import download_url, fetch_download, page_test
+from tests.dashboard.conftest import (
+    download_url,
+    fetch_download,
+    page_test,
+    run_compliance_report,
+)
 from tests.dashboard.known_data import FIRST_DAY, LAST_DAY, seed
 from tests.factories import event_row
 from usecases import access_report
 from usecases.exports import Exporter
 
 
-def _run_report(at, resource="payment-logs", resource_type="source"):
-    at.text_input(key="compliance_resource").input(resource)
-    at.text_input(key="compliance_resource_type").input(resource_type)
-    at.date_input(key="compliance_from").set_value(FIRST_DAY)
-    at.date_input(key="compliance_to").set_value(LAST_DAY)
-    next(b for b in at.button if b.label == "Run report").click()
-    return at.run()
-
-
 def test_report_shows_who_accessed_the_resource(dashboard_db, sign_in):
     seed(dashboard_db)
     token = sign_in("aud@company.com", "org_a", "auditor")
-    at = _run_report(page_test("compliance.py", token).run())
+    at = run_compliance_report(page_test("compliance.py", token).run())
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {
@@ -68,7 +64,7 @@ def test_report_shows_who_accessed_the_resource(dashboard_db, sign_in):
 
 def test_analyst_without_export_right_gets_no_download(dashboard_db, sign_in):
     seed(dashboard_db)
-    at = _run_report(
+    at = run_compliance_report(
         page_test("compliance.py", sign_in("an@company.com", "org_a", "analyst")).run()
     )
     assert not at.exception
@@ -76,7 +72,7 @@ def test_analyst_without_export_right_gets_no_download(dashboard_db, sign_in):
     assert not [m for m in at.markdown if "compliance_" in m.value and "<a id=" in m.value]
     assert any("not download" in c.value for c in at.caption)
     allowed = sign_in("ex@company.com", "org_a", "analyst", can_export=True)
-    at = _run_report(page_test("compliance.py", allowed).run())
+    at = run_compliance_report(page_test("compliance.py", allowed).run())
     assert download_url(at, "compliance_csv").startswith("/_auditlens/export/")
     assert download_url(at, "compliance_html").startswith("/_auditlens/export/")
 
@@ -84,7 +80,7 @@ def test_analyst_without_export_right_gets_no_download(dashboard_db, sign_in):
 def test_the_printable_report_leaves_only_through_the_session_route(dashboard_db, sign_in):
     seed(dashboard_db)
     token = sign_in("aud@company.com", "org_a", "auditor")
-    at = _run_report(page_test("compliance.py", token).run())
+    at = run_compliance_report(page_test("compliance.py", token).run())
     assert not at.exception
     # Nothing of the report sits in Streamlit's media store, which serves anyone its URL.
     assert not at.get("download_button")
@@ -126,14 +122,16 @@ def test_the_printable_report_leaves_only_through_the_session_route(dashboard_db
 
 def test_other_organisation_sees_no_access_to_our_resource(dashboard_db, sign_in):
     seed(dashboard_db)
-    at = _run_report(page_test("compliance.py", sign_in("eve@org-b.com", "org_b", "admin")).run())
+    at = run_compliance_report(
+        page_test("compliance.py", sign_in("eve@org-b.com", "org_b", "admin")).run()
+    )
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Accesses"] == "0"
     assert any("Nobody accessed" in i.value for i in at.info)
 
 
 def test_bad_input_names_the_field(dashboard_db, sign_in):
-    at = _run_report(
+    at = run_compliance_report(
         page_test("compliance.py", sign_in("aud@company.com", "org_a", "auditor")).run(),
         resource=" ",
     )

@@ -21,7 +21,6 @@ from dashboard import download_route
 from sql.event_filter import EventFilter
 from sql.event_store import insert_events
 from tests.dashboard.conftest import download_url, fetch_download, page_test
-from tests.dashboard.test_explore import known  # noqa: F401 - the fixture
 from tests.factories import event_row
 from usecases.accounts import end_session
 from usecases.exports import REVIEW_THRESHOLD, Exporter, ExportStream
@@ -32,7 +31,7 @@ def _records(db, org="org_a"):
         return s.execute("SELECT * FROM org_audit_exports ORDER BY export_id").dicts()
 
 
-def test_the_csv_streams_exactly_the_view_and_is_recorded(known, sign_in, tmp_path):  # noqa: F811
+def test_the_csv_streams_exactly_the_view_and_is_recorded(known, sign_in, tmp_path):
     token = sign_in("ann@company.com", "org_a", "auditor")
     at = page_test("explore.py", token, q="user:u_ann").run()
     assert not at.exception
@@ -60,7 +59,7 @@ def test_the_csv_streams_exactly_the_view_and_is_recorded(known, sign_in, tmp_pa
     assert again.content == response.content and len(_records(known)) == 2
 
 
-def test_ndjson_of_the_view(known, sign_in):  # noqa: F811
+def test_ndjson_of_the_view(known, sign_in):
     token = sign_in("ann@company.com", "org_a", "auditor")
     at = page_test("explore.py", token, q="user:u_ann").run()
     at.radio(key="explore_export_format").set_value("ndjson").run()
@@ -70,7 +69,7 @@ def test_ndjson_of_the_view(known, sign_in):  # noqa: F811
     assert _records(known)[0]["export_format"] == "ndjson"
 
 
-def test_only_the_live_session_that_was_offered_it_downloads(known, sign_in):  # noqa: F811
+def test_only_the_live_session_that_was_offered_it_downloads(known, sign_in):
     token = sign_in("ann@company.com", "org_a", "auditor")
     at = page_test("explore.py", token, q="user:u_ann").run()
     url = download_url(at, "explore_download")
@@ -83,7 +82,7 @@ def test_only_the_live_session_that_was_offered_it_downloads(known, sign_in):  #
     assert _records(known) == []
 
 
-def test_a_role_without_exports_gets_neither_link_nor_file(known, sign_in):  # noqa: F811
+def test_a_role_without_exports_gets_neither_link_nor_file(known, sign_in):
     token = sign_in("an@company.com", "org_a", "analyst")
     at = page_test("explore.py", token).run()
     assert not [m for m in at.markdown if "explore_download" in m.value]
@@ -94,7 +93,7 @@ def test_a_role_without_exports_gets_neither_link_nor_file(known, sign_in):  # n
     assert _records(known) == []
 
 
-def test_an_expired_link_says_so(known, sign_in, monkeypatch):  # noqa: F811
+def test_an_expired_link_says_so(known, sign_in, monkeypatch):
     token = sign_in("ann@company.com", "org_a", "auditor")
     url = download_route.download_link(token, "org_a", EventFilter(), "csv", file_name="x.csv")
     later = time.monotonic() + download_route.TICKET_TTL_SECONDS + 1
@@ -130,7 +129,7 @@ def test_large_downloads_are_flagged_and_cells_escaped(dashboard_db, sign_in):
     assert b"'=cmd|' /C calc'!A0" in response.content
 
 
-def test_an_export_cut_off_is_recorded_as_not_completed(known):  # noqa: F811
+def test_an_export_cut_off_is_recorded_as_not_completed(known):
     stream = ExportStream(
         known, "org_a", EventFilter(), "csv", exporter=Exporter(user_id="u"), batch_size=10
     )
@@ -151,7 +150,7 @@ def test_an_export_cut_off_is_recorded_as_not_completed(known):  # noqa: F811
     assert len(_records(known)) == 1
 
 
-def test_a_download_whose_client_goes_away_is_recorded(known, sign_in, monkeypatch):  # noqa: F811
+def test_a_download_whose_client_goes_away_is_recorded(known, sign_in, monkeypatch):
     """Through the route: the connection fails after the first chunk of the body."""
     import anyio
     from starlette.applications import Starlette

@@ -5,81 +5,12 @@ self-auditing."""
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from dashboard.markdown_text import md
-from sql.event_store import insert_events
 from sql.vocabulary import FAMILIES
 from tests.dashboard.conftest import download_url, fetch_download, page_test
-from tests.factories import event_row
-
-T0 = datetime(2025, 1, 15, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def known(dashboard_db):
-    """org_a: 120 searches by ann (session s_ann), 7 config changes by bob, 1 export by eve
-    from 10.9.8.7; org_b: 30 events of mallory."""
-    rows = [
-        event_row(
-            organization_id="org_a",
-            id=f"a{i:03d}",
-            user_id="u_ann",
-            user_email="ann@company.com",
-            event_time=T0 + timedelta(minutes=i),
-            session_id="s_ann",
-            ip_address="192.168.1.10",
-            details={"query": f"level:error n={i}", "results_count": i},
-        )
-        for i in range(120)
-    ]
-    rows += [
-        event_row(
-            organization_id="org_a",
-            id=f"c{i}",
-            user_id="u_bob",
-            user_email="bob@company.com",
-            event_type="config_change",
-            event_action="update_alert",
-            resource_type="alert",
-            resource_id="high-errors",
-            event_time=T0 + timedelta(days=1, hours=i),
-            session_id="s_bob",
-            details={"old_values": {"threshold": 100}, "new_values": {"threshold": 200}},
-        )
-        for i in range(7)
-    ]
-    rows.append(
-        event_row(
-            organization_id="org_a",
-            id="x1",
-            user_id="u_eve",
-            user_email="eve@company.com",
-            event_type="data_modification",
-            event_action="export",
-            ip_address="10.9.8.7",
-            resource_id="payment-logs",
-            event_time=T0 + timedelta(days=2),
-            details={"records": 1247, "note": "=cmd|'/C calc'!A0"},
-        )
-    )
-    rows += [
-        event_row(
-            organization_id="org_b",
-            id=f"b{i}",
-            user_id="u_mal",
-            user_email="mallory@other.com",
-            event_time=T0 + timedelta(minutes=i),
-            session_id="s_ann",
-            resource_id="payment-logs",
-        )
-        for i in range(30)
-    ]
-    with dashboard_db.writer() as s:
-        insert_events(s, rows)
-    return dashboard_db
 
 
 def _metric(at):

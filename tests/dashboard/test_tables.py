@@ -9,9 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import tables
-from tests.dashboard.conftest import page_test
+from tests.dashboard.conftest import page_test, run_compliance_report
 from tests.dashboard.known_data import seed
-from tests.dashboard.test_compliance_page import _run_report
 
 
 def test_numeric_columns_are_formatted_and_overrides_win():
@@ -27,7 +26,7 @@ def test_numeric_columns_are_formatted_and_overrides_win():
 
 def test_compliance_tables_show_counts_with_separators(dashboard_db, sign_in):
     seed(dashboard_db)
-    at = _run_report(
+    at = run_compliance_report(
         page_test("compliance.py", sign_in("aud@company.com", "org_a", "auditor")).run()
     )
     assert not at.exception

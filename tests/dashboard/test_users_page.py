@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from tests.dashboard.conftest import page_test
+from tests.dashboard.conftest import EXPLORE, page_test
 from tests.dashboard.known_data import FIRST_DAY, seed
-from tests.dashboard.test_anomalies_page import EXPLORE
 
 WED = date(2025, 1, 15)
 

@@ -5,10 +5,7 @@ of benign oddities flagged. Floors, not exact scores (the simulation is seeded).
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,7 +16,6 @@ from simulator.evaluate import REQUEST_SCENARIOS, Evaluation, evaluate_database
 from simulator.scenarios import SCENARIOS
 from simulator.writer import write_database
 from sql.gateway import Database
-from tests.conftest import _test_settings
 
 ORG = "org_quality"
 # Small enough to simulate, ingest and evaluate in well under a minute; the request's five
@@ -30,21 +26,12 @@ COUNTS = {name: (2 if name in REQUEST_SCENARIOS else 1) for name in SCENARIOS}
 
 @pytest.fixture(scope="module")
 def labelled_db(
-    pg_server: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Database, dict]]:
-    name = f"auditlens_quality_{uuid.uuid4().hex[:10]}"
-    with pg_server.admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_server.template}"')
-    db = Database(pg_server.url_for(name), _test_settings())
+    module_db: Database, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Database, dict]:
     labels_path = Path(tmp_path_factory.mktemp("sim")) / "labels.json"
     config = SimulationConfig(ORG, users=USERS, days=DAYS, seed=SEED, scenarios=COUNTS)
-    write_database(Simulation(config), db, labels_path)
-    try:
-        yield db, json.loads(labels_path.read_text(encoding="utf-8"))
-    finally:
-        db.close()
-        with pg_server.admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    write_database(Simulation(config), module_db, labels_path)
+    return module_db, json.loads(labels_path.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
+
 from sql.rollup.measures import (
     FAMILIES,
     RECORD_KEYS,
@@ -41,6 +43,40 @@ FAMILY_ACTIONS = {
 }
 START = datetime(2025, 3, 1, tzinfo=UTC)  # includes the US daylight-saving switch (Mar 9)
 DAYS = 14
+
+
+def org_settings() -> dict[str, tuple[str, int, int]]:
+    """Each organisation's (time zone, work start, work end), as the reference takes them."""
+    return {org: (tz, ws, we) for org, tz, ws, we in ORGS}
+
+
+ORG_IDS = [o for o, *_ in ORGS] + ["org_no_settings", "org_empty"]
+# Aligned and unaligned ranges, inside and beyond the data, one shorter than an hour.
+RANGES = [
+    (START - timedelta(days=1), START + timedelta(days=DAYS + 1)),
+    (START + timedelta(days=2, hours=5, minutes=17), START + timedelta(days=9, minutes=3)),
+    (START + timedelta(days=3), START + timedelta(days=4)),
+    (START + timedelta(days=5, minutes=10), START + timedelta(days=5, minutes=50)),
+    (
+        START + timedelta(days=6, hours=23, minutes=59),
+        START + timedelta(days=8, hours=0, seconds=1),
+    ),
+]
+
+
+def frame_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """A read model frame as the reference's rows: Python datetimes, None for NaN/NaT."""
+    out = []
+    for row in frame.itertuples(index=False):
+        values = []
+        for v in row:
+            if isinstance(v, pd.Timestamp):
+                v = v.to_pydatetime()
+            elif (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
+                v = None
+            values.append(v)
+        out.append(tuple(values))
+    return out
 
 
 @dataclass

@@ -4,19 +4,23 @@ is rolled up and whatever part is still past the watermark."""
 
 from __future__ import annotations
 
-import math
-import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from sql.event_store import insert_events
 from sql.gateway import Database
 from sql.read_model import FEATURE_COLUMNS, ReadModel, ReadModelError
 from tests.sql import read_model_reference as ref
-from tests.sql.read_model_reference import DAYS, ORGS, START, Event, Generator
+from tests.sql.read_model_reference import (
+    DAYS,
+    ORG_IDS,
+    RANGES,
+    START,
+    frame_rows,
+    org_settings,
+)
 
 # The rollups behind ReadModel.resource_details.
 DETAIL_TABLES = (
@@ -26,75 +30,8 @@ DETAIL_TABLES = (
 )
 
 
-def _settings() -> dict[str, tuple[str, int, int]]:
-    return {org: (tz, ws, we) for org, tz, ws, we in ORGS}
-
-
-def _set_org_hours(db: Database) -> None:
-    with db.admin() as session:
-        for org, tz, ws, we in ORGS:
-            session.execute(
-                "INSERT INTO organizations (organization_id, time_zone, work_start_hour,"
-                " work_end_hour) VALUES (:o, :tz, :ws, :we)",
-                {"o": org, "tz": tz, "ws": ws, "we": we},
-            )
-
-
-def _insert(db: Database, events: list[Event]) -> None:
-    with db.writer() as w:
-        insert_events(w, [e.row() for e in events])
-
-
-@pytest.fixture
-def loaded(db: Database) -> tuple[Database, list[Event]]:
-    """Three batches: rolled up; late events and re-sent duplicates, rolled up; then a batch
-    that stays past the watermark. The org without a row of its own uses the defaults."""
-    _set_org_hours(db)
-    gen = Generator(seed=7)
-    orgs = [o for o, *_ in ORGS] + ["org_no_settings"]
-    model = ReadModel(db)
-    first = [gen.event(random.Random(i).choice(orgs), day_from=7) for i in range(700)]
-    _insert(db, first)
-    model.refresh()
-    late = [gen.event(random.Random(i).choice(orgs), day_to=7) for i in range(400)]
-    # Duplicates land in the same batch and in a later one: stored once, counted once.
-    _insert(db, late + first[:50] + late[:20])
-    model.refresh()
-    recent = [gen.event(random.Random(i).choice(orgs)) for i in range(300)]
-    _insert(db, recent + first[50:80])
-    return db, first + late + recent
-
-
-def _rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
-    out = []
-    for row in frame.itertuples(index=False):
-        values = []
-        for v in row:
-            if isinstance(v, pd.Timestamp):
-                v = v.to_pydatetime()
-            elif (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
-                v = None
-            values.append(v)
-        out.append(tuple(values))
-    return out
-
-
-ORG_IDS = [o for o, *_ in ORGS] + ["org_no_settings", "org_empty"]
-# Aligned and unaligned ranges, inside and beyond the data, one shorter than an hour.
-RANGES = [
-    (START - timedelta(days=1), START + timedelta(days=DAYS + 1)),
-    (START + timedelta(days=2, hours=5, minutes=17), START + timedelta(days=9, minutes=3)),
-    (START + timedelta(days=3), START + timedelta(days=4)),
-    (START + timedelta(days=5, minutes=10), START + timedelta(days=5, minutes=50)),
-    (
-        START + timedelta(days=6, hours=23, minutes=59),
-        START + timedelta(days=8, hours=0, seconds=1),
-    ),
-]
-
-
-def test_timeline_equals_raw(loaded):
-    db, events = loaded
+def test_timeline_equals_raw(loaded_shared):
+    db, events = loaded_shared
     model = ReadModel(db)
     for org in ORG_IDS:
         for t0, t1 in RANGES:
@@ -102,29 +39,31 @@ def test_timeline_equals_raw(loaded):
                 got = model.timeline(org, t0, t1, bucket=bucket)
                 assert list(got.columns) == ["bucket", "event_type", "event_action", "events"]
                 want = ref.timeline(events, org, t0, t1, bucket)
-                assert _rows(got) == want, (t0, t1, bucket)
+                assert frame_rows(got) == want, (t0, t1, bucket)
                 # Per family only (the chart's stacks): the same counts summed over actions.
                 fam_only = model.timeline(org, t0, t1, bucket=bucket, by_action=False)
                 assert list(fam_only.columns) == ["bucket", "event_type", "events"]
                 summed: dict[tuple[Any, Any], int] = {}
                 for b, family, _action, n in want:
                     summed[(b, family)] = summed.get((b, family), 0) + n
-                assert _rows(fam_only) == [(*k, v) for k, v in sorted(summed.items())]
+                assert frame_rows(fam_only) == [(*k, v) for k, v in sorted(summed.items())]
             fams = ["login", "custom_family"]
             got = model.timeline(org, t0, t1, bucket="day", families=fams)
-            assert _rows(got) == ref.timeline(events, org, t0, t1, "day", fams)
+            assert frame_rows(got) == ref.timeline(events, org, t0, t1, "day", fams)
 
 
-def test_user_activity_equals_raw(loaded):
-    db, events = loaded
+def test_user_activity_equals_raw(loaded_shared):
+    db, events = loaded_shared
     model = ReadModel(db)
     for org in ORG_IDS:
         for t0, t1 in RANGES:
             got = model.user_activity(org, t0, t1)
             assert list(got.columns) == ["bucket", "user_id", "user_email", "event_type", "events"]
-            assert sorted(_rows(got), key=repr) == ref.user_activity(events, org, t0, t1)
+            assert sorted(frame_rows(got), key=repr) == ref.user_activity(events, org, t0, t1)
             one = model.user_activity(org, t0, t1, user_id="user_3")
-            assert sorted(_rows(one), key=repr) == ref.user_activity(events, org, t0, t1, "user_3")
+            assert sorted(frame_rows(one), key=repr) == ref.user_activity(
+                events, org, t0, t1, "user_3"
+            )
 
 
 # Whole-hour, DST-switching (New York, Lord Howe's half hour), +05:30 and +05:45 zones.
@@ -137,8 +76,8 @@ HEATMAP_ZONES = [
 ]
 
 
-def test_user_heatmap_equals_raw(loaded):
-    db, events = loaded
+def test_user_heatmap_equals_raw(loaded_shared):
+    db, events = loaded_shared
     model = ReadModel(db)
     for org in ORG_IDS:
         for t0, t1 in RANGES:
@@ -147,26 +86,26 @@ def test_user_heatmap_equals_raw(loaded):
                     got = model.user_heatmap(org, t0, t1, user, zone)
                     assert list(got.columns) == ["weekday", "hour", "events"]
                     want = ref.user_heatmap(events, org, t0, t1, user, zone)
-                    assert _rows(got) == want, (org, t0, t1, zone, user)
+                    assert frame_rows(got) == want, (org, t0, t1, zone, user)
 
 
-def test_totals_equal_raw(loaded):
-    db, events = loaded
+def test_totals_equal_raw(loaded_shared):
+    db, events = loaded_shared
     model = ReadModel(db)
     for org in ORG_IDS:
         for t0, t1 in RANGES:
             assert model.totals(org, t0, t1) == ref.totals(events, org, t0, t1), (t0, t1)
 
 
-def test_top_users_and_resources_equal_raw(loaded):
-    db, events = loaded
+def test_top_users_and_resources_equal_raw(loaded_shared):
+    db, events = loaded_shared
     model = ReadModel(db)
     for org in ORG_IDS:
         for t0, t1 in RANGES:
             for n in (1, 3, 10):
                 got = model.top_users(org, t0, t1, n=n)
                 assert list(got.columns) == ["user_id", "user_email", "events"]
-                assert _rows(got) == ref.top_users(events, org, t0, t1, n)
+                assert frame_rows(got) == ref.top_users(events, org, t0, t1, n)
                 res = model.top_resources(org, t0, t1, n=n)
                 assert list(res.columns) == [
                     "resource_type",
@@ -174,27 +113,27 @@ def test_top_users_and_resources_equal_raw(loaded):
                     "events",
                     "distinct_users",
                 ]
-                assert _rows(res) == ref.top_resources(events, org, t0, t1, n)
+                assert frame_rows(res) == ref.top_resources(events, org, t0, t1, n)
             for family in ("log_access", "custom_family"):
                 got = model.top_users(org, t0, t1, n=4, family=family)
-                assert _rows(got) == ref.top_users(events, org, t0, t1, 4, family), family
+                assert frame_rows(got) == ref.top_users(events, org, t0, t1, 4, family), family
 
 
-def test_user_day_features_equal_raw(loaded):
-    db, events = loaded
+def test_user_day_features_equal_raw(loaded_shared):
+    db, events = loaded_shared
     model = ReadModel(db)
     for org in ORG_IDS:
         d0, d1 = START.date(), (START + timedelta(days=DAYS)).date()
         for lo, hi in [(d0, d1), (d0 + timedelta(days=3), d0 + timedelta(days=8)), (d1, d1)]:
             got = model.user_day_features(org, lo, hi)
             assert list(got.columns) == list(FEATURE_COLUMNS)
-            assert sorted(_rows(got), key=repr) == ref.user_day_features(
-                events, org, lo, hi, _settings()
+            assert sorted(frame_rows(got), key=repr) == ref.user_day_features(
+                events, org, lo, hi, org_settings()
             )
 
 
-def test_day_tables_equal_raw(loaded):
-    db, events = loaded
+def test_day_tables_equal_raw(loaded_shared):
+    db, events = loaded_shared
     model = ReadModel(db)
     for org in ORG_IDS:
         d0, d1 = START.date(), (START + timedelta(days=DAYS)).date()
@@ -207,31 +146,31 @@ def test_day_tables_equal_raw(loaded):
                 "accesses",
                 "distinct_users",
             ]
-            assert sorted(_rows(got), key=repr) == ref.resource_day_access(events, org, lo, hi)
+            assert sorted(frame_rows(got), key=repr) == ref.resource_day_access(events, org, lo, hi)
             one = model.resource_day_access(
                 org, lo, hi, resource_type="source", resource_id="auth-logs"
             )
-            assert sorted(_rows(one), key=repr) == ref.resource_day_access(
+            assert sorted(frame_rows(one), key=repr) == ref.resource_day_access(
                 events, org, lo, hi, "source", "auth-logs"
             )
             by_id = model.resource_day_access(org, lo, hi, resource_id="payment-logs")
-            assert sorted(_rows(by_id), key=repr) == ref.resource_day_access(
+            assert sorted(frame_rows(by_id), key=repr) == ref.resource_day_access(
                 events, org, lo, hi, None, "payment-logs"
             )
             res = model.user_day_resources(org, lo, hi)
-            assert sorted(_rows(res), key=repr) == ref.user_day_resources(events, org, lo, hi)
+            assert sorted(frame_rows(res), key=repr) == ref.user_day_resources(events, org, lo, hi)
             for rtype, rid in (("source", "auth-logs"), (None, "customer-data")):
                 who = model.resource_users(org, lo, hi, rtype, rid)
-                assert _rows(who) == ref.resource_users(events, org, lo, hi, rtype, rid)
+                assert frame_rows(who) == ref.resource_users(events, org, lo, hi, rtype, rid)
             auth = model.user_day_resources(org, lo, hi, "source", resource_id="auth-logs")
-            assert sorted(_rows(auth), key=repr) == [
+            assert sorted(frame_rows(auth), key=repr) == [
                 r
                 for r in ref.user_day_resources(events, org, lo, hi)
                 if r[2] == "source" and r[3] == "auth-logs"
             ]
             ips = model.user_day_ips(org, lo, hi)
             assert list(ips.columns) == ["day", "user_id", "ip_address", "user_agent", "events"]
-            assert sorted(_rows(ips), key=repr) == ref.user_day_ips(events, org, lo, hi)
+            assert sorted(frame_rows(ips), key=repr) == ref.user_day_ips(events, org, lo, hi)
 
 
 def test_answers_do_not_change_when_everything_is_rolled_up(loaded):
@@ -256,8 +195,8 @@ def test_rebuild_gives_the_same_answers(loaded):
     assert rebuilt.events == len({(e.org, e.id) for e in events})
     d0, d1 = START.date(), (START + timedelta(days=DAYS)).date()
     got = model.user_day_features("org_kolkata", d0, d1)
-    assert sorted(_rows(got), key=repr) == ref.user_day_features(
-        events, "org_kolkata", d0, d1, _settings()
+    assert sorted(frame_rows(got), key=repr) == ref.user_day_features(
+        events, "org_kolkata", d0, d1, org_settings()
     )
 
 
@@ -294,8 +233,8 @@ def test_empty_answers_keep_their_columns_and_types(db: Database):
     assert heat.empty and list(heat.columns) == ["weekday", "hour", "events"]
 
 
-def test_types_are_utc_timestamps_dates_and_integers(loaded):
-    db, _ = loaded
+def test_types_are_utc_timestamps_dates_and_integers(loaded_shared):
+    db, _ = loaded_shared
     model = ReadModel(db)
     t0, t1 = RANGES[0]
     timeline = model.timeline("org_ny", t0, t1)
@@ -313,8 +252,8 @@ def _details(model: ReadModel, org, lo, hi, rtype, rid, any_type=False):
     assert list(got.by_action.columns) == ["event_type", "event_action", "events"]
     assert list(got.by_user.columns) == ["user_id", "actions", "records", "ip_addresses"]
     assert got.by_action["events"].dtype == got.by_user["records"].dtype == "int64"
-    by_user = sorted(_rows(got.by_user), key=lambda r: (r[0] is None, r[0] or ""))
-    return _rows(got.by_action), by_user, got.records, got.ip_addresses
+    by_user = sorted(frame_rows(got.by_user), key=lambda r: (r[0] is None, r[0] or ""))
+    return frame_rows(got.by_action), by_user, got.records, got.ip_addresses
 
 
 # The compliance report's subjects: a typed resource, the NULL type, every type of an id

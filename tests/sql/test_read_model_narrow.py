@@ -10,25 +10,22 @@ import pytest
 
 from sql.read_model import FEATURE_COLUMNS, MAX_FEATURE_USERS, ReadModel, ReadModelError
 from tests.sql import read_model_reference as ref
-from tests.sql.read_model_reference import DAYS, START
-from tests.sql.test_read_model import ORG_IDS, RANGES, _rows, _settings, loaded
-
-__all__ = ["loaded"]  # the fixture, shared with test_read_model.py
+from tests.sql.read_model_reference import DAYS, ORG_IDS, RANGES, START, frame_rows, org_settings
 
 
-def test_user_day_features_of_chosen_users_equal_raw(loaded):
-    db, events = loaded
+def test_user_day_features_of_chosen_users_equal_raw(loaded_shared):
+    db, events = loaded_shared
     model = ReadModel(db)
     d0, d1 = START.date(), (START + timedelta(days=DAYS)).date()
     long_last = d0 + timedelta(days=500)  # past the per-day probes: a range scan instead
     for org in ORG_IDS:
         for lo, hi in [(d0, d1), (d0 + timedelta(days=3), d0 + timedelta(days=8)), (d0, long_last)]:
-            everyone = ref.user_day_features(events, org, lo, hi, _settings())
+            everyone = ref.user_day_features(events, org, lo, hi, org_settings())
             for users in (["user_3"], ["user_1", "user_4", "nobody"], []):
                 got = model.user_day_features(org, lo, hi, user_ids=users)
                 assert list(got.columns) == list(FEATURE_COLUMNS)
                 want = [row for row in everyone if row[1] in users]
-                assert sorted(_rows(got), key=repr) == want, (org, lo, hi, users)
+                assert sorted(frame_rows(got), key=repr) == want, (org, lo, hi, users)
 
 
 def test_user_ids_are_checked(db):
@@ -41,8 +38,8 @@ def test_user_ids_are_checked(db):
         model.user_day_features("org_a", day, day, user_ids=too_many)
 
 
-def test_top_resources_without_distinct_users_equal_raw(loaded):
-    db, events = loaded
+def test_top_resources_without_distinct_users_equal_raw(loaded_shared):
+    db, events = loaded_shared
     model = ReadModel(db)
     for org in ORG_IDS:
         for t0, t1 in RANGES:
@@ -50,11 +47,11 @@ def test_top_resources_without_distinct_users_equal_raw(loaded):
                 got = model.top_resources(org, t0, t1, n=n, distinct_users=False)
                 assert list(got.columns) == ["resource_type", "resource_id", "events"]
                 want = [row[:3] for row in ref.top_resources(events, org, t0, t1, n)]
-                assert _rows(got) == want, (org, t0, t1, n)
+                assert frame_rows(got) == want, (org, t0, t1, n)
 
 
-def test_user_emails_on_a_day_equal_raw(loaded):
-    db, events = loaded
+def test_user_emails_on_a_day_equal_raw(loaded_shared):
+    db, events = loaded_shared
     model = ReadModel(db)
     emails_seen = 0
     for org in ORG_IDS:
@@ -73,7 +70,7 @@ def test_user_emails_on_a_day_equal_raw(loaded):
                 if e.org == org and e.user_id == user and e.day == day and e.user_email
             ]
             want.append((user, max(emails, default=None)))
-        assert _rows(got) == want, org
+        assert frame_rows(got) == want, org
         emails_seen += sum(email is not None for _, email in want)
     assert emails_seen > 10
     assert model.user_emails("org_a", {}).empty

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -18,6 +19,7 @@ from sql.event_store import insert_events
 from sql.gateway import Database
 from sql.read_model import ReadModel
 from tests.factories import event_row
+from tests.sql.conftest import kept_unchanged
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 DAYS = 95  # January to early April: four months
@@ -145,16 +147,23 @@ def _check(db: Database, ranges: list[tuple[datetime, datetime]]) -> None:
             assert [(b.to_pydatetime(), t, e) for b, t, e in _plain(got)] == hourly
 
 
+@pytest.fixture(scope="module")
+def tiers_loaded(module_db: Database) -> Iterator[Database]:
+    """`_load`'s data in one database the depth tests share: they only read it."""
+    _load(module_db)
+    with kept_unchanged(module_db):
+        yield module_db
+
+
 @pytest.mark.parametrize("depth", [(1, 0), (2, 1), (100, 10)])
 def test_tiers_equal_raw_whatever_the_ranking_depth(
-    db: Database, monkeypatch: pytest.MonkeyPatch, depth: tuple[int, int]
+    tiers_loaded: Database, monkeypatch: pytest.MonkeyPatch, depth: tuple[int, int]
 ):
     # Depth 1 or 2 per month: the bound often fails and the exhaustive ranking answers; when
     # it holds, the few candidates must still give the exact top n.
     monkeypatch.setattr(ranking, "RANK_DEPTH_MIN", depth[0])
     monkeypatch.setattr(ranking, "RANK_DEPTH_PER_ROW", depth[1])
-    _load(db)
-    _check(db, _ranges(random.Random(depth[0])))
+    _check(tiers_loaded, _ranges(random.Random(depth[0])))
 
 
 def test_tiers_after_everything_is_rolled_up_and_after_a_rebuild(db: Database):

@@ -1,0 +1,71 @@
+"""The test harness itself (tests/conftest.py): listing the tests starts no server, and under
+pytest-xdist every worker runs its own copy of the one migrated cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import TEST_URL_ENV
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pytest(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        timeout=600,
+        check=False,
+    )
+
+
+def test_collect_only_starts_no_server():
+    # A server nothing listens on: connecting to it would fail the listing.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    unreachable = f"postgresql://nobody@127.0.0.1:{port}/postgres"
+    result = _pytest("--collect-only", "tests/test_docs.py", env={TEST_URL_ENV: unreachable})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "database: not started (--collect-only)" in result.stdout
+    assert "2 tests collected" in result.stdout
+
+
+PROBE = """
+import json, os
+
+def test_probe(pg_server, db, worker_id):
+    with db.admin() as session:
+        events = session.scalar("SELECT count(*) FROM audit_events")
+    out = os.path.join(os.environ["PROBE_DIR"], worker_id + ".json")
+    with open(out, "w") as f:
+        json.dump({"admin_url": pg_server.admin_url, "template": pg_server.template,
+                   "data_dir": str(pg_server.embedded.data_dir), "events": events}, f)
+"""
+
+
+def test_each_xdist_worker_runs_its_own_copy_of_the_migrated_cluster(tmp_path: Path):
+    probe = tmp_path / "test_probe.py"
+    probe.write_text(PROBE, encoding="utf-8")
+    # Embedded even when the suite runs against an external server (that runs in one process).
+    env = {"PROBE_DIR": str(tmp_path), TEST_URL_ENV: ""}
+    args = ["-n", "2", "--dist", "each", "-p", "tests.conftest", "--rootdir", str(ROOT)]
+    result = _pytest(*args, str(probe), env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "(a throwaway embedded server per xdist worker)" in result.stdout
+    seen = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("gw*.json"))]
+    assert len(seen) == 2
+    # Own servers (a cluster-wide xmin is the read model's watermark), one migrated template.
+    assert seen[0]["admin_url"] != seen[1]["admin_url"]
+    assert seen[0]["template"] == seen[1]["template"]
+    assert [s["events"] for s in seen] == [0, 0]
+    # Every worker's cluster and the controller's seed are gone after the run.
+    assert not any(Path(s["data_dir"]).exists() for s in seen)
