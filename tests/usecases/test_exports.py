@@ -226,6 +226,33 @@ def test_an_export_failing_partway_is_finalised_with_what_went_out(hostile):
     assert stream.result is not None and stream.result.export_id == stream.export_id
 
 
+class _RecordWatcher(io.BytesIO):
+    """A file that notes, at its first write, which exports the database holds by then."""
+
+    def __init__(self, db) -> None:
+        super().__init__()
+        self.db = db
+        self.records_at_first_write: list[dict] | None = None
+
+    def write(self, chunk) -> int:  # type: ignore[override]
+        if self.records_at_first_write is None:
+            self.records_at_first_write = _records(self.db)
+        return super().write(chunk)
+
+
+def test_the_printable_report_is_recorded_before_its_bytes(hostile):
+    from usecases import access_report
+
+    query = access_report.access_query("@payload", None, T.date(), T.date())
+    report = access_report.build_access_report(hostile, "org_a", query, generated_by="ann")
+    out = _RecordWatcher(hostile)
+    result = access_report.write_html(hostile, "org_a", report, out, exporter=ANN)
+    (record,) = out.records_at_first_write or [None]
+    assert record is not None and record["export_id"] == result.export_id
+    assert record["export_kind"] == "access_report" and record["ended_at"] is not None
+    assert record["sha256"] == hashlib.sha256(out.getvalue()).hexdigest()
+
+
 class _DeadlockAfterRead(io.BytesIO):
     """An export's file that, at its first chunk, sets a trap for the export's record: a
     session queued for audit_events behind the export's read (so the record's event waits on
