@@ -113,6 +113,7 @@ BEGIN
         OLD.export_id
         USING ERRCODE = 'insufficient_privilege';
     END IF;
+    NEW.ended_at := now();  -- the server's clock, as for an event's received_at
     RETURN NEW;
   END IF;
   RAISE EXCEPTION 'audit_exports keeps every record: % is not allowed', TG_OP

@@ -262,3 +262,14 @@ def test_no_role_removes_an_export_record(db: Database, role: str | None, statem
     assert "keeps every record" in message or "permission denied" in message
     with db.admin() as s:
         assert s.scalar("SELECT count(*) FROM audit_exports") == 1
+
+
+def test_an_export_ends_at_the_servers_time_not_the_writers(db: Database):
+    export_id = _started_export(db)
+    with db.writer() as w:
+        w.execute(
+            "UPDATE audit_exports SET ended_at = '2000-01-01T00:00:00Z' WHERE export_id = :i",
+            {"i": export_id},
+        )
+    with db.admin() as s:
+        assert s.scalar("SELECT ended_at >= exported_at FROM audit_exports") is True
