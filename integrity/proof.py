@@ -403,6 +403,9 @@ def export_with_proofs(
     try:
         handle = out.open("x", encoding="utf-8", newline="")
     except FileExistsError:
+        # Someone else's file appeared meanwhile: nothing of ours was written.
+        with db.writer() as w:
+            finalise(w, export_id, rows=0, sha256=EMPTY_SHA256, flagged=False, complete=False)
         raise ValueError(f"{out} exists; refusing to overwrite it") from None
     try:
         with handle, db.org_session(org, timeout_ms=24 * 3600 * 1000) as session:
