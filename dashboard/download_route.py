@@ -8,10 +8,10 @@ TICKET_TTL_SECONDS. `GET /_auditlens/export/<ticket>` answers only to the browse
 that session's HttpOnly cookie, checks on every request that the session is live and that
 the viewer may still export from that organisation, then streams the file as
 `exports.ExportStream` produces it (read in one snapshot, escaped, hashed). Every download
-is recorded in `audit_exports` and as an audit event with its SHA-256, flagged for review
-over 10,000 rows; one cut off before its end (the browser closed, the network dropped) is
-recorded as not completed, with the rows and the hash of what was sent, since those rows
-left all the same.
+is recorded in `audit_exports` before its first byte, then finalised with its SHA-256 and an
+audit event, flagged for review over 10,000 rows; one cut off before its end (the browser
+closed, the network dropped) is finalised as not completed, with the rows and the hash of
+what was sent, since those rows left all the same.
 
 The printable access report (REPORT_FORMAT) leaves the same way, never as a file of
 Streamlit's media store (which serves anyone holding its URL): built when fetched, from the

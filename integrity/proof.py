@@ -28,6 +28,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,8 +49,11 @@ from integrity.keys import PublicKeys
 from integrity.merkle import MerkleTree, verify_inclusion
 from integrity.seal import ENTRY_SIZE, IndexBuilder, Seal, seal_format, stream_rows
 from sql.event_store import record_event
+from sql.export_log import EMPTY_SHA256, ExportHeader, finalise, insert_started
 from sql.gateway import Database, ScopedSession, check_org_id
 from sql.vocabulary import EXPORT, SYSTEM_COLUMNS
+
+_log = logging.getLogger(__name__)
 
 PROOF_FORMAT = "auditlens-proof-v1"
 # Export columns: the wire format's fields (ingest.model.WIRE_FIELDS), in order; `proof` follows.
@@ -372,73 +376,84 @@ def export_with_proofs(
     end: datetime | None,
     actor: str,
 ) -> tuple[int, int, str]:
-    """Export `org`'s events with proofs to `out`; the export is recorded and audited.
+    """Export `org`'s events with proofs to `out`; the export is recorded and audited, as
+    started before the file is created and finalised once it is written (or fails partway).
 
     Returns (rows written, rows with a proof, sha256 of the file)."""
     check_org_id(org)
     sql, params = export_query(start, end)
     written = proven = 0
-    try:
-        handle = out.open("x", encoding="utf-8", newline="")
-    except FileExistsError:
-        raise ValueError(f"{out} exists; refusing to overwrite it") from None
-    with handle, db.org_session(org, timeout_ms=24 * 3600 * 1000) as session:
-        builder = ProofBuilder(session)
-        batch: list[tuple[Any, ...]] = []
-        header = True
-
-        def flush() -> None:
-            nonlocal written, proven, header
-            proofs = builder.proofs(r[0] for r in batch)
-            text = io.StringIO()
-            write_export(batch, proofs, text, fmt)
-            body = text.getvalue()
-            if not header and fmt == "csv":
-                body = body.split("\n", 1)[1]
-            handle.write(body)
-            header = False
-            written += len(batch)
-            proven += sum(1 for r in batch if r[0] in proofs)
-            batch.clear()
-
-        for row in stream_rows(session, sql, params, batch_size=2000):
-            batch.append(row)
-            if len(batch) >= 2000:
-                flush()
-        if batch or header:
-            flush()
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    if out.exists():
+        raise ValueError(f"{out} exists; refusing to overwrite it")
     description = (
         "all events"
         if start is None and end is None
         else (f"events from {start or 'the beginning'} to {end or 'now'}")
     )
+    header = ExportHeader(
+        organization_id=org,
+        exported_by=actor,
+        kind="events_with_proofs",
+        file_format=fmt,
+        filter={"from": str(start) if start else None, "to": str(end) if end else None},
+        filter_text=description,
+    )
     with db.writer() as w:
-        w.execute(
-            "INSERT INTO audit_exports (organization_id, exported_by, export_kind,"
-            " export_format, filter, filter_text, row_count, sha256)"
-            " VALUES (:org, :actor, 'events_with_proofs', :fmt, CAST(:filter AS jsonb),"
-            " :text, :n, :sha)",
-            {
-                "org": org,
-                "actor": actor,
-                "fmt": fmt,
-                "filter": json.dumps(
-                    {"from": str(start) if start else None, "to": str(end) if end else None}
-                ),
-                "text": description,
-                "n": written,
-                "sha": digest,
-            },
-        )
+        export_id = insert_started(w, header)
+    try:
+        handle = out.open("x", encoding="utf-8", newline="")
+    except FileExistsError:
+        # Someone else's file appeared meanwhile: nothing of ours was written.
+        with db.writer() as w:
+            finalise(w, export_id, rows=0, sha256=EMPTY_SHA256, flagged=False, complete=False)
+        raise ValueError(f"{out} exists; refusing to overwrite it") from None
+    try:
+        with handle, db.org_session(org, timeout_ms=24 * 3600 * 1000) as session:
+            builder = ProofBuilder(session)
+            batch: list[tuple[Any, ...]] = []
+            header_line = True
+
+            def flush() -> None:
+                nonlocal written, proven, header_line
+                proofs = builder.proofs(r[0] for r in batch)
+                text = io.StringIO()
+                write_export(batch, proofs, text, fmt)
+                body = text.getvalue()
+                if not header_line and fmt == "csv":
+                    body = body.split("\n", 1)[1]
+                handle.write(body)
+                header_line = False
+                written += len(batch)
+                proven += sum(1 for r in batch if r[0] in proofs)
+                batch.clear()
+
+            for row in stream_rows(session, sql, params, batch_size=2000):
+                batch.append(row)
+                if len(batch) >= 2000:
+                    flush()
+            if batch or header_line:
+                flush()
+    except BaseException:
+        # What reached the file is on record as not completed, if the database lets us.
+        partial = hashlib.sha256(out.read_bytes()).hexdigest() if out.exists() else EMPTY_SHA256
+        try:
+            with db.writer() as w:
+                finalise(w, export_id, rows=written, sha256=partial, flagged=False, complete=False)
+        except Exception:  # the original failure is the one to raise
+            _log.exception("export %s stays recorded as started, never ended", export_id)
+        raise
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    with db.writer() as w:
+        finalise(w, export_id, rows=written, sha256=digest, flagged=False, complete=True)
         record_event(
             w,
             organization_id=org,
             action=EXPORT,
             user_id=actor,
             resource_type="audit_log",
-            resource_id="audit_events",
+            resource_id=f"export/{export_id}",
             details={
+                "export_id": export_id,
                 "format": fmt,
                 "filter": description,
                 "records_exported": written,

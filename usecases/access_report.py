@@ -296,8 +296,8 @@ def write_html(
     """The printable HTML report, recorded as an `access_report` export with its SHA-256;
     with the additions of `access_details`, read from every event now."""
     body = report_html(report, access_details(db, org, report)).encode("utf-8")
-    out.write(body)
-    return record_export(
+    # Recorded before a byte is written: the report never leaves unaudited.
+    result = record_export(
         db,
         org,
         EventFilter.parse(report.query),
@@ -307,6 +307,8 @@ def write_html(
         exporter=exporter,
         kind="access_report",
     )
+    out.write(body)
+    return result
 
 
 def _sql(select: str, where: str, tail: str = "") -> str:

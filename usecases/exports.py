@@ -3,7 +3,9 @@
 Rows come from a server-side cursor (`session.stream`) in the viewer's organisation, so an
 export of a million rows never sits in memory as rows; the file is hashed as it is written.
 Every export becomes a row of `audit_exports` (who, the filter as JSON and in words, rows,
-SHA-256 of the file, flagged for review above 10,000 rows) and an audit event of its own.
+SHA-256 of the file, flagged for review above 10,000 rows) and an audit event of its own. The
+row is written before the first byte leaves and finalised when the export ends
+(`sql/export_log.py`), so an export cut short by an outage is still on record, as started.
 
 CSV cells that a spreadsheet would run as a formula (first character `=`, `+`, `-`, `@`, tab
 or carriage return) get a leading single quote. NDJSON stays exact: it is JSON, which no
@@ -22,7 +24,7 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, Protocol
@@ -33,6 +35,7 @@ from ingest.spreadsheet import escape_cell
 from integrity.proof import ProofBuilder, filtered_export_sql, write_export
 from sql.event_filter import EventFilter
 from sql.event_store import record_event
+from sql.export_log import ExportHeader, finalise, insert_ended, insert_started
 from sql.gateway import Database, check_org_id
 from sql.vocabulary import EVENT_COLUMNS, EXPORT
 
@@ -140,13 +143,14 @@ def _encode(file_format: str, rows: Any, header: bool) -> Iterator[bytes]:
 
 class ExportStream:
     """One export as the chunks of its file, for a writer (`export_events`) or an HTTP
-    response (`dashboard/download_route.py`). Iterating reads the rows in one read transaction
-    (a consistent snapshot) with a server-side cursor and hashes the bytes as they go; after
-    the last chunk the export is recorded (`record_export`) and `result` holds the record.
+    response (`dashboard/download_route.py`). Iterating first records the export as started
+    (`export_id` is its row; if that fails, no byte leaves), then reads the rows in one read
+    transaction (a consistent snapshot) with a server-side cursor and hashes the bytes as they
+    go; after the last chunk the record is finalised as completed and `result` holds it.
     A consumer that stops early (a download cut off: it closes the iterator) or a failure
-    partway records what was handed out as an export that did not complete
-    (`audit_exports.completed` false, its rows and the SHA-256 of those bytes): at most that
-    much reached the client, and it may have.
+    partway finalises it with what was handed out, as not completed (its rows and the SHA-256
+    of those bytes): at most that much reached the client, and it may have. If even that
+    cannot be written (the database is gone), the record stays started and never ended.
     """
 
     def __init__(
@@ -166,47 +170,59 @@ class ExportStream:
         self.db, self.org, self.event_filter = db, org, event_filter
         self.file_format, self.exporter = file_format, exporter
         self.batch_size, self.with_proofs = batch_size, with_proofs
+        self.kind = "events_with_proofs" if with_proofs else "events"
         self.rows = 0  # rows handed out so far (counted as each chunk is)
+        self.export_id: int | None = None  # the started record, once written
         self.result: ExportResult | None = None
 
     def __iter__(self) -> Generator[bytes, None, None]:
+        export_id = self.export_id = start_export(
+            self.db,
+            self.org,
+            self.event_filter,
+            self.file_format,
+            exporter=self.exporter,
+            kind=self.kind,
+        )
         digest = hashlib.sha256()
         chunks = self._proof_chunks() if self.with_proofs else self._chunks()
-        handed_out = False
         complete = False
         try:
             for chunk in chunks:
                 digest.update(chunk)
-                handed_out = True
                 yield chunk
             complete = True
         finally:
             if not complete:
                 # Closed early (the browser went away) or failed partway: whatever was handed
-                # out may have reached the client, so it is recorded, as not completed.
+                # out may have reached the client, so the record says so, as not completed.
                 chunks.close()  # ends the read transaction first
-                if handed_out:
-                    self._record_cut_off(digest.hexdigest())
-        self.result = self._record(digest.hexdigest(), complete=True)
+                self._finish_cut_off(export_id, digest.hexdigest())
+        self.result = self._finish(export_id, digest.hexdigest(), complete=True)
 
-    def _record(self, sha256: str, *, complete: bool) -> ExportResult:
-        return record_export(
+    def _finish(self, export_id: int, sha256: str, *, complete: bool) -> ExportResult:
+        return finish_export(
             self.db,
             self.org,
+            export_id,
             self.event_filter,
             self.file_format,
             rows=self.rows,
             sha256=sha256,
             exporter=self.exporter,
-            kind="events_with_proofs" if self.with_proofs else "events",
+            kind=self.kind,
             complete=complete,
         )
 
-    def _record_cut_off(self, sha256: str) -> None:
+    def _finish_cut_off(self, export_id: int, sha256: str) -> None:
         try:
-            self.result = self._record(sha256, complete=False)
+            self.result = self._finish(export_id, sha256, complete=False)
         except Exception:  # the original failure (if any) is the one to raise
-            _log.exception("could not record an export cut off after %d rows", self.rows)
+            _log.exception(
+                "export %s cut off after %d rows stays recorded as started, never ended",
+                export_id,
+                self.rows,
+            )
 
     def _chunks(self) -> Generator[bytes, None, None]:
         sql, params = _select(self.db, self.event_filter)
@@ -258,8 +274,9 @@ def export_events(
 ) -> ExportResult:
     """Write the filtered events of `org` to `out` and record the export; returns the record.
 
-    The rows are read in one read transaction (a consistent snapshot), then the export is
-    recorded in `audit_exports` and as an audit event in one write transaction.
+    The export is recorded as started before the first byte is written; the rows are read in
+    one read transaction (a consistent snapshot), then the record is finalised and the audit
+    event written in one write transaction.
     """
     stream = ExportStream(
         db,
@@ -277,10 +294,27 @@ def export_events(
     return stream.result
 
 
-def record_export(
+def start_export(
     db: Database,
     org: str,
-    event_filter: Selection,
+    selection: Selection,
+    file_format: str,
+    *,
+    exporter: Exporter,
+    kind: str = "events",
+) -> int:
+    """Record an export as started, before its first byte leaves; its `export_id`, which
+    `finish_export` finalises when it ends."""
+    header = _header(org, selection, file_format, exporter, kind)
+    with db.writer() as session:
+        return insert_started(session, header)
+
+
+def finish_export(
+    db: Database,
+    org: str,
+    export_id: int,
+    selection: Selection,
     file_format: str,
     *,
     rows: int,
@@ -289,16 +323,43 @@ def record_export(
     kind: str = "events",
     complete: bool = True,
 ) -> ExportResult:
-    """Record an export in `audit_exports` and as a `data_modification`/`export` event;
-    `complete=False` for one cut off partway (`rows` and `sha256` of what was handed out).
+    """Finalise the started export `export_id` with what was handed out (`complete=False` for
+    one cut off partway) and write its `data_modification`/`export` event, in one transaction.
 
-    The bytes are out already, so a record the server rolled back on its own (a deadlock or
-    serialization failure, e.g. with a concurrent purge) is written again, not given up."""
+    The bytes are out already, so a finalisation the server rolled back on its own (a deadlock
+    or serialization failure, e.g. with a concurrent purge) is written again, not given up."""
+    return _retried(
+        lambda: _write_record(
+            db, org, export_id, selection, file_format, rows, sha256, exporter, kind, complete
+        )
+    )
+
+
+def record_export(
+    db: Database,
+    org: str,
+    selection: Selection,
+    file_format: str,
+    *,
+    rows: int,
+    sha256: str,
+    exporter: Exporter,
+    kind: str = "events",
+    complete: bool = True,
+) -> ExportResult:
+    """Record, already ended, an export whose bytes are all known and none sent yet (a report,
+    a findings file): its row and its event in one transaction. Call it before writing them."""
+    return _retried(
+        lambda: _write_record(
+            db, org, None, selection, file_format, rows, sha256, exporter, kind, complete
+        )
+    )
+
+
+def _retried(write: Callable[[], ExportResult]) -> ExportResult:
     for attempt in range(RECORD_ATTEMPTS):
         try:
-            return _record_once(
-                db, org, event_filter, file_format, rows, sha256, exporter, kind, complete
-            )
+            return write()
         except Exception as exc:
             # The event's COPY goes through the driver: its errors are psycopg's, unwrapped.
             orig = exc.orig if isinstance(exc, DBAPIError) else exc
@@ -308,10 +369,24 @@ def record_export(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _record_once(
+def _header(
+    org: str, selection: Selection, file_format: str, exporter: Exporter, kind: str
+) -> ExportHeader:
+    return ExportHeader(
+        organization_id=org,
+        exported_by=exporter.email or exporter.user_id,
+        kind=kind,
+        file_format=file_format,
+        filter=selection.to_dict(),
+        filter_text=selection.describe(),
+    )
+
+
+def _write_record(
     db: Database,
     org: str,
-    event_filter: Selection,
+    export_id: int | None,
+    selection: Selection,
     file_format: str,
     rows: int,
     sha256: str,
@@ -319,28 +394,18 @@ def _record_once(
     kind: str,
     complete: bool,
 ) -> ExportResult:
+    """Finalise `export_id`, or with None insert the record already ended; then its event."""
     flagged = rows > REVIEW_THRESHOLD
-    filter_json = event_filter.to_dict()
-    filter_text = event_filter.describe()
+    header = _header(org, selection, file_format, exporter, kind)
     with db.writer() as session:
-        export_id = session.scalar(
-            "INSERT INTO audit_exports (organization_id, exported_by, export_kind, export_format,"
-            " filter, filter_text, row_count, sha256, flagged_for_review, completed)"
-            " VALUES (:org, :by, :kind, :fmt, CAST(:filter AS jsonb), :text, :rows, :sha,"
-            " :flagged, :complete) RETURNING export_id",
-            {
-                "org": org,
-                "by": exporter.email or exporter.user_id,
-                "kind": kind,
-                "fmt": file_format,
-                "filter": json.dumps(filter_json),
-                "text": filter_text,
-                "rows": rows,
-                "sha": sha256,
-                "flagged": flagged,
-                "complete": complete,
-            },
-        )
+        if export_id is None:
+            export_id = insert_ended(
+                session, header, rows=rows, sha256=sha256, flagged=flagged, complete=complete
+            )
+        else:
+            finalise(
+                session, export_id, rows=rows, sha256=sha256, flagged=flagged, complete=complete
+            )
         event_id = record_event(
             session,
             organization_id=org,
@@ -355,8 +420,8 @@ def _record_once(
                 "format": file_format,
                 "records": rows,
                 "sha256": sha256,
-                "query": filter_json["query"],
-                "filter": filter_text,
+                "query": header.filter["query"],
+                "filter": header.filter_text,
                 "flagged_for_review": flagged,
                 "completed": complete,
             },

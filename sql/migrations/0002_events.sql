@@ -124,6 +124,10 @@ CREATE TABLE audit_exports (
   flagged_for_review boolean     NOT NULL DEFAULT false,
   -- A download cut off partway still let rows out: it is recorded too, as not completed,
   -- with the rows and the SHA-256 of what was handed to the client (at most that much arrived).
-  completed          boolean     NOT NULL DEFAULT true
+  completed          boolean     NOT NULL DEFAULT true,
+  -- Written ahead: a streamed export's row exists before its first byte leaves (no rows, the
+  -- SHA-256 of nothing, not completed) and gets its outcome once, when it ends. NULL while it
+  -- runs; still NULL afterwards means it began and its outcome is unknown.
+  ended_at           timestamptz
 );
 CREATE INDEX audit_exports_org_time ON audit_exports (organization_id, exported_at DESC);

@@ -85,6 +85,50 @@ CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
 CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
   FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_truncate();
 
+-- Exports are recorded before their first byte and given their outcome once, when they end:
+-- an UPDATE must set ended_at on a row that has none yet, and may not touch what the export
+-- was (who, when, what, the filter). Nothing removes an export's record.
+CREATE FUNCTION audit_exports_finalise_once() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' THEN
+    IF OLD.ended_at IS NOT NULL THEN
+      RAISE EXCEPTION 'audit_exports: export % has ended already; its record is final',
+        OLD.export_id
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'An export is finalised once, when it ends.';
+    END IF;
+    IF NEW.ended_at IS NULL THEN
+      RAISE EXCEPTION 'audit_exports: an update of export % must end it (ended_at)',
+        OLD.export_id
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'An export is finalised once, when it ends.';
+    END IF;
+    IF (NEW.export_id, NEW.organization_id, NEW.exported_by, NEW.exported_at,
+        NEW.export_kind, NEW.export_format, NEW.filter, NEW.filter_text)
+       IS DISTINCT FROM
+       (OLD.export_id, OLD.organization_id, OLD.exported_by, OLD.exported_at,
+        OLD.export_kind, OLD.export_format, OLD.filter, OLD.filter_text) THEN
+      RAISE EXCEPTION 'audit_exports: who, when and what of export % never change',
+        OLD.export_id
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    NEW.ended_at := now();  -- the server's clock, as for an event's received_at
+    RETURN NEW;
+  END IF;
+  RAISE EXCEPTION 'audit_exports keeps every record: % is not allowed', TG_OP
+    USING ERRCODE = 'insufficient_privilege',
+          HINT = 'An export is recorded when it starts and finalised once, when it ends.';
+END
+$$;
+
+CREATE TRIGGER audit_exports_finalise_once BEFORE UPDATE ON audit_exports
+  FOR EACH ROW EXECUTE FUNCTION audit_exports_finalise_once();
+CREATE TRIGGER audit_exports_no_delete BEFORE DELETE ON audit_exports
+  FOR EACH ROW EXECUTE FUNCTION audit_exports_finalise_once();
+CREATE TRIGGER audit_exports_no_truncate BEFORE TRUNCATE ON audit_exports
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_exports_finalise_once();
+
 -- Monthly partitions on plain PostgreSQL. TRUNCATE of one partition bypasses the parent's
 -- statement trigger, so each partition gets its own. The DEFAULT partition is the last
 -- resort that makes an insert for any month succeed even if nobody created its partition.

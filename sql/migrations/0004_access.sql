@@ -19,6 +19,10 @@ REVOKE ALL ON FUNCTION audit_purge_expired(timestamptz) FROM PUBLIC;
 -- The writer records an export and names it in the export's audit event, so it needs the new
 -- row's id back (INSERT ... RETURNING export_id): that column only, nothing else of the table.
 GRANT SELECT (export_id) ON audit_exports TO auditlens_writer;
+-- An export's row is inserted before its first byte and finalised when it ends: the writer
+-- may set its outcome and nothing else of it (a trigger allows that once per row).
+GRANT UPDATE (row_count, sha256, flagged_for_review, completed, ended_at) ON audit_exports
+  TO auditlens_writer;
 
 -- Readers never touch base tables: each view shows the rows of the organisation set for the
 -- session (auditlens.organization_id) and nothing when none is set. Views rather than

@@ -136,8 +136,9 @@ def test_an_export_cut_off_is_recorded_as_not_completed(known):
     chunks = iter(stream)
     first = next(chunks)
     chunks.close()  # the browser went away: 10 rows (and the header) had been handed out
-    (record,) = _records(known)
+    (record,) = _records(known)  # the row written before the first chunk, now ended
     assert not record["completed"] and record["row_count"] == 10
+    assert record["export_id"] == stream.export_id and record["ended_at"] is not None
     assert record["sha256"] == hashlib.sha256(first).hexdigest()
     assert stream.result is not None and stream.result.export_id == record["export_id"]
     with known.org_session("org_a") as s:

@@ -129,3 +129,41 @@ def test_the_export_is_recorded_and_audited(db, stored, tmp_path):
             )
             == 1
         )
+
+
+def _recorded(db: Database) -> list[tuple]:
+    with db.org_session(ORG) as s:
+        return s.execute(
+            "SELECT row_count, completed, ended_at IS NOT NULL FROM org_audit_exports"
+        ).rows
+
+
+def test_the_export_is_on_record_before_its_first_byte(db, stored, tmp_path, monkeypatch):
+    import integrity.proof as proof
+
+    seen: list[list[tuple]] = []
+    real = proof.write_export
+
+    def spying(rows, proofs, out, fmt):  # type: ignore[no-untyped-def]
+        seen.append(_recorded(db))  # what the database says as the first bytes are written
+        return real(rows, proofs, out, fmt)
+
+    monkeypatch.setattr(proof, "write_export", spying)
+    export_with_proofs(db, ORG, tmp_path / "e.csv", "csv", None, None, "cli:tester")
+    assert seen[0] == [(0, False, False)]  # started, not ended
+    assert _recorded(db) == [(3, True, True)]  # the same row, finalised
+
+
+def test_an_export_with_proofs_failing_partway_is_finalised_as_not_completed(
+    db, stored, tmp_path, monkeypatch
+):
+    import integrity.proof as proof
+
+    def failing(rows, proofs, out, fmt):  # type: ignore[no-untyped-def]
+        out.write("partial\n")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(proof, "write_export", failing)
+    with pytest.raises(OSError, match="disk full"):
+        export_with_proofs(db, ORG, tmp_path / "e.csv", "csv", None, None, "cli:tester")
+    assert _recorded(db) == [(0, False, True)]

@@ -39,7 +39,7 @@ from tests.soak.workload import (
     org_of,
     user_of,
 )
-from usecases.exports import Exporter, export_events
+from usecases.exports import Exporter, ExportStream
 
 HTTP_BATCH = 20
 CONTESTED_SHARE = 0.25
@@ -279,16 +279,22 @@ def _search(db: Database, rng: random.Random, org: str, other: str, ledger: Ledg
 def _export(db: Database, rng: random.Random, idx: int, org: str, ledger: Ledger) -> None:
     out = io.BytesIO()
     exporter = Exporter(user_id=f"soak_viewer_{idx}", session_id=f"soak_session_{idx}")
+    stream = ExportStream(db, org, _session_filter(rng, org), "ndjson", exporter=exporter)
     try:
-        result = export_events(db, org, _session_filter(rng, org), "ndjson", out, exporter=exporter)
+        for chunk in stream:
+            out.write(chunk)
     except Exception as exc:
         data = out.getvalue()
-        if data:  # bytes reached us, then the call failed: they must be recorded anyway
+        if data:  # bytes reached us, then the call failed: they must be on record anyway
             rows = data.count(b"\n")
             digest = hashlib.sha256(data).hexdigest()
-            ledger.export(ExportSeen(org, digest, rows, None, str(exc).splitlines()[0][:200]))
+            failure = str(exc).splitlines()[0][:200]
+            ledger.export(ExportSeen(org, digest, rows, stream.export_id, failure))
             ledger.note("exports_failed_after_bytes", exc)
         raise
+    result = stream.result
+    if result is None:
+        raise RuntimeError(f"the export of {org} ended without its record")
     data = out.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     ledger.export(ExportSeen(org, digest, result.rows, result.export_id))

@@ -104,37 +104,45 @@ def check_verify(db: Database, key: SigningKey, ledger: Ledger) -> dict[str, int
 
 
 def check_exports(db: Database, ledger: Ledger) -> dict[str, int]:
-    """Every export whose bytes reached the soak is in audit_exports, with its SHA-256."""
+    """Every export whose bytes reached the soak is in audit_exports: one that completed with
+    its rows and SHA-256; one that failed after handing out bytes either finalised with what
+    it handed out, as not completed, or (the database was gone when it ended) started and
+    never ended. Bytes without any record are a problem."""
     with db.admin() as session:
         rows = session.execute(
-            "SELECT export_id, organization_id, sha256, row_count, completed FROM audit_exports"
-            " WHERE organization_id = ANY(:orgs)",
+            "SELECT export_id, organization_id, sha256, row_count, completed,"
+            " ended_at IS NOT NULL FROM audit_exports WHERE organization_id = ANY(:orgs)",
             {"orgs": list(ORGS)},
             max_rows=1_000_000,
         ).rows
     by_id = {r[0]: r for r in rows}
-    by_digest = {(r[1], r[2]) for r in rows}
-    recorded = 0
+    recorded = unfinished = 0
     for seen in ledger.exports:
-        if seen.export_id is not None:
-            row = by_id.get(seen.export_id)
-            if row is None or (row[1], row[2], row[3], row[4]) != (
-                seen.org,
-                seen.sha256,
-                seen.rows,
-                True,
-            ):
-                ledger.problem(f"export {seen.export_id} is not recorded as it was made: {row}")
-                continue
-        elif (seen.org, seen.sha256) not in by_digest:
+        row = by_id.get(seen.export_id) if seen.export_id is not None else None
+        if row is None:
             ledger.problem(
                 f"an export of {seen.org} handed out {seen.rows} rows"
                 f" (SHA-256 {seen.sha256[:16]}...) and is not in audit_exports;"
-                f" the export failed with: {seen.failure}"
+                f" the export failed with: {seen.failure or 'nothing'}"
             )
             continue
+        _id, org, sha256, row_count, completed, ended = row
+        if org != seen.org:
+            ledger.problem(f"export {seen.export_id} of {seen.org} is recorded for {org}")
+            continue
+        if seen.failure and not ended:
+            unfinished += 1  # begun on record, its outcome unknown: the database was gone
+            continue
+        expected = (seen.sha256, seen.rows, not seen.failure, True)
+        if (sha256, row_count, completed, ended) != expected:
+            ledger.problem(f"export {seen.export_id} is not recorded as it was made: {row}")
+            continue
         recorded += 1
-    return {"exports made": len(ledger.exports), "exports recorded": recorded}
+    return {
+        "exports made": len(ledger.exports),
+        "exports recorded": recorded,
+        "exports started, never ended": unfinished,
+    }
 
 
 def check_isolation(db: Database, ledger: Ledger) -> dict[str, int]:

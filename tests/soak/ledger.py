@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class ExportSeen:
-    """An export whose bytes reached the soak (`export_id` None: the call failed after)."""
+    """An export whose bytes reached the soak (`failure` set: the call failed after them;
+    `export_id` None: it had no record when its bytes came)."""
 
     org: str
     sha256: str

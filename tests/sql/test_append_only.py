@@ -196,3 +196,80 @@ def test_no_security_definer_function_is_public(db: Database):
         )
     assert public == []
     assert definers >= 5  # the check looked at something
+
+
+def _started_export(db: Database) -> int:
+    from sql.export_log import ExportHeader, insert_started
+
+    header = ExportHeader("org_a", "ann@example.com", "events", "csv", {"query": ""}, "all")
+    with db.writer() as w:
+        return insert_started(w, header)
+
+
+def _finalise(db: Database, export_id: int, rows: int) -> None:
+    from sql.export_log import finalise
+
+    with db.writer() as w:
+        finalise(w, export_id, rows=rows, sha256="a" * 64, flagged=False, complete=True)
+
+
+def test_an_export_is_finalised_once_and_never_again(db: Database):
+    export_id = _started_export(db)
+    with db.admin() as s:
+        started = s.execute(
+            "SELECT row_count, completed, ended_at FROM audit_exports WHERE export_id = :i",
+            {"i": export_id},
+        ).rows
+    assert started == [(0, False, None)]
+    _finalise(db, export_id, 7)
+    with pytest.raises(Exception, match="has ended already"):
+        _finalise(db, export_id, 8)
+    for role in ROLES:  # nobody reopens it or rewrites its outcome
+        message = _attempt(db, role, "UPDATE audit_exports SET ended_at = NULL")
+        assert "ended already" in message or "permission denied" in message
+    with db.admin() as s:
+        assert s.scalar("SELECT row_count FROM audit_exports") == 7
+
+
+def test_an_update_must_end_the_export_and_keep_who_and_what(db: Database):
+    _started_export(db)
+    assert "must end it" in _attempt(
+        db, "auditlens_writer", "UPDATE audit_exports SET row_count = 3"
+    )
+    changed = _attempt(
+        db, None, "UPDATE audit_exports SET exported_by = 'someone', ended_at = now()"
+    )
+    assert "never change" in changed
+    # The writer may set the outcome only, not who exported.
+    refused = _attempt(db, "auditlens_writer", "UPDATE audit_exports SET exported_by = 'x'")
+    assert "permission denied" in refused
+
+
+@pytest.mark.parametrize("role", ["auditlens_reader", "auditlens_org_scope"])
+def test_a_reader_cannot_finalise_an_export(db: Database, role: str):
+    export_id = _started_export(db)
+    refused = _attempt(
+        db, role, f"UPDATE audit_exports SET ended_at = now() WHERE export_id = {export_id}"
+    )
+    assert "permission denied" in refused
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "superuser")
+@pytest.mark.parametrize("statement", ["DELETE FROM audit_exports", "TRUNCATE audit_exports"])
+def test_no_role_removes_an_export_record(db: Database, role: str | None, statement: str):
+    _finalise(db, _started_export(db), 1)
+    message = _attempt(db, role, statement)
+    assert "keeps every record" in message or "permission denied" in message
+    with db.admin() as s:
+        assert s.scalar("SELECT count(*) FROM audit_exports") == 1
+
+
+def test_an_export_ends_at_the_servers_time_not_the_writers(db: Database):
+    export_id = _started_export(db)
+    with db.writer() as w:
+        w.execute(
+            "UPDATE audit_exports SET ended_at = '2000-01-01T00:00:00Z' WHERE export_id = :i",
+            {"i": export_id},
+        )
+    with db.admin() as s:
+        assert s.scalar("SELECT ended_at >= exported_at FROM audit_exports") is True

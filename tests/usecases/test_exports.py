@@ -17,9 +17,16 @@ from typer.testing import CliRunner
 from cli import app
 from sql.event_filter import EventFilter
 from sql.event_store import insert_events
+from sql.export_log import EMPTY_SHA256
 from sql.settings import DATABASE_URL_ENV
 from tests.factories import event_row
-from usecases.exports import REVIEW_THRESHOLD, Exporter, escape_cell, export_events
+from usecases.exports import (
+    REVIEW_THRESHOLD,
+    Exporter,
+    ExportStream,
+    escape_cell,
+    export_events,
+)
 
 ANN = Exporter(user_id="u_ann", email="ann@example.com", session_id="dash_1")
 T = datetime(2025, 1, 15, 14, 32, 15, 123000, tzinfo=UTC)
@@ -138,6 +145,112 @@ def test_every_export_is_recorded_and_audited(hostile):
     assert event["details"]["export_id"] == result.export_id
     with hostile.org_session("org_b") as s:
         assert s.scalar("SELECT count(*) FROM org_audit_exports") == 0
+
+
+def _as_superuser(url: str, statement: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def _records(db) -> list[dict]:
+    with db.org_session("org_a") as s:
+        return s.execute("SELECT * FROM org_audit_exports ORDER BY export_id").dicts()
+
+
+def test_the_export_is_recorded_before_its_first_byte(hostile):
+    stream = ExportStream(hostile, "org_a", EventFilter.parse("user:+u2"), "csv", exporter=ANN)
+    chunks = iter(stream)
+    first = next(chunks)
+    (started,) = _records(hostile)  # the first byte is out: its export is on record
+    assert started["export_id"] == stream.export_id and started["ended_at"] is None
+    assert started["exported_by"] == "ann@example.com" and started["filter_text"]
+    assert started["filter"]["query"] == "user:+u2" and started["row_count"] == 0
+    assert started["sha256"] == EMPTY_SHA256 and started["completed"] is False
+    rest = b"".join(chunks)
+    (ended,) = _records(hostile)  # the same row, finalised: counts never double
+    assert ended["export_id"] == started["export_id"] and ended["ended_at"] is not None
+    assert ended["completed"] is True and ended["row_count"] == 1
+    assert ended["sha256"] == hashlib.sha256(first + rest).hexdigest()
+    assert ended["exported_at"] == started["exported_at"]
+
+
+def test_no_byte_leaves_when_the_export_cannot_be_recorded(hostile, fresh_database):
+    _as_superuser(fresh_database, "REVOKE INSERT ON audit_exports FROM auditlens_writer")
+    out = io.BytesIO()
+    with pytest.raises(Exception, match="permission"):
+        export_events(hostile, "org_a", EventFilter(), "csv", out, exporter=ANN)
+    assert out.getvalue() == b""
+    assert _records(hostile) == []
+
+
+class _GoneAfterFirstChunk(io.BytesIO):
+    """A file whose database becomes unwritable (the outcome cannot be stored) once the first
+    chunk is in, and whose client goes away at the second."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+    def write(self, chunk) -> int:  # type: ignore[override]
+        if self.tell():
+            raise OSError("the client went away")
+        _as_superuser(self.url, "REVOKE UPDATE ON audit_exports FROM auditlens_writer")
+        return super().write(chunk)
+
+
+def test_an_export_cut_off_while_the_database_is_gone_stays_started(hostile, fresh_database):
+    out = _GoneAfterFirstChunk(fresh_database)
+    stream = ExportStream(hostile, "org_a", EventFilter(), "ndjson", exporter=ANN, batch_size=1)
+    with pytest.raises(OSError, match="went away"):
+        for chunk in stream:
+            out.write(chunk)
+    assert out.getvalue() and stream.result is None
+    (record,) = _records(hostile)  # who, when, what: on record; the outcome: unknown
+    assert record["export_id"] == stream.export_id and record["ended_at"] is None
+    assert record["exported_by"] == "ann@example.com" and record["completed"] is False
+    with hostile.org_session("org_a") as s:
+        assert s.scalar("SELECT count(*) FROM org_audit_events WHERE event_action = 'export'") == 0
+
+
+def test_an_export_failing_partway_is_finalised_with_what_went_out(hostile):
+    out = io.BytesIO()
+    stream = ExportStream(hostile, "org_a", EventFilter(), "ndjson", exporter=ANN, batch_size=1)
+    with pytest.raises(OSError):
+        for chunk in stream:
+            if out.tell():
+                raise OSError("disk full")
+            out.write(chunk)
+    (record,) = _records(hostile)
+    assert record["export_id"] == stream.export_id and record["ended_at"] is not None
+    assert record["completed"] is False and record["row_count"] == 2  # one written, one held
+    assert stream.result is not None and stream.result.export_id == stream.export_id
+
+
+class _RecordWatcher(io.BytesIO):
+    """A file that notes, at its first write, which exports the database holds by then."""
+
+    def __init__(self, db) -> None:
+        super().__init__()
+        self.db = db
+        self.records_at_first_write: list[dict] | None = None
+
+    def write(self, chunk) -> int:  # type: ignore[override]
+        if self.records_at_first_write is None:
+            self.records_at_first_write = _records(self.db)
+        return super().write(chunk)
+
+
+def test_the_printable_report_is_recorded_before_its_bytes(hostile):
+    from usecases import access_report
+
+    query = access_report.access_query("@payload", None, T.date(), T.date())
+    report = access_report.build_access_report(hostile, "org_a", query, generated_by="ann")
+    out = _RecordWatcher(hostile)
+    result = access_report.write_html(hostile, "org_a", report, out, exporter=ANN)
+    (record,) = out.records_at_first_write or [None]
+    assert record is not None and record["export_id"] == result.export_id
+    assert record["export_kind"] == "access_report" and record["ended_at"] is not None
+    assert record["sha256"] == hashlib.sha256(out.getvalue()).hexdigest()
 
 
 class _DeadlockAfterRead(io.BytesIO):
