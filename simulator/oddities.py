@@ -14,10 +14,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from simulator import network
-from simulator.activity import resource, weighted_table
 from simulator.clock import DAY_MS, HOUR_MS
 from simulator.labels import Benign
 from simulator.people import Person
+from simulator.tables import weighted_table
+from simulator.wire import resource
 
 if TYPE_CHECKING:
     from simulator.engine import Simulation

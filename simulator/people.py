@@ -47,7 +47,7 @@ class Role:
     headcount: float  # relative share of the organisation
     platform_role: str  # permission level in the log platform: viewer, member, admin
     sources: tuple[tuple[str, float], ...]  # source name -> weight
-    actions: tuple[tuple[str, float], ...]  # action kind (see activity.ACTIONS) -> weight
+    actions: tuple[tuple[str, float], ...]  # action kind (see actions.HANDLERS) -> weight
     sessions: tuple[int, int]  # sessions on a working day (inclusive range)
     actions_per_session: tuple[int, int]
     start_hour: float  # typical local start of the working day
