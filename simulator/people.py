@@ -374,6 +374,11 @@ class Person:
     def department(self) -> str:
         return self.role.department
 
+    @property
+    def usual_ip(self) -> str:
+        """The office's address, or home's for people without an office."""
+        return self.office_ip or self.home_ip
+
     def roster_entry(self, clock_date: str | None = None) -> dict[str, object]:
         """What the labels file says about this person (detection's peer groups)."""
         return {
