@@ -17,15 +17,17 @@ from operator import itemgetter
 from typing import Any
 
 from simulator import network, oddities, scenarios
-from simulator.activity import SOURCE_BITS, Activity, SourceInfo, weighted_table
+from simulator.activity import Activity
 from simulator.clock import DAY_MS, HMS, HOUR_MS, Clock
 from simulator.labels import Benign, Label, labels_document
 from simulator.people import Person, build_roster
+from simulator.queries import SourceInfo
 from simulator.sources import SOURCES
+from simulator.tables import SOURCE_BITS, weighted_table
 
 DEFAULT_START = date(2024, 11, 4)
 _first = itemgetter(0)
-# A pending event: (ms, head, ident, resource, details, tail, label or None), see Activity.
+# A pending event: (ms, head, ident, resource, details, tail, label or None), see wire.py.
 Pending = tuple[Any, ...]
 LabelHit = Callable[[Any, str, int], None]
 

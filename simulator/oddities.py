@@ -14,10 +14,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from simulator import network
-from simulator.activity import resource, weighted_table
 from simulator.clock import DAY_MS, HOUR_MS
 from simulator.labels import Benign
 from simulator.people import Person
+from simulator.queries import SourceInfo
+from simulator.tables import weighted_table
+from simulator.wire import resource
 
 if TYPE_CHECKING:
     from simulator.engine import Simulation
@@ -39,10 +41,6 @@ ADMIN_REVIEW = (
 )
 
 
-def _office_or_home(p: Person) -> str:
-    return p.office_ip or p.home_ip
-
-
 def plan_routine(sim: Simulation) -> None:
     """Everyday administration that must appear in every simulation."""
     admins = [p for p in sim.roster if p.role.name == "admin"] or sim.roster[:1]
@@ -58,7 +56,7 @@ def plan_routine(sim: Simulation) -> None:
             p,
             sim.local(p, day, 14 + sim.r()),
             len(ADMIN_REVIEW),
-            _office_or_home(p),
+            p.usual_ip,
             p.browsers[0],
             review,
             admin_sources,
@@ -73,7 +71,7 @@ def plan_routine(sim: Simulation) -> None:
         act.emit(
             ms,
             "retention_purge",
-            act.ident(p, _office_or_home(p), p.browsers[0]),
+            act.ident(p, p.usual_ip, p.browsers[0]),
             resource("source", "source_staging_logs"),
             {
                 "record_count": 400_000 + int(sim.r() * 900_000),
@@ -91,7 +89,7 @@ def plan_routine(sim: Simulation) -> None:
         act.emit(
             ms,
             "delete_logs",
-            act.ident(p, _office_or_home(p), p.browsers[0]),
+            act.ident(p, p.usual_ip, p.browsers[0]),
             resource("source", "source_app_logs"),
             {
                 "record_count": 20 + int(sim.r() * 500),
@@ -107,7 +105,7 @@ def plan_routine(sim: Simulation) -> None:
         act.emit(
             ms,
             "export_audit_logs",
-            act.ident(p, _office_or_home(p), p.browsers[0]),
+            act.ident(p, p.usual_ip, p.browsers[0]),
             resource("audit_log", "audit_log"),
             {
                 "format": "csv",
@@ -141,6 +139,33 @@ def plan(sim: Simulation) -> None:
     _travel(sim)
 
 
+def _covered_session(
+    sim: Simulation,
+    p: Person,
+    note: Benign,
+    start: int,
+    actions: int,
+    kinds: tuple[str, ...],
+    sources: tuple[SourceInfo, ...],
+    *,
+    ip: str | None = None,
+) -> None:
+    """A session from the person's usual address (or `ip`) and browser, in `note`'s range."""
+    end = sim.activity.session(
+        p,
+        start,
+        actions,
+        ip or p.usual_ip,
+        p.browsers[0],
+        kinds,
+        sources,
+        country=p.location.country,
+        city=p.location.city,
+    )
+    note.cover(start)
+    note.cover(end)
+
+
 def _on_call(sim: Simulation) -> None:
     """The week's on-call SRE is paged some nights: a burst of searches at 1-4 a.m. from home."""
     sres = [p for p in sim.roster if p.role.on_call and p.index not in sim.reserved]
@@ -162,19 +187,8 @@ def _on_call(sim: Simulation) -> None:
             if not sim.is_active(p, day):
                 return
             start = sim.local(p, day, 25 + sim.r() * 3)  # 1-4 a.m. the next morning
-            note.cover(start)
-            end = act.session(
-                p,
-                start,
-                6 + int(sim.r() * 12),
-                p.home_ip,
-                p.browsers[0],
-                kinds,
-                prod,
-                country=p.location.country,
-                city=p.location.city,
-            )
-            note.cover(end)
+            actions = 6 + int(sim.r() * 12)
+            _covered_session(sim, p, note, start, actions, kinds, prod, ip=p.home_ip)
 
         sim.on_day(day, page)
 
@@ -205,19 +219,7 @@ def _incidents(sim: Simulation) -> None:
                 if not sim.is_active(p, day):
                     continue
                 start = utc_start + int(sim.r() * 20 * 60_000)
-                end = act.session(
-                    p,
-                    start,
-                    15 + int(sim.r() * 25),
-                    p.office_ip or p.home_ip,
-                    p.browsers[0],
-                    kinds,
-                    prod,
-                    country=p.location.country,
-                    city=p.location.city,
-                )
-                note.cover(start)
-                note.cover(end)
+                _covered_session(sim, p, note, start, 15 + int(sim.r() * 25), kinds, prod)
 
         sim.on_day(day, incident)
 
@@ -251,19 +253,7 @@ def _quarter_end(sim: Simulation) -> None:
                 return
             for k in range(2):
                 start = sim.local(p, day, 10 + 4 * k + sim.r())
-                end = act.session(
-                    p,
-                    start,
-                    20 + int(sim.r() * 20),
-                    p.office_ip or p.home_ip,
-                    p.browsers[0],
-                    kinds,
-                    srcs,
-                    country=p.location.country,
-                    city=p.location.city,
-                )
-                note.cover(start)
-                note.cover(end)
+                _covered_session(sim, p, note, start, 20 + int(sim.r() * 20), kinds, srcs)
 
         for day in quarter_days:
             sim.on_day(day, spike)
@@ -294,7 +284,7 @@ def _new_hires(sim: Simulation) -> None:
             act.emit(
                 ms,
                 "invite_user",
-                act.ident(inviter, _office_or_home(inviter), inviter.browsers[0]),
+                act.ident(inviter, inviter.usual_ip, inviter.browsers[0]),
                 resource("user", p.user_id),
                 {"email": p.email, "role": p.role.platform_role},
                 act.tail(act.new_session_id()),

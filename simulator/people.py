@@ -47,7 +47,7 @@ class Role:
     headcount: float  # relative share of the organisation
     platform_role: str  # permission level in the log platform: viewer, member, admin
     sources: tuple[tuple[str, float], ...]  # source name -> weight
-    actions: tuple[tuple[str, float], ...]  # action kind (see activity.ACTIONS) -> weight
+    actions: tuple[tuple[str, float], ...]  # action kind (see actions.HANDLERS) -> weight
     sessions: tuple[int, int]  # sessions on a working day (inclusive range)
     actions_per_session: tuple[int, int]
     start_hour: float  # typical local start of the working day
@@ -373,6 +373,11 @@ class Person:
     @property
     def department(self) -> str:
         return self.role.department
+
+    @property
+    def usual_ip(self) -> str:
+        """The office's address, or home's for people without an office."""
+        return self.office_ip or self.home_ip
 
     def roster_entry(self, clock_date: str | None = None) -> dict[str, object]:
         """What the labels file says about this person (detection's peer groups)."""

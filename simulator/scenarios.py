@@ -17,10 +17,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from simulator import network
-from simulator.activity import resource, weighted_table
 from simulator.clock import DAY_MS, HOUR_MS, MINUTE_MS
 from simulator.labels import Label
 from simulator.people import Person
+from simulator.tables import weighted_table
+from simulator.wire import resource
 
 if TYPE_CHECKING:
     from simulator.engine import Simulation
@@ -115,8 +116,43 @@ def _label(sim: Simulation, name: str, p: Person, description: str) -> Label:
     return label
 
 
-def _ip(p: Person) -> str:
-    return p.office_ip or p.home_ip
+def _window(sim: Simulation, ms: int, span_ms: int) -> dict[str, str]:
+    """A details time range: `span_ms` up to the event's minute."""
+    return {"start": sim.clock.iso_minute(ms - span_ms), "end": sim.clock.iso_minute(ms)}
+
+
+def _export(
+    sim: Simulation,
+    p: Person,
+    ms: int,
+    source: str,
+    records: int,
+    span_ms: int,
+    label: Label,
+    *,
+    ip: str | None = None,
+    action: str = "export",
+    range_end: int | None = None,
+) -> None:
+    """An export (with its path) or a download of `records` CSV records, in a session of
+    its own; the time range is `span_ms` up to `range_end` (default: the event's time)."""
+    act = sim.activity
+    details: dict[str, object] = {
+        "record_count": records,
+        "format": "csv",
+        "time_range": _window(sim, ms if range_end is None else range_end, span_ms),
+    }
+    if action == "export":
+        details["export_path"] = f"exports/{source}/{act.new_object_id('exp')}.csv"
+    act.emit(
+        ms,
+        action,
+        act.ident(p, ip or p.usual_ip, p.browsers[0]),
+        act.sources[source].res,
+        details,
+        act.tail(act.new_session_id()),
+        label,
+    )
 
 
 def _session(
@@ -138,7 +174,7 @@ def _session(
         p,
         start,
         actions,
-        ip or _ip(p),
+        ip or p.usual_ip,
         ua or p.browsers[0],
         weighted_table(kinds),
         act.source_table(sources),
@@ -155,7 +191,7 @@ def _bulk_customer_read(sim: Simulation, p: Person) -> None:
     def run(day: int) -> None:
         act = sim.activity
         src = act.sources["customer-data"]
-        ident = act.ident(p, _ip(p), p.browsers[0])
+        ident = act.ident(p, p.usual_ip, p.browsers[0])
         tail = act.tail(act.new_session_id())
         ms = sim.local(p, day, 9.5)
         total = count = 0
@@ -170,20 +206,14 @@ def _bulk_customer_read(sim: Simulation, p: Person) -> None:
                 details = {
                     "query": "customer_id:* AND country:*",
                     "results_count": n,
-                    "time_range": {
-                        "start": sim.clock.iso_minute(ms - 30 * DAY_MS),
-                        "end": sim.clock.iso_minute(ms),
-                    },
+                    "time_range": _window(sim, ms, 30 * DAY_MS),
                 }
                 act.emit(ms, "search", ident, src.res, details, tail, label)
             else:
                 details = {
                     "results_count": n,
                     "page": 1 + int(sim.r() * 80),
-                    "time_range": {
-                        "start": sim.clock.iso_minute(ms - 30 * DAY_MS),
-                        "end": sim.clock.iso_minute(ms),
-                    },
+                    "time_range": _window(sim, ms, 30 * DAY_MS),
                 }
                 act.emit(ms, "view_logs", ident, src.res, details, tail, label)
 
@@ -195,7 +225,6 @@ def _night_export(sim: Simulation, p: Person) -> None:
     day = _day(sim, p)
 
     def run(day: int) -> None:
-        act = sim.activity
         start = sim.local(p, day, 26.0 + sim.r() * 0.5)  # 2:00-2:30 the next morning
         sensitive = "customer-data" if p.role.name == "support" else "production-api"
         ms = _session(
@@ -208,23 +237,16 @@ def _night_export(sim: Simulation, p: Person) -> None:
             label,
             ip=p.home_ip,
         )
-        src = act.sources[sensitive]
-        act.emit(
+        _export(
+            sim,
+            p,
             ms + 40_000,
-            "export",
-            act.ident(p, p.home_ip, p.browsers[0]),
-            src.res,
-            {
-                "record_count": 2_000 + int(sim.r() * 6_000),
-                "format": "csv",
-                "time_range": {
-                    "start": sim.clock.iso_minute(ms - 90 * DAY_MS),
-                    "end": sim.clock.iso_minute(ms),
-                },
-                "export_path": f"exports/{sensitive}/{act.new_object_id('exp')}.csv",
-            },
-            act.tail(act.new_session_id()),
+            sensitive,
+            2_000 + int(sim.r() * 6_000),
+            90 * DAY_MS,
             label,
+            ip=p.home_ip,
+            range_end=ms,
         )
 
     sim.on_day(day, run)
@@ -243,7 +265,7 @@ def _identity_search(sim: Simulation, p: Person) -> None:
 
     def run(day: int) -> None:
         act = sim.activity
-        ident = act.ident(p, _ip(p), p.browsers[0])
+        ident = act.ident(p, p.usual_ip, p.browsers[0])
         tail = act.tail(act.new_session_id())
         ms = sim.local(p, day, 15.0 + sim.r())
         for i in range(3 + int(sim.r() * 4)):
@@ -257,10 +279,7 @@ def _identity_search(sim: Simulation, p: Person) -> None:
                 {
                     "query": queries[i % len(queries)],
                     "results_count": 800 + int(sim.r() * 4000),
-                    "time_range": {
-                        "start": sim.clock.iso_minute(ms - 30 * DAY_MS),
-                        "end": sim.clock.iso_minute(ms),
-                    },
+                    "time_range": _window(sim, ms, 30 * DAY_MS),
                 },
                 tail,
                 label,
@@ -280,7 +299,7 @@ def _alert_disabled(sim: Simulation, p: Person) -> None:
         act.emit(
             ms,
             "disable_alert",
-            act.ident(p, _ip(p), p.browsers[0]),
+            act.ident(p, p.usual_ip, p.browsers[0]),
             resource("alert_rule", alert),
             {
                 "changes": {"enabled": [True, False]},
@@ -300,26 +319,9 @@ def _large_export(sim: Simulation, p: Person) -> None:
     day = _day(sim, p)
 
     def run(day: int) -> None:
-        act = sim.activity
         name = "customer-data" if p.role.name != "compliance" else "payment-logs"
         ms = sim.local(p, day, 13.0 + sim.r() * 3)
-        act.emit(
-            ms,
-            "export",
-            act.ident(p, _ip(p), p.browsers[0]),
-            act.sources[name].res,
-            {
-                "record_count": 15_000 + int(sim.r() * 200_000),
-                "format": "csv",
-                "time_range": {
-                    "start": sim.clock.iso_minute(ms - 180 * DAY_MS),
-                    "end": sim.clock.iso_minute(ms),
-                },
-                "export_path": f"exports/{name}/{act.new_object_id('exp')}.csv",
-            },
-            act.tail(act.new_session_id()),
-            label,
-        )
+        _export(sim, p, ms, name, 15_000 + int(sim.r() * 200_000), 180 * DAY_MS, label)
 
     sim.on_day(day, run)
 
@@ -342,7 +344,7 @@ def _privilege_escalation(sim: Simulation, p: Person) -> None:
         act.emit(
             ms,
             "change_role",
-            act.ident(actor, _ip(actor), actor.browsers[0]),
+            act.ident(actor, actor.usual_ip, actor.browsers[0]),
             resource("user", p.user_id),
             {
                 "changes": {"role": [old, "admin"]},
@@ -428,29 +430,10 @@ def _low_and_slow(sim: Simulation, p: Person) -> None:
     def run(day: int) -> None:
         if sim.r() >= 0.8:
             return
-        act = sim.activity
         ms = sim.local(p, day, 11.0 + sim.r() * 5)
-        src = act.sources["customer-data"]
         action = "export" if sim.r() < 0.5 else "download"
-        details: dict[str, object] = {
-            "record_count": 300 + int(sim.r() * 600),
-            "format": "csv",
-            "time_range": {
-                "start": sim.clock.iso_minute(ms - DAY_MS),
-                "end": sim.clock.iso_minute(ms),
-            },
-        }
-        if action == "export":
-            details["export_path"] = f"exports/customer-data/{act.new_object_id('exp')}.csv"
-        act.emit(
-            ms,
-            action,
-            act.ident(p, _ip(p), p.browsers[0]),
-            src.res,
-            details,
-            act.tail(act.new_session_id()),
-            label,
-        )
+        records = 300 + int(sim.r() * 600)
+        _export(sim, p, ms, "customer-data", records, DAY_MS, label, action=action)
 
     for day in days:
         sim.on_day(day, run)
@@ -471,7 +454,7 @@ def _api_key_unknown_ip(sim: Simulation, p: Person) -> None:
         act.emit(
             ms,
             "create_api_key",
-            act.ident(p, _ip(p), p.browsers[0]),
+            act.ident(p, p.usual_ip, p.browsers[0]),
             resource("api_key", key),
             {"name": "local-testing", "scopes": ["logs:read", "logs:export"]},
             act.tail(act.new_session_id()),
@@ -520,7 +503,7 @@ def _retention_before_purge(sim: Simulation, p: Person) -> None:
 
     def run(day: int) -> None:
         act = sim.activity
-        ident = act.ident(p, _ip(p), p.browsers[0])
+        ident = act.ident(p, p.usual_ip, p.browsers[0])
         tail = act.tail(act.new_session_id())
         res = resource("retention_policy", "retention_source_auth_logs")
         ms = sim.local(p, day, 18.0 + sim.r())
