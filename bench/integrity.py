@@ -41,7 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 from integrity import keys as keymod  # noqa: E402
 from integrity.canonical import FIELDS, apply_sql_settings, record_sql  # noqa: E402
-from integrity.seal import SEAL_FORMAT, seal_organization  # noqa: E402
+from integrity.seal import seal_organization  # noqa: E402
+from integrity.seal_formats import SEAL_FORMAT  # noqa: E402
 from integrity.verify import verify_organization  # noqa: E402
 from sql.embedded import EmbeddedPostgres  # noqa: E402
 from sql.event_store import insert_events  # noqa: E402

@@ -175,7 +175,7 @@ def serve_ingest(
 
     from ingest.gil import short_switch_interval
     from ingest.receiver import Receiver, create_app
-    from integrity.seal import background_sealing
+    from integrity.seal_schedule import background_sealing
     from sql.settings import Settings
 
     with open_database() as db, background_sealing(db, err_console.print):

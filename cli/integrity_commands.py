@@ -15,13 +15,9 @@ from cli import app, err_console
 from cli.context import open_database
 from integrity import keys as keymod
 from integrity.proof import check_export, export_with_proofs
-from integrity.seal import (
-    SealScheduler,
-    interval_from_env,
-    organizations,
-    seal_all,
-    seal_dir_from_env,
-)
+from integrity.seal import organizations, seal_all
+from integrity.seal_files import seal_dir_from_env
+from integrity.seal_schedule import SealScheduler, interval_from_env
 from integrity.verify import verify_organization
 from sql.errors import AuditLensError
 

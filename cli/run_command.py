@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from cli import app, err_console
-from integrity.seal import background_sealing
+from integrity.seal_schedule import background_sealing
 from simulator.demo import seed_demo
 from sql.gateway import Database
 from sql.migrate import migrate

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
+CHUNK = 1 << 16  # leaves per perfect subtree of the streaming root (`RootBuilder`)
 _sha256 = hashlib.sha256
 
 
@@ -40,6 +41,37 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
     while len(level) > 1:
         level = _next_level(level)
     return level[0]
+
+
+class RootBuilder:
+    """The RFC 6962 root of a leaf stream in O(log n) memory: full chunks of 2^16 leaves are
+    perfect subtrees, merged on a stack as a binary counter; the remainder folds in last."""
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, bytes]] = []
+        self._buffer: list[bytes] = []
+        self.count = 0
+
+    def add(self, leaves: Sequence[bytes]) -> None:
+        self._buffer.extend(leaves)
+        self.count += len(leaves)
+        while len(self._buffer) >= CHUNK:
+            chunk, self._buffer = self._buffer[:CHUNK], self._buffer[CHUNK:]
+            self._stack.append((CHUNK, merkle_root(chunk)))
+            while len(self._stack) >= 2 and self._stack[-1][0] == self._stack[-2][0]:
+                (size, right), (_, left) = self._stack.pop(), self._stack.pop()
+                self._stack.append((2 * size, node_hash(left, right)))
+
+    def root(self) -> bytes:
+        parts = [h for _, h in self._stack]
+        if self._buffer:
+            parts.append(merkle_root(self._buffer))
+        if not parts:
+            return EMPTY_ROOT
+        result = parts[-1]
+        for left in reversed(parts[:-1]):
+            result = node_hash(left, result)
+        return result
 
 
 def split_leaves(blob: bytes) -> list[bytes]:

@@ -46,8 +46,11 @@ from integrity.canonical import (
     parse_details,
 )
 from integrity.keys import PublicKeys
+from integrity.leaf_index import entry_leaves, entry_seqs, root_and_digest
+from integrity.leaf_scan import stream_rows
 from integrity.merkle import MerkleTree, verify_inclusion
-from integrity.seal import ENTRY_SIZE, IndexBuilder, Seal, seal_format, stream_rows
+from integrity.seal_formats import seal_format
+from integrity.seal_record import Seal
 from sql.event_store import record_event
 from sql.export_log import EMPTY_SHA256, ExportHeader, finalise, insert_started
 from sql.gateway import Database, ScopedSession, check_org_id
@@ -76,15 +79,10 @@ def _seal_tree(session: ScopedSession, seal: Seal) -> _SealTree | None:
     )
     entries = b"".join(bytes(r[0]) for r in result.rows)
     ids = b"".join(bytes(r[1]) for r in result.rows)
-    builder = IndexBuilder()
-    builder.add(entries, ids)
-    root, digest = builder.finish()
-    if root != seal.merkle_root or digest != seal.index_digest:
+    if root_and_digest(entries, ids) != (seal.merkle_root, seal.index_digest):
         return None  # an altered index proves nothing; `auditlens verify` names it
-    offsets = range(0, len(entries), ENTRY_SIZE)
-    leaves = [entries[k + 16 : k + 48] for k in offsets]
-    seqs = [int.from_bytes(entries[k : k + 8], "big", signed=True) for k in offsets]
-    return _SealTree(seal, MerkleTree.build(leaves), {s: i for i, s in enumerate(seqs)})
+    positions = {seq: i for i, seq in enumerate(entry_seqs(entries))}
+    return _SealTree(seal, MerkleTree.build(entry_leaves(entries)), positions)
 
 
 _EVENT_INFO_SQL = (

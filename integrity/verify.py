@@ -22,19 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from integrity.keys import PublicKeys
-from integrity.seal import (
-    ENTRY_SIZE,
-    SEAL_FORMATS,
-    ZERO_HASH,
-    IndexBuilder,
-    Seal,
-    apply_scan_settings,
-    from_micros,
-    read_seal_files,
-    scan_windows,
-    split_ids,
-    stream_rows,
-)
+from integrity.leaf_index import ENTRY_SIZE, root_and_digest, split_ids, unpack_entries
+from integrity.leaf_scan import apply_scan_settings, scan_windows, stream_rows
+from integrity.seal_files import read_seal_files
+from integrity.seal_formats import SEAL_FORMATS, from_micros
+from integrity.seal_record import ZERO_HASH, Seal
 from sql.gateway import Database, ScopedSession, check_org_id
 
 MAX_RECORDED_FINDINGS = 500
@@ -222,17 +214,6 @@ def _in_range(seal: Seal, start_of_period: datetime | None, start, end) -> bool:
     return not (end is not None and start_of_period is not None and start_of_period > end)
 
 
-def _entries(blob: bytes) -> list[tuple[int, int, bytes]]:
-    return [
-        (
-            int.from_bytes(blob[k : k + 8], "big", signed=True),
-            int.from_bytes(blob[k + 8 : k + 16], "big", signed=True),
-            blob[k + 16 : k + 48],
-        )
-        for k in range(0, len(blob), ENTRY_SIZE)
-    ]
-
-
 def verify_organization(
     db: Database,
     org: str,
@@ -348,10 +329,7 @@ def _index_matches(
         if not trusted.get(seal.seal_seq, False):
             continue
         entries, ids = stored.get(seal.seal_seq, (b"", b""))
-        builder = IndexBuilder()
-        builder.add(entries, ids)
-        root, digest = builder.finish()
-        out[seal.seal_seq] = root == seal.merkle_root and digest == seal.index_digest
+        out[seal.seal_seq] = root_and_digest(entries, ids) == (seal.merkle_root, seal.index_digest)
     return out
 
 
@@ -416,16 +394,16 @@ def _check_window(
         if entries == stored_entries and ids == stored_ids:
             return
         for (seq, guarantee, leaf), event_id in zip(
-            _entries(stored_entries), split_ids(stored_ids), strict=True
+            unpack_entries(stored_entries), split_ids(stored_ids), strict=True
         ):
             sealed_diff[seq] = (seal.seal_seq, guarantee, leaf, event_id)
-        for (seq, guarantee, leaf), event_id in zip(_entries(entries), split_ids(ids), strict=True):
+        for (seq, guarantee, leaf), event_id in zip(
+            unpack_entries(entries), split_ids(ids), strict=True
+        ):
             current_diff.append((seq, guarantee, leaf, event_id, seal.seal_seq))
         return
     # Without a trustworthy index only the signed root and count can be compared.
-    builder = IndexBuilder()
-    builder.add(entries, ids)
-    root, _ = builder.finish()
+    root, _ = root_and_digest(entries, ids)
     if root != seal.merkle_root or n != seal.event_count:
         report.add(
             "events_mismatch",

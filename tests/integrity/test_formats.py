@@ -9,14 +9,10 @@ import pytest
 from sqlalchemy import text
 
 from integrity import keys as keymod
+from integrity.leaf_index import order_entries
 from integrity.proof import check_export, export_with_proofs
-from integrity.seal import (
-    SEAL_FORMAT,
-    SEAL_FORMAT_V1,
-    SEAL_FORMAT_V2,
-    order_entries,
-    seal_organization,
-)
+from integrity.seal import seal_organization
+from integrity.seal_formats import SEAL_FORMAT, SEAL_FORMAT_V1, SEAL_FORMAT_V2
 from integrity.verify import verify_organization
 from sql.event_store import insert_events
 from sql.gateway import Database

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integrity import seal as sealmod
+from integrity import merkle
 from integrity.merkle import (
     EMPTY_ROOT,
     MerkleTree,
@@ -62,9 +62,9 @@ def test_every_inclusion_proof_verifies_and_no_other_leaf_does(n: int):
 
 @pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 16, 17, 33, 100])
 def test_streaming_root_in_chunks_equals_the_whole_tree(monkeypatch, n: int):
-    monkeypatch.setattr(sealmod, "CHUNK", 4)
+    monkeypatch.setattr(merkle, "CHUNK", 4)
     leaves = _leaves(n)
-    builder = sealmod.RootBuilder()
+    builder = merkle.RootBuilder()
     for i in range(0, n, 3):
         builder.add(leaves[i : i + 3])
     assert builder.root() == _mth(leaves)

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from integrity import keys as keymod
-from integrity.seal import SealScheduler
+from integrity.seal_schedule import SealScheduler
 from sql.event_store import insert_events
 from tests.factories import event_row
 

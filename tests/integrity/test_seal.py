@@ -10,13 +10,9 @@ from pathlib import Path
 import pytest
 
 from integrity import keys as keymod
-from integrity.seal import (
-    ZERO_HASH,
-    Seal,
-    SealScheduler,
-    seal_all,
-    seal_organization,
-)
+from integrity.seal import seal_all, seal_organization
+from integrity.seal_record import ZERO_HASH, Seal
+from integrity.seal_schedule import SealScheduler
 from sql.event_store import insert_events
 from tests.factories import event_row
 
@@ -70,7 +66,7 @@ def test_seal_files_round_trip_and_are_never_overwritten(db, key, tmp_path: Path
     path = tmp_path / "org_a" / "000000000001.json"
     again = Seal.from_json(json.loads(path.read_text()))
     assert again == seal
-    from integrity.seal import write_seal_file
+    from integrity.seal_files import write_seal_file
 
     with pytest.raises(FileExistsError):
         write_seal_file(seal, tmp_path)
@@ -126,7 +122,7 @@ def test_a_failed_tick_is_reported_and_the_schedule_goes_on(db, key, monkeypatch
             raise problem
         return []
 
-    monkeypatch.setattr("integrity.seal.seal_all", flaky)
+    monkeypatch.setattr("integrity.seal_schedule.seal_all", flaky)
     waits: list[float] = []
     scheduler = SealScheduler(
         db,
@@ -142,7 +138,7 @@ def test_a_failed_tick_is_reported_and_the_schedule_goes_on(db, key, monkeypatch
 
 def test_background_sealing_needs_a_key_and_stops_cleanly(db, key, tmp_path, monkeypatch):
     from integrity.keys import write_signing_key
-    from integrity.seal import background_sealing
+    from integrity.seal_schedule import background_sealing
 
     monkeypatch.delenv("AUDITLENS_SIGNING_KEY_FILE", raising=False)
     monkeypatch.delenv("AUDITLENS_SIGNING_KEY", raising=False)
@@ -170,7 +166,7 @@ def test_background_sealing_needs_a_key_and_stops_cleanly(db, key, tmp_path, mon
 
 def test_a_configured_key_that_cannot_load_is_an_error(db, tmp_path, monkeypatch):
     from integrity.keys import SigningKeyError
-    from integrity.seal import background_sealing
+    from integrity.seal_schedule import background_sealing
 
     bad = tmp_path / "garbage.key"
     bad.write_text("not a key")
@@ -181,7 +177,7 @@ def test_a_configured_key_that_cannot_load_is_an_error(db, tmp_path, monkeypatch
 
 @pytest.mark.parametrize("raw", ["nan", "inf", "-1", "0", "soon"])
 def test_a_sealing_interval_that_is_no_positive_number_is_refused(monkeypatch, raw):
-    from integrity.seal import interval_from_env
+    from integrity.seal_schedule import interval_from_env
     from sql.errors import ConfigurationError
 
     monkeypatch.setenv("AUDITLENS_SEAL_INTERVAL_SECONDS", raw)

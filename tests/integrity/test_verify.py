@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from integrity import keys as keymod
-from integrity.seal import Seal, seal_organization
+from integrity.seal import seal_organization
+from integrity.seal_record import Seal
 from integrity.verify import VerifyReport, verify_organization
 from sql.event_store import insert_events
 from sql.gateway import Database

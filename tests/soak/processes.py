@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from integrity.keys import SIGNING_KEY_FILE_ENV
-from integrity.seal import SEAL_INTERVAL_ENV
+from integrity.seal_schedule import SEAL_INTERVAL_ENV
 from sql.settings import DATA_DIR_ENV, DATABASE_URL_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
