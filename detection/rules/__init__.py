@@ -1,7 +1,7 @@
 """Detection rules kept as data: `detection/rules/*.yml`, one file per rule, one kind each.
 
 `load_rules()` parses every file into a `Rule` (kind parameters validated by the registry in
-`kinds.py`) and reports every broken file and field in one `RuleLoadError`; `evaluate_rule`
+`kinds/`) and reports every broken file and field in one `RuleLoadError`; `evaluate_rule`
 runs one by its kind.
 """
 

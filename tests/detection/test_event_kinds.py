@@ -10,7 +10,7 @@ import pandas as pd
 from detection.events import FrameEvents
 from detection.features import Sensitivity
 from detection.rules import RuleContext, evaluate_rule, load_rules
-from detection.rules.kinds import hours_from_usual
+from detection.rules.kinds.events import hours_from_usual
 
 DAY = date(2025, 3, 10)
 

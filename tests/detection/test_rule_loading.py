@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from detection.rules import KINDS, RuleLoadError, load_rules, schema
+from detection.rules import KINDS, RuleLoadError, kinds, load_rules, schema
 
 SHIPPED = {
     "volume-5x-own-baseline",
@@ -153,16 +153,47 @@ def test_the_load_error_chains_the_yaml_cause(tmp_path):
     assert caught.value.__cause__ is not None
 
 
+def _imported(path: Path, package: str) -> set[str]:
+    """Every module `path` imports, relative imports resolved against `package`."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")
+            base = parts[: len(parts) - node.level + 1] if node.level else []
+            module = ".".join(part for part in [*base, node.module] if part)
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
 def test_the_rule_model_imports_nothing_that_processes_rules():
     # pySigma's way: the registry looks rules up; a rule reaching for its registry is a cycle.
-    tree = ast.parse(Path(schema.__file__).read_text(encoding="utf-8"))
-    imported = {
-        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
-    } | {
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    }
+    imported = _imported(Path(schema.__file__), "detection.rules")
     assert not {m for m in imported if m.startswith(("detection.rules.", "detection.pipeline"))}
     assert not hasattr(schema.Rule, "evaluate")
+
+
+def test_no_kind_imports_the_registry_that_looks_it_up():
+    folder = Path(kinds.__file__).parent
+    modules = sorted(p for p in folder.glob("*.py") if p.name not in {"__init__.py", "registry.py"})
+    assert {p.stem for p in modules} >= {"features", "events", "sequences"}
+    # The package itself re-exports the registry: importing it is importing the registry.
+    registry = {
+        "detection.rules",
+        "detection.rules.kinds",
+        "detection.rules.kinds.registry",
+        "detection.rules.loader",
+    }
+    for path in modules:
+        assert _imported(path, "detection.rules.kinds") & registry == set(), path.name
+
+
+def test_the_registry_refuses_a_kind_registered_twice():
+    registry = kinds.KindRegistry()
+    registry.register("threshold", KINDS["threshold"])
+    with pytest.raises(ValueError, match="'threshold' is already registered"):
+        registry.register("threshold", KINDS["pattern"])
+    assert registry["threshold"] is KINDS["threshold"]  # the first stays, never replaced
+    assert list(registry) == ["threshold"]
