@@ -30,7 +30,8 @@ class Slice:
     start: datetime
     end: datetime
     actions: tuple[str, ...] = ()
-    resource_ids: tuple[str, ...] = ()
+    # None: any resource; a tuple, only those (an empty one matches nothing).
+    resource_ids: tuple[str, ...] | None = None
     # A literal substring of details->>'query' that every match must contain (a cheap prefilter).
     query_contains: str | None = None
 
@@ -70,7 +71,7 @@ class DatabaseEvents:
         if wanted.actions:
             clauses.append("event_action = ANY(:actions)")
             params["actions"] = list(wanted.actions)
-        if wanted.resource_ids:
+        if wanted.resource_ids is not None:
             clauses.append("resource_id = ANY(:resources)")
             params["resources"] = list(wanted.resource_ids)
         if wanted.query_contains:
@@ -138,7 +139,7 @@ class FrameEvents:
         )
         if wanted.actions:
             mask &= e["event_action"].isin(wanted.actions)
-        if wanted.resource_ids:
+        if wanted.resource_ids is not None:
             mask &= e["resource_id"].isin(wanted.resource_ids)
         out = e.loc[mask]
         if wanted.query_contains:

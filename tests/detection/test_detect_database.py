@@ -164,3 +164,25 @@ def test_run_detects_the_freshly_seeded_demo_organisation(db, tmp_path):
     labels = json.loads(seeded.labels_path.read_text())
     planted = {s["user_id"] for s in labels["scenarios"]}
     assert set(findings.head(10)["user_id"]) & planted
+
+
+def test_an_organisation_with_nothing_known_to_be_sensitive_is_scored(db: Database):
+    # Ids unlike the simulator's: no resource is sensitive, and the rules that read only
+    # sensitive resources must match nothing (they once sent a NUL placeholder and crashed).
+    events, _labels, _roster = small_org(users=18, days=40)
+    events = events.assign(
+        organization_id="org_a",
+        resource_id=events["resource_id"].map(lambda r: None if r is None else f"x-{r}"),
+    )
+    rows = [tuple(r[c] for c in EVENT_COLUMNS) for r in events.to_dict("records")]
+    with db.writer() as session:
+        insert_events(session, rows)
+    result, window, _inserted = run_detection(db, "org_a")
+    assert result is not None and window is not None
+    start = events["event_time"].min()
+    nothing = Slice("log_access", start, start + timedelta(days=60), resource_ids=())
+    everything = Slice("log_access", start, start + timedelta(days=60))
+    source = DatabaseEvents(db, "org_a")
+    assert source.fetch(nothing).empty and not source.fetch(everything).empty
+    assert source.totals(nothing, ("results_count",)).empty
+    assert FrameEvents(events).fetch(nothing).empty

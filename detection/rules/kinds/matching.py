@@ -125,12 +125,11 @@ class EventMatch(Strict):
         return value
 
     def slice(self, context: RuleContext, start: datetime, end: datetime) -> Slice:
-        resources: tuple[str, ...] = ()
+        resources: tuple[str, ...] | None = None
         if self.sensitive:
+            # Possibly empty: an organisation with nothing sensitive matches nothing here.
             known = context.resources["resource_id"].dropna().unique()
             resources = tuple(sorted(r for r in known if context.sensitivity.is_sensitive(r)))
-            if not resources:
-                resources = ("\x00none",)  # nothing sensitive exists: match nothing
         return Slice(
             family=self.family,
             start=start,
