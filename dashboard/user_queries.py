@@ -13,6 +13,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
+from dashboard.user_patterns import BASELINE_FEATURES
 from sql.gateway import Database
 from sql.read_model import ReadModel
 
@@ -21,21 +22,7 @@ TTL_SECONDS = 60
 MAX_DAYS = 400
 MAX_USERS = 200
 
-BASELINE_COLUMNS: tuple[str, ...] = (
-    "day",
-    "user_id",
-    "events",
-    "searches",
-    "views",
-    "downloads",
-    "exports",
-    "records_exported",
-    "config_change",
-    "user_management",
-    "distinct_resources",
-    "distinct_ips",
-    "off_hours_events",
-)
+BASELINE_COLUMNS: tuple[str, ...] = ("day", "user_id", *BASELINE_FEATURES)
 
 
 def _check_days(first: date, last: date) -> None:
