@@ -10,10 +10,10 @@ no-op and counted as a duplicate. The same fallback serves a server where the CO
 refused (a hypertable with row-level security, a partition the writer may not insert into).
 `direct_copies` counts batches that went the direct way (tests check it is the common one).
 
-Retention guarantees are computed from the policy in force at insert time: both ways read
-`audit_retention_days(org, family)` (the organisation's policy, else the family default)
-inside the inserting transaction, and the guarantee is the event's time plus that many days
-of 24 hours (UTC).
+The server sets what a writer must not choose (a trigger on `audit_events`): `received_at`,
+`ingest_seq`, `ingest_xid` and the retention guarantee, the event's time plus
+`audit_retention_days(org, family)` (the policy in force in the inserting transaction), so
+the COPY carries the event's own columns only.
 
 Callers (the ingest layer) validate first; this module trusts its rows' types.
 """
@@ -26,7 +26,7 @@ import json
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -37,15 +37,12 @@ from psycopg.adapt import Dumper
 from sql.gateway import ScopedSession
 from sql.vocabulary import EVENT_COLUMNS, OwnAction
 
-# What the COPY writes: the event's columns and its retention guarantee; the server's
-# trigger (audit_events_server_columns) sets received_at, ingest_seq, ingest_xid and the
-# guarantee itself, whatever a writer sends.
-_COPY_COLUMNS = (*EVENT_COLUMNS, "retention_guaranteed_until")
+# What the COPY writes: the event's own columns (the server's trigger sets the rest).
+_COPY_COLUMNS = EVENT_COLUMNS
 # Binary COPY (about 3x the rows/s of text COPY here): the driver packs each value itself.
 # `ip_address` and `details` arrive as text; the two dumpers below turn that text into the
 # binary inet and jsonb forms, so no cast (and no staging table) is needed.
-_TYPES = {"event_time": "timestamptz", "ip_address": "inet", "details": "jsonb",
-          "retention_guaranteed_until": "timestamptz"}  # fmt: skip
+_TYPES = {"event_time": "timestamptz", "ip_address": "inet", "details": "jsonb"}
 _COPY_TYPES = [_TYPES.get(c, "text") for c in _COPY_COLUMNS]
 _COLUMN_LIST = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in _COPY_COLUMNS)
 _COPY_INTO = pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)")
@@ -98,12 +95,6 @@ SELECT m, CASE WHEN pt.partrelid IS NULL THEN 'audit_events'::regclass
   FROM unnest(%s::timestamptz[]) AS m
   LEFT JOIN pg_partitioned_table pt ON pt.partrelid = 'audit_events'::regclass
 """
-
-
-# Each (organisation, family)'s retention in days, from the policies in force now.
-_RETENTION = (
-    "SELECT p.o, p.f, audit_retention_days(p.o, p.f) FROM unnest(%s::text[], %s::text[]) AS p(o, f)"
-)
 
 
 class _JsonbTextDumper(Dumper):
@@ -192,10 +183,9 @@ def insert_events(session: ScopedSession, rows: Sequence[Sequence[Any]]) -> Inse
     month_keys = sorted({(row[2].year, row[2].month) for row in prepared})
     times = [datetime(y, m, 1, tzinfo=UTC) for y, m in month_keys]
     orgs = sorted({row[0] for row in prepared})
-    pairs = sorted({(row[0], row[3]) for row in prepared})
-    with driver.cursor() as cur, driver.cursor() as policies, driver.cursor() as places:
-        # One round trip for what the COPY needs (in order: partitions, organisations,
-        # retention policies, each month's target, the savepoint): a writer thread waiting on
+    with driver.cursor() as cur, driver.cursor() as places:
+        # One round trip for what the COPY needs (in order: partitions, organisations, each
+        # month's target, the savepoint): a writer thread waiting on
         # the server gives up the GIL, and getting it back behind a busy thread can take a
         # whole switch interval, so each round trip saved is worth more than its latency.
         with driver.pipeline():
@@ -205,16 +195,14 @@ def insert_events(session: ScopedSession, rows: Sequence[Sequence[Any]]) -> Inse
                 " ON CONFLICT DO NOTHING",
                 (orgs,),
             )
-            policies.execute(_RETENTION, ([p[0] for p in pairs], [p[1] for p in pairs]))
             places.execute(_COPY_TARGETS, (times,))
             cur.execute("SAVEPOINT auditlens_direct_copy")
-        keep = {(o, f): timedelta(days=days) for o, f, days in policies.fetchall()}
         targets = {month.astimezone(UTC): str(name) for month, name in places.fetchall()}
         _register_dumpers(cur)
-        groups = _direct_rows(prepared, keep)
+        groups = _direct_rows(prepared)
         if groups is None:
             cur.execute("RELEASE SAVEPOINT auditlens_direct_copy")
-            return _insert_via_staging(cur, _with_guarantees(prepared, keep))
+            return _insert_via_staging(cur, prepared)
         try:
             for month, part in groups.items():
                 # regclass text is already quoted and schema-qualified as needed.
@@ -229,7 +217,7 @@ def insert_events(session: ScopedSession, rows: Sequence[Sequence[Any]]) -> Inse
             cur.execute("RELEASE SAVEPOINT auditlens_direct_copy")
             if getattr(exc, "sqlstate", None) not in _FALL_BACK_SQLSTATES:
                 raise
-            return _insert_via_staging(cur, _with_guarantees(prepared, keep))
+            return _insert_via_staging(cur, prepared)
         cur.execute("RELEASE SAVEPOINT auditlens_direct_copy")
     global direct_copies
     direct_copies += 1
@@ -237,10 +225,10 @@ def insert_events(session: ScopedSession, rows: Sequence[Sequence[Any]]) -> Inse
 
 
 def _direct_rows(
-    rows: list[tuple[Any, ...]], keep: dict[tuple[str, str], timedelta]
+    rows: list[tuple[Any, ...]],
 ) -> dict[tuple[int, int], list[tuple[Any, ...]]] | None:
-    """The direct COPY's rows, grouped by (year, month): the address in binary inet form and
-    the retention guarantee appended, in one pass. None if an address cannot be encoded here
+    """The direct COPY's rows, grouped by (year, month), the address in binary inet form, in
+    one pass. None if an address cannot be encoded here
     (then the staging table lets the server judge it)."""
     groups: dict[tuple[int, int], list[tuple[Any, ...]]] = {}
     inet = _inet
@@ -255,7 +243,7 @@ def _direct_rows(
         part = groups.get(key)
         if part is None:
             part = groups[key] = []
-        part.append((*row[:7], ip, *row[8:], when + keep[row[0], row[3]]))
+        part.append((*row[:7], ip, *row[8:]))
     return groups
 
 
@@ -313,13 +301,6 @@ def _prepare(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
             ip = str(ip)
         out.append((*row[:2], when, *row[3:7], ip, *row[8:11], details, row[12]))
     return out
-
-
-def _with_guarantees(
-    rows: list[tuple[Any, ...]], keep: dict[tuple[str, str], timedelta]
-) -> list[tuple[Any, ...]]:
-    """Each row with its retention guarantee appended (the address still as text)."""
-    return [(*row, row[2] + keep[row[0], row[3]]) for row in rows]
 
 
 def new_event_id() -> str:

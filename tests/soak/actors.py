@@ -95,8 +95,9 @@ def held_write(db: Database, batch: list[dict[str, Any]], hold: float, ledger: L
 def _until_done(stop: threading.Event, attempt: Callable[[], bool]) -> None:
     """Run `attempt` until it succeeds or the soak stops (an outcome left unknown is offered
     again as it was, a no-op for what got in)."""
-    while not attempt() and not stop.wait(0.1):
-        pass
+    while not attempt():
+        if stop.wait(0.1):
+            return
 
 
 def seeder(
