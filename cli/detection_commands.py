@@ -16,6 +16,7 @@ import typer
 
 from cli import app, err_console
 from cli.context import open_database
+from detection.stages import Stages
 from ingest.spreadsheet import escape_cell
 from sql.gateway import Database
 from usecases.exports import Exporter, record_export
@@ -66,21 +67,34 @@ def detect_organization(
     end: date | None = None,
     roster: dict[str, str] | None = None,
     actor: str | None = None,
-) -> tuple[tuple[date, date] | None, int, list[Any]]:
-    """Detect one organisation and notify the webhook if one is configured."""
+) -> tuple[tuple[date, date] | None, int, list[Any], Stages]:
+    """Detect one organisation (waiting for a scheduled run of it to finish first) and post
+    its findings not posted yet to the webhook, if one is configured."""
     from detection.model import ModelStore
-    from detection.notify import Webhook, notify
+    from detection.notify import Webhook, notify_pending
     from detection.pipeline import run_detection
+    from detection.schedule import org_lock
 
     store = ModelStore(db.settings.data_dir / "models")
-    result, window, inserted = run_detection(
-        db, org, start=start, end=end, peer_groups=roster, store=store, actor=actor or _actor()
-    )
-    findings = result.findings if result is not None else []
     webhook = Webhook.from_env()
-    if webhook is not None and findings:
-        notify(webhook, org, findings)
-    return window, inserted, findings
+    stages = Stages()
+    with org_lock(db, org, wait=True):
+        result, window, inserted = run_detection(
+            db,
+            org,
+            start=start,
+            end=end,
+            peer_groups=roster,
+            store=store,
+            actor=actor or _actor(),
+            stages=stages,
+            partial_min_severity=webhook.min_severity if webhook is not None else "high",
+        )
+        if webhook is not None:
+            with stages.stage("notify"):
+                notify_pending(db, webhook, org)
+    findings = result.findings if result is not None else []
+    return window, inserted, findings, stages
 
 
 @app.command()
@@ -98,9 +112,10 @@ def detect(
     with open_database() as db:
         for organization in _organizations(db, org):
             err_console.print(f"{organization}: detecting ...")
-            window, inserted, findings = detect_organization(
+            window, inserted, findings, stages = detect_organization(
                 db, organization, start=first, end=last, roster=peers
             )
+            err_console.print(f"{organization}: {stages.describe()}")
             if window is None:
                 typer.echo(f"{organization}: nothing new to detect")
                 continue
@@ -130,7 +145,7 @@ def findings(
     limit: int = typer.Option(100, "--limit", min=1, max=100_000),
 ) -> None:
     """List findings, highest score first (table, JSON or CSV on stdout)."""
-    from detection.findings import STATUSES, list_findings
+    from detection.findings import STATUSES, count_findings, list_findings
 
     if output not in _FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(_FORMATS)}, got: {output}")
@@ -142,6 +157,11 @@ def findings(
         )
     with open_database() as db:
         frame = list_findings(db, org, status=status, min_severity=min_severity, limit=limit)
+        if len(frame) == limit:
+            total = count_findings(db, org, status=status, min_severity=min_severity)
+            if total > limit:
+                # On stderr: a JSON or CSV on stdout stays exactly the rows.
+                err_console.print(f"showing {limit:,} of {total:,}; use --limit to see more")
         records: list[dict[str, Any]] = [
             {str(k): v for k, v in row.items()} for row in frame.to_dict("records")
         ]

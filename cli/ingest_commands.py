@@ -173,12 +173,17 @@ def serve_ingest(
     """Run the HTTP receiver (POST /v1/events, GET /healthz, /docs)."""
     import uvicorn
 
+    from detection.schedule import background_detection
     from ingest.gil import short_switch_interval
     from ingest.receiver import Receiver, create_app
     from integrity.seal_schedule import background_sealing
     from sql.settings import Settings
 
-    with open_database() as db, background_sealing(db, err_console.print):
+    with (
+        open_database() as db,
+        background_sealing(db, err_console.print),
+        background_detection(db, err_console.print),
+    ):
         refresher = ReadModelRefresher(db)
         receiver = Receiver(
             db, spool_dir=Settings.from_env().data_dir / "spool", after_batch=refresher

@@ -29,7 +29,7 @@ def _detect_demo(db: Database, labels_path: Path | None) -> None:
     from simulator.evaluate import read_roster
 
     roster = read_roster(labels_path) if labels_path and labels_path.is_file() else None
-    window, inserted, _ = detect_organization(db, DEMO_ORG, roster=roster, actor="system:run")
+    window, inserted, _, _ = detect_organization(db, DEMO_ORG, roster=roster, actor="system:run")
     if window is not None:
         err_console.print(f"detection: {inserted} finding(s) for {window[0]}..{window[1]}")
 
@@ -40,6 +40,8 @@ def run(
     port: int = typer.Option(8501, min=1, max=65535, help="port the dashboard listens on"),
 ) -> None:
     """Start everything: the database, migrations, and the dashboard; prints the URL."""
+    from detection.schedule import background_detection
+
     db = Database.open()
     try:
         db.check_server()
@@ -82,7 +84,10 @@ def run(
         # A plain `kill` must stop us as cleanly as Ctrl-C: dashboard first, then the
         # sealer (a seal in progress finishes), then the server.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-        with background_sealing(db, err_console.print):
+        with (
+            background_sealing(db, err_console.print),
+            background_detection(db, err_console.print),
+        ):
             dashboard = subprocess.Popen(command, env=env)
             typer.echo(f"AuditLens is running at http://{host}:{port}  (Ctrl-C stops it)")
             try:

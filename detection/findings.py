@@ -86,6 +86,9 @@ class DetectionRun:
     model_params: dict[str, Any]
     libraries: dict[str, str]
     user_days: int
+    # The last day was still being written: it is re-scored later, and the next run over
+    # whole days still includes it.
+    partial: bool = False
 
 
 _INSERT_FINDING = """
@@ -132,13 +135,35 @@ def save_findings(
             row.update(org=org, run_id=run_id)
             result = session.conn.execute(text(_INSERT_FINDING), row)
             inserted += result.rowcount
+        session.execute(
+            _RECORD_SCHEDULE,
+            {
+                "org": org,
+                "complete": None if run.partial else run.end_day,
+                "current": run.end_day if run.partial else None,
+                "run": run_id,
+            },
+        )
     return int(run_id), inserted
 
 
-_LIST = """
-SELECT f.finding_id, f.created_at, f.user_id, f.user_email, f.window_start, f.window_end,
-       f.score, f.severity, f.detectors, f.title, f.explanation, f.evidence_query,
-       coalesce(t.status, 'new') AS status, coalesce(t.comment, '') AS status_comment
+# Only forward: a run over older days (an explicit window) never moves complete_through back.
+_RECORD_SCHEDULE = """
+INSERT INTO detection_schedule AS s (organization_id, complete_through, current_day,
+  current_scored_at, last_run_id)
+VALUES (:org, :complete, :current, CASE WHEN CAST(:current AS date) IS NULL THEN NULL
+  ELSE now() END, :run)
+ON CONFLICT (organization_id) DO UPDATE SET
+  complete_through = greatest(s.complete_through, EXCLUDED.complete_through),
+  current_day = coalesce(EXCLUDED.current_day, s.current_day),
+  current_scored_at = coalesce(EXCLUDED.current_scored_at, s.current_scored_at),
+  last_run_id = EXCLUDED.last_run_id,
+  last_run_at = now()
+"""
+
+
+# One filter for the page and its count, so "showing N of M" counts what the page shows.
+_FILTERED = """
   FROM org_findings f
   LEFT JOIN LATERAL (
     SELECT status, comment FROM org_finding_triage t
@@ -147,9 +172,31 @@ SELECT f.finding_id, f.created_at, f.user_id, f.user_email, f.window_start, f.wi
  WHERE (CAST(:since AS timestamptz) IS NULL OR f.window_end >= CAST(:since AS timestamptz))
    AND (CAST(:status AS text) IS NULL OR coalesce(t.status, 'new') = CAST(:status AS text))
    AND f.severity = ANY(CAST(:severities AS text[]))
- ORDER BY f.score DESC, f.window_start DESC, f.finding_id
+"""
+_LIST = (
+    """
+SELECT f.finding_id, f.created_at, f.user_id, f.user_email, f.window_start, f.window_end,
+       f.score, f.severity, f.detectors, f.title, f.explanation, f.evidence_query,
+       coalesce(t.status, 'new') AS status, coalesce(t.comment, '') AS status_comment"""
+    + _FILTERED
+    + """ ORDER BY f.score DESC, f.window_start DESC, f.finding_id
  LIMIT :limit
 """
+)
+_COUNT = "SELECT count(*)" + _FILTERED
+
+
+def _filter_params(
+    since: datetime | date | None, status: str | None, min_severity: str | None
+) -> dict[str, Any]:
+    if status is not None and status not in STATUSES:
+        raise FindingError(f"status must be one of {', '.join(STATUSES)}, got: {status!r}")
+    if min_severity is not None and min_severity not in SEVERITIES:
+        raise FindingError(
+            f"min_severity must be one of {', '.join(SEVERITIES)}, got: {min_severity!r}"
+        )
+    floor = SEVERITIES.index(min_severity) if min_severity else 0
+    return {"since": since, "status": status, "severities": list(SEVERITIES[floor:])}
 
 
 def list_findings(
@@ -162,32 +209,31 @@ def list_findings(
     limit: int = 100,
 ) -> pd.DataFrame:
     """Findings of one organisation, highest score first, with their current status."""
-    if status is not None and status not in STATUSES:
-        raise FindingError(f"status must be one of {', '.join(STATUSES)}, got: {status!r}")
-    if min_severity is not None and min_severity not in SEVERITIES:
-        raise FindingError(
-            f"min_severity must be one of {', '.join(SEVERITIES)}, got: {min_severity!r}"
-        )
+    params = _filter_params(since, status, min_severity)
     if not isinstance(limit, int) or not 1 <= limit <= 100_000:
         raise FindingError(f"limit must be between 1 and 100000, got: {limit!r}")
-    floor = SEVERITIES.index(min_severity) if min_severity else 0
     with db.org_session(org) as session:
-        result = session.execute(
-            _LIST,
-            {
-                "since": since,
-                "status": status,
-                "severities": list(SEVERITIES[floor:]),
-                "limit": limit,
-            },
-            max_rows=limit,
-        )
+        result = session.execute(_LIST, {**params, "limit": limit}, max_rows=limit)
     frame = pd.DataFrame.from_records(result.rows, columns=LIST_COLUMNS)
     for column in ("created_at", "window_start", "window_end"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     frame["score"] = frame["score"].astype(float)
     frame["detectors"] = [list(d) for d in frame["detectors"]]
     return frame
+
+
+def count_findings(
+    db: Database,
+    org: str,
+    *,
+    since: datetime | date | None = None,
+    status: str | None = None,
+    min_severity: str | None = None,
+) -> int:
+    """How many findings `list_findings` would return with no limit."""
+    params = _filter_params(since, status, min_severity)
+    with db.org_session(org) as session:
+        return int(session.scalar(_COUNT, params))
 
 
 def get_finding(db: Database, org: str, finding_id: str) -> dict[str, Any] | None:
@@ -254,7 +300,28 @@ def triage(
 
 
 def last_detected_day(db: Database, org: str) -> date | None:
-    """The last day an earlier `detect` run covered (incremental runs start after it)."""
+    """The last whole day an earlier `detect` run covered (incremental runs start after it)."""
     with db.org_session(org) as session:
-        value = session.scalar("SELECT max(end_day) FROM org_detection_runs")
+        value = session.scalar("SELECT max(complete_through) FROM org_detection_schedule")
     return value
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    """When detection last ran for an organisation and which days it covered."""
+
+    complete_through: date | None
+    current_day: date | None
+    current_scored_at: datetime | None
+    last_run_at: datetime
+
+
+def schedule_state(db: Database, org: str) -> ScheduleState | None:
+    """The organisation's detection bookkeeping, or None before its first run."""
+    with db.org_session(org) as session:
+        rows = session.execute(
+            "SELECT complete_through, current_day, current_scored_at, last_run_at"
+            " FROM org_detection_schedule",
+            max_rows=1,
+        ).rows
+    return ScheduleState(*rows[0]) if rows else None

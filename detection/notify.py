@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from detection.findings import SEVERITIES, Finding
 from detection.slack_text import slack_code, slack_text
 from sql.errors import ConfigurationError
+from sql.gateway import Database
 
 WEBHOOK_URL_ENV = "AUDITLENS_WEBHOOK_URL"
 WEBHOOK_MIN_SEVERITY_ENV = "AUDITLENS_WEBHOOK_MIN_SEVERITY"
@@ -125,3 +126,55 @@ def notify(
         if attempt < webhook.attempts:
             sleep(min(2 ** (attempt - 1), 30))
     raise ConfigurationError(f"webhook {where} failed after {webhook.attempts} attempt(s): {last}")
+
+
+# Findings older than this are never posted: turning a webhook on does not replay history.
+NOTIFY_RECENT_SECONDS = 24 * 3600
+_PENDING = """
+SELECT f.user_id, f.user_email, f.day, f.window_start, f.window_end, f.score, f.severity,
+       f.detectors, f.title, f.explanation, f.evidence_query, f.rule_score, f.model_score,
+       f.model_percentile, f.model_version, f.finding_id
+  FROM org_findings f
+ WHERE f.severity = ANY(CAST(:severities AS text[]))
+   AND f.created_at >= now() - make_interval(secs => :recent)
+   AND NOT EXISTS (
+     SELECT 1 FROM org_finding_notifications n WHERE n.finding_id = f.finding_id)
+ ORDER BY f.score DESC, f.finding_id
+"""
+
+
+def pending_findings(db: Database, org: str, min_severity: str) -> list[Finding]:
+    """Recent findings at or above `min_severity` that no webhook post has carried yet."""
+    severities = list(SEVERITIES[SEVERITIES.index(min_severity) :])
+    with db.org_session(org) as session:
+        rows = session.execute(
+            _PENDING, {"severities": severities, "recent": NOTIFY_RECENT_SECONDS}, max_rows=1_000
+        ).dicts()
+    return [Finding(**{**row, "detectors": list(row["detectors"])}) for row in rows]
+
+
+def notify_pending(
+    db: Database,
+    webhook: Webhook,
+    org: str,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    opener: Callable[..., object] = urllib.request.urlopen,
+) -> int:
+    """Post the organisation's findings not posted yet and record them as posted.
+
+    Run under the organisation's detection lock (`detection.schedule.org_lock`), so two
+    processes never post the same finding; a failed post records nothing and is retried by
+    the next run. Returns how many findings were posted.
+    """
+    pending = pending_findings(db, org, webhook.min_severity)
+    if not pending:
+        return 0
+    sent = notify(webhook, org, pending, sleep=sleep, opener=opener)
+    with db.writer() as session:
+        session.execute(
+            "INSERT INTO finding_notifications (organization_id, finding_id, destination)"
+            " SELECT :org, unnest(CAST(:ids AS text[])), :where ON CONFLICT DO NOTHING",
+            {"org": org, "ids": [f.finding_id for f in pending], "where": redact(webhook.url)},
+        )
+    return sent

@@ -32,6 +32,7 @@ from detection.findings import DetectionRun, Finding, last_detected_day, save_fi
 from detection.model import IsolationForestDetector, ModelStore, library_versions, model_matrix
 from detection.ranking import FINDING_MIN_SCORE, RankingConfig, combine, severity_for
 from detection.rules import Rule, RuleContext, RuleHit, evaluate_rule, load_rules
+from detection.stages import Stages
 from sql.errors import AuditLensError
 from sql.gateway import Database
 from sql.read_model import ReadModel
@@ -51,6 +52,7 @@ class DetectionResult:
     findings: list[Finding]
     model: IsolationForestDetector | None
     rule_errors: dict[str, str] = field(default_factory=dict)
+    stages: Stages = field(default_factory=Stages)
 
 
 def score_window(
@@ -69,9 +71,11 @@ def score_window(
     ranking: RankingConfig | None = None,
     use_rules: bool = True,
     use_model: bool = True,
+    stages: Stages | None = None,
 ) -> DetectionResult:
     """Rules, model and ranking over the days [start_day, end_day] of a feature set."""
     ranking = ranking or RankingConfig()
+    stages = stages or Stages()
     rows = features.rows
     window = rows.loc[(rows["day"] >= start_day) & (rows["day"] <= end_day)].reset_index(drop=True)
     hits: list[RuleHit] = []
@@ -91,26 +95,33 @@ def score_window(
             work_end_hour=work_hours[1],
         )
         for rule in rules:
-            hits.extend(evaluate_rule(rule, context))
+            with stages.stage(f"rule {rule.id}"):
+                hits.extend(evaluate_rule(rule, context))
     scored = window[["day", "user_id", "user_email"]].copy()
-    if use_model and len(window):
+    # Nothing to learn "usual" from in a single user-day (a new organisation's first): rules only.
+    modelled = use_model and len(window) > 0 and (model is not None or len(rows) >= 2)
+    if modelled:
         if model is None:
-            model = fit_model(rows)
-        matrix = model_matrix(window)
-        scored["model_score"] = model.decision_function(matrix)
-        scored["model_percentile"] = model.percentile(scored["model_score"].to_numpy())
-        scored["peers_unusual"] = peers_unusual(
-            scored["model_percentile"], window["day"], window["peer_group"]
-        )
+            with stages.stage("model fit"):
+                model = fit_model(rows)
+        with stages.stage("model scoring"):
+            matrix = model_matrix(window)
+            scored["model_score"] = model.decision_function(matrix)
+            scored["model_percentile"] = model.percentile(scored["model_score"].to_numpy())
+            scored["peers_unusual"] = peers_unusual(
+                scored["model_percentile"], window["day"], window["peer_group"]
+            )
     else:
         scored["model_score"] = np.nan
         scored["model_percentile"] = 0.0
         scored["peers_unusual"] = 0.0
-    if not use_model:
+    if not modelled:
         model = None
-    ranked = combine(scored, hits, ranking)
-    findings = build_findings(ranked, window, hits, model, ranking, {r.id: r.title for r in rules})
-    return DetectionResult(scores=ranked, hits=hits, findings=findings, model=model)
+    with stages.stage("ranking and findings"):
+        ranked = combine(scored, hits, ranking)
+        titles = {r.id: r.title for r in rules}
+        findings = build_findings(ranked, window, hits, model, ranking, titles)
+    return DetectionResult(scores=ranked, hits=hits, findings=findings, model=model, stages=stages)
 
 
 def peers_unusual(
@@ -318,23 +329,34 @@ def run_detection(
     store: ModelStore | None = None,
     actor: str | None = None,
     ranking: RankingConfig | None = None,
+    stages: Stages | None = None,
+    today: date | None = None,
+    partial_min_severity: str = "high",
 ) -> tuple[DetectionResult | None, tuple[date, date] | None, int]:
     """Detect over a window (default: new complete days), store the findings.
 
+    Today (UTC) is still being written: a finding on it is stored only at
+    `partial_min_severity` or above (one finding per user-day, so a weak early one would
+    stand in for the day's final one), and the run does not count today as done.
     Returns the result, the window, and how many findings were new.
     """
     if read_model is None:
         read_model = ReadModel(db)
-    window = detection_window(db, org, start, end)
+    stages = stages or Stages()
+    today = today or datetime.now(UTC).date()
+    with stages.stage("window"):
+        window = detection_window(db, org, start, end, today=today)
     if window is None:
         return None, None, 0
     start_day, end_day = window
     rules = rules if rules is not None else load_rules()
-    user_days = load_user_days(read_model, org, start_day, end_day, history_days=HISTORY_DAYS)
+    with stages.stage("read user-days"):
+        user_days = load_user_days(read_model, org, start_day, end_day, history_days=HISTORY_DAYS)
     if user_days.features.empty:
         return None, window, 0
     sensitivity = default_sensitivity()
-    features = build_features(user_days, peer_groups=peer_groups, sensitivity=sensitivity)
+    with stages.stage("features"):
+        features = build_features(user_days, peer_groups=peer_groups, sensitivity=sensitivity)
     settings = org_settings(db, org)
     result = score_window(
         features,
@@ -350,6 +372,7 @@ def run_detection(
         time_zone=settings.time_zone,
         work_hours=(settings.work_start_hour, settings.work_end_hour),
         ranking=ranking,
+        stages=stages,
     )
     model = result.model
     if store is not None and model is not None:
@@ -365,8 +388,12 @@ def run_detection(
         model_params=model.get_params() if model else {},
         libraries=library_versions(),
         user_days=int((result.scores["model_score"].notna()).sum()),
+        partial=end_day >= today,
     )
-    _, inserted = save_findings(db, org, run, result.findings)
+    floor = _rank(partial_min_severity)
+    result.findings = [f for f in result.findings if f.day < today or _rank(f.severity) >= floor]
+    with stages.stage("save findings"):
+        _, inserted = save_findings(db, org, run, result.findings)
     return result, window, inserted
 
 

@@ -96,3 +96,40 @@ CREATE VIEW org_findings WITH (security_barrier) AS
 CREATE VIEW org_finding_triage WITH (security_barrier) AS
   SELECT * FROM finding_triage WHERE organization_id = auditlens_current_org();
 GRANT SELECT ON org_detection_runs, org_findings, org_finding_triage TO auditlens_reader;
+
+-- Scheduled detection: per organisation, where the last run left off. The whole UTC days
+-- scored so far (the next incremental run starts after complete_through), and the day still
+-- being written, re-scored every few minutes. Bookkeeping, not evidence: each run itself is
+-- the append-only detection_runs row; this row only moves forward.
+CREATE TABLE detection_schedule (
+  organization_id   text        PRIMARY KEY,
+  complete_through  date,
+  current_day       date,
+  current_scored_at timestamptz,
+  last_run_id       bigint      NOT NULL REFERENCES detection_runs (run_id),
+  last_run_at       timestamptz NOT NULL DEFAULT now()
+);
+
+-- Which findings reached the webhook: a finding is posted once, whichever process ran it.
+CREATE TABLE finding_notifications (
+  organization_id text        NOT NULL,
+  finding_id      text        NOT NULL,
+  destination     text        NOT NULL,
+  notified_at     timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (organization_id, finding_id),
+  FOREIGN KEY (organization_id, finding_id) REFERENCES findings (organization_id, finding_id)
+);
+CREATE TRIGGER finding_notifications_no_change BEFORE UPDATE OR DELETE ON finding_notifications
+  FOR EACH ROW EXECUTE FUNCTION detection_reject_change();
+CREATE TRIGGER finding_notifications_no_truncate BEFORE TRUNCATE ON finding_notifications
+  FOR EACH STATEMENT EXECUTE FUNCTION detection_reject_change();
+
+REVOKE ALL ON detection_schedule, finding_notifications FROM PUBLIC;
+-- The schedule row is upserted (INSERT ... ON CONFLICT DO UPDATE reads the row it updates).
+GRANT INSERT, SELECT, UPDATE ON detection_schedule TO auditlens_writer;
+GRANT INSERT ON finding_notifications TO auditlens_writer;
+CREATE VIEW org_detection_schedule WITH (security_barrier) AS
+  SELECT * FROM detection_schedule WHERE organization_id = auditlens_current_org();
+CREATE VIEW org_finding_notifications WITH (security_barrier) AS
+  SELECT * FROM finding_notifications WHERE organization_id = auditlens_current_org();
+GRANT SELECT ON org_detection_schedule, org_finding_notifications TO auditlens_reader;
