@@ -155,19 +155,24 @@ def peer_groups_from_usage(resources: pd.DataFrame, *, users_per_group: int = 25
     KMeans over each user's share of events per source; a deterministic seed so the same data
     always gives the same groups.
     """
+    from scipy.sparse import csr_matrix, diags
     from sklearn.cluster import KMeans
 
-    if resources.empty:
+    known = resources.loc[resources["user_id"].notna() & resources["resource_id"].notna()]
+    if known.empty:
         return pd.Series(dtype=object)
-    usage = resources.pivot_table(
-        index="user_id", columns="resource_id", values="events", aggfunc="sum", fill_value=0
-    )
-    shares = usage.div(usage.sum(axis=1).replace(0, 1), axis=0)
-    k = int(min(max(len(shares) // users_per_group, 1), 50))
+    # Sparse: thousands of users by thousands of sources, each user touching a handful.
+    users, user_index = pd.factorize(known["user_id"], sort=True)
+    sources, source_index = pd.factorize(known["resource_id"], sort=True)
+    events = known["events"].to_numpy(dtype=float)
+    usage = csr_matrix((events, (users, sources)), shape=(len(user_index), len(source_index)))
+    totals = np.asarray(usage.sum(axis=1)).ravel()
+    shares = diags(1.0 / np.where(totals == 0, 1.0, totals)) @ usage
+    k = int(min(max(len(user_index) // users_per_group, 1), 50))
     if k == 1:
-        return pd.Series("usage-0", index=shares.index)
-    labels = KMeans(n_clusters=k, n_init=3, random_state=0).fit_predict(shares.to_numpy())
-    return pd.Series([f"usage-{label}" for label in labels], index=shares.index)
+        return pd.Series("usage-0", index=user_index)
+    labels = KMeans(n_clusters=k, n_init=3, random_state=0).fit_predict(shares.tocsr())
+    return pd.Series([f"usage-{label}" for label in labels], index=user_index)
 
 
 def _first_seen_counts(

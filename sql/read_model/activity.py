@@ -136,6 +136,24 @@ SELECT {epoch_us("bucket")} AS bucket, user_id, max(user_email) AS user_email, e
             frame, ["bucket", "user_id", "user_email", "event_type", "events"], times=["bucket"]
         )
 
+    def user_hours(self, org: str, start: Any, end: Any) -> pd.DataFrame:
+        """`user_id, hour, events`: every user's events per UTC hour of day (0-23) in
+        [start, end), summed in SQL (detection's hourly profiles: at most 24 rows a user)."""
+        params = range_params(start, end, timedelta(hours=1))
+        sql = f"""
+WITH {raw_cte("e.user_id IS NOT NULL")}
+SELECT user_id, CAST(extract(hour FROM bucket AT TIME ZONE 'UTC') AS integer) AS hour,
+       sum(events)::bigint AS events
+  FROM (
+    SELECT bucket, user_id, events FROM org_rollup_hour_users
+     WHERE bucket >= :a0 AND bucket < :a1 AND user_id IS NOT NULL
+    UNION ALL
+    SELECT bucket, user_id, 1 FROM raw
+  ) u
+ GROUP BY 1, 2
+ ORDER BY 1, 2"""
+        return shape(self._frame(org, sql, params), ["user_id", "hour", "events"])
+
     def user_heatmap(
         self, org: str, start: Any, end: Any, user_id: str, time_zone: str
     ) -> pd.DataFrame:

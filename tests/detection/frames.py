@@ -79,16 +79,11 @@ class FrameReadModel:
         out = e.groupby(["day", "user_id", "ip_address", "user_agent"]).size()
         return out.rename("events").reset_index()
 
-    def user_activity(
-        self, org: str, start: datetime, end: datetime, user_id: str | None = None
-    ) -> pd.DataFrame:
+    def user_hours(self, org: str, start: datetime, end: datetime) -> pd.DataFrame:
         e = self.events
-        e = e.loc[(e["event_time"] >= start) & (e["event_time"] < end)]
-        if user_id is not None:
-            e = e.loc[e["user_id"] == user_id]
-        bucket = e["event_time"].dt.floor("h")
-        out = e.groupby([bucket, "user_id", "user_email", "event_type"]).size()
-        return out.rename("events").reset_index().rename(columns={"event_time": "bucket"})
+        e = e.loc[(e["event_time"] >= start) & (e["event_time"] < end) & e["user_id"].notna()]
+        out = e.groupby([e["user_id"], e["event_time"].dt.hour.rename("hour")]).size()
+        return out.rename("events").reset_index()
 
 
 START = date(2025, 1, 1)

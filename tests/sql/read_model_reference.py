@@ -233,6 +233,15 @@ def user_activity(events, org, t0, t1, user_id=None):
     )
 
 
+def user_hours(events, org, t0, t1):
+    """(user, UTC hour of day, events) for the users with events."""
+    groups: dict[tuple[str, int], int] = defaultdict(int)
+    for e in events:
+        if _in(e, org, t0, t1) and e.user_id is not None:
+            groups[(e.user_id, e.time.astimezone(UTC).hour)] += 1
+    return sorted((*k, n) for k, n in groups.items())
+
+
 def user_heatmap(events, org, t0, t1, user_id, time_zone):
     """(ISO weekday, hour, events) in `time_zone`: the UTC hour bucket shifted into the zone."""
     zone = ZoneInfo(time_zone)

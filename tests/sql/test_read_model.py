@@ -66,6 +66,16 @@ def test_user_activity_equals_raw(loaded_shared):
             )
 
 
+def test_user_hours_equal_raw(loaded_shared):
+    db, events = loaded_shared
+    model = ReadModel(db)
+    for org in ORG_IDS:
+        for t0, t1 in RANGES:
+            got = model.user_hours(org, t0, t1)
+            assert list(got.columns) == ["user_id", "hour", "events"]
+            assert frame_rows(got) == ref.user_hours(events, org, t0, t1), (t0, t1)
+
+
 # Whole-hour, DST-switching (New York, Lord Howe's half hour), +05:30 and +05:45 zones.
 HEATMAP_ZONES = [
     "UTC",
