@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -88,7 +89,9 @@ DEFAULT_SENSITIVE_PATTERNS = (
 class ReadModelLike(Protocol):
     """The part of `sql.read_model.ReadModel` detection reads."""
 
-    def user_day_features(self, org: str, start_day: date, end_day: date) -> pd.DataFrame: ...
+    def user_day_features(
+        self, org: str, start_day: date, end_day: date, *, distinct_counts: bool = True
+    ) -> pd.DataFrame: ...
 
     def user_day_resources(self, org: str, start_day: date, end_day: date) -> pd.DataFrame: ...
 
@@ -109,15 +112,51 @@ class UserDays:
 def load_user_days(
     read_model: ReadModelLike, org: str, start_day: date, end_day: date, *, history_days: int = 60
 ) -> UserDays:
-    """The rollups for the days to score plus `history_days` before them (for baselines)."""
+    """The rollups for the days to score plus `history_days` before them (for baselines).
+
+    The three reads run at once (the database aggregates one while this process decodes
+    another); the distinct counts come from the resources and IPs read here, not a 2nd time.
+    """
     first = start_day - timedelta(days=history_days)
-    return UserDays(
-        features=read_model.user_day_features(org, first, end_day),
-        resources=read_model.user_day_resources(org, first, end_day),
-        ips=read_model.user_day_ips(org, first, end_day),
-        start_day=first,
-        end_day=end_day,
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="auditlens-read") as pool:
+        features = pool.submit(
+            read_model.user_day_features, org, first, end_day, distinct_counts=False
+        )
+        resources = pool.submit(read_model.user_day_resources, org, first, end_day)
+        ips = pool.submit(read_model.user_day_ips, org, first, end_day)
+        user_days = UserDays(
+            features=features.result(),
+            resources=resources.result(),
+            ips=ips.result(),
+            start_day=first,
+            end_day=end_day,
+        )
+    user_days.features = with_distinct_counts(
+        user_days.features, user_days.resources, user_days.ips
     )
+    return user_days
+
+
+def with_distinct_counts(
+    features: pd.DataFrame, resources: pd.DataFrame, ips: pd.DataFrame
+) -> pd.DataFrame:
+    """`features` with distinct_resources, distinct_ips and distinct_user_agents per
+    (day, user) counted from the user-day resources and IPs (NULLs not counted, as SQL's
+    count(DISTINCT ...))."""
+    key = ["day", "user_id"]
+    counts = [
+        resources.loc[resources["resource_id"].notna()]
+        .groupby(key, dropna=False)
+        .size()
+        .rename("distinct_resources"),
+        ips.groupby(key, dropna=False)["ip_address"].nunique().rename("distinct_ips"),
+        ips.groupby(key, dropna=False)["user_agent"].nunique().rename("distinct_user_agents"),
+    ]
+    out = features.drop(columns=[c.name for c in counts], errors="ignore")
+    for count in counts:
+        out = out.merge(count.reset_index(), on=key, how="left")
+        out[count.name] = out[count.name].fillna(0).astype("int64")
+    return out[features.columns]
 
 
 @dataclass(frozen=True)

@@ -49,30 +49,24 @@ class UserDayReads(Reads):
     """Per (UTC day, user): features, emails, addresses."""
 
     def user_day_features(
-        self, org: str, start_day: Any, end_day: Any, *, user_ids: Sequence[str] | None = None
+        self,
+        org: str,
+        start_day: Any,
+        end_day: Any,
+        *,
+        user_ids: Sequence[str] | None = None,
+        distinct_counts: bool = True,
     ) -> pd.DataFrame:
         """One row per (UTC day, user) with detection's features; days inclusive. With
-        `user_ids`, only those users (at most MAX_FEATURE_USERS; a NULL user is never one)."""
+        `user_ids`, only those users (at most MAX_FEATURE_USERS; a NULL user is never one).
+        `distinct_counts=False` leaves distinct_resources, distinct_ips and
+        distinct_user_agents at 0, for a caller that counts them from `user_day_resources`
+        and `user_day_ips` (detection reads those anyway: counting twice costs most of this
+        read)."""
         params = day_params(start_day, end_day)
         days, raw_users = _user_day_filter(params, user_ids)
         rollup_cols = ", ".join(f"sum({c})::bigint AS {c}" for c in ADDITIVE)
-        sql = f"""
-WITH {raw_cte(raw_users, measures=True)},
-base AS (
-  SELECT day, user_id, user_email, {", ".join(ADDITIVE)}, max_results_count,
-         first_event, last_event
-    FROM org_rollup_user_days WHERE {days}
-  UNION ALL
-  SELECT day, user_id, {USER_DAY_AGG}
-    FROM raw GROUP BY day, user_id
-),
-feat AS (
-  SELECT day, user_id, {user_key()} AS ukey, max(user_email) AS user_email, {rollup_cols},
-         coalesce(max(max_results_count), 0)::bigint AS max_results_count,
-         min(first_event) AS first_event, max(last_event) AS last_event
-    FROM base GROUP BY day, user_id
-),
-res AS (
+        distinct = f"""res AS (
   SELECT day, {user_key()} AS ukey, count(*) AS distinct_resources
     FROM (
       SELECT day, user_id, resource_type, resource_id FROM org_rollup_user_day_resources
@@ -90,7 +84,29 @@ ips AS (
       UNION ALL
       SELECT day, user_id, ip_address, user_agent FROM raw
     ) i GROUP BY day, ukey
-)
+)"""
+        # Relations without rows of the same shape: the joins below stay as they are.
+        no_distinct = """res AS (SELECT NULL::date AS day, NULL::text AS ukey,
+  0::bigint AS distinct_resources WHERE false),
+ips AS (SELECT NULL::date AS day, NULL::text AS ukey, 0::bigint AS distinct_ips,
+  0::bigint AS distinct_user_agents WHERE false)"""
+        sql = f"""
+WITH {raw_cte(raw_users, measures=True)},
+base AS (
+  SELECT day, user_id, user_email, {", ".join(ADDITIVE)}, max_results_count,
+         first_event, last_event
+    FROM org_rollup_user_days WHERE {days}
+  UNION ALL
+  SELECT day, user_id, {USER_DAY_AGG}
+    FROM raw GROUP BY day, user_id
+),
+feat AS (
+  SELECT day, user_id, {user_key()} AS ukey, max(user_email) AS user_email, {rollup_cols},
+         coalesce(max(max_results_count), 0)::bigint AS max_results_count,
+         min(first_event) AS first_event, max(last_event) AS last_event
+    FROM base GROUP BY day, user_id
+),
+{distinct if distinct_counts else no_distinct}
 SELECT f.day, f.user_id, f.user_email, f.events,
        {", ".join(f"f.{c}" for c in FAMILIES)},
        f.searches, f.views, f.downloads, f.exports, f.deletions,

@@ -35,7 +35,9 @@ class FrameReadModel:
         e = self.events
         return e.loc[(e["day"] >= start_day) & (e["day"] <= end_day) & e["user_id"].notna()]
 
-    def user_day_features(self, org: str, start_day: date, end_day: date) -> pd.DataFrame:
+    def user_day_features(
+        self, org: str, start_day: date, end_day: date, *, distinct_counts: bool = True
+    ) -> pd.DataFrame:
         e = self._slice(start_day, end_day).copy()
         if e.empty:
             return pd.DataFrame(columns=ROLLUP_COLUMNS)

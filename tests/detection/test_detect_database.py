@@ -9,19 +9,22 @@ import io
 import json
 from datetime import timedelta
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from cli import app
 from detection.events import DatabaseEvents, FrameEvents, Slice
 from detection.evidence import day_bounds
-from detection.features import Sensitivity
+from detection.features import Sensitivity, load_user_days
 from detection.findings import list_findings
 from detection.pipeline import run_detection
 from sql.event_store import insert_events
 from sql.gateway import Database
+from sql.read_model import ReadModel
 from sql.vocabulary import EVENT_COLUMNS
 from tests.detection.frames import small_org
+from tests.factories import event_row
 
 
 @pytest.fixture
@@ -186,3 +189,22 @@ def test_an_organisation_with_nothing_known_to_be_sensitive_is_scored(db: Databa
     assert source.fetch(nothing).empty and not source.fetch(everything).empty
     assert source.totals(nothing, ("results_count",)).empty
     assert FrameEvents(events).fetch(nothing).empty
+
+
+def test_detection_counts_distinct_sources_and_addresses_as_the_read_model_does(seeded):
+    db, _events, labels, _ = seeded
+    end = max(label["day"] for label in labels)
+    at = day_bounds(end)[0] + timedelta(hours=9)
+    # NULL addresses, agents, users and sources count as SQL's count(DISTINCT ...) does.
+    odd = [
+        event_row(organization_id="org_a", event_time=at, user_id="u001", ip_address=None),
+        event_row(organization_id="org_a", event_time=at, user_id="u001", user_agent=None),
+        event_row(organization_id="org_a", event_time=at, user_id=None, resource_id=None),
+        event_row(organization_id="org_a", event_time=at, user_id="u002", resource_type=None),
+    ]
+    with db.writer() as session:
+        insert_events(session, odd)
+    model = ReadModel(db)
+    loaded = load_user_days(model, "org_a", end - timedelta(days=3), end, history_days=5)
+    expected = model.user_day_features("org_a", loaded.start_day, end)
+    pd.testing.assert_frame_equal(loaded.features, expected)
