@@ -168,6 +168,7 @@ class DetectionScheduler:
         self._opener = opener
         self._thread: threading.Thread | None = None
         self.ticks = 0
+        self.first_run_done = threading.Event()  # set after the first tick, done or failed
 
     def run_once(self) -> list[Tick]:
         """One tick over every organisation; one organisation's failure does not stop the
@@ -206,8 +207,14 @@ class DetectionScheduler:
                 if self.on_error is None:
                     raise
                 self.on_error("*", exc)
+            finally:
+                self.first_run_done.set()
             if self._wait(self.interval):
                 break
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> DetectionScheduler:
         self._thread = threading.Thread(

@@ -213,3 +213,54 @@ def test_one_user_and_no_history_give_a_result_not_a_traceback(db):
     # Another organisation's runs never show up here.
     assert schedule_state(db, "org_new") is not None
     assert list_findings(db, "org_one", limit=10)["user_id"].isin(["solo"]).all()
+
+
+def test_serve_ingest_detects_on_a_schedule_while_serving(db, monkeypatch, receiver):
+    import uvicorn
+
+    started: list[DetectionScheduler] = []
+    original = DetectionScheduler.start
+
+    def start(self: DetectionScheduler) -> DetectionScheduler:
+        started.append(self)
+        return original(self)
+
+    today = datetime.now(UTC).date()
+    with db.writer() as session:
+        insert_events(session, _events_of("org_live", "early", [today], per_day=3))
+    monkeypatch.setattr(DetectionScheduler, "start", start)
+    monkeypatch.setenv("AUDITLENS_DATABASE_URL", db.url)
+    monkeypatch.setenv("AUDITLENS_DETECT_INTERVAL_SECONDS", "7200")
+    monkeypatch.setenv("AUDITLENS_WEBHOOK_URL", receiver.url)
+    seen: dict[str, object] = {}
+
+    def serve(*args: object, **kwargs: object) -> None:
+        scheduler = started[0]
+        seen["first"] = scheduler.first_run_done.wait(120)
+        seen["running"] = scheduler.running
+        seen["interval"] = scheduler.interval
+
+    monkeypatch.setattr(uvicorn, "run", serve)
+    result = CliRunner().invoke(app, ["serve-ingest", "--port", "8698"])
+    assert result.exit_code == 0, result.output
+    assert seen == {"first": True, "running": True, "interval": 7200}
+    assert not started[0].running
+    assert "detection every 7200 s, new findings to Webhook(url='http://127.0.0.1/…'" in (
+        result.output
+    )
+    assert "SECRET" not in result.output
+    state = schedule_state(db, "org_live")
+    assert state is not None and state.current_day == today
+
+
+def test_a_bad_detection_interval_is_a_one_line_error(db, monkeypatch):
+    import uvicorn
+
+    monkeypatch.setenv("AUDITLENS_DATABASE_URL", db.url)
+    monkeypatch.setenv("AUDITLENS_DETECT_INTERVAL_SECONDS", "0")
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    result = CliRunner().invoke(app, ["serve-ingest"])
+    assert result.exit_code != 0
+    assert "AUDITLENS_DETECT_INTERVAL_SECONDS must be a whole number greater than 0, got: 0" in (
+        str(result.exception)
+    )
