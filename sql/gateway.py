@@ -106,7 +106,9 @@ class ScopedSession:
         if not result.returns_rows:
             return QueryResult([], [], False, sql)
         columns = list(result.keys())
-        rows = [tuple(r) for r in result.fetchmany(cap + 1)]
+        # The driver's own tuples: a text() statement has no result processors, and a Row
+        # per row costs more than the fetch itself on detection's reads (10^5-10^6 rows).
+        rows = list(result.cursor.fetchmany(cap + 1))
         result.close()
         truncated = len(rows) > cap
         return QueryResult(columns, rows[:cap], truncated, sql)
