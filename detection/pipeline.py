@@ -25,8 +25,8 @@ from detection.features import (
     ReadModelLike,
     Sensitivity,
     build_features,
-    default_sensitivity,
     load_user_days,
+    organisation_sensitivity,
 )
 from detection.findings import DetectionRun, Finding, last_detected_day, save_findings
 from detection.model import IsolationForestDetector, ModelStore, library_versions, model_matrix
@@ -333,7 +333,7 @@ def run_detection(
     user_days = load_user_days(read_model, org, start_day, end_day, history_days=HISTORY_DAYS)
     if user_days.features.empty:
         return None, window, 0
-    sensitivity = default_sensitivity()
+    sensitivity = organisation_sensitivity(db, org, user_days.resources["resource_id"].unique())
     features = build_features(user_days, peer_groups=peer_groups, sensitivity=sensitivity)
     settings = org_settings(db, org)
     result = score_window(
