@@ -70,19 +70,20 @@ if submitted:
             _ask(match.exact.resource_id, rtype, first, last)
         else:
             access_report.access_query(text, rtype, first, last)  # the other fields' errors
-            st.session_state["compliance_near"] = (text, rtype, first, last, match.near)
+            st.session_state["compliance_near"] = (ctx.org, text, rtype, first, last, match.near)
     except (ValueError, QuerySyntaxError) as exc:
         st.error(md(exc))
         st.stop()
 
 near = st.session_state.get("compliance_near")
-if near:
-    text, rtype, first_day, last_day, candidates = near
+# Kept per browser session: another organisation's candidates are never offered here.
+if near and near[0] == ctx.org:
+    _org, text, rtype, first_day, last_day, candidates = near
     if candidates:
         st.warning(f"No resource has the id or name “{md(text)}”. Did you mean:")
         for i, candidate in enumerate(candidates):
             st.button(
-                candidate.label,
+                md(candidate.label),
                 key=f"compliance_near_{i}",
                 on_click=_ask,
                 args=(candidate.resource_id, rtype, first_day, last_day),

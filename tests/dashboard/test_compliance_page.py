@@ -328,7 +328,7 @@ def test_a_typed_name_leads_to_the_real_resource_not_a_false_zero(dashboard_db, 
         offered = [b for b in at.button if b.key.startswith("compliance_near_") and "—" in b.label]
         # The best match first; the others exist too (the source's retention policy...).
         choice = offered[0]
-        assert choice.label == "Payment logs — source_payment_logs"
+        assert choice.label == md("Payment logs — source_payment_logs")
         at = choice.click().run()
         assert not at.exception
         assert {m.label: m.value for m in at.metric}["Accesses"] == f"{expected:,}"
@@ -373,3 +373,24 @@ def test_the_picker_lists_display_names_with_ids(dashboard_db, sign_in):
     at = run_compliance_report(at)
     assert not at.exception
     assert md("<b>Pay</b> **logs** — payment-logs") in " ".join(c.value for c in at.caption)
+
+
+def test_a_hostile_display_name_is_text_in_did_you_mean(dashboard_db, sign_in):
+    from sql.catalogue import checked_entry, set_entries
+
+    hostile = "![x](http://host/i.png) [Pay](http://host/phish)"
+    set_entries(
+        dashboard_db,
+        "org_a",
+        [checked_entry("payment-logs", "restricted", display_name=hostile)],
+        actor="t",
+        via="test",
+    )
+    seed(dashboard_db)
+    token = sign_in("aud@company.com", "org_a", "auditor")
+    at = run_compliance_report(page_test("compliance.py", token).run(), resource="payment")
+    assert not at.exception
+    (offered,) = [b for b in at.button if b.key.startswith("compliance_near_") and "—" in b.label]
+    assert offered.label == md(f"{hostile} — payment-logs")
+    at = offered.click().run()
+    assert {m.label: m.value for m in at.metric}["Accesses"] == "7"
