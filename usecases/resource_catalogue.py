@@ -326,11 +326,12 @@ def parse_file(path: Path) -> tuple[list[tuple[str, Entry]], list[str]]:
         path.suffix.lower() not in (".json", ".jsonl", ".ndjson") and start not in ("[", "{")
     ):
         records = list(_csv_records(raw))
-    elif start == "[":
+    elif start == "[" or (start == "{" and "\n" in raw.strip() and _one_document(raw)):
         try:
             items = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise CatalogueError(f"{path}: line {exc.lineno}: not JSON: {exc.msg}") from None
+        items = items if isinstance(items, list) else [items]
         records = [(f"item {i}", item) for i, item in enumerate(items, start=1)]
     else:
         records = list(_json_lines(raw))
@@ -338,7 +339,7 @@ def parse_file(path: Path) -> tuple[list[tuple[str, Entry]], list[str]]:
     errors: list[str] = []
     first_seen: dict[str, str] = {}
     for where, record in records:
-        if isinstance(record, str):  # already an error
+        if isinstance(record, _Refused):
             errors.append(f"{where}: {record}")
             continue
         try:
@@ -355,6 +356,19 @@ def parse_file(path: Path) -> tuple[list[tuple[str, Entry]], list[str]]:
         first_seen[entry.resource_id] = where
         good.append((where, entry))
     return good, errors
+
+
+def _one_document(raw: str) -> bool:
+    """Whether a file starting with `{` over several lines is one (pretty-printed) object."""
+    try:
+        json.loads(raw)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+class _Refused(str):
+    """Why a record could not even be read (not JSON, a short CSV row)."""
 
 
 def _record_entry(record: Any) -> Entry:
@@ -389,11 +403,11 @@ def _csv_records(raw: str) -> Iterable[tuple[str, Any]]:
                     if unknown
                     else "resource_id and sensitivity columns are required"
                 )
-                yield line, f"header: {what} (columns: {', '.join(FIELDS)})"
+                yield line, _Refused(f"header: {what} (columns: {', '.join(FIELDS)})")
                 return
             continue
         if len(row) != len(header):
-            yield line, f"has {len(row)} fields, the header has {len(header)}"
+            yield line, _Refused(f"has {len(row)} fields, the header has {len(header)}")
             continue
         yield line, {k: (v if v.strip() else None) for k, v in zip(header, row, strict=True)}
 
@@ -405,7 +419,7 @@ def _json_lines(raw: str) -> Iterable[tuple[str, Any]]:
         try:
             yield f"line {number}", json.loads(text)
         except json.JSONDecodeError as exc:
-            yield f"line {number}", f"not JSON: {exc.msg}"
+            yield f"line {number}", _Refused(f"not JSON: {exc.msg}")
 
 
 def import_file(
