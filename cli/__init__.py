@@ -27,6 +27,7 @@ err_console = Console(stderr=True, highlight=False)
 from cli import (  # noqa: E402
     database_commands,
     detection_commands,
+    evidence_commands,
     export_commands,
     hold_commands,
     ingest_commands,
@@ -42,6 +43,7 @@ __all__ = [
     "app",
     "database_commands",
     "detection_commands",
+    "evidence_commands",
     "export_commands",
     "hold_commands",
     "ingest_commands",
