@@ -16,6 +16,7 @@ from integrity import keys as keymod
 from sql.errors import AuditLensError
 from usecases.evidence import FORMATS, EvidencePackError, create_pack
 from usecases.evidence_pack import RestrictedSet
+from usecases.evidence_schedule import CADENCES, file_due_packs
 from usecases.evidence_signature import signature_path, verify
 
 evidence_app = typer.Typer(help="Signed evidence packs for auditors.")
@@ -81,6 +82,34 @@ def evidence_create(
         f"{pack.path}: evidence pack of {org}, {start_day} to {last_day};"
         f" export {pack.export_id}; SHA-256 {pack.sha256}; signature {pack.signature}"
     )
+
+
+@evidence_app.command("schedule")
+def evidence_schedule(
+    org: Annotated[str, typer.Option("--org", help="organisation id")],
+    every: Annotated[str, typer.Option("--every", help=" or ".join(CADENCES))],
+    folder: Annotated[Path, typer.Option("--dir", help="folder the packs are filed into")],
+    since: Annotated[str, typer.Option("--since", help="first period's day, e.g. 2024-01-01")],
+    file_format: Annotated[str, typer.Option("--format", help="html or pdf")] = "pdf",
+    key_file: Annotated[
+        Path | None, typer.Option("--key", help="seal key file (else configured)")
+    ] = None,
+) -> None:
+    """File a pack for every finished month or quarter not in the folder yet (run from cron)."""
+    if every not in CADENCES:
+        raise EvidencePackError(f"--every must be one of {', '.join(CADENCES)}, got: {every}")
+    if file_format not in FORMATS:
+        raise EvidencePackError(f"--format must be one of {', '.join(FORMATS)}, got: {file_format}")
+    first = _day(since, "--since")
+    key = keymod.load_signing_key(key_file)
+    with open_database() as db:
+        made = file_due_packs(
+            db, org, cadence=every, folder=folder, since=first, key=key,
+            author=f"cli:{getpass.getuser()}", file_format=file_format,
+        )  # fmt: skip
+    for pack in made:
+        typer.echo(f"{pack.path}: export {pack.export_id}; SHA-256 {pack.sha256}")
+    typer.echo(f"{len(made)} pack(s) filed in {folder}")
 
 
 @app.command("verify-evidence")
