@@ -23,7 +23,7 @@ from integrity.keys import PublicKeys
 from integrity.verify import VerifyReport, verify_organization
 from sql.gateway import Database, ScopedSession, check_org_id
 from sql.rollup.measures import RECORD_KEYS
-from usecases.exports import REVIEW_THRESHOLD
+from usecases.exports import EXPORT_TIMEOUT_MS, REVIEW_THRESHOLD
 
 MAX_ROWS = 1_000
 PRIVILEGED_FAMILIES: tuple[str, ...] = ("user_management", "config_change")
@@ -253,7 +253,9 @@ def gather(
         "threshold": REVIEW_THRESHOLD,
     }
     # One snapshot: every section describes the same moment of the store.
-    with db.org_session(org_id, snapshot=True, max_rows=MAX_ROWS) as session:
+    with db.org_session(
+        org_id, snapshot=True, max_rows=MAX_ROWS, timeout_ms=EXPORT_TIMEOUT_MS
+    ) as session:
         access = _restricted_access(session, params)
         changes = _privileged_changes(session, params)
         exports, flagged = _exports(session, params)

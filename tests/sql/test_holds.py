@@ -265,3 +265,20 @@ def test_a_hold_placed_while_a_purge_looks_is_waited_for(db: Database):
     assert isinstance(summary, PurgeSummary), summary
     assert summary.removed == {}
     assert _ids(db) == {"held"}
+
+
+def test_a_purge_whose_snapshot_predates_a_hold_refuses_to_run(db: Database):
+    """Under REPEATABLE READ the purge's snapshot may be older than its lock on the holds: a
+    hold committed in between is invisible to it, so it refuses instead of purging over it."""
+    with db.writer() as w:
+        insert_events(w, [_expired("held", user_id="u1", event_time=OLD)])
+    with db.engine.connect() as conn:
+        conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            conn.execute(text("SELECT count(*) FROM audit_holds"))  # takes the snapshot
+            place_hold(db, "org_a", "user:u1", reason="r", reference="C", actor="t")
+            with pytest.raises(Exception, match="placed after this transaction began"):
+                conn.execute(text("SELECT * FROM audit_purge_expired(now())"))
+    assert _ids(db) == {"held"}
+    # In its own transaction the same purge runs and keeps the held event.
+    assert purge(db).removed == {}
