@@ -141,6 +141,10 @@ UPDATE_RETENTION_POLICY = OWN_ACTIONS.add(
     "update_retention_policy", "config_change", "a family's retention days set"
 )
 RETENTION_PURGE = OWN_ACTIONS.add("retention_purge", "data_modification", "expired events purged")
+PLACE_LEGAL_HOLD = OWN_ACTIONS.add(
+    "place_legal_hold", "config_change", "a legal hold placed on matching events"
+)
+LIFT_LEGAL_HOLD = OWN_ACTIONS.add("lift_legal_hold", "config_change", "a legal hold lifted")
 # Accounts and keys.
 INVITE_MEMBER = OWN_ACTIONS.add("invite_member", "user_management", "a member added")
 CHANGE_PERMISSIONS = OWN_ACTIONS.add("change_permissions", "user_management", "a role changed")
