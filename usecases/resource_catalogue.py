@@ -51,6 +51,7 @@ FEW_PEOPLE_MIN_USERS = 20
 # sensitive data.
 PERSON_RESOURCE_TYPES = frozenset({"user"})
 MAX_RESOURCES = 10_000
+MAX_TYPED = 512
 
 COLUMNS = [
     "resource_id",
@@ -270,6 +271,10 @@ def find_resource(text: str, known: Iterable[Known], *, limit: int = 5) -> Match
     for k in pool:
         if k.resource_id == typed:
             return Match(k, ())
+    if len(typed) > MAX_TYPED:
+        # Similar-spelling search is quadratic in the text's length: a text this long is
+        # an id or nothing.
+        return Match(None, ())
     lowered = typed.lower()
     same = [
         k

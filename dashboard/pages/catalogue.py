@@ -66,7 +66,12 @@ if len(suggested) and st.button(
     key="catalogue_confirm_all",
 ):
     confirmed = [
-        checked_entry(r.resource_id, r.sensitivity, resource_type=r.resource_type, tags=r.tags)
+        checked_entry(
+            r.resource_id,
+            r.sensitivity,
+            resource_type=r.resource_type if isinstance(r.resource_type, str) else None,
+            tags=r.tags,
+        )
         for r in suggested.itertuples(index=False)
     ]
     set_entries(

@@ -100,3 +100,9 @@ def test_one_pretty_printed_object_and_json_lines(tmp_path):
     assert errors == [
         "line 2: sensitivity: must be one of internal, confidential, restricted, got None"
     ]
+
+
+def test_a_huge_typed_text_is_matched_exactly_or_not_at_all():
+    long_id = "x" * 600
+    assert find_resource(long_id, [*KNOWN, Known(long_id, None)]).exact is not None
+    assert find_resource("payment " * 200, KNOWN) == find_resource("", [])
