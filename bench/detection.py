@@ -33,9 +33,9 @@ from detection.events import FrameEvents
 from detection.features import (
     BASELINE_COLUMNS,
     ROLLUP_COLUMNS,
-    Sensitivity,
     UserDays,
     build_features,
+    catalogue_sensitivity,
 )
 from detection.pipeline import score_window
 from detection.rules import load_rules
@@ -138,7 +138,9 @@ def main() -> None:
 
     rules = [r for r in load_rules() if r.kind in ("threshold", "ratio_to_baseline", "first_seen")]
     t, c = time.perf_counter(), time.process_time()
-    features = build_features(user_days, peer_groups=roster, sensitivity=Sensitivity())
+    # No catalogue: what the names suggest (payment, customer), as for any new organisation.
+    sensitivity = catalogue_sensitivity({}, SOURCES)
+    features = build_features(user_days, peer_groups=roster, sensitivity=sensitivity)
     t_features, c_features = time.perf_counter() - t, time.process_time() - c
 
     t, c = time.perf_counter(), time.process_time()
@@ -150,7 +152,7 @@ def main() -> None:
         start_day=start,
         end_day=user_days.end_day,
         events=FrameEvents(empty),
-        sensitivity=Sensitivity(),
+        sensitivity=sensitivity,
     )
     t_scoring, c_scoring = time.perf_counter() - t, time.process_time() - c
     total = t_features + t_scoring

@@ -55,14 +55,16 @@ def retention_set(
 
 @app.command()
 def purge() -> None:
-    """Remove events past their retention guarantee; the purge is itself audited."""
+    """Remove events past their retention guarantee unless a legal hold keeps them; audited."""
     with open_database() as db:
         summary = run_purge(db, actor=_actor())
-    if not summary.removed:
-        typer.echo("nothing to purge: no event is past its retention guarantee")
-        return
     for (org, family), count in sorted(summary.removed.items()):
         typer.echo(f"{org}\t{family}\t{count:,} removed")
+    for (org, hold, family), count in sorted(summary.kept.items()):
+        typer.echo(f"{org}\t{family}\t{count:,} kept: past retention, under legal hold {hold}")
+    if not summary.removed:
+        typer.echo("nothing to purge: no unheld event is past its retention guarantee")
+        return
     typer.echo(f"{summary.total:,} event(s) removed in all")
 
 

@@ -25,6 +25,7 @@ PAGES = [
     ("compliance.py", "Compliance", ":material/verified_user:", "compliance"),
     ("config_changes.py", "Config changes", ":material/tune:", "config-changes"),
     ("tamper_evidence.py", "Integrity", ":material/verified:", "integrity"),
+    ("catalogue.py", "Resources", ":material/inventory_2:", "resources"),
 ]
 _missing = [name for name, *_ in PAGES if not (PAGE_DIR / name).is_file()]
 if _missing:

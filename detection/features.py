@@ -9,9 +9,7 @@ Nothing here reads raw events.
 
 from __future__ import annotations
 
-import fnmatch
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -26,8 +24,10 @@ from detection.baselines import (
     add_trailing_sums,
     day_numbers,
 )
-from simulator.sources import RESTRICTED_SOURCE_IDS
-from sql.vocabulary import USER_DAY_COLUMNS, USER_DAY_COUNTS
+from sql.catalogue import entries
+from sql.gateway import Database
+from sql.resource_names import suggest_from_name
+from sql.vocabulary import RULE_SENSITIVE_LEVELS, USER_DAY_COLUMNS, USER_DAY_COUNTS
 
 # Columns of ReadModel.user_day_features (the shared contract), and the counts among them.
 ROLLUP_COLUMNS = list(USER_DAY_COLUMNS)
@@ -70,20 +70,6 @@ FEATURE_COLUMNS = [
     *TRAILING_FEATURES,
     *(f"{c}_peer_ratio" for c in TRAILING_FEATURES),
 ]
-
-# Where a source's name says it holds sensitive data; `simulator.sources` tags override.
-DEFAULT_SENSITIVE_PATTERNS = (
-    "*payment*",
-    "*customer*",
-    "*auth*",
-    "*hr-*",
-    "*hr_*",
-    "*pii*",
-    "*secret*",
-    "*billing*",
-    "*card*",
-    "audit_log*",
-)
 
 
 class ReadModelLike(Protocol):
@@ -161,31 +147,40 @@ def with_distinct_counts(
 
 @dataclass(frozen=True)
 class Sensitivity:
-    """Which sources hold sensitive data: exact ids plus glob patterns on the resource id."""
+    """Which resources rules treat as sensitive: exact ids (see `catalogue_sensitivity`)."""
 
     resource_ids: frozenset[str] = frozenset()
-    patterns: tuple[str, ...] = DEFAULT_SENSITIVE_PATTERNS
-
-    def __post_init__(self) -> None:
-        regex = "|".join(fnmatch.translate(p) for p in self.patterns) or "(?!)"
-        object.__setattr__(self, "_regex", re.compile(regex, re.IGNORECASE))
 
     def is_sensitive(self, resource_id: Any) -> bool:
-        if not isinstance(resource_id, str):
-            return False
-        return resource_id in self.resource_ids or bool(self._regex.match(resource_id))  # type: ignore[attr-defined]
+        return isinstance(resource_id, str) and resource_id in self.resource_ids
 
     def mask(self, resource_ids: pd.Series) -> np.ndarray:
-        """Vectorised `is_sensitive` over a column (evaluated once per distinct id)."""
-        uniques = pd.unique(resource_ids)
-        lookup = {rid: self.is_sensitive(rid) for rid in uniques}
-        return resource_ids.map(lookup).fillna(False).to_numpy(dtype=bool)
+        """Vectorised `is_sensitive` over a column."""
+        if not self.resource_ids:
+            return np.zeros(len(resource_ids), dtype=bool)
+        return resource_ids.isin(self.resource_ids).to_numpy(dtype=bool)
 
 
-def default_sensitivity() -> Sensitivity:
-    """The simulator's restricted sources: they alone decide (name patterns would also catch
-    "pii_rule_card_number")."""
-    return Sensitivity(resource_ids=RESTRICTED_SOURCE_IDS, patterns=())
+def catalogue_sensitivity(confirmed: Mapping[str, str], resource_ids: Iterable[Any]) -> Sensitivity:
+    """The sensitive ones among `confirmed` (resource id -> confirmed level) and
+    `resource_ids` (those in the data): a confirmed level decides; an id nobody described
+    counts when its name suggests a level in `RULE_SENSITIVE_LEVELS` (`sql.resource_names`).
+    How few people touch a resource only ever suggests `confidential`, which rules do not
+    count, so it is not read here."""
+    sensitive = {rid for rid, level in confirmed.items() if level in RULE_SENSITIVE_LEVELS}
+    for rid in set(resource_ids):
+        if not isinstance(rid, str) or rid in confirmed:
+            continue
+        suggested = suggest_from_name(rid)
+        if suggested is not None and suggested.level in RULE_SENSITIVE_LEVELS:
+            sensitive.add(rid)
+    return Sensitivity(resource_ids=frozenset(sensitive))
+
+
+def organisation_sensitivity(db: Database, org: str, resource_ids: Iterable[Any]) -> Sensitivity:
+    """`catalogue_sensitivity` with the organisation's catalogue read from the database."""
+    confirmed = {rid: entry.sensitivity for rid, entry in entries(db, org).items()}
+    return catalogue_sensitivity(confirmed, resource_ids)
 
 
 def peer_groups_from_usage(resources: pd.DataFrame, *, users_per_group: int = 25) -> pd.Series:
@@ -248,9 +243,9 @@ def build_features(
     """One row per (day, user) with counts, own and peer baselines and first-seen counts.
 
     Rows of the first `window` loaded days have thin baselines; `history_days` says how many
-    active days a row's baseline rests on.
+    active days a row's baseline rests on. Without `sensitivity` nothing is sensitive.
     """
-    sensitivity = sensitivity or default_sensitivity()
+    sensitivity = sensitivity or Sensitivity()
     frame = user_days.features.copy()
     for column in COUNT_COLUMNS:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0).astype(np.float32)

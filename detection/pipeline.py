@@ -24,8 +24,8 @@ from detection.features import (
     ReadModelLike,
     Sensitivity,
     build_features,
-    default_sensitivity,
     load_user_days,
+    organisation_sensitivity,
 )
 from detection.findings import DetectionRun, Finding, last_detected_day, save_findings
 from detection.model import IsolationForestDetector, ModelStore, library_versions, model_matrix
@@ -364,7 +364,9 @@ def run_detection(
         user_days = load_user_days(read_model, org, start_day, end_day, history_days=HISTORY_DAYS)
     if user_days.features.empty:
         return None, window, 0
-    sensitivity = default_sensitivity()
+    with stages.stage("sensitivity"):
+        known = user_days.resources["resource_id"].unique()
+        sensitivity = organisation_sensitivity(db, org, known)
     with stages.stage("features"):
         features = build_features(user_days, peer_groups=peer_groups, sensitivity=sensitivity)
     settings = org_settings(db, org)

@@ -15,6 +15,7 @@ import orjson
 from simulator.clock import HOUR_MS, MINUTE_MS
 from simulator.people import Person
 from simulator.queries import AUDIT_QUERIES, SourceInfo
+from simulator.sources import retention_policy_id
 from simulator.wire import AUDIT_LOG, HEAD, Rendered, resource
 
 if TYPE_CHECKING:
@@ -24,6 +25,9 @@ Handler = Callable[["Activity", Person, int, SourceInfo, str, str], Rendered]
 
 _H_SEARCH, _H_VIEW, _H_ENTRY = HEAD["search"], HEAD["view_logs"], HEAD["view_entry"]
 _AUDIT_QUERIES = tuple(orjson.dumps(q).decode() for q in AUDIT_QUERIES)
+# The fields whose masking rules admins change (each a `pii_masking_rule` resource).
+PII_MASKED_FIELDS = ("email", "phone", "card_number", "ip_address", "iban")
+
 ALERT_NAMES = (
     "High Error Rate",
     "Checkout Latency",
@@ -212,7 +216,7 @@ def _update_retention(
     new = old * 2 if act.r() < 0.7 else max(30, old // 2)
     return (
         HEAD["update_retention_policy"],
-        resource("retention_policy", f"retention_{src.rid}"),
+        resource("retention_policy", retention_policy_id(src.rid)),
         change({"retention_days": old}, {"retention_days": new}),
     )
 
@@ -239,15 +243,20 @@ def _remove_source(
     )
 
 
+def pii_rule_id(field: str) -> str:
+    """The id of the masking rule of one field (`pii_rule_card_number`)."""
+    return f"pii_rule_{field}"
+
+
 def _update_pii_masking(
     act: Activity, p: Person, ms: int, src: SourceInfo, ident: str, tail: str
 ) -> Rendered:
     r = act.r
-    field = ("email", "phone", "card_number", "ip_address", "iban")[int(r() * 5)]
+    field = PII_MASKED_FIELDS[int(r() * len(PII_MASKED_FIELDS))]
     old, new = ("mask", "hash") if r() < 0.5 else ("hash", "mask")
     return (
         HEAD["update_pii_masking"],
-        resource("pii_masking_rule", f"pii_rule_{field}"),
+        resource("pii_masking_rule", pii_rule_id(field)),
         change({"field": field, "action": old}, {"field": field, "action": new}),
     )
 

@@ -16,7 +16,12 @@ from typing import Any
 import pandas as pd
 
 from detection.events import DatabaseEvents
-from detection.features import ReadModelLike, build_features, default_sensitivity, load_user_days
+from detection.features import (
+    ReadModelLike,
+    build_features,
+    load_user_days,
+    organisation_sensitivity,
+)
 from detection.metrics import evaluate_scores, instances
 from detection.pipeline import DetectionResult, data_days, hour_profiles, org_settings, score_window
 from detection.ranking import RankingConfig
@@ -124,7 +129,7 @@ def evaluate_database(
         str(r["user_id"]): str(r.get("role") or r.get("department")) for r in labels["roster"]
     }
     user_days = load_user_days(read_model, org, start, end, history_days=EVAL_WARMUP_DAYS + 50)
-    sensitivity = default_sensitivity()
+    sensitivity = organisation_sensitivity(db, org, user_days.resources["resource_id"].unique())
     features = build_features(user_days, peer_groups=roster, sensitivity=sensitivity)
     settings = org_settings(db, org)
     result = score_window(

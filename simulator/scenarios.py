@@ -20,6 +20,7 @@ from simulator import network
 from simulator.clock import DAY_MS, HOUR_MS, MINUTE_MS
 from simulator.labels import Label
 from simulator.people import Person
+from simulator.sources import api_logs_path, retention_policy_id, source_id
 from simulator.tables import weighted_table
 from simulator.wire import resource
 
@@ -465,7 +466,7 @@ def _api_key_unknown_ip(sim: Simulation, p: Person) -> None:
         for i in range(25 + int(sim.r() * 30)):
             ms += 15_000 + int(sim.r() * 60_000)
             name = ("customer-data", "payment-logs", "auth-logs")[i % 3]
-            path = f"/api/v1/sources/{name}/logs"
+            path = api_logs_path(name)
             act.emit(
                 ms,
                 "GET",
@@ -505,7 +506,7 @@ def _retention_before_purge(sim: Simulation, p: Person) -> None:
         act = sim.activity
         ident = act.ident(p, p.usual_ip, p.browsers[0])
         tail = act.tail(act.new_session_id())
-        res = resource("retention_policy", "retention_source_auth_logs")
+        res = resource("retention_policy", retention_policy_id(source_id("auth-logs")))
         ms = sim.local(p, day, 18.0 + sim.r())
         act.emit(
             ms,

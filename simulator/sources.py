@@ -65,3 +65,13 @@ RESTRICTED_SOURCE_IDS: frozenset[str] = frozenset(
 def source_id(name: str) -> str:
     """The resource_id of a source given its name (`payment-logs` -> `source_payment_logs`)."""
     return SOURCES_BY_NAME[name].resource_id
+
+
+def retention_policy_id(resource_id: str) -> str:
+    """The id of a source's retention policy (`retention_source_auth_logs`)."""
+    return f"retention_{resource_id}"
+
+
+def api_logs_path(name: str) -> str:
+    """The API endpoint that reads a source's logs (`/api/v1/sources/payment-logs/logs`)."""
+    return f"/api/v1/sources/{name}/logs"

@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 
 from ingest.writer import EventWriter, Item, WriteResult
+from simulator.catalogue import describe_simulation
 from simulator.engine import Simulation
 from sql.gateway import Database
 
@@ -155,7 +156,7 @@ def write_database(
 ) -> SimulationOutcome:
     """Validate and insert every event through the ingest writer (one transaction per batch;
     a reject would be kept in `audit_rejects`; re-running the same simulation inserts nothing
-    new), then write the labels file if asked."""
+    new), describe its resources in the catalogue, then write the labels file if asked."""
     writer = EventWriter(db, source="simulate")
     total = WriteResult()
     items: list[Item] = []
@@ -176,6 +177,7 @@ def write_database(
             flush()
     if items:
         flush()
+    describe_simulation(db, sim.org, sim.config.start)
     if labels is not None:
         write_labels(sim, labels)
     return SimulationOutcome(sim.events, len(sim.labels), total.accepted, labels, total.rejected)

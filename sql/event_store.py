@@ -321,8 +321,12 @@ def record_event(
     ip_address: str | None = None,
     user_agent: str | None = None,
     session_id: str | None = None,
+    event_time: datetime | None = None,
 ) -> str:
-    """Write one event about AuditLens's own use (purges, exports, settings); returns its id."""
+    """Write one event about AuditLens's own use (purges, exports, settings); returns its id.
+
+    `event_time` is now unless given: only a simulated organisation, whose whole history is
+    simulated, dates its own setup."""
     event_id = new_event_id()
     insert_events(
         session,
@@ -330,7 +334,7 @@ def record_event(
             (
                 organization_id,
                 event_id,
-                datetime.now(UTC),
+                event_time or datetime.now(UTC),
                 action.family,
                 action.name,
                 user_id,

@@ -6,7 +6,7 @@ was given (`retention_guaranteed_until`), so lowering a policy never shortens wh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sql.event_store import record_event
@@ -20,6 +20,9 @@ SYSTEM_ACTOR = "system:auditlens"
 @dataclass(frozen=True)
 class PurgeSummary:
     removed: dict[tuple[str, str], int]  # (organization, family) -> rows removed
+    # (organization, hold id, family) -> expired rows that hold kept (an event under two
+    # holds counts for each)
+    kept: dict[tuple[str, int, str], int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -69,7 +72,8 @@ def set_policy(db: Database, org_id: str, family: str, days: int, *, actor: str)
 def purge(
     db: Database, *, actor: str = SYSTEM_ACTOR, as_of: datetime | None = None
 ) -> PurgeSummary:
-    """Remove events whose guarantee has passed, and record the purge as an audit event."""
+    """Remove events whose guarantee has passed and that no legal hold covers; record the
+    purge (what it removed, and what each hold kept) as an audit event per organisation."""
     with db.admin() as session:
         result = session.execute(
             "SELECT organization_id, event_type, removed_count"
@@ -80,6 +84,13 @@ def purge(
         # The function also records every removed event in audit_purged_events, so
         # `auditlens verify` tells this purge from a deletion whoever runs it.
         removed = {(org, family): int(count) for org, family, count in result.rows}
+        kept = {
+            (org, int(hold), family): int(count)
+            for org, hold, family, count in session.execute(
+                "SELECT organization_id, hold_id, event_type, kept_count FROM pg_temp.purge_kept",
+                max_rows=1_000_000,
+            ).rows
+        }
         # The rollups must not keep counting what is gone: the days that lost events are
         # rolled up again from what remains, before this transaction commits.
         recompute_days(
@@ -90,7 +101,17 @@ def purge(
         per_org: dict[str, dict[str, int]] = {}
         for (org, family), count in removed.items():
             per_org.setdefault(org, {})[family] = count
-        for org, counts in per_org.items():
+        kept_per_org: dict[str, dict[str, dict[str, int]]] = {}
+        for (org, hold, family), count in kept.items():
+            kept_per_org.setdefault(org, {}).setdefault(str(hold), {})[family] = count
+        for org in sorted(per_org.keys() | kept_per_org.keys()):
+            counts = per_org.get(org, {})
+            details: dict[str, object] = {
+                "removed_by_family": counts,
+                "removed_total": sum(counts.values()),
+            }
+            if org in kept_per_org:
+                details["kept_by_hold"] = kept_per_org[org]
             record_event(
                 session,
                 organization_id=org,
@@ -98,6 +119,6 @@ def purge(
                 user_id=actor,
                 resource_type="audit_log",
                 resource_id="audit_events",
-                details={"removed_by_family": counts, "removed_total": sum(counts.values())},
+                details=details,
             )
-    return PurgeSummary(removed)
+    return PurgeSummary(removed, kept)

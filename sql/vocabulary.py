@@ -141,6 +141,10 @@ UPDATE_RETENTION_POLICY = OWN_ACTIONS.add(
     "update_retention_policy", "config_change", "a family's retention days set"
 )
 RETENTION_PURGE = OWN_ACTIONS.add("retention_purge", "data_modification", "expired events purged")
+PLACE_LEGAL_HOLD = OWN_ACTIONS.add(
+    "place_legal_hold", "config_change", "a legal hold placed on matching events"
+)
+LIFT_LEGAL_HOLD = OWN_ACTIONS.add("lift_legal_hold", "config_change", "a legal hold lifted")
 # Accounts and keys.
 INVITE_MEMBER = OWN_ACTIONS.add("invite_member", "user_management", "a member added")
 CHANGE_PERMISSIONS = OWN_ACTIONS.add("change_permissions", "user_management", "a role changed")
@@ -150,3 +154,32 @@ API_KEY_REVOKED = OWN_ACTIONS.add("api_key_revoked", "user_management", "an inge
 LOGIN = OWN_ACTIONS.add("login", "login", "a dashboard sign-in")
 LOGIN_FAILED = OWN_ACTIONS.add("login_failed", "login", "a refused sign-in")
 LOGOUT = OWN_ACTIONS.add("logout", "login", "a dashboard sign-out")
+# The resource catalogue (`sql.catalogue`).
+DESCRIBE_RESOURCE = OWN_ACTIONS.add(
+    "describe_resource", "config_change", "a resource's catalogue entry set"
+)
+IMPORT_RESOURCE_CATALOGUE = OWN_ACTIONS.add(
+    "import_resource_catalogue", "config_change", "catalogue entries imported from a file"
+)
+
+# How sensitive a resource is, least to most (the catalogue's CHECK lists the same words).
+SENSITIVITY_LEVELS: tuple[str, ...] = ("internal", "confidential", "restricted")
+# The levels detection's rules treat as sensitive ("first access to a sensitive source",
+# "mass sensitive read"): restricted only. Confidential sources (production APIs, billing)
+# are read by many people every day as their job; counting them would make those rules fire
+# on ordinary work. Pages still show every level.
+RULE_SENSITIVE_LEVELS: frozenset[str] = frozenset({"restricted"})
+# A catalogue tag: a lower-case word (the catalogue's CHECK has the same pattern).
+RESOURCE_TAG = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+RESOURCE_TAG_RULE = "a lower-case word: a letter, then up to 31 letters, digits, _ or -"
+MAX_RESOURCE_TAGS = 20
+# Tags the suggestions use; others are allowed.
+KNOWN_RESOURCE_TAGS: tuple[str, ...] = (
+    "pci",
+    "pii",
+    "hr",
+    "financial",
+    "credentials",
+    "customer",
+    "security",
+)

@@ -20,9 +20,8 @@ MAY_IMPORT: dict[str, set[str]] = {
 }
 
 # Known back-edges still to remove, each with where it is; the test fails when one goes away
-# too, so this list never outlives the edge. Detection's sensitivity still falls back to the
-# simulator's source list until the resource catalogue replaces it.
-KNOWN: set[tuple[str, str]] = {("detection/features.py", "simulator")}
+# too, so this list never outlives the edge.
+KNOWN: set[tuple[str, str]] = set()
 
 
 def _imports(path: Path) -> set[str]:

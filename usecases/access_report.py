@@ -63,7 +63,7 @@ _QUALIFIERS_OF_A_REPORT = {"resources", "resource_types"}
 def access_query(resource_id: str, resource_type: str | None, first: date, last: date) -> str:
     """The search-syntax query of the report: one resource, whole UTC days, both inclusive."""
     if not resource_id.strip():
-        raise ValueError("resource: give the id of the resource (for example payment-logs)")
+        raise ValueError("resource: give the id of a resource")
     if last < first:
         raise ValueError(f"to: the period ends ({last}) before it starts ({first})")
     return join(

@@ -3,7 +3,7 @@ events, a CSV and a printable HTML report that state the exact filter, when and 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import streamlit as st
 
@@ -12,34 +12,95 @@ from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
 from dashboard.markdown_text import md
 from dashboard.report_downloads import offer_report_downloads
+from dashboard.resource_labels import known_for_days, resource_label
 from sql.event_filter import QuerySyntaxError
 from sql.vocabulary import GENERATE_REPORT
 from usecases import access_report
+from usecases.resource_catalogue import LOOKBACK_DAYS, find_resource
 
 ctx = page_context("Compliance")
 st.caption("Who accessed a resource between two days (UTC, both inclusive)?")
 today = datetime.now(UTC).date()
+# The picker lists what exists: the catalogue and the resources with events lately.
+recent = known_for_days(ctx.db, ctx.org, today - timedelta(days=LOOKBACK_DAYS), today)
+labels = {k.resource_id: k.label for k in recent}
 with st.form("compliance_form"):
-    top = st.columns([3, 2])
-    resource = top[0].text_input(
-        "Resource id", key="compliance_resource", placeholder="payment-logs"
+    top = st.columns([3, 3, 2])
+    chosen = top[0].selectbox(
+        "Resource",
+        list(labels),
+        index=None,
+        format_func=lambda rid: labels.get(rid, rid),
+        key="compliance_pick",
+        placeholder="Pick by name or id" if labels else "No resources yet",
     )
-    resource_type = top[1].text_input(
-        "Resource type (optional)", key="compliance_resource_type", placeholder="source"
+    typed = top[1].text_input(
+        "…or type a name or id",
+        key="compliance_resource",
+        placeholder="Name or id, as it appears in the list",
     )
+    resource_type = top[2].text_input("Resource type (optional)", key="compliance_resource_type")
     days = st.columns(2)
     first = days[0].date_input("From", value=today - timedelta(days=90), key="compliance_from")
     last = days[1].date_input("To", value=today, key="compliance_to")
     submitted = st.form_submit_button("Run report", type="primary")
 
+
+def _ask(resource_id: str, rtype: str | None, first_day: date, last_day: date) -> None:
+    """Make the report's query the page shows (also a "did you mean" button's callback)."""
+    st.session_state["compliance_query"] = access_report.access_query(
+        resource_id, rtype, first_day, last_day
+    )
+    st.session_state["compliance_resource_id"] = resource_id.strip()
+    st.session_state.pop("compliance_near", None)
+
+
 if submitted:
+    st.session_state.pop("compliance_query", None)
+    st.session_state.pop("compliance_near", None)
+    text = typed.strip() or (chosen or "")
+    rtype = resource_type.strip() or None
     try:
-        st.session_state["compliance_query"] = access_report.access_query(
-            resource, resource_type.strip() or None, first, last
-        )
+        if not text:
+            raise ValueError("resource: pick a resource, or type its name or id")
+        # Resolved against what exists in the chosen days (and the catalogue), so a
+        # resource with accesses long ago is found too.
+        match = find_resource(text, known_for_days(ctx.db, ctx.org, first, last))
+        if match.exact is not None:
+            _ask(match.exact.resource_id, rtype, first, last)
+        else:
+            access_report.access_query(text, rtype, first, last)  # the other fields' errors
+            st.session_state["compliance_near"] = (ctx.org, text, rtype, first, last, match.near)
     except (ValueError, QuerySyntaxError) as exc:
         st.error(md(exc))
         st.stop()
+
+near = st.session_state.get("compliance_near")
+# Kept per browser session: another organisation's candidates are never offered here.
+if near and near[0] == ctx.org:
+    _org, text, rtype, first_day, last_day, candidates = near
+    if candidates:
+        st.warning(f"No resource has the id or name “{md(text)}”. Did you mean:")
+        for i, candidate in enumerate(candidates):
+            st.button(
+                md(candidate.label),
+                key=f"compliance_near_{i}",
+                on_click=_ask,
+                args=(candidate.resource_id, rtype, first_day, last_day),
+            )
+    else:
+        st.warning(
+            f"No resource has the id or name “{md(text)}” in the catalogue or in the events"
+            " of these days. Pick one from the list, or run the report for this id anyway."
+        )
+    st.button(
+        "Run the report for this id anyway",
+        key="compliance_near_anyway",
+        on_click=_ask,
+        args=(text, rtype, first_day, last_day),
+    )
+    st.stop()
+
 query = st.session_state.get("compliance_query")
 if not query:
     st.stop()
@@ -50,6 +111,9 @@ with st.spinner("Building the report…"):
     )
 ctx.record(GENERATE_REPORT, {"report": "access", "query": report.query})
 st.markdown(f"**Filter:** {md(report.description)}")
+resource_id = st.session_state.get("compliance_resource_id")
+if resource_id:
+    st.caption(f"Resource: {md(resource_label(ctx.db, ctx.org)(resource_id))}")
 st.code(report.query, language=None)
 summary = report.summary
 numbers = st.columns(4)

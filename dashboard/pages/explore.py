@@ -16,6 +16,7 @@ from dashboard.charts import timeline_figure
 from dashboard.context import page_context
 from dashboard.download_widget import offer_download
 from dashboard.markdown_text import md
+from dashboard.resource_labels import resource_label
 from sql.event_filter import EventFilter, QuerySyntaxError
 from sql.vocabulary import DRILL_DOWN, FAMILIES, SEARCH, VIEW_ENTRY
 from usecases.exports import FORMATS
@@ -95,6 +96,7 @@ with st.expander("Filters", expanded=False):
             key=state.WIDGET_KEYS[field],
             accept_new_options=True,
             on_change=state.on_widget_change,
+            format_func=resource_label(ctx.db, ctx.org) if field == "resources" else str,
         )
     right.selectbox(
         "Time", list(state.PRESETS), key=state.PRESET_KEY, on_change=state.on_widget_change

@@ -33,13 +33,23 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
 $$;
 
 -- Append-only, loudly: an error, never a silent no-op. The only DELETE that passes is the
--- retention purge, and even it cannot remove a row still under its guarantee.
+-- retention purge, and even it cannot remove a row still under its guarantee or under a
+-- legal hold (audit_event_held, with the holds).
 CREATE FUNCTION audit_events_reject_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'DELETE'
      AND current_setting('auditlens.purging', true) = 'on'
      AND OLD.retention_guaranteed_until < now() THEN
+    IF public.audit_event_held(OLD.organization_id, OLD.event_time, OLD.event_type,
+                               OLD.event_action, OLD.user_id, OLD.user_email,
+                               OLD.resource_type, OLD.resource_id, OLD.session_id,
+                               OLD.ip_address) THEN
+      RAISE EXCEPTION 'audit_events: event % of organisation % is under a legal hold',
+        OLD.id, OLD.organization_id
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'A held event is never purged; lift the hold first (auditlens holds lift).';
+    END IF;
     RETURN OLD;
   END IF;
   RAISE EXCEPTION 'audit_events is append-only: % is not allowed', TG_OP
@@ -212,10 +222,14 @@ CREATE TABLE audit_purges (
   max_ingest_seq  bigint
 );
 
--- The only path that removes events: rows whose guarantee has passed, nothing else. Whole
--- partitions that are entirely expired, checked again once writers are locked out of them,
--- are dropped; the rest is deleted row by row through the trigger above, which re-checks
--- every row's guarantee.
+-- The only path that removes events: rows whose guarantee has passed and that no legal hold
+-- covers, nothing else. Whole partitions that are entirely expired and unheld, checked again
+-- once writers are locked out of them, are dropped; the rest is deleted row by row through
+-- the trigger above, which re-checks every row's guarantee and holds.
+-- Holds are locked (SHARE) first: a hold being placed is waited for and counts, and none can
+-- be placed or lifted until the purge commits. What holds kept that retention would have
+-- removed is left in pg_temp.purge_kept (organisation, hold, family, events), for the caller
+-- to report.
 -- It records what it removed itself, in the statement that removes it (audit_purged_events,
 -- created with the integrity tables), so any caller's purge verifies as a purge, not as
 -- deletions. The working table is schema-qualified (pg_temp) so a table of the same name
@@ -227,18 +241,39 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   part           record;
   fully_expired  boolean;
+  held           boolean;
   expired_check  constant text := 'SELECT NOT EXISTS (SELECT 1 FROM %s'
     ' WHERE retention_guaranteed_until >= %L) AND EXISTS (SELECT 1 FROM %s)';
+  held_check     constant text := 'SELECT EXISTS (SELECT 1 FROM %s e WHERE audit_event_held('
+    'e.organization_id, e.event_time, e.event_type, e.event_action, e.user_id, e.user_email,'
+    ' e.resource_type, e.resource_id, e.session_id, e.ip_address))';
   is_partitioned boolean := EXISTS (SELECT 1 FROM pg_partitioned_table
                                      WHERE partrelid = 'audit_events'::regclass);
+  any_hold       boolean;
 BEGIN
   IF as_of > now() THEN
     RAISE EXCEPTION 'purge cannot look into the future: as_of % is after now()', as_of;
   END IF;
+  LOCK TABLE audit_holds IN SHARE MODE;
+  -- Under READ COMMITTED the next statement sees every hold committed before the lock. A
+  -- snapshot taken before it (any other isolation) may miss one: a hold id the sequence
+  -- handed out but this snapshot cannot see is refused rather than guessed at.
+  IF current_setting('transaction_isolation') <> 'read committed'
+     AND (SELECT coalesce(max(hold_id), 0) FROM audit_holds)
+         < (SELECT CASE WHEN is_called THEN last_value ELSE 0 END
+              FROM audit_holds_hold_id_seq) THEN
+    RAISE EXCEPTION 'purge: a legal hold may have been placed after this transaction began'
+      USING HINT = 'Run the purge in its own READ COMMITTED transaction.';
+  END IF;
+  any_hold := EXISTS (SELECT 1 FROM audit_holds WHERE lifted_at IS NULL);
   PERFORM set_config('auditlens.purging', 'on', true);
   DROP TABLE IF EXISTS pg_temp.purge_removed;
   CREATE TEMP TABLE purge_removed (
     organization_id text, event_type text, event_time timestamptz, ingest_seq bigint
+  ) ON COMMIT DROP;
+  DROP TABLE IF EXISTS pg_temp.purge_kept;
+  CREATE TEMP TABLE purge_kept (
+    organization_id text, hold_id bigint, event_type text, kept_count bigint
   ) ON COMMIT DROP;
 
   FOR part IN
@@ -258,6 +293,11 @@ BEGIN
     CONTINUE WHEN current_setting('transaction_isolation') <> 'read committed';
     EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', part.rel);
     EXECUTE format(expired_check, part.rel, as_of, part.rel) INTO STRICT fully_expired;
+    IF fully_expired AND any_hold THEN
+      -- A held event keeps its partition: the unheld rows go one by one below.
+      EXECUTE format(held_check, part.rel) INTO STRICT held;
+      fully_expired := NOT held;
+    END IF;
     IF fully_expired THEN
       EXECUTE format(
         'INSERT INTO pg_temp.purge_removed'
@@ -268,10 +308,26 @@ BEGIN
   END LOOP;
 
   WITH removed AS (
-    DELETE FROM audit_events e WHERE e.retention_guaranteed_until < as_of
+    DELETE FROM audit_events e
+     WHERE e.retention_guaranteed_until < as_of
+       AND NOT (any_hold AND audit_event_held(
+         e.organization_id, e.event_time, e.event_type, e.event_action, e.user_id,
+         e.user_email, e.resource_type, e.resource_id, e.session_id, e.ip_address))
     RETURNING e.organization_id, e.event_type, e.event_time, e.ingest_seq
   )
   INSERT INTO pg_temp.purge_removed SELECT * FROM removed;
+
+  IF any_hold THEN
+    INSERT INTO pg_temp.purge_kept
+    SELECT h.organization_id, h.hold_id, e.event_type, count(*)
+      FROM audit_events e
+      JOIN audit_holds h ON h.organization_id = e.organization_id AND h.lifted_at IS NULL
+       AND audit_hold_covers(h, e.organization_id, e.event_time, e.event_type, e.event_action,
+             e.user_id, e.user_email, e.resource_type, e.resource_id, e.session_id,
+             e.ip_address)
+     WHERE e.retention_guaranteed_until < as_of
+     GROUP BY h.organization_id, h.hold_id, e.event_type;
+  END IF;
 
   INSERT INTO audit_purges (organization_id, event_type, removed_count,
                             oldest_event, newest_event, max_ingest_seq)

@@ -126,6 +126,10 @@ def test_other_organisation_sees_no_access_to_our_resource(dashboard_db, sign_in
         page_test("compliance.py", sign_in("eve@org-b.com", "org_b", "admin")).run()
     )
     assert not at.exception
+    # org_a's resource does not exist for org_b: neither offered nor suggested.
+    assert not at.metric and "No resource has the id or name" in at.warning[0].value
+    assert not [b for b in at.button if b.key.startswith("compliance_near_") and "—" in b.label]
+    at = at.button(key="compliance_near_anyway").click().run()
     assert {m.label: m.value for m in at.metric}["Accesses"] == "0"
     assert any("Nobody accessed" in i.value for i in at.info)
 
@@ -280,3 +284,113 @@ def test_report_counts_equal_raw_events_rolled_up_or_not(dashboard_db):
         assert text.count(cells if hosts else cells[: -len("<td>None</td>")]) == 2, user_id
     for event_type, action, n in by_action:
         assert f"<td>{event_type}</td><td>{action}</td><td class='n'>{n}</td>" in text
+
+
+# Picking a resource by name: the simulated organisation's ids are `source_payment_logs`.
+_SIM_DAYS = (date(2024, 11, 18), date(2024, 11, 25))
+
+
+def _simulated(db) -> None:
+    from simulator import Simulation, SimulationConfig, write_database
+
+    config = SimulationConfig("org_sim", users=12, days=8, seed=3, start=_SIM_DAYS[0])
+    write_database(Simulation(config), db, None)
+
+
+def _ask(at, typed: str):
+    at.text_input(key="compliance_resource").input(typed)
+    at.date_input(key="compliance_from").set_value(_SIM_DAYS[0])
+    at.date_input(key="compliance_to").set_value(_SIM_DAYS[1])
+    next(b for b in at.button if b.label == "Run report").click()
+    return at.run()
+
+
+def _real_accesses(db) -> int:
+    with db.org_session("org_sim") as s:
+        return int(
+            s.scalar(
+                "SELECT count(*) FROM org_audit_events WHERE resource_id = 'source_payment_logs'"
+                " AND event_time >= '2024-11-18' AND event_time < '2024-11-26'"
+            )
+        )
+
+
+def test_a_typed_name_leads_to_the_real_resource_not_a_false_zero(dashboard_db, sign_in):
+    _simulated(dashboard_db)
+    expected = _real_accesses(dashboard_db)
+    assert expected > 0
+    token = sign_in("aud@company.com", "org_sim", "auditor")
+    for typed in ("payment", "payment-logs"):
+        at = _ask(page_test("compliance.py", token).run(), typed)
+        assert not at.exception
+        assert not at.metric  # no report, so no false zero
+        assert "Did you mean" in at.warning[0].value
+        offered = [b for b in at.button if b.key.startswith("compliance_near_") and "—" in b.label]
+        # The best match first; the others exist too (the source's retention policy...).
+        choice = offered[0]
+        assert choice.label == md("Payment logs — source_payment_logs")
+        at = choice.click().run()
+        assert not at.exception
+        assert {m.label: m.value for m in at.metric}["Accesses"] == f"{expected:,}"
+        assert any("Payment logs — source\\_payment\\_logs" in c.value for c in at.caption)
+    # The display name itself answers at once.
+    at = _ask(page_test("compliance.py", token).run(), "payment logs")
+    assert {m.label: m.value for m in at.metric}["Accesses"] == f"{expected:,}"
+
+
+def test_nothing_that_does_not_exist_is_suggested(dashboard_db, sign_in):
+    token = sign_in("aud@company.com", "org_empty", "auditor")
+    at = page_test("compliance.py", token).run()
+    assert not at.exception
+    assert "payment" not in at.text_input(key="compliance_resource").placeholder
+    assert not [o for o in at.selectbox(key="compliance_pick").options if "payment" in o]
+    at = _ask(at, "payment-logs")
+    assert not at.metric
+    assert not [b for b in at.button if b.key.startswith("compliance_near_") and "—" in b.label]
+    shown = " ".join(w.value for w in [*at.warning, *at.error, *at.caption, *at.markdown])
+    assert shown.count("payment") == 1  # only the typed text, quoted back
+    at = page_test("compliance.py", token).run()
+    next(b for b in at.button if b.label == "Run report").click()
+    at = at.run()
+    assert at.error[0].value == md("resource: pick a resource, or type its name or id")
+
+
+def test_the_picker_lists_display_names_with_ids(dashboard_db, sign_in):
+    from sql.catalogue import checked_entry, set_entries
+
+    set_entries(
+        dashboard_db,
+        "org_a",
+        [checked_entry("payment-logs", "restricted", display_name="<b>Pay</b> **logs**")],
+        actor="t",
+        via="test",
+    )
+    seed(dashboard_db)
+    token = sign_in("aud@company.com", "org_a", "auditor")
+    at = page_test("compliance.py", token).run()
+    pick = at.selectbox(key="compliance_pick")
+    assert "<b>Pay</b> **logs** — payment-logs" in pick.options
+    at = run_compliance_report(at)
+    assert not at.exception
+    assert md("<b>Pay</b> **logs** — payment-logs") in " ".join(c.value for c in at.caption)
+
+
+def test_a_hostile_display_name_is_text_in_did_you_mean(dashboard_db, sign_in):
+    from sql.catalogue import checked_entry, set_entries
+
+    hostile = "![x](http://host/i.png) [Pay](http://host/phish)"
+    set_entries(
+        dashboard_db,
+        "org_a",
+        [checked_entry("payment-logs", "restricted", display_name=hostile)],
+        actor="t",
+        via="test",
+    )
+    seed(dashboard_db)
+    token = sign_in("aud@company.com", "org_a", "auditor")
+    at = run_compliance_report(page_test("compliance.py", token).run(), resource="payment")
+    assert not at.exception
+    (offered,) = [b for b in at.button if b.key.startswith("compliance_near_") and "—" in b.label]
+    assert offered.label == md(f"{hostile} — payment-logs")
+    at = offered.click().run()
+    assert {m.label: m.value for m in at.metric}["Accesses"] == "7"

@@ -39,7 +39,7 @@ def seeded(db: Database):
 
 def test_run_detection_finds_the_planted_users_and_is_incremental(seeded, monkeypatch):
     db, _events, labels, roster = seeded
-    monkeypatch.setattr("detection.pipeline.default_sensitivity", Sensitivity)
+    monkeypatch.setattr("detection.pipeline.organisation_sensitivity", lambda *_: Sensitivity())
     end = max(label["day"] for label in labels)
     result, window, inserted = run_detection(
         db, "org_a", start=end - timedelta(days=4), end=end, peer_groups=roster, actor="test"
@@ -83,7 +83,7 @@ def test_database_slices_and_totals_equal_the_in_memory_ones(seeded):
 def test_commands_detect_list_as_csv_and_json_and_triage(seeded, fresh_database, monkeypatch):
     _db, _events, labels, _roster = seeded
     monkeypatch.setenv("AUDITLENS_DATABASE_URL", fresh_database)
-    monkeypatch.setattr("detection.pipeline.default_sensitivity", Sensitivity)
+    monkeypatch.setattr("detection.pipeline.organisation_sensitivity", lambda *_: Sensitivity())
     end = max(label["day"] for label in labels)
     runner = CliRunner()
     first = (end - timedelta(days=2)).isoformat()

@@ -60,7 +60,7 @@ def _context(rows: list[dict], *, start: date = DAY, end: date = DAY, **extra) -
         start_day=start,
         end_day=end,
         events=FrameEvents(events),
-        sensitivity=Sensitivity(resource_ids=frozenset({"source_payment_logs"}), patterns=()),
+        sensitivity=Sensitivity(resource_ids=frozenset({"source_payment_logs"})),
         ips=ips,
         resources=resources,
         **extra,

@@ -70,7 +70,7 @@ def _insert(db: Database, events: Any) -> None:
 @pytest.fixture
 def org_until_today(db: Database, monkeypatch):
     """A small organisation whose last (planted) day is "today", minus its large export."""
-    monkeypatch.setattr("detection.pipeline.default_sensitivity", Sensitivity)
+    monkeypatch.setattr("detection.pipeline.organisation_sensitivity", lambda *_: Sensitivity())
     events, labels, _roster = small_org(users=18, days=40)
     events = events.assign(organization_id="org_a")
     today = max(label["day"] for label in labels)

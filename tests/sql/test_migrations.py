@@ -42,6 +42,8 @@ def test_one_file_per_concern_in_dependency_order():
         "0007_findings.sql",
         "0008_accounts.sql",
         "0009_integrity.sql",
+        "0010_resources.sql",
+        "0011_holds.sql",
     ]
 
 

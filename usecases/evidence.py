@@ -1,0 +1,124 @@
+"""Making an evidence pack: figures, document, signature, and its record as an export.
+
+The export's row is written before the file (`sql/export_log.py`), so the document can name
+the export it was filed under, and is finalised with the file's SHA-256 once it is written,
+with an `export` audit event. The signature lies beside the file (`FILE.sig`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from integrity.keys import PublicKeys, SigningKey
+from sql.errors import AuditLensError
+from sql.event_store import record_event
+from sql.export_log import EMPTY_SHA256, ExportHeader, finalise, insert_started
+from sql.gateway import Database
+from sql.vocabulary import EXPORT
+from usecases.evidence_document import render_html
+from usecases.evidence_pack import EvidenceFigures, RestrictedSet, gather
+from usecases.evidence_signature import sign, signature_path
+from usecases.pdf_print import html_to_pdf
+
+FORMATS = ("html", "pdf")
+EXPORT_KIND = "evidence_pack"
+
+
+class EvidencePackError(AuditLensError):
+    """A pack that cannot be made as asked; the message names the option."""
+
+
+@dataclass(frozen=True)
+class EvidencePack:
+    path: Path
+    signature: Path
+    sha256: str
+    export_id: int
+    figures: EvidenceFigures
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise EvidencePackError(
+            f"--out: {path} exists; a filed pack is never overwritten"
+        ) from None
+    except OSError as exc:
+        raise EvidencePackError(f"--out: cannot write {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def create_pack(
+    db: Database,
+    org_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    file_format: str,
+    out: Path,
+    key: SigningKey,
+    author: str,
+    restricted: RestrictedSet | None = None,
+) -> EvidencePack:
+    """Make, sign and record `org_id`'s pack for [start, end) as `out` (html or pdf)."""
+    if file_format not in FORMATS:
+        raise EvidencePackError(f"--format must be one of {', '.join(FORMATS)}, got: {file_format}")
+    for path in (out, signature_path(out)):
+        if path.exists():
+            raise EvidencePackError(f"--out: {path} exists; a filed pack is never overwritten")
+    try:
+        figures = gather(
+            db, org_id, start, end, PublicKeys({key.key_id: key.public}),
+            restricted=restricted, actor=author,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise EvidencePackError(f"--from/--to: {exc}") from None
+    header = ExportHeader(
+        organization_id=org_id,
+        exported_by=author,
+        kind=EXPORT_KIND,
+        file_format=file_format,
+        filter=figures.filters(),
+        filter_text=f"evidence pack of {org_id} from {start.isoformat()} to {end.isoformat()}",
+    )
+    with db.writer() as session:
+        export_id = insert_started(session, header)
+    sha256, rows, complete = EMPTY_SHA256, 0, False
+    try:
+        html = render_html(
+            figures, author=author, generated_at=datetime.now(UTC), export_id=export_id
+        )
+        data = html.encode("utf-8") if file_format == "html" else html_to_pdf(html)
+        sha256 = hashlib.sha256(data).hexdigest()
+        _write_new(out, data)
+        _write_new(signature_path(out), sign(data, org_id, key).encode())
+        rows, complete = figures.rows_listed, True
+    finally:
+        with db.writer() as session:
+            finalise(session, export_id, rows=rows, sha256=sha256, flagged=False,
+                     complete=complete)  # fmt: skip
+            record_event(
+                session,
+                organization_id=org_id,
+                action=EXPORT,
+                user_id=author,
+                resource_type="evidence_pack",
+                resource_id=f"export/{export_id}",
+                details={
+                    "export_id": export_id,
+                    "kind": EXPORT_KIND,
+                    "format": file_format,
+                    "records": rows,
+                    "sha256": sha256,
+                    "filter": header.filter_text,
+                    "key_id": key.key_id,
+                    "completed": complete,
+                },
+            )
+    return EvidencePack(out, signature_path(out), sha256, export_id, figures)
