@@ -8,7 +8,7 @@ slices and the findings store.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -17,6 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from detection.calibration import (
+    Calibration,
+    Suppression,
+    active_users,
+    calibrate_hits,
+    model_budget,
+)
 from detection.events import DatabaseEvents, EventSource, records, tuples
 from detection.evidence import day_bounds, evidence_query
 from detection.explain import explain_model
@@ -32,6 +39,7 @@ from detection.findings import DetectionRun, Finding, last_detected_day, save_fi
 from detection.model import IsolationForestDetector, ModelStore, library_versions, model_matrix
 from detection.ranking import FINDING_MIN_SCORE, RankingConfig, combine, severity_for
 from detection.rules import Rule, RuleContext, RuleHit, evaluate_rule, load_rules
+from detection.settings import benign_suppressions, load_calibration
 from sql.errors import AuditLensError
 from sql.gateway import Database
 from sql.read_model import ReadModel
@@ -69,8 +77,13 @@ def score_window(
     ranking: RankingConfig | None = None,
     use_rules: bool = True,
     use_model: bool = True,
+    calibration: Calibration | None = None,
+    suppressions: Sequence[Suppression] = (),
+    calibrate: bool = True,
 ) -> DetectionResult:
-    """Rules, model and ranking over the days [start_day, end_day] of a feature set."""
+    """Rules, model and ranking over the days [start_day, end_day] of a feature set,
+    calibrated to the organisation (`detection.calibration`; default settings if None;
+    `calibrate=False` measures what calibration changes)."""
     ranking = ranking or RankingConfig()
     rows = features.rows
     window = rows.loc[(rows["day"] >= start_day) & (rows["day"] <= end_day)].reset_index(drop=True)
@@ -92,6 +105,16 @@ def score_window(
         )
         for rule in rules:
             hits.extend(evaluate_rule(rule, context))
+    # Calibration: how surprising each hit is in this organisation, and the model's budget.
+    calibration = calibration or Calibration()
+    window_days = (end_day - start_day).days + 1
+    users = active_users(window)
+    budget: int | None = None
+    if calibrate:
+        hits = calibrate_hits(
+            hits, active_users=users, window_days=window_days, suppressions=suppressions
+        )
+        budget = model_budget(users, window_days, calibration)
     scored = window[["day", "user_id", "user_email"]].copy()
     if use_model and len(window):
         if model is None:
@@ -108,7 +131,7 @@ def score_window(
         scored["peers_unusual"] = 0.0
     if not use_model:
         model = None
-    ranked = combine(scored, hits, ranking)
+    ranked = combine(scored, hits, ranking, model_budget=budget)
     findings = build_findings(ranked, window, hits, model, ranking, {r.id: r.title for r in rules})
     return DetectionResult(scores=ranked, hits=hits, findings=findings, model=model)
 
@@ -336,6 +359,7 @@ def run_detection(
     sensitivity = default_sensitivity()
     features = build_features(user_days, peer_groups=peer_groups, sensitivity=sensitivity)
     settings = org_settings(db, org)
+    calibration = load_calibration(db, org)
     result = score_window(
         features,
         rules,
@@ -350,6 +374,8 @@ def run_detection(
         time_zone=settings.time_zone,
         work_hours=(settings.work_start_hour, settings.work_end_hour),
         ranking=ranking,
+        calibration=calibration,
+        suppressions=benign_suppressions(db, org, calibration.benign_suppression_days),
     )
     model = result.model
     if store is not None and model is not None:

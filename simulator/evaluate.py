@@ -16,12 +16,19 @@ from typing import Any
 import pandas as pd
 
 from detection.events import DatabaseEvents
-from detection.features import ReadModelLike, build_features, default_sensitivity, load_user_days
+from detection.features import (
+    ReadModelLike,
+    Sensitivity,
+    build_features,
+    default_sensitivity,
+    load_user_days,
+)
 from detection.metrics import evaluate_scores, instances
 from detection.pipeline import DetectionResult, data_days, hour_profiles, org_settings, score_window
 from detection.ranking import RankingConfig
 from detection.rules import load_rules
 from simulator.engine import Simulation, SimulationConfig
+from simulator.scenarios import REQUEST_SCENARIOS
 from simulator.writer import write_database
 from sql.errors import ConfigurationError
 from sql.gateway import Database
@@ -55,13 +62,6 @@ def read_roster(path: Path) -> dict[str, str]:
 
 
 EVAL_WARMUP_DAYS = 10  # days of simulated history before the first evaluated day
-REQUEST_SCENARIOS = (
-    "bulk_customer_read",
-    "night_export",
-    "identity_search",
-    "alert_disabled",
-    "large_export",
-)
 
 
 @dataclass
@@ -111,8 +111,13 @@ def evaluate_database(
     k: int = 5,
     read_model: ReadModelLike | None = None,
     ranking: RankingConfig | None = None,
+    sensitivity: Sensitivity | None = None,
+    calibrate: bool = True,
 ) -> Evaluation:
-    """Detect over a labelled organisation already in the database and measure quality."""
+    """Detect over a labelled organisation already in the database and measure quality.
+
+    `sensitivity` is what the organisation declares sensitive (default: the simulator's
+    default organisation's restricted sources)."""
     started = time.perf_counter()
     if read_model is None:
         read_model = ReadModel(db)
@@ -124,7 +129,7 @@ def evaluate_database(
         str(r["user_id"]): str(r.get("role") or r.get("department")) for r in labels["roster"]
     }
     user_days = load_user_days(read_model, org, start, end, history_days=EVAL_WARMUP_DAYS + 50)
-    sensitivity = default_sensitivity()
+    sensitivity = sensitivity or default_sensitivity()
     features = build_features(user_days, peer_groups=roster, sensitivity=sensitivity)
     settings = org_settings(db, org)
     result = score_window(
@@ -140,6 +145,7 @@ def evaluate_database(
         time_zone=settings.time_zone,
         work_hours=(settings.work_start_hour, settings.work_end_hour),
         ranking=ranking,
+        calibrate=calibrate,
     )
     scenarios = instances(label_days(db, org, labels.get("scenarios", [])))
     benign = instances(labels.get("benign", []), kind_key="kind")
@@ -177,3 +183,14 @@ def simulate_and_evaluate(
         write_database(Simulation(config), db, labels_path)
     labels = json.loads(labels_path.read_text(encoding="utf-8"))
     return evaluate_database(db, org, labels, k=k)
+
+
+__all__ = [
+    "EVAL_WARMUP_DAYS",
+    "REQUEST_SCENARIOS",
+    "Evaluation",
+    "evaluate_database",
+    "label_days",
+    "read_roster",
+    "simulate_and_evaluate",
+]
