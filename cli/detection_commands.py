@@ -339,3 +339,6 @@ def _evaluate_worlds(names: list[str], users: int | None, *, calibrate: bool) ->
             )
             typer.echo(f"\n{report.summary()} [{report.seconds:.0f} s]")
             typer.echo(report.recall.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+            if not report.noise.empty:
+                typer.echo("detectors behind ordinary users' high/critical findings:")
+                typer.echo(report.noise.to_string(index=False))

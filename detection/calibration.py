@@ -28,12 +28,14 @@ import pandas as pd
 from detection.rules.schema import SEVERITIES, RuleHit
 
 # (share of active users a rule fired for, severity steps it loses), widest band first.
-PREVALENCE_BANDS: tuple[tuple[float, int], ...] = ((0.25, 3), (0.10, 2), (0.03, 1))
+PREVALENCE_BANDS: tuple[tuple[float, int], ...] = ((0.20, 3), (0.10, 2), (0.05, 1))
 # A rule firing for fewer users than this is never demoted for prevalence: in a small
 # organisation one person is already several percent.
-PREVALENCE_MIN_USERS = 3
-# A user for whom a rule fired on this many days of the window has it as routine.
+PREVALENCE_MIN_USERS = 4
+# A rule is a user's routine when it fired for them on at least ROUTINE_DAYS days and on at
+# least ROUTINE_SHARE of the window's days: a campaign of a few weeks in a quarter is not.
 ROUTINE_DAYS = 4
+ROUTINE_SHARE = 0.5
 MODEL_ONLY_MAX = 0.7  # a model-only finding is at most medium
 BELOW_FINDING = 0.45  # where model-only user-days beyond the budget are held
 
@@ -104,16 +106,17 @@ def calibrate_hits(
 ) -> list[RuleHit]:
     """The hits with severities calibrated to the organisation and suppressed ones dropped.
 
-    Routine hits (a rule firing for a user on ROUTINE_DAYS days or more) are demoted two
-    steps and do not count towards the rule's prevalence: a daily exporter's exports are
-    already explained, and must not make everyone else's rare export look ordinary.
+    Routine hits (see ROUTINE_DAYS) are demoted two steps and do not count towards the
+    rule's prevalence: a daily exporter's exports are already explained, and must not make
+    everyone else's rare export look ordinary.
     """
     suppressions = list(suppressions)
     kept = [h for h in hits if not any(s.covers(h) for s in suppressions)]
     days: dict[tuple[str, str], set[date]] = {}
     for hit in kept:
         days.setdefault((hit.rule_id, hit.user_id), set()).add(hit.day)
-    routine = {key for key, seen in days.items() if len(seen) >= ROUTINE_DAYS}
+    least = max(ROUTINE_DAYS, math.ceil(ROUTINE_SHARE * window_days))
+    routine = {key for key, seen in days.items() if len(seen) >= least}
     unusual = [h for h in kept if (h.rule_id, h.user_id) not in routine]
     spread = prevalence(unusual, active_users)
     out = []

@@ -20,6 +20,7 @@ from simulator.evaluate import Evaluation, evaluate_database, label_days
 from simulator.scenarios import REQUEST_SCENARIOS
 from simulator.worlds import World
 from simulator.writer import write_database
+from sql.errors import ConfigurationError
 from sql.gateway import Database
 
 ALERTING = ("high", "critical")
@@ -38,6 +39,7 @@ class WorldReport:
     ordinary_alerted: int  # ordinary users with a high or critical finding in the window
     ordinary_users: int
     planted_in_top: int  # planted users among the TOP_USERS highest-scored users
+    noise: pd.DataFrame  # detector, ordinary users it gave a high or critical finding
     evaluation: Evaluation
     seconds: float
 
@@ -91,6 +93,17 @@ def measure(
     return recall, ordinary_alerted, len(ordinary), sum(1 for u in top if u in planted)
 
 
+def noise(findings: list[Any], planted: set[str]) -> pd.DataFrame:
+    """Per detector, how many ordinary users it gave a high or critical finding."""
+    users: dict[str, set[str]] = {}
+    for f in findings:
+        if f.severity in ALERTING and f.user_id not in planted:
+            for detector in f.detectors or ["(none)"]:
+                users.setdefault(detector, set()).add(f.user_id)
+    rows = sorted(((d, len(u)) for d, u in users.items()), key=lambda r: (-r[1], r[0]))
+    return pd.DataFrame(rows, columns=["detector", "ordinary_users"])
+
+
 def evaluate_world(
     db: Database,
     world: World,
@@ -102,8 +115,15 @@ def evaluate_world(
     """Simulate the world into the database (once per labels file), detect, and measure."""
     started = time.perf_counter()
     config = world.config(users=users)
-    labels_path = labels_dir / f"{config.organization_id}-{config.users}.labels.json"
-    if not labels_path.is_file() or data_days(db, config.organization_id) is None:
+    org = config.organization_id
+    labels_path = labels_dir / f"{org}-{config.users}x{config.days}-seed{config.seed}.labels.json"
+    has_data = data_days(db, org) is not None
+    if has_data and not labels_path.is_file():
+        raise ConfigurationError(
+            f"organisation {org} already has events that are not this world's"
+            f" ({labels_path.name} is missing); evaluate in a fresh database"
+        )
+    if not has_data:
         write_database(Simulation(config), db, labels_path)
     labels = json.loads(labels_path.read_text(encoding="utf-8"))
     sensitivity = Sensitivity(resource_ids=world.sensitive_resource_ids, patterns=())
@@ -114,15 +134,17 @@ def evaluate_world(
     scenarios = label_days(db, config.organization_id, labels.get("scenarios", []))
     roster = [str(r["user_id"]) for r in labels["roster"]]
     recall, alerted, ordinary, top = measure(result.scores, result.findings, roster, scenarios)
+    planted = {s["user_id"] for s in scenarios}
     return WorldReport(
         world=world.name,
         org=config.organization_id,
         users=config.users,
-        planted_users=len({s["user_id"] for s in scenarios}),
+        planted_users=len(planted),
         recall=recall,
         ordinary_alerted=alerted,
         ordinary_users=ordinary,
         planted_in_top=top,
+        noise=noise(result.findings, planted),
         evaluation=evaluation,
         seconds=time.perf_counter() - started,
     )

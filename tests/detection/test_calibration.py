@@ -37,23 +37,28 @@ def test_a_rule_firing_for_a_quarter_of_the_organisation_is_demoted_and_says_so(
 
 
 def test_bands_demote_step_by_step_and_small_counts_never():
-    for users, expected in ((4, "medium"), (12, "low"), (2, "high")):
-        hits = [hit(f"u{i}") for i in range(users)]
+    cases = [(6, "high", "medium"), (12, "high", "low"), (3, "high", "high")]
+    cases += [(12, "critical", "medium"), (25, "critical", "low"), (5, "critical", "high")]
+    for users, severity, expected in cases:
+        hits = [hit(f"u{i}", severity=severity) for i in range(users)]
         out = calibrate_hits(hits, active_users=100, window_days=30)
-        assert {h.severity for h in out} == {expected}, users
+        assert {h.severity for h in out} == {expected}, (users, severity)
     # Two users of a 20-person organisation are 10%, but two people are not "many".
     out = calibrate_hits([hit("a"), hit("b")], active_users=20, window_days=30)
     assert {h.severity for h in out} == {"high"}
 
 
 def test_a_users_routine_is_demoted_for_them_and_does_not_hide_anyone_else():
-    routine = [hit(f"fin{i}", day=DAY + timedelta(days=d)) for i in range(5) for d in range(6)]
-    out = calibrate_hits([*routine, hit("insider")], active_users=100, window_days=30)
+    routine = [hit(f"fin{i}", day=DAY + timedelta(days=d)) for i in range(6) for d in range(20)]
+    campaign = [hit("slow", day=DAY + timedelta(days=d)) for d in range(10)]
+    out = calibrate_hits([*routine, *campaign, hit("insider")], active_users=100, window_days=30)
+    # Ten days of thirty is a campaign, not a routine.
+    assert {h.severity for h in out if h.user_id == "slow"} == {"high"}
     insider = next(h for h in out if h.user_id == "insider")
     assert insider.severity == "high"
-    demoted = [h for h in out if h.user_id != "insider"]
+    demoted = [h for h in out if h.user_id.startswith("fin")]
     assert {h.severity for h in demoted} == {"low"}
-    assert all("routine for this user: fired on 6 of 30 days" in h.reason for h in demoted)
+    assert all("routine for this user: fired on 20 of 30 days" in h.reason for h in demoted)
 
 
 def test_a_benign_verdict_silences_only_that_rule_for_that_user_for_its_time():
