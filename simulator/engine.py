@@ -158,7 +158,9 @@ class Simulation:
         sources = self.source_tables[role.name]
         if self.clock.is_day_off(country, day) and trip is None:
             if r() < role.weekend_work:
-                start = self.local(p, day, 10 + r() * 10)
+                # Day workers drop in during the day; a night shift keeps its nights.
+                hour = 10 + r() * 10 if role.start_hour < 20 else role.start_hour + r() * 4
+                start = self.local(p, day, hour)
                 act.session(
                     p,
                     start,
