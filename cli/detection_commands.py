@@ -263,6 +263,37 @@ def triage(
     typer.echo(f"{finding_id}: {status}")
 
 
+@app.command("detection-settings")
+def detection_settings(
+    org: str = typer.Option(..., "--org", help="organisation id"),
+    model_alerts: float | None = typer.Option(
+        None, "--model-alerts", help="model-only findings allowed per 100 users per week"
+    ),
+    suppress_days: int | None = typer.Option(
+        None, "--suppress-days", help="days a benign verdict silences the rule for the user"
+    ),
+) -> None:
+    """Show or set how detection is calibrated to the organisation (changes are audited)."""
+    from detection.settings import load_calibration, save_calibration
+
+    with open_database() as db:
+        if model_alerts is None and suppress_days is None:
+            current = load_calibration(db, org)
+        else:
+            current = save_calibration(
+                db,
+                org,
+                actor=_actor(),
+                model_alerts_per_100_users_week=model_alerts,
+                benign_suppression_days=suppress_days,
+            )
+    typer.echo(
+        f"{org}: model-only findings: {current.model_alerts_per_100_users_week:g} per 100 users"
+        f" per week; a benign verdict silences its rule for the user for"
+        f" {current.benign_suppression_days} days"
+    )
+
+
 @app.command()
 def evaluate(
     users: int = typer.Option(60, "--users", min=10, max=5_000, help="simulated people"),
@@ -270,8 +301,23 @@ def evaluate(
     seed: int = typer.Option(7, "--seed", help="simulation seed"),
     k: int = typer.Option(5, "--top", min=1, max=100, help="k of recall among each day's top k"),
     org: str = typer.Option("org_eval", "--org", help="organisation the simulation goes to"),
+    world: str | None = typer.Option(
+        None,
+        "--world",
+        help="evaluate shaped worlds instead: name,name,... ('tuning': all but holdout)",
+    ),
+    world_users: int | None = typer.Option(
+        None, "--world-users", min=20, max=2_000, help="people in each world (default: its own)"
+    ),
+    uncalibrated: bool = typer.Option(
+        False, "--uncalibrated", help="worlds: score without calibrating to the organisation"
+    ),
 ) -> None:
     """Simulate a labelled organisation, detect, and print quality: rules vs model vs both."""
+    if world:
+        names = [w.strip() for w in world.split(",") if w.strip()]
+        _evaluate_worlds(names, world_users, calibrate=not uncalibrated)
+        return
     from simulator.evaluate import simulate_and_evaluate
 
     with open_database() as db:
@@ -288,3 +334,31 @@ def evaluate(
     typer.echo(result.table(k).to_string(float_format=lambda v: f"{v:.2f}"))
     typer.echo("\nOverall (user-days)")
     typer.echo(result.overall.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+def _evaluate_worlds(names: list[str], users: int | None, *, calibrate: bool) -> None:
+    """Each world separately: recall at high/critical per scenario, ordinary users alerted,
+    planted users among the top scored."""
+    from simulator.world_evaluation import evaluate_world
+    from simulator.worlds import TUNING_WORLDS, WORLDS
+
+    chosen: list[str] = []
+    for name in names:
+        picked = list(TUNING_WORLDS) if name == "tuning" else [name]
+        for one in picked:
+            if one not in WORLDS:
+                known = ", ".join([*WORLDS, "tuning"])
+                raise typer.BadParameter(f"--world: unknown world {one!r}; known: {known}")
+            if one not in chosen:
+                chosen.append(one)
+    with open_database() as db:
+        for name in chosen:
+            err_console.print(f"{name}: simulating (once), detecting ...")
+            report = evaluate_world(
+                db, WORLDS[name], labels_dir=db.settings.data_dir, users=users, calibrate=calibrate
+            )
+            typer.echo(f"\n{report.summary()} [{report.seconds:.0f} s]")
+            typer.echo(report.recall.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+            if not report.noise.empty:
+                typer.echo("detectors behind ordinary users' high/critical findings:")
+                typer.echo(report.noise.to_string(index=False))

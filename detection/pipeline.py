@@ -8,7 +8,7 @@ slices and the findings store.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,6 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from detection.calibration import (
+    Calibration,
+    Suppression,
+    active_users,
+    calibrate_hits,
+    model_budget,
+)
 from detection.events import DatabaseEvents, EventSource, records, tuples
 from detection.evidence import day_bounds, evidence_query
 from detection.explain import explain_model
@@ -31,6 +38,7 @@ from detection.findings import DetectionRun, Finding, last_detected_day, save_fi
 from detection.model import IsolationForestDetector, ModelStore, library_versions, model_matrix
 from detection.ranking import FINDING_MIN_SCORE, RankingConfig, combine, severity_for
 from detection.rules import Rule, RuleContext, RuleHit, evaluate_rule, load_rules
+from detection.settings import benign_suppressions, load_calibration
 from detection.stages import Stages
 from sql.errors import AuditLensError
 from sql.gateway import Database
@@ -71,8 +79,13 @@ def score_window(
     use_rules: bool = True,
     use_model: bool = True,
     stages: Stages | None = None,
+    calibration: Calibration | None = None,
+    suppressions: Sequence[Suppression] = (),
+    calibrate: bool = True,
 ) -> DetectionResult:
-    """Rules, model and ranking over the days [start_day, end_day] of a feature set."""
+    """Rules, model and ranking over the days [start_day, end_day] of a feature set,
+    calibrated to the organisation (`detection.calibration`; default settings if None;
+    `calibrate=False` measures what calibration changes)."""
     ranking = ranking or RankingConfig()
     stages = stages or Stages()
     rows = features.rows
@@ -96,6 +109,17 @@ def score_window(
         for rule in rules:
             with stages.stage(f"rule {rule.id}"):
                 hits.extend(evaluate_rule(rule, context))
+    # Calibration: how surprising each hit is in this organisation, and the model's budget.
+    calibration = calibration or Calibration()
+    window_days = (end_day - start_day).days + 1
+    users = active_users(window)
+    budget: int | None = None
+    if calibrate:
+        with stages.stage("calibration"):
+            hits = calibrate_hits(
+                hits, active_users=users, window_days=window_days, suppressions=suppressions
+            )
+            budget = model_budget(users, window_days, calibration)
     scored = window[["day", "user_id", "user_email"]].copy()
     # Nothing to learn "usual" from in a single user-day (a new organisation's first): rules only.
     modelled = use_model and len(window) > 0 and (model is not None or len(rows) >= 2)
@@ -117,7 +141,7 @@ def score_window(
     if not modelled:
         model = None
     with stages.stage("ranking and findings"):
-        ranked = combine(scored, hits, ranking)
+        ranked = combine(scored, hits, ranking, model_budget=budget)
         titles = {r.id: r.title for r in rules}
         findings = build_findings(ranked, window, hits, model, ranking, titles)
     return DetectionResult(scores=ranked, hits=hits, findings=findings, model=model, stages=stages)
@@ -370,6 +394,7 @@ def run_detection(
     with stages.stage("features"):
         features = build_features(user_days, peer_groups=peer_groups, sensitivity=sensitivity)
     settings = org_settings(db, org)
+    calibration = load_calibration(db, org)
     result = score_window(
         features,
         rules,
@@ -385,6 +410,8 @@ def run_detection(
         work_hours=(settings.work_start_hour, settings.work_end_hour),
         ranking=ranking,
         stages=stages,
+        calibration=calibration,
+        suppressions=benign_suppressions(db, org, calibration.benign_suppression_days),
     )
     model = result.model
     if store is not None and model is not None:

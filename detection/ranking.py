@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from detection.calibration import budget_model_part
 from detection.rules.schema import SEVERITY_SCORE, RuleHit
 
 # The model alone reaches 0.5 (a finding) around its 98.7th percentile, 0.7 around the 99.5th.
@@ -58,12 +59,18 @@ def rule_scores(hits: Iterable[RuleHit]) -> pd.DataFrame:
 
 
 def combine(
-    scored: pd.DataFrame, hits: list[RuleHit], config: RankingConfig | None = None
+    scored: pd.DataFrame,
+    hits: list[RuleHit],
+    config: RankingConfig | None = None,
+    *,
+    model_budget: int | None = None,
 ) -> pd.DataFrame:
     """Add rule_score, model_part, combined and detectors to per-user-day model scores.
 
     `scored` has day, user_id, user_email, model_score and model_percentile; users who only
-    appear in rule hits (no user-day row) are added with a model part of 0.
+    appear in rule hits (no user-day row) are added with a model part of 0. With a
+    `model_budget`, at most that many user-days become findings on the model alone
+    (`detection.calibration.budget_model_part`).
     """
     config = config or RankingConfig()
     rules = rule_scores(hits)
@@ -84,9 +91,12 @@ def combine(
     has_rules = out["rules"].notna().to_numpy()
     # A day odd for the whole peer group (quarter end, an incident) weighs less for each.
     collective = out["peers_unusual"].fillna(0.0).to_numpy() if "peers_unusual" in out else 0.0
-    out["model_part"] = model_component(out["model_percentile"].to_numpy(), config) * (
-        1 - collective
-    )
+    model_part = model_component(out["model_percentile"].to_numpy(), config) * (1 - collective)
+    if model_budget is not None:
+        model_part = budget_model_part(
+            model_part, has_rules, model_budget, config.finding_min_score
+        )
+    out["model_part"] = model_part
     out["combined"] = 1 - (1 - out["rule_score"]) * (1 - out["model_part"])
     # Lists only where something fired (a few rows); the rest share one empty list.
     by_model = out["model_part"].to_numpy() >= MODEL_DETECTOR_MIN

@@ -7,6 +7,7 @@ What each action renders is in `actions.py`; the event tuples are described in `
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -29,7 +30,14 @@ SPANS_MIN = tuple(span // MINUTE_MS for span in SPANS_MS)
 class Activity:
     """Emits events into `pending` (the engine's not-yet-written buffer)."""
 
-    def __init__(self, org: str, clock: Clock, rng: random.Random, domain: str) -> None:
+    def __init__(
+        self,
+        org: str,
+        clock: Clock,
+        rng: random.Random,
+        domain: str,
+        resource_ids: Mapping[str, str] | None = None,
+    ) -> None:
         self.org = org
         self.clock = clock
         self.rng = rng
@@ -39,7 +47,9 @@ class Activity:
         self._minutes: dict[int, str] = {}  # minute -> its ISO text
         self.domain = domain
         self.pending: list[RawEvent] = []
-        self.sources = {s.name: SourceInfo(s, rng) for s in SOURCES}
+        # Source name -> the id events carry (the organisation's own naming convention).
+        ids = resource_ids or {}
+        self.sources = {s.name: SourceInfo(s, rng, ids.get(s.name)) for s in SOURCES}
         self._sessions = 0
         self._objects = 0
         self.org_json = orjson.dumps(org).decode()

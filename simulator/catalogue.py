@@ -9,6 +9,7 @@ endpoints that read a source), which hold no records themselves and are describe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 
 from simulator.actions import PII_MASKED_FIELDS, pii_rule_id
@@ -19,15 +20,18 @@ from sql.gateway import Database
 ACTOR = "system:simulator"
 
 
-def simulated_entries() -> list[Entry]:
-    """Every catalogue entry of a simulated organisation."""
+def simulated_entries(resource_ids: Mapping[str, str] | None = None) -> list[Entry]:
+    """Every catalogue entry of a simulated organisation; `resource_ids` maps a source's
+    name to the id its world gives it (a world's own id convention), else the demo's."""
+    ids = resource_ids or {}
     out: list[Entry] = []
     for s in SOURCES:
         name = s.name.replace("-", " ").capitalize()
-        out.append(Entry(s.resource_id, s.sensitivity, name, "source", tuple(s.tags)))
+        rid = ids.get(s.name, s.resource_id)
+        out.append(Entry(rid, s.sensitivity, name, "source", tuple(s.tags)))
         out.append(
             Entry(
-                retention_policy_id(s.resource_id),
+                retention_policy_id(rid),
                 "internal",
                 f"Retention of {s.name}",
                 "retention_policy",
@@ -41,10 +45,14 @@ def simulated_entries() -> list[Entry]:
     return out
 
 
-def describe_simulation(db: Database, org: str, start: date) -> SetOutcome:
+def describe_simulation(
+    db: Database, org: str, start: date, resource_ids: Mapping[str, str] | None = None
+) -> SetOutcome:
     """Write the simulated organisation's catalogue (unchanged entries are left as they are),
     dated at the start of its simulated history: the organisation described its resources
     when it was set up, so its audited history keeps the simulation's span (evaluation and
     detection windows follow the span of the events)."""
     at = datetime.combine(start, time(0), UTC)
-    return set_entries(db, org, simulated_entries(), actor=ACTOR, via="simulator", at=at)
+    return set_entries(
+        db, org, simulated_entries(resource_ids), actor=ACTOR, via="simulator", at=at
+    )

@@ -54,6 +54,10 @@ class SimulationConfig:
     scenarios: Mapping[str, int] | None = None
     oddities: bool = True
     domain: str = "company.com"
+    # The shape of the organisation (see simulator.worlds); None keeps the default one.
+    resource_ids: Mapping[str, str] | None = None  # source name -> the id events carry
+    headcount: Mapping[str, float] | None = None  # role name -> relative share
+    locations: tuple[str, ...] | None = None  # where everybody works, whatever the role
 
 
 class Simulation:
@@ -69,9 +73,19 @@ class Simulation:
         self.clock = Clock(config.start, config.days)
         self.days = config.days
         self.plan_rng = random.Random(config.seed)
-        self.roster: list[Person] = build_roster(self.plan_rng, config.users, config.domain)
+        self.roster: list[Person] = build_roster(
+            self.plan_rng,
+            config.users,
+            config.domain,
+            headcount=config.headcount,
+            locations=config.locations,
+        )
         self.activity = Activity(
-            self.org, self.clock, random.Random(config.seed * 7919 + 1), config.domain
+            self.org,
+            self.clock,
+            random.Random(config.seed * 7919 + 1),
+            config.domain,
+            config.resource_ids,
         )
         self.r = self.activity.r
         self.activity.members = [p for p in self.roster if p.role.platform_role != "admin"]
@@ -144,7 +158,9 @@ class Simulation:
         sources = self.source_tables[role.name]
         if self.clock.is_day_off(country, day) and trip is None:
             if r() < role.weekend_work:
-                start = self.local(p, day, 10 + r() * 10)
+                # Day workers drop in during the day; a night shift keeps its nights.
+                hour = 10 + r() * 10 if role.start_hour < 20 else role.start_hour + r() * 4
+                start = self.local(p, day, hour)
                 act.session(
                     p,
                     start,
@@ -280,7 +296,7 @@ class Simulation:
             sources=[
                 {
                     "name": s.name,
-                    "resource_id": s.resource_id,
+                    "resource_id": self.activity.sources[s.name].rid,
                     "sensitivity": s.sensitivity,
                     "tags": list(s.tags),
                 }

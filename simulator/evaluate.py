@@ -18,6 +18,7 @@ import pandas as pd
 from detection.events import DatabaseEvents
 from detection.features import (
     ReadModelLike,
+    Sensitivity,
     build_features,
     load_user_days,
     organisation_sensitivity,
@@ -27,6 +28,7 @@ from detection.pipeline import DetectionResult, data_days, hour_profiles, org_se
 from detection.ranking import RankingConfig
 from detection.rules import load_rules
 from simulator.engine import Simulation, SimulationConfig
+from simulator.scenarios import REQUEST_SCENARIOS
 from simulator.writer import write_database
 from sql.errors import ConfigurationError
 from sql.gateway import Database
@@ -60,13 +62,6 @@ def read_roster(path: Path) -> dict[str, str]:
 
 
 EVAL_WARMUP_DAYS = 10  # days of simulated history before the first evaluated day
-REQUEST_SCENARIOS = (
-    "bulk_customer_read",
-    "night_export",
-    "identity_search",
-    "alert_disabled",
-    "large_export",
-)
 
 
 @dataclass
@@ -116,8 +111,13 @@ def evaluate_database(
     k: int = 5,
     read_model: ReadModelLike | None = None,
     ranking: RankingConfig | None = None,
+    sensitivity: Sensitivity | None = None,
+    calibrate: bool = True,
 ) -> Evaluation:
-    """Detect over a labelled organisation already in the database and measure quality."""
+    """Detect over a labelled organisation already in the database and measure quality.
+
+    `sensitivity` is what the organisation declares sensitive (default: the simulator's
+    default organisation's restricted sources)."""
     started = time.perf_counter()
     if read_model is None:
         read_model = ReadModel(db)
@@ -129,7 +129,9 @@ def evaluate_database(
         str(r["user_id"]): str(r.get("role") or r.get("department")) for r in labels["roster"]
     }
     user_days = load_user_days(read_model, org, start, end, history_days=EVAL_WARMUP_DAYS + 50)
-    sensitivity = organisation_sensitivity(db, org, user_days.resources["resource_id"].unique())
+    sensitivity = sensitivity or organisation_sensitivity(
+        db, org, user_days.resources["resource_id"].unique()
+    )
     features = build_features(user_days, peer_groups=roster, sensitivity=sensitivity)
     settings = org_settings(db, org)
     result = score_window(
@@ -145,6 +147,7 @@ def evaluate_database(
         time_zone=settings.time_zone,
         work_hours=(settings.work_start_hour, settings.work_end_hour),
         ranking=ranking,
+        calibrate=calibrate,
     )
     scenarios = instances(label_days(db, org, labels.get("scenarios", [])))
     benign = instances(labels.get("benign", []), kind_key="kind")
@@ -182,3 +185,14 @@ def simulate_and_evaluate(
         write_database(Simulation(config), db, labels_path)
     labels = json.loads(labels_path.read_text(encoding="utf-8"))
     return evaluate_database(db, org, labels, k=k)
+
+
+__all__ = [
+    "EVAL_WARMUP_DAYS",
+    "REQUEST_SCENARIOS",
+    "Evaluation",
+    "evaluate_database",
+    "label_days",
+    "read_roster",
+    "simulate_and_evaluate",
+]

@@ -13,6 +13,9 @@ OFFICE_PREFIX: dict[str, str] = {
     "berlin": "10.30",
     "bangalore": "10.40",
     "san-francisco": "10.50",
+    "sydney": "10.60",
+    "tokyo": "10.70",
+    "mexico-city": "10.80",
 }
 # Consumer ISP prefixes per country for home connections.
 HOME_PREFIX: dict[str, tuple[str, ...]] = {
@@ -22,6 +25,10 @@ HOME_PREFIX: dict[str, tuple[str, ...]] = {
     "IN": ("49.36", "106.51", "122.171"),
     "PT": ("85.243", "89.153"),
     "PH": ("112.198", "49.145"),
+    "AU": ("101.160", "110.20"),
+    "JP": ("126.200", "180.12"),
+    "MX": ("187.190", "189.203"),
+    "ZA": ("105.224", "41.13"),
 }
 # The company VPN's egress addresses, shared by everyone on it.
 VPN_IPS: tuple[str, ...] = tuple(f"172.16.0.{n}" for n in range(10, 16))

@@ -72,7 +72,7 @@ def plan_routine(sim: Simulation) -> None:
             ms,
             "retention_purge",
             act.ident(p, p.usual_ip, p.browsers[0]),
-            resource("source", "source_staging_logs"),
+            act.sources["staging-logs"].res,
             {
                 "record_count": 400_000 + int(sim.r() * 900_000),
                 "retention_days": 30,
@@ -90,7 +90,7 @@ def plan_routine(sim: Simulation) -> None:
             ms,
             "delete_logs",
             act.ident(p, p.usual_ip, p.browsers[0]),
-            resource("source", "source_app_logs"),
+            act.sources["app-logs"].res,
             {
                 "record_count": 20 + int(sim.r() * 500),
                 "query": "level:debug AND field:token",

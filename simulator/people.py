@@ -10,6 +10,7 @@ from home. Detection's peer groups are roles and departments.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from simulator import network
@@ -34,6 +35,12 @@ LOCATIONS: dict[str, Location] = {
         Location("san-francisco", "America/Los_Angeles", "US", "San Francisco", True),
         Location("remote-lisbon", "Europe/Lisbon", "PT", "Lisbon", False),
         Location("remote-manila", "Asia/Manila", "PH", "Manila", False),
+        # Further zones, for worlds spread around the globe.
+        Location("sydney", "Australia/Sydney", "AU", "Sydney", True),
+        Location("tokyo", "Asia/Tokyo", "JP", "Tokyo", True),
+        Location("mexico-city", "America/Mexico_City", "MX", "Mexico City", True),
+        Location("remote-cape-town", "Africa/Johannesburg", "ZA", "Cape Town", False),
+        Location("remote-honolulu", "Pacific/Honolulu", "US", "Honolulu", False),
     )
 }
 
@@ -266,6 +273,75 @@ ROLES: dict[str, Role] = {
     )
 }
 
+# Roles only some worlds have (see simulator.worlds): people whose ordinary work looks like
+# an insider's to a naive detector.
+EXTRA_ROLES: dict[str, Role] = {
+    r.name: r
+    for r in (
+        # Support around the clock: a night shift reading customer data from 22:00 local.
+        Role(
+            "night_support",
+            "customer-success",
+            0,
+            "member",
+            (
+                ("customer-data", 40),
+                ("production-api", 25),
+                ("app-logs", 20),
+                ("billing-events", 15),
+            ),
+            (
+                ("search", 45),
+                ("view_logs", 22),
+                ("view_entry", 30),
+                ("download", 1),
+                ("export", 0.6),
+            ),
+            (2, 3),
+            (5, 12),
+            22.0,
+            8.0,
+            0.3,
+            0.6,
+            ("london", "new-york", "bangalore"),
+        ),
+        # Finance operations export billing and payment data every working day as their job.
+        Role(
+            "finance_ops",
+            "finance",
+            0,
+            "member",
+            (("billing-events", 45), ("payment-logs", 35), ("customer-data", 20)),
+            (("search", 35), ("view_logs", 30), ("view_entry", 12), ("export", 9), ("download", 6)),
+            (2, 3),
+            (4, 9),
+            8.5,
+            8.0,
+            0.02,
+            0.2,
+            ("london", "new-york", "berlin"),
+        ),
+        # Service accounts: integrations reading logs through the API from 00:00 to 24:00 UTC,
+        # weekends included.
+        Role(
+            "service",
+            "automation",
+            0,
+            "member",
+            (("production-api", 40), ("app-logs", 30), ("infra-logs", 30)),
+            (("api_access", 70), ("search", 30)),
+            (6, 8),
+            (4, 10),
+            0.0,
+            23.0,
+            1.0,
+            0.0,
+            ("london",),
+            automation=1.0,
+        ),
+    )
+}
+
 FIRST_NAMES = (
     "john",
     "sarah",
@@ -394,18 +470,33 @@ class Person:
         }
 
 
-def build_roster(rng: random.Random, users: int, domain: str) -> list[Person]:
-    """`users` people: at least one of every role when there are enough, then by headcount."""
-    names = list(ROLES)
-    weights = [ROLES[n].headcount for n in names]
+def build_roster(
+    rng: random.Random,
+    users: int,
+    domain: str,
+    *,
+    headcount: Mapping[str, float] | None = None,
+    locations: tuple[str, ...] | None = None,
+) -> list[Person]:
+    """`users` people: at least one of every role when there are enough, then by headcount.
+
+    `headcount` (role name -> relative share) replaces the roles' own shares and may name
+    EXTRA_ROLES; `locations` replaces every role's locations (a world's time-zone spread).
+    """
+    shares = headcount or {name: role.headcount for name, role in ROLES.items()}
+    roles = {
+        name: ROLES.get(name) or EXTRA_ROLES[name] for name, share in shares.items() if share > 0
+    }
+    names = list(roles)
+    weights = [shares[n] for n in names]
     picked = names[:users] + rng.choices(names, weights, k=max(0, users - len(names)))
     seen_emails: set[str] = set()
     roster: list[Person] = []
     for i, role_name in enumerate(picked):
-        role = ROLES[role_name]
-        location = LOCATIONS[rng.choice(role.locations)]
+        role = roles[role_name]
+        location = LOCATIONS[rng.choice(locations or role.locations)]
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        local = f"{first}.{last}"
+        local = f"{first}.{last}" if role.name != "service" else f"svc-{first}-{last}"
         n = 2
         while local in seen_emails:
             local = f"{first}.{last}{n}"

@@ -103,9 +103,9 @@ class SourceInfo:
 
     __slots__ = ("queries", "res", "rid", "search_pre", "source", "view_pre")
 
-    def __init__(self, source: Source, rng: random.Random) -> None:
+    def __init__(self, source: Source, rng: random.Random, rid: str | None = None) -> None:
         self.source = source
-        self.rid = source.resource_id
+        self.rid = rid or source.resource_id
         self.res = resource("source", self.rid)
         pool = []
         for _ in range(48):

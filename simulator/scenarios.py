@@ -20,7 +20,7 @@ from simulator import network
 from simulator.clock import DAY_MS, HOUR_MS, MINUTE_MS
 from simulator.labels import Label
 from simulator.people import Person
-from simulator.sources import api_logs_path, retention_policy_id, source_id
+from simulator.sources import api_logs_path, retention_policy_id
 from simulator.tables import weighted_table
 from simulator.wire import resource
 
@@ -43,6 +43,14 @@ SCENARIO_ROLES: dict[str, tuple[str, ...]] = {
     "peer_unusual_source": ("developer", "sre", "support", "contractor"),
 }
 SCENARIOS: tuple[str, ...] = tuple(SCENARIO_ROLES)
+# The feature request's own five: quality floors are strictest for them.
+REQUEST_SCENARIOS: tuple[str, ...] = (
+    "bulk_customer_read",
+    "night_export",
+    "identity_search",
+    "alert_disabled",
+    "large_export",
+)
 
 
 def resolve_counts(counts: Mapping[str, int] | None) -> dict[str, int]:
@@ -506,7 +514,7 @@ def _retention_before_purge(sim: Simulation, p: Person) -> None:
         act = sim.activity
         ident = act.ident(p, p.usual_ip, p.browsers[0])
         tail = act.tail(act.new_session_id())
-        res = resource("retention_policy", retention_policy_id(source_id("auth-logs")))
+        res = resource("retention_policy", retention_policy_id(act.sources["auth-logs"].rid))
         ms = sim.local(p, day, 18.0 + sim.r())
         act.emit(
             ms,

@@ -177,7 +177,7 @@ def write_database(
             flush()
     if items:
         flush()
-    describe_simulation(db, sim.org, sim.config.start)
+    describe_simulation(db, sim.org, sim.config.start, sim.config.resource_ids)
     if labels is not None:
         write_labels(sim, labels)
     return SimulationOutcome(sim.events, len(sim.labels), total.accepted, labels, total.rejected)

@@ -136,6 +136,9 @@ DOWNLOAD_EXPORT = OWN_ACTIONS.add("download_export", "log_access", "an export fi
 # The request lists "user exported data" under data modification.
 EXPORT = OWN_ACTIONS.add("export", "data_modification", "events exported as a file")
 TRIAGE_FINDING = OWN_ACTIONS.add("triage_finding", "data_modification", "a finding's status set")
+UPDATE_DETECTION_SETTINGS = OWN_ACTIONS.add(
+    "update_detection_settings", "config_change", "detection's alert budget or suppression set"
+)
 # Storage.
 UPDATE_RETENTION_POLICY = OWN_ACTIONS.add(
     "update_retention_policy", "config_change", "a family's retention days set"

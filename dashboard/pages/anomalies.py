@@ -11,6 +11,7 @@ from dashboard.drill_widget import offer_drilldown
 from dashboard.findings_view import SEVERITIES, STATUSES, TRIAGE_ROLES, ranked
 from dashboard.markdown_text import md
 from detection import findings
+from detection.settings import load_calibration
 from sql.vocabulary import VIEW_ENTRY
 
 ctx = page_context("Anomalies")
@@ -73,6 +74,13 @@ st.subheader("Triage")
 if ctx.role not in TRIAGE_ROLES:
     st.caption(f"Your role ({md(ctx.role)}) reads findings; analysts and admins triage them.")
     st.stop()
+silenced = [str(d) for d in finding["detectors"] if d != "model"]
+if silenced:
+    days = load_calibration(ctx.db, ctx.org).benign_suppression_days
+    st.caption(
+        f"Benign silences {md(', '.join(silenced))} for this user for {days} days"
+        " (an organisation setting: `auditlens detection-settings`); any later status lifts it."
+    )
 with st.form("anomalies_triage"):
     new_status = st.selectbox(
         "New status",

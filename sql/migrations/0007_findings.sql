@@ -59,6 +59,22 @@ CREATE TABLE finding_triage (
 );
 CREATE INDEX finding_triage_org_finding ON finding_triage (organization_id, finding_id, triage_id DESC);
 
+-- How detection is calibrated to the organisation: the model-only alert budget and how long
+-- a "benign" verdict silences the same rule for the same user. A change is a new row (the
+-- newest wins), so the history of settings stays on record beside its audit event.
+CREATE TABLE detection_settings (
+  setting_id      bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  organization_id text        NOT NULL,
+  model_alerts_per_100_users_week double precision NOT NULL
+                  CHECK (model_alerts_per_100_users_week >= 0
+                         AND model_alerts_per_100_users_week <= 100),
+  benign_suppression_days integer NOT NULL
+                  CHECK (benign_suppression_days >= 0 AND benign_suppression_days <= 3650),
+  actor           text        NOT NULL,
+  created_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX detection_settings_org ON detection_settings (organization_id, setting_id DESC);
+
 -- Append-only, loudly (as audit_events): triage is a new row, never an edit.
 CREATE FUNCTION detection_reject_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -81,13 +97,17 @@ CREATE TRIGGER findings_no_truncate BEFORE TRUNCATE ON findings
   FOR EACH STATEMENT EXECUTE FUNCTION detection_reject_change();
 CREATE TRIGGER finding_triage_no_truncate BEFORE TRUNCATE ON finding_triage
   FOR EACH STATEMENT EXECUTE FUNCTION detection_reject_change();
+CREATE TRIGGER detection_settings_no_change BEFORE UPDATE OR DELETE ON detection_settings
+  FOR EACH ROW EXECUTE FUNCTION detection_reject_change();
+CREATE TRIGGER detection_settings_no_truncate BEFORE TRUNCATE ON detection_settings
+  FOR EACH STATEMENT EXECUTE FUNCTION detection_reject_change();
 
-REVOKE ALL ON detection_runs, findings, finding_triage FROM PUBLIC;
+REVOKE ALL ON detection_runs, findings, finding_triage, detection_settings FROM PUBLIC;
 -- The owner keeps UPDATE: foreign-key checks lock the referenced row FOR KEY SHARE, which
 -- needs it. The triggers above still refuse every UPDATE, DELETE and TRUNCATE.
 -- Writers append; RETURNING run_id needs SELECT on that table only.
 GRANT INSERT, SELECT ON detection_runs TO auditlens_writer;
-GRANT INSERT ON findings, finding_triage TO auditlens_writer;
+GRANT INSERT ON findings, finding_triage, detection_settings TO auditlens_writer;
 
 CREATE VIEW org_detection_runs WITH (security_barrier) AS
   SELECT * FROM detection_runs WHERE organization_id = auditlens_current_org();
@@ -95,7 +115,10 @@ CREATE VIEW org_findings WITH (security_barrier) AS
   SELECT * FROM findings WHERE organization_id = auditlens_current_org();
 CREATE VIEW org_finding_triage WITH (security_barrier) AS
   SELECT * FROM finding_triage WHERE organization_id = auditlens_current_org();
-GRANT SELECT ON org_detection_runs, org_findings, org_finding_triage TO auditlens_reader;
+CREATE VIEW org_detection_settings WITH (security_barrier) AS
+  SELECT * FROM detection_settings WHERE organization_id = auditlens_current_org();
+GRANT SELECT ON org_detection_runs, org_findings, org_finding_triage, org_detection_settings
+  TO auditlens_reader;
 
 -- Scheduled detection: per organisation, where the last run left off. The whole UTC days
 -- scored so far (the next incremental run starts after complete_through), and the day still

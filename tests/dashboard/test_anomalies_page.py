@@ -50,6 +50,17 @@ def test_triage_is_saved_and_audited(dashboard_db, sign_in):
     assert len(audited) == 1 and audited[0][0]["status"] == {"old": "new", "new": "confirmed"}
 
 
+def test_triage_says_what_benign_silences_and_for_how_long(dashboard_db, sign_in):
+    from detection.settings import save_calibration
+
+    seed_findings(dashboard_db)
+    save_calibration(dashboard_db, "org_a", actor="admin", benign_suppression_days=14)
+    at = _select(page_test("anomalies.py", sign_in("ann@company.com", "org_a", "analyst")).run(), 0)
+    assert not at.exception
+    notes = [c.value for c in at.caption if c.value.startswith("Benign silences")]
+    assert notes and "large" in notes[0] and "14 days" in notes[0] and "model" not in notes[0]
+
+
 def test_auditors_read_but_do_not_triage(dashboard_db, sign_in):
     seed_findings(dashboard_db)
     at = _select(page_test("anomalies.py", sign_in("aud@company.com", "org_a", "auditor")).run(), 0)

@@ -162,7 +162,9 @@ def test_two_runs_at_once_write_each_finding_once(org_until_today):
 def test_findings_says_when_it_shows_fewer_than_exist(org_until_today, fresh_database, monkeypatch):
     db, today, _big, _large = org_until_today
     monkeypatch.setenv("AUDITLENS_DATABASE_URL", fresh_database)
-    run_detection(db, "org_a", start=today - timedelta(days=5), end=today - timedelta(days=1))
+    # The whole history but today: every planted day before it, so more than one finding
+    # whatever calibration demotes.
+    run_detection(db, "org_a", start=today - timedelta(days=39), end=today - timedelta(days=1))
     total = len(list_findings(db, "org_a", limit=1000))
     assert total >= 2
     runner = CliRunner()
