@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from sql.event_filter import EventFilter
-from sql.gateway import Database
+from sql.gateway import Database, ScopedSession
 from sql.read_model import ReadModel
 
 COUNT_CAP = 100_000
@@ -49,16 +49,40 @@ class Cursor:
     ingest_seq: int
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What one view of Explore shows, read in one transaction: the count and the page agree
+    whatever is written meanwhile (the viewer's own search included)."""
+
+    count: int
+    capped: bool
+    page: pd.DataFrame
+
+
 def count_events(db: Database, org: str, event_filter: EventFilter) -> tuple[int, bool]:
     """How many events match, counted up to COUNT_CAP; (count, capped)."""
-    where, params = event_filter.sql_for(db)
     with db.org_session(org) as session:
-        count = session.scalar(
-            f"SELECT count(*) FROM (SELECT 1 FROM org_audit_events WHERE {where}"  # noqa: S608
-            " LIMIT :cap) AS matching",
-            {**params, "cap": COUNT_CAP + 1},
-        )
+        return _count(session, db, event_filter)
+
+
+def _count(session: ScopedSession, db: Database, event_filter: EventFilter) -> tuple[int, bool]:
+    where, params = event_filter.sql_for(db)
+    count = session.scalar(
+        f"SELECT count(*) FROM (SELECT 1 FROM org_audit_events WHERE {where}"  # noqa: S608
+        " LIMIT :cap) AS matching",
+        {**params, "cap": COUNT_CAP + 1},
+    )
     return min(int(count), COUNT_CAP), int(count) > COUNT_CAP
+
+
+def count_and_page(
+    db: Database, org: str, event_filter: EventFilter, *, after: Cursor | None = None
+) -> Snapshot:
+    """The count and one page (as `page_events`) from one REPEATABLE READ snapshot."""
+    with db.org_session(org, snapshot=True) as session:
+        count, capped = _count(session, db, event_filter)
+        page = _page(session, db, event_filter, after=after, limit=PAGE_SIZE)
+    return Snapshot(count, capped, page)
 
 
 def page_events(
@@ -70,18 +94,29 @@ def page_events(
     limit: int = PAGE_SIZE,
 ) -> pd.DataFrame:
     """One page of matching events, newest first, strictly older than `after`."""
+    with db.org_session(org) as session:
+        return _page(session, db, event_filter, after=after, limit=limit)
+
+
+def _page(
+    session: ScopedSession,
+    db: Database,
+    event_filter: EventFilter,
+    *,
+    after: Cursor | None,
+    limit: int,
+) -> pd.DataFrame:
     where, params = event_filter.sql_for(db)
     keyset = ""
     if after is not None:
         keyset = " AND (event_time, ingest_seq) < (:after_time, :after_seq)"
         params = {**params, "after_time": after.event_time, "after_seq": after.ingest_seq}
-    with db.org_session(org) as session:
-        return session.frame(
-            f"SELECT {_select_list(TABLE_COLUMNS)} FROM org_audit_events"  # noqa: S608
-            f" WHERE {where}{keyset} ORDER BY event_time DESC, ingest_seq DESC LIMIT :limit",
-            {**params, "limit": limit},
-            max_rows=limit,
-        )
+    return session.frame(
+        f"SELECT {_select_list(TABLE_COLUMNS)} FROM org_audit_events"  # noqa: S608
+        f" WHERE {where}{keyset} ORDER BY event_time DESC, ingest_seq DESC LIMIT :limit",
+        {**params, "limit": limit},
+        max_rows=limit,
+    )
 
 
 def last_cursor(page: pd.DataFrame) -> Cursor | None:

@@ -118,8 +118,16 @@ elif "q" in st.query_params:
 st.caption(f"Showing {md(event_filter.describe())}.")
 
 # ---- figures ----------------------------------------------------------------------------------
+if st.session_state.get("explore_paged_view") != (ctx.org, applied_text):
+    st.session_state["explore_paged_view"] = (ctx.org, applied_text)
+    st.session_state[state.PAGES_KEY] = []
+cursors: list[q.Cursor] = st.session_state.setdefault(state.PAGES_KEY, [])
+# The count and the table from one snapshot, read before this view's search is recorded.
 with st.spinner("Counting events…"):
-    count, capped = q.count_events(ctx.db, ctx.org, event_filter)
+    snapshot = q.count_and_page(
+        ctx.db, ctx.org, event_filter, after=cursors[-1] if cursors else None
+    )
+count, capped = snapshot.count, snapshot.capped
 if arrived_by_link:
     st.session_state["explore_recorded_link"] = (ctx.org, st.query_params.get("q"))
     ctx.record(DRILL_DOWN, {"query": applied_text, "filter": event_filter.describe()})
@@ -172,14 +180,9 @@ def _timeline(event_filter: EventFilter, applied_text: str, capped: bool) -> Non
         )
 
 
-def _events_table(event_filter: EventFilter, applied_text: str) -> pd.DataFrame:
+def _events_table(page: pd.DataFrame, cursors: list[q.Cursor]) -> pd.DataFrame:
     """One page of raw events (keyset paging: never the whole table) with Newer/Older."""
-    if st.session_state.get("explore_paged_view") != (ctx.org, applied_text):
-        st.session_state["explore_paged_view"] = (ctx.org, applied_text)
-        st.session_state[state.PAGES_KEY] = []
-    cursors: list[q.Cursor] = st.session_state.setdefault(state.PAGES_KEY, [])
     page_no = len(cursors)
-    page = q.page_events(ctx.db, ctx.org, event_filter, after=cursors[-1] if cursors else None)
     first_row = page_no * q.PAGE_SIZE + 1
     st.caption(f"Events {first_row:,}–{first_row + len(page) - 1:,}, newest first.")
     shown = page.drop(columns=["ingest_seq"])
@@ -217,7 +220,7 @@ if count == 0:
     page = pd.DataFrame(columns=list(q.TABLE_COLUMNS))
 else:
     _timeline(event_filter, applied_text, capped)
-    page = _events_table(event_filter, applied_text)
+    page = _events_table(snapshot.page, cursors)
 
 # ---- one event and its session -----------------------------------------------------------------
 event_id = st.text_input("Event id", key="explore_event_id", help="or select a row above")
