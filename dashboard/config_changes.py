@@ -38,7 +38,7 @@ _ON_ACTIONS = ("enable", "activate", "resume", "unmute", "unpause", "reactivate"
 _CHANGES_SQL = """
 SELECT id, event_time, user_id, user_email, event_action, resource_type, resource_id, details
   FROM org_audit_events
- WHERE event_type = 'config_change' AND event_time >= :start AND event_time < :end
+ WHERE event_type = 'config_change' AND NOT own_use AND event_time >= :start AND event_time < :end
  ORDER BY event_time DESC, id DESC
  LIMIT :limit
 """
@@ -46,7 +46,7 @@ SELECT id, event_time, user_id, user_email, event_action, resource_type, resourc
 _EVER_SQL = """
 SELECT id, event_time, user_id, user_email, event_action, resource_type, resource_id, details
   FROM org_audit_events
- WHERE event_type = 'config_change' AND event_time < :end
+ WHERE event_type = 'config_change' AND NOT own_use AND event_time < :end
  ORDER BY event_time DESC, id DESC
  LIMIT :limit
 """

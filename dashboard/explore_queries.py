@@ -126,24 +126,29 @@ def last_cursor(page: pd.DataFrame) -> Cursor | None:
     return Cursor(row["event_time"].to_pydatetime(), int(row["ingest_seq"]))
 
 
-def event_detail(db: Database, org: str, event_id: str) -> dict[str, Any] | None:
-    """One event of the organisation by id, or None."""
+def event_detail(
+    db: Database, org: str, event_id: str, *, own_use: bool = False
+) -> dict[str, Any] | None:
+    """One event of the organisation's stream (or of AuditLens's own use) by id, or None."""
     with db.org_session(org) as session:
         rows = session.execute(
             f"SELECT {_select_list(DETAIL_COLUMNS)} FROM org_audit_events"  # noqa: S608
-            " WHERE id = :id ORDER BY event_time LIMIT 1",
-            {"id": event_id},
+            " WHERE id = :id AND own_use = :own ORDER BY event_time LIMIT 1",
+            {"id": event_id, "own": own_use},
         ).dicts()
     return rows[0] if rows else None
 
 
-def session_events(db: Database, org: str, session_id: str, *, limit: int = 200) -> pd.DataFrame:
-    """The events of one session (oldest first), capped at `limit`."""
+def session_events(
+    db: Database, org: str, session_id: str, *, own_use: bool = False, limit: int = 200
+) -> pd.DataFrame:
+    """The events of one session in one stream (oldest first), capped at `limit`."""
     with db.org_session(org) as session:
         return session.frame(
             f"SELECT {_select_list(TABLE_COLUMNS)} FROM org_audit_events"  # noqa: S608
-            " WHERE session_id = :sid ORDER BY event_time, ingest_seq LIMIT :limit",
-            {"sid": session_id, "limit": limit},
+            " WHERE session_id = :sid AND own_use = :own ORDER BY event_time, ingest_seq"
+            " LIMIT :limit",
+            {"sid": session_id, "own": own_use, "limit": limit},
             max_rows=limit,
         )
 

@@ -27,6 +27,7 @@ WIDGET_KEYS = {
     "ips": "explore_ips",
 }
 TEXT_KEY = "explore_text"
+OWN_KEY = "explore_own_use"  # the "AuditLens activity" toggle: the meta-audit stream
 PRESET_KEY = "explore_preset"
 # The preset the applied filter was made from: a relative window ("Last 30 days") keeps the
 # start it was applied with while other widgets change, until the user picks another period.
@@ -100,7 +101,11 @@ def _set_applied(
     st.session_state[PAGES_KEY] = []
     for field, key in WIDGET_KEYS.items():
         st.session_state[key] = list(getattr(event_filter, field))
-    st.session_state[TEXT_KEY] = EventFilter(texts=event_filter.texts).to_query()
+    text_excluded = tuple(p for p in event_filter.excluded if p[0] == "texts")
+    st.session_state[TEXT_KEY] = EventFilter(
+        texts=event_filter.texts, excluded=text_excluded
+    ).to_query()
+    st.session_state[OWN_KEY] = event_filter.own_use
     relative = preset is not None and PRESETS.get(preset) is not None
     if relative and event_filter.start is not None and event_filter.end is None:
         st.session_state[PRESET_KEY] = preset
@@ -137,17 +142,35 @@ def filter_from_widgets(state: Any, *, now: datetime) -> EventFilter:
     """The filter the widgets describe (text terms from the text box, quoted like queries)."""
     values = {field: tuple(state.get(key) or ()) for field, key in WIDGET_KEYS.items()}
     text_box = (state.get(TEXT_KEY) or "").strip()
-    texts = EventFilter.parse(_as_text_terms(text_box)).texts if text_box else ()
+    from_box = EventFilter.parse(_as_text_terms(text_box)) if text_box else EventFilter()
     current = applied_filter()
     start, end = _dates(state, now=now, current=current)
-    return EventFilter(**values, sessions=current.sessions, start=start, end=end, texts=texts)
+    # `-` terms of the text box come from it; the others only the query box can write.
+    excluded = (
+        *(p for p in current.excluded if p[0] != "texts"),
+        *(p for p in from_box.excluded if p[0] == "texts"),
+    )
+    return EventFilter(
+        **values,
+        sessions=current.sessions,
+        start=start,
+        end=end,
+        texts=from_box.texts,
+        excluded=excluded,
+        own_use=bool(state.get(OWN_KEY)),
+    )
 
 
 def _as_text_terms(text: str) -> str:
-    # The text box holds words to find, not qualifiers: a word with a colon is quoted.
+    # The text box holds words to find (or, after a -, to leave out), not qualifiers: a word
+    # with a colon is quoted.
     if '"' in text:
         return text
-    return " ".join(f'"{w}"' if ":" in w else w for w in text.split())
+    words = []
+    for word in text.split():
+        sign, bare = ("-", word[1:]) if word.startswith("-") and len(word) > 1 else ("", word)
+        words.append(f'{sign}"{bare}"' if ":" in bare else word)
+    return " ".join(words)
 
 
 def _dates(

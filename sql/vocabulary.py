@@ -32,6 +32,11 @@ EVENT_COLUMNS: tuple[str, ...] = (
 )
 # Set by AuditLens when it stores an event, never by the producer.
 SYSTEM_COLUMNS: tuple[str, ...] = ("received_at", "retention_guaranteed_until", "ingest_seq")
+# AuditLens's own use of itself (the meta-audit stream): rows where this column is true are
+# left out of the analysed organisation's figures, rollups and detection.
+OWN_USE_COLUMN = "own_use"
+# Who may see that stream.
+OWN_USE_ROLES: tuple[str, ...] = ("admin", "auditor")
 
 # The request's four families, sign-ins, and the middleware's API calls, in the order of the
 # user-day rollup's per-family columns.

@@ -17,7 +17,7 @@ from dashboard.context import page_context
 from dashboard.download_widget import offer_download
 from dashboard.markdown_text import md
 from sql.event_filter import EventFilter, QuerySyntaxError
-from sql.vocabulary import DRILL_DOWN, FAMILIES, SEARCH, VIEW_ENTRY
+from sql.vocabulary import DRILL_DOWN, FAMILIES, OWN_USE_ROLES, SEARCH, VIEW_ENTRY
 from usecases.exports import FORMATS
 
 
@@ -37,6 +37,7 @@ def _drill(target: EventFilter, source: str) -> None:
 
 
 ctx = page_context("Explore")
+may_see_own_use = ctx.role in OWN_USE_ROLES
 state.init_state(st.query_params.get("q", ""))
 arrived_by_link = st.query_params.get("q") and st.session_state.get("explore_recorded_link") != (
     ctx.org,
@@ -51,7 +52,8 @@ st.text_input(
     placeholder="user:john@company.com action:export resource:payment-logs "
     "created:2024-10-01..2024-12-31",
     help="Qualifiers: user: family: action: resource: resource_type: ip: session: created: "
-    "— repeat one to OR its values; anything else is text searched within details "
+    "stream:auditlens — repeat one to OR its values; a leading - leaves a term out"
+    " (-action:search); anything else is text searched within details "
     '(quote it when it has spaces: "level:error AND x").',
 )
 error = st.session_state.get(state.ERROR_KEY)
@@ -103,9 +105,28 @@ with st.expander("Filters", expanded=False):
         right.date_input(
             "From – to (UTC days)", key=state.DATES_KEY, on_change=state.on_widget_change
         )
-    right.text_input("Text within details", key=state.TEXT_KEY, on_change=state.on_widget_change)
+    right.text_input(
+        "Text within details",
+        key=state.TEXT_KEY,
+        on_change=state.on_widget_change,
+        help="Words to find; -word leaves out events whose details contain it.",
+    )
+    if may_see_own_use:
+        right.toggle(
+            "AuditLens activity",
+            key=state.OWN_KEY,
+            on_change=state.on_widget_change,
+            help="This dashboard's own use (searches, views, exports, triage): the meta-audit,"
+            " kept apart from the organisation's events.",
+        )
 
 event_filter = state.applied_filter()
+if event_filter.own_use and not may_see_own_use:
+    st.error(
+        "AuditLens's own use (stream:auditlens) is shown to admins and auditors only;"
+        " showing the organisation's events."
+    )
+    event_filter = event_filter.with_values(own_use=False)
 applied_text = event_filter.to_query()
 # The URL carries the view, so it can be shared as a link.
 if applied_text:
@@ -225,7 +246,7 @@ else:
 # ---- one event and its session -----------------------------------------------------------------
 event_id = st.text_input("Event id", key="explore_event_id", help="or select a row above")
 if event_id:
-    detail = q.event_detail(ctx.db, ctx.org, event_id.strip())
+    detail = q.event_detail(ctx.db, ctx.org, event_id.strip(), own_use=event_filter.own_use)
     if detail is None:
         st.warning(f"No event {md(repr(event_id))} in {md(ctx.org)}.")
     else:
@@ -241,7 +262,9 @@ if event_id:
             else json.loads(detail["details"])
         )
         if detail["session_id"]:
-            others = q.session_events(ctx.db, ctx.org, detail["session_id"])
+            others = q.session_events(
+                ctx.db, ctx.org, detail["session_id"], own_use=event_filter.own_use
+            )
             # No code span: a backtick in the id would end it, and escapes do not apply inside.
             st.markdown(f"**Session {md(detail['session_id'])}: {len(others):,} event(s)**")
             st.dataframe(
@@ -251,7 +274,10 @@ if event_id:
                 "Explore this session",
                 key="explore_session_drill",
                 on_click=_drill,
-                args=(EventFilter(sessions=(detail["session_id"],)), "session"),
+                args=(
+                    EventFilter(sessions=(detail["session_id"],), own_use=event_filter.own_use),
+                    "session",
+                ),
             )
 
 # ---- export ----------------------------------------------------------------------------------
