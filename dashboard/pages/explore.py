@@ -12,9 +12,9 @@ import streamlit as st
 from dashboard import explore_queries as q
 from dashboard import explore_state as state
 from dashboard import tables
-from dashboard.charts import timeline_figure
 from dashboard.context import page_context
 from dashboard.download_widget import offer_download
+from dashboard.explore_chart import explore_timeline_figure
 from dashboard.markdown_text import md
 from sql.event_filter import EventFilter, QuerySyntaxError
 from sql.vocabulary import DRILL_DOWN, FAMILIES, OWN_USE_ROLES, SEARCH, VIEW_ENTRY
@@ -175,12 +175,14 @@ def _timeline(event_filter: EventFilter, applied_text: str, capped: bool) -> Non
                 st.session_state["explore_timeline_asked"] = (ctx.org, applied_text)
                 st.rerun()
             return
-    start, end = q.time_bounds(ctx.db, ctx.org, event_filter)
-    bucket = q.bucket_for(start, end)
+    span = q.data_span(ctx.db, ctx.org, event_filter)
+    if span is None:
+        return
+    bins = q.bins_for(*span)
     with st.spinner("Drawing the timeline…"):
-        frame = q.timeline(ctx.db, ctx.org, event_filter, start, end, bucket)
+        frame = q.timeline(ctx.db, ctx.org, event_filter, bins)
     selection = st.plotly_chart(
-        timeline_figure(frame),
+        explore_timeline_figure(frame, bins),
         key="explore_timeline",
         on_select="rerun",
         selection_mode=("box", "points"),
@@ -188,7 +190,7 @@ def _timeline(event_filter: EventFilter, applied_text: str, capped: bool) -> Non
     points = _selected(selection, "points")
     times = [pd.Timestamp(p["x"]) for p in points if p.get("x") is not None]
     if times:
-        width = pd.Timedelta(hours=1) if bucket == "hour" else pd.Timedelta(days=1)
+        width = pd.Timedelta(bins.width)
         first, last = (t if t.tzinfo else t.tz_localize("UTC") for t in (min(times), max(times)))
         zoomed = event_filter.with_values(
             start=first.to_pydatetime(), end=(last + width).to_pydatetime()
@@ -292,6 +294,24 @@ else:
         help="Anyone with the public key can then check the file offline:"
         " `auditlens verify-export FILE --public-key seal.pub`. Rows not sealed yet have no proof.",
     )
+    if with_proofs:
+        sealing = q.seal_state(ctx.db, ctx.org, event_filter)
+        if sealing.unsealed:
+            pending = (
+                f"more than {sealing.unsealed:,}" if sealing.capped else f"{sealing.unsealed:,}"
+            )
+            st.warning(
+                (
+                    "Nothing in this organisation is sealed yet, so no row can carry a proof:"
+                    if not sealing.any_seal
+                    else f"{pending} of these events arrived after the last seal and will"
+                    " have an empty proof:"
+                )
+                + " a seal signs what has arrived so far. To seal, an admin creates a signing"
+                " key once (`auditlens signing-key create --out seal.pem`, then"
+                " AUDITLENS_SIGNING_KEY_FILE=seal.pem) and runs `auditlens seal`; the"
+                " Integrity page shows the state."
+            )
     offer_download(
         ctx,
         event_filter,
