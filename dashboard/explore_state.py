@@ -41,22 +41,6 @@ PRESETS: dict[str, timedelta | None] = {
     "Last 90 days": timedelta(days=90),
     "Custom dates": None,
 }
-COMMON_ACTIONS = [
-    "search",
-    "view_logs",
-    "view_entry",
-    "download",
-    "export",
-    "login",
-    "login_failed",
-    "logout",
-    "update_alert",
-    "update_retention_policy",
-    "create_api_key",
-    "invite_member",
-    "change_permissions",
-    "delete_logs",
-]
 
 
 def applied_filter() -> EventFilter:

@@ -15,9 +15,10 @@ from dashboard import tables
 from dashboard.context import page_context
 from dashboard.download_widget import offer_download
 from dashboard.explore_chart import explore_timeline_figure
+from dashboard.explore_suggestions import suggestions
 from dashboard.markdown_text import md
 from sql.event_filter import EventFilter, QuerySyntaxError
-from sql.vocabulary import DRILL_DOWN, FAMILIES, OWN_USE_ROLES, SEARCH, VIEW_ENTRY
+from sql.vocabulary import DRILL_DOWN, OWN_USE_ROLES, SEARCH, VIEW_ENTRY
 from usecases.exports import FORMATS
 
 
@@ -62,38 +63,22 @@ if isinstance(error, QuerySyntaxError):
     st.code(error.caret(), language=None)
 
 with st.expander("Filters", expanded=False):
+    # Offered values are those present in the organisation's events (or AuditLens's own use
+    # when that is shown); what is selected stays offered; anything else can be typed.
+    offered = suggestions(ctx.db, ctx.org, own_use=state.applied_filter().own_use)
     left, middle, right = st.columns(3)
-    left.multiselect(
-        "Users (id or email)",
-        st.session_state.get(state.WIDGET_KEYS["users"], []),
-        key=state.WIDGET_KEYS["users"],
-        accept_new_options=True,
-        on_change=state.on_widget_change,
-    )
-    left.multiselect(
-        "Families",
-        sorted(set(FAMILIES) | set(st.session_state.get(state.WIDGET_KEYS["families"], []))),
-        key=state.WIDGET_KEYS["families"],
-        accept_new_options=True,
-        on_change=state.on_widget_change,
-    )
-    left.multiselect(
-        "Actions",
-        sorted(
-            set(state.COMMON_ACTIONS) | set(st.session_state.get(state.WIDGET_KEYS["actions"], []))
-        ),
-        key=state.WIDGET_KEYS["actions"],
-        accept_new_options=True,
-        on_change=state.on_widget_change,
-    )
     for column, field, label in (
+        (left, "users", "Users (id or email)"),
+        (left, "families", "Families"),
+        (left, "actions", "Actions"),
         (middle, "resource_types", "Resource types"),
         (middle, "resources", "Resource ids"),
         (middle, "ips", "IP addresses or CIDR ranges"),
     ):
+        chosen = st.session_state.get(state.WIDGET_KEYS[field], [])
         column.multiselect(
             label,
-            st.session_state.get(state.WIDGET_KEYS[field], []),
+            list(dict.fromkeys([*chosen, *offered[field]])),
             key=state.WIDGET_KEYS[field],
             accept_new_options=True,
             on_change=state.on_widget_change,
