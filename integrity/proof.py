@@ -16,8 +16,9 @@ hashes to its seal hash, names that root and count, and is signed by a trusted k
 any visible field of the row breaks the walk; editing the seal breaks the signature.
 
 Files: CSV with every export's header (``sql.vocabulary.EXPORT_COLUMNS``: ``event_time``,
-..., ``ingest_seq``; the organisation is the seal's) and a ``proof`` column; cells that begin with ``= + - @ '``, tab or CR are written with a leading ``'``
-(so spreadsheets never run them as formulas) and read back without it. NDJSON: one object
+..., ``ingest_seq``; the organisation is the seal's) and a ``proof`` column; cells that
+begin with ``= + - @ '``, tab or CR are written with a leading ``'`` (so spreadsheets never
+run them as formulas) and read back without it. NDJSON: one object
 per line with the same names, ``details`` as a JSON object and ``proof`` as an object.
 """
 
