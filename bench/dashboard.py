@@ -201,10 +201,10 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
             # As the page does, the timeline of over COUNT_CAP raw matches waits for a click.
             _count, capped = explore_queries.count_events(db, ORG, event_filter)
             if explore_queries.timeline_is_cheap(event_filter, capped):
-                start, end = explore_queries.time_bounds(db, ORG, event_filter)
-                explore_queries.timeline(
-                    db, ORG, event_filter, start, end, explore_queries.bucket_for(start, end)
-                )
+                span = explore_queries.data_span(db, ORG, event_filter)
+                if span is not None:
+                    bins = explore_queries.bins_for(*span)
+                    explore_queries.timeline(db, ORG, event_filter, bins)
             page = explore_queries.page_events(db, ORG, event_filter)
             for _ in range(pages - 1):
                 page = explore_queries.page_events(

@@ -38,7 +38,15 @@ _ON_ACTIONS = ("enable", "activate", "resume", "unmute", "unpause", "reactivate"
 _CHANGES_SQL = """
 SELECT id, event_time, user_id, user_email, event_action, resource_type, resource_id, details
   FROM org_audit_events
- WHERE event_type = 'config_change' AND event_time >= :start AND event_time < :end
+ WHERE event_type = 'config_change' AND NOT own_use AND event_time >= :start AND event_time < :end
+ ORDER BY event_time DESC, id DESC
+ LIMIT :limit
+"""
+# Whether a switch is off now depends on its whole history, not on the period viewed.
+_EVER_SQL = """
+SELECT id, event_time, user_id, user_email, event_action, resource_type, resource_id, details
+  FROM org_audit_events
+ WHERE event_type = 'config_change' AND NOT own_use AND event_time < :end
  ORDER BY event_time DESC, id DESC
  LIMIT :limit
 """
@@ -57,6 +65,28 @@ def config_change_events(
         )
     frame = pd.DataFrame.from_records(result.rows[:limit], columns=list(CHANGE_COLUMNS))
     return frame, len(result.rows) > limit
+
+
+def config_history_until(
+    db: Database, org: str, end: datetime, limit: int = 50_000
+) -> tuple[pd.DataFrame, bool]:
+    """Every config change of `org` before `end` (newest `limit`), for the state as of `end`.
+
+    Returns the frame and whether the limit cut it short.
+    """
+    with db.org_session(org) as session:
+        result = session.execute(_EVER_SQL, {"end": end, "limit": limit + 1}, max_rows=limit + 1)
+    frame = pd.DataFrame.from_records(result.rows[:limit], columns=list(CHANGE_COLUMNS))
+    return frame, len(result.rows) > limit
+
+
+def change_diff(details: Any) -> pd.DataFrame:
+    """One change's fields with their whole before and after values (JSON for structures)."""
+    triples = field_changes(as_details(details))
+    return pd.DataFrame(
+        [(_label(name), _show(old), _show(new)) for name, old, new in triples],
+        columns=["field", "before", "after"],
+    )
 
 
 def field_changes(details: Mapping[str, Any] | None) -> list[tuple[str, Any, Any]]:
@@ -120,7 +150,7 @@ def change_history(events: pd.DataFrame) -> pd.DataFrame:
     """The events as a table: when, who, action, what (type:id), before -> after."""
     if events.empty:
         return pd.DataFrame(columns=["event_time", "who", "action", "target", "change", "id"])
-    details = events["details"].map(_as_details)
+    details = events["details"].map(as_details)
     return pd.DataFrame(
         {
             "event_time": events["event_time"],
@@ -146,7 +176,7 @@ def never_reverted(events: pd.DataFrame) -> pd.DataFrame:
     open_disables: dict[tuple[str, str], list[dict[str, Any]]] = {}
     records: list[dict[Any, Any]] = ordered.to_dict("records")
     for row in records:
-        details = _as_details(row["details"])
+        details = as_details(row["details"])
         action = str(row["event_action"] or "")
         target = (str(row["resource_type"] or ""), str(row["resource_id"] or ""))
         if is_disabling(action, details):
@@ -168,7 +198,7 @@ def never_reverted(events: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("event_time", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def _as_details(value: Any) -> dict[str, Any]:
+def as_details(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             value = json.loads(value)

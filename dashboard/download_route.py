@@ -31,6 +31,7 @@ from dashboard.session_cookie import COOKIE_NAME
 from dashboard.tickets import TicketStore, digest
 from sql.event_filter import EventFilter
 from sql.gateway import Database
+from sql.vocabulary import OWN_USE_ROLES
 from usecases import access_report, accounts
 from usecases.exports import FORMATS, Exporter, ExportStream
 
@@ -172,6 +173,8 @@ def download_routes(database: Callable[[], Database], base_path: str = "") -> li
         membership = viewer.memberships.get(entry.org)
         if membership is None or not membership.may_export:
             return _plain(403, "Your role in this organisation does not include exports.")
+        if EventFilter.parse(entry.query).own_use and membership.role not in OWN_USE_ROLES:
+            return _plain(403, "AuditLens's own use is exported by admins and auditors only.")
         agent = request.headers.get("user-agent")
         exporter = Exporter(
             user_id=viewer.user_id,

@@ -7,13 +7,13 @@ with the filter's bound parameters. Raw rows are only ever read a page at a time
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
 from sql.event_filter import EventFilter
-from sql.gateway import Database
+from sql.gateway import Database, ScopedSession
 from sql.read_model import ReadModel
 
 COUNT_CAP = 100_000
@@ -32,7 +32,7 @@ TABLE_COLUMNS = (
     "ingest_seq",
 )
 DETAIL_COLUMNS = (*TABLE_COLUMNS, "user_agent", "details", "received_at")
-_BUCKETS = ("hour", "day")
+_ROLLUP_UNITS = {timedelta(hours=1): "hour", timedelta(days=1): "day"}
 # inet comes back as ipaddress objects, which Arrow (st.dataframe) cannot show: send text.
 _SELECT_AS = {"ip_address": "abbrev(ip_address) AS ip_address"}
 
@@ -49,16 +49,40 @@ class Cursor:
     ingest_seq: int
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What one view of Explore shows, read in one transaction: the count and the page agree
+    whatever is written meanwhile (the viewer's own search included)."""
+
+    count: int
+    capped: bool
+    page: pd.DataFrame
+
+
 def count_events(db: Database, org: str, event_filter: EventFilter) -> tuple[int, bool]:
     """How many events match, counted up to COUNT_CAP; (count, capped)."""
-    where, params = event_filter.sql_for(db)
     with db.org_session(org) as session:
-        count = session.scalar(
-            f"SELECT count(*) FROM (SELECT 1 FROM org_audit_events WHERE {where}"  # noqa: S608
-            " LIMIT :cap) AS matching",
-            {**params, "cap": COUNT_CAP + 1},
-        )
+        return _count(session, db, event_filter)
+
+
+def _count(session: ScopedSession, db: Database, event_filter: EventFilter) -> tuple[int, bool]:
+    where, params = event_filter.sql_for(db)
+    count = session.scalar(
+        f"SELECT count(*) FROM (SELECT 1 FROM org_audit_events WHERE {where}"  # noqa: S608
+        " LIMIT :cap) AS matching",
+        {**params, "cap": COUNT_CAP + 1},
+    )
     return min(int(count), COUNT_CAP), int(count) > COUNT_CAP
+
+
+def count_and_page(
+    db: Database, org: str, event_filter: EventFilter, *, after: Cursor | None = None
+) -> Snapshot:
+    """The count and one page (as `page_events`) from one REPEATABLE READ snapshot."""
+    with db.org_session(org, snapshot=True) as session:
+        count, capped = _count(session, db, event_filter)
+        page = _page(session, db, event_filter, after=after, limit=PAGE_SIZE)
+    return Snapshot(count, capped, page)
 
 
 def page_events(
@@ -70,18 +94,29 @@ def page_events(
     limit: int = PAGE_SIZE,
 ) -> pd.DataFrame:
     """One page of matching events, newest first, strictly older than `after`."""
+    with db.org_session(org) as session:
+        return _page(session, db, event_filter, after=after, limit=limit)
+
+
+def _page(
+    session: ScopedSession,
+    db: Database,
+    event_filter: EventFilter,
+    *,
+    after: Cursor | None,
+    limit: int,
+) -> pd.DataFrame:
     where, params = event_filter.sql_for(db)
     keyset = ""
     if after is not None:
         keyset = " AND (event_time, ingest_seq) < (:after_time, :after_seq)"
         params = {**params, "after_time": after.event_time, "after_seq": after.ingest_seq}
-    with db.org_session(org) as session:
-        return session.frame(
-            f"SELECT {_select_list(TABLE_COLUMNS)} FROM org_audit_events"  # noqa: S608
-            f" WHERE {where}{keyset} ORDER BY event_time DESC, ingest_seq DESC LIMIT :limit",
-            {**params, "limit": limit},
-            max_rows=limit,
-        )
+    return session.frame(
+        f"SELECT {_select_list(TABLE_COLUMNS)} FROM org_audit_events"  # noqa: S608
+        f" WHERE {where}{keyset} ORDER BY event_time DESC, ingest_seq DESC LIMIT :limit",
+        {**params, "limit": limit},
+        max_rows=limit,
+    )
 
 
 def last_cursor(page: pd.DataFrame) -> Cursor | None:
@@ -91,48 +126,94 @@ def last_cursor(page: pd.DataFrame) -> Cursor | None:
     return Cursor(row["event_time"].to_pydatetime(), int(row["ingest_seq"]))
 
 
-def event_detail(db: Database, org: str, event_id: str) -> dict[str, Any] | None:
-    """One event of the organisation by id, or None."""
+def event_detail(
+    db: Database, org: str, event_id: str, *, own_use: bool = False
+) -> dict[str, Any] | None:
+    """One event of the organisation's stream (or of AuditLens's own use) by id, or None."""
     with db.org_session(org) as session:
         rows = session.execute(
             f"SELECT {_select_list(DETAIL_COLUMNS)} FROM org_audit_events"  # noqa: S608
-            " WHERE id = :id ORDER BY event_time LIMIT 1",
-            {"id": event_id},
+            " WHERE id = :id AND own_use = :own ORDER BY event_time LIMIT 1",
+            {"id": event_id, "own": own_use},
         ).dicts()
     return rows[0] if rows else None
 
 
-def session_events(db: Database, org: str, session_id: str, *, limit: int = 200) -> pd.DataFrame:
-    """The events of one session (oldest first), capped at `limit`."""
+def session_events(
+    db: Database, org: str, session_id: str, *, own_use: bool = False, limit: int = 200
+) -> pd.DataFrame:
+    """The events of one session in one stream (oldest first), capped at `limit`."""
     with db.org_session(org) as session:
         return session.frame(
             f"SELECT {_select_list(TABLE_COLUMNS)} FROM org_audit_events"  # noqa: S608
-            " WHERE session_id = :sid ORDER BY event_time, ingest_seq LIMIT :limit",
-            {"sid": session_id, "limit": limit},
+            " WHERE session_id = :sid AND own_use = :own ORDER BY event_time, ingest_seq"
+            " LIMIT :limit",
+            {"sid": session_id, "own": own_use, "limit": limit},
             max_rows=limit,
         )
 
 
-def time_bounds(db: Database, org: str, event_filter: EventFilter) -> tuple[datetime, datetime]:
-    """The filter's time range; open ends are closed with the first/last matching event."""
-    start, end = event_filter.start, event_filter.end
-    if start is None or end is None:
-        where, params = event_filter.sql_for(db)
-        with db.org_session(org) as session:
-            first, last = session.execute(
-                f"SELECT min(event_time), max(event_time) FROM org_audit_events"  # noqa: S608
-                f" WHERE {where}",
-                params,
-            ).rows[0]
-        now = datetime.now().astimezone()
-        start = start or first or now - timedelta(days=1)
-        end = end or ((last + timedelta(microseconds=1)) if last else now)
-    return start, end
+# Bar widths a timeline may use, narrowest first: the narrowest that keeps the data's span
+# within MAX_BARS bars is used, so six events in five minutes are six minute-bars, not one bar.
+BIN_WIDTHS: tuple[timedelta, ...] = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(hours=1),
+    timedelta(hours=6),
+    timedelta(days=1),
+    timedelta(days=7),
+)
+MAX_BARS = 120
+_BIN_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday: week bars start on Mondays, UTC
 
 
-def bucket_for(start: datetime, end: datetime) -> str:
-    """Hourly bars up to three days, daily beyond."""
-    return "hour" if end - start <= timedelta(days=3) else "day"
+@dataclass(frozen=True)
+class Bins:
+    """A timeline's bars: `width` wide from `start` (inclusive) to `end` (exclusive)."""
+
+    width: timedelta
+    start: datetime
+    end: datetime
+
+    @property
+    def label(self) -> str:
+        """The width in words, for the axis title: "1 minute", "6 hours", "1 day"."""
+        seconds = int(self.width.total_seconds())
+        for unit, size in (("week", 604_800), ("day", 86_400), ("hour", 3_600), ("minute", 60)):
+            if seconds % size == 0:
+                n = seconds // size
+                return f"{n} {unit}{'' if n == 1 else 's'}"
+        return f"{seconds} seconds"
+
+
+def data_span(
+    db: Database, org: str, event_filter: EventFilter
+) -> tuple[datetime, datetime] | None:
+    """The first and last matching event's time (None: no event matches)."""
+    where, params = event_filter.sql_for(db)
+    with db.org_session(org) as session:
+        first, last = session.execute(
+            f"SELECT min(event_time), max(event_time) FROM org_audit_events"  # noqa: S608
+            f" WHERE {where}",
+            params,
+        ).rows[0]
+    if first is None or last is None:
+        return None
+    return first.astimezone(UTC), last.astimezone(UTC)
+
+
+def bins_for(first: datetime, last: datetime) -> Bins:
+    """Bars that follow the data: the narrowest width of BIN_WIDTHS keeping the span within
+    MAX_BARS, from the bar holding `first` to the end of the bar holding `last`."""
+    span = last - first
+    width = next((w for w in BIN_WIDTHS if span / w < MAX_BARS), BIN_WIDTHS[-1])
+    start = _floor(first, width)
+    return Bins(width, start, _floor(last, width) + width)
+
+
+def _floor(moment: datetime, width: timedelta) -> datetime:
+    return _BIN_ORIGIN + ((moment - _BIN_ORIGIN) // width) * width
 
 
 def timeline_is_cheap(event_filter: EventFilter, capped: bool) -> bool:
@@ -147,27 +228,26 @@ def _only_rollup_fields(event_filter: EventFilter) -> bool:
     return event_filter.with_values(start=None, end=None) == plain and not event_filter.actions
 
 
-def timeline(
-    db: Database, org: str, event_filter: EventFilter, start: datetime, end: datetime, bucket: str
-) -> pd.DataFrame:
-    """Events per bucket and family: `bucket, event_type, events`.
+def timeline(db: Database, org: str, event_filter: EventFilter, bins: Bins) -> pd.DataFrame:
+    """Events per bar and family: `bucket, event_type, events`.
 
-    A filter on families and time only is answered by the read model (rollups plus the raw
-    events past their watermark); any other filter counts the matching raw events
-    (index-backed, time-bounded).
+    Hour or day bars over a filter on families and time only are answered by the read model
+    (rollups plus the raw events past their watermark); anything else counts the matching raw
+    events (index-backed, bounded by the bars' range).
     """
-    if bucket not in _BUCKETS:
-        raise ValueError(f"bucket must be one of {', '.join(_BUCKETS)}, got: {bucket!r}")
-    if _only_rollup_fields(event_filter):
-        return _rollup_timeline(db, org, event_filter, start, end, bucket)
+    start = max(bins.start, event_filter.start) if event_filter.start else bins.start
+    end = min(bins.end, event_filter.end) if event_filter.end else bins.end
+    unit = _ROLLUP_UNITS.get(bins.width)
+    if unit is not None and _only_rollup_fields(event_filter):
+        return _rollup_timeline(db, org, event_filter, start, end, unit)
     bounded = event_filter.with_values(start=start, end=end)
     where, params = bounded.sql_for(db)
     with db.org_session(org) as session:
         frame = session.frame(
-            "SELECT date_trunc(:unit, event_time, 'UTC') AS bucket, event_type,"  # noqa: S608
+            "SELECT date_bin(:width, event_time, :origin) AS bucket, event_type,"  # noqa: S608
             f" count(*) AS events FROM org_audit_events WHERE {where}"
             " GROUP BY 1, 2 ORDER BY 1, 2",
-            {**params, "unit": bucket},
+            {**params, "width": bins.width, "origin": _BIN_ORIGIN},
             max_rows=100_000,
         )
     if not frame.empty:
@@ -190,3 +270,29 @@ def _rollup_timeline(
     if frame.empty:
         return pd.DataFrame(columns=["bucket", "event_type", "events"])
     return frame.sort_values(["bucket", "event_type"]).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class SealState:
+    """How many matching events no seal covers yet (up to COUNT_CAP), and whether the
+    organisation has any seal at all: what a proof export can and cannot prove."""
+
+    unsealed: int
+    capped: bool
+    any_seal: bool
+
+
+def seal_state(db: Database, org: str, event_filter: EventFilter) -> SealState:
+    """Matching events past the organisation's last seal (those get no proof)."""
+    where, params = event_filter.sql_for(db)
+    with db.org_session(org, snapshot=True) as session:
+        xid_to = session.scalar(
+            "SELECT xid_to::text FROM org_audit_seals ORDER BY seal_seq DESC LIMIT 1"
+        )
+        unsealed = session.scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM org_audit_events"  # noqa: S608
+            f" WHERE {where} AND ingest_xid >= CAST(coalesce(:xid, '0') AS xid8)"
+            " LIMIT :cap) AS pending",
+            {**params, "xid": xid_to, "cap": COUNT_CAP + 1},
+        )
+    return SealState(min(int(unsealed), COUNT_CAP), int(unsealed) > COUNT_CAP, xid_to is not None)

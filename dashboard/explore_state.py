@@ -27,7 +27,11 @@ WIDGET_KEYS = {
     "ips": "explore_ips",
 }
 TEXT_KEY = "explore_text"
+OWN_KEY = "explore_own_use"  # the "AuditLens activity" toggle: the meta-audit stream
 PRESET_KEY = "explore_preset"
+# The preset the applied filter was made from: a relative window ("Last 30 days") keeps the
+# start it was applied with while other widgets change, until the user picks another period.
+APPLIED_PRESET_KEY = "explore_preset_applied"
 DATES_KEY = "explore_dates"
 PRESETS: dict[str, timedelta | None] = {
     "Any time": None,
@@ -37,22 +41,6 @@ PRESETS: dict[str, timedelta | None] = {
     "Last 90 days": timedelta(days=90),
     "Custom dates": None,
 }
-COMMON_ACTIONS = [
-    "search",
-    "view_logs",
-    "view_entry",
-    "download",
-    "export",
-    "login",
-    "login_failed",
-    "logout",
-    "update_alert",
-    "update_retention_policy",
-    "create_api_key",
-    "invite_member",
-    "change_permissions",
-    "delete_logs",
-]
 
 
 def applied_filter() -> EventFilter:
@@ -87,7 +75,9 @@ def _apply_text(text: str) -> None:
     _set_applied(event_filter, keep_text=True)
 
 
-def _set_applied(event_filter: EventFilter, *, keep_text: bool = False) -> None:
+def _set_applied(
+    event_filter: EventFilter, *, keep_text: bool = False, preset: str | None = None
+) -> None:
     text = event_filter.to_query()
     st.session_state[Q_KEY] = text
     if not keep_text:
@@ -95,14 +85,24 @@ def _set_applied(event_filter: EventFilter, *, keep_text: bool = False) -> None:
     st.session_state[PAGES_KEY] = []
     for field, key in WIDGET_KEYS.items():
         st.session_state[key] = list(getattr(event_filter, field))
-    st.session_state[TEXT_KEY] = EventFilter(texts=event_filter.texts).to_query()
-    if event_filter.start is None and event_filter.end is None:
+    text_excluded = tuple(p for p in event_filter.excluded if p[0] == "texts")
+    st.session_state[TEXT_KEY] = EventFilter(
+        texts=event_filter.texts, excluded=text_excluded
+    ).to_query()
+    st.session_state[OWN_KEY] = event_filter.own_use
+    relative = preset is not None and PRESETS.get(preset) is not None
+    if relative and event_filter.start is not None and event_filter.end is None:
+        st.session_state[PRESET_KEY] = preset
+    elif event_filter.start is None and event_filter.end is None:
         st.session_state[PRESET_KEY] = "Any time"
     else:
         st.session_state[PRESET_KEY] = "Custom dates"
+        today = datetime.now(UTC).date()
         first = (event_filter.start or event_filter.end or datetime.now(UTC)).date()
-        last_moment = event_filter.end - timedelta(microseconds=1) if event_filter.end else None
-        st.session_state[DATES_KEY] = (first, last_moment.date() if last_moment else first)
+        # An open end runs up to now: the picker shows through today, not one day.
+        last = (event_filter.end - timedelta(microseconds=1)).date() if event_filter.end else today
+        st.session_state[DATES_KEY] = (first, max(first, last))
+    st.session_state[APPLIED_PRESET_KEY] = st.session_state[PRESET_KEY]
 
 
 def on_widget_change() -> None:
@@ -113,7 +113,7 @@ def on_widget_change() -> None:
         st.session_state[ERROR_KEY] = exc
         return
     st.session_state.pop(ERROR_KEY, None)
-    _set_applied(event_filter)
+    _set_applied(event_filter, preset=st.session_state.get(PRESET_KEY))
 
 
 def set_filter(event_filter: EventFilter) -> None:
@@ -126,17 +126,35 @@ def filter_from_widgets(state: Any, *, now: datetime) -> EventFilter:
     """The filter the widgets describe (text terms from the text box, quoted like queries)."""
     values = {field: tuple(state.get(key) or ()) for field, key in WIDGET_KEYS.items()}
     text_box = (state.get(TEXT_KEY) or "").strip()
-    texts = EventFilter.parse(_as_text_terms(text_box)).texts if text_box else ()
+    from_box = EventFilter.parse(_as_text_terms(text_box)) if text_box else EventFilter()
     current = applied_filter()
     start, end = _dates(state, now=now, current=current)
-    return EventFilter(**values, sessions=current.sessions, start=start, end=end, texts=texts)
+    # `-` terms of the text box come from it; the others only the query box can write.
+    excluded = (
+        *(p for p in current.excluded if p[0] != "texts"),
+        *(p for p in from_box.excluded if p[0] == "texts"),
+    )
+    return EventFilter(
+        **values,
+        sessions=current.sessions,
+        start=start,
+        end=end,
+        texts=from_box.texts,
+        excluded=excluded,
+        own_use=bool(state.get(OWN_KEY)),
+    )
 
 
 def _as_text_terms(text: str) -> str:
-    # The text box holds words to find, not qualifiers: a word with a colon is quoted.
+    # The text box holds words to find (or, after a -, to leave out), not qualifiers: a word
+    # with a colon is quoted.
     if '"' in text:
         return text
-    return " ".join(f'"{w}"' if ":" in w else w for w in text.split())
+    words = []
+    for word in text.split():
+        sign, bare = ("-", word[1:]) if word.startswith("-") and len(word) > 1 else ("", word)
+        words.append(f'{sign}"{bare}"' if ":" in bare else word)
+    return " ".join(words)
 
 
 def _dates(
@@ -145,6 +163,10 @@ def _dates(
     preset = state.get(PRESET_KEY) or "Any time"
     span = PRESETS.get(preset)
     if span is not None:
+        # The same preset as applied: the window it was applied with holds (typing text must
+        # not move or shrink it); picking the preset anew starts it from now.
+        if state.get(APPLIED_PRESET_KEY) == preset and current.start and current.end is None:
+            return current.start, None
         return now - span, None
     if preset != "Custom dates":
         return None, None
@@ -156,7 +178,9 @@ def _dates(
     first = picked[0]
     last = picked[1] if len(picked) > 1 else picked[0]
     start = datetime.combine(first, time(0), UTC)
-    end = datetime.combine(last, time(0), UTC) + timedelta(days=1)
+    end: datetime | None = datetime.combine(last, time(0), UTC) + timedelta(days=1)
+    if current.end is None and current.start is not None and last >= now.date():
+        end = None  # an open window shown through today stays open
     # Untouched dates keep the exact times a query or drill-down gave.
     if current.start is not None and current.start.date() == first:
         start = current.start

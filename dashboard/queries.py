@@ -32,7 +32,7 @@ def first_event_time(db: Database, org: str) -> datetime | None:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def _first_event_time(db_key: str, org: str, *, _db: Database) -> datetime | None:
     with _db.org_session(org) as session:
-        value = session.scalar("SELECT min(event_time) FROM org_audit_events")
+        value = session.scalar("SELECT min(event_time) FROM org_audit_events WHERE NOT own_use")
     return value if isinstance(value, datetime) else None
 
 

@@ -29,7 +29,7 @@ _SQL = """
 SELECT event_time, event_type, event_action, resource_type, resource_id,
        host(ip_address) AS ip_address, session_id, id
   FROM org_audit_events
- WHERE user_id = :user_id AND event_time >= :start AND event_time < :end
+ WHERE NOT own_use AND user_id = :user_id AND event_time >= :start AND event_time < :end
    AND (extract(isodow FROM date_trunc('hour', event_time, 'UTC') AT TIME ZONE :tz) * 100
         + extract(hour FROM date_trunc('hour', event_time, 'UTC') AT TIME ZONE :tz))::int
        = ANY(:cells)

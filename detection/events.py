@@ -62,7 +62,13 @@ class DatabaseEvents:
         self.max_events = max_events
 
     def _where(self, wanted: Slice) -> tuple[str, dict[str, Any]]:
-        clauses = ["event_type = :family", "event_time >= :start", "event_time < :end"]
+        # AuditLens's own use (the meta-audit) is not the organisation's behaviour.
+        clauses = [
+            "NOT own_use",
+            "event_type = :family",
+            "event_time >= :start",
+            "event_time < :end",
+        ]
         params: dict[str, Any] = {
             "family": wanted.family,
             "start": wanted.start,

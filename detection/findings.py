@@ -288,6 +288,8 @@ def triage(
             organization_id=org,
             action=TRIAGE_FINDING,
             user_id=actor,
+            # Who triaged, as every other event names its user (the dashboard passes an email).
+            user_email=actor if "@" in actor else None,
             resource_type="finding",
             resource_id=finding_id,
             details={

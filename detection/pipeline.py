@@ -282,10 +282,11 @@ def data_days(db: Database, org: str) -> tuple[date, date] | None:
     """The first and last UTC day with events (two index probes, no scan)."""
     with db.org_session(org) as session:
         first = session.scalar(
-            "SELECT event_time FROM org_audit_events ORDER BY event_time LIMIT 1"
+            "SELECT event_time FROM org_audit_events WHERE NOT own_use ORDER BY event_time LIMIT 1"
         )
         last = session.scalar(
-            "SELECT event_time FROM org_audit_events ORDER BY event_time DESC LIMIT 1"
+            "SELECT event_time FROM org_audit_events WHERE NOT own_use"
+            " ORDER BY event_time DESC LIMIT 1"
         )
     if first is None or last is None:
         return None

@@ -15,9 +15,10 @@ ingest fields, hashes the leaf, walks the path to the root, and checks that the 
 hashes to its seal hash, names that root and count, and is signed by a trusted key. Editing
 any visible field of the row breaks the walk; editing the seal breaks the signature.
 
-Files: CSV with a header of wire names (``timestamp`` for event_time) and a ``proof``
-column; cells that begin with ``= + - @ '``, tab or CR are written with a leading ``'``
-(so spreadsheets never run them as formulas) and read back without it. NDJSON: one object
+Files: CSV with every export's header (``sql.vocabulary.EXPORT_COLUMNS``: ``event_time``,
+..., ``ingest_seq``; the organisation is the seal's) and a ``proof`` column; cells that
+begin with ``= + - @ '``, tab or CR are written with a leading ``'`` (so spreadsheets never
+run them as formulas) and read back without it. NDJSON: one object
 per line with the same names, ``details`` as a JSON object and ``proof`` as an object.
 """
 
@@ -36,7 +37,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from ingest.model import WIRE_FIELDS
 from ingest.spreadsheet import escape_cell
 from integrity.canonical import (
     FIELDS,
@@ -54,13 +54,13 @@ from integrity.seal_record import Seal
 from sql.event_store import record_event
 from sql.export_log import EMPTY_SHA256, ExportHeader, finalise, insert_started
 from sql.gateway import Database, ScopedSession, check_org_id
-from sql.vocabulary import EXPORT, SYSTEM_COLUMNS
+from sql.vocabulary import EXPORT, EXPORT_COLUMNS, SYSTEM_COLUMNS
 
 _log = logging.getLogger(__name__)
 
 PROOF_FORMAT = "auditlens-proof-v1"
-# Export columns: the wire format's fields (ingest.model.WIRE_FIELDS), in order; `proof` follows.
-_WIRE_TO_FIELD = {"timestamp": "event_time"}
+# Export columns: every export's (sql.vocabulary.EXPORT_COLUMNS), in order; `proof` follows.
+# The organisation is not a column (an export is one organisation's): the proof's seal names it.
 
 
 @dataclass
@@ -161,11 +161,8 @@ def proofs_for(db: Database, org: str, event_ids: Iterable[str]) -> dict[str, di
 # ---------------------------------------------------------------------------- writing
 
 
-_EXPORT_COLUMNS = (
-    "id, event_time, event_type, event_action, user_id, user_email, organization_id,"
-    " ip_address::text AS ip_address, user_agent, resource_type, resource_id,"
-    " details::text AS details, session_id"
-)
+_CASTS = {"ip_address": "ip_address::text AS ip_address", "details": "details::text AS details"}
+_EXPORT_COLUMNS = ", ".join(_CASTS.get(c, c) for c in EXPORT_COLUMNS)
 
 
 def filtered_export_sql(where: str) -> str:
@@ -194,7 +191,7 @@ def export_query(start: datetime | None, end: datetime | None) -> tuple[str, dic
 def _export_value(name: str, value: Any) -> Any:
     if value is None:
         return None
-    if name == "timestamp":
+    if name == "event_time":
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if name == "ip_address" and isinstance(value, str) and value.endswith(("/32", "/128")):
         return value.rsplit("/", 1)[0]
@@ -220,14 +217,14 @@ def write_export(
         raise ValueError(f"export format must be csv or ndjson, got: {fmt}")
     writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
     if writer is not None:
-        writer.writerow([*WIRE_FIELDS, "proof"])
+        writer.writerow([*EXPORT_COLUMNS, "proof"])
     n = 0
     for row in rows:
-        values = {name: _export_value(name, v) for name, v in zip(WIRE_FIELDS, row, strict=True)}
+        values = {name: _export_value(name, v) for name, v in zip(EXPORT_COLUMNS, row, strict=True)}
         proof = proofs.get(values["id"])
         if writer is not None:
             writer.writerow(
-                [csv_cell(values[f]) for f in WIRE_FIELDS]
+                [csv_cell(values[f]) for f in EXPORT_COLUMNS]
                 + [json.dumps(proof, separators=(",", ":")) if proof else ""]
             )
         else:
@@ -295,10 +292,11 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             yield reader.line_num, row
 
 
-def _event_from_row(row: dict[str, Any], proof: dict[str, Any]) -> dict[str, Any]:
-    event: dict[str, Any] = {}
-    for name, value in row.items():
-        event[_WIRE_TO_FIELD.get(name, name)] = value
+def _event_from_row(row: dict[str, Any], proof: dict[str, Any], org: str) -> dict[str, Any]:
+    event: dict[str, Any] = dict(row)
+    event["organization_id"] = org  # the seal's: an export holds one organisation's rows
+    if "ingest_seq" in row and str(row["ingest_seq"]) != str(proof["ingest_seq"]):
+        raise ValueError(f"ingest_seq {row['ingest_seq']} is not the proof's")
     for name in SYSTEM_COLUMNS:  # an export proof carries them
         event[name] = proof[name]
     if isinstance(event.get("details"), str):
@@ -322,7 +320,7 @@ def check_export(path: Path, keys: PublicKeys) -> ExportCheck:
             continue
         try:
             seal = Seal.from_json(proof["seal"])
-            event = _event_from_row(parsed, proof)
+            event = _event_from_row(parsed, proof, seal.organization_id)
             leaf = leaf_hash(event, seal_format(seal.format).event_format)
             path_hashes = [bytes.fromhex(h) for h in proof["path"]]
             index, size = int(proof["leaf_index"]), int(proof["tree_size"])

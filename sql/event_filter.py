@@ -14,6 +14,10 @@ given; a range's end is inclusive: a date means through the end of that day). An
 is text searched within `details`; quote it with double quotes when it has spaces, a colon or
 a quote (`"level:error AND x"`, with `\\"` and `\\\\` inside quotes). Repeating a qualifier ORs
 its values; different qualifiers and several text terms AND. `created:` appears at most once.
+A leading `-` negates a term, as in GitHub's audit-log search: `-action:search` leaves out
+searches, `-"dry run"` events whose details contain it (`created:` cannot be negated).
+`stream:auditlens` shows AuditLens's own use (the meta-audit) instead of the organisation's
+events, which every filter otherwise means.
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ _COLUMNS = {
     "resources": "resource_id",
     "sessions": "session_id",
 }
+STREAM_KEY = "stream"
+OWN_STREAM = "auditlens"  # `stream:auditlens`: AuditLens's own use
+ORG_STREAM = "organization"  # the default: the analysed organisation's events
 _WORDS = {
     "users": "user",
     "families": "family",
@@ -153,6 +160,10 @@ class EventFilter:
     start: datetime | None = None
     end: datetime | None = None
     texts: tuple[str, ...] = field(default=())
+    # `-` terms: (field, value) pairs, the field one of QUALIFIERS' fields or "texts".
+    excluded: tuple[tuple[str, str], ...] = ()
+    # AuditLens's own use instead of the organisation's events (`stream:auditlens`).
+    own_use: bool = False
 
     def __post_init__(self) -> None:
         for name, key in [*((f, k) for k, f in QUALIFIERS.items()), ("texts", "text")]:
@@ -177,6 +188,9 @@ class EventFilter:
                     ) from None
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise QuerySyntaxError("created: the range ends before it starts")
+        object.__setattr__(self, "excluded", _checked_exclusions(self.excluded))
+        if not isinstance(self.own_use, bool):
+            raise QuerySyntaxError("stream: own_use must be true or false")
 
     # ---- SQL -------------------------------------------------------------------------------
 
@@ -192,60 +206,44 @@ class EventFilter:
         session's organisation. `trigram` (`sql_for` passes the server's capability) matches
         text terms with the search migration's indexed operator instead of ILIKE: the same events.
         """
-        clauses: list[str] = []
+        # Every filter reads one stream: the organisation's events, or AuditLens's own use.
+        clauses: list[str] = ["own_use" if self.own_use else "NOT own_use"]
         params: dict[str, Any] = {}
-        if self.users:
-            params["f_users"] = list(self.users)
-            # Only a value with an @ can be an email. Leaving the email test out otherwise
-            # keeps `user:ID` a plain (organisation, user, time) index lookup. The email is
-            # folded by auditlens_fold_email (lower(), marked LEAKPROOF by the search migration):
-            # behind the readers' security-barrier views only such a function can use its
-            # index; with lower() itself the OR scanned the organisation's events.
-            emails = [u.lower() for u in self.users if "@" in u]
-            if emails:
-                params["f_emails"] = emails
-                clauses.append(
-                    "(user_id = ANY(:f_users) OR auditlens_fold_email(user_email) = ANY(:f_emails))"
-                )
-            else:
-                clauses.append("user_id = ANY(:f_users)")
-        for name, column in _COLUMNS.items():
+        for name in (*QUALIFIERS.values(), "texts"):
             values = getattr(self, name)
-            if values:
-                params[f"f_{name}"] = list(values)
-                # Column names come from the fixed _COLUMNS table, never from input.
-                clauses.append(f"{column} = ANY(:f_{name})")
-        if self.ips:
-            # Each network as the index range [first address, last address] in inet's btree
-            # order (what PostgreSQL itself derives from <<= on a table, but not behind a
-            # security-barrier view: <<= is not LEAKPROOF, >= and <= are), then the exact test.
-            alternatives = []
-            for i, value in enumerate(self.ips):
-                network = ipaddress.ip_network(value, strict=False)
-                params[f"f_ip{i}"] = value
-                params[f"f_ip{i}_lo"] = f"{network.network_address}/{network.prefixlen}"
-                params[f"f_ip{i}_hi"] = f"{network.broadcast_address}/{network.max_prefixlen}"
-                alternatives.append(
-                    f"(ip_address >= CAST(:f_ip{i}_lo AS inet)"
-                    f" AND ip_address <= CAST(:f_ip{i}_hi AS inet)"
-                    f" AND ip_address <<= CAST(:f_ip{i} AS inet))"
-                )
-            clauses.append(f"({' OR '.join(alternatives)})")
+            if not values:
+                continue
+            if name == "texts":
+                for i, text in enumerate(values):
+                    clauses.append(_text_clause(text, f"f_text{i}", params, trigram=trigram))
+            else:
+                clauses.append(_match(name, values, f"f_{name}", params))
         if self.start is not None:
             params["f_start"] = self.start
             clauses.append("event_time >= :f_start")
         if self.end is not None:
             params["f_end"] = self.end
             clauses.append("event_time < :f_end")
-        for i, text in enumerate(self.texts):
-            params[f"f_text{i}"] = f"%{_like_escape(_json_text(text))}%"
-            if trigram and _has_trigram(text):
-                # ILIKE with its default escape, the backslash, behind LEAKPROOF names that
-                # the readers' views let drive the trigram index (the search migration).
-                clauses.append(f"auditlens_details_text(details) ~~~* :f_text{i}")
+        for name, values in self.excluded_by_field().items():
+            # NULL (no user, no address) matches no value, so a negated term keeps the row.
+            if name == "texts":
+                alternatives = [
+                    _text_clause(t, f"fx_text{i}", params, trigram=trigram)
+                    for i, t in enumerate(values)
+                ]
+                clauses.append(f"NOT coalesce(({' OR '.join(alternatives)}), false)")
             else:
-                clauses.append(f"details::text ILIKE :f_text{i} ESCAPE '\\'")
-        return (" AND ".join(clauses) or "TRUE"), params
+                clauses.append(f"NOT coalesce({_match(name, values, f'fx_{name}', params)}, false)")
+        return " AND ".join(clauses), params
+
+    def excluded_by_field(self) -> dict[str, tuple[str, ...]]:
+        """The `-` terms' values by field, in QUALIFIERS' order then texts."""
+        out: dict[str, tuple[str, ...]] = {}
+        for name in (*QUALIFIERS.values(), "texts"):
+            values = tuple(v for f, v in self.excluded if f == name)
+            if values:
+                out[name] = values
+        return out
 
     # ---- words -----------------------------------------------------------------------------
 
@@ -274,9 +272,18 @@ class EventFilter:
             parts.append(f"time before {_words_time(self.end)}")
         for text in self.texts:
             parts.append(f"details contain {json.dumps(text, ensure_ascii=False)}")
+        for name, values in self.excluded_by_field().items():
+            if name == "texts":
+                parts.append(f"details contain none of {_or(values).replace(' or ', ' and ')}")
+            elif name == "ips":
+                parts.append(f"IP address not in {_or(values)}")
+            else:
+                word = "user (id or email)" if name == "users" else _WORDS[name]
+                parts.append(f"{word} is not {_or(values)}")
+        scope = "AuditLens's own use (its meta-audit)" if self.own_use else ""
         if not parts:
-            return "all events"
-        return "events where " + "; and ".join(parts)
+            return f"all of {scope}" if scope else "all events"
+        return (f"{scope}: " if scope else "") + "events where " + "; and ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (recorded with every export)."""
@@ -287,6 +294,8 @@ class EventFilter:
                 out[f.name] = list(value)
             elif isinstance(value, datetime):
                 out[f.name] = value.isoformat()
+        if self.own_use:
+            out["own_use"] = True
         return out
 
     @property
@@ -308,6 +317,14 @@ class EventFilter:
         if created:
             terms.append(f"created:{created}")
         terms.extend(_quote(t, qualifier=False) for t in self.texts)
+        for name, value in self.excluded:
+            if name == "texts":
+                terms.append("-" + _quote(value, qualifier=False))
+            else:
+                key = next(k for k, f in QUALIFIERS.items() if f == name)
+                terms.append(f"-{key}:{_quote(value, qualifier=True)}")
+        if self.own_use:
+            terms.append(f"{STREAM_KEY}:{OWN_STREAM}")
         return " ".join(terms)
 
     @classmethod
@@ -317,6 +334,67 @@ class EventFilter:
 
 
 # ---- helpers -------------------------------------------------------------------------------
+
+
+def _match(name: str, values: tuple[str, ...], key: str, params: dict[str, Any]) -> str:
+    """The clause "the field `name` is one of `values`", its parameters named after `key`."""
+    if name == "users":
+        params[key] = list(values)
+        # Only a value with an @ can be an email. Leaving the email test out otherwise
+        # keeps `user:ID` a plain (organisation, user, time) index lookup. The email is
+        # folded by auditlens_fold_email (lower(), marked LEAKPROOF by the search migration):
+        # behind the readers' security-barrier views only such a function can use its
+        # index; with lower() itself the OR scanned the organisation's events.
+        emails = [u.lower() for u in values if "@" in u]
+        if emails:
+            params[f"{key}_emails"] = emails
+            return (
+                f"(user_id = ANY(:{key}) OR auditlens_fold_email(user_email) = ANY(:{key}_emails))"
+            )
+        return f"user_id = ANY(:{key})"
+    if name == "ips":
+        # Each network as the index range [first address, last address] in inet's btree
+        # order (what PostgreSQL itself derives from <<= on a table, but not behind a
+        # security-barrier view: <<= is not LEAKPROOF, >= and <= are), then the exact test.
+        alternatives = []
+        for i, value in enumerate(values):
+            network = ipaddress.ip_network(value, strict=False)
+            params[f"{key}{i}"] = value
+            params[f"{key}{i}_lo"] = f"{network.network_address}/{network.prefixlen}"
+            params[f"{key}{i}_hi"] = f"{network.broadcast_address}/{network.max_prefixlen}"
+            alternatives.append(
+                f"(ip_address >= CAST(:{key}{i}_lo AS inet)"
+                f" AND ip_address <= CAST(:{key}{i}_hi AS inet)"
+                f" AND ip_address <<= CAST(:{key}{i} AS inet))"
+            )
+        return f"({' OR '.join(alternatives)})"
+    params[key] = list(values)
+    # Column names come from the fixed _COLUMNS table, never from input.
+    return f"{_COLUMNS[name]} = ANY(:{key})"
+
+
+def _text_clause(text: str, key: str, params: dict[str, Any], *, trigram: bool) -> str:
+    params[key] = f"%{_like_escape(_json_text(text))}%"
+    if trigram and _has_trigram(text):
+        # ILIKE with its default escape, the backslash, behind LEAKPROOF names that
+        # the readers' views let drive the trigram index (the search migration).
+        return f"auditlens_details_text(details) ~~~* :{key}"
+    return f"details::text ILIKE :{key} ESCAPE '\\'"
+
+
+def _checked_exclusions(pairs: Any) -> tuple[tuple[str, str], ...]:
+    known = (*QUALIFIERS.values(), "texts")
+    out: list[tuple[str, str]] = []
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and pair[0] in known):
+            raise QuerySyntaxError(f"excluded: terms must be (field, value) pairs, got: {pair!r}")
+        name, value = pair
+        key = next((k for k, f in QUALIFIERS.items() if f == name), "text")
+        value = _check_value(value, f"-{key}: value")
+        if name == "ips":
+            value = _normalise_ip(value)
+        out.append((name, value))
+    return tuple(dict.fromkeys(out))
 
 
 def _or(values: Iterable[str]) -> str:
@@ -357,8 +435,8 @@ def _needs_quotes(value: str, *, qualifier: bool) -> bool:
         return True
     if qualifier:
         return False
-    # A bare text term must not read as a qualifier or a quoted string.
-    return ":" in value
+    # A bare text term must not read as a qualifier, a quoted string or a negation.
+    return ":" in value or value.startswith("-")
 
 
 def _quote(value: str, *, qualifier: bool) -> str:
@@ -403,6 +481,7 @@ class _Term:
     value: str
     position: int  # where the term starts
     value_position: int  # where its value starts
+    negated: bool = False  # a leading `-`
 
 
 class _Parser:
@@ -426,11 +505,27 @@ class _Parser:
             if _is_control(c) and c not in _SEPARATORS:
                 raise self.error(f"control character U+{ord(c):04X} is not allowed", i)
         values: dict[str, list[str]] = {name: [] for name in (*QUALIFIERS.values(), "texts")}
+        excluded: list[tuple[str, str]] = []
         created: _Term | None = None
+        stream: _Term | None = None
         for count, term in enumerate(self.terms(), start=1):
             if count > MAX_TERMS:
                 raise self.error(f"the query has more than {MAX_TERMS} terms", term.position)
-            if term.key is None:
+            if term.negated and term.key in ("created", STREAM_KEY):
+                raise self.error(f"{term.key}: cannot be negated", term.position)
+            if term.key == STREAM_KEY:
+                if stream is not None:
+                    raise self.error(f"{STREAM_KEY}: may appear only once", term.position)
+                if term.value.lower() not in (OWN_STREAM, ORG_STREAM):
+                    raise self.error(
+                        f"{STREAM_KEY}: is {OWN_STREAM} or {ORG_STREAM}, got: {term.value!r}",
+                        term.value_position,
+                    )
+                stream = term
+                continue
+            if term.negated:
+                excluded.append((QUALIFIERS[term.key] if term.key else "texts", term.value))
+            elif term.key is None:
                 values["texts"].append(term.value)
             elif term.key == "created":
                 if created is not None:
@@ -442,7 +537,11 @@ class _Parser:
         start, end = self.created(created) if created else (None, None)
         try:
             return EventFilter(
-                **{name: tuple(v) for name, v in values.items()}, start=start, end=end
+                **{name: tuple(v) for name, v in values.items()},
+                start=start,
+                end=end,
+                excluded=tuple(excluded),
+                own_use=stream is not None and stream.value.lower() == OWN_STREAM,
             )
         except QuerySyntaxError as exc:  # pragma: no cover - check_term catches these first
             raise self.error(exc.message, 0) from None
@@ -464,10 +563,19 @@ class _Parser:
                 self.pos += 1
             if self.pos >= n:
                 return
-            start = self.pos
+            term_start = start = self.pos
+            # `-term` leaves the term out; a lone `-` or a run of them is plain text.
+            negated = (
+                text[start] == "-"
+                and start + 1 < n
+                and text[start + 1] not in _SEPARATORS
+                and text[start + 1] != "-"
+            )
+            if negated:
+                start = self.pos = start + 1
             if text[start] == '"':
                 value = self.quoted()
-                yield _Term(None, value, start, start)
+                yield _Term(None, value, term_start, start, negated)
                 continue
             # A bare word up to the next separator, or a key: followed by a value.
             end = start
@@ -475,8 +583,8 @@ class _Parser:
                 end += 1
             if end < n and text[end] == ":":
                 key = text[start:end].lower()
-                if key not in QUALIFIERS and key != "created":
-                    known = ", ".join([*QUALIFIERS, "created"])
+                if key not in QUALIFIERS and key not in ("created", STREAM_KEY):
+                    known = ", ".join([*QUALIFIERS, "created", STREAM_KEY])
                     raise self.error(
                         f"unknown qualifier {text[start:end]!r}: use one of {known}, "
                         "or put the text in double quotes to search for it",
@@ -488,12 +596,12 @@ class _Parser:
                 value = self.quoted() if quoted else self.bare()
                 if value == "":
                     raise self.error(f"{key}: needs a value", value_start)
-                yield _Term(key, value, start, value_start)
+                yield _Term(key, value, term_start, value_start, negated)
                 continue
             if end < n and text[end] == '"':
                 raise self.error("a quote may only start a term or a value", end)
             self.pos = end
-            yield _Term(None, text[start:end], start, start)
+            yield _Term(None, text[start:end], term_start, start, negated)
 
     def bare(self) -> str:
         text = self.text

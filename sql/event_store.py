@@ -326,26 +326,27 @@ def record_event(
     """Write one event about AuditLens's own use (purges, exports, settings); returns its id.
 
     `event_time` is now unless given: only a simulated organisation, whose whole history is
-    simulated, dates its own setup."""
+    simulated, dates its own setup. The row is marked as AuditLens's own (`own_use`, set by
+    the server's trigger from a transaction-local setting this function alone sets), so no
+    producer can write one."""
     event_id = new_event_id()
-    insert_events(
-        session,
-        [
-            (
-                organization_id,
-                event_id,
-                event_time or datetime.now(UTC),
-                action.family,
-                action.name,
-                user_id,
-                user_email,
-                ip_address,
-                user_agent,
-                resource_type,
-                resource_id,
-                dict(details or {}),
-                session_id,
-            )
-        ],
+    row = (
+        organization_id,
+        event_id,
+        event_time or datetime.now(UTC),
+        action.family,
+        action.name,
+        user_id,
+        user_email,
+        ip_address,
+        user_agent,
+        resource_type,
+        resource_id,
+        dict(details or {}),
+        session_id,
     )
+    # Transaction-local: a failed insert aborts the transaction and the setting with it.
+    session.execute("SELECT set_config('auditlens.own_use', 'on', true)")
+    insert_events(session, [row])
+    session.execute("SELECT set_config('auditlens.own_use', 'off', true)")
     return event_id

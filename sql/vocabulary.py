@@ -32,6 +32,19 @@ EVENT_COLUMNS: tuple[str, ...] = (
 )
 # Set by AuditLens when it stores an event, never by the producer.
 SYSTEM_COLUMNS: tuple[str, ...] = ("received_at", "retention_guaranteed_until", "ingest_seq")
+# AuditLens's own use of itself (the meta-audit stream): rows where this column is true are
+# left out of the analysed organisation's figures, rollups and detection.
+OWN_USE_COLUMN = "own_use"
+# Who may see that stream.
+OWN_USE_ROLES: tuple[str, ...] = ("admin", "auditor")
+
+# The columns of every export file, with or without proofs (a contract with whoever reads
+# the files): the stored columns but the organisation (an export is one organisation's), then
+# the store's sequence number. A proof export adds a `proof` column after them.
+EXPORT_COLUMNS: tuple[str, ...] = (
+    *(c for c in EVENT_COLUMNS if c != "organization_id"),
+    "ingest_seq",
+)
 
 # The request's four families, sign-ins, and the middleware's API calls, in the order of the
 # user-day rollup's per-family columns.

@@ -93,6 +93,8 @@ def _subject(flt: EventFilter) -> _Subject:
     midnight = time(0)
     if (
         others
+        or flt.excluded
+        or flt.own_use
         or len(flt.resources) != 1
         or len(flt.resource_types) > 1
         or flt.start is None

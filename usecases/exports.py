@@ -12,7 +12,7 @@ or carriage return) get a leading single quote. NDJSON stays exact: it is JSON, 
 spreadsheet evaluates, and an investigator needs the values as they were.
 
 With `with_proofs`, the file is written in the proof export format instead
-(`integrity/proof.py`: the wire fields plus a `proof` column holding each row's Merkle
+(`integrity/proof.py`: the same columns plus a `proof` column holding each row's Merkle
 inclusion path and signed seal), so `auditlens verify-export FILE --public-key seal.pub`
 checks it offline; rows not sealed yet carry an empty proof (and fail that check).
 """
@@ -37,7 +37,7 @@ from sql.event_filter import EventFilter
 from sql.event_store import record_event
 from sql.export_log import ExportHeader, finalise, insert_ended, insert_started
 from sql.gateway import Database, check_org_id
-from sql.vocabulary import EVENT_COLUMNS, EXPORT
+from sql.vocabulary import EXPORT, EXPORT_COLUMNS
 
 _log = logging.getLogger(__name__)
 
@@ -45,12 +45,6 @@ FORMATS = ("csv", "ndjson")
 REVIEW_THRESHOLD = 10_000
 RECORD_ATTEMPTS = 5
 EXPORT_TIMEOUT_MS = 600_000
-# The CSV/NDJSON columns (a contract with whoever reads the files): the stored columns but
-# the organisation (an export is one organisation's), then the store's sequence number.
-EXPORT_COLUMNS: tuple[str, ...] = (
-    *(c for c in EVENT_COLUMNS if c != "organization_id"),
-    "ingest_seq",
-)
 _MIME = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
 
 

@@ -10,24 +10,27 @@ import streamlit as st
 from dashboard import config_changes, drilldown, tables
 from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
+from dashboard.markdown_text import md
 from dashboard.period_widget import choose_period
 
 ctx = page_context("Config changes")
 period = choose_period(ctx.db, ctx.org, key="config_period", default="Last 30 days")
 
 st.subheader("Disabled and never re-enabled")
-# Reverts may come after the period: read from its start up to now.
-until_now = max(period.end, datetime.now(UTC) + timedelta(minutes=1))
+# The state as of now, whenever the switch went off: an alert disabled before the period and
+# still off is exactly what this list is for.
+now = datetime.now(UTC) + timedelta(minutes=1)
 with st.spinner("Looking for changes that were never undone…"):
-    since_start, cut = config_changes.config_change_events(
-        ctx.db, ctx.org, period.start, until_now, limit=20_000
-    )
-open_disables = config_changes.never_reverted(since_start)
-open_disables = open_disables[open_disables["event_time"] < period.end]
+    ever, cut = config_changes.config_history_until(ctx.db, ctx.org, now)
+open_disables = config_changes.never_reverted(ever)
 if open_disables.empty:
-    st.success("Everything disabled in this period was switched back on.")
+    st.success("Nothing that was switched off is still off now.")
 else:
-    st.warning(f"{len(open_disables):,} changes switched something off and nothing undid them.")
+    in_period = int((open_disables["event_time"] >= period.start).sum())
+    st.warning(
+        f"{len(open_disables):,} {'change' if len(open_disables) == 1 else 'changes'} switched"
+        f" something off that is still off now ({in_period:,} of them in this period)."
+    )
     st.dataframe(
         open_disables,
         key="config_never_reverted",
@@ -35,8 +38,9 @@ else:
         width="stretch",
         column_config=tables.column_config(open_disables),
     )
+st.caption("State as of now, whatever the period: every change before now was considered.")
 if cut:
-    st.caption("Only the newest 20,000 changes since the period start were considered.")
+    st.caption("Only the newest 50,000 configuration changes were considered.")
 
 st.subheader("Who changed what")
 with st.spinner("Loading changes…"):
@@ -63,6 +67,18 @@ picked = st.dataframe(
 rows = drilldown.selected_rows(picked)
 if rows:
     chosen = events.iloc[list(rows)]
+    for position, change in enumerate(chosen.to_dict("records")):
+        st.markdown(
+            f"**{md(change['event_action'])}** on {md(change['resource_type'] or '')}:"
+            f"{md(change['resource_id'] or '')} by"
+            f" {md(change['user_email'] or change['user_id'] or 'unknown')}"
+        )
+        diff = config_changes.change_diff(change["details"])
+        if diff.empty:
+            st.caption("This change names no fields; its details are below.")
+        else:
+            st.dataframe(diff, key=f"config_diff_{position}", hide_index=True, width="stretch")
+        st.json(config_changes.as_details(change["details"]), expanded=True)
     targets = chosen[["resource_type", "resource_id"]].fillna("").astype(str).to_numpy().tolist()
     offer_drilldown(
         ctx,

@@ -12,13 +12,14 @@ import streamlit as st
 from dashboard import explore_queries as q
 from dashboard import explore_state as state
 from dashboard import tables
-from dashboard.charts import timeline_figure
 from dashboard.context import page_context
 from dashboard.download_widget import offer_download
+from dashboard.explore_chart import explore_timeline_figure
+from dashboard.explore_suggestions import suggestions
 from dashboard.markdown_text import md
 from dashboard.resource_labels import resource_label
 from sql.event_filter import EventFilter, QuerySyntaxError
-from sql.vocabulary import DRILL_DOWN, FAMILIES, SEARCH, VIEW_ENTRY
+from sql.vocabulary import DRILL_DOWN, OWN_USE_ROLES, SEARCH, VIEW_ENTRY
 from usecases.exports import FORMATS
 
 
@@ -38,6 +39,7 @@ def _drill(target: EventFilter, source: str) -> None:
 
 
 ctx = page_context("Explore")
+may_see_own_use = ctx.role in OWN_USE_ROLES
 state.init_state(st.query_params.get("q", ""))
 arrived_by_link = st.query_params.get("q") and st.session_state.get("explore_recorded_link") != (
     ctx.org,
@@ -52,7 +54,8 @@ st.text_input(
     placeholder="user:john@company.com action:export resource:payment-logs "
     "created:2024-10-01..2024-12-31",
     help="Qualifiers: user: family: action: resource: resource_type: ip: session: created: "
-    "— repeat one to OR its values; anything else is text searched within details "
+    "stream:auditlens — repeat one to OR its values; a leading - leaves a term out"
+    " (-action:search); anything else is text searched within details "
     '(quote it when it has spaces: "level:error AND x").',
 )
 error = st.session_state.get(state.ERROR_KEY)
@@ -61,38 +64,22 @@ if isinstance(error, QuerySyntaxError):
     st.code(error.caret(), language=None)
 
 with st.expander("Filters", expanded=False):
+    # Offered values are those present in the organisation's events (or AuditLens's own use
+    # when that is shown); what is selected stays offered; anything else can be typed.
+    offered = suggestions(ctx.db, ctx.org, own_use=state.applied_filter().own_use)
     left, middle, right = st.columns(3)
-    left.multiselect(
-        "Users (id or email)",
-        st.session_state.get(state.WIDGET_KEYS["users"], []),
-        key=state.WIDGET_KEYS["users"],
-        accept_new_options=True,
-        on_change=state.on_widget_change,
-    )
-    left.multiselect(
-        "Families",
-        sorted(set(FAMILIES) | set(st.session_state.get(state.WIDGET_KEYS["families"], []))),
-        key=state.WIDGET_KEYS["families"],
-        accept_new_options=True,
-        on_change=state.on_widget_change,
-    )
-    left.multiselect(
-        "Actions",
-        sorted(
-            set(state.COMMON_ACTIONS) | set(st.session_state.get(state.WIDGET_KEYS["actions"], []))
-        ),
-        key=state.WIDGET_KEYS["actions"],
-        accept_new_options=True,
-        on_change=state.on_widget_change,
-    )
     for column, field, label in (
+        (left, "users", "Users (id or email)"),
+        (left, "families", "Families"),
+        (left, "actions", "Actions"),
         (middle, "resource_types", "Resource types"),
         (middle, "resources", "Resource ids"),
         (middle, "ips", "IP addresses or CIDR ranges"),
     ):
+        chosen = st.session_state.get(state.WIDGET_KEYS[field], [])
         column.multiselect(
             label,
-            st.session_state.get(state.WIDGET_KEYS[field], []),
+            list(dict.fromkeys([*chosen, *offered[field]])),
             key=state.WIDGET_KEYS[field],
             accept_new_options=True,
             on_change=state.on_widget_change,
@@ -105,9 +92,28 @@ with st.expander("Filters", expanded=False):
         right.date_input(
             "From – to (UTC days)", key=state.DATES_KEY, on_change=state.on_widget_change
         )
-    right.text_input("Text within details", key=state.TEXT_KEY, on_change=state.on_widget_change)
+    right.text_input(
+        "Text within details",
+        key=state.TEXT_KEY,
+        on_change=state.on_widget_change,
+        help="Words to find; -word leaves out events whose details contain it.",
+    )
+    if may_see_own_use:
+        right.toggle(
+            "AuditLens activity",
+            key=state.OWN_KEY,
+            on_change=state.on_widget_change,
+            help="This dashboard's own use (searches, views, exports, triage): the meta-audit,"
+            " kept apart from the organisation's events.",
+        )
 
 event_filter = state.applied_filter()
+if event_filter.own_use and not may_see_own_use:
+    st.error(
+        "AuditLens's own use (stream:auditlens) is shown to admins and auditors only;"
+        " showing the organisation's events."
+    )
+    event_filter = event_filter.with_values(own_use=False)
 applied_text = event_filter.to_query()
 # The URL carries the view, so it can be shared as a link.
 if applied_text:
@@ -120,8 +126,16 @@ elif "q" in st.query_params:
 st.caption(f"Showing {md(event_filter.describe())}.")
 
 # ---- figures ----------------------------------------------------------------------------------
+if st.session_state.get("explore_paged_view") != (ctx.org, applied_text):
+    st.session_state["explore_paged_view"] = (ctx.org, applied_text)
+    st.session_state[state.PAGES_KEY] = []
+cursors: list[q.Cursor] = st.session_state.setdefault(state.PAGES_KEY, [])
+# The count and the table from one snapshot, read before this view's search is recorded.
 with st.spinner("Counting events…"):
-    count, capped = q.count_events(ctx.db, ctx.org, event_filter)
+    snapshot = q.count_and_page(
+        ctx.db, ctx.org, event_filter, after=cursors[-1] if cursors else None
+    )
+count, capped = snapshot.count, snapshot.capped
 if arrived_by_link:
     st.session_state["explore_recorded_link"] = (ctx.org, st.query_params.get("q"))
     ctx.record(DRILL_DOWN, {"query": applied_text, "filter": event_filter.describe()})
@@ -148,12 +162,14 @@ def _timeline(event_filter: EventFilter, applied_text: str, capped: bool) -> Non
                 st.session_state["explore_timeline_asked"] = (ctx.org, applied_text)
                 st.rerun()
             return
-    start, end = q.time_bounds(ctx.db, ctx.org, event_filter)
-    bucket = q.bucket_for(start, end)
+    span = q.data_span(ctx.db, ctx.org, event_filter)
+    if span is None:
+        return
+    bins = q.bins_for(*span)
     with st.spinner("Drawing the timeline…"):
-        frame = q.timeline(ctx.db, ctx.org, event_filter, start, end, bucket)
+        frame = q.timeline(ctx.db, ctx.org, event_filter, bins)
     selection = st.plotly_chart(
-        timeline_figure(frame),
+        explore_timeline_figure(frame, bins),
         key="explore_timeline",
         on_select="rerun",
         selection_mode=("box", "points"),
@@ -161,7 +177,7 @@ def _timeline(event_filter: EventFilter, applied_text: str, capped: bool) -> Non
     points = _selected(selection, "points")
     times = [pd.Timestamp(p["x"]) for p in points if p.get("x") is not None]
     if times:
-        width = pd.Timedelta(hours=1) if bucket == "hour" else pd.Timedelta(days=1)
+        width = pd.Timedelta(bins.width)
         first, last = (t if t.tzinfo else t.tz_localize("UTC") for t in (min(times), max(times)))
         zoomed = event_filter.with_values(
             start=first.to_pydatetime(), end=(last + width).to_pydatetime()
@@ -174,14 +190,9 @@ def _timeline(event_filter: EventFilter, applied_text: str, capped: bool) -> Non
         )
 
 
-def _events_table(event_filter: EventFilter, applied_text: str) -> pd.DataFrame:
+def _events_table(page: pd.DataFrame, cursors: list[q.Cursor]) -> pd.DataFrame:
     """One page of raw events (keyset paging: never the whole table) with Newer/Older."""
-    if st.session_state.get("explore_paged_view") != (ctx.org, applied_text):
-        st.session_state["explore_paged_view"] = (ctx.org, applied_text)
-        st.session_state[state.PAGES_KEY] = []
-    cursors: list[q.Cursor] = st.session_state.setdefault(state.PAGES_KEY, [])
     page_no = len(cursors)
-    page = q.page_events(ctx.db, ctx.org, event_filter, after=cursors[-1] if cursors else None)
     first_row = page_no * q.PAGE_SIZE + 1
     st.caption(f"Events {first_row:,}–{first_row + len(page) - 1:,}, newest first.")
     shown = page.drop(columns=["ingest_seq"])
@@ -219,12 +230,12 @@ if count == 0:
     page = pd.DataFrame(columns=list(q.TABLE_COLUMNS))
 else:
     _timeline(event_filter, applied_text, capped)
-    page = _events_table(event_filter, applied_text)
+    page = _events_table(snapshot.page, cursors)
 
 # ---- one event and its session -----------------------------------------------------------------
 event_id = st.text_input("Event id", key="explore_event_id", help="or select a row above")
 if event_id:
-    detail = q.event_detail(ctx.db, ctx.org, event_id.strip())
+    detail = q.event_detail(ctx.db, ctx.org, event_id.strip(), own_use=event_filter.own_use)
     if detail is None:
         st.warning(f"No event {md(repr(event_id))} in {md(ctx.org)}.")
     else:
@@ -240,7 +251,9 @@ if event_id:
             else json.loads(detail["details"])
         )
         if detail["session_id"]:
-            others = q.session_events(ctx.db, ctx.org, detail["session_id"])
+            others = q.session_events(
+                ctx.db, ctx.org, detail["session_id"], own_use=event_filter.own_use
+            )
             # No code span: a backtick in the id would end it, and escapes do not apply inside.
             st.markdown(f"**Session {md(detail['session_id'])}: {len(others):,} event(s)**")
             st.dataframe(
@@ -250,7 +263,10 @@ if event_id:
                 "Explore this session",
                 key="explore_session_drill",
                 on_click=_drill,
-                args=(EventFilter(sessions=(detail["session_id"],)), "session"),
+                args=(
+                    EventFilter(sessions=(detail["session_id"],), own_use=event_filter.own_use),
+                    "session",
+                ),
             )
 
 # ---- export ----------------------------------------------------------------------------------
@@ -265,6 +281,24 @@ else:
         help="Anyone with the public key can then check the file offline:"
         " `auditlens verify-export FILE --public-key seal.pub`. Rows not sealed yet have no proof.",
     )
+    if with_proofs:
+        sealing = q.seal_state(ctx.db, ctx.org, event_filter)
+        if sealing.unsealed:
+            pending = (
+                f"more than {sealing.unsealed:,}" if sealing.capped else f"{sealing.unsealed:,}"
+            )
+            st.warning(
+                (
+                    "Nothing in this organisation is sealed yet, so no row can carry a proof:"
+                    if not sealing.any_seal
+                    else f"{pending} of these events arrived after the last seal and will"
+                    " have an empty proof:"
+                )
+                + " a seal signs what has arrived so far. To seal, an admin creates a signing"
+                " key once (`auditlens signing-key create --out seal.pem`, then"
+                " AUDITLENS_SIGNING_KEY_FILE=seal.pem) and runs `auditlens seal`; the"
+                " Integrity page shows the state."
+            )
     offer_download(
         ctx,
         event_filter,

@@ -43,6 +43,10 @@ DECLARE
     retention_guaranteed_until timestamptz NOT NULL,
     ingest_seq                 bigint      NOT NULL,
     ingest_xid                 xid8        NOT NULL,
+    -- AuditLens's own use (the meta-audit: dashboard searches, views, exports, triage), set
+    -- by the server from what record_event declares, never from what a producer sends; the
+    -- analysed organisation's charts, counts, rollups and detection leave these rows out.
+    own_use                    boolean     NOT NULL DEFAULT false,
     PRIMARY KEY (organization_id, id, event_time)
   $cols$;
 BEGIN

@@ -80,6 +80,8 @@ BEGIN
   NEW.received_at := now();
   NEW.ingest_seq := nextval('public.audit_events_ingest_seq'::regclass);
   NEW.ingest_xid := pg_catalog.pg_current_xact_id();
+  -- Only sql.event_store.record_event sets this (transaction-local, around its own insert).
+  NEW.own_use := coalesce(current_setting('auditlens.own_use', true), '') = 'on';
   NEW.retention_guaranteed_until := NEW.event_time + pg_catalog.make_interval(
     days => public.audit_retention_days(NEW.organization_id, NEW.event_type));
   RETURN NEW;

@@ -224,6 +224,7 @@ BEGIN
     SELECT organization_id, time_bucket(INTERVAL '1 hour', event_time) AS bucket,
            event_type, event_action, count(*) AS events
       FROM audit_events
+     WHERE NOT own_use
      GROUP BY organization_id, time_bucket(INTERVAL '1 hour', event_time), event_type,
               event_action
     WITH NO DATA
@@ -243,6 +244,7 @@ BEGIN
     SELECT organization_id, user_id, time_bucket(INTERVAL '1 hour', event_time) AS bucket,
            event_type, max(user_email) AS user_email, count(*) AS events
       FROM audit_events
+     WHERE NOT own_use
      GROUP BY organization_id, user_id, time_bucket(INTERVAL '1 hour', event_time), event_type
     WITH NO DATA
   $v$;

@@ -74,7 +74,11 @@ def raw_cte(
     if touched:
         columns = f"{columns.rstrip()}, {TOUCHED}"
         no_raw = f"{no_raw}, NULL::bigint AS touched"
-    select = f"UNION ALL SELECT {columns} FROM org_audit_events e CROSS JOIN org o WHERE "
+    # AuditLens's own use is its own stream, never part of the organisation's figures.
+    select = (
+        f"UNION ALL SELECT {columns} FROM org_audit_events e CROSS JOIN org o"
+        " WHERE NOT e.own_use AND "
+    )
     head = f"{_ORG_CTE},\n" if org else ""
     # :{p}pa0/:{p}pa1: the aligned part narrowed to the span of the organisation's events
     # past the watermark, which the read's first statement found in the same snapshot.

@@ -120,7 +120,7 @@ WITH o AS (
 )
 SELECT {columns}, {TOUCHED}
   FROM audit_events e {join} LEFT JOIN o ON o.organization_id = e.organization_id
- WHERE {where}""",
+ WHERE NOT e.own_use AND ({where})""",
         params,
     )
     return int(session.scalar("SELECT count(*) FROM rollup_delta"))

@@ -61,7 +61,8 @@ def _raw_count(db: Database, org: str, start: datetime, end: datetime) -> int:
     with db.org_session(org) as session:
         return int(
             session.scalar(
-                "SELECT count(*) FROM org_audit_events WHERE event_time >= :s AND event_time < :e",
+                "SELECT count(*) FROM org_audit_events"
+                " WHERE NOT own_use AND event_time >= :s AND event_time < :e",
                 {"s": start, "e": end},
             )
         )
