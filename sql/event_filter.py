@@ -201,9 +201,8 @@ class EventFilter:
             # folded by auditlens_fold_email (lower(), marked LEAKPROOF by the search migration):
             # behind the readers' security-barrier views only such a function can use its
             # index; with lower() itself the OR scanned the organisation's events.
-            emails = [u.lower() for u in self.users if "@" in u]
-            if emails:
-                params["f_emails"] = emails
+            if self.emails:
+                params["f_emails"] = list(self.emails)
                 clauses.append(
                     "(user_id = ANY(:f_users) OR auditlens_fold_email(user_email) = ANY(:f_emails))"
                 )
@@ -288,6 +287,12 @@ class EventFilter:
             elif isinstance(value, datetime):
                 out[f.name] = value.isoformat()
         return out
+
+    @property
+    def emails(self) -> tuple[str, ...]:
+        """The `user:` values that can be emails, folded as they are compared with
+        auditlens_fold_email(user_email) (legal holds store these too)."""
+        return tuple(u.lower() for u in self.users if "@" in u)
 
     @property
     def is_empty(self) -> bool:
