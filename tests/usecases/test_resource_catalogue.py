@@ -40,6 +40,24 @@ def test_words_of_ids():
     assert name_words("customerData") == ("customer", "data")
 
 
+@pytest.mark.parametrize(
+    ("rid", "word"),
+    [
+        ("payroll2024", "payroll"),
+        ("hr2023_exports", "hr"),
+        ("customers2023", "customer"),
+        ("SSNRecords", "ssn"),
+        ("PIIExport", "pii"),
+        ("APIKeys", "key"),
+        ("PIIs", "pii"),
+    ],
+)
+def test_a_year_or_an_acronym_glued_to_a_word_does_not_hide_it(rid, word):
+    # Ids name years and acronyms without separators; the word beside them still counts.
+    found = suggest_from_name(rid)
+    assert found is not None and word in " ".join(found.matched)
+
+
 def test_few_people_suggest_confidential_only_where_it_means_something():
     few = suggest("build-logs", "source", users=2, events=500, org_users=120)
     assert few is not None and few.level == "confidential" and "2 of 120" in few.reason
