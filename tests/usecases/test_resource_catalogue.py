@@ -124,3 +124,20 @@ def test_a_huge_typed_text_is_matched_exactly_or_not_at_all():
     long_id = "x" * 600
     assert find_resource(long_id, [*KNOWN, Known(long_id, None)]).exact is not None
     assert find_resource("payment " * 200, KNOWN) == find_resource("", [])
+
+
+def test_an_unknown_field_name_is_reported_as_text(tmp_path):
+    # The field name is the file's text: a newline or an escape in it must not reach the
+    # terminal as one, in JSON keys or in a CSV header.
+    hostile = "x\n\x1b[2Jall good"
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_text(
+        json.dumps({"resource_id": "a", "sensitivity": "restricted", hostile: 1}) + "\n"
+    )
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text(f'resource_id,sensitivity,"{hostile}"\r\na,restricted,1\r\n')
+    for path in (jsonl, csv_file):
+        good, errors = parse_file(path)
+        assert good == [] and len(errors) == 1
+        assert errors[0].isprintable(), errors[0]
+        assert "unknown" in errors[0]
