@@ -299,6 +299,12 @@ class EventFilter:
         return out
 
     @property
+    def emails(self) -> tuple[str, ...]:
+        """The `user:` values that can be emails, folded as they are compared with
+        auditlens_fold_email(user_email) (legal holds store these too)."""
+        return folded_emails(self.users)
+
+    @property
     def is_empty(self) -> bool:
         return self == EventFilter()
 
@@ -336,6 +342,12 @@ class EventFilter:
 # ---- helpers -------------------------------------------------------------------------------
 
 
+def folded_emails(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The `user:` values that can be emails (only a value with an @ can), lower-cased in
+    Python: the database's lower() under the C locale folds ASCII only."""
+    return tuple(u.lower() for u in values if "@" in u)
+
+
 def _match(name: str, values: tuple[str, ...], key: str, params: dict[str, Any]) -> str:
     """The clause "the field `name` is one of `values`", its parameters named after `key`."""
     if name == "users":
@@ -345,7 +357,7 @@ def _match(name: str, values: tuple[str, ...], key: str, params: dict[str, Any])
         # folded by auditlens_fold_email (lower(), marked LEAKPROOF by the search migration):
         # behind the readers' security-barrier views only such a function can use its
         # index; with lower() itself the OR scanned the organisation's events.
-        emails = [u.lower() for u in values if "@" in u]
+        emails = list(folded_emails(values))
         if emails:
             params[f"{key}_emails"] = emails
             return (

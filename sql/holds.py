@@ -73,6 +73,7 @@ def hold_filter(query: str) -> EventFilter:
 def _row_params(event_filter: EventFilter) -> dict[str, Any]:
     return {
         "users": list(event_filter.users),
+        "emails": list(event_filter.emails),
         "families": list(event_filter.families),
         "actions": list(event_filter.actions),
         "resource_types": list(event_filter.resource_types),
@@ -94,10 +95,11 @@ def place_hold(
     reference = _text(reference, "reference", MAX_REFERENCE)
     with db.admin() as session:
         row = session.execute(
-            "INSERT INTO audit_holds (organization_id, query, filter_text, users, families,"
-            " actions, resource_types, resources, sessions, networks, starts_at, ends_at,"
-            " reason, reference, placed_by) VALUES (:org, :query, :text, :users, :families,"
-            " :actions, :resource_types, :resources, :sessions, CAST(:networks AS inet[]),"
+            "INSERT INTO audit_holds (organization_id, query, filter_text, users, emails,"
+            " families, actions, resource_types, resources, sessions, networks, starts_at,"
+            " ends_at, reason, reference, placed_by) VALUES (:org, :query, :text, :users,"
+            " :emails, :families, :actions, :resource_types, :resources, :sessions,"
+            " CAST(:networks AS inet[]),"
             " :starts_at, :ends_at, :reason, :reference, :actor) RETURNING hold_id,"
             " organization_id, query, filter_text, reason, reference, placed_by, placed_at,"
             " lifted_by, lifted_at, lift_reason",

@@ -1,7 +1,8 @@
 """What a resource's id says about it: the name patterns behind suggested sensitivity levels.
 
-An id is split into words at every non-letter-or-digit and at lower-to-upper case changes
-(`source_payment_logs`, `payment-logs`, `HR-Events`, `customerData` all give their words), and a
+An id is split into words at every non-letter-or-digit, at lower-to-upper case changes, at the
+end of an acronym and between letters and digits (`source_payment_logs`, `payment-logs`,
+`HR-Events`, `customerData`, `SSNRecords`, `payroll2024` all give their words), and a
 pattern matches whole words only, so `hr` finds `hr-events` but not `chrome-logs`, and
 `card` finds `card-tokens` but not `discard-queue`. A trailing `s` is ignored (`payments`,
 `secrets`). This is the only place that reads meaning into names.
@@ -43,7 +44,12 @@ NAME_PATTERNS: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
     (("security",), "confidential", ("security",)),
 )
 
-_CASE_CHANGE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# Word breaks inside a run of letters and digits: lower to upper case (`customerData`), the end
+# of an acronym (`SSNRecords`, `PIIExport`; `PIIs` stays one word), and letters to digits or
+# back (`payroll2024`, `hr2023`): ids glue years and acronyms to the words that matter.
+_CASE_CHANGE = re.compile(
+    r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z]{2})|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])"
+)
 _NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
 
 

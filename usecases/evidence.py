@@ -50,8 +50,13 @@ def _write_new(path: Path, data: bytes) -> None:
         ) from None
     except OSError as exc:
         raise EvidencePackError(f"--out: cannot write {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+    except BaseException:
+        # A half-written file is not a pack; it is this call's own, so it goes.
+        path.unlink(missing_ok=True)
+        raise
 
 
 def create_pack(
@@ -97,7 +102,13 @@ def create_pack(
         data = html.encode("utf-8") if file_format == "html" else html_to_pdf(html)
         sha256 = hashlib.sha256(data).hexdigest()
         _write_new(out, data)
-        _write_new(signature_path(out), sign(data, org_id, key).encode())
+        try:
+            _write_new(signature_path(out), sign(data, org_id, key).encode())
+        except BaseException:
+            # An unsigned pack would pass for a filed one (the schedule skips what exists):
+            # the pack this call wrote goes with its failed signature.
+            out.unlink(missing_ok=True)
+            raise
         rows, complete = figures.rows_listed, True
     finally:
         with db.writer() as session:

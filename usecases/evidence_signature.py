@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from sql.errors import AuditLensError
 
 FORMAT = "auditlens-evidence-1"
 SUFFIX = ".sig"
+_HEX_KEY_ID = re.compile(r"[0-9a-f]{1,64}")
+_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class EvidenceSignatureError(AuditLensError):
@@ -70,6 +73,10 @@ def verify(document: bytes, signature_text: str, keys: PublicKeys) -> Verdict:
         org, claimed, kid = sig["organization_id"], sig["sha256"], sig["key_id"]
         if not all(isinstance(v, str) for v in (org, claimed, kid)):
             raise ValueError("organization_id, sha256 and key_id must be text")
+        # Whoever hands over a pack writes its .sig; these are printed, so they must be
+        # what they claim to be (hex), never text that could draw a line of its own.
+        if not _HEX_KEY_ID.fullmatch(kid) or not _HEX_SHA256.fullmatch(claimed):
+            raise ValueError("sha256 and key_id must be lower-case hex")
         raw = base64.b64decode(sig["signature"], validate=True)
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise EvidenceSignatureError(f"signature file: not an evidence signature: {exc}") from None

@@ -381,7 +381,8 @@ def _record_entry(record: Any) -> Entry:
         raise CatalogueError(f"must be an object with {', '.join(FIELDS)}")
     unknown = sorted(str(k) for k in record if k not in FIELDS)
     if unknown:
-        raise CatalogueError(f"{unknown[0]}: unknown field (known: {', '.join(FIELDS)})")
+        # The name is the file's text: quoted, so a newline or escape in it shows as one.
+        raise CatalogueError(f"{unknown[0]!r}: unknown field (known: {', '.join(FIELDS)})")
     return checked_entry(
         record.get("resource_id"),
         record.get("sensitivity"),
@@ -404,7 +405,7 @@ def _csv_records(raw: str) -> Iterable[tuple[str, Any]]:
             unknown = [c for c in header if c not in FIELDS]
             if unknown or "resource_id" not in header or "sensitivity" not in header:
                 what = (
-                    f"{unknown[0]}: unknown column"
+                    f"{unknown[0]!r}: unknown column"
                     if unknown
                     else "resource_id and sensitivity columns are required"
                 )

@@ -12,6 +12,9 @@ CREATE TABLE audit_holds (
   query           text        NOT NULL,
   filter_text     text        NOT NULL,
   users           text[]      NOT NULL DEFAULT '{}',  -- user id, or email when it holds an @
+  -- Those users that hold an @, folded as Explore folds them (EventFilter.emails): lower()
+  -- here would fold only ASCII under a C locale, and keep less than the query shows.
+  emails          text[]      NOT NULL DEFAULT '{}',
   families        text[]      NOT NULL DEFAULT '{}',
   actions         text[]      NOT NULL DEFAULT '{}',
   resource_types  text[]      NOT NULL DEFAULT '{}',
@@ -45,11 +48,11 @@ BEGIN
       RAISE EXCEPTION 'audit_holds: an update of hold % must lift it (lifted_by)', OLD.hold_id
         USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF (NEW.hold_id, NEW.organization_id, NEW.query, NEW.filter_text, NEW.users, NEW.families,
+    IF (NEW.hold_id, NEW.organization_id, NEW.query, NEW.filter_text, NEW.users, NEW.emails, NEW.families,
         NEW.actions, NEW.resource_types, NEW.resources, NEW.sessions, NEW.networks,
         NEW.starts_at, NEW.ends_at, NEW.reason, NEW.reference, NEW.placed_by, NEW.placed_at)
        IS DISTINCT FROM
-       (OLD.hold_id, OLD.organization_id, OLD.query, OLD.filter_text, OLD.users, OLD.families,
+       (OLD.hold_id, OLD.organization_id, OLD.query, OLD.filter_text, OLD.users, OLD.emails, OLD.families,
         OLD.actions, OLD.resource_types, OLD.resources, OLD.sessions, OLD.networks,
         OLD.starts_at, OLD.ends_at, OLD.reason, OLD.reference, OLD.placed_by, OLD.placed_at)
     THEN
@@ -72,7 +75,7 @@ CREATE TRIGGER audit_holds_no_truncate BEFORE TRUNCATE ON audit_holds
 
 -- Whether active hold `h` covers an event with these columns. Each criterion is "any" when
 -- empty; a NULL column never matches a non-empty criterion. Users match as Explore's user:
--- does (the id, or the email case-insensitively when the value holds an @).
+-- does (the id, or the email folded as Explore folds it when the value holds an @).
 CREATE FUNCTION audit_hold_covers(
   h audit_holds, org text, at timestamptz, family text, action text, uid text, email text,
   rtype text, rid text, sess text, ip inet
@@ -82,8 +85,7 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
      AND (h.starts_at IS NULL OR at >= h.starts_at)
      AND (h.ends_at IS NULL OR at < h.ends_at)
      AND (cardinality(h.users) = 0 OR coalesce(uid = ANY(h.users), false)
-          OR EXISTS (SELECT 1 FROM unnest(h.users) u
-                      WHERE strpos(u, '@') > 0 AND lower(u) = lower(email)))
+          OR coalesce(public.auditlens_fold_email(email) = ANY(h.emails), false))
      AND (cardinality(h.families) = 0 OR coalesce(family = ANY(h.families), false))
      AND (cardinality(h.actions) = 0 OR coalesce(action = ANY(h.actions), false))
      AND (cardinality(h.resource_types) = 0 OR coalesce(rtype = ANY(h.resource_types), false))

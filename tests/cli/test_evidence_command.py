@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +80,28 @@ def test_a_broken_signature_file_is_one_line(tmp_path, key_files):
         "auditlens: error: signature file: not an evidence signature:"
         " format is not auditlens-evidence-1\n"
     )
+
+
+def test_a_forged_signatures_key_id_cannot_print_a_verified_line(tmp_path, key_files):
+    # Whoever hands over a pack writes its .sig: the key id there is hostile text, and a
+    # newline in it would put a "verified" line of its choosing on the auditor's terminal.
+    folder = tmp_path / "with space"
+    folder.mkdir()
+    pack = folder / "p.html"
+    pack.write_text("<p>pack</p>")
+    forged = {
+        "format": "auditlens-evidence-1",
+        "organization_id": "org_a",
+        "sha256": hashlib.sha256(pack.read_bytes()).hexdigest(),
+        "key_id": f"x\n{pack}: verified: SHA-256 0, signed by key k for org_a\x1b[8m",
+        "signature": base64.b64encode(bytes(64)).decode(),
+    }
+    Path(f"{pack}.sig").write_text(json.dumps(forged))
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "verify-evidence", str(pack), "--public-key",
+         str(key_files[1])],
+        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin"},
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "\x1b" not in done.stderr, done.stderr

@@ -147,13 +147,13 @@ def test_import_names_each_bad_line_and_keeps_the_good_ones(real_org, tmp_path):
     done = CliRunner().invoke(app, ["resources", "import", str(lines), "--org", "org_real"])
     assert done.exit_code == 1
     assert "more.jsonl: line 2: not JSON" in done.output
-    assert "more.jsonl: line 3: colour: unknown field" in done.output
+    assert "more.jsonl: line 3: 'colour': unknown field" in done.output
     assert set(entries(real_org, "org_real")) == {"payment-logs", "build-logs", "hr-events"}
     # A header that is not the catalogue's refuses the file in one line, storing nothing.
     odd = tmp_path / "odd.csv"
     odd.write_text("id,level\nx,internal\n", encoding="utf-8")
     done = CliRunner().invoke(app, ["resources", "import", str(odd), "--org", "org_real"])
-    assert done.exit_code == 1 and "odd.csv: line 1: header: id: unknown column" in done.output
+    assert done.exit_code == 1 and "odd.csv: line 1: header: 'id': unknown column" in done.output
 
 
 def test_hostile_names_are_printed_as_typed(real_org):

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from sql.event_filter import EventFilter
 from sql.event_store import insert_events
 from sql.gateway import Database
 from sql.holds import HoldError, held_event_count, lift_hold, list_holds, place_hold
@@ -171,6 +172,26 @@ def test_criteria_match_as_explore_does(db: Database):
     place_hold(db, "org_a", "ip:10.0.0.0/8", reason="r", reference="C", actor="t")
     purge(db)
     assert _ids(db) == {"by_email", "in_net"}
+
+
+def test_a_hold_keeps_every_event_explore_shows_for_a_non_ascii_email(db: Database):
+    # Explore folds the typed email in Python and the stored one with auditlens_fold_email;
+    # the database's lower() under the C locale folds ASCII only, so the hold must fold the
+    # same way or it keeps fewer events than the query it was placed with shows.
+    with db.writer() as w:
+        insert_events(
+            w, [_expired("umlaut", user_id="u1", user_email="björn@corp.example", event_time=OLD)]
+        )
+    query = "user:BJÖRN@corp.example"
+    event_filter = EventFilter.parse(query)
+    where, params = event_filter.sql_for(db)
+    with db.org_session("org_a") as session:
+        shown = session.scalar(f"SELECT count(*) FROM org_audit_events WHERE {where}", params)
+    assert shown == 1
+    hold = place_hold(db, "org_a", query, reason="r", reference="C", actor="t")
+    assert held_event_count(db, "org_a", hold.hold_id) == 1
+    purge(db)
+    assert "umlaut" in _ids(db)
 
 
 def test_a_hold_is_never_edited_or_deleted(db: Database):

@@ -9,8 +9,10 @@ import pytest
 
 from integrity import keys as keymod
 from sql.gateway import Database
+from usecases import evidence
 from usecases.evidence import EvidencePackError
 from usecases.evidence_schedule import file_due_packs, finished_periods
+from usecases.evidence_signature import signature_path, verify
 
 
 def test_finished_periods_are_whole_and_over():
@@ -43,3 +45,27 @@ def test_each_period_is_filed_once(db: Database, tmp_path: Path):
         "org_a-evidence-2024-12.html",
         "org_a-evidence-2024-12.html.sig",
     ]
+
+
+def test_a_pack_whose_signing_failed_is_made_again_on_the_next_run(
+    db: Database, tmp_path: Path, monkeypatch
+):
+    # A run that dies between writing the pack and its signature (disk full, a key that
+    # cannot sign) must not leave an unsigned pack that later runs take as filed.
+    key = keymod.generate()
+    args = {"cadence": "monthly", "folder": tmp_path, "since": date(2024, 11, 1), "key": key,
+            "author": "t:cron", "file_format": "html", "today": date(2024, 12, 3)}  # fmt: skip
+
+    def no_space(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(evidence, "sign", no_space)
+    with pytest.raises(OSError):
+        file_due_packs(db, "org_a", **args)
+    monkeypatch.undo()
+    made = file_due_packs(db, "org_a", **args)
+    assert [p.path.name for p in made] == ["org_a-evidence-2024-11.html"]
+    pack = made[0].path
+    trusted = keymod.PublicKeys({key.key_id: key.public})
+    verdict = verify(pack.read_bytes(), signature_path(pack).read_text(), trusted)
+    assert verdict.ok, verdict.reason

@@ -40,6 +40,24 @@ def test_words_of_ids():
     assert name_words("customerData") == ("customer", "data")
 
 
+@pytest.mark.parametrize(
+    ("rid", "word"),
+    [
+        ("payroll2024", "payroll"),
+        ("hr2023_exports", "hr"),
+        ("customers2023", "customer"),
+        ("SSNRecords", "ssn"),
+        ("PIIExport", "pii"),
+        ("APIKeys", "key"),
+        ("PIIs", "pii"),
+    ],
+)
+def test_a_year_or_an_acronym_glued_to_a_word_does_not_hide_it(rid, word):
+    # Ids name years and acronyms without separators; the word beside them still counts.
+    found = suggest_from_name(rid)
+    assert found is not None and word in " ".join(found.matched)
+
+
 def test_few_people_suggest_confidential_only_where_it_means_something():
     few = suggest("build-logs", "source", users=2, events=500, org_users=120)
     assert few is not None and few.level == "confidential" and "2 of 120" in few.reason
@@ -106,3 +124,20 @@ def test_a_huge_typed_text_is_matched_exactly_or_not_at_all():
     long_id = "x" * 600
     assert find_resource(long_id, [*KNOWN, Known(long_id, None)]).exact is not None
     assert find_resource("payment " * 200, KNOWN) == find_resource("", [])
+
+
+def test_an_unknown_field_name_is_reported_as_text(tmp_path):
+    # The field name is the file's text: a newline or an escape in it must not reach the
+    # terminal as one, in JSON keys or in a CSV header.
+    hostile = "x\n\x1b[2Jall good"
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_text(
+        json.dumps({"resource_id": "a", "sensitivity": "restricted", hostile: 1}) + "\n"
+    )
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text(f'resource_id,sensitivity,"{hostile}"\r\na,restricted,1\r\n')
+    for path in (jsonl, csv_file):
+        good, errors = parse_file(path)
+        assert good == [] and len(errors) == 1
+        assert errors[0].isprintable(), errors[0]
+        assert "unknown" in errors[0]
