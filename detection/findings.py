@@ -145,6 +145,7 @@ SELECT f.finding_id, f.created_at, f.user_id, f.user_email, f.window_start, f.wi
      WHERE t.finding_id = f.finding_id ORDER BY t.triage_id DESC LIMIT 1
   ) t ON true
  WHERE (CAST(:since AS timestamptz) IS NULL OR f.window_end >= CAST(:since AS timestamptz))
+   AND (CAST(:until AS timestamptz) IS NULL OR f.window_start < CAST(:until AS timestamptz))
    AND (CAST(:status AS text) IS NULL OR coalesce(t.status, 'new') = CAST(:status AS text))
    AND f.severity = ANY(CAST(:severities AS text[]))
  ORDER BY f.score DESC, f.window_start DESC, f.finding_id
@@ -157,11 +158,15 @@ def list_findings(
     org: str,
     *,
     since: datetime | date | None = None,
+    until: datetime | None = None,
     status: str | None = None,
     min_severity: str | None = None,
     limit: int = 100,
 ) -> pd.DataFrame:
-    """Findings of one organisation, highest score first, with their current status."""
+    """Findings of one organisation, highest score first, with their current status.
+
+    `since` and `until` keep the findings whose activity window overlaps [since, until).
+    """
     if status is not None and status not in STATUSES:
         raise FindingError(f"status must be one of {', '.join(STATUSES)}, got: {status!r}")
     if min_severity is not None and min_severity not in SEVERITIES:
@@ -176,6 +181,7 @@ def list_findings(
             _LIST,
             {
                 "since": since,
+                "until": until,
                 "status": status,
                 "severities": list(SEVERITIES[floor:]),
                 "limit": limit,
@@ -258,3 +264,29 @@ def last_detected_day(db: Database, org: str) -> date | None:
     with db.org_session(org) as session:
         value = session.scalar("SELECT max(end_day) FROM org_detection_runs")
     return value
+
+
+@dataclass(frozen=True)
+class DetectionCoverage:
+    """Which UTC days detection has scored for an organisation, and when it last ran."""
+
+    first_day: date
+    last_day: date
+    last_run_at: datetime
+    runs: int
+
+
+def detection_coverage(db: Database, org: str) -> DetectionCoverage | None:
+    """The days every `detect` run of `org` covered together, and the newest run; None before
+    the first run."""
+    with db.org_session(org) as session:
+        rows = session.execute(
+            "SELECT min(start_day), max(end_day), max(started_at), count(*)"
+            " FROM org_detection_runs",
+            {},
+            max_rows=1,
+        ).rows
+    first, last, ran, runs = rows[0]
+    if not runs:
+        return None
+    return DetectionCoverage(first_day=first, last_day=last, last_run_at=ran, runs=int(runs))
