@@ -19,7 +19,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import session_cookie
+from dashboard import session_cookie, viewer_time
 from dashboard.markdown_text import md
 from dashboard.resources import database
 from sql.gateway import Database
@@ -287,6 +287,7 @@ def page_context(page_title: str) -> PageContext:
     role = viewer.memberships[org].role
     with st.sidebar:
         st.caption(f"Signed in as **{md(viewer.email)}** · {md(role)}")
+        viewer_time.render_switch()
         if st.button("Sign out", key="auditlens_sign_out"):
             sign_out(db)
             st.rerun()

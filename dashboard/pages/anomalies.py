@@ -18,6 +18,7 @@ from sql.vocabulary import VIEW_ENTRY
 FINDING_PARAM = "finding"
 _MAX_ID = 100
 _SAVED_KEY = "anomalies_triage_saved"
+_CHOSEN_KEY = "anomalies_finding"
 
 ctx = page_context("Anomalies")
 coverage = finding_queries.coverage(ctx.db, ctx.org)
@@ -70,10 +71,16 @@ if not table.empty:
         if st.query_params.get(FINDING_PARAM) != chosen:
             st.query_params[FINDING_PARAM] = chosen
 
-finding_id = str(st.query_params.get(FINDING_PARAM) or "")[:_MAX_ID]
+# The URL's finding, else this session's last one: the browser's Back from Explore restores
+# the page, not always its query string.
+finding_id = str(st.query_params.get(FINDING_PARAM) or st.session_state.get(_CHOSEN_KEY) or "")
+finding_id = finding_id[:_MAX_ID]
 finding = finding_queries.finding(ctx.db, ctx.org, finding_id) if finding_id else None
 if finding is None:
     st.stop()
+st.session_state[_CHOSEN_KEY] = finding_id
+if st.query_params.get(FINDING_PARAM) != finding_id:
+    st.query_params[FINDING_PARAM] = finding_id
 
 ctx.record(VIEW_ENTRY, {"finding_id": finding_id}, resource_id=f"finding/{finding_id}")
 st.subheader(md(finding["title"]))
