@@ -129,7 +129,16 @@ def filter_from_widgets(state: Any, *, now: datetime) -> EventFilter:
     texts = EventFilter.parse(_as_text_terms(text_box)).texts if text_box else ()
     current = applied_filter()
     start, end = _dates(state, now=now, current=current)
-    return EventFilter(**values, sessions=current.sessions, start=start, end=end, texts=texts)
+    return EventFilter(
+        **values,
+        sessions=current.sessions,
+        weekdays=current.weekdays,
+        hours=current.hours,
+        start=start,
+        end=end,
+        texts=texts,
+        time_zone=current.time_zone,
+    )
 
 
 def _as_text_terms(text: str) -> str:

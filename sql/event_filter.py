@@ -8,7 +8,9 @@ equal filter.
 Syntax: whitespace-separated terms. `key:value` qualifiers -- `user:` (id, or id or email
 when the value holds an `@`),
 `family:` (event_type), `action:`, `resource:` (resource id), `resource_type:`, `ip:`
-(address or CIDR), `session:`, `created:` (`2024-10-01..2024-12-31`, `>=2024-10-01`,
+(address or CIDR), `session:`, `weekday:` (`mon`..`sun`) and `hour:` (`0`..`23`), read
+in the zone `tz:` (an IANA name, UTC unless given, at most once), `created:`
+(`2024-10-01..2024-12-31`, `>=2024-10-01`,
 `<2025-01-01T08:00Z`, `2024-10-01..*`; ISO dates or datetimes, UTC unless an offset is
 given; a range's end is inclusive: a date means through the end of that day). Any other term
 is text searched within `details`; quote it with double quotes when it has spaces, a colon or
@@ -46,6 +48,8 @@ QUALIFIERS: dict[str, str] = {
     "resource": "resources",
     "ip": "ips",
     "session": "sessions",
+    "weekday": "weekdays",
+    "hour": "hours",
 }
 _COLUMNS = {
     "families": "event_type",
@@ -62,7 +66,19 @@ _WORDS = {
     "resources": "resource",
     "ips": "IP address",
     "sessions": "session",
+    "weekdays": "weekday",
+    "hours": "hour of day",
 }
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_NAMES = {name: name for name in WEEKDAYS} | {
+    full: full[:3]
+    for full in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+}
+# The local hour an event counts in, the rule of the hourly rollups and the heatmaps: the UTC
+# hour it falls in, shifted into the zone (differs from the wall clock only in zones whose
+# offset is not whole hours), so a heatmap cell and its query count the same events.
+LOCAL_HOUR_SQL = "(date_trunc('hour', event_time, 'UTC') AT TIME ZONE :f_tz)"
+_MAX_ZONE_LENGTH = 64
 
 
 class QuerySyntaxError(AuditLensError):
@@ -117,6 +133,31 @@ def _normalise_ip(value: str) -> str:
     return str(network)
 
 
+def _normalise_weekday(value: str) -> str:
+    day = _WEEKDAY_NAMES.get(value.lower())
+    if day is None and value.isdigit() and 1 <= int(value) <= 7:
+        day = WEEKDAYS[int(value) - 1]
+    if day is None:
+        raise QuerySyntaxError(f"weekday: needs mon..sun (or 1..7, Monday first), got: {value!r}")
+    return day
+
+
+def _normalise_hour(value: str) -> str:
+    if not (value.isascii() and value.isdigit() and len(value) <= 2 and int(value) <= 23):
+        raise QuerySyntaxError(f"hour: needs an hour of day 0..23, got: {value!r}")
+    return str(int(value))
+
+
+def _check_zone(value: str) -> str:
+    from zoneinfo import available_timezones
+
+    if not isinstance(value, str) or len(value) > _MAX_ZONE_LENGTH:
+        raise QuerySyntaxError("tz: needs an IANA time zone like Europe/Berlin")
+    if value != "UTC" and value not in available_timezones():
+        raise QuerySyntaxError(f"tz: unknown IANA time zone {value!r} (for example Europe/Berlin)")
+    return value
+
+
 # A day inside Python's datetime range on each side, so a range's day arithmetic (an end
 # written back as its inclusive last day, a date meaning through that day) cannot overflow.
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
@@ -150,9 +191,12 @@ class EventFilter:
     resources: tuple[str, ...] = ()
     ips: tuple[str, ...] = ()
     sessions: tuple[str, ...] = ()
+    weekdays: tuple[str, ...] = ()
+    hours: tuple[str, ...] = ()
     start: datetime | None = None
     end: datetime | None = None
     texts: tuple[str, ...] = field(default=())
+    time_zone: str | None = None
 
     def __post_init__(self) -> None:
         for name, key in [*((f, k) for k, f in QUALIFIERS.items()), ("texts", "text")]:
@@ -162,6 +206,10 @@ class EventFilter:
             cleaned = tuple(dict.fromkeys(_check_value(v, f"{key}: value") for v in values))
             if name == "ips":
                 cleaned = tuple(dict.fromkeys(_normalise_ip(v) for v in cleaned))
+            elif name == "weekdays":
+                cleaned = tuple(dict.fromkeys(_normalise_weekday(v) for v in cleaned))
+            elif name == "hours":
+                cleaned = tuple(dict.fromkeys(_normalise_hour(v) for v in cleaned))
             object.__setattr__(self, name, cleaned)
         for name in ("start", "end"):
             moment = getattr(self, name)
@@ -177,6 +225,8 @@ class EventFilter:
                     ) from None
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise QuerySyntaxError("created: the range ends before it starts")
+        if self.time_zone is not None:
+            object.__setattr__(self, "time_zone", _check_zone(self.time_zone))
 
     # ---- SQL -------------------------------------------------------------------------------
 
@@ -231,6 +281,14 @@ class EventFilter:
                     f" AND ip_address <<= CAST(:f_ip{i} AS inet))"
                 )
             clauses.append(f"({' OR '.join(alternatives)})")
+        if self.weekdays or self.hours:
+            params["f_tz"] = self.time_zone or "UTC"
+            if self.weekdays:
+                params["f_weekdays"] = [WEEKDAYS.index(d) + 1 for d in self.weekdays]
+                clauses.append(f"extract(isodow FROM {LOCAL_HOUR_SQL})::int = ANY(:f_weekdays)")
+            if self.hours:
+                params["f_hours"] = [int(h) for h in self.hours]
+                clauses.append(f"extract(hour FROM {LOCAL_HOUR_SQL})::int = ANY(:f_hours)")
         if self.start is not None:
             params["f_start"] = self.start
             clauses.append("event_time >= :f_start")
@@ -272,6 +330,8 @@ class EventFilter:
             parts.append(f"time at or after {_words_time(self.start)}")
         elif self.end is not None:
             parts.append(f"time before {_words_time(self.end)}")
+        if self.time_zone is not None and (self.weekdays or self.hours):
+            parts.append(f"weekday and hour read in {self.time_zone}")
         for text in self.texts:
             parts.append(f"details contain {json.dumps(text, ensure_ascii=False)}")
         if not parts:
@@ -307,6 +367,8 @@ class EventFilter:
         created = _created_query(self.start, self.end)
         if created:
             terms.append(f"created:{created}")
+        if self.time_zone is not None:
+            terms.append(f"tz:{_quote(self.time_zone, qualifier=True)}")
         terms.extend(_quote(t, qualifier=False) for t in self.texts)
         return " ".join(terms)
 
@@ -427,6 +489,7 @@ class _Parser:
                 raise self.error(f"control character U+{ord(c):04X} is not allowed", i)
         values: dict[str, list[str]] = {name: [] for name in (*QUALIFIERS.values(), "texts")}
         created: _Term | None = None
+        zone: _Term | None = None
         for count, term in enumerate(self.terms(), start=1):
             if count > MAX_TERMS:
                 raise self.error(f"the query has more than {MAX_TERMS} terms", term.position)
@@ -436,13 +499,20 @@ class _Parser:
                 if created is not None:
                     raise self.error("created: may appear only once", term.position)
                 created = term
+            elif term.key == "tz":
+                if zone is not None:
+                    raise self.error("tz: may appear only once", term.position)
+                zone = term
             else:
                 values[QUALIFIERS[term.key]].append(term.value)
             self.check_term(term)
         start, end = self.created(created) if created else (None, None)
         try:
             return EventFilter(
-                **{name: tuple(v) for name, v in values.items()}, start=start, end=end
+                **{name: tuple(v) for name, v in values.items()},
+                start=start,
+                end=end,
+                time_zone=zone.value if zone else None,
             )
         except QuerySyntaxError as exc:  # pragma: no cover - check_term catches these first
             raise self.error(exc.message, 0) from None
@@ -453,6 +523,12 @@ class _Parser:
             _check_value(term.value, what)
             if term.key == "ip":
                 _normalise_ip(term.value)
+            elif term.key == "weekday":
+                _normalise_weekday(term.value)
+            elif term.key == "hour":
+                _normalise_hour(term.value)
+            elif term.key == "tz":
+                _check_zone(term.value)
         except QuerySyntaxError as exc:
             raise self.error(exc.message, term.value_position) from None
 
@@ -475,8 +551,8 @@ class _Parser:
                 end += 1
             if end < n and text[end] == ":":
                 key = text[start:end].lower()
-                if key not in QUALIFIERS and key != "created":
-                    known = ", ".join([*QUALIFIERS, "created"])
+                if key not in QUALIFIERS and key not in ("created", "tz"):
+                    known = ", ".join([*QUALIFIERS, "tz", "created"])
                     raise self.error(
                         f"unknown qualifier {text[start:end]!r}: use one of {known}, "
                         "or put the text in double quotes to search for it",
