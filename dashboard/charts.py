@@ -24,9 +24,10 @@ FAMILY_COLORS: Mapping[str, str] = {
     "login": "#059669",
     "api_call": "#64748b",
 }
+_HEIGHT = 320
 _LAYOUT = {
     "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
-    "height": 320,
+    "height": _HEIGHT,
     "legend": {"orientation": "h", "y": -0.2},
     "separators": ".,",
 }
@@ -73,13 +74,26 @@ def ranking_figure(
     return fig
 
 
+MATRIX_ROW_PX = 22
+
+
 def matrix_figure(
-    matrix: pd.DataFrame, title: str, x_title: str, y_title: str, keys: str = "cell"
+    matrix: pd.DataFrame,
+    title: str,
+    x_title: str,
+    y_title: str,
+    keys: str = "cell",
+    *,
+    row_labels: Mapping[str, str] | None = None,
+    unit: str = "events",
 ) -> go.Figure:
     """A heatmap of square markers, one per cell with events; customdata = (row, column).
 
-    Cells are ordered as in `matrix` (rows top to bottom, columns left to right).
+    Cells are ordered as in `matrix` (rows top to bottom, columns left to right). Every row
+    and column is labelled (`row_labels` names rows, e.g. a user's email for their id), and
+    the figure grows with its rows so each stays readable.
     """
+    names = dict(row_labels or {})
     fig = go.Figure()
     rows, columns, counts = [], [], []
     for row_label, row in matrix.iterrows():
@@ -88,7 +102,7 @@ def matrix_figure(
                 rows.append(str(row_label))
                 columns.append(str(column_label))
                 counts.append(int(count))
-    shown_rows = [plot_text(r) for r in rows]
+    shown_rows = [plot_text(names.get(r, r)) for r in rows]
     shown_columns = [plot_text(c) for c in columns]
     if counts:
         peak = max(counts)
@@ -111,7 +125,9 @@ def matrix_figure(
             hovertemplate=template_text(y_title)
             + " %{y}, "
             + template_text(x_title)
-            + " %{x}: %{text} events<extra></extra>",
+            + " %{x}: %{text} "
+            + template_text(unit)
+            + "<extra></extra>",
             name=plot_text(keys),
         )
     fig.update_xaxes(
@@ -119,14 +135,22 @@ def matrix_figure(
         type="category",
         categoryorder="array",
         categoryarray=[plot_text(c) for c in matrix.columns],
+        tickmode="linear",
+        dtick=1,
     )
     fig.update_yaxes(
         title=plot_text(y_title),
         type="category",
         categoryorder="array",
-        categoryarray=[plot_text(r) for r in matrix.index][::-1],
+        categoryarray=[plot_text(names.get(str(r), str(r))) for r in matrix.index][::-1],
+        tickmode="linear",
+        dtick=1,
+        automargin=True,
     )
-    fig.update_layout(title=plot_text(title), clickmode="event+select", **_LAYOUT)
+    if counts:
+        fig.update_traces(marker_colorbar_title_text=plot_text(unit))
+    layout = {**_LAYOUT, "height": max(_HEIGHT, MATRIX_ROW_PX * len(matrix) + 140)}
+    fig.update_layout(title=plot_text(title), clickmode="event+select", **layout)
     return fig
 
 
