@@ -33,8 +33,11 @@ _LAYOUT = {
 }
 
 
-def timeline_figure(timeline: pd.DataFrame) -> go.Figure:
-    """Events per bucket stacked by family; customdata = (event_type,)."""
+def timeline_figure(timeline: pd.DataFrame, bucket: str | None = None) -> go.Figure:
+    """Events per bucket stacked by family; customdata = (event_type,).
+
+    `bucket` ("hour", "day") names the bin size in the axis titles; buckets are UTC.
+    """
     fig = go.Figure()
     if not timeline.empty:
         per_family = pd.DataFrame(
@@ -49,6 +52,8 @@ def timeline_figure(timeline: pd.DataFrame) -> go.Figure:
                 customdata=[[family]] * len(rows),
                 hovertemplate="%{x}<br>" + template_text(family) + ": %{y:,}<extra></extra>",
             )
+    fig.update_xaxes(title=f"time (UTC, one bar per {bucket})" if bucket else "time (UTC)")
+    fig.update_yaxes(title=f"events per {bucket}" if bucket else "events")
     fig.update_layout(barmode="stack", title="Events over time", **_LAYOUT)
     fig.update_layout(dragmode="select", clickmode="event+select")
     return fig
@@ -69,6 +74,7 @@ def ranking_figure(
             marker_color="#2563eb",
             hovertemplate="%{y}: %{x:,}<extra></extra>",
         )
+    fig.update_xaxes(title=plot_text(value))
     fig.update_layout(title=plot_text(title), **_LAYOUT)
     fig.update_layout(clickmode="event+select", showlegend=False)
     return fig
@@ -160,5 +166,7 @@ def baseline_figure(comparison: pd.DataFrame, day_label: str) -> go.Figure:
     if not comparison.empty:
         fig.add_bar(x=comparison["feature"], y=comparison["baseline_mean"], name="baseline (mean)")
         fig.add_bar(x=comparison["feature"], y=comparison["day"], name=plot_text(day_label))
+    fig.update_xaxes(title="feature")
+    fig.update_yaxes(title="count per day (UTC days)")
     fig.update_layout(barmode="group", title="Baseline against the day", **_LAYOUT)
     return fig

@@ -43,7 +43,7 @@ for column, (family, count) in zip(st.columns(max(len(families), 1)), families, 
 with st.spinner("Loading the timeline…"):
     timeline = overview_queries.timeline(ctx.db, ctx.org, period.start, period.end, period.bucket)
 picked = st.plotly_chart(
-    charts.timeline_figure(timeline),
+    charts.timeline_figure(timeline, period.bucket),
     key="overview_timeline",
     on_select="rerun",
     selection_mode=("points", "box"),

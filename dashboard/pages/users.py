@@ -65,7 +65,9 @@ with st.spinner("Loading the heatmap…"):
     )
 grid = user_patterns.weekday_hour_matrix(cells)
 picked_cells = st.plotly_chart(
-    charts.matrix_figure(grid, "Events by weekday and hour", "hour", "weekday"),
+    charts.matrix_figure(
+        grid, "Events by weekday and hour", f"hour of day ({time_zone})", "weekday"
+    ),
     key="users_heatmap",
     on_select="rerun",
     selection_mode=("points", "box"),
