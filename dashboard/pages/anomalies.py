@@ -84,13 +84,13 @@ if st.query_params.get(FINDING_PARAM) != finding_id:
 
 ctx.record(VIEW_ENTRY, {"finding_id": finding_id}, resource_id=f"finding/{finding_id}")
 st.subheader(md(finding["title"]))
-head = st.columns(4)
+head = st.columns(3)
 head[0].metric("Status", finding["status"])
 head[1].metric("Severity", finding["severity"])
 head[2].metric("Score", f"{float(finding['score']):.2f}")
-head[3].metric("User", finding["user_email"] or finding["user_id"])
 st.markdown(
-    f"Activity from {viewer_time.moment_text(finding['window_start'])} "
+    f"{md(finding['user_email'] or finding['user_id'])} · activity from "
+    f"{viewer_time.moment_text(finding['window_start'])} "
     f"to {viewer_time.moment_text(finding['window_end'])}"
 )
 st.markdown(md(finding["explanation"]))
