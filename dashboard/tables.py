@@ -62,8 +62,10 @@ def column_config(frame: pd.DataFrame, **overrides: Any) -> dict[str, Any]:
     for name, dtype in frame.dtypes.items():
         label = heading(str(name))
         if _is_time(dtype):
+            # The zone the values are in (prepare() puts them in the viewer's; naive is UTC).
+            zone = str(dtype.tz) if isinstance(dtype, pd.DatetimeTZDtype) else "UTC"
             config[str(name)] = st.column_config.DatetimeColumn(
-                viewer_time.heading(label), format=TIME_FORMAT
+                f"{label} ({zone})", format=TIME_FORMAT
             )
         elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
             config[str(name)] = st.column_config.NumberColumn(label, format=COUNT_FORMAT)

@@ -55,6 +55,8 @@ def test_headings_are_words_times_state_their_zone_and_nothing_reads_none():
     assert config["event_time"]["label"] == "Time (UTC)"
     shown = tables.prepare(frame)
     assert list(shown["user_email"]) == ["—", "ann@x.com"]
+    berlin = frame.assign(event_time=frame["event_time"].dt.tz_convert("Europe/Berlin"))
+    assert tables.column_config(berlin)["event_time"]["label"] == "Time (Europe/Berlin)"
     assert "None" not in shown.astype(str).to_string()
     assert (
         tables.plural(1, "change") == "1 change" and tables.plural(1247, "event") == "1,247 events"
