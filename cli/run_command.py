@@ -11,8 +11,9 @@ from pathlib import Path
 import typer
 
 from cli import app, err_console
+from cli.demo_sealing import seal_out_of_the_box
 from integrity.seal_schedule import background_sealing
-from simulator.demo import seed_demo
+from simulator.demo import DEMO_ORG, seed_demo
 from sql.gateway import Database
 from sql.migrate import migrate
 from sql.settings import DATABASE_URL_ENV
@@ -58,6 +59,8 @@ def run(
                 f" simulated events (labels: {seeded.labels_path})"
             )
             _detect_demo(db, seeded.labels_path)
+        # Before the environment is copied for the dashboard and the sealer starts.
+        seal_out_of_the_box(db, DEMO_ORG, err_console.print)
         demo_password = ensure_demo_admin(db)
         if demo_password:
             typer.echo(

@@ -1,6 +1,7 @@
 """The AuditLens dashboard (Streamlit). Pages only wire widgets to the read-side modules.
 
-Without a live session the navigation holds nothing but the sign-in page. Served through
+Without a live session every page's address shows the sign-in form, and signing in opens
+the page (and query) that was asked for. Served through
 `dashboard/server.py`, the session also lives in an HttpOnly cookie (survives reloads).
 Pages are listed in PAGES; a listed page without its file stops the app with an error naming
 it (a mistyped name would otherwise drop the page from the menu unnoticed).
@@ -34,8 +35,16 @@ if _missing:
 st.set_page_config(page_title="AuditLens", page_icon=":material/policy:", layout="wide")
 db = database()
 if current_viewer(db) is None:
+    # Every page's address answers with the sign-in form: a deep link (/explore?q=...) shows
+    # the form instead of "Page not found", and since a page's identity is its url_path, the
+    # rerun after sign-in runs the page that was asked for, with its query intact.
     navigation = st.navigation(
-        [st.Page(lambda: render_sign_in(db), title="Sign in", icon=":material/login:")],
+        [
+            st.Page(
+                lambda: render_sign_in(db), title="Sign in", icon=":material/login:", url_path=path
+            )
+            for *_, path in PAGES
+        ],
         position="hidden",
     )
 else:

@@ -24,16 +24,20 @@ FAMILY_COLORS: Mapping[str, str] = {
     "login": "#059669",
     "api_call": "#64748b",
 }
+_HEIGHT = 320
 _LAYOUT = {
     "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
-    "height": 320,
+    "height": _HEIGHT,
     "legend": {"orientation": "h", "y": -0.2},
     "separators": ".,",
 }
 
 
-def timeline_figure(timeline: pd.DataFrame) -> go.Figure:
-    """Events per bucket stacked by family; customdata = (event_type,)."""
+def timeline_figure(timeline: pd.DataFrame, bucket: str | None = None) -> go.Figure:
+    """Events per bucket stacked by family; customdata = (event_type,).
+
+    `bucket` ("hour", "day") names the bin size in the axis titles; buckets are UTC.
+    """
     fig = go.Figure()
     if not timeline.empty:
         per_family = pd.DataFrame(
@@ -48,6 +52,8 @@ def timeline_figure(timeline: pd.DataFrame) -> go.Figure:
                 customdata=[[family]] * len(rows),
                 hovertemplate="%{x}<br>" + template_text(family) + ": %{y:,}<extra></extra>",
             )
+    fig.update_xaxes(title=f"time (UTC, one bar per {bucket})" if bucket else "time (UTC)")
+    fig.update_yaxes(title=f"events per {bucket}" if bucket else "events")
     fig.update_layout(barmode="stack", title="Events over time", **_LAYOUT)
     fig.update_layout(dragmode="select", clickmode="event+select")
     return fig
@@ -68,18 +74,32 @@ def ranking_figure(
             marker_color="#2563eb",
             hovertemplate="%{y}: %{x:,}<extra></extra>",
         )
+    fig.update_xaxes(title=plot_text(value))
     fig.update_layout(title=plot_text(title), **_LAYOUT)
     fig.update_layout(clickmode="event+select", showlegend=False)
     return fig
 
 
+MATRIX_ROW_PX = 22
+
+
 def matrix_figure(
-    matrix: pd.DataFrame, title: str, x_title: str, y_title: str, keys: str = "cell"
+    matrix: pd.DataFrame,
+    title: str,
+    x_title: str,
+    y_title: str,
+    keys: str = "cell",
+    *,
+    row_labels: Mapping[str, str] | None = None,
+    unit: str = "events",
 ) -> go.Figure:
     """A heatmap of square markers, one per cell with events; customdata = (row, column).
 
-    Cells are ordered as in `matrix` (rows top to bottom, columns left to right).
+    Cells are ordered as in `matrix` (rows top to bottom, columns left to right). Every row
+    and column is labelled (`row_labels` names rows, e.g. a user's email for their id), and
+    the figure grows with its rows so each stays readable.
     """
+    names = dict(row_labels or {})
     fig = go.Figure()
     rows, columns, counts = [], [], []
     for row_label, row in matrix.iterrows():
@@ -88,7 +108,7 @@ def matrix_figure(
                 rows.append(str(row_label))
                 columns.append(str(column_label))
                 counts.append(int(count))
-    shown_rows = [plot_text(r) for r in rows]
+    shown_rows = [plot_text(names.get(r, r)) for r in rows]
     shown_columns = [plot_text(c) for c in columns]
     if counts:
         peak = max(counts)
@@ -111,7 +131,9 @@ def matrix_figure(
             hovertemplate=template_text(y_title)
             + " %{y}, "
             + template_text(x_title)
-            + " %{x}: %{text} events<extra></extra>",
+            + " %{x}: %{text} "
+            + template_text(unit)
+            + "<extra></extra>",
             name=plot_text(keys),
         )
     fig.update_xaxes(
@@ -119,14 +141,22 @@ def matrix_figure(
         type="category",
         categoryorder="array",
         categoryarray=[plot_text(c) for c in matrix.columns],
+        tickmode="linear",
+        dtick=1,
     )
     fig.update_yaxes(
         title=plot_text(y_title),
         type="category",
         categoryorder="array",
-        categoryarray=[plot_text(r) for r in matrix.index][::-1],
+        categoryarray=[plot_text(names.get(str(r), str(r))) for r in matrix.index][::-1],
+        tickmode="linear",
+        dtick=1,
+        automargin=True,
     )
-    fig.update_layout(title=plot_text(title), clickmode="event+select", **_LAYOUT)
+    if counts:
+        fig.update_traces(marker_colorbar_title_text=plot_text(unit))
+    layout = {**_LAYOUT, "height": max(_HEIGHT, MATRIX_ROW_PX * len(matrix) + 140)}
+    fig.update_layout(title=plot_text(title), clickmode="event+select", **layout)
     return fig
 
 
@@ -136,5 +166,7 @@ def baseline_figure(comparison: pd.DataFrame, day_label: str) -> go.Figure:
     if not comparison.empty:
         fig.add_bar(x=comparison["feature"], y=comparison["baseline_mean"], name="baseline (mean)")
         fig.add_bar(x=comparison["feature"], y=comparison["day"], name=plot_text(day_label))
+    fig.update_xaxes(title="feature")
+    fig.update_yaxes(title="count per day (UTC days)")
     fig.update_layout(barmode="group", title="Baseline against the day", **_LAYOUT)
     return fig

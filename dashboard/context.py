@@ -19,7 +19,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import session_cookie
+from dashboard import session_cookie, viewer_time
 from dashboard.markdown_text import md
 from dashboard.resources import database
 from sql.gateway import Database
@@ -28,6 +28,7 @@ from usecases import accounts
 from usecases.accounts import Viewer
 from usecases.self_audit import record_dashboard_event
 
+SIGN_IN_WIDTH = 420  # pixels
 SESSION_TOKEN_KEY = "auditlens_session_token"  # noqa: S105 - a state key, not a secret
 ORG_KEY = "auditlens_org"
 _LAST_RECORDED_KEY = "auditlens_last_recorded"
@@ -226,7 +227,8 @@ def render_sign_in(db: Database) -> None:
             return
         st.button("Sign in with single sign-on", key="signin_oidc", on_click=st.login)
         st.divider()
-    with st.form("signin_form"):
+    # A form of normal width, not the wide layout's full page.
+    with st.container(width=SIGN_IN_WIDTH), st.form("signin_form"):
         email = st.text_input("Email", key="signin_email")
         password = st.text_input("Password", type="password", key="signin_password")
         submitted = st.form_submit_button("Sign in", type="primary")
@@ -287,6 +289,7 @@ def page_context(page_title: str) -> PageContext:
     role = viewer.memberships[org].role
     with st.sidebar:
         st.caption(f"Signed in as **{md(viewer.email)}** · {md(role)}")
+        viewer_time.render_switch()
         if st.button("Sign out", key="auditlens_sign_out"):
             sign_out(db)
             st.rerun()

@@ -95,6 +95,36 @@ def matrix_selection_cells(points: Sequence[Mapping[str, Any]]) -> list[tuple[st
     return cells
 
 
+def heatmap_cells_query(
+    user_id: str,
+    start: datetime,
+    end: datetime,
+    time_zone: str,
+    cells: Sequence[tuple[str, int]],
+    counts: Mapping[tuple[str, int], int],
+) -> str | None:
+    """One user's events in heatmap cells (weekday label, hour) of `time_zone` in [start, end).
+
+    The syntax ANDs `weekday:` with `hour:`, so the query names every weekday x hour of the
+    selection: exact when each cell of that product is selected or empty (`counts`: events
+    per cell). None otherwise (two diagonal cells): no query could say only those.
+    """
+    if not cells:
+        return None
+    days = sorted({d for d, _ in cells}, key=lambda d: d.lower())
+    hours = sorted({int(h) for _, h in cells})
+    picked = {(d, int(h)) for d, h in cells}
+    if any((d, h) not in picked and counts.get((d, h), 0) for d in days for h in hours):
+        return None
+    return join(
+        f"user:{quote(user_id)}",
+        *(f"weekday:{d.lower()}" for d in days),
+        *(f"hour:{h}" for h in hours),
+        created(start, end),
+        f"tz:{quote(time_zone)}" if time_zone != "UTC" else None,
+    )
+
+
 def users_days_query(cells: Sequence[tuple[str, str]]) -> str | None:
     """Users-by-day cells -> those users (ORed) over the span of those days."""
     if not cells:

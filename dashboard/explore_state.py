@@ -137,11 +137,14 @@ def filter_from_widgets(state: Any, *, now: datetime) -> EventFilter:
     return EventFilter(
         **values,
         sessions=current.sessions,
+        weekdays=current.weekdays,
+        hours=current.hours,
         start=start,
         end=end,
         texts=from_box.texts,
         excluded=excluded,
         own_use=bool(state.get(OWN_KEY)),
+        time_zone=current.time_zone,
     )
 
 

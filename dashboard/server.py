@@ -12,11 +12,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.starlette import App
 
 from dashboard.download_route import download_routes
 from dashboard.resources import database
 from dashboard.session_cookie import base_path, cookie_routes
+
+# app.py declares its pages with st.navigation. Streamlit sees the `pages/` folder beside it and,
+# until some session has called st.navigation, routes by file name (its older multipage mode):
+# /integrity was "Page not found" and the sidebar listed the files. st.navigation itself sets
+# this flag; setting it before the first session makes every session route by st.navigation.
+PagesManager.uses_pages_directory = False
 
 app = App(
     Path(__file__).resolve().with_name("app.py"),

@@ -170,6 +170,7 @@ _FILTERED = """
      WHERE t.finding_id = f.finding_id ORDER BY t.triage_id DESC LIMIT 1
   ) t ON true
  WHERE (CAST(:since AS timestamptz) IS NULL OR f.window_end >= CAST(:since AS timestamptz))
+   AND (CAST(:until AS timestamptz) IS NULL OR f.window_start < CAST(:until AS timestamptz))
    AND (CAST(:status AS text) IS NULL OR coalesce(t.status, 'new') = CAST(:status AS text))
    AND f.severity = ANY(CAST(:severities AS text[]))
 """
@@ -187,7 +188,10 @@ _COUNT = "SELECT count(*)" + _FILTERED
 
 
 def _filter_params(
-    since: datetime | date | None, status: str | None, min_severity: str | None
+    since: datetime | date | None,
+    until: datetime | date | None,
+    status: str | None,
+    min_severity: str | None,
 ) -> dict[str, Any]:
     if status is not None and status not in STATUSES:
         raise FindingError(f"status must be one of {', '.join(STATUSES)}, got: {status!r}")
@@ -196,7 +200,12 @@ def _filter_params(
             f"min_severity must be one of {', '.join(SEVERITIES)}, got: {min_severity!r}"
         )
     floor = SEVERITIES.index(min_severity) if min_severity else 0
-    return {"since": since, "status": status, "severities": list(SEVERITIES[floor:])}
+    return {
+        "since": since,
+        "until": until,
+        "status": status,
+        "severities": list(SEVERITIES[floor:]),
+    }
 
 
 def list_findings(
@@ -204,12 +213,16 @@ def list_findings(
     org: str,
     *,
     since: datetime | date | None = None,
+    until: datetime | None = None,
     status: str | None = None,
     min_severity: str | None = None,
     limit: int = 100,
 ) -> pd.DataFrame:
-    """Findings of one organisation, highest score first, with their current status."""
-    params = _filter_params(since, status, min_severity)
+    """Findings of one organisation, highest score first, with their current status.
+
+    `since` and `until` keep the findings whose activity window overlaps [since, until).
+    """
+    params = _filter_params(since, until, status, min_severity)
     if not isinstance(limit, int) or not 1 <= limit <= 100_000:
         raise FindingError(f"limit must be between 1 and 100000, got: {limit!r}")
     with db.org_session(org) as session:
@@ -227,11 +240,12 @@ def count_findings(
     org: str,
     *,
     since: datetime | date | None = None,
+    until: datetime | date | None = None,
     status: str | None = None,
     min_severity: str | None = None,
 ) -> int:
     """How many findings `list_findings` would return with no limit."""
-    params = _filter_params(since, status, min_severity)
+    params = _filter_params(since, until, status, min_severity)
     with db.org_session(org) as session:
         return int(session.scalar(_COUNT, params))
 
@@ -327,3 +341,29 @@ def schedule_state(db: Database, org: str) -> ScheduleState | None:
             max_rows=1,
         ).rows
     return ScheduleState(*rows[0]) if rows else None
+
+
+@dataclass(frozen=True)
+class DetectionCoverage:
+    """Which UTC days detection has scored for an organisation, and when it last ran."""
+
+    first_day: date
+    last_day: date
+    last_run_at: datetime
+    runs: int
+
+
+def detection_coverage(db: Database, org: str) -> DetectionCoverage | None:
+    """The days every `detect` run of `org` covered together, and the newest run; None before
+    the first run."""
+    with db.org_session(org) as session:
+        rows = session.execute(
+            "SELECT min(start_day), max(end_day), max(started_at), count(*)"
+            " FROM org_detection_runs",
+            {},
+            max_rows=1,
+        ).rows
+    first, last, ran, runs = rows[0]
+    if not runs:
+        return None
+    return DetectionCoverage(first_day=first, last_day=last, last_run_at=ran, runs=int(runs))

@@ -210,15 +210,13 @@ def build_findings(
             clauses += [c for c in model_clauses if c not in clauses]
         if not clauses:
             clauses = [f"unusual day for this user (model percentile {row.model_percentile:.3f})"]
-        if len(day_hits) == 1 and "model" not in row.detectors:
-            # One rule: its own narrow window and filter (e.g. the one search, the one export).
+        if day_hits:
+            # The evidence the title names: the first (most severe) rule's own window and
+            # filter (the wildcard searches, the one export), not the user's whole day.
             start, end = day_hits[0].window_start, day_hits[0].window_end
             query = day_hits[0].evidence_query
         else:
             start, end = day_bounds(row.day)
-            if day_hits:
-                start = min(start, *(h.window_start for h in day_hits))
-                end = max(end, *(h.window_end for h in day_hits))
             query = evidence_query(row.user_id, start, end)
         title = _title(day_hits, titles) if day_hits else "Unusual activity for this user (model)"
         model_score = None if np.isnan(row.model_score) else float(row.model_score)

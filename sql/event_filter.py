@@ -8,14 +8,17 @@ equal filter.
 Syntax: whitespace-separated terms. `key:value` qualifiers -- `user:` (id, or id or email
 when the value holds an `@`),
 `family:` (event_type), `action:`, `resource:` (resource id), `resource_type:`, `ip:`
-(address or CIDR), `session:`, `created:` (`2024-10-01..2024-12-31`, `>=2024-10-01`,
+(address or CIDR), `session:`, `weekday:` (`mon`..`sun`) and `hour:` (`0`..`23`), read
+in the zone `tz:` (an IANA name, UTC unless given, at most once), `created:`
+(`2024-10-01..2024-12-31`, `>=2024-10-01`,
 `<2025-01-01T08:00Z`, `2024-10-01..*`; ISO dates or datetimes, UTC unless an offset is
 given; a range's end is inclusive: a date means through the end of that day). Any other term
 is text searched within `details`; quote it with double quotes when it has spaces, a colon or
 a quote (`"level:error AND x"`, with `\\"` and `\\\\` inside quotes). Repeating a qualifier ORs
 its values; different qualifiers and several text terms AND. `created:` appears at most once.
 A leading `-` negates a term, as in GitHub's audit-log search: `-action:search` leaves out
-searches, `-"dry run"` events whose details contain it (`created:` cannot be negated).
+searches, `-"dry run"` events whose details contain it (`created:`, `weekday:`, `hour:` and
+`tz:` cannot be negated).
 `stream:auditlens` shows AuditLens's own use (the meta-audit) instead of the organisation's
 events, which every filter otherwise means.
 """
@@ -50,6 +53,8 @@ QUALIFIERS: dict[str, str] = {
     "resource": "resources",
     "ip": "ips",
     "session": "sessions",
+    "weekday": "weekdays",
+    "hour": "hours",
 }
 _COLUMNS = {
     "families": "event_type",
@@ -69,7 +74,19 @@ _WORDS = {
     "resources": "resource",
     "ips": "IP address",
     "sessions": "session",
+    "weekdays": "weekday",
+    "hours": "hour of day",
 }
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_NAMES = {name: name for name in WEEKDAYS} | {
+    full: full[:3]
+    for full in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+}
+# The local hour an event counts in, the rule of the hourly rollups and the heatmaps: the UTC
+# hour it falls in, shifted into the zone (differs from the wall clock only in zones whose
+# offset is not whole hours), so a heatmap cell and its query count the same events.
+LOCAL_HOUR_SQL = "(date_trunc('hour', event_time, 'UTC') AT TIME ZONE :f_tz)"
+_MAX_ZONE_LENGTH = 64
 
 
 class QuerySyntaxError(AuditLensError):
@@ -124,6 +141,31 @@ def _normalise_ip(value: str) -> str:
     return str(network)
 
 
+def _normalise_weekday(value: str) -> str:
+    day = _WEEKDAY_NAMES.get(value.lower())
+    if day is None and value.isdigit() and 1 <= int(value) <= 7:
+        day = WEEKDAYS[int(value) - 1]
+    if day is None:
+        raise QuerySyntaxError(f"weekday: needs mon..sun (or 1..7, Monday first), got: {value!r}")
+    return day
+
+
+def _normalise_hour(value: str) -> str:
+    if not (value.isascii() and value.isdigit() and len(value) <= 2 and int(value) <= 23):
+        raise QuerySyntaxError(f"hour: needs an hour of day 0..23, got: {value!r}")
+    return str(int(value))
+
+
+def _check_zone(value: str) -> str:
+    from zoneinfo import available_timezones
+
+    if not isinstance(value, str) or len(value) > _MAX_ZONE_LENGTH:
+        raise QuerySyntaxError("tz: needs an IANA time zone like Europe/Berlin")
+    if value != "UTC" and value not in available_timezones():
+        raise QuerySyntaxError(f"tz: unknown IANA time zone {value!r} (for example Europe/Berlin)")
+    return value
+
+
 # A day inside Python's datetime range on each side, so a range's day arithmetic (an end
 # written back as its inclusive last day, a date meaning through that day) cannot overflow.
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
@@ -157,6 +199,8 @@ class EventFilter:
     resources: tuple[str, ...] = ()
     ips: tuple[str, ...] = ()
     sessions: tuple[str, ...] = ()
+    weekdays: tuple[str, ...] = ()
+    hours: tuple[str, ...] = ()
     start: datetime | None = None
     end: datetime | None = None
     texts: tuple[str, ...] = field(default=())
@@ -164,6 +208,7 @@ class EventFilter:
     excluded: tuple[tuple[str, str], ...] = ()
     # AuditLens's own use instead of the organisation's events (`stream:auditlens`).
     own_use: bool = False
+    time_zone: str | None = None
 
     def __post_init__(self) -> None:
         for name, key in [*((f, k) for k, f in QUALIFIERS.items()), ("texts", "text")]:
@@ -173,6 +218,10 @@ class EventFilter:
             cleaned = tuple(dict.fromkeys(_check_value(v, f"{key}: value") for v in values))
             if name == "ips":
                 cleaned = tuple(dict.fromkeys(_normalise_ip(v) for v in cleaned))
+            elif name == "weekdays":
+                cleaned = tuple(dict.fromkeys(_normalise_weekday(v) for v in cleaned))
+            elif name == "hours":
+                cleaned = tuple(dict.fromkeys(_normalise_hour(v) for v in cleaned))
             object.__setattr__(self, name, cleaned)
         for name in ("start", "end"):
             moment = getattr(self, name)
@@ -191,6 +240,8 @@ class EventFilter:
         object.__setattr__(self, "excluded", _checked_exclusions(self.excluded))
         if not isinstance(self.own_use, bool):
             raise QuerySyntaxError("stream: own_use must be true or false")
+        if self.time_zone is not None:
+            object.__setattr__(self, "time_zone", _check_zone(self.time_zone))
 
     # ---- SQL -------------------------------------------------------------------------------
 
@@ -211,13 +262,21 @@ class EventFilter:
         params: dict[str, Any] = {}
         for name in (*QUALIFIERS.values(), "texts"):
             values = getattr(self, name)
-            if not values:
+            if not values or name in _LOCAL_TIME_FIELDS:
                 continue
             if name == "texts":
                 for i, text in enumerate(values):
                     clauses.append(_text_clause(text, f"f_text{i}", params, trigram=trigram))
             else:
                 clauses.append(_match(name, values, f"f_{name}", params))
+        if self.weekdays or self.hours:
+            params["f_tz"] = self.time_zone or "UTC"
+            if self.weekdays:
+                params["f_weekdays"] = [WEEKDAYS.index(d) + 1 for d in self.weekdays]
+                clauses.append(f"extract(isodow FROM {LOCAL_HOUR_SQL})::int = ANY(:f_weekdays)")
+            if self.hours:
+                params["f_hours"] = [int(h) for h in self.hours]
+                clauses.append(f"extract(hour FROM {LOCAL_HOUR_SQL})::int = ANY(:f_hours)")
         if self.start is not None:
             params["f_start"] = self.start
             clauses.append("event_time >= :f_start")
@@ -270,6 +329,8 @@ class EventFilter:
             parts.append(f"time at or after {_words_time(self.start)}")
         elif self.end is not None:
             parts.append(f"time before {_words_time(self.end)}")
+        if self.time_zone is not None and (self.weekdays or self.hours):
+            parts.append(f"weekday and hour read in {self.time_zone}")
         for text in self.texts:
             parts.append(f"details contain {json.dumps(text, ensure_ascii=False)}")
         for name, values in self.excluded_by_field().items():
@@ -322,6 +383,8 @@ class EventFilter:
         created = _created_query(self.start, self.end)
         if created:
             terms.append(f"created:{created}")
+        if self.time_zone is not None:
+            terms.append(f"tz:{_quote(self.time_zone, qualifier=True)}")
         terms.extend(_quote(t, qualifier=False) for t in self.texts)
         for name, value in self.excluded:
             if name == "texts":
@@ -340,6 +403,10 @@ class EventFilter:
 
 
 # ---- helpers -------------------------------------------------------------------------------
+
+
+# Matched in the zone `tz:` names, not by a column's value (see to_sql).
+_LOCAL_TIME_FIELDS = ("weekdays", "hours")
 
 
 def folded_emails(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -395,7 +462,7 @@ def _text_clause(text: str, key: str, params: dict[str, Any], *, trigram: bool) 
 
 
 def _checked_exclusions(pairs: Any) -> tuple[tuple[str, str], ...]:
-    known = (*QUALIFIERS.values(), "texts")
+    known = tuple(f for f in (*QUALIFIERS.values(), "texts") if f not in _LOCAL_TIME_FIELDS)
     out: list[tuple[str, str]] = []
     for pair in pairs:
         if not (isinstance(pair, tuple) and len(pair) == 2 and pair[0] in known):
@@ -520,10 +587,12 @@ class _Parser:
         excluded: list[tuple[str, str]] = []
         created: _Term | None = None
         stream: _Term | None = None
+        zone: _Term | None = None
         for count, term in enumerate(self.terms(), start=1):
             if count > MAX_TERMS:
                 raise self.error(f"the query has more than {MAX_TERMS} terms", term.position)
-            if term.negated and term.key in ("created", STREAM_KEY):
+            # A zone and local days/hours are positive choices: list the ones wanted.
+            if term.negated and term.key in ("created", STREAM_KEY, "tz", "weekday", "hour"):
                 raise self.error(f"{term.key}: cannot be negated", term.position)
             if term.key == STREAM_KEY:
                 if stream is not None:
@@ -543,6 +612,10 @@ class _Parser:
                 if created is not None:
                     raise self.error("created: may appear only once", term.position)
                 created = term
+            elif term.key == "tz":
+                if zone is not None:
+                    raise self.error("tz: may appear only once", term.position)
+                zone = term
             else:
                 values[QUALIFIERS[term.key]].append(term.value)
             self.check_term(term)
@@ -554,6 +627,7 @@ class _Parser:
                 end=end,
                 excluded=tuple(excluded),
                 own_use=stream is not None and stream.value.lower() == OWN_STREAM,
+                time_zone=zone.value if zone else None,
             )
         except QuerySyntaxError as exc:  # pragma: no cover - check_term catches these first
             raise self.error(exc.message, 0) from None
@@ -564,6 +638,12 @@ class _Parser:
             _check_value(term.value, what)
             if term.key == "ip":
                 _normalise_ip(term.value)
+            elif term.key == "weekday":
+                _normalise_weekday(term.value)
+            elif term.key == "hour":
+                _normalise_hour(term.value)
+            elif term.key == "tz":
+                _check_zone(term.value)
         except QuerySyntaxError as exc:
             raise self.error(exc.message, term.value_position) from None
 
@@ -595,8 +675,8 @@ class _Parser:
                 end += 1
             if end < n and text[end] == ":":
                 key = text[start:end].lower()
-                if key not in QUALIFIERS and key not in ("created", STREAM_KEY):
-                    known = ", ".join([*QUALIFIERS, "created", STREAM_KEY])
+                if key not in QUALIFIERS and key not in ("created", "tz", STREAM_KEY):
+                    known = ", ".join([*QUALIFIERS, "tz", "created", STREAM_KEY])
                     raise self.error(
                         f"unknown qualifier {text[start:end]!r}: use one of {known}, "
                         "or put the text in double quotes to search for it",

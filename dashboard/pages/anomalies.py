@@ -1,11 +1,13 @@
-"""Anomalies: findings ranked by score with their reasons; selecting one shows why, drills
-down to its raw evidence in Explore (the evidence query pre-filled), and offers triage."""
+"""Anomalies: findings ranked by score with their reasons; selecting one shows its status,
+why, the drill-down to exactly its evidence in Explore, triage and the triage history. The
+chosen finding is in the URL (`?finding=`), so Back from Explore comes back to it."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import drilldown, finding_queries, tables
+from dashboard import drilldown, finding_queries, tables, viewer_time
 from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
 from dashboard.findings_view import SEVERITIES, STATUSES, TRIAGE_ROLES, ranked
@@ -14,7 +16,21 @@ from detection import findings
 from detection.settings import load_calibration
 from sql.vocabulary import VIEW_ENTRY
 
+FINDING_PARAM = "finding"
+_MAX_ID = 100
+_SAVED_KEY = "anomalies_triage_saved"
+_CHOSEN_KEY = "anomalies_finding"
+
 ctx = page_context("Anomalies")
+coverage = finding_queries.coverage(ctx.db, ctx.org)
+if coverage is None:
+    st.caption("Detection has not run yet: `auditlens detect` scores the days so far.")
+else:
+    st.caption(
+        f"Detection covered the UTC days {coverage.first_day} to {coverage.last_day}; "
+        f"it last ran {viewer_time.moment_text(coverage.last_run_at)} "
+        f"({tables.plural(coverage.runs, 'run')} so far)."
+    )
 left, right = st.columns(2)
 status = left.selectbox("Status", ["any", *STATUSES], key="anomalies_status")
 severity = right.selectbox("At least", SEVERITIES, key="anomalies_min_severity")
@@ -30,36 +46,53 @@ with st.spinner("Loading findings…"):
     )
 if table.empty:
     st.info("No findings match. `auditlens detect` scores the latest days.")
-    st.stop()
 
-st.caption(f"{len(table):,} findings, highest score first. Select one to see why.")
-shown = table[["score", "severity", "title", "user_email", "window_start", "reasons", "status"]]
-picked = st.dataframe(
-    shown,
-    key="anomalies_table",
-    on_select="rerun",
-    selection_mode="single-row",
-    hide_index=True,
-    width="stretch",
-    column_config=tables.column_config(
+if not table.empty:
+    st.caption(
+        f"{tables.plural(len(table), 'finding')}, highest score first. Select one to see why."
+    )
+    shown = tables.prepare(
+        table[["status", "score", "severity", "title", "user_email", "window_start", "reasons"]]
+    )
+    picked = st.dataframe(
         shown,
-        score=st.column_config.NumberColumn(format="%.2f"),
-        window_start=st.column_config.DatetimeColumn("day", format="YYYY-MM-DD"),
-    ),
-)
-rows = drilldown.selected_rows(picked)
-if not rows:
-    st.stop()
+        key="anomalies_table",
+        on_select="rerun",
+        selection_mode="single-row",
+        hide_index=True,
+        width="stretch",
+        height=tables.height_for(len(shown), at_most=10),
+        column_config=tables.column_config(
+            shown, score=st.column_config.NumberColumn("Score", format="%.2f")
+        ),
+    )
+    rows = drilldown.selected_rows(picked)
+    if rows:
+        chosen = str(table.iloc[rows[0]]["finding_id"])
+        if st.query_params.get(FINDING_PARAM) != chosen:
+            st.query_params[FINDING_PARAM] = chosen
 
-finding = table.iloc[rows[0]]
-finding_id = str(finding["finding_id"])
+# The URL's finding, else this session's last one: the browser's Back from Explore restores
+# the page, not always its query string.
+finding_id = str(st.query_params.get(FINDING_PARAM) or st.session_state.get(_CHOSEN_KEY) or "")
+finding_id = finding_id[:_MAX_ID]
+finding = finding_queries.finding(ctx.db, ctx.org, finding_id) if finding_id else None
+if finding is None:
+    st.stop()
+st.session_state[_CHOSEN_KEY] = finding_id
+if st.query_params.get(FINDING_PARAM) != finding_id:
+    st.query_params[FINDING_PARAM] = finding_id
+
 ctx.record(VIEW_ENTRY, {"finding_id": finding_id}, resource_id=f"finding/{finding_id}")
 st.subheader(md(finding["title"]))
+head = st.columns(3)
+head[0].metric("Status", finding["status"])
+head[1].metric("Severity", finding["severity"])
+head[2].metric("Score", f"{float(finding['score']):.2f}")
 st.markdown(
-    f"**{md(finding['severity'])}** · score {finding['score']:.2f} · "
-    f"{md(finding['user_email'] or finding['user_id'])} · "
-    f"{finding['window_start']:%Y-%m-%d %H:%M} to {finding['window_end']:%Y-%m-%d %H:%M} UTC · "
-    f"status **{md(finding['status'])}**"
+    f"{md(finding['user_email'] or finding['user_id'])} · activity from "
+    f"{viewer_time.moment_text(finding['window_start'])} "
+    f"to {viewer_time.moment_text(finding['window_end'])}"
 )
 st.markdown(md(finding["explanation"]))
 st.caption("Detected by: " + md(", ".join(str(d) for d in finding["detectors"])))
@@ -71,6 +104,21 @@ offer_drilldown(
 )
 
 st.subheader("Triage")
+history = pd.DataFrame(finding["triage"], columns=["created_at", "actor", "status", "comment"])
+if history.empty:
+    st.caption("Not triaged yet.")
+else:
+    shown_history = tables.prepare(history.iloc[::-1].reset_index(drop=True))
+    st.dataframe(
+        shown_history,
+        key="anomalies_triage_history",
+        hide_index=True,
+        width="stretch",
+        height=tables.height_for(len(shown_history), at_most=8),
+        column_config=tables.column_config(
+            shown_history, created_at=st.column_config.DatetimeColumn(viewer_time.heading("When"))
+        ),
+    )
 if ctx.role not in TRIAGE_ROLES:
     st.caption(f"Your role ({md(ctx.role)}) reads findings; analysts and admins triage them.")
     st.stop()
@@ -81,7 +129,11 @@ if silenced:
         f"Benign silences {md(', '.join(silenced))} for this user for {days} days"
         " (an organisation setting: `auditlens detection-settings`); any later status lifts it."
     )
-with st.form("anomalies_triage"):
+if st.session_state.pop(_SAVED_KEY, False):
+    # The saved comment is in the history above, not left in the box (set before the widget
+    # exists, so the server's value is the empty one, whatever the browser held).
+    st.session_state["anomalies_triage_comment"] = ""
+with st.form("anomalies_triage", clear_on_submit=True):
     new_status = st.selectbox(
         "New status",
         STATUSES,
@@ -93,5 +145,6 @@ with st.form("anomalies_triage"):
 if save:
     findings.triage(ctx.db, ctx.org, finding_id, new_status, comment, actor=ctx.viewer.email)
     finding_queries.forget_findings()
-    st.success(f"Finding marked {md(new_status)}.")
+    st.session_state[_SAVED_KEY] = True
+    st.toast(f"Finding marked {md(new_status)}.")
     st.rerun()

@@ -18,6 +18,8 @@ from dashboard.drill_widget import offer_drilldown
 from dashboard.markdown_text import md
 from dashboard.period_widget import choose_period
 
+ANOMALIES_PAGE = "pages/anomalies.py"
+
 ctx = page_context("Overview")
 period = choose_period(ctx.db, ctx.org, key="overview_period")
 with st.spinner("Counting events…"):
@@ -41,7 +43,7 @@ for column, (family, count) in zip(st.columns(max(len(families), 1)), families, 
 with st.spinner("Loading the timeline…"):
     timeline = overview_queries.timeline(ctx.db, ctx.org, period.start, period.end, period.bucket)
 picked = st.plotly_chart(
-    charts.timeline_figure(timeline),
+    charts.timeline_figure(timeline, period.bucket),
     key="overview_timeline",
     on_select="rerun",
     selection_mode=("points", "box"),
@@ -96,11 +98,21 @@ with right:
     )
 
 st.subheader("Latest findings")
-latest = finding_queries.list_findings(ctx.db, ctx.org, limit=10)
+# Findings whose activity falls in the period, newest activity first; a row opens it.
+latest = finding_queries.list_findings(
+    ctx.db, ctx.org, limit=500, since=period.start, until=period.end
+)
 if latest.empty:
-    st.caption("No findings. `auditlens detect` scores the latest days.")
+    st.caption("No findings in this period. `auditlens detect` scores the latest days.")
 else:
-    shown = latest[["created_at", "severity", "score", "title", "user_email", "status"]]
+    latest = (
+        latest.sort_values(["window_start", "score"], ascending=False, kind="stable")
+        .head(10)
+        .reset_index(drop=True)
+    )
+    shown = tables.prepare(
+        latest[["window_start", "severity", "score", "title", "user_email", "status"]]
+    )
     picked_finding = st.dataframe(
         shown,
         key="overview_findings",
@@ -108,15 +120,14 @@ else:
         selection_mode="single-row",
         hide_index=True,
         width="stretch",
+        height=tables.height_for(len(shown), at_most=10),
         column_config=tables.column_config(
-            shown, score=st.column_config.NumberColumn(format="%.2f")
+            shown, score=st.column_config.NumberColumn("Score", format="%.2f")
         ),
     )
     rows = drilldown.selected_rows(picked_finding)
     if rows:
-        offer_drilldown(
-            ctx,
-            str(latest.iloc[rows[0]]["evidence_query"]),
-            source="overview_findings",
-            details={"finding_id": str(latest.iloc[rows[0]]["finding_id"])},
+        st.switch_page(
+            ANOMALIES_PAGE,
+            query_params={"finding": str(latest.iloc[rows[0]]["finding_id"]), "org": ctx.org},
         )

@@ -39,6 +39,25 @@ pending_col.metric(
     else f"{status.unsealed_events:,}",
 )
 
+if status.unsealed_events:
+    waiting = f"over {status.unsealed_events:,}" if status.unsealed_over_cap else None
+    st.warning(
+        f"{waiting or _count(status.unsealed_events, 'event')} "
+        f"{'is' if status.unsealed_events == 1 and not waiting else 'are'} not sealed yet: "
+        "a change to them would go unnoticed until a seal covers them."
+    )
+    # In the order they depend on each other: `auditlens seal` refuses without a key.
+    st.markdown(
+        "To seal them:\n"
+        "1. Create the signing key once (keep the private file away from database admins): "
+        "`auditlens signing-key create --out seal.key --public-out seal.pub`\n"
+        "2. Configure it: `export AUDITLENS_SIGNING_KEY_FILE=seal.key`\n"
+        f"3. Seal: `auditlens seal --org {ctx.org}` (`auditlens run` and "
+        "`auditlens serve-ingest` then also seal every 5 minutes)\n"
+        f"4. Verify: `auditlens verify --org {ctx.org} --public-key seal.pub`; "
+        "the result appears here."
+    )
+
 verification = status.last_verification
 if verification is None:
     verify_col.metric("Last verification", "never")

@@ -74,3 +74,48 @@ def test_other_organisation_sees_only_its_findings(dashboard_db, sign_in):
     at = page_test("anomalies.py", sign_in("eve@org-b.com", "org_b", "admin")).run()
     assert not at.exception
     assert list(at.dataframe[0].value["title"]) == ["Org B secret"]
+
+
+def test_triage_keeps_its_history_and_the_comment_box_clears(dashboard_db, sign_in):
+    seed_findings(dashboard_db)
+    at = _select(page_test("anomalies.py", sign_in("ann@company.com", "org_a", "analyst")).run(), 0)
+    assert [m.value for m in at.metric if m.label == "Status"] == ["new"]
+    for status, comment in (("investigating", "asking john"), ("confirmed", "john admitted it")):
+        at.selectbox(key="anomalies_triage_status").set_value(status)
+        at.text_area(key="anomalies_triage_comment").input(comment)
+        next(b for b in at.button if b.label == "Save triage").click().run()
+        assert not at.exception
+    assert at.text_area(key="anomalies_triage_comment").value == ""
+    assert [m.value for m in at.metric if m.label == "Status"] == ["confirmed"]
+    history = at.dataframe[1].value  # the findings, then the history
+    assert list(history["status"]) == ["confirmed", "investigating"]  # newest first
+    assert list(history["comment"]) == ["john admitted it", "asking john"]
+    assert set(history["actor"]) == {"ann@company.com"}
+    assert history["created_at"].notna().all()
+
+
+def test_the_finding_in_the_url_opens_without_a_selection(dashboard_db, sign_in):
+    seed_findings(dashboard_db)
+    token = sign_in("ann@company.com", "org_a", "analyst")
+    at = _select(page_test("anomalies.py", token).run(), 0)
+    finding_id = at.query_params["finding"]
+    assert finding_id
+    # Back from Explore: the page loads afresh with the URL it had.
+    again = page_test("anomalies.py", token, finding=finding_id).run()
+    assert not again.exception
+    assert again.subheader[0].value == md("Export at 2 a.m.")
+    # Another organisation's finding id shows nothing.
+    other = page_test("anomalies.py", token, finding="x' OR '1'='1").run()
+    assert not other.exception and not other.subheader
+
+
+def test_the_page_says_which_days_detection_covered(dashboard_db, sign_in):
+    token = sign_in("ann@company.com", "org_a", "analyst")
+    at = page_test("anomalies.py", token).run()
+    assert any("Detection has not run yet" in c.value for c in at.caption)
+    seed_findings(dashboard_db)
+    at = page_test("anomalies.py", token).run()
+    assert any(
+        "covered the UTC days 2025-01-15 to 2025-01-15" in c.value and "last ran" in c.value
+        for c in at.caption
+    )

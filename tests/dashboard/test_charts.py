@@ -32,3 +32,42 @@ def test_matrix_and_ranking_carry_their_keys():
     fig = ranking_figure(top, "user_email", "events", ["user_id"], "Top users")
     assert list(fig.data[0].y) == ["b@x", "a@x"]  # largest on top
     assert [list(c) for c in fig.data[0].customdata] == [["u2"], ["u1"]]
+
+
+def test_every_chart_names_its_axes_units_bin_size_and_zone():
+    import pandas as pd
+
+    from dashboard import charts
+
+    timeline = pd.DataFrame(
+        {
+            "event_type": ["log_access"],
+            "bucket": [pd.Timestamp("2025-01-15", tz="UTC")],
+            "events": [3],
+        }
+    )
+    fig = charts.timeline_figure(timeline, "hour")
+    assert fig.layout.xaxis.title.text == "time (UTC, one bar per hour)"
+    assert fig.layout.yaxis.title.text == "events per hour"
+    ranking = charts.ranking_figure(
+        pd.DataFrame({"label": ["a"], "events": [2], "user_id": ["u"]}),
+        "label",
+        "events",
+        ["user_id"],
+        "Top users",
+    )
+    assert ranking.layout.xaxis.title.text == "events"
+    baseline = charts.baseline_figure(
+        pd.DataFrame({"feature": ["events"], "baseline_mean": [1.0], "day": [2.0]}), "2025-01-15"
+    )
+    assert baseline.layout.xaxis.title.text and "per day" in baseline.layout.yaxis.title.text
+    matrix = charts.matrix_figure(
+        pd.DataFrame([[1, 0], [0, 2]], index=["u1", "u2"], columns=["2025-01-14", "2025-01-15"]),
+        "Events per user and day (UTC)",
+        "day (UTC)",
+        "user",
+        row_labels={"u1": "ann@x.com"},
+    )
+    assert matrix.layout.xaxis.title.text == "day (UTC)"
+    assert list(matrix.layout.yaxis.categoryarray) == ["u2", "ann@x.com"]
+    assert matrix.layout.yaxis.dtick == 1 and matrix.data[0].marker.colorbar.title.text == "events"

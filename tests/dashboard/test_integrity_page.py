@@ -93,3 +93,22 @@ def test_a_long_unsealed_backlog_is_counted_up_to_a_cap(dashboard_db, sign_in, m
     monkeypatch.setattr(status_module, "UNSEALED_COUNT_CAP", 1_000)
     status = status_module.integrity_status(dashboard_db, "org_a")
     assert not status.unsealed_over_cap and 30 <= status.unsealed_events < 40
+
+
+def test_unsealed_events_come_with_a_warning_and_the_steps_in_order(dashboard_db, sign_in):
+    with dashboard_db.writer() as w:
+        insert_events(w, [event_row(organization_id="org_c", event_time=RECENT)])
+    at = page_test("tamper_evidence.py", sign_in("new@company.com", "org_c", "analyst")).run()
+    assert not at.exception
+    # The page's own view is an event too: at least the one inserted above.
+    (warning,) = [w.value for w in at.warning if "not sealed yet" in w.value]
+    assert re.match(r"^[\d,]+ events? (is|are) not sealed yet: a change to them", warning)
+    steps = next(m.value for m in at.markdown if "To seal them" in m.value)
+    order = [
+        "auditlens signing-key create",
+        "AUDITLENS_SIGNING_KEY_FILE=",
+        "auditlens seal --org org_c",
+        "auditlens verify --org org_c",
+    ]
+    positions = [steps.index(step) for step in order]
+    assert positions == sorted(positions)

@@ -84,3 +84,25 @@ def test_selecting_bars_drills_down_to_their_events(dashboard_db, sign_in):
         queries
     )
     assert "user:u_john created:2025-01-13..2025-01-16" in queries
+
+
+def test_latest_findings_show_when_it_happened_honour_the_period_and_open(dashboard_db, sign_in):
+    from datetime import timedelta
+
+    from tests.dashboard.known_data import seed_findings
+
+    seed_findings(dashboard_db)
+    token = sign_in("lead@company.com", "org_a", "analyst")
+    at = _known_period(page_test("overview.py", token).run())
+    assert not at.exception
+    latest = at.dataframe[-1]
+    frame = latest.value
+    assert "window_start" in frame.columns and "created_at" not in frame.columns
+    assert set(frame["title"]) == {"Export at 2 a.m.", "Config burst"}
+    assert frame["window_start"].dt.date.astype(str).tolist() == ["2025-01-15", "2025-01-15"]
+    # A period without the findings' activity lists none of them.
+    at.date_input(key="overview_period_days").set_value(
+        (FIRST_DAY, FIRST_DAY + timedelta(days=1))
+    ).run()
+    assert not at.exception
+    assert any("No findings in this period" in c.value for c in at.caption)

@@ -5,10 +5,14 @@ exactly its events, and nothing of the other organisation appears."""
 from __future__ import annotations
 
 import json
-from datetime import date
+import re
+from datetime import UTC, date, datetime, timedelta
 
+from sql.event_filter import EventFilter
+from sql.event_store import insert_events
 from tests.dashboard.conftest import EXPLORE, page_test
 from tests.dashboard.known_data import FIRST_DAY, seed
+from tests.factories import event_row
 
 WED = date(2025, 1, 15)
 
@@ -76,7 +80,70 @@ def test_heatmap_cell_drills_down_to_its_events(dashboard_db, sign_in):
     drill = [b for b in at.button if b.key == "users_heatmap_drill"]
     # The button opens Explore; without that page the exact query alone is shown.
     assert len(drill) == (1 if EXPLORE.exists() else 0)
-    assert "user:u_john created:" in at.code[0].value
+    # Explore gets the weekday and hour too: the same 2 events as the cell, not all of john's.
+    query = at.code[0].value
+    assert query == "user:u_john weekday:wed hour:2 created:2025-01-13..2025-01-15"
+    where, params = EventFilter.parse(query).sql_for(dashboard_db)
+    with dashboard_db.org_session("org_a") as s:
+        assert s.scalar(f"SELECT count(*) FROM org_audit_events WHERE {where}", params) == 2
+
+
+def test_a_heatmap_cell_in_another_zone_keeps_the_zone(dashboard_db, sign_in):
+    seed(dashboard_db)
+    at = _open(sign_in("lead@company.com", "org_a", "analyst"))
+    at.selectbox(key="users_tz").set_value("Asia/Tokyo").run()
+    at.session_state["users_heatmap"] = {
+        "selection": {"points": [{"customdata": ["Wed", "11"]}], "point_indices": [0]}
+    }
+    at.run()
+    query = at.code[0].value
+    assert query.endswith("tz:Asia/Tokyo") and "weekday:wed hour:11" in query
+    where, params = EventFilter.parse(query).sql_for(dashboard_db)
+    with dashboard_db.org_session("org_a") as s:
+        assert s.scalar(f"SELECT count(*) FROM org_audit_events WHERE {where}", params) == 2
+
+
+def test_clicking_a_day_compares_that_user_and_day_and_the_user_is_in_the_url(
+    dashboard_db, sign_in
+):
+    seed(dashboard_db)
+    at = _open(sign_in("lead@company.com", "org_a", "analyst"))
+    assert at.query_params["user"] == ["u_john"] or at.query_params["user"] == "u_john"
+    at.session_state["users_by_day"] = {
+        "selection": {"points": [{"customdata": ["u_sarah", "2025-01-14"]}], "point_indices": [0]}
+    }
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="users_user").value == "u_sarah"
+    assert any("on 2025-01-14 against" in h.value for h in at.subheader)
+    baseline = _table(at, "baseline_mean").set_index("feature")
+    assert baseline.loc["events", "day"] == 3
+
+
+def test_the_baseline_day_is_complete_and_the_matrix_says_how_many_users_it_shows(
+    dashboard_db, sign_in
+):
+    now = datetime.now(UTC)
+    rows = [
+        event_row(
+            user_id=f"u{i:02d}", user_email=f"u{i:02d}@x.com", event_time=now - timedelta(days=1)
+        )
+        for i in range(35)
+    ]
+    rows.append(event_row(user_id="u00", user_email="u00@x.com", event_time=now))
+    with dashboard_db.writer() as w:
+        insert_events(w, rows)
+    token = sign_in("lead@company.com", "org_a", "analyst")
+    at = page_test("users.py", token, user="u00").run()
+    assert not at.exception
+    assert at.selectbox(key="users_user").value == "u00"
+    yesterday = (now - timedelta(days=1)).date()
+    assert any(f"on {yesterday} against" in h.value for h in at.subheader)
+    assert "None" not in _table(at, "baseline_mean").astype(str).to_string()
+    # 35, and whoever the dashboard's own use still counts among the analysed events.
+    assert any(re.search(r"The 30 busiest of 3\d active users", c.value) for c in at.caption)
+    spec = _figure(at, "Events per user and day (UTC)")
+    assert spec["layout"]["yaxis"]["dtick"] == 1 and spec["layout"]["height"] >= 30 * 22
 
 
 def test_other_organisation_never_shows(dashboard_db, sign_in):

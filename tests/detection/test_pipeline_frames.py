@@ -10,6 +10,7 @@ import pytest
 from detection.events import FrameEvents
 from detection.evidence import evidence_query
 from detection.features import Sensitivity, build_features, load_user_days
+from detection.findings import SEVERITIES
 from detection.pipeline import hour_profiles, score_window
 from detection.rules import load_rules
 from sql.event_filter import EventFilter
@@ -73,6 +74,25 @@ def test_findings_carry_a_reproducing_evidence_query(detected):
         assert finding.window_start < finding.window_end
         assert str(finding).startswith(f"[{finding.severity}]")
         assert finding.model_version and finding.model_version.startswith("isolation-forest-")
+
+
+def test_a_finding_shows_the_evidence_its_title_names_not_the_whole_day(detected):
+    result, _ = detected
+    with_model = 0
+    for finding in result.findings:
+        hits = [h for h in result.hits if (h.user_id, h.day) == (finding.user_id, finding.day)]
+        if not hits:
+            continue
+        # The title names the most severe rule (ties by rule id).
+        named = sorted(hits, key=lambda h: (-SEVERITIES.index(h.severity), h.rule_id))
+        # The rule's own narrowed filter and window, even when the model agreed.
+        assert finding.evidence_query == named[0].evidence_query
+        assert (finding.window_start, finding.window_end) == (
+            named[0].window_start,
+            named[0].window_end,
+        )
+        with_model += "model" in finding.detectors
+    assert with_model >= 1
 
 
 def test_rules_alone_and_model_alone_can_be_compared():

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sql.event_filter import MAX_QUERY_LENGTH, EventFilter, QuerySyntaxError
+from sql.event_filter import MAX_QUERY_LENGTH, WEEKDAYS, EventFilter, QuerySyntaxError
 from sql.event_store import insert_events
 from tests.factories import event_row
 
@@ -46,9 +46,12 @@ def filters(draw) -> EventFilter:
         resources=draw(values),
         ips=tuple(draw(st.lists(ips, max_size=2))),
         sessions=draw(values),
+        weekdays=tuple(draw(st.lists(st.sampled_from(WEEKDAYS), max_size=2))),
+        hours=tuple(str(h) for h in draw(st.lists(st.integers(0, 23), max_size=2))),
         start=start,
         end=end,
         texts=draw(values),
+        time_zone=draw(st.sampled_from([None, "UTC", "Europe/Berlin", "Asia/Kolkata"])),
     )
 
 
@@ -528,3 +531,53 @@ def test_terms_without_a_trigram_keep_plain_ilike():
     for term in ("abc", "x:123", "zürich"):
         where, _ = EventFilter(texts=(term,)).to_sql(trigram=True)
         assert where == "NOT own_use AND auditlens_details_text(details) ~~~* :f_text0", term
+
+
+def test_weekday_and_hour_read_in_the_zone_select_exactly_their_events(db):
+    # Mon 2025-01-13 13:10 UTC is 14:10 in Berlin and 18:40 in Kolkata (whose 18:00 cell
+    # holds the UTC hour 13:00-14:00 shifted by 5:30, the heatmaps' rule).
+    times = {
+        "mon13": datetime(2025, 1, 13, 13, 10, tzinfo=UTC),
+        "mon14": datetime(2025, 1, 13, 14, 5, tzinfo=UTC),
+        "tue13": datetime(2025, 1, 14, 13, 50, tzinfo=UTC),
+        "sun23": datetime(2025, 1, 19, 23, 30, tzinfo=UTC),  # Monday 00:30 in Berlin
+    }
+    rows = [event_row(id=name, event_time=moment) for name, moment in times.items()]
+    rows.append(event_row(organization_id="org_b", id="b_mon13", event_time=times["mon13"]))
+    with db.writer() as w:
+        insert_events(w, rows)
+    cases = {
+        "weekday:mon hour:13": ["mon13"],
+        "weekday:mon": ["mon13", "mon14"],
+        "hour:13": ["mon13", "tue13"],
+        "weekday:mon hour:14 tz:Europe/Berlin": ["mon13"],
+        "weekday:monday hour:0 tz:Europe/Berlin": ["sun23"],
+        "weekday:1 weekday:tue hour:18 tz:Asia/Kolkata": ["mon13", "tue13"],
+        "weekday:sun": ["sun23"],
+    }
+    for query, expected in cases.items():
+        parsed = EventFilter.parse(query)
+        assert _ids(db, parsed) == sorted(expected), query
+        assert EventFilter.parse(parsed.to_query()) == parsed
+    assert "hour of day is" in EventFilter.parse("hour:9 tz:Europe/Berlin").describe()
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("weekday:funday", "weekday: needs mon..sun"),
+        ("weekday:8", "weekday: needs mon..sun"),
+        ("hour:24", "hour: needs an hour of day 0..23"),
+        ("hour:-1", "hour: needs an hour of day 0..23"),
+        ("hour:\u0661", "hour: needs an hour of day 0..23"),
+        ("hour:9 tz:Mars/Olympus", "tz: unknown IANA time zone"),
+        ('hour:9 tz:"Europe/Berlin\'; DROP TABLE audit_events; --"', "tz: unknown IANA"),
+        ("tz:UTC tz:UTC", "tz: may appear only once"),
+        ("-weekday:mon", "weekday: cannot be negated"),
+        ("hour:9 -hour:10", "hour: cannot be negated"),
+        ("-tz:UTC", "tz: cannot be negated"),
+    ],
+)
+def test_weekday_hour_and_zone_refuse_bad_values_by_name(query, message):
+    with pytest.raises(QuerySyntaxError, match=message):
+        EventFilter.parse(query)
