@@ -154,3 +154,22 @@ API_KEY_REVOKED = OWN_ACTIONS.add("api_key_revoked", "user_management", "an inge
 LOGIN = OWN_ACTIONS.add("login", "login", "a dashboard sign-in")
 LOGIN_FAILED = OWN_ACTIONS.add("login_failed", "login", "a refused sign-in")
 LOGOUT = OWN_ACTIONS.add("logout", "login", "a dashboard sign-out")
+# SIEM streaming destinations.
+ADD_STREAM_DESTINATION = OWN_ACTIONS.add(
+    "add_stream_destination", "config_change", "a SIEM streaming destination added"
+)
+REMOVE_STREAM_DESTINATION = OWN_ACTIONS.add(
+    "remove_stream_destination", "config_change", "a SIEM streaming destination removed"
+)
+PAUSE_STREAM_DESTINATION = OWN_ACTIONS.add(
+    "pause_stream_destination", "config_change", "a SIEM streaming destination paused"
+)
+RESUME_STREAM_DESTINATION = OWN_ACTIONS.add(
+    "resume_stream_destination", "config_change", "a SIEM streaming destination resumed"
+)
+BACKFILL_STREAM_DESTINATION = OWN_ACTIONS.add(
+    "backfill_stream_destination", "config_change", "a destination asked to re-send from a time"
+)
+TEST_STREAM_DESTINATION = OWN_ACTIONS.add(
+    "test_stream_destination", "config_change", "a test record sent to a destination"
+)

@@ -69,7 +69,7 @@ class ActivityEvent(BaseEvent):
     type_name: str
     time: int
     time_dt: datetime
-    status_id: int  # type: ignore[assignment]  # 1 Success, 2 Failure (base event's meaning)
+    status_id: int  # 1 Success, 2 Failure (base event's meaning)
     actor: Actor | None = None
     user: User | None = None
     src_endpoint: Endpoint | None = None

@@ -43,6 +43,7 @@ def test_one_file_per_concern_in_dependency_order():
         "0008_accounts.sql",
         "0009_integrity.sql",
         "0011_holds.sql",
+        "0012_streaming.sql",
     ]
 
 
