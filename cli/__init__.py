@@ -36,6 +36,7 @@ from cli import (  # noqa: E402
     rollup_commands,
     run_command,
     simulate_commands,
+    stream_commands,
     user_commands,
 )
 
@@ -53,6 +54,7 @@ __all__ = [
     "rollup_commands",
     "run_command",
     "simulate_commands",
+    "stream_commands",
     "user_commands",
 ]
 

@@ -177,8 +177,13 @@ def serve_ingest(
     from ingest.receiver import Receiver, create_app
     from integrity.seal_schedule import background_sealing
     from sql.settings import Settings
+    from streaming.service import background_streaming
 
-    with open_database() as db, background_sealing(db, err_console.print):
+    with (
+        open_database() as db,
+        background_sealing(db, err_console.print),
+        background_streaming(db, err_console.print),
+    ):
         refresher = ReadModelRefresher(db)
         receiver = Receiver(
             db, spool_dir=Settings.from_env().data_dir / "spool", after_batch=refresher

@@ -16,6 +16,7 @@ from simulator.demo import seed_demo
 from sql.gateway import Database
 from sql.migrate import migrate
 from sql.settings import DATABASE_URL_ENV
+from streaming.service import background_streaming
 from usecases.accounts import DEMO_ADMIN_EMAIL, ensure_demo_admin
 
 # The st.App entry (dashboard + session-cookie routes), not app.py alone.
@@ -82,7 +83,10 @@ def run(
         # A plain `kill` must stop us as cleanly as Ctrl-C: dashboard first, then the
         # sealer (a seal in progress finishes), then the server.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-        with background_sealing(db, err_console.print):
+        with (
+            background_sealing(db, err_console.print),
+            background_streaming(db, err_console.print),
+        ):
             dashboard = subprocess.Popen(command, env=env)
             typer.echo(f"AuditLens is running at http://{host}:{port}  (Ctrl-C stops it)")
             try:

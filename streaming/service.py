@@ -10,7 +10,8 @@ retried at the capped interval until it takes the batch, then goes on where it s
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -153,3 +154,27 @@ def send_test(db: Database, org: str, name: str, *, actor: str) -> str:
     finally:
         sender.close()
     return event_id
+
+
+@contextmanager
+def background_streaming(db: Database, log: Callable[[str], None]) -> Iterator[Streamer]:
+    """Run the streamer in a thread while the block runs; stopped (a batch in flight ends) on
+    exit. With no destinations it only polls the table once a second."""
+    stop = threading.Event()
+    streamer = Streamer(db, log=log)
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                streamer.run(stop)
+            except Exception as exc:  # the database away: say so and try again
+                log(f"streaming: {type(exc).__name__}: {exc} (will retry)")
+                stop.wait(5.0)
+
+    thread = threading.Thread(target=loop, name="auditlens-streaming", daemon=True)
+    thread.start()
+    try:
+        yield streamer
+    finally:
+        stop.set()
+        thread.join(60)

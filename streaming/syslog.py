@@ -70,12 +70,10 @@ class SyslogSender:
             if self.context is not None:
                 sock = self.context.wrap_socket(raw, server_hostname=self.host)
             sock.sendall(b"".join(frame(r) for r in records))
-            if isinstance(sock, ssl.SSLSocket):
-                # Half-close below TLS: the receiver sees the end of the stream after the
-                # last record and closes (a TLS close_notify would need its reply).
-                raw.shutdown(socket.SHUT_WR)
-            else:
-                sock.shutdown(socket.SHUT_WR)
+            # Half-close (for TLS, below it: SSLSocket.shutdown drops the TLS layer first, and
+            # a close_notify would need the receiver's reply): the receiver sees the end of
+            # the stream after the last record, and closes once it has read it all.
+            sock.shutdown(socket.SHUT_WR)
             self._await_close(sock)
         finally:
             sock.close()

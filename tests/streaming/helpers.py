@@ -34,3 +34,16 @@ def in_order_once_each(received: list[str], expected: list[str]) -> bool:
     for i, event_id in enumerate(received):
         first.setdefault(event_id, i)
     return set(first) >= set(expected) and sorted(expected, key=first.__getitem__) == expected
+
+
+def order_problem(received: list[str], expected: list[str]) -> str:
+    """What `in_order_once_each` found wrong, for assertion messages."""
+    first: dict[str, int] = {}
+    for i, event_id in enumerate(received):
+        first.setdefault(event_id, i)
+    missing = [e for e in expected if e not in first]
+    if missing:
+        return f"missing {len(missing)}: {missing[:5]}"
+    order = sorted(expected, key=first.__getitem__)
+    bad = next(i for i, (a, b) in enumerate(zip(order, expected, strict=True)) if a != b)
+    return f"out of order at {bad}: got {order[bad - 1 : bad + 2]}"
