@@ -53,7 +53,7 @@ class HttpsReceiver:
             def log_message(self, *args: Any) -> None:
                 return None
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if not receiver._authorised(self, body):
                     self.send_response(401)

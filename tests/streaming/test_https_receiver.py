@@ -19,6 +19,7 @@ from tests.streaming.test_formats import HOSTILE
 from tests.streaming.tls import Certificates, make_certificates
 
 TOKEN = "hec-token-1"
+RIGHT, WRONG, DD_KEY = "right-key", "wrong-key", "dd-key"
 
 
 @pytest.fixture
@@ -90,11 +91,11 @@ def test_splunk_hec_through_a_crash_and_a_restart(
 
 
 def test_hmac_signature_and_a_wrong_key(db: Database, certificates: Certificates) -> None:
-    receiver = HttpsReceiver(certificates, free_port(), secret="right-key", style="ndjson")
+    receiver = HttpsReceiver(certificates, free_port(), secret=RIGHT, style="ndjson")
     receiver.auth = "hmac"
     receiver.start()
     try:
-        add(db, receiver, certificates, style="ndjson", auth="hmac", secret="wrong-key")
+        add(db, receiver, certificates, style="ndjson", auth="hmac", secret=WRONG)
         store(db, 3)
         Streamer(db, failing_after=1).run_once()
         dest = destinations.get(db, "org_a", "hec")
@@ -102,7 +103,7 @@ def test_hmac_signature_and_a_wrong_key(db: Database, certificates: Certificates
         assert "HTTP 401" in (dest.last_error or "")
         assert receiver.records == []
         destinations.remove(db, "org_a", "hec", actor="t")
-        add(db, receiver, certificates, style="ndjson", auth="hmac", secret="right-key")
+        add(db, receiver, certificates, style="ndjson", auth="hmac", secret=RIGHT)
         ids = store(db, 3, prefix="ok")
         Streamer(db).run_once()
         assert [r["id"] for r in receiver.records if r["id"].startswith("ok")] == ids
@@ -111,11 +112,11 @@ def test_hmac_signature_and_a_wrong_key(db: Database, certificates: Certificates
 
 
 def test_datadog_logs_carry_ocsf(db: Database, certificates: Certificates) -> None:
-    receiver = HttpsReceiver(certificates, free_port(), secret="dd-key", style="datadog")
-    receiver.header, receiver.header_value = "DD-API-KEY", "dd-key"
+    receiver = HttpsReceiver(certificates, free_port(), secret=DD_KEY, style="datadog")
+    receiver.header, receiver.header_value = "DD-API-KEY", DD_KEY
     receiver.start()
     try:
-        add(db, receiver, certificates, style="datadog", payload="ocsf", secret="dd-key")
+        add(db, receiver, certificates, style="datadog", payload="ocsf", secret=DD_KEY)
         ids = store(db, 2, event_type="data_modification", event_action="export")
         Streamer(db).run_once()
         logs = [r for r in receiver.records if r["event_id"] in ids]
