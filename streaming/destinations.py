@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sql.errors import AuditLensError
-from sql.event_filter import EventFilter
+from sql.event_filter import EventFilter, QuerySyntaxError
 from sql.event_store import record_event
 from sql.gateway import Database, ScopedSession, check_org_id
 from sql.vocabulary import (
@@ -224,7 +224,10 @@ def add(
     check_org_id(org)
     check_name(name)
     checked = check_settings(kind, payload, settings, secret)
-    query = EventFilter.parse(query).to_query()
+    try:
+        query = EventFilter.parse(query).to_query()
+    except QuerySyntaxError as exc:
+        raise DestinationError(f"query: {exc}") from exc
     with db.admin() as session:
         exists = session.scalar(
             "SELECT 1 FROM stream_destinations WHERE organization_id = :org AND name = :name",

@@ -77,7 +77,7 @@ def test_filter_in_explore_syntax(db: Database, tmp_path: Path) -> None:
     Streamer(db, batch=2).run_once()
     assert file_ids(path) == exports
     assert destinations.get(db, "org_a", "out").events_sent == 3
-    with pytest.raises(Exception, match=r"nosuch"):
+    with pytest.raises(Exception, match=r"^query: .*nosuch"):
         add_file(db, tmp_path, name="bad", query="nosuch:thing")
 
 
