@@ -123,6 +123,56 @@ def record_failure(
         )
 
 
+def pending_findings(db: Database, destination: Destination, *, limit: int = BATCH) -> Batch:
+    """The next findings after the destination's finding cursor, in the order they were made."""
+    with db.org_session(destination.organization_id) as session:
+        rows = session.execute(
+            "SELECT f.*, o.finding_xid::text AS finding_xid_text, o.finding_seq"
+            " FROM stream_finding_order o JOIN org_findings f"
+            "   ON f.organization_id = o.organization_id AND f.finding_id = o.finding_id"
+            " WHERE o.finding_xid >= CAST(:c_xid AS xid8)"
+            "   AND (o.finding_xid > CAST(:c_xid AS xid8) OR o.finding_seq > :c_seq)"
+            "   AND o.finding_xid < pg_snapshot_xmin(pg_current_snapshot())"
+            " ORDER BY o.finding_xid, o.finding_seq LIMIT :limit",
+            {
+                "c_xid": str(destination.finding_cursor_xid),
+                "c_seq": destination.finding_cursor_seq,
+                "limit": limit,
+            },
+        ).dicts()
+    if not rows:
+        return Batch([], None)
+    end = (int(rows[-1]["finding_xid_text"]), int(rows[-1]["finding_seq"]))
+    for row in rows:
+        del row["finding_xid_text"], row["finding_seq"]
+    return Batch(rows, end)
+
+
+def acknowledge_findings(db: Database, destination: Destination, batch: Batch) -> None:
+    """The receiver took these findings: move the finding cursor past them."""
+    if batch.end is None:
+        return
+    xid, seq = batch.end
+    with db.admin() as session:
+        session.execute(
+            "UPDATE stream_destinations SET finding_cursor_xid = CAST(:xid AS xid8),"
+            " finding_cursor_seq = :seq, findings_sent = findings_sent + :sent,"
+            " consecutive_failures = 0, last_success_at = now(), next_attempt_at = NULL,"
+            " state = CASE WHEN state = 'failing' THEN 'active' ELSE state END"
+            " WHERE organization_id = :org AND name = :name"
+            "   AND finding_cursor_xid = CAST(:old_xid AS xid8) AND finding_cursor_seq = :old_seq",
+            {
+                "xid": str(xid),
+                "seq": seq,
+                "sent": len(batch.events),
+                "org": destination.organization_id,
+                "name": destination.name,
+                "old_xid": str(destination.finding_cursor_xid),
+                "old_seq": destination.finding_cursor_seq,
+            },
+        )
+
+
 @dataclass(frozen=True)
 class Health:
     """How far behind a destination is, and how its sends went."""

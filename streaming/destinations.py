@@ -67,6 +67,10 @@ class Destination:
     next_attempt_at: datetime | None
     created_by: str
     created_at: datetime
+    findings: bool
+    finding_cursor_xid: int
+    finding_cursor_seq: int
+    findings_sent: int
 
     @property
     def event_filter(self) -> EventFilter:
@@ -86,7 +90,8 @@ COLUMNS = (
     "organization_id, name, kind, payload, settings, secret, query, state,"
     " cursor_xid::text, cursor_seq, backfill_from, backfill_until_xid::text, backfill_until_seq,"
     " events_sent, consecutive_failures, failures_total, last_success_at, last_error,"
-    " last_error_at, next_attempt_at, created_by, created_at"
+    " last_error_at, next_attempt_at, created_by, created_at, findings,"
+    " finding_cursor_xid::text, finding_cursor_seq, findings_sent"
 )
 
 
@@ -94,6 +99,7 @@ def from_row(row: Any) -> Destination:
     values = list(row)
     values[8] = int(values[8])
     values[11] = None if values[11] is None else int(values[11])
+    values[23] = int(values[23])
     return Destination(*values)
 
 
@@ -218,6 +224,7 @@ def add(
     secret: str | None = None,
     query: str = "",
     start: datetime | None = None,
+    findings: bool = True,
     actor: str,
 ) -> Destination:
     """Add a destination; it sends events from now on (and from `start` on, as a backfill)."""
@@ -237,8 +244,9 @@ def add(
             raise DestinationError(f"name: {org} already has a destination called {name!r}")
         session.execute(
             "INSERT INTO stream_destinations (organization_id, name, kind, payload, settings,"
-            " secret, query, cursor_xid, created_by) VALUES (:org, :name, :kind, :payload,"
-            " CAST(:settings AS jsonb), :secret, :query,"
+            " secret, query, findings, cursor_xid, finding_cursor_xid, created_by)"
+            " VALUES (:org, :name, :kind, :payload, CAST(:settings AS jsonb), :secret, :query,"
+            " :findings, pg_snapshot_xmin(pg_current_snapshot()),"
             " pg_snapshot_xmin(pg_current_snapshot()), :actor)",
             {
                 "org": org,
@@ -248,6 +256,7 @@ def add(
                 "settings": _json(checked),
                 "secret": secret,
                 "query": query,
+                "findings": findings,
                 "actor": actor,
             },
         )
@@ -257,7 +266,13 @@ def add(
             ADD_STREAM_DESTINATION,
             actor,
             name,
-            {"kind": kind, "payload": payload, "settings": checked, "query": query},
+            {
+                "kind": kind,
+                "payload": payload,
+                "settings": checked,
+                "query": query,
+                "findings": findings,
+            },
         )
         if start is not None:
             _backfill(session, org, name, start)

@@ -18,7 +18,15 @@ from typing import Any, Protocol
 from sql.event_store import record_event
 from sql.gateway import Database
 from sql.vocabulary import TEST_STREAM_DESTINATION
-from streaming.cursor import BATCH, acknowledge, pending, record_failure
+from streaming.cursor import (
+    BATCH,
+    Batch,
+    acknowledge,
+    acknowledge_findings,
+    pending,
+    pending_findings,
+    record_failure,
+)
 from streaming.destinations import COLUMNS, Destination, from_row, get
 from streaming.files import FileSender
 from streaming.formats import NATIVE_FIELDS, encoder
@@ -48,6 +56,14 @@ def records(destination: Destination, events: list[dict[str, Any]]) -> list[Reco
     encode = encoder(destination.payload)
     return [
         Record(e["id"], e["organization_id"], e["event_time"], "event", encode(e)) for e in events
+    ]
+
+
+def finding_records(destination: Destination, findings: list[dict[str, Any]]) -> list[Record]:
+    encode = encoder(destination.payload, finding=True)
+    return [
+        Record(f["finding_id"], f["organization_id"], f["created_at"], "finding", encode(f))
+        for f in findings
     ]
 
 
@@ -84,28 +100,48 @@ class Streamer:
         return known[1]
 
     def deliver(self, destination: Destination) -> int:
-        """Send batches until `destination` is caught up or a send fails; events sent."""
+        """Send batches until `destination` is caught up or a send fails; records sent.
+
+        Events first, then findings (each in its own order, with its own cursor)."""
         sent = 0
-        while True:
-            batch = pending(self.db, destination, limit=self.batch)
-            if batch.end is None:
-                return sent
-            try:
-                self._sender(destination).send(records(destination, batch.events))
-            except Exception as exc:  # any failure of the receiver or the network
-                error = f"{type(exc).__name__}: {exc}"
-                record_failure(
-                    self.db,
-                    destination,
-                    error,
-                    failing_after=self.failing_after,
-                    max_backoff=self.max_backoff,
-                )
-                self.log(f"{destination.organization_id}/{destination.name}: {error}")
-                return sent
+        for kind in ("event", "finding"):
+            if kind == "finding" and not destination.findings:
+                break
+            while True:
+                batch = self._pending(kind, destination)
+                if batch.end is None:
+                    break
+                if not self._send(kind, destination, batch):
+                    return sent
+                sent += len(batch.events)
+                destination = get(self.db, destination.organization_id, destination.name)
+        return sent
+
+    def _pending(self, kind: str, destination: Destination) -> Batch:
+        if kind == "event":
+            return pending(self.db, destination, limit=self.batch)
+        return pending_findings(self.db, destination, limit=self.batch)
+
+    def _send(self, kind: str, destination: Destination, batch: Batch) -> bool:
+        encode = records if kind == "event" else finding_records
+        try:
+            self._sender(destination).send(encode(destination, batch.events))
+        except Exception as exc:  # any failure of the receiver or the network
+            error = f"{type(exc).__name__}: {exc}"
+            record_failure(
+                self.db,
+                destination,
+                error,
+                failing_after=self.failing_after,
+                max_backoff=self.max_backoff,
+            )
+            self.log(f"{destination.organization_id}/{destination.name}: {error}")
+            return False
+        if kind == "event":
             acknowledge(self.db, destination, batch)
-            sent += len(batch.events)
-            destination = get(self.db, destination.organization_id, destination.name)
+        else:
+            acknowledge_findings(self.db, destination, batch)
+        return True
 
     def run_once(self) -> int:
         """One pass over every due destination; events sent."""

@@ -2,8 +2,11 @@
 
 Plain syslog has no acknowledgement, so a batch counts as taken only when the receiver has
 read all of it: after the last record the sender half-closes the connection and waits for
-the receiver to close its side, which it does only once it has read to the end. A receiver
-that died mid-batch never closes cleanly, and the batch is sent again.
+the receiver to close its side, which it does once it has read to the end. A receiver that
+goes away with records still unread resets the connection, and the batch is sent again. The
+one gap the protocol leaves: a receiver killed after reading a batch but before storing it
+looks the same as one that stored it (RELP would close it; a receiver with a direct queue,
+as in the README, stores each record before reading the next).
 """
 
 from __future__ import annotations

@@ -248,3 +248,46 @@ def test_run_stops_when_asked(db: Database, tmp_path: Path) -> None:
         thread.join(10)
     assert not thread.is_alive()
     assert len(file_ids(path)) == 3
+
+
+def store_finding(db: Database, org: str, finding_id: str, title: str = "Bulk export") -> None:
+    # As detection does: the writer role inserts the run and its findings.
+    with db.writer() as session:
+        run = session.scalar(
+            "INSERT INTO detection_runs (organization_id, start_day, end_day, actor, rules)"
+            " VALUES (:org, '2025-01-15', '2025-01-15', 't', '{}') RETURNING run_id",
+            {"org": org},
+        )
+        session.execute(
+            "INSERT INTO findings (organization_id, finding_id, run_id, user_id, day,"
+            " window_start, window_end, score, severity, detectors, title, explanation,"
+            " evidence_query, rule_score) VALUES (:org, :id, :run, :id, '2025-01-15',"
+            " '2025-01-15T00:00Z', '2025-01-16T00:00Z', 0.91, 'high', '{export}',"
+            " :title, 'x', 'user:u1', 0.9)",
+            {"org": org, "id": finding_id, "run": run, "title": title},
+        )
+
+
+def test_findings_stream_after_events_in_their_own_order(db: Database, tmp_path: Path) -> None:
+    path = add_file(db, tmp_path)
+    off = add_file(db, tmp_path, name="events-only", findings=False)
+    store(db, 2)
+    store_finding(db, "org_a", "f1", title="a|b\nc")
+    store_finding(db, "org_a", "f2")
+    store_finding(db, "org_b", "fb")
+    with db.writer() as early:
+        early.execute(
+            "INSERT INTO detection_runs (organization_id, start_day, end_day, actor, rules)"
+            " VALUES ('org_a', '2025-01-15', '2025-01-15', 't', '{}')"
+        )
+        store_finding(db, "org_a", "f3")  # commits while an older transaction still runs
+        Streamer(db).run_once()
+        lines = [json.loads(x) for x in path.read_text().splitlines()]
+        assert [x["finding_id"] for x in lines if x.get("kind") == "finding"] == ["f1", "f2"]
+    Streamer(db).run_once()
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    found = [x for x in lines if x.get("kind") == "finding"]
+    assert [x["finding_id"] for x in found] == ["f1", "f2", "f3"]
+    assert found[0]["title"] == "a|b\nc"
+    assert destinations.get(db, "org_a", "out").findings_sent == 3
+    assert not any(json.loads(x).get("kind") == "finding" for x in off.read_text().splitlines())
