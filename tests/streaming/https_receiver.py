@@ -42,7 +42,8 @@ class HttpsReceiver:
     def _parse(self, body: bytes) -> list[dict[str, Any]]:
         if self.style == "datadog":
             return list(json.loads(body))
-        return [json.loads(line) for line in body.splitlines() if line]
+        lines = body.decode().splitlines()
+        return [json.loads(x) if x.startswith("{") else {"raw": x} for x in lines if x]
 
     def start(self) -> None:
         receiver = self
