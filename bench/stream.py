@@ -32,7 +32,7 @@ from tests.streaming.rsyslog import Rsyslog, free_port  # noqa: E402
 from tests.streaming.tls import make_certificates  # noqa: E402
 
 BATCH = 1000
-TOKEN = "bench"
+BENCH_CREDENTIAL = "bench"
 
 
 def events(count: int) -> list[dict[str, Any]]:
@@ -100,7 +100,7 @@ def main() -> None:
         (folder / "rsyslog").mkdir()
         rsyslog = Rsyslog(folder / "rsyslog", None)
         rsyslog.start()
-        https = HttpsReceiver(certificates, free_port(), secret=TOKEN, style="ndjson")
+        https = HttpsReceiver(certificates, free_port(), secret=BENCH_CREDENTIAL, style="ndjson")
         https.start()
         try:
             for format_name in FORMATS:
@@ -121,7 +121,7 @@ def main() -> None:
                             "header": "Authorization",
                             "ca_file": str(certificates.ca),
                         },
-                        TOKEN,
+                        BENCH_CREDENTIAL,
                     ),
                 }
                 for name, sender in senders.items():
