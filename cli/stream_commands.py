@@ -57,6 +57,7 @@ def add(
     max_seconds: Annotated[int | None, typer.Option(help="file: rotate after this age")] = None,
     query: Annotated[str, typer.Option(help="only events matching (Explore syntax)")] = "",
     start: Annotated[str | None, typer.Option("--from", help="also send events from then")] = None,
+    findings: Annotated[bool, typer.Option(help="send findings too")] = True,
 ) -> None:
     """Add a destination; the secret (token, API key or HMAC key) comes from
     AUDITLENS_DESTINATION_SECRET, never from the command line."""
@@ -86,6 +87,7 @@ def add(
             secret=os.environ.get(CREDENTIAL_VARIABLE) or None,
             query=query,
             start=moment,
+            findings=findings,
             actor=_actor(),
         )
     typer.echo(f"added {destination.describe()}")

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from sql.gateway import Database
+from streaming import destinations
 from tests.streaming.helpers import store
 
 
@@ -43,8 +44,10 @@ def test_the_whole_life_of_a_destination(cli_db: Database, tmp_path: Path) -> No
         str(out),
         "--query",
         "family:login",
+        "--no-findings",
     )
     assert f"siem: file ocsf -> {out}" in added
+    assert not destinations.get(cli_db, "org_a", "siem").findings
     store(cli_db, 2, event_type="login", event_action="login")
     store(cli_db, 2, prefix="s")
     assert "sent 2 events" in run("stream", "--once")
