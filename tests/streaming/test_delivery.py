@@ -14,7 +14,7 @@ from sql.gateway import Database
 from streaming import destinations
 from streaming.cursor import health, pending
 from streaming.destinations import DestinationError
-from streaming.service import Streamer
+from streaming.service import Streamer, background_streaming
 from tests.factories import event_row
 from tests.streaming.helpers import file_ids, store
 
@@ -291,3 +291,17 @@ def test_findings_stream_after_events_in_their_own_order(db: Database, tmp_path:
     assert found[0]["title"] == "a|b\nc"
     assert destinations.get(db, "org_a", "out").findings_sent == 3
     assert not any(json.loads(x).get("kind") == "finding" for x in off.read_text().splitlines())
+
+
+def test_background_streaming_sends_while_the_block_runs(db: Database, tmp_path: Path) -> None:
+    """What `auditlens run` and `serve-ingest` wrap themselves in."""
+    path = add_file(db, tmp_path)
+    ids = store(db, 3)
+    logged: list[str] = []
+    with background_streaming(db, logged.append):
+        for _ in range(400):
+            if set(ids) <= set(file_ids(path)):
+                break
+            threading.Event().wait(0.05)
+    assert [i for i in file_ids(path) if i in ids] == ids
+    assert logged == []
