@@ -37,6 +37,7 @@ from cli import (  # noqa: E402
     rollup_commands,
     run_command,
     simulate_commands,
+    stream_commands,
     user_commands,
 )
 
@@ -55,6 +56,7 @@ __all__ = [
     "rollup_commands",
     "run_command",
     "simulate_commands",
+    "stream_commands",
     "user_commands",
 ]
 

@@ -178,11 +178,13 @@ def serve_ingest(
     from ingest.receiver import Receiver, create_app
     from integrity.seal_schedule import background_sealing
     from sql.settings import Settings
+    from streaming.service import background_streaming
 
     with (
         open_database() as db,
         background_sealing(db, err_console.print),
         background_detection(db, err_console.print),
+        background_streaming(db, err_console.print),
     ):
         refresher = ReadModelRefresher(db)
         receiver = Receiver(

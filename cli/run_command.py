@@ -17,6 +17,7 @@ from simulator.demo import DEMO_ORG, seed_demo
 from sql.gateway import Database
 from sql.migrate import migrate
 from sql.settings import DATABASE_URL_ENV
+from streaming.service import background_streaming
 from usecases.accounts import DEMO_ADMIN_EMAIL, ensure_demo_admin
 
 # The st.App entry (dashboard + session-cookie routes), not app.py alone.
@@ -90,6 +91,7 @@ def run(
         with (
             background_sealing(db, err_console.print),
             background_detection(db, err_console.print),
+            background_streaming(db, err_console.print),
         ):
             dashboard = subprocess.Popen(command, env=env)
             typer.echo(f"AuditLens is running at http://{host}:{port}  (Ctrl-C stops it)")

@@ -199,3 +199,23 @@ KNOWN_RESOURCE_TAGS: tuple[str, ...] = (
     "customer",
     "security",
 )
+
+# SIEM streaming destinations.
+ADD_STREAM_DESTINATION = OWN_ACTIONS.add(
+    "add_stream_destination", "config_change", "a SIEM streaming destination added"
+)
+REMOVE_STREAM_DESTINATION = OWN_ACTIONS.add(
+    "remove_stream_destination", "config_change", "a SIEM streaming destination removed"
+)
+PAUSE_STREAM_DESTINATION = OWN_ACTIONS.add(
+    "pause_stream_destination", "config_change", "a SIEM streaming destination paused"
+)
+RESUME_STREAM_DESTINATION = OWN_ACTIONS.add(
+    "resume_stream_destination", "config_change", "a SIEM streaming destination resumed"
+)
+BACKFILL_STREAM_DESTINATION = OWN_ACTIONS.add(
+    "backfill_stream_destination", "config_change", "a destination asked to re-send from a time"
+)
+TEST_STREAM_DESTINATION = OWN_ACTIONS.add(
+    "test_stream_destination", "config_change", "a test record sent to a destination"
+)

@@ -1,0 +1,91 @@
+-- SIEM streaming: each organisation's destinations, with a durable cursor and health.
+--
+-- The cursor is a position in ingest order, (ingest_xid, ingest_seq): every event of the
+-- organisation at or before it was acknowledged by the receiver. ingest_seq alone is not a
+-- safe cursor: the sequence hands each session a block of numbers, and a transaction can
+-- commit after another that took higher numbers, so a cursor on it could step over an event
+-- that becomes visible later. The streamer reads only events whose ingest_xid lies below the
+-- oldest running transaction (as the rollup refresh and sealing do), so nothing can appear
+-- behind the cursor once it has moved.
+CREATE TABLE stream_destinations (
+  organization_id      text        NOT NULL CHECK (length(organization_id) BETWEEN 1 AND 128),
+  name                 text        NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
+  kind                 text        NOT NULL CHECK (kind IN ('syslog', 'https', 'file')),
+  payload              text        NOT NULL CHECK (payload IN ('json', 'ocsf', 'cef')),
+  -- Where and how: host/port/tls/ca_file for syslog, url/style/header/ca_file for https,
+  -- path/max_bytes/max_seconds for files. Checked by streaming/destinations.py.
+  settings             jsonb       NOT NULL DEFAULT '{}'::jsonb,
+  -- The bearer token, API key or HMAC key the receiver expects; readers never see it.
+  secret               text,
+  query                text        NOT NULL DEFAULT '',  -- Explore syntax; '' sends every event
+  state                text        NOT NULL DEFAULT 'active'
+                       CHECK (state IN ('active', 'paused', 'failing')),
+  cursor_xid           xid8        NOT NULL,
+  cursor_seq           bigint      NOT NULL DEFAULT 0,
+  -- A backfill re-sends the events from backfill_from (event time) that lie at or before
+  -- the position the cursor had when it was asked for; after that position, every event.
+  backfill_from        timestamptz,
+  backfill_until_xid   xid8,
+  backfill_until_seq   bigint,
+  events_sent          bigint      NOT NULL DEFAULT 0,
+  -- Findings (when `findings`) have a cursor of their own, over stream_finding_order below.
+  findings             boolean     NOT NULL DEFAULT true,
+  finding_cursor_xid   xid8        NOT NULL,
+  finding_cursor_seq   bigint      NOT NULL DEFAULT 0,
+  findings_sent        bigint      NOT NULL DEFAULT 0,
+  consecutive_failures integer     NOT NULL DEFAULT 0,
+  failures_total       bigint      NOT NULL DEFAULT 0,
+  last_success_at      timestamptz,
+  last_error           text,
+  last_error_at        timestamptz,
+  next_attempt_at      timestamptz,  -- retry backoff: not before this
+  created_by           text        NOT NULL,
+  created_at           timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (organization_id, name),
+  CHECK ((backfill_from IS NULL) = (backfill_until_xid IS NULL))
+);
+
+-- Readers see their organisation's destinations (never the secret) under row-level
+-- security; the streamer and the commands change them as the login role, like holds.
+REVOKE ALL ON stream_destinations FROM PUBLIC;
+ALTER TABLE stream_destinations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY stream_destinations_org_scope ON stream_destinations FOR SELECT
+  TO auditlens_reader USING (organization_id = auditlens_current_org());
+GRANT SELECT (organization_id, name, kind, payload, settings, query, state, cursor_xid,
+  cursor_seq, backfill_from, backfill_until_xid, backfill_until_seq, events_sent, findings,
+  finding_cursor_xid, finding_cursor_seq, findings_sent,
+  consecutive_failures, failures_total, last_success_at, last_error, last_error_at,
+  next_attempt_at, created_by, created_at)
+  ON stream_destinations TO auditlens_reader;
+
+-- Findings in ingest order: findings carry no transaction id of their own, so each new one
+-- gets a row here from the inserting transaction (a trigger), and the streamer reads them
+-- below the same watermark as events, by (finding_xid, finding_seq).
+CREATE TABLE stream_finding_order (
+  organization_id text   NOT NULL,
+  finding_id      text   NOT NULL,
+  finding_xid     xid8   NOT NULL DEFAULT pg_current_xact_id(),
+  finding_seq     bigint GENERATED ALWAYS AS IDENTITY,
+  PRIMARY KEY (organization_id, finding_id)
+);
+CREATE INDEX stream_finding_order_xid ON stream_finding_order (finding_xid, finding_seq);
+INSERT INTO stream_finding_order (organization_id, finding_id)
+  SELECT organization_id, finding_id FROM findings ORDER BY created_at, finding_id;
+
+CREATE FUNCTION stream_finding_order_add() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+  INSERT INTO stream_finding_order (organization_id, finding_id)
+  VALUES (NEW.organization_id, NEW.finding_id);
+  RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION stream_finding_order_add() FROM PUBLIC;
+CREATE TRIGGER stream_finding_order_add AFTER INSERT ON findings
+  FOR EACH ROW EXECUTE FUNCTION stream_finding_order_add();
+
+REVOKE ALL ON stream_finding_order FROM PUBLIC;
+ALTER TABLE stream_finding_order ENABLE ROW LEVEL SECURITY;
+CREATE POLICY stream_finding_order_org_scope ON stream_finding_order FOR SELECT
+  TO auditlens_reader USING (organization_id = auditlens_current_org());
+GRANT SELECT ON stream_finding_order TO auditlens_reader;

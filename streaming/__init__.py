@@ -1,0 +1,1 @@
+"""SIEM streaming: formats (native JSON, OCSF, CEF), destinations, durable cursors."""

@@ -1,0 +1,216 @@
+"""The streamer: sends every active destination's events from its cursor, at least once.
+
+One pass (`deliver`) reads a batch after the cursor, encodes it, hands it to the
+destination's sender and, only when that returned, moves the cursor. A failed send leaves
+the cursor where it was, counts the failure and backs off (0.5 s doubling, capped); after
+`failing_after` failures in a row the destination is marked failing, and it keeps being
+retried at the capped interval until it takes the batch, then goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sql.event_store import record_event
+from sql.gateway import Database
+from sql.vocabulary import TEST_STREAM_DESTINATION
+from streaming.cursor import (
+    BATCH,
+    Batch,
+    acknowledge,
+    acknowledge_findings,
+    pending,
+    pending_findings,
+    record_failure,
+)
+from streaming.destinations import COLUMNS, Destination, from_row, get
+from streaming.files import FileSender
+from streaming.formats import NATIVE_FIELDS, encoder
+from streaming.https import HttpsSender
+from streaming.records import Record
+from streaming.syslog import SyslogSender
+
+FAILING_AFTER = 5
+MAX_BACKOFF_SECONDS = 60.0
+
+
+class Sender(Protocol):
+    def send(self, records: list[Record]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def sender_for(destination: Destination) -> Sender:
+    if destination.kind == "syslog":
+        return SyslogSender(destination.settings)
+    if destination.kind == "https":
+        return HttpsSender(destination.settings, destination.secret)
+    return FileSender(destination.settings)
+
+
+def records(destination: Destination, events: list[dict[str, Any]]) -> list[Record]:
+    encode = encoder(destination.payload)
+    return [
+        Record(e["id"], e["organization_id"], e["event_time"], "event", encode(e)) for e in events
+    ]
+
+
+def finding_records(destination: Destination, findings: list[dict[str, Any]]) -> list[Record]:
+    encode = encoder(destination.payload, finding=True)
+    return [
+        Record(f["finding_id"], f["organization_id"], f["created_at"], "finding", encode(f))
+        for f in findings
+    ]
+
+
+def _due(db: Database) -> list[Destination]:
+    with db.admin() as session:
+        rows = session.execute(
+            f"SELECT {COLUMNS} FROM stream_destinations"  # noqa: S608 - fixed column list
+            " WHERE state <> 'paused' AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
+            " ORDER BY organization_id, name"
+        ).rows
+    return [from_row(r) for r in rows]
+
+
+@dataclass
+class Streamer:
+    """Holds one sender per destination (connections are reused between passes)."""
+
+    db: Database
+    failing_after: int = FAILING_AFTER
+    max_backoff: float = MAX_BACKOFF_SECONDS
+    batch: int = BATCH
+    log: Callable[[str], None] = lambda _line: None
+    _senders: dict[tuple[str, str], tuple[Destination, Sender]] = field(default_factory=dict)
+
+    def _sender(self, destination: Destination) -> Sender:
+        key = (destination.organization_id, destination.name)
+        known = self._senders.get(key)
+        # Settings can change only by remove and add; created_at tells the two apart.
+        if known is None or known[0].created_at != destination.created_at:
+            if known is not None:
+                known[1].close()
+            known = (destination, sender_for(destination))
+            self._senders[key] = known
+        return known[1]
+
+    def deliver(self, destination: Destination) -> int:
+        """Send batches until `destination` is caught up or a send fails; records sent.
+
+        Events first, then findings (each in its own order, with its own cursor)."""
+        sent = 0
+        for kind in ("event", "finding"):
+            if kind == "finding" and not destination.findings:
+                break
+            while True:
+                batch = self._pending(kind, destination)
+                if batch.end is None:
+                    break
+                if not self._send(kind, destination, batch):
+                    return sent
+                sent += len(batch.events)
+                destination = get(self.db, destination.organization_id, destination.name)
+        return sent
+
+    def _pending(self, kind: str, destination: Destination) -> Batch:
+        if kind == "event":
+            return pending(self.db, destination, limit=self.batch)
+        return pending_findings(self.db, destination, limit=self.batch)
+
+    def _send(self, kind: str, destination: Destination, batch: Batch) -> bool:
+        encode = records if kind == "event" else finding_records
+        try:
+            self._sender(destination).send(encode(destination, batch.events))
+        except Exception as exc:  # any failure of the receiver or the network
+            error = f"{type(exc).__name__}: {exc}"
+            record_failure(
+                self.db,
+                destination,
+                error,
+                failing_after=self.failing_after,
+                max_backoff=self.max_backoff,
+            )
+            self.log(f"{destination.organization_id}/{destination.name}: {error}")
+            return False
+        if kind == "event":
+            acknowledge(self.db, destination, batch)
+        else:
+            acknowledge_findings(self.db, destination, batch)
+        return True
+
+    def run_once(self) -> int:
+        """One pass over every due destination; events sent."""
+        return sum(self.deliver(d) for d in _due(self.db))
+
+    def run(self, stop: threading.Event, *, poll_seconds: float = 1.0) -> None:
+        """Pass after pass until `stop` is set; sleeps `poll_seconds` when idle."""
+        try:
+            while not stop.is_set():
+                if self.run_once() == 0:
+                    stop.wait(poll_seconds)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for _, sender in self._senders.values():
+            sender.close()
+        self._senders.clear()
+
+
+def send_test(db: Database, org: str, name: str, *, actor: str) -> str:
+    """Record a `test_stream_destination` event and send it to `name` at once; its id.
+
+    The event is a real one, so the destination also gets it again in its turn (the same
+    id: a receiver that de-duplicates keeps one). A failure raises, naming the cause."""
+    destination = get(db, org, name)
+    with db.admin() as session:
+        event_id = record_event(
+            session,
+            organization_id=org,
+            action=TEST_STREAM_DESTINATION,
+            user_id=actor,
+            resource_type="stream_destination",
+            resource_id=name,
+            details={"kind": destination.kind},
+        )
+    with db.org_session(org) as session:
+        rows = session.execute(
+            f"SELECT {', '.join(NATIVE_FIELDS)} FROM org_audit_events"  # noqa: S608
+            " WHERE id = :id",
+            {"id": event_id},
+        ).dicts()
+    sender = sender_for(destination)
+    try:
+        sender.send(records(destination, rows))
+    finally:
+        sender.close()
+    return event_id
+
+
+@contextmanager
+def background_streaming(db: Database, log: Callable[[str], None]) -> Iterator[Streamer]:
+    """Run the streamer in a thread while the block runs; stopped (a batch in flight ends) on
+    exit. With no destinations it only polls the table once a second."""
+    stop = threading.Event()
+    streamer = Streamer(db, log=log)
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                streamer.run(stop)
+            except Exception as exc:  # the database away: say so and try again
+                log(f"streaming: {type(exc).__name__}: {exc} (will retry)")
+                stop.wait(5.0)
+
+    thread = threading.Thread(target=loop, name="auditlens-streaming", daemon=True)
+    thread.start()
+    try:
+        yield streamer
+    finally:
+        stop.set()
+        thread.join(60)
