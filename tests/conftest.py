@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,8 +83,32 @@ def _start_server(config: pytest.Config | None = None) -> TestServer:
     migrate(db)
     server.capabilities = db.capabilities
     db.close()
+    _close_template(server)
     _server = server
     return server
+
+
+def _close_template(server: TestServer) -> None:
+    """Leave the template with no session and accepting none: CREATE DATABASE ... TEMPLATE
+    refuses a source anyone is connected to. TimescaleDB's launcher starts a scheduler in
+    every database that has the extension (and skips those that allow no connections);
+    stopping it through TimescaleDB's own function waits until it has exited and keeps it
+    stopped, where terminating it would race with its restart."""
+    if server.capabilities.hypertables:
+        with psycopg.connect(server.url_for(server.template), autocommit=True) as conn:
+            conn.execute("SELECT _timescaledb_functions.stop_background_workers()")
+    with server.admin() as conn:
+        conn.execute(f'ALTER DATABASE "{server.template}" WITH ALLOW_CONNECTIONS false')
+        # A session that has just closed leaves pg_stat_activity a moment later.
+        for _ in range(100):
+            others = conn.execute(
+                "SELECT pid, backend_type FROM pg_stat_activity WHERE datname = %s",
+                (server.template,),
+            ).fetchall()
+            if not others:
+                return
+            time.sleep(0.1)
+    raise RuntimeError(f"the test template {server.template} is still in use: {others}")
 
 
 def _new_data_dir() -> Path:

@@ -69,3 +69,14 @@ def test_each_xdist_worker_runs_its_own_copy_of_the_migrated_cluster(tmp_path: P
     assert [s["events"] for s in seen] == [0, 0]
     # Every worker's cluster and the controller's seed are gone after the run.
     assert not any(Path(s["data_dir"]).exists() for s in seen)
+
+
+def test_the_template_is_idle_and_accepts_no_session(pg_server):
+    # Else cloning it fails while anyone (TimescaleDB's scheduler included) is connected.
+    with pg_server.admin() as conn:
+        allowed, sessions = conn.execute(
+            "SELECT datallowconn, (SELECT count(*) FROM pg_stat_activity a"
+            " WHERE a.datname = d.datname) FROM pg_database d WHERE datname = %s",
+            (pg_server.template,),
+        ).fetchone()
+    assert (allowed, sessions) == (False, 0)

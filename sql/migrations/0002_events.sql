@@ -115,7 +115,7 @@ CREATE UNIQUE INDEX audit_rejects_replay_key ON audit_rejects (replay_key)
 
 -- Exports are rows here (the request's exported/export_timestamp), because events never change.
 CREATE TABLE audit_exports (
-  export_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  export_id          bigint GENERATED ALWAYS AS IDENTITY,
   organization_id    text        NOT NULL,
   exported_by        text        NOT NULL,
   exported_at        timestamptz NOT NULL DEFAULT now(),
@@ -132,6 +132,9 @@ CREATE TABLE audit_exports (
   -- Written ahead: a streamed export's row exists before its first byte leaves (no rows, the
   -- SHA-256 of nothing, not completed) and gets its outcome once, when it ends. NULL while it
   -- runs; still NULL afterwards means it began and its outcome is unknown.
-  ended_at           timestamptz
+  ended_at           timestamptz,
+  -- Every key of an organisation's table leads with its organisation: the schema can be
+  -- distributed by organisation (docs/scaling.md), and a lookup by id names its organisation.
+  PRIMARY KEY (organization_id, export_id)
 );
 CREATE INDEX audit_exports_org_time ON audit_exports (organization_id, exported_at DESC);

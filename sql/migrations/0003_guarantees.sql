@@ -214,14 +214,15 @@ $partitions$;
 
 -- What each purge removed, per organisation and family (sealing builds on this).
 CREATE TABLE audit_purges (
-  purge_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  purge_id        bigint GENERATED ALWAYS AS IDENTITY,
   purged_at       timestamptz NOT NULL DEFAULT now(),
   organization_id text        NOT NULL,
   event_type      text        NOT NULL,
   removed_count   bigint      NOT NULL,
   oldest_event    timestamptz,
   newest_event    timestamptz,
-  max_ingest_seq  bigint
+  max_ingest_seq  bigint,
+  PRIMARY KEY (organization_id, purge_id)
 );
 
 -- The only path that removes events: rows whose guarantee has passed and that no legal hold

@@ -3,7 +3,7 @@
 -- its status is the newest triage row, and readers see them only through org_* views.
 
 CREATE TABLE detection_runs (
-  run_id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  run_id          bigint      GENERATED ALWAYS AS IDENTITY,
   organization_id text        NOT NULL,
   started_at      timestamptz NOT NULL DEFAULT now(),
   start_day       date        NOT NULL,
@@ -14,7 +14,8 @@ CREATE TABLE detection_runs (
   model_params    jsonb       NOT NULL DEFAULT '{}'::jsonb,
   libraries       jsonb       NOT NULL DEFAULT '{}'::jsonb,
   user_days       integer     NOT NULL DEFAULT 0,
-  findings        integer     NOT NULL DEFAULT 0
+  findings        integer     NOT NULL DEFAULT 0,
+  PRIMARY KEY (organization_id, run_id)
 );
 -- "Incremental over new days": the newest run of an organisation says where the next starts.
 CREATE INDEX detection_runs_org_end ON detection_runs (organization_id, end_day DESC);
@@ -22,7 +23,7 @@ CREATE INDEX detection_runs_org_end ON detection_runs (organization_id, end_day 
 CREATE TABLE findings (
   organization_id  text        NOT NULL,
   finding_id       text        NOT NULL,
-  run_id           bigint      NOT NULL REFERENCES detection_runs (run_id),
+  run_id           bigint      NOT NULL,
   created_at       timestamptz NOT NULL DEFAULT now(),
   user_id          text        NOT NULL,
   user_email       text,
@@ -41,13 +42,14 @@ CREATE TABLE findings (
   model_version    text,
   PRIMARY KEY (organization_id, finding_id),
   -- One finding per user-day: re-running detection over a day already done adds nothing.
-  UNIQUE (organization_id, user_id, day)
+  UNIQUE (organization_id, user_id, day),
+  FOREIGN KEY (organization_id, run_id) REFERENCES detection_runs (organization_id, run_id)
 );
 CREATE INDEX findings_org_created ON findings (organization_id, created_at DESC);
 CREATE INDEX findings_org_score ON findings (organization_id, score DESC);
 
 CREATE TABLE finding_triage (
-  triage_id       bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  triage_id       bigint      GENERATED ALWAYS AS IDENTITY,
   organization_id text        NOT NULL,
   finding_id      text        NOT NULL,
   status          text        NOT NULL
@@ -55,6 +57,7 @@ CREATE TABLE finding_triage (
   comment         text        NOT NULL DEFAULT '' CHECK (length(comment) <= 4000),
   actor           text        NOT NULL,
   created_at      timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (organization_id, triage_id),
   FOREIGN KEY (organization_id, finding_id) REFERENCES findings (organization_id, finding_id)
 );
 CREATE INDEX finding_triage_org_finding ON finding_triage (organization_id, finding_id, triage_id DESC);

@@ -56,16 +56,17 @@ ALTER TABLE audit_seal_leaves
 -- still verifies: a sealed event that is gone must have a record here dated after its
 -- retention guarantee.
 CREATE TABLE audit_purged_events (
-  purged_event_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  purged_event_id bigint GENERATED ALWAYS AS IDENTITY,
   organization_id text        NOT NULL,
   ingest_seq      bigint      NOT NULL,
-  purged_at       timestamptz NOT NULL DEFAULT now()
+  purged_at       timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (organization_id, purged_event_id)
 );
 CREATE INDEX audit_purged_events_org_seq ON audit_purged_events (organization_id, ingest_seq);
 
 -- Every verification run and what it found, for the dashboard's Integrity page.
 CREATE TABLE audit_verifications (
-  verification_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  verification_id bigint GENERATED ALWAYS AS IDENTITY,
   organization_id text        NOT NULL,
   started_at      timestamptz NOT NULL,
   finished_at     timestamptz NOT NULL DEFAULT now(),
@@ -80,7 +81,8 @@ CREATE TABLE audit_verifications (
   last_seal_hash  bytea,
   clean           boolean     NOT NULL,
   problem_count   bigint      NOT NULL,
-  findings        jsonb       NOT NULL  -- [{kind, seal_seq, event_id, detail}], capped
+  findings        jsonb       NOT NULL,  -- [{kind, seal_seq, event_id, detail}], capped
+  PRIMARY KEY (organization_id, verification_id)
 );
 CREATE INDEX audit_verifications_org_time ON audit_verifications (organization_id, finished_at DESC);
 

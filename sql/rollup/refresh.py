@@ -22,6 +22,10 @@ from sql.rollup.tables import ROLLUP_TABLES, TABLES
 # Any constant works; it only has to be the same in every AuditLens process (and in the SQL
 # that back-fills rollups at migration time, which takes it as 1380928588).
 REFRESH_LOCK = 0x524F4C4C
+# Serialises the continuous aggregates' refresh and compression, which run after the rollups'
+# transaction (so after REFRESH_LOCK is released): TimescaleDB refuses a second refresh of an
+# aggregate while one runs instead of waiting for it.
+CONTINUOUS_AGGREGATES_LOCK = 0x43414747
 # After a refresh this large, VACUUM ANALYZE the rollups so index-only scans stay cheap.
 VACUUM_AFTER_EVENTS = 100_000
 # TimescaleDB (Timescale license): raw chunks older than this are compressed by the refresh.
@@ -87,7 +91,7 @@ def refresh(db: Database, *, wait: bool = True, rebuild: bool = False) -> Refres
         # VACUUM cannot run in a transaction: an autocommit connection of the pool's own.
         _autocommit(db, [f"VACUUM (ANALYZE) {', '.join(ROLLUP_TABLES)}"])
     if db.capabilities.continuous_aggregates:
-        _refresh_continuous_aggregates(db)
+        _refresh_continuous_aggregates(db, wait=wait)
     return RefreshStats(events, time.perf_counter() - started, str(new))
 
 
@@ -155,22 +159,46 @@ def merge_delta(session: ScopedSession, *, gaps: bool = True) -> None:
     session.execute("DROP TABLE rollup_delta")
 
 
-def _autocommit(db: Database, statements: Sequence[str]) -> None:
+def _autocommit(
+    db: Database,
+    statements: Sequence[str | tuple[str, tuple[Any, ...]]],
+    *,
+    lock: int | None = None,
+    wait: bool = True,
+) -> bool:
+    """Run `statements` (SQL, or SQL and its parameters) outside any transaction; with
+    `lock`, under that session-level advisory lock, waiting for it (or with `wait=False`
+    running nothing, False, when it is held elsewhere)."""
     with db.raw_connection() as conn:
         previous = conn.autocommit
         conn.rollback()
         conn.autocommit = True
         try:
-            for statement in statements:
-                conn.execute(statement)
+            if lock is not None:
+                if wait:
+                    conn.execute("SELECT pg_advisory_lock(%s)", (lock,))
+                else:
+                    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (lock,)).fetchone()
+                    if not (row and row[0]):
+                        return False
+            try:
+                for statement in statements:
+                    sql, params = statement if isinstance(statement, tuple) else (statement, ())
+                    conn.execute(sql, params)
+            finally:
+                if lock is not None:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (lock,))
         finally:
             conn.autocommit = previous
+    return True
 
 
-def _refresh_continuous_aggregates(db: Database) -> None:
+def _refresh_continuous_aggregates(db: Database, *, wait: bool) -> None:
     """Materialise the continuous aggregates up to the last whole bucket (real-time
     aggregation covers the rest) and compress raw chunks older than COMPRESS_AFTER.
-    Outside any transaction: refresh_continuous_aggregate refuses to run inside one."""
+    Outside any transaction: refresh_continuous_aggregate refuses to run inside one.
+    One at a time (CONTINUOUS_AGGREGATES_LOCK): with `wait=False`, a refresh that finds
+    another one running leaves its events to that one or the next."""
     _autocommit(
         db,
         [
@@ -180,17 +208,14 @@ def _refresh_continuous_aggregates(db: Database) -> None:
             " date_trunc('hour', now(), 'UTC'))",
             "CALL refresh_continuous_aggregate('cagg_day_actions', NULL,"
             " date_trunc('day', now(), 'UTC'))",
+            (
+                "SELECT count(compress_chunk(c, if_not_compressed => true))"
+                " FROM show_chunks('audit_events', older_than => CAST(%s AS interval)) c"
+                " WHERE EXISTS (SELECT 1 FROM timescaledb_information.hypertables"
+                " WHERE hypertable_name = 'audit_events' AND compression_enabled)",
+                (COMPRESS_AFTER,),
+            ),
         ],
+        lock=CONTINUOUS_AGGREGATES_LOCK,
+        wait=wait,
     )
-    with db.admin() as session:
-        compressed = session.scalar(
-            "SELECT coalesce(bool_or(compression_enabled), false)"
-            " FROM timescaledb_information.hypertables WHERE hypertable_name = 'audit_events'"
-        )
-        if compressed:
-            session.execute(
-                "SELECT compress_chunk(c, if_not_compressed => true)"
-                " FROM show_chunks('audit_events', older_than => CAST(:age AS interval)) c",
-                {"age": COMPRESS_AFTER},
-                max_rows=1_000_000,
-            )
