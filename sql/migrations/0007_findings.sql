@@ -66,7 +66,7 @@ CREATE INDEX finding_triage_org_finding ON finding_triage (organization_id, find
 -- a "benign" verdict silences the same rule for the same user. A change is a new row (the
 -- newest wins), so the history of settings stays on record beside its audit event.
 CREATE TABLE detection_settings (
-  setting_id      bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  setting_id      bigint      GENERATED ALWAYS AS IDENTITY,
   organization_id text        NOT NULL,
   model_alerts_per_100_users_week double precision NOT NULL
                   CHECK (model_alerts_per_100_users_week >= 0
@@ -74,9 +74,9 @@ CREATE TABLE detection_settings (
   benign_suppression_days integer NOT NULL
                   CHECK (benign_suppression_days >= 0 AND benign_suppression_days <= 3650),
   actor           text        NOT NULL,
-  created_at      timestamptz NOT NULL DEFAULT now()
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (organization_id, setting_id)
 );
-CREATE INDEX detection_settings_org ON detection_settings (organization_id, setting_id DESC);
 
 -- Append-only, loudly (as audit_events): triage is a new row, never an edit.
 CREATE FUNCTION detection_reject_change() RETURNS trigger
@@ -132,8 +132,9 @@ CREATE TABLE detection_schedule (
   complete_through  date,
   current_day       date,
   current_scored_at timestamptz,
-  last_run_id       bigint      NOT NULL REFERENCES detection_runs (run_id),
-  last_run_at       timestamptz NOT NULL DEFAULT now()
+  last_run_id       bigint      NOT NULL,
+  last_run_at       timestamptz NOT NULL DEFAULT now(),
+  FOREIGN KEY (organization_id, last_run_id) REFERENCES detection_runs (organization_id, run_id)
 );
 
 -- Which findings reached the webhook: a finding is posted once, whichever process ran it.
