@@ -23,8 +23,13 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# mypy's cache is kept per user, not per checkout: every entry is checked against the hash of
+# its source file, so a fresh clone reuses what any earlier run analysed (the installed
+# libraries above all) and re-checks only what changed.
+MYPY_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/auditlens/mypy
+
 typecheck:
-	$(BIN)/mypy
+	MYPY_CACHE_DIR=$(MYPY_CACHE_DIR) $(BIN)/mypy
 
 # Tests run in parallel, one pytest-xdist worker per core; each test has its own database,
 # and tests that must not overlap share an xdist_group (see tests/conftest.py).

@@ -214,7 +214,9 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Groups for `--dist loadgroup`: a group's tests run in one worker, one after another."""
+    """Groups for `--dist loadgroup`: a group's tests run in one worker, one after another.
+    Slow tests go first, so that no worker starts one while the others run out of work."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     for item in items:
         if any(item.path.is_relative_to(path) for path in FREE_PORT_TESTS):
             item.add_marker(pytest.mark.xdist_group("free-ports"))

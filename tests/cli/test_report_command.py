@@ -5,22 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
-import sys
 
 from tests.dashboard.known_data import seed
+from tests.run_cli import run_cli
 
 
 def cli(*args: str, db) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "AUDITLENS_DATABASE_URL": db.url},
-        timeout=300,
-        check=False,
-    )
+    return run_cli(*args, env={"AUDITLENS_DATABASE_URL": db.url})
 
 
 def _report(db, tmp_path, fmt, *extra):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 from ingest.files import import_file
 from ingest.gil import INGEST_SWITCH_INTERVAL
 from tests.ingest.hostile import hostile_events, mostly_valid_events
+from tests.run_cli import run_cli
 
 
 def event(i: int, **extra):
@@ -35,14 +35,7 @@ def event(i: int, **extra):
 
 
 def cli(*args: str, db) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "AUDITLENS_DATABASE_URL": db.url},
-        timeout=300,
-        check=False,
-    )
+    return run_cli(*args, env={"AUDITLENS_DATABASE_URL": db.url})
 
 
 def count(db, table="org_audit_events", org="org_a"):

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 from ingest.keys import resolve_key
+from tests.run_cli import run_cli
 
 
 def cli(*args: str, db) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "AUDITLENS_DATABASE_URL": db.url},
-        timeout=300,
-        check=False,
-    )
+    return run_cli(*args, env={"AUDITLENS_DATABASE_URL": db.url})
 
 
 def test_create_list_revoke(db):

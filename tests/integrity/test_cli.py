@@ -1,10 +1,8 @@
-"""The integrity commands as an operator and an auditor run them: real processes, exit codes."""
+"""The integrity commands as an operator and an auditor run them: `cli.main`, exit codes."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,17 +10,11 @@ from sqlalchemy import text
 
 from sql.event_store import insert_events
 from tests.factories import event_row
+from tests.run_cli import run_cli
 
 
 def cli(*args: str, db, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "AUDITLENS_DATABASE_URL": db.url, **env},
-        timeout=300,
-        check=False,
-    )
+    return run_cli(*args, env={"AUDITLENS_DATABASE_URL": db.url, **env})
 
 
 def test_key_seal_verify_export_as_an_auditor_would(db, tmp_path: Path):

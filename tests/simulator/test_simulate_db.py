@@ -13,6 +13,7 @@ import orjson
 from simulator import Simulation, SimulationConfig, write_database
 from simulator.demo import seed_demo
 from sql.gateway import Database
+from tests.run_cli import run_cli
 
 TINY = SimulationConfig("org_tiny", users=12, days=8, seed=3, start=date(2024, 11, 18))
 
@@ -74,6 +75,11 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
+def _simulate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`auditlens simulate ARGS` in this process (`_cli` starts a new interpreter)."""
+    return run_cli("simulate", *args, env=env or {})
+
+
 def test_cli_writes_the_same_bytes_in_every_process(tmp_path: Path) -> None:
     args = (
         "--org",
@@ -113,16 +119,16 @@ def test_cli_refuses_bad_input_with_one_reason(tmp_path: Path) -> None:
         ("--start", "2999-01-01", "--out", str(tmp_path / "x.jsonl")): "past today",
     }
     for extra, reason in cases.items():
-        result = _cli(*base, *extra)
+        result = _simulate(*base, *extra)
         assert result.returncode != 0
         assert reason in " ".join(result.stderr.split()), (extra, result.stderr)
-    bad_org = _cli("--org", "org cli; drop", "--users", "5", "--days", "3", "--out", "x.jsonl")
+    bad_org = _simulate("--org", "org cli; drop", "--users", "5", "--days", "3", "--out", "x.jsonl")
     assert bad_org.returncode != 0 and "--org" in bad_org.stderr
     assert not (tmp_path / "x.jsonl").exists()
 
 
 def test_cli_writes_to_the_database(db: Database, tmp_path: Path) -> None:
-    result = _cli(
+    result = _simulate(
         "--org",
         "org_clidb",
         "--users",
