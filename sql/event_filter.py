@@ -25,24 +25,42 @@ events, which every filter otherwise means.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
-from sql.errors import AuditLensError
+from sql.filter_clauses import folded_emails, match_clause, text_clause
+from sql.filter_text import (
+    ONE_DAY,
+    ONE_MICROSECOND,
+    SEPARATORS,
+    created_query,
+    or_list,
+    quote_term,
+    words_time,
+)
+from sql.query_terms import (
+    MAX_QUERY_LENGTH,
+    MAX_VALUE_LENGTH,
+    WEEKDAYS,
+    QuerySyntaxError,
+    check_value,
+    check_zone,
+    is_control,
+    normalise_hour,
+    normalise_ip,
+    normalise_weekday,
+)
 
 if TYPE_CHECKING:
     from sql.gateway import Database
 
-MAX_QUERY_LENGTH = 4_000
-MAX_VALUE_LENGTH = 512
+# Imported from here by pages and commands.
+__all__ = ["MAX_QUERY_LENGTH", "MAX_VALUE_LENGTH", "WEEKDAYS", "EventFilter", "QuerySyntaxError"]
+
 MAX_TERMS = 200
-_SEPARATORS = frozenset(" \t\r\n")
-_ONE_MICROSECOND = timedelta(microseconds=1)
-_ONE_DAY = timedelta(days=1)
 
 # Qualifier -> EventFilter field, in the order to_query() and describe() list them.
 QUALIFIERS: dict[str, str] = {
@@ -55,13 +73,6 @@ QUALIFIERS: dict[str, str] = {
     "session": "sessions",
     "weekday": "weekdays",
     "hour": "hours",
-}
-_COLUMNS = {
-    "families": "event_type",
-    "actions": "event_action",
-    "resource_types": "resource_type",
-    "resources": "resource_id",
-    "sessions": "session_id",
 }
 STREAM_KEY = "stream"
 OWN_STREAM = "auditlens"  # `stream:auditlens`: AuditLens's own use
@@ -77,93 +88,10 @@ _WORDS = {
     "weekdays": "weekday",
     "hours": "hour of day",
 }
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_WEEKDAY_NAMES = {name: name for name in WEEKDAYS} | {
-    full: full[:3]
-    for full in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-}
 # The local hour an event counts in, the rule of the hourly rollups and the heatmaps: the UTC
 # hour it falls in, shifted into the zone (differs from the wall clock only in zones whose
 # offset is not whole hours), so a heatmap cell and its query count the same events.
 LOCAL_HOUR_SQL = "(date_trunc('hour', event_time, 'UTC') AT TIME ZONE :f_tz)"
-_MAX_ZONE_LENGTH = 64
-
-
-class QuerySyntaxError(AuditLensError):
-    """A query the parser cannot read; `position` (0-based) points at the bad part."""
-
-    def __init__(self, message: str, *, query: str = "", position: int | None = None) -> None:
-        self.message = message
-        self.query = query
-        self.position = position
-        where = f"at column {position + 1}: " if position is not None else ""
-        super().__init__(f"query error {where}{message}")
-
-    def caret(self) -> str:
-        """The query on one line and a caret under the bad part, for a monospace display."""
-        if self.position is None or not self.query:
-            return str(self)
-        shown = "".join(" " if c in _SEPARATORS else c for c in self.query[:MAX_QUERY_LENGTH])
-        return f"{shown}\n{' ' * min(self.position, len(shown))}^ {self.message}"
-
-
-def _check_value(value: str, what: str) -> str:
-    if not isinstance(value, str):
-        raise QuerySyntaxError(f"{what} must be text, got: {type(value).__name__}")
-    if value == "":
-        raise QuerySyntaxError(f"{what} must not be empty")
-    if len(value) > MAX_VALUE_LENGTH:
-        raise QuerySyntaxError(
-            f"{what} is {len(value):,} characters long (at most {MAX_VALUE_LENGTH})"
-        )
-    bad = next((i for i, c in enumerate(value) if _is_control(c)), None)
-    if bad is not None:
-        raise QuerySyntaxError(
-            f"{what} contains a control character (U+{ord(value[bad]):04X}) at {bad + 1}"
-        )
-    return value
-
-
-def _is_control(c: str) -> bool:
-    code = ord(c)
-    return code < 0x20 or code == 0x7F or 0xD800 <= code <= 0xDFFF
-
-
-def _normalise_ip(value: str) -> str:
-    try:
-        network = ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        raise QuerySyntaxError(
-            f"ip: needs an address or CIDR like 10.0.0.0/8, got: {value!r}"
-        ) from None
-    if network.prefixlen == network.max_prefixlen:
-        return str(network.network_address)
-    return str(network)
-
-
-def _normalise_weekday(value: str) -> str:
-    day = _WEEKDAY_NAMES.get(value.lower())
-    if day is None and value.isdigit() and 1 <= int(value) <= 7:
-        day = WEEKDAYS[int(value) - 1]
-    if day is None:
-        raise QuerySyntaxError(f"weekday: needs mon..sun (or 1..7, Monday first), got: {value!r}")
-    return day
-
-
-def _normalise_hour(value: str) -> str:
-    if not (value.isascii() and value.isdigit() and len(value) <= 2 and int(value) <= 23):
-        raise QuerySyntaxError(f"hour: needs an hour of day 0..23, got: {value!r}")
-    return str(int(value))
-
-
-def _check_zone(value: str) -> str:
-    from zoneinfo import available_timezones
-
-    if not isinstance(value, str) or len(value) > _MAX_ZONE_LENGTH:
-        raise QuerySyntaxError("tz: needs an IANA time zone like Europe/Berlin")
-    if value != "UTC" and value not in available_timezones():
-        raise QuerySyntaxError(f"tz: unknown IANA time zone {value!r} (for example Europe/Berlin)")
-    return value
 
 
 # A day inside Python's datetime range on each side, so a range's day arithmetic (an end
@@ -215,13 +143,13 @@ class EventFilter:
             values = getattr(self, name)
             if isinstance(values, str):
                 values = (values,)
-            cleaned = tuple(dict.fromkeys(_check_value(v, f"{key}: value") for v in values))
+            cleaned = tuple(dict.fromkeys(check_value(v, f"{key}: value") for v in values))
             if name == "ips":
-                cleaned = tuple(dict.fromkeys(_normalise_ip(v) for v in cleaned))
+                cleaned = tuple(dict.fromkeys(normalise_ip(v) for v in cleaned))
             elif name == "weekdays":
-                cleaned = tuple(dict.fromkeys(_normalise_weekday(v) for v in cleaned))
+                cleaned = tuple(dict.fromkeys(normalise_weekday(v) for v in cleaned))
             elif name == "hours":
-                cleaned = tuple(dict.fromkeys(_normalise_hour(v) for v in cleaned))
+                cleaned = tuple(dict.fromkeys(normalise_hour(v) for v in cleaned))
             object.__setattr__(self, name, cleaned)
         for name in ("start", "end"):
             moment = getattr(self, name)
@@ -241,7 +169,7 @@ class EventFilter:
         if not isinstance(self.own_use, bool):
             raise QuerySyntaxError("stream: own_use must be true or false")
         if self.time_zone is not None:
-            object.__setattr__(self, "time_zone", _check_zone(self.time_zone))
+            object.__setattr__(self, "time_zone", check_zone(self.time_zone))
 
     # ---- SQL -------------------------------------------------------------------------------
 
@@ -266,9 +194,9 @@ class EventFilter:
                 continue
             if name == "texts":
                 for i, text in enumerate(values):
-                    clauses.append(_text_clause(text, f"f_text{i}", params, trigram=trigram))
+                    clauses.append(text_clause(text, f"f_text{i}", params, trigram=trigram))
             else:
-                clauses.append(_match(name, values, f"f_{name}", params))
+                clauses.append(match_clause(name, values, f"f_{name}", params))
         if self.weekdays or self.hours:
             params["f_tz"] = self.time_zone or "UTC"
             if self.weekdays:
@@ -287,12 +215,14 @@ class EventFilter:
             # NULL (no user, no address) matches no value, so a negated term keeps the row.
             if name == "texts":
                 alternatives = [
-                    _text_clause(t, f"fx_text{i}", params, trigram=trigram)
+                    text_clause(t, f"fx_text{i}", params, trigram=trigram)
                     for i, t in enumerate(values)
                 ]
                 clauses.append(f"NOT coalesce(({' OR '.join(alternatives)}), false)")
             else:
-                clauses.append(f"NOT coalesce({_match(name, values, f'fx_{name}', params)}, false)")
+                clauses.append(
+                    f"NOT coalesce({match_clause(name, values, f'fx_{name}', params)}, false)"
+                )
         return " AND ".join(clauses), params
 
     def excluded_by_field(self) -> dict[str, tuple[str, ...]]:
@@ -317,30 +247,30 @@ class EventFilter:
                     word = "user (id or email)"
                 if name == "ips":
                     word = "IP address in"
-                    parts.append(f"{word} {_or(values)}")
+                    parts.append(f"{word} {or_list(values)}")
                 else:
-                    parts.append(f"{word} is {_or(values)}")
+                    parts.append(f"{word} is {or_list(values)}")
         if self.start is not None and self.end is not None:
             parts.append(
-                f"time from {_words_time(self.start)} (inclusive) to "
-                f"{_words_time(self.end)} (exclusive)"
+                f"time from {words_time(self.start)} (inclusive) to "
+                f"{words_time(self.end)} (exclusive)"
             )
         elif self.start is not None:
-            parts.append(f"time at or after {_words_time(self.start)}")
+            parts.append(f"time at or after {words_time(self.start)}")
         elif self.end is not None:
-            parts.append(f"time before {_words_time(self.end)}")
+            parts.append(f"time before {words_time(self.end)}")
         if self.time_zone is not None and (self.weekdays or self.hours):
             parts.append(f"weekday and hour read in {self.time_zone}")
         for text in self.texts:
             parts.append(f"details contain {json.dumps(text, ensure_ascii=False)}")
         for name, values in self.excluded_by_field().items():
             if name == "texts":
-                parts.append(f"details contain none of {_or(values).replace(' or ', ' and ')}")
+                parts.append(f"details contain none of {or_list(values).replace(' or ', ' and ')}")
             elif name == "ips":
-                parts.append(f"IP address not in {_or(values)}")
+                parts.append(f"IP address not in {or_list(values)}")
             else:
                 word = "user (id or email)" if name == "users" else _WORDS[name]
-                parts.append(f"{word} is not {_or(values)}")
+                parts.append(f"{word} is not {or_list(values)}")
         scope = "AuditLens's own use (its meta-audit)" if self.own_use else ""
         if not parts:
             return f"all of {scope}" if scope else "all events"
@@ -379,19 +309,19 @@ class EventFilter:
         """The query text; `EventFilter.parse(f.to_query()) == f` for every valid filter."""
         terms: list[str] = []
         for key, name in QUALIFIERS.items():
-            terms.extend(f"{key}:{_quote(v, qualifier=True)}" for v in getattr(self, name))
-        created = _created_query(self.start, self.end)
+            terms.extend(f"{key}:{quote_term(v, qualifier=True)}" for v in getattr(self, name))
+        created = created_query(self.start, self.end)
         if created:
             terms.append(f"created:{created}")
         if self.time_zone is not None:
-            terms.append(f"tz:{_quote(self.time_zone, qualifier=True)}")
-        terms.extend(_quote(t, qualifier=False) for t in self.texts)
+            terms.append(f"tz:{quote_term(self.time_zone, qualifier=True)}")
+        terms.extend(quote_term(t, qualifier=False) for t in self.texts)
         for name, value in self.excluded:
             if name == "texts":
-                terms.append("-" + _quote(value, qualifier=False))
+                terms.append("-" + quote_term(value, qualifier=False))
             else:
                 key = next(k for k, f in QUALIFIERS.items() if f == name)
-                terms.append(f"-{key}:{_quote(value, qualifier=True)}")
+                terms.append(f"-{key}:{quote_term(value, qualifier=True)}")
         if self.own_use:
             terms.append(f"{STREAM_KEY}:{OWN_STREAM}")
         return " ".join(terms)
@@ -402,63 +332,11 @@ class EventFilter:
         return _Parser(text).parse()
 
 
-# ---- helpers -------------------------------------------------------------------------------
+# ---- checks -------------------------------------------------------------------------------
 
 
 # Matched in the zone `tz:` names, not by a column's value (see to_sql).
 _LOCAL_TIME_FIELDS = ("weekdays", "hours")
-
-
-def folded_emails(values: tuple[str, ...]) -> tuple[str, ...]:
-    """The `user:` values that can be emails (only a value with an @ can), lower-cased in
-    Python: the database's lower() under the C locale folds ASCII only."""
-    return tuple(u.lower() for u in values if "@" in u)
-
-
-def _match(name: str, values: tuple[str, ...], key: str, params: dict[str, Any]) -> str:
-    """The clause "the field `name` is one of `values`", its parameters named after `key`."""
-    if name == "users":
-        params[key] = list(values)
-        # Only a value with an @ can be an email. Leaving the email test out otherwise
-        # keeps `user:ID` a plain (organisation, user, time) index lookup. The email is
-        # folded by auditlens_fold_email (lower(), marked LEAKPROOF by the search migration):
-        # behind the readers' security-barrier views only such a function can use its
-        # index; with lower() itself the OR scanned the organisation's events.
-        emails = list(folded_emails(values))
-        if emails:
-            params[f"{key}_emails"] = emails
-            return (
-                f"(user_id = ANY(:{key}) OR auditlens_fold_email(user_email) = ANY(:{key}_emails))"
-            )
-        return f"user_id = ANY(:{key})"
-    if name == "ips":
-        # Each network as the index range [first address, last address] in inet's btree
-        # order (what PostgreSQL itself derives from <<= on a table, but not behind a
-        # security-barrier view: <<= is not LEAKPROOF, >= and <= are), then the exact test.
-        alternatives = []
-        for i, value in enumerate(values):
-            network = ipaddress.ip_network(value, strict=False)
-            params[f"{key}{i}"] = value
-            params[f"{key}{i}_lo"] = f"{network.network_address}/{network.prefixlen}"
-            params[f"{key}{i}_hi"] = f"{network.broadcast_address}/{network.max_prefixlen}"
-            alternatives.append(
-                f"(ip_address >= CAST(:{key}{i}_lo AS inet)"
-                f" AND ip_address <= CAST(:{key}{i}_hi AS inet)"
-                f" AND ip_address <<= CAST(:{key}{i} AS inet))"
-            )
-        return f"({' OR '.join(alternatives)})"
-    params[key] = list(values)
-    # Column names come from the fixed _COLUMNS table, never from input.
-    return f"{_COLUMNS[name]} = ANY(:{key})"
-
-
-def _text_clause(text: str, key: str, params: dict[str, Any], *, trigram: bool) -> str:
-    params[key] = f"%{_like_escape(_json_text(text))}%"
-    if trigram and _has_trigram(text):
-        # ILIKE with its default escape, the backslash, behind LEAKPROOF names that
-        # the readers' views let drive the trigram index (the search migration).
-        return f"auditlens_details_text(details) ~~~* :{key}"
-    return f"details::text ILIKE :{key} ESCAPE '\\'"
 
 
 def _checked_exclusions(pairs: Any) -> tuple[tuple[str, str], ...]:
@@ -469,89 +347,11 @@ def _checked_exclusions(pairs: Any) -> tuple[tuple[str, str], ...]:
             raise QuerySyntaxError(f"excluded: terms must be (field, value) pairs, got: {pair!r}")
         name, value = pair
         key = next((k for k, f in QUALIFIERS.items() if f == name), "text")
-        value = _check_value(value, f"-{key}: value")
+        value = check_value(value, f"-{key}: value")
         if name == "ips":
-            value = _normalise_ip(value)
+            value = normalise_ip(value)
         out.append((name, value))
     return tuple(dict.fromkeys(out))
-
-
-def _or(values: Iterable[str]) -> str:
-    quoted = [json.dumps(v, ensure_ascii=False) for v in values]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
-
-
-def _words_time(moment: datetime) -> str:
-    text = moment.strftime("%Y-%m-%d %H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}"
-    return text + " UTC"
-
-
-def _json_text(text: str) -> str:
-    # details::text is JSON: a quote or backslash in the term appears escaped there.
-    return json.dumps(text, ensure_ascii=False)[1:-1]
-
-
-def _has_trigram(text: str) -> bool:
-    """Whether pg_trgm finds a trigram in the term: a run of 3 letters or digits. Without one
-    the index would return every row to check, and plain ILIKE checks a row faster than the
-    LEAKPROOF wrappers do (the same events either way)."""
-    run = 0
-    for c in text:
-        run = run + 1 if c.isalnum() else 0
-        if run >= 3:
-            return True
-    return False
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _needs_quotes(value: str, *, qualifier: bool) -> bool:
-    if any(c in _SEPARATORS or c in '"\\' for c in value):
-        return True
-    if qualifier:
-        return False
-    # A bare text term must not read as a qualifier, a quoted string or a negation.
-    return ":" in value or value.startswith("-")
-
-
-def _quote(value: str, *, qualifier: bool) -> str:
-    if not _needs_quotes(value, qualifier=qualifier):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _is_midnight(moment: datetime) -> bool:
-    return moment.timetz().replace(tzinfo=None) == time(0)
-
-
-def _moment_text(moment: datetime) -> str:
-    if _is_midnight(moment):
-        return moment.date().isoformat()
-    spec = "microseconds" if moment.microsecond else "seconds"
-    return moment.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
-
-
-def _end_text(end: datetime) -> str:
-    """An exclusive end written as the inclusive end the syntax uses."""
-    if _is_midnight(end):
-        return (end - _ONE_DAY).date().isoformat()
-    last = end - _ONE_MICROSECOND
-    spec = "microseconds" if last.microsecond else "seconds"
-    return last.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
-
-
-def _created_query(start: datetime | None, end: datetime | None) -> str:
-    if start is not None and end is not None:
-        return f"{_moment_text(start)}..{_end_text(end)}"
-    if start is not None:
-        return f">={_moment_text(start)}"
-    if end is not None:
-        return f"<={_end_text(end)}"
-    return ""
 
 
 @dataclass
@@ -581,7 +381,7 @@ class _Parser:
                 MAX_QUERY_LENGTH,
             )
         for i, c in enumerate(text):
-            if _is_control(c) and c not in _SEPARATORS:
+            if is_control(c) and c not in SEPARATORS:
                 raise self.error(f"control character U+{ord(c):04X} is not allowed", i)
         values: dict[str, list[str]] = {name: [] for name in (*QUALIFIERS.values(), "texts")}
         excluded: list[tuple[str, str]] = []
@@ -635,15 +435,15 @@ class _Parser:
     def check_term(self, term: _Term) -> None:
         what = f"{term.key}: value" if term.key else "search text"
         try:
-            _check_value(term.value, what)
+            check_value(term.value, what)
             if term.key == "ip":
-                _normalise_ip(term.value)
+                normalise_ip(term.value)
             elif term.key == "weekday":
-                _normalise_weekday(term.value)
+                normalise_weekday(term.value)
             elif term.key == "hour":
-                _normalise_hour(term.value)
+                normalise_hour(term.value)
             elif term.key == "tz":
-                _check_zone(term.value)
+                check_zone(term.value)
         except QuerySyntaxError as exc:
             raise self.error(exc.message, term.value_position) from None
 
@@ -651,7 +451,7 @@ class _Parser:
         text = self.text
         n = len(text)
         while True:
-            while self.pos < n and text[self.pos] in _SEPARATORS:
+            while self.pos < n and text[self.pos] in SEPARATORS:
                 self.pos += 1
             if self.pos >= n:
                 return
@@ -660,7 +460,7 @@ class _Parser:
             negated = (
                 text[start] == "-"
                 and start + 1 < n
-                and text[start + 1] not in _SEPARATORS
+                and text[start + 1] not in SEPARATORS
                 and text[start + 1] != "-"
             )
             if negated:
@@ -671,7 +471,7 @@ class _Parser:
                 continue
             # A bare word up to the next separator, or a key: followed by a value.
             end = start
-            while end < n and text[end] not in _SEPARATORS and text[end] not in ':"':
+            while end < n and text[end] not in SEPARATORS and text[end] not in ':"':
                 end += 1
             if end < n and text[end] == ":":
                 key = text[start:end].lower()
@@ -698,7 +498,7 @@ class _Parser:
     def bare(self) -> str:
         text = self.text
         start = self.pos
-        while self.pos < len(text) and text[self.pos] not in _SEPARATORS:
+        while self.pos < len(text) and text[self.pos] not in SEPARATORS:
             if text[self.pos] == '"':
                 raise self.error("a quote may only start a term or a value", self.pos)
             self.pos += 1
@@ -719,7 +519,7 @@ class _Parser:
                 continue
             if c == '"':
                 self.pos += 1
-                if self.pos < len(text) and text[self.pos] not in _SEPARATORS:
+                if self.pos < len(text) and text[self.pos] not in SEPARATORS:
                     raise self.error("a closing quote must end the term", self.pos)
                 return "".join(out)
             out.append(c)
@@ -741,7 +541,7 @@ class _Parser:
         for op in (">=", "<=", ">", "<"):
             if value.startswith(op):
                 moment, is_date = self.moment(value[len(op) :], at + len(op))
-                step = _ONE_DAY if is_date else _ONE_MICROSECOND
+                step = ONE_DAY if is_date else ONE_MICROSECOND
                 if op == ">=":
                     return moment, None
                 if op == ">":
@@ -757,13 +557,13 @@ class _Parser:
                 start, _ = self.moment(left, at)
             if right != "*":
                 last, is_date = self.moment(right, at + len(left) + 2)
-                end = last + (_ONE_DAY if is_date else _ONE_MICROSECOND)
+                end = last + (ONE_DAY if is_date else ONE_MICROSECOND)
             if start is not None and end is not None and end <= start:
                 raise self.error("created: the range ends before it starts", at)
             return start, end
         moment, is_date = self.moment(value, at)
         # A single date or datetime means that day, or that instant.
-        return moment, moment + (_ONE_DAY if is_date else _ONE_MICROSECOND)
+        return moment, moment + (ONE_DAY if is_date else ONE_MICROSECOND)
 
     def moment(self, value: str, at: int) -> tuple[datetime, bool]:
         """A UTC datetime and whether it was a bare date."""
