@@ -173,20 +173,26 @@ class EventFilter:
 
     # ---- SQL -------------------------------------------------------------------------------
 
-    def sql_for(self, db: Database) -> tuple[str, dict[str, Any]]:
+    def sql_for(self, db: Database, *, whole_trail: bool = False) -> tuple[str, dict[str, Any]]:
         """`to_sql` with what `db`'s schema offers: the search migration's indexed text match
         when it is there. What every reader of events calls."""
-        return self.to_sql(trigram=db.capabilities.trigram_search)
+        return self.to_sql(trigram=db.capabilities.trigram_search, whole_trail=whole_trail)
 
-    def to_sql(self, *, trigram: bool = False) -> tuple[str, dict[str, Any]]:
+    def to_sql(
+        self, *, trigram: bool = False, whole_trail: bool = False
+    ) -> tuple[str, dict[str, Any]]:
         """A WHERE fragment over `org_audit_events` and its bound parameters ("TRUE" if empty).
 
         The organisation is not part of it: `org_audit_events` already shows only the
         session's organisation. `trigram` (`sql_for` passes the server's capability) matches
         text terms with the search migration's indexed operator instead of ILIKE: the same events.
+        `whole_trail` (SIEM streaming) reads AuditLens's own use beside the organisation's
+        events unless the filter asks for the own stream alone.
         """
         # Every filter reads one stream: the organisation's events, or AuditLens's own use.
         clauses: list[str] = ["own_use" if self.own_use else "NOT own_use"]
+        if whole_trail and not self.own_use:
+            clauses = []
         params: dict[str, Any] = {}
         for name in (*QUALIFIERS.values(), "texts"):
             values = getattr(self, name)
@@ -223,7 +229,7 @@ class EventFilter:
                 clauses.append(
                     f"NOT coalesce({match_clause(name, values, f'fx_{name}', params)}, false)"
                 )
-        return " AND ".join(clauses), params
+        return (" AND ".join(clauses) or "TRUE"), params
 
     def excluded_by_field(self) -> dict[str, tuple[str, ...]]:
         """The `-` terms' values by field, in QUALIFIERS' order then texts."""

@@ -31,7 +31,9 @@ class Batch:
 
 def pending(db: Database, destination: Destination, *, limit: int = BATCH) -> Batch:
     """The next events after `destination`'s cursor, in ingest order, at most `limit` read."""
-    where, params = destination.event_filter.sql_for(db)
+    # A SIEM gets the whole audit trail: who used AuditLens (searches, exports, settings)
+    # is evidence too, so the organisation's events and the meta-audit both stream.
+    where, params = destination.event_filter.sql_for(db, whole_trail=True)
     wanted = f"({where})"
     if destination.backfill_from is not None:
         wanted += (

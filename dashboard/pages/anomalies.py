@@ -127,7 +127,7 @@ if silenced:
     days = load_calibration(ctx.db, ctx.org).benign_suppression_days
     st.caption(
         f"Benign silences {md(', '.join(silenced))} for this user for {days} days"
-        " (an organisation setting: `auditlens detection-settings`); any later status lifts it."
+        " (an organisation setting: auditlens detection-settings); any later status lifts it."
     )
 if st.session_state.pop(_SAVED_KEY, False):
     # The saved comment is in the history above, not left in the box (set before the widget

@@ -5,6 +5,8 @@ at least 6 of the top 8 scored users. Floors, not exact numbers (the worlds are 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,12 +19,24 @@ from sql.gateway import Database
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module", params=sorted(WORLDS))
-def report(
-    request: pytest.FixtureRequest, module_db: Database, tmp_path_factory: pytest.TempPathFactory
-) -> WorldReport:
-    labels = Path(tmp_path_factory.mktemp(f"world-{request.param}"))
-    return evaluate_world(module_db, WORLDS[request.param], labels_dir=labels)
+@pytest.fixture(scope="module")
+def evaluated(
+    module_db: Database, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], WorldReport]:
+    """Each world simulated, detected and measured once per module, whatever order its
+    tests run in (a parametrised module fixture is rebuilt when the order interleaves)."""
+    labels = Path(tmp_path_factory.mktemp("worlds"))
+
+    @functools.cache
+    def report(name: str) -> WorldReport:
+        return evaluate_world(module_db, WORLDS[name], labels_dir=labels)
+
+    return report
+
+
+@pytest.fixture(params=sorted(WORLDS))
+def report(request: pytest.FixtureRequest, evaluated: Callable[[str], WorldReport]) -> WorldReport:
+    return evaluated(request.param)
 
 
 def test_the_requests_five_are_found_at_high_or_critical(report):
