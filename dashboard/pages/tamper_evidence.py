@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import tables
 from dashboard.context import page_context
 from dashboard.markdown_text import md
 from integrity.status import integrity_status
+from usecases.legal_holds import holds_table
 
 
 def _count(n: int, noun: str) -> str:
@@ -117,5 +119,40 @@ else:
             seal_seq=st.column_config.NumberColumn("seal", format="%d"),  # a number, not a count
             sealed_at=st.column_config.DatetimeColumn("sealed at (UTC)"),
             event_count=st.column_config.NumberColumn("events", format=tables.COUNT_FORMAT),
+        ),
+    )
+
+st.subheader("Legal holds")
+# Shown in a dataframe, never as Markdown: reasons and references are typed by people.
+holds = pd.DataFrame(holds_table(ctx.db, ctx.org))
+if holds.empty:
+    st.caption("No legal hold has been placed: `auditlens holds place --org ORG ...` places one.")
+else:
+    holds = tables.prepare(
+        holds[
+            [
+                "hold",
+                "status",
+                "reference",
+                "reason",
+                "covers",
+                "placed_by",
+                "placed_at",
+                "lifted_by",
+                "lifted_at",
+                "lift_reason",
+                "events_held",
+            ]
+        ]
+    )
+    st.dataframe(
+        holds,
+        key="integrity_holds",
+        hide_index=True,
+        width="stretch",
+        column_config=tables.column_config(
+            holds,
+            hold=st.column_config.NumberColumn("hold", format="%d"),  # a number, not a count
+            covers="query (in words)",
         ),
     )

@@ -12,6 +12,7 @@ from integrity import status as status_module
 from integrity.seal import seal_organization
 from integrity.verify import verify_organization
 from sql.event_store import insert_events
+from sql.holds import lift_hold, place_hold
 from tests.dashboard.conftest import page_test
 from tests.factories import event_row
 
@@ -112,3 +113,36 @@ def test_unsealed_events_come_with_a_warning_and_the_steps_in_order(dashboard_db
     ]
     positions = [steps.index(step) for step in order]
     assert positions == sorted(positions)
+
+
+def test_legal_holds_are_listed_as_text_for_this_organisation_only(dashboard_db, sign_in):
+    hostile = "[click](https://evil.example) **now** :red[x] <b>bold</b>"
+    with dashboard_db.writer() as w:
+        insert_events(w, [event_row(user_id="u_suspect", event_time=RECENT)])
+    held = place_hold(
+        dashboard_db, "org_a", "user:u_suspect", reason=hostile, reference="CASE-1", actor="t:a"
+    )
+    lifted = place_hold(
+        dashboard_db, "org_a", "user:u_other", reason="old case", reference="CASE-0", actor="t:a"
+    )
+    lift_hold(dashboard_db, "org_a", lifted.hold_id, reason="settled", actor="t:lifter")
+    place_hold(
+        dashboard_db, "org_b", "user:u1", reason="b secret", reference="B-SECRET", actor="t:b"
+    )
+    at = page_test("tamper_evidence.py", sign_in("lead@company.com", "org_a", "auditor")).run()
+    assert not at.exception
+    (holds,) = [d.value for d in at.dataframe if "reference" in d.value.columns]
+    by_ref = holds.set_index("reference")
+    assert set(by_ref.index) == {"CASE-1", "CASE-0"}
+    assert by_ref.loc["CASE-1", "reason"] == hostile
+    assert by_ref.loc["CASE-1", "status"] == "active"
+    assert by_ref.loc["CASE-1", "events_held"] == 1
+    assert by_ref.loc["CASE-1", "placed_by"] == "t:a"
+    assert "u_suspect" in by_ref.loc["CASE-1", "covers"]
+    assert by_ref.loc["CASE-0", "status"] == "lifted"
+    assert by_ref.loc["CASE-0", "lifted_by"] == "t:lifter"
+    assert held.hold_id in set(holds["hold"])
+    shown_text = " ".join(str(v) for v in holds.to_numpy().ravel())
+    assert "B-SECRET" not in shown_text and "b secret" not in shown_text
+    # Nothing of the hostile reason reached Markdown anywhere on the page.
+    assert not any("evil.example" in m.value for m in [*at.markdown, *at.caption])
