@@ -401,7 +401,7 @@ def export_with_proofs(
     except FileExistsError:
         # Someone else's file appeared meanwhile: nothing of ours was written.
         with db.writer() as w:
-            finalise(w, export_id, rows=0, sha256=EMPTY_SHA256, flagged=False, complete=False)
+            finalise(w, org, export_id, rows=0, sha256=EMPTY_SHA256, flagged=False, complete=False)
         raise ValueError(f"{out} exists; refusing to overwrite it") from None
     try:
         with handle, db.org_session(org, timeout_ms=24 * 3600 * 1000) as session:
@@ -434,13 +434,15 @@ def export_with_proofs(
         partial = hashlib.sha256(out.read_bytes()).hexdigest() if out.exists() else EMPTY_SHA256
         try:
             with db.writer() as w:
-                finalise(w, export_id, rows=written, sha256=partial, flagged=False, complete=False)
+                finalise(
+                    w, org, export_id, rows=written, sha256=partial, flagged=False, complete=False
+                )
         except Exception:  # the original failure is the one to raise
             _log.exception("export %s stays recorded as started, never ended", export_id)
         raise
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     with db.writer() as w:
-        finalise(w, export_id, rows=written, sha256=digest, flagged=False, complete=True)
+        finalise(w, org, export_id, rows=written, sha256=digest, flagged=False, complete=True)
         record_event(
             w,
             organization_id=org,

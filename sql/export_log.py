@@ -75,6 +75,7 @@ def insert_ended(
 
 def finalise(
     session: ScopedSession,
+    organization_id: str,
     export_id: int,
     *,
     rows: int,
@@ -82,13 +83,22 @@ def finalise(
     flagged: bool,
     complete: bool,
 ) -> None:
-    """End the started export `export_id` with what it handed out (once: a second time the
-    database refuses)."""
+    """End `organization_id`'s started export `export_id` with what it handed out (once: a
+    second time the database refuses). Matched on both: export ids are per organisation."""
     updated = session.execute(
         "UPDATE audit_exports SET row_count = :rows, sha256 = :sha,"
         " flagged_for_review = :flagged, completed = :complete, ended_at = now()"
-        " WHERE export_id = :id RETURNING export_id",
-        {"id": export_id, "rows": rows, "sha": sha256, "flagged": flagged, "complete": complete},
+        " WHERE organization_id = :org AND export_id = :id RETURNING export_id",
+        {
+            "org": organization_id,
+            "id": export_id,
+            "rows": rows,
+            "sha": sha256,
+            "flagged": flagged,
+            "complete": complete,
+        },
     ).rows
     if not updated:
-        raise LookupError(f"export {export_id} has no started record to finalise")
+        raise LookupError(
+            f"export {export_id} of {organization_id} has no started record to finalise"
+        )

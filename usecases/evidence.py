@@ -112,7 +112,7 @@ def create_pack(
         rows, complete = figures.rows_listed, True
     finally:
         with db.writer() as session:
-            finalise(session, export_id, rows=rows, sha256=sha256, flagged=False,
+            finalise(session, org_id, export_id, rows=rows, sha256=sha256, flagged=False,
                      complete=complete)  # fmt: skip
             record_event(
                 session,

@@ -399,7 +399,13 @@ def _write_record(
             )
         else:
             finalise(
-                session, export_id, rows=rows, sha256=sha256, flagged=flagged, complete=complete
+                session,
+                org,
+                export_id,
+                rows=rows,
+                sha256=sha256,
+                flagged=flagged,
+                complete=complete,
             )
         event_id = record_event(
             session,

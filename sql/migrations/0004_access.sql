@@ -17,8 +17,9 @@ REVOKE ALL ON FUNCTION audit_ensure_partitions(timestamptz[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_ensure_partitions(timestamptz[]) TO auditlens_writer;
 REVOKE ALL ON FUNCTION audit_purge_expired(timestamptz) FROM PUBLIC;
 -- The writer records an export and names it in the export's audit event, so it needs the new
--- row's id back (INSERT ... RETURNING export_id): that column only, nothing else of the table.
-GRANT SELECT (export_id) ON audit_exports TO auditlens_writer;
+-- row's id back (INSERT ... RETURNING export_id), and finalises a row by its key (organisation
+-- and id): those two columns only, nothing else of the table.
+GRANT SELECT (organization_id, export_id) ON audit_exports TO auditlens_writer;
 -- An export's row is inserted before its first byte and finalised when it ends: the writer
 -- may set its outcome and nothing else of it (a trigger allows that once per row).
 GRANT UPDATE (row_count, sha256, flagged_for_review, completed, ended_at) ON audit_exports

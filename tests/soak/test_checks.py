@@ -38,7 +38,7 @@ def test_bytes_without_any_record_are_a_problem(db: Database):
 def test_an_ended_export_must_match_what_was_handed_out(db: Database):
     export_id = _started(db)
     with db.writer() as w:
-        finalise(w, export_id, rows=1, sha256=DIGEST, flagged=False, complete=False)
+        finalise(w, ORG, export_id, rows=1, sha256=DIGEST, flagged=False, complete=False)
     ledger = Ledger()
     ledger.export(ExportSeen(ORG, DIGEST, 1, export_id, "the client went away"))
     ledger.export(ExportSeen(ORG, DIGEST, 1, export_id))  # claimed complete: it is not

@@ -210,7 +210,7 @@ def _finalise(db: Database, export_id: int, rows: int) -> None:
     from sql.export_log import finalise
 
     with db.writer() as w:
-        finalise(w, export_id, rows=rows, sha256="a" * 64, flagged=False, complete=True)
+        finalise(w, "org_a", export_id, rows=rows, sha256="a" * 64, flagged=False, complete=True)
 
 
 def test_an_export_is_finalised_once_and_never_again(db: Database):
@@ -229,6 +229,21 @@ def test_an_export_is_finalised_once_and_never_again(db: Database):
         assert "ended already" in message or "permission denied" in message
     with db.admin() as s:
         assert s.scalar("SELECT row_count FROM audit_exports") == 7
+
+
+def test_an_export_is_finalised_only_under_its_own_organisation(db: Database):
+    from sql.export_log import finalise
+
+    export_id = _started_export(db)
+    refused = f"export {export_id} of org_b has no started record"
+    with pytest.raises(LookupError, match=refused), db.writer() as w:
+        finalise(w, "org_b", export_id, rows=9, sha256="b" * 64, flagged=True, complete=True)
+    with db.admin() as s:
+        row = s.execute(
+            "SELECT organization_id, row_count, completed, ended_at FROM audit_exports"
+        ).rows
+    assert row == [("org_a", 0, False, None)]
+    _finalise(db, export_id, 7)  # its own organisation still can
 
 
 def test_an_update_must_end_the_export_and_keep_who_and_what(db: Database):
