@@ -353,9 +353,9 @@ def report_html(report: AccessReport, details: AccessDetails) -> str:
         f"<title>{_e('Access report: ' + report.query)}</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>Access report</h1>",
-        _definition_list(facts),
+        _definition_list(facts, times={"Generated"}),
         "<h2>Summary</h2>",
-        _definition_list(numbers),
+        _definition_list(numbers, times={"First access", "Last access"}),
         "<h2>Accesses by action</h2>",
         _table(details.by_action, ("event_type", "event_action", "events")),
         "<h2>Who accessed it</h2>",
@@ -370,6 +370,9 @@ def report_html(report: AccessReport, details: AccessDetails) -> str:
     return "\n".join(parts)
 
 
+# Times and days keep to one line (class `t`): a narrow printed column would otherwise break
+# a time between its date and its clock.
+_TIME_CLASS = " class='t'"
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#111}
 h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em}
@@ -377,6 +380,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em} dt{font-wei
 table{border-collapse:collapse;width:100%;font-size:12px}
 th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f1f5f9} td.n{text-align:right} .note{color:#555;font-size:12px}
+.t{white-space:nowrap}
 @media print{body{margin:0} tr{page-break-inside:avoid} th{background:#eee}}
 """
 
@@ -395,8 +399,19 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _definition_list(items: list[tuple[str, str]]) -> str:
-    return "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items) + "</dl>"
+def _is_time(value: Any) -> bool:
+    return isinstance(value, pd.Timestamp | datetime | date)
+
+
+def _definition_list(items: list[tuple[str, str]], *, times: set[str] | None = None) -> str:
+    return (
+        "<dl>"
+        + "".join(
+            f"<dt>{_e(k)}</dt><dd{_TIME_CLASS if k in (times or set()) else ''}>{_e(v)}</dd>"
+            for k, v in items
+        )
+        + "</dl>"
+    )
 
 
 def _table(frame: pd.DataFrame, columns: tuple[str, ...]) -> str:
@@ -408,7 +423,7 @@ def _table(frame: pd.DataFrame, columns: tuple[str, ...]) -> str:
         cells = []
         for value in row:
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
-            cls = " class='n'" if numeric else ""
+            cls = " class='n'" if numeric else _TIME_CLASS if _is_time(value) else ""
             cells.append(f"<td{cls}>{_e(_cell(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from datetime import UTC, date, datetime, timedelta
 
 from dashboard.markdown_text import md
@@ -394,3 +395,21 @@ def test_a_hostile_display_name_is_text_in_did_you_mean(dashboard_db, sign_in):
     assert offered.label == md(f"{hostile} — payment-logs")
     at = offered.click().run()
     assert {m.label: m.value for m in at.metric}["Accesses"] == "7"
+
+
+def test_the_printable_reports_times_stay_on_one_line(dashboard_db):
+    seed(dashboard_db)
+    query = access_report.access_query("payment-logs", "source", FIRST_DAY, LAST_DAY)
+    report = access_report.build_access_report(
+        dashboard_db, "org_a", query, generated_by="aud@company.com"
+    )
+    details = access_report.access_details(dashboard_db, "org_a", report)
+    assert not details.events.empty
+    text = access_report.report_html(report, details)
+    assert ".t{white-space:nowrap}" in text
+    stamp = r"\d{4}-\d\d-\d\d(?: \d\d:\d\d:\d\d(?: UTC)?)?"
+    cells = re.findall(rf"<(td|dd)([^>]*)>({stamp})</(?:td|dd)>", text)
+    times = [c for c in cells if " " in c[2]]
+    # Generated, first and last access, and every event's time.
+    assert len(times) >= 3 + len(details.events)
+    assert all(attributes == " class='t'" for _, attributes, _ in cells), cells
