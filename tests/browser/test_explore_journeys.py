@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from sql.event_filter import EventFilter
 from sql.event_store import insert_events
+from tests.browser.script_state import wait_idle
 from tests.browser.test_investigation import _expect_metric, _sign_in
 from tests.factories import event_row
 from usecases.accounts import add_user
@@ -53,6 +54,7 @@ def test_an_analyst_narrows_by_time_and_text_and_the_window_holds(dashboard, pag
     query_box.press("Enter")
     _expect_metric(page, "Matching events", "7")
 
+    wait_idle(page)
     page.locator("summary", has_text="Filters").click()
     page.get_by_role("combobox", name=re.compile("^Time")).click()
     page.get_by_role("option", name="Last 30 days").click()
