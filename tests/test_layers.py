@@ -15,7 +15,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "detection": {"sql", "ingest"},
     "streaming": {"sql", "ingest"},
     "simulator": {"sql", "ingest", "detection"},
-    "usecases": {"sql", "ingest", "integrity", "detection"},
+    "usecases": {"sql", "ingest", "integrity", "detection", "streaming"},
     "cli": {"sql", "ingest", "integrity", "detection", "streaming", "simulator", "usecases"},
     "dashboard": {"sql", "ingest", "integrity", "detection", "streaming", "usecases"},
 }
