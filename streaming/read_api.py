@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import threading
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -32,6 +33,7 @@ from sql.event_filter import EventFilter, QuerySyntaxError
 from sql.event_store import record_event
 from sql.filter_text import SEPARATORS
 from sql.gateway import Database
+from sql.settings import positive_int_env
 from sql.vocabulary import API_READ
 from streaming.formats import native_event, native_finding
 from streaming.read_pages import (
@@ -48,6 +50,10 @@ from streaming.read_pages import (
     findings_page,
 )
 
+# Pages being read at once; more get 503 + Retry-After. A page holds up to MAX_LIMIT events of
+# up to 64 KiB of details each, so this bounds the memory reads can take.
+MAX_PAGES_ENV = "AUDITLENS_READ_API_MAX_CONCURRENT_PAGES"
+DEFAULT_MAX_PAGES = 4
 EVENTS_PATH = "/api/v1/events"
 FINDINGS_PATH = "/api/v1/findings"
 _MAX_USER_AGENT = 512
@@ -134,7 +140,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "bad q, limit or cursor (the message names it)"},
     401: {"model": Problem, "description": "missing, unknown or revoked read key"},
     403: {"model": Problem, "description": "an ingest key: it can send events, not read them"},
-    503: {"model": Problem, "description": "database unavailable or the query ran too long"},
+    503: {
+        "model": Problem,
+        "description": "too many reads at once (Retry-After), the database unavailable, or the"
+        " query ran too long",
+    },
 }
 
 _Q = Query(
@@ -183,8 +193,12 @@ def _user_agent(request: Request) -> str | None:
     return "".join(c for c in agent if c.isprintable())[:_MAX_USER_AGENT] or None
 
 
-def install_read_api(app: FastAPI, db: Database) -> None:
-    """Add the read API's routes to the receiver's app `app`, reading from `db`."""
+def install_read_api(app: FastAPI, db: Database, *, max_pages: int | None = None) -> None:
+    """Add the read API's routes to the receiver's app `app`, reading from `db`, at most
+    `max_pages` pages at once (else AUDITLENS_READ_API_MAX_CONCURRENT_PAGES)."""
+    pages = threading.BoundedSemaphore(
+        max_pages or positive_int_env(MAX_PAGES_ENV, DEFAULT_MAX_PAGES)
+    )
 
     @app.exception_handler(RequestValidationError)
     async def bad_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -211,6 +225,22 @@ def install_read_api(app: FastAPI, db: Database) -> None:
         return key
 
     def serve(
+        request: Request,
+        key: ResolvedKey,
+        *,
+        kind: str,
+        q: str,
+        limit: int,
+        cursor: str | None,
+    ) -> Response:
+        if not pages.acquire(blocking=False):
+            raise HTTPProblem(503, "too many pages being read at once: retry shortly")
+        try:
+            return serve_page(request, key, kind=kind, q=q, limit=limit, cursor=cursor)
+        finally:
+            pages.release()
+
+    def serve_page(
         request: Request,
         key: ResolvedKey,
         *,

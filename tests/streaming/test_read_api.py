@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -379,3 +380,37 @@ def test_the_openapi_document_lists_both_paths_with_the_bearer_scheme(client):
         assert ok["$ref"].endswith(model) and operation["description"]
     event = doc["components"]["schemas"]["AuditEvent"]["properties"]
     assert list(event) == list(NATIVE_FIELDS)
+
+
+def test_reads_beyond_the_concurrency_bound_get_503_with_retry_after(
+    db, fresh_database, tmp_path, read_token
+):
+    store(db, 1)
+    receiver = Receiver(db, spool_dir=tmp_path / "spool2", replay_interval=0.05)
+    app = create_app(receiver)
+    install_read_api(app, db, max_pages=1)
+    client = TestClient(app)
+    answers: list[int] = []
+
+    def first_read() -> None:
+        answers.append(get(client, read_token).status_code)
+
+    try:
+        with db.admin() as blocker, psycopg.connect(fresh_database, autocommit=True) as watcher:
+            # Holds every reader of the events until this transaction ends.
+            blocker.execute("LOCK TABLE audit_events IN ACCESS EXCLUSIVE MODE")
+            first = threading.Thread(target=first_read)
+            first.start()
+            for _ in range(3_000):  # until the first read waits for the lock, inside its page
+                waiting = watcher.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                if waiting.fetchone() != (0,):
+                    break
+                first.join(0.01)
+            second = get(client, read_token)
+            assert second.status_code == 503 and second.headers["Retry-After"] == "1"
+            assert "too many" in second.json()["error"]
+        first.join(30)
+        assert answers == [200]
+        assert get(client, read_token).status_code == 200
+    finally:
+        receiver.close()
