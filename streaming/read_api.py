@@ -210,7 +210,7 @@ def install_read_api(app: FastAPI, db: Database, *, max_pages: int | None = None
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> ResolvedKey:
         if credentials is None:
-            raise HTTPProblem(401, "missing Authorization header (expected: Bearer <read key>)")
+            raise HTTPProblem(401, "Authorization must be Bearer <read key>")
         token = credentials.credentials.strip()
         try:
             key = resolve(db, token, READ)
