@@ -25,7 +25,7 @@ from rich.progress import (
 from cli import app, err_console
 from cli.context import open_database
 from ingest.files import DEFAULT_BATCH, KEEP_REJECTIONS, import_file
-from ingest.keys import create_key, list_keys, revoke_key
+from ingest.keys import create_key, list_keys, revoke_key, scope_named
 from ingest.refresh import ReadModelRefresher, refresh_now
 from ingest.writer import WriteResult
 from sql.gateway import Database, check_org_id
@@ -127,8 +127,11 @@ def _refresh_read_model(db: Database) -> None:
         err_console.print(f"warning: events stored, but the rollup refresh failed: {problem}")
 
 
-keys_app = typer.Typer(help="Ingest keys for the HTTP receiver (one organisation each).")
+keys_app = typer.Typer(
+    help="API keys, one organisation each: ingest keys send events, read keys read them."
+)
 app.add_typer(keys_app, name="keys")
+_SCOPE_HELP = "ingest (POST /v1/events) or read (GET /api/v1/events and /api/v1/findings)"
 
 
 def _actor() -> str:
@@ -137,32 +140,42 @@ def _actor() -> str:
 
 @keys_app.command("create")
 def keys_create(
-    org: str = typer.Option(..., "--org", help="organisation the key may send events for"),
+    org: str = typer.Option(..., "--org", help="organisation the key serves"),
     label: str | None = typer.Option(None, "--label", help="what the key is for"),
+    scope: str = typer.Option("ingest", "--scope", help=_SCOPE_HELP),
 ) -> None:
-    """Create an ingest key; prints the token once (only its hash is stored). Audited."""
+    """Create a key; prints the token once (only its hash is stored). Audited."""
     check_org_id(org)
+    key_scope = scope_named(scope)
     with open_database() as db:
-        key = create_key(db, org, actor=_actor(), label=label)
-    err_console.print(f"ingest key {key.key_id} for {org} (shown once, store it now):")
+        key = create_key(db, org, actor=_actor(), label=label, scope=key_scope)
+    err_console.print(f"{key.scope} key {key.key_id} for {org} (shown once, store it now):")
     typer.echo(key.token)
 
 
 @keys_app.command("revoke")
-def keys_revoke(key: str = typer.Argument(..., help="key id (or the whole token)")) -> None:
-    """Revoke an ingest key: the receiver refuses it from now on. Audited."""
+def keys_revoke(
+    key: str = typer.Argument(..., help="key id (or the whole token)"),
+    scope: str | None = typer.Option(None, "--scope", help=f"{_SCOPE_HELP}; found if not given"),
+) -> None:
+    """Revoke a key: the receiver refuses it from now on. Audited."""
+    key_scope = scope_named(scope) if scope is not None else None
     with open_database() as db:
-        org = revoke_key(db, key, actor=_actor())
-    typer.echo(f"revoked ingest key {key[:16]} of {org}")
+        org = revoke_key(db, key, actor=_actor(), scope=key_scope)
+    typer.echo(f"revoked key {key[:16]} of {org}")
 
 
 @keys_app.command("list")
-def keys_list(org: str = typer.Option(..., "--org")) -> None:
-    """List an organisation's ingest keys (never their secrets)."""
+def keys_list(
+    org: str = typer.Option(..., "--org"),
+    scope: str | None = typer.Option(None, "--scope", help=f"{_SCOPE_HELP}; else every scope"),
+) -> None:
+    """List an organisation's keys (never their secrets): id, scope, state, label."""
+    key_scope = scope_named(scope) if scope is not None else None
     with open_database() as db:
-        for row in list_keys(db, check_org_id(org)):
+        for row in list_keys(db, check_org_id(org), key_scope):
             state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
-            typer.echo(f"{row['key_id']}  {state}  {row['label'] or ''}")
+            typer.echo(f"{row['key_id']}  {row['scope']}  {state}  {row['label'] or ''}")
 
 
 @app.command("serve-ingest")
@@ -170,7 +183,7 @@ def serve_ingest(
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
     port: int = typer.Option(8600, "--port", min=1, max=65535),
 ) -> None:
-    """Run the HTTP receiver (POST /v1/events, GET /healthz, /docs)."""
+    """Run the HTTP receiver (POST /v1/events, the read API GET /api/v1/..., /docs)."""
     import uvicorn
 
     from detection.schedule import background_detection
@@ -178,6 +191,7 @@ def serve_ingest(
     from ingest.receiver import Receiver, create_app
     from integrity.seal_schedule import background_sealing
     from sql.settings import Settings
+    from streaming.read_api import install_read_api
     from streaming.service import background_streaming
 
     with (
@@ -194,7 +208,9 @@ def serve_ingest(
         try:
             # Request threads wait on PostgreSQL while others parse: see ingest/gil.py.
             with short_switch_interval():
-                uvicorn.run(create_app(receiver), host=host, port=port, log_level="warning")
+                served = create_app(receiver)
+                install_read_api(served, db)
+                uvicorn.run(served, host=host, port=port, log_level="warning")
         finally:
             receiver.close()
             refresher.close()

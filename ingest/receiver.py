@@ -6,13 +6,16 @@
                          Content-Encoding: gzip (optional)
     GET  /healthz        liveness and whether the database answers
     GET  /openapi.json   the OpenAPI document (FastAPI)
+    GET  /api/v1/events, /api/v1/findings   the read API, with a read key (alr_...), when
+                         the command serving this app adds it (`streaming.read_api`)
 
 It answers 202 only after the batch is committed, or, when the database is unavailable,
 durably spooled (then `"stored": "spool"`; the spool is replayed in the background and on the
 next start). The answer counts accepted, duplicates and rejected (which add up to the events
 sent) and lists each rejection with its index (0-based position in the array, or line number
 for NDJSON), field and reason. Errors are JSON `{"error": ...}`: 400 malformed body, 401
-missing, unknown or revoked key, 403 every event names another organisation than the key's,
+missing, unknown or revoked key, 403 a read key (it cannot send events) or every event names
+another organisation than the key's,
 408 body not received in time, 413 body too large, 415 unsupported content type or encoding,
 422 no events, 503 too many bodies at once or the database away (with Retry-After).
 """
@@ -35,7 +38,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ingest import fastjson
-from ingest.keys import resolve_key
+from ingest.keys import READ, resolve_key
 from ingest.model import EventRejected
 from ingest.spool import Spool, SpooledLine
 from ingest.writer import EventWriter, Item, WriteResult, raw_bytes
@@ -141,11 +144,19 @@ class Receiver:
             raise HTTPProblem(503, "cannot check the ingest key: database unavailable") from None
         if org is None:
             self._confirmed.pop(fingerprint, None)
+            if self._is_read_key(token):
+                raise HTTPProblem(403, "this is a read key: it can read events, not send them")
             raise HTTPProblem(401, "unknown or revoked ingest key")
         if len(self._confirmed) > 10_000:
             self._confirmed.clear()
         self._confirmed[fingerprint] = (org, time.monotonic())
         return org
+
+    def _is_read_key(self, token: str) -> bool:
+        try:
+            return resolve_key(self.db, token, READ) is not None
+        except Exception:
+            return False
 
     def parse(self, body: bytes, content_type: str) -> list[Item]:
         if content_type in NDJSON_TYPES:
@@ -367,7 +378,7 @@ def create_app(receiver: Receiver) -> FastAPI:
         responses={
             400: {"description": "malformed body"},
             401: {"description": "missing, unknown or revoked ingest key"},
-            403: {"description": "the events name another organisation than the key's"},
+            403: {"description": "a read key, or the events name another organisation"},
             408: {"description": "the body did not arrive in time"},
             413: {"description": "body too large"},
             415: {"description": "unsupported content type or encoding"},

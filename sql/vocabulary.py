@@ -165,8 +165,12 @@ LIFT_LEGAL_HOLD = OWN_ACTIONS.add("lift_legal_hold", "config_change", "a legal h
 INVITE_MEMBER = OWN_ACTIONS.add("invite_member", "user_management", "a member added")
 CHANGE_PERMISSIONS = OWN_ACTIONS.add("change_permissions", "user_management", "a role changed")
 REMOVE_MEMBER = OWN_ACTIONS.add("remove_member", "user_management", "a membership taken back")
-API_KEY_CREATED = OWN_ACTIONS.add("api_key_created", "user_management", "an ingest key made")
-API_KEY_REVOKED = OWN_ACTIONS.add("api_key_revoked", "user_management", "an ingest key revoked")
+API_KEY_CREATED = OWN_ACTIONS.add(
+    "api_key_created", "user_management", "an ingest or read key made"
+)
+API_KEY_REVOKED = OWN_ACTIONS.add(
+    "api_key_revoked", "user_management", "an ingest or read key revoked"
+)
 LOGIN = OWN_ACTIONS.add("login", "login", "a dashboard sign-in")
 LOGIN_FAILED = OWN_ACTIONS.add("login_failed", "login", "a refused sign-in")
 LOGOUT = OWN_ACTIONS.add("logout", "login", "a dashboard sign-out")
@@ -219,3 +223,6 @@ BACKFILL_STREAM_DESTINATION = OWN_ACTIONS.add(
 TEST_STREAM_DESTINATION = OWN_ACTIONS.add(
     "test_stream_destination", "config_change", "a test record sent to a destination"
 )
+
+# The read API (`GET /api/v1/events`, `/api/v1/findings`): each page a read key fetched.
+API_READ = OWN_ACTIONS.add("api_read", "log_access", "a page read through the read API")

@@ -1,9 +1,9 @@
 """A destination's position in ingest order: what to send next, and moving past it.
 
 Events are read in (ingest_xid, ingest_seq) order and only below the oldest running
-transaction, `pg_snapshot_xmin(pg_current_snapshot())` (the bound the rollup refresh and
-sealing use): every transaction below it has ended, so no event can later appear behind the
-cursor. The cursor moves only in `acknowledge`, after the receiver took the batch.
+transaction (the bound the rollup refresh and sealing use; see `sql.ingest_order`): every
+transaction below it has ended, so no event can later appear behind the cursor. The cursor
+moves only in `acknowledge`, after the receiver took the batch.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sql.gateway import Database
+from sql.ingest_order import Position, after
 from streaming.destinations import Destination
 from streaming.formats import NATIVE_FIELDS
 
@@ -45,15 +46,12 @@ def pending(db: Database, destination: Destination, *, limit: int = BATCH) -> Ba
             bf_xid=str(destination.backfill_until_xid),
             bf_seq=destination.backfill_until_seq,
         )
-    params.update(c_xid=str(destination.cursor_xid), c_seq=destination.cursor_seq, limit=limit)
+    params.update(Position(destination.cursor_xid, destination.cursor_seq).params(), limit=limit)
     columns = ", ".join(NATIVE_FIELDS)
     # The columns are the fixed NATIVE_FIELDS and the filter's SQL binds every value.
     sql = (
         f"SELECT {columns}, ingest_xid::text AS ingest_xid_text, {wanted} AS wanted"  # noqa: S608
-        " FROM org_audit_events"
-        " WHERE ingest_xid >= CAST(:c_xid AS xid8)"
-        "   AND (ingest_xid > CAST(:c_xid AS xid8) OR ingest_seq > :c_seq)"
-        "   AND ingest_xid < pg_snapshot_xmin(pg_current_snapshot())"
+        f" FROM org_audit_events WHERE {after('ingest_xid', 'ingest_seq')}"
         " ORDER BY ingest_xid, ingest_seq LIMIT :limit"
     )
     with db.org_session(destination.organization_id) as session:
@@ -129,16 +127,14 @@ def pending_findings(db: Database, destination: Destination, *, limit: int = BAT
     """The next findings after the destination's finding cursor, in the order they were made."""
     with db.org_session(destination.organization_id) as session:
         rows = session.execute(
-            "SELECT f.*, o.finding_xid::text AS finding_xid_text, o.finding_seq"
+            # after() builds its clause from these fixed column names; values are bound.
+            "SELECT f.*, o.finding_xid::text AS finding_xid_text, o.finding_seq"  # noqa: S608
             " FROM stream_finding_order o JOIN org_findings f"
             "   ON f.organization_id = o.organization_id AND f.finding_id = o.finding_id"
-            " WHERE o.finding_xid >= CAST(:c_xid AS xid8)"
-            "   AND (o.finding_xid > CAST(:c_xid AS xid8) OR o.finding_seq > :c_seq)"
-            "   AND o.finding_xid < pg_snapshot_xmin(pg_current_snapshot())"
+            f" WHERE {after('o.finding_xid', 'o.finding_seq')}"
             " ORDER BY o.finding_xid, o.finding_seq LIMIT :limit",
             {
-                "c_xid": str(destination.finding_cursor_xid),
-                "c_seq": destination.finding_cursor_seq,
+                **Position(destination.finding_cursor_xid, destination.finding_cursor_seq).params(),
                 "limit": limit,
             },
         ).dicts()
@@ -195,11 +191,10 @@ def health(db: Database, destination: Destination) -> Health:
     """Lag counts the organisation's stored events after the cursor (filter aside)."""
     with db.org_session(destination.organization_id) as session:
         row = session.execute(
-            "SELECT count(*) AS n,"
+            "SELECT count(*) AS n,"  # noqa: S608
             " coalesce(extract(epoch FROM now() - min(received_at)), 0)::float8 AS secs"
-            " FROM org_audit_events WHERE ingest_xid >= CAST(:c_xid AS xid8)"
-            "   AND (ingest_xid > CAST(:c_xid AS xid8) OR ingest_seq > :c_seq)",
-            {"c_xid": str(destination.cursor_xid), "c_seq": destination.cursor_seq},
+            f" FROM org_audit_events WHERE {after('ingest_xid', 'ingest_seq', bound=None)}",
+            Position(destination.cursor_xid, destination.cursor_seq).params(),
         ).dicts()[0]
     d = destination
     return Health(

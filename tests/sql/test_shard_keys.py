@@ -15,9 +15,10 @@ SCALING_DOC = Path(__file__).resolve().parents[2] / "docs" / "scaling.md"
 # where each goes): each is read by a key that comes before any organisation is known.
 NOT_DISTRIBUTED = {
     # Reference tables (a copy on every node): sign-in finds a user's organisations, and the
-    # receiver finds an ingest key's organisation, from the user or the key alone.
+    # receiver finds an ingest or read key's organisation, from the user or the key alone.
     "dashboard_memberships": "reference",
     "ingest_keys": "reference",
+    "read_keys": "reference",
     # Kept on the coordinator: a rejected input may name no organisation, or a forged one.
     "audit_rejects": "coordinator",
 }
