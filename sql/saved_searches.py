@@ -176,7 +176,7 @@ def create_search(
     with db.admin() as session:
         # One writer per organisation at a time, so the check and the unique index agree
         # (a second save of the name waits here and then gets the one-line error).
-        _lock(session, org_id)
+        lock_searches(session, org_id)
         _name_free(session, org_id, name)
         row = session.execute(
             "INSERT INTO saved_searches (organization_id, name, name_key, description, query,"  # noqa: S608
@@ -203,7 +203,8 @@ def create_search(
     return search
 
 
-def _lock(session: ScopedSession, org_id: str) -> None:
+def lock_searches(session: ScopedSession, org_id: str) -> None:
+    """Hold `org_id`'s saved searches and alerts for this transaction's changes to them."""
     session.execute(
         "SELECT pg_advisory_xact_lock(hashtext('auditlens.saved_searches'), hashtext(:org))",
         {"org": org_id},
@@ -279,7 +280,7 @@ def _change(
     check_org_id(org_id)
     actor = check_actor(actor)
     with db.admin() as session:
-        _lock(session, org_id)
+        lock_searches(session, org_id)
         before = _owned_by(_find(session, org_id, ref, lock=True), actor)
         if "name" in changes:
             _name_free(session, org_id, changes["name"], but=before.search_id)
@@ -353,7 +354,7 @@ def delete_search(db: Database, org_id: str, actor: str, ref: str | int) -> Save
     check_org_id(org_id)
     actor = check_actor(actor)
     with db.admin() as session:
-        _lock(session, org_id)
+        lock_searches(session, org_id)
         search = _owned_by(_find(session, org_id, ref, lock=True), actor)
         enabled = session.execute(
             "SELECT alert_id FROM search_alerts WHERE organization_id = :org"
