@@ -282,6 +282,8 @@ def _change(
     with db.admin() as session:
         lock_searches(session, org_id)
         before = _owned_by(_find(session, org_id, ref, lock=True), actor)
+        if "query" in changes and EventFilter.parse(changes["query"]).own_use:
+            _no_alerts(session, before, "would read AuditLens's own use (stream:auditlens)")
         if "name" in changes:
             _name_free(session, org_id, changes["name"], but=before.search_id)
             changes["name_key"] = name_key(changes["name"])
@@ -346,6 +348,23 @@ def update_search(
     return _change(db, org_id, actor, ref, UPDATE_SAVED_SEARCH, changes, details)
 
 
+def _no_alerts(
+    session: ScopedSession, search: SavedSearch, change: str, *, enabled_only: bool = False
+) -> None:
+    """Refuse a change that would leave an alert on `search` unable to run."""
+    rows = session.execute(
+        "SELECT alert_id FROM search_alerts WHERE organization_id = :org AND search_id = :id"
+        " AND (enabled OR NOT CAST(:enabled_only AS boolean)) ORDER BY alert_id",
+        {"org": search.organization_id, "id": search.search_id, "enabled_only": enabled_only},
+    ).rows
+    if rows:
+        ids = ", ".join(str(r[0]) for r in rows)
+        after = ", switched on; disable them first" if enabled_only else ""
+        raise SavedSearchError(
+            f"search: {search.name!r} {change}, but it feeds alert(s) {ids}{after}"
+        )
+
+
 def delete_search(db: Database, org_id: str, actor: str, ref: str | int) -> SavedSearch:
     """Delete a search its owner `actor` holds (its record stays, its name is free again).
 
@@ -356,16 +375,7 @@ def delete_search(db: Database, org_id: str, actor: str, ref: str | int) -> Save
     with db.admin() as session:
         lock_searches(session, org_id)
         search = _owned_by(_find(session, org_id, ref, lock=True), actor)
-        enabled = session.execute(
-            "SELECT alert_id FROM search_alerts WHERE organization_id = :org"
-            " AND search_id = :id AND enabled ORDER BY alert_id",
-            {"org": org_id, "id": search.search_id},
-        ).rows
-        if enabled:
-            ids = ", ".join(str(r[0]) for r in enabled)
-            raise SavedSearchError(
-                f"search: {search.name!r} feeds alert(s) {ids}, switched on; disable them first"
-            )
+        _no_alerts(session, search, "would be deleted", enabled_only=True)
         session.execute(
             "UPDATE saved_searches SET deleted_at = now(), deleted_by = :actor"
             " WHERE organization_id = :org AND search_id = :id",

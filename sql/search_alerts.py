@@ -119,6 +119,11 @@ def create_alert(
     check_org_id(org_id)
     actor = check_actor(actor)
     found: SavedSearch = find_search(db, org_id, actor, search)
+    if found.event_filter().own_use:
+        raise AlertError(
+            f"search: {found.name!r} reads AuditLens's own use (stream:auditlens);"
+            " alerts read the organisation's events"
+        )
     with db.admin() as session:
         alert_id = session.scalar(
             "INSERT INTO search_alerts (organization_id, search_id, condition, threshold,"

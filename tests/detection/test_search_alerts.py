@@ -14,13 +14,14 @@ from detection.findings import list_findings
 from detection.pipeline import run_detection
 from detection.rules import KINDS, RuleLoadError
 from detection.rules.schema import SEVERITIES as DETECTION_SEVERITIES
-from detection.rules.stored import organisation_rules
+from detection.rules.stored import organisation_rules, search_rule
 from detection.schedule import detect_and_notify
 from sql.event_store import insert_events
 from sql.gateway import Database
-from sql.search_alerts import SEVERITIES
+from sql.saved_searches import SavedSearchError
+from sql.search_alerts import SEVERITIES, list_alerts
 from tests.factories import event_row
-from usecases.saved_searches import save
+from usecases.saved_searches import delete, save, update
 from usecases.search_alerts import AlertError, AlertSpec, create, disable, dry_run, enable
 
 FIRST = date(2025, 2, 3)
@@ -281,3 +282,29 @@ def test_an_alert_matching_too_much_is_reported_and_the_other_rules_still_run(
     assert result is not None and list(result.rule_errors) == [wide.rule_id]
     assert "narrow the search" in result.rule_errors[wide.rule_id]
     assert any(h.rule_id == narrow.rule_id for h in result.hits)
+
+
+def test_alerts_read_the_organisations_events_not_auditlens_own_use(world: Database):
+    save(world, "org_a", ANALYST, "Own exports", "stream:auditlens action:export")
+    with pytest.raises(AlertError, match=r"'Own exports' reads AuditLens's own use"):
+        create(world, "org_a", ANALYST, "Own exports")
+    create(world, "org_a", ANALYST, "Payment exports")
+    with pytest.raises(SavedSearchError, match=r"would read AuditLens's own use .* alert\(s\) 1$"):
+        update(world, "org_a", ANALYST, "Payment exports", query="stream:auditlens")
+    with pytest.raises(RuleLoadError, match="not stream:auditlens"):
+        search_rule("org_a", "x-1", "n", "stream:auditlens", AlertSpec())
+
+
+def test_a_deleted_searchs_alerts_stay_listed_and_cannot_be_switched_on(world: Database):
+    alert = create(world, "org_a", ANALYST, "Payment exports")
+    enable(world, "org_a", ANALYST, alert.alert_id)
+    with pytest.raises(SavedSearchError, match=r"feeds alert\(s\) 1, switched on; disable"):
+        delete(world, "org_a", ANALYST, "Payment exports")
+    disable(world, "org_a", ANALYST, alert.alert_id)
+    delete(world, "org_a", ANALYST, "Payment exports")
+    (listed,) = list_alerts(world, "org_a")
+    assert listed.search_deleted and not listed.enabled
+    with pytest.raises(AlertError, match="search 'Payment exports' was deleted"):
+        enable(world, "org_a", ANALYST, alert.alert_id)
+    with pytest.raises(AlertError, match="was deleted"):
+        dry_run(world, "org_a", alert.alert_id, today=LAST)
