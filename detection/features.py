@@ -95,6 +95,12 @@ class UserDays:
     end_day: date
 
 
+def _named_users(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty or not frame["user_id"].isna().any():
+        return frame
+    return frame.loc[frame["user_id"].notna()].reset_index(drop=True)
+
+
 def load_user_days(
     read_model: ReadModelLike, org: str, start_day: date, end_day: date, *, history_days: int = 60
 ) -> UserDays:
@@ -110,10 +116,12 @@ def load_user_days(
         )
         resources = pool.submit(read_model.user_day_resources, org, first, end_day)
         ips = pool.submit(read_model.user_day_ips, org, first, end_day)
+        # Events that name no user (a service, a system job) stay in the organisation's
+        # counts, but a user-less day is nobody to score, baseline or name in a finding.
         user_days = UserDays(
-            features=features.result(),
-            resources=resources.result(),
-            ips=ips.result(),
+            features=_named_users(features.result()),
+            resources=_named_users(resources.result()),
+            ips=_named_users(ips.result()),
             start_day=first,
             end_day=end_day,
         )
