@@ -8,7 +8,7 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +145,13 @@ def findings(
     limit: int = typer.Option(100, "--limit", min=1, max=100_000),
 ) -> None:
     """List findings, highest score first (table, JSON or CSV on stdout)."""
-    from detection.findings import STATUSES, count_findings, list_findings
+    from detection.findings import (
+        NOT_RUN_YET,
+        STATUSES,
+        count_findings,
+        detection_coverage,
+        list_findings,
+    )
 
     if output not in _FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(_FORMATS)}, got: {output}")
@@ -156,6 +162,15 @@ def findings(
             f"--min-severity must be one of {', '.join(_SEVERITIES)}, got: {min_severity}"
         )
     with open_database() as db:
+        coverage = detection_coverage(db, org)
+        # On stderr, as the Anomalies page's caption: the rows on stdout stay exactly the rows.
+        err_console.print(
+            NOT_RUN_YET
+            if coverage is None
+            else coverage.sentence(f"{coverage.last_run_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"),
+            markup=False,
+            soft_wrap=True,
+        )
         frame = list_findings(db, org, status=status, min_severity=min_severity, limit=limit)
         if len(frame) == limit:
             total = count_findings(db, org, status=status, min_severity=min_severity)

@@ -157,8 +157,7 @@ ON CONFLICT (organization_id) DO UPDATE SET
   complete_through = greatest(s.complete_through, EXCLUDED.complete_through),
   current_day = coalesce(EXCLUDED.current_day, s.current_day),
   current_scored_at = coalesce(EXCLUDED.current_scored_at, s.current_scored_at),
-  last_run_id = EXCLUDED.last_run_id,
-  last_run_at = now()
+  last_run_id = EXCLUDED.last_run_id
 """
 
 
@@ -324,33 +323,45 @@ def last_detected_day(db: Database, org: str) -> date | None:
 
 @dataclass(frozen=True)
 class ScheduleState:
-    """When detection last ran for an organisation and which days it covered."""
+    """Where scheduled detection left off for an organisation: the whole days scored and the
+    day still being written (when it last ran is `detection_coverage`'s, from the runs)."""
 
     complete_through: date | None
     current_day: date | None
     current_scored_at: datetime | None
-    last_run_at: datetime
 
 
 def schedule_state(db: Database, org: str) -> ScheduleState | None:
     """The organisation's detection bookkeeping, or None before its first run."""
     with db.org_session(org) as session:
         rows = session.execute(
-            "SELECT complete_through, current_day, current_scored_at, last_run_at"
-            " FROM org_detection_schedule",
+            "SELECT complete_through, current_day, current_scored_at FROM org_detection_schedule",
             max_rows=1,
         ).rows
     return ScheduleState(*rows[0]) if rows else None
 
 
+NOT_RUN_YET = "Detection has not run yet: `auditlens detect` scores the days so far."
+
+
 @dataclass(frozen=True)
 class DetectionCoverage:
-    """Which UTC days detection has scored for an organisation, and when it last ran."""
+    """Which UTC days detection has scored for an organisation, and when it last ran: read
+    from the append-only runs, the one record of either (the Anomalies page and `auditlens
+    findings` both say it with `sentence`)."""
 
     first_day: date
     last_day: date
     last_run_at: datetime
     runs: int
+
+    def sentence(self, last_ran: str) -> str:
+        """What the two faces print; `last_ran` is `last_run_at` in the reader's words."""
+        runs = f"{self.runs:,} run" + ("" if self.runs == 1 else "s")
+        return (
+            f"Detection covered the UTC days {self.first_day} to {self.last_day}; "
+            f"it last ran {last_ran} ({runs} so far)."
+        )
 
 
 def detection_coverage(db: Database, org: str) -> DetectionCoverage | None:

@@ -8,7 +8,6 @@ lock for its organisation (`org_lock`), so `auditlens run`, `serve-ingest` and a
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from detection.notify import Webhook, notify_pending
 from detection.pipeline import data_days, run_detection
 from detection.stages import Stages
 from sql.gateway import Database
+from sql.periodic import PeriodicTask
 from sql.settings import positive_int_env
 
 DETECT_INTERVAL_ENV = "AUDITLENS_DETECT_INTERVAL_SECONDS"
@@ -142,7 +142,7 @@ def organizations(db: Database) -> list[str]:
     return [r[0] for r in rows]
 
 
-class DetectionScheduler:
+class DetectionScheduler(PeriodicTask):
     """Runs `detect_and_notify` for every organisation every `interval` seconds in a
     background thread. The first tick is immediate; `wait` (default: the stop event's wait,
     True once stopped) and `today` are injectable so tests drive ticks without a clock."""
@@ -160,15 +160,16 @@ class DetectionScheduler:
         today: Callable[[], date] | None = None,
         opener: Callable[..., Any] | None = None,
     ) -> None:
-        self.db, self.interval, self.webhook, self.store = db, interval, webhook, store
-        self.on_tick, self.on_error = on_tick, on_error
-        self._stop = threading.Event()
-        self._wait = wait or self._stop.wait
+        # A failure of the whole tick (listing the organisations) is reported as org "*".
+        failed = None if on_error is None else (lambda exc: on_error("*", exc))
+        super().__init__(
+            self.run_once, name="auditlens-detect", interval=interval, on_error=failed, wait=wait
+        )
+        self.db, self.webhook, self.store = db, webhook, store
+        self.on_tick, self.on_org_error = on_tick, on_error
         self._today = today or (lambda: datetime.now(UTC).date())
         self._opener = opener
-        self._thread: threading.Thread | None = None
         self.ticks = 0
-        self.first_run_done = threading.Event()  # set after the first tick, done or failed
 
     def run_once(self) -> list[Tick]:
         """One tick over every organisation; one organisation's failure does not stop the
@@ -186,10 +187,10 @@ class DetectionScheduler:
                     opener=self._opener,
                 )
             except Exception as exc:
-                if self.on_error is None:
+                if self.on_org_error is None:
                     failure = failure or exc
                 else:
-                    self.on_error(org, exc)
+                    self.on_org_error(org, exc)
                 continue
             ticks.append(tick)
             if self.on_tick is not None:
@@ -198,36 +199,6 @@ class DetectionScheduler:
         if failure is not None:
             raise failure
         return ticks
-
-    def run_forever(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception as exc:  # a failed tick must not end the schedule
-                if self.on_error is None:
-                    raise
-                self.on_error("*", exc)
-            finally:
-                self.first_run_done.set()
-            if self._wait(self.interval):
-                break
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> DetectionScheduler:
-        self._thread = threading.Thread(
-            target=self.run_forever, name="auditlens-detect", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float | None = 60) -> None:
-        """Ask the loop to end and wait for a run in progress to finish."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
 
 @contextmanager

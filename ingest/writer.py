@@ -29,6 +29,10 @@ from sql.vocabulary import is_org_id
 _ROW_LEVEL_SQLSTATE_CLASSES = ("22", "23", "54")
 _MAX_REASON = 500
 _TRANSIENT_RETRIES = 5
+# A batch's transaction is busy from its first statement to its commit; a client silent in it
+# for this long has stopped (hung, SIGSTOP, or its host gone with the connection left open),
+# and the ids it inserted would make every replay of them wait: the server ends it instead.
+BATCH_IDLE_LIMIT_MS = 10_000
 
 
 @dataclass
@@ -211,7 +215,7 @@ class EventWriter:
             raise RuntimeError("a writer without a database only checks")
         for attempt in range(_TRANSIENT_RETRIES + 1):
             try:
-                with self.db.writer() as session:
+                with self.db.writer(idle_timeout_ms=BATCH_IDLE_LIMIT_MS) as session:
                     if not self.synchronous_commit:
                         session.execute("SET LOCAL synchronous_commit TO off")
                     return self.write_checked(session, rows, list(good), [_fresh(i) for i in bad])

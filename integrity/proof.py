@@ -52,7 +52,7 @@ from integrity.merkle import MerkleTree, verify_inclusion
 from integrity.seal_formats import seal_format
 from integrity.seal_record import Seal
 from sql.event_store import record_event
-from sql.export_log import EMPTY_SHA256, ExportHeader, finalise, insert_started
+from sql.export_log import EMPTY_SHA256, ExportHeader, event_details, finalise, insert_started
 from sql.gateway import Database, ScopedSession, check_org_id
 from sql.vocabulary import EXPORT, EXPORT_COLUMNS, SYSTEM_COLUMNS
 
@@ -451,12 +451,10 @@ def export_with_proofs(
             resource_type="audit_log",
             resource_id=f"export/{export_id}",
             details={
-                "export_id": export_id,
-                "format": fmt,
-                "filter": description,
-                "records_exported": written,
                 "with_proofs": proven,
-                "sha256": digest,
+                **event_details(
+                    export_id, header, rows=written, sha256=digest, flagged=False, complete=True
+                ),
             },
         )
     return written, proven, digest

@@ -4,7 +4,6 @@ in long-running processes, when a signing key is configured."""
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from integrity.seal import seal_all
 from integrity.seal_files import seal_dir_from_env
 from integrity.seal_record import Seal
 from sql.gateway import Database
+from sql.periodic import PeriodicTask
 from sql.settings import positive_float_env
 
 SEAL_INTERVAL_ENV = "AUDITLENS_SEAL_INTERVAL_SECONDS"
@@ -29,7 +29,7 @@ def interval_from_env() -> float:
     return positive_float_env(SEAL_INTERVAL_ENV, DEFAULT_INTERVAL_SECONDS)
 
 
-class SealScheduler:
+class SealScheduler(PeriodicTask):
     """Seals every organisation every `interval` seconds in a background thread, for
     long-running processes (`auditlens serve-ingest`, `auditlens run`, `auditlens seal
     --forever`). The first run is immediate; `wait` (default: the stop event's wait, which
@@ -46,13 +46,11 @@ class SealScheduler:
         on_sealed: Callable[[list[Seal]], None] | None = None,
         wait: Callable[[float], bool] | None = None,
     ) -> None:
-        self.db, self.key, self.interval, self.seal_dir = db, key, interval, seal_dir
-        self.on_error, self.on_sealed = on_error, on_sealed
-        self._stop = threading.Event()
-        self._wait = wait or self._stop.wait
-        self._thread: threading.Thread | None = None
-        self.runs = 0
-        self.first_run_done = threading.Event()  # set after the first run, sealed or failed
+        super().__init__(
+            self.run_once, name="auditlens-sealer", interval=interval, on_error=on_error, wait=wait
+        )
+        self.db, self.key, self.seal_dir = db, key, seal_dir
+        self.on_sealed = on_sealed
 
     def run_once(self) -> list[Seal]:
         """One tick: seal every organisation now."""
@@ -61,36 +59,9 @@ class SealScheduler:
             self.on_sealed(seals)
         return seals
 
-    def run_forever(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception as exc:  # a failed run must not end the schedule
-                if self.on_error is None:
-                    raise
-                self.on_error(exc)
-            finally:
-                self.runs += 1
-                self.first_run_done.set()
-            if self._wait(self.interval):
-                break
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> SealScheduler:
-        self._thread = threading.Thread(
-            target=self.run_forever, name="auditlens-sealer", daemon=True
-        )
-        self._thread.start()
-        return self
-
     def stop(self, timeout: float | None = 30) -> None:
         """Ask the loop to end and wait for a seal in progress to finish."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop(timeout)
 
 
 def signing_key_configured() -> bool:

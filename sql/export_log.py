@@ -102,3 +102,27 @@ def finalise(
         raise LookupError(
             f"export {export_id} of {organization_id} has no started record to finalise"
         )
+
+
+def event_details(
+    export_id: int,
+    header: ExportHeader,
+    *,
+    rows: int,
+    sha256: str,
+    flagged: bool,
+    complete: bool,
+) -> dict[str, Any]:
+    """The `details` of every export's audit event, whatever its kind: the same keys, so the
+    read model (`records`) and a reviewer read each export the same way."""
+    return {
+        "export_id": export_id,
+        "kind": header.kind,
+        "format": header.file_format,
+        "records": rows,
+        "sha256": sha256,
+        "query": header.filter.get("query", ""),
+        "filter": header.filter_text,
+        "flagged_for_review": flagged,
+        "completed": complete,
+    }

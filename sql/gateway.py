@@ -255,15 +255,23 @@ class Database:
         return self.capabilities
 
     def _prepare(
-        self, conn: Connection, role: str | None, timeout_ms: int | None, org: str | None = None
+        self,
+        conn: Connection,
+        role: str | None,
+        timeout_ms: int | None,
+        org: str | None = None,
+        idle_ms: int | None = None,
     ) -> None:
-        """Role, statement timeout and organisation scope for this transaction, in one round
-        trip (set_config('role', ..., true) is SET LOCAL ROLE with a bound name)."""
+        """Role, statement timeout, idle limit and organisation scope for this transaction, in
+        one round trip (set_config('role', ..., true) is SET LOCAL ROLE with a bound name)."""
         settings = ["set_config('statement_timeout', :ms, true)"]
         # None: the configured limit; 0: no limit (maintenance such as a rollup rebuild).
         values = {
             "ms": str(self.settings.statement_timeout_ms if timeout_ms is None else timeout_ms)
         }
+        if idle_ms is not None:
+            settings.append("set_config('idle_in_transaction_session_timeout', :idle, true)")
+            values["idle"] = str(idle_ms)
         if role is not None:
             settings.insert(0, "set_config('role', :role, true)")
             values["role"] = role
@@ -297,10 +305,16 @@ class Database:
                 )
 
     @contextmanager
-    def writer(self, *, timeout_ms: int | None = None) -> Iterator[ScopedSession]:
-        """A write transaction as auditlens_writer: INSERT only, never UPDATE or DELETE."""
+    def writer(
+        self, *, timeout_ms: int | None = None, idle_timeout_ms: int | None = None
+    ) -> Iterator[ScopedSession]:
+        """A write transaction as auditlens_writer: INSERT only, never UPDATE or DELETE.
+
+        `idle_timeout_ms`: the server ends the session if its client leaves the transaction
+        open that long between statements (hung, stopped, or gone without the connection
+        closing), so the rows it holds stop blocking other writers."""
         with self.engine.connect() as conn, conn.begin():
-            self._prepare(conn, "auditlens_writer", timeout_ms)
+            self._prepare(conn, "auditlens_writer", timeout_ms, idle_ms=idle_timeout_ms)
             yield ScopedSession(conn, org_id=None, max_rows=self.settings.max_rows)
 
     @contextmanager

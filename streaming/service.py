@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from sql.event_store import record_event
 from sql.gateway import Database
+from sql.periodic import PeriodicTask
 from sql.vocabulary import TEST_STREAM_DESTINATION
 from streaming.cursor import (
     BATCH,
@@ -36,6 +37,8 @@ from streaming.syslog import SyslogSender
 
 FAILING_AFTER = 5
 MAX_BACKOFF_SECONDS = 60.0
+# After a pass failed as a whole (the database away, not one destination).
+RETRY_SECONDS = 5.0
 
 
 class Sender(Protocol):
@@ -147,12 +150,29 @@ class Streamer:
         """One pass over every due destination; events sent."""
         return sum(self.deliver(d) for d in _due(self.db))
 
+    def schedule(
+        self,
+        *,
+        poll_seconds: float = 1.0,
+        on_error: Callable[[Exception], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> PeriodicTask:
+        """Pass after pass, the next at once while a pass sent something, else after
+        `poll_seconds`; a failed pass goes to `on_error`, the next RETRY_SECONDS later."""
+        return PeriodicTask(
+            self.run_once,
+            name="auditlens-streaming",
+            interval=poll_seconds,
+            again=lambda sent: sent > 0,
+            on_error=on_error,
+            error_interval=RETRY_SECONDS,
+            stop=stop,
+        )
+
     def run(self, stop: threading.Event, *, poll_seconds: float = 1.0) -> None:
-        """Pass after pass until `stop` is set; sleeps `poll_seconds` when idle."""
+        """Pass after pass in this thread until `stop` is set; sleeps `poll_seconds` when idle."""
         try:
-            while not stop.is_set():
-                if self.run_once() == 0:
-                    stop.wait(poll_seconds)
+            self.schedule(poll_seconds=poll_seconds, stop=stop).run_forever()
         finally:
             self.close()
 
@@ -196,21 +216,16 @@ def send_test(db: Database, org: str, name: str, *, actor: str) -> str:
 def background_streaming(db: Database, log: Callable[[str], None]) -> Iterator[Streamer]:
     """Run the streamer in a thread while the block runs; stopped (a batch in flight ends) on
     exit. With no destinations it only polls the table once a second."""
-    stop = threading.Event()
     streamer = Streamer(db, log=log)
 
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                streamer.run(stop)
-            except Exception as exc:  # the database away: say so and try again
-                log(f"streaming: {type(exc).__name__}: {exc} (will retry)")
-                stop.wait(5.0)
+    def failed(exc: Exception) -> None:  # the database away: say so and try again
+        log(f"streaming: {type(exc).__name__}: {exc} (will retry)")
+        streamer.close()
 
-    thread = threading.Thread(target=loop, name="auditlens-streaming", daemon=True)
-    thread.start()
+    task = streamer.schedule(on_error=failed).start()
     try:
         yield streamer
     finally:
-        stop.set()
-        thread.join(60)
+        task.stop(60)
+        if not task.running:  # a pass still stuck after that keeps its senders
+            streamer.close()

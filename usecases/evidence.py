@@ -2,7 +2,9 @@
 
 The export's row is written before the file (`sql/export_log.py`), so the document can name
 the export it was filed under, and is finalised with the file's SHA-256 once it is written,
-with an `export` audit event. The signature lies beside the file (`FILE.sig`).
+with an `export` audit event: both through the exports use case (`usecases/exports.py`), so
+the pack's event carries every export's details. The signature lies beside the file
+(`FILE.sig`).
 """
 
 from __future__ import annotations
@@ -12,16 +14,16 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from integrity.keys import PublicKeys, SigningKey
 from sql.errors import AuditLensError
-from sql.event_store import record_event
-from sql.export_log import EMPTY_SHA256, ExportHeader, finalise, insert_started
+from sql.export_log import EMPTY_SHA256
 from sql.gateway import Database
-from sql.vocabulary import EXPORT
 from usecases.evidence_document import render_html
 from usecases.evidence_pack import EvidenceFigures, RestrictedSet, gather
 from usecases.evidence_signature import sign, signature_path
+from usecases.exports import Exporter, finish_export, start_export
 from usecases.pdf_print import html_to_pdf
 
 FORMATS = ("html", "pdf")
@@ -30,6 +32,20 @@ EXPORT_KIND = "evidence_pack"
 
 class EvidencePackError(AuditLensError):
     """A pack that cannot be made as asked; the message names the option."""
+
+
+@dataclass(frozen=True)
+class PackSelection:
+    """What a pack covers, as recorded with its export: the filters printed on it."""
+
+    figures: EvidenceFigures
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.figures.filters()
+
+    def describe(self) -> str:
+        return self.text
 
 
 @dataclass(frozen=True)
@@ -84,16 +100,13 @@ def create_pack(
         )  # fmt: skip
     except ValueError as exc:
         raise EvidencePackError(f"--from/--to: {exc}") from None
-    header = ExportHeader(
-        organization_id=org_id,
-        exported_by=author,
-        kind=EXPORT_KIND,
-        file_format=file_format,
-        filter=figures.filters(),
-        filter_text=f"evidence pack of {org_id} from {start.isoformat()} to {end.isoformat()}",
+    selection = PackSelection(
+        figures, f"evidence pack of {org_id} from {start.isoformat()} to {end.isoformat()}"
     )
-    with db.writer() as session:
-        export_id = insert_started(session, header)
+    exporter = Exporter(user_id=author)
+    export_id = start_export(
+        db, org_id, selection, file_format, exporter=exporter, kind=EXPORT_KIND
+    )
     sha256, rows, complete = EMPTY_SHA256, 0, False
     try:
         html = render_html(
@@ -111,25 +124,9 @@ def create_pack(
             raise
         rows, complete = figures.rows_listed, True
     finally:
-        with db.writer() as session:
-            finalise(session, org_id, export_id, rows=rows, sha256=sha256, flagged=False,
-                     complete=complete)  # fmt: skip
-            record_event(
-                session,
-                organization_id=org_id,
-                action=EXPORT,
-                user_id=author,
-                resource_type="evidence_pack",
-                resource_id=f"export/{export_id}",
-                details={
-                    "export_id": export_id,
-                    "kind": EXPORT_KIND,
-                    "format": file_format,
-                    "records": rows,
-                    "sha256": sha256,
-                    "filter": header.filter_text,
-                    "key_id": key.key_id,
-                    "completed": complete,
-                },
-            )
+        finish_export(
+            db, org_id, export_id, selection, file_format, rows=rows, sha256=sha256,
+            exporter=exporter, kind=EXPORT_KIND, complete=complete,
+            extra_details={"key_id": key.key_id},
+        )  # fmt: skip
     return EvidencePack(out, signature_path(out), sha256, export_id, figures)

@@ -24,7 +24,7 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, Protocol
@@ -35,7 +35,13 @@ from ingest.spreadsheet import escape_cell
 from integrity.proof import ProofBuilder, filtered_export_sql, write_export
 from sql.event_filter import EventFilter
 from sql.event_store import record_event
-from sql.export_log import ExportHeader, finalise, insert_ended, insert_started
+from sql.export_log import (
+    ExportHeader,
+    event_details,
+    finalise,
+    insert_ended,
+    insert_started,
+)
 from sql.gateway import Database, check_org_id
 from sql.vocabulary import EXPORT, EXPORT_COLUMNS
 
@@ -316,15 +322,28 @@ def finish_export(
     exporter: Exporter,
     kind: str = "events",
     complete: bool = True,
+    extra_details: Mapping[str, Any] | None = None,
 ) -> ExportResult:
     """Finalise the started export `export_id` with what was handed out (`complete=False` for
     one cut off partway) and write its `data_modification`/`export` event, in one transaction.
+    `extra_details` adds what only this kind has (an evidence pack's signing key) to the
+    details every export's event carries (`sql.export_log.event_details`).
 
     The bytes are out already, so a finalisation the server rolled back on its own (a deadlock
     or serialization failure, e.g. with a concurrent purge) is written again, not given up."""
     return _retried(
         lambda: _write_record(
-            db, org, export_id, selection, file_format, rows, sha256, exporter, kind, complete
+            db,
+            org,
+            export_id,
+            selection,
+            file_format,
+            rows,
+            sha256,
+            exporter,
+            kind,
+            complete,
+            extra_details,
         )
     )
 
@@ -345,7 +364,7 @@ def record_export(
     a findings file): its row and its event in one transaction. Call it before writing them."""
     return _retried(
         lambda: _write_record(
-            db, org, None, selection, file_format, rows, sha256, exporter, kind, complete
+            db, org, None, selection, file_format, rows, sha256, exporter, kind, complete, None
         )
     )
 
@@ -388,6 +407,7 @@ def _write_record(
     exporter: Exporter,
     kind: str,
     complete: bool,
+    extra_details: Mapping[str, Any] | None,
 ) -> ExportResult:
     """Finalise `export_id`, or with None insert the record already ended; then its event."""
     flagged = rows > REVIEW_THRESHOLD
@@ -415,16 +435,12 @@ def _write_record(
             user_email=exporter.email,
             resource_type="audit_log",
             resource_id=f"export/{export_id}",
+            # The common keys last: a kind's additions never change what every export says.
             details={
-                "export_id": export_id,
-                "kind": kind,
-                "format": file_format,
-                "records": rows,
-                "sha256": sha256,
-                "query": header.filter["query"],
-                "filter": header.filter_text,
-                "flagged_for_review": flagged,
-                "completed": complete,
+                **(extra_details or {}),
+                **event_details(
+                    export_id, header, rows=rows, sha256=sha256, flagged=flagged, complete=complete
+                ),
             },
             ip_address=exporter.ip_address,
             user_agent=exporter.user_agent,

@@ -24,13 +24,9 @@ _CHOSEN_KEY = "anomalies_finding"
 ctx = page_context("Anomalies")
 coverage = finding_queries.coverage(ctx.db, ctx.org)
 if coverage is None:
-    st.caption("Detection has not run yet: `auditlens detect` scores the days so far.")
+    st.caption(findings.NOT_RUN_YET)
 else:
-    st.caption(
-        f"Detection covered the UTC days {coverage.first_day} to {coverage.last_day}; "
-        f"it last ran {viewer_time.moment_text(coverage.last_run_at)} "
-        f"({tables.plural(coverage.runs, 'run')} so far)."
-    )
+    st.caption(coverage.sentence(viewer_time.moment_text(coverage.last_run_at)))
 left, right = st.columns(2)
 status = left.selectbox("Status", ["any", *STATUSES], key="anomalies_status")
 severity = right.selectbox("At least", SEVERITIES, key="anomalies_min_severity")

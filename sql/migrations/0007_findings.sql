@@ -126,14 +126,14 @@ GRANT SELECT ON org_detection_runs, org_findings, org_finding_triage, org_detect
 -- Scheduled detection: per organisation, where the last run left off. The whole UTC days
 -- scored so far (the next incremental run starts after complete_through), and the day still
 -- being written, re-scored every few minutes. Bookkeeping, not evidence: each run itself is
--- the append-only detection_runs row; this row only moves forward.
+-- the append-only detection_runs row; this row only moves forward. When detection last ran
+-- is that row's started_at (via last_run_id), not a second copy here.
 CREATE TABLE detection_schedule (
   organization_id   text        PRIMARY KEY,
   complete_through  date,
   current_day       date,
   current_scored_at timestamptz,
   last_run_id       bigint      NOT NULL,
-  last_run_at       timestamptz NOT NULL DEFAULT now(),
   FOREIGN KEY (organization_id, last_run_id) REFERENCES detection_runs (organization_id, run_id)
 );
 

@@ -97,7 +97,7 @@ def test_commands_detect_list_as_csv_and_json_and_triage(seeded, fresh_database,
     assert as_csv.stdout_bytes.endswith(b"\r\n") and b"\n" not in as_csv.stdout_bytes.replace(
         b"\r\n", b""
     )
-    rows = list(csv.DictReader(io.StringIO(as_csv.output)))
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert {label["user_id"] for label in labels} <= {r["user_id"] for r in rows}
     # The file is an export like any other: recorded with its rows and hash, and audited.
     with _db.org_session("org_a") as s:
@@ -118,7 +118,7 @@ def test_commands_detect_list_as_csv_and_json_and_triage(seeded, fresh_database,
     ]
 
     as_json = json.loads(
-        runner.invoke(app, ["findings", "--org", "org_a", "--format", "json"]).output
+        runner.invoke(app, ["findings", "--org", "org_a", "--format", "json"]).stdout
     )
     fid = as_json[0]["finding_id"]
     assert as_json[0]["status"] == "new" and isinstance(as_json[0]["detectors"], list)
@@ -130,7 +130,7 @@ def test_commands_detect_list_as_csv_and_json_and_triage(seeded, fresh_database,
     again = runner.invoke(
         app, ["findings", "--org", "org_a", "--format", "csv", "--status", "benign"]
     )
-    benign = list(csv.DictReader(io.StringIO(again.output)))
+    benign = list(csv.DictReader(io.StringIO(again.stdout)))
     assert [r["finding_id"] for r in benign] == [fid]
     assert benign[0]["status_comment"] == "'=cmd()"  # a spreadsheet must not run it
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy.exc import DBAPIError
+from typer.testing import CliRunner
 
+from cli import app
 from detection.findings import (
+    NOT_RUN_YET,
     DetectionRun,
     Finding,
     FindingError,
+    detection_coverage,
     get_finding,
     last_detected_day,
     list_findings,
@@ -129,3 +134,30 @@ def test_bad_triage_and_filters_are_refused_naming_the_value(db):
         list_findings(db, "org_a", min_severity="urgent")
     with pytest.raises(FindingError, match="limit"):
         list_findings(db, "org_a", limit=0)
+
+
+def test_when_detection_last_ran_has_one_source_the_runs(db, fresh_database, monkeypatch):
+    """`auditlens findings` says what the Anomalies page says, from the append-only runs
+    of the organisation alone; the schedule row keeps no second copy of the time."""
+    monkeypatch.setenv("AUDITLENS_DATABASE_URL", fresh_database)
+    runner = CliRunner()
+    before = runner.invoke(app, ["findings", "--org", "org_a", "--format", "json"])
+    assert before.exit_code == 0 and NOT_RUN_YET in before.stderr
+    save_findings(db, "org_a", _run(), [_finding("u1", 0.9, "high")])
+    save_findings(db, "org_a", _run(), [])
+    save_findings(db, "org_b", _run(), [_finding("u9", 0.9, "high")])
+    with db.org_session("org_a") as s:
+        ran = s.scalar("SELECT max(started_at) FROM org_detection_runs")
+    coverage = detection_coverage(db, "org_a")
+    assert coverage is not None and (coverage.last_run_at, coverage.runs) == (ran, 2)
+    after = runner.invoke(app, ["findings", "--org", "org_a", "--format", "json"])
+    assert after.exit_code == 0, after.output
+    said = coverage.sentence(f"{ran.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC")
+    assert said in after.stderr and "(2 runs so far)" in said
+    assert len(json.loads(after.stdout)) == 1  # stdout stays exactly the rows
+    with db.admin() as s:
+        columns = s.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_name = 'detection_schedule'"
+        ).rows
+    assert ("last_run_at",) not in columns and ("last_run_id",) in columns

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -21,6 +22,7 @@ from ingest import AuditLogger
 from ingest.gil import INGEST_SWITCH_INTERVAL
 from ingest.sdk import config_diff
 from ingest.spool import Spool
+from ingest.writer import EventWriter, Item
 from sql.embedded import EmbeddedPostgres
 from sql.gateway import Database
 from sql.migrate import migrate
@@ -215,6 +217,52 @@ def test_kill_9_of_a_durable_producer_loses_nothing_acknowledged(db, tmp_path):
         ids = {r[0] for r in s.execute("SELECT id FROM org_audit_events", max_rows=10**6).rows}
     missing = set(acknowledged) - ids
     assert len(acknowledged) >= 1500 and not missing
+
+
+def test_a_producer_stalled_mid_batch_does_not_hold_up_the_replay_of_its_ids(db, tmp_path):
+    """A producer that stops inside a batch (hung, SIGSTOP, its host gone with the connection
+    left open) keeps its transaction, and with it the ids it inserted: a replay of the same
+    ids waits on them, each attempt until the statement timeout, for as long as that lasts
+    (four such waits are a `flush(60)` that returns False). The server ends a batch's
+    transaction once its client has been silent in it for BATCH_IDLE_LIMIT_MS."""
+    now = datetime.now(UTC).isoformat()
+    events = [{**EVENT, "timestamp": now, "id": f"stalled-{i}"} for i in range(20)]
+    inserted, resume, outcome = threading.Event(), threading.Event(), []
+    stalled = EventWriter(db, source="sdk")
+    real = stalled.write_checked
+
+    def insert_then_stall(session, rows, good, bad):  # type: ignore[no-untyped-def]
+        result = real(session, rows, good, bad)
+        inserted.set()
+        resume.wait(120)  # alive, holding the open transaction, saying nothing
+        return result
+
+    stalled.write_checked = insert_then_stall  # type: ignore[method-assign]
+
+    def produce() -> None:
+        try:
+            stalled.write([Item(i, b"", e) for i, e in enumerate(events)])
+            outcome.append("committed")
+        except Exception as exc:
+            outcome.append(type(exc).__name__)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        assert inserted.wait(30)
+        spool = Spool(tmp_path, "sdk")
+        spool.append([json.dumps(e).encode() + b"\n" for e in events])
+        spool.close()
+        logger = AuditLogger(db, spool_dir=tmp_path, close_at_exit=False)
+        assert logger.flush(60), logger.counters
+        logger.close()
+    finally:
+        resume.set()
+        producer.join(30)
+    # The server ended the silent transaction: its commit fails, and that producer would
+    # spool the batch and replay it later (a no-op now).
+    assert len(outcome) == 1 and outcome[0] != "committed"
+    assert stored(db) == (20, 20)
 
 
 @settings(

@@ -129,6 +129,13 @@ def test_the_export_is_recorded_and_audited(db, stored, tmp_path):
             )
             == 1
         )
+        details = s.scalar("SELECT details FROM org_audit_events WHERE event_action = 'export'")
+    # Every export's details (the read model counts `records`), plus its proven rows.
+    assert details["records"] == 3 and "records_exported" not in details
+    assert {"kind", "format", "sha256", "query", "filter", "flagged_for_review"} <= set(details)
+    assert (details["kind"], details["with_proofs"], details["completed"]) == (
+        "events_with_proofs", 3, True,
+    )  # fmt: skip
 
 
 def _recorded(db: Database) -> list[tuple]:

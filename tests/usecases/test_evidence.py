@@ -3,6 +3,7 @@ byte does not, hostile text stays text, and the PDF is Chromium's."""
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,12 +14,14 @@ from typer.testing import CliRunner
 from cli import app
 from integrity import keys as keymod
 from integrity.seal import seal_organization
+from sql.event_filter import EventFilter
 from sql.event_store import insert_events
 from sql.gateway import Database
 from tests.factories import event_row
 from usecases.evidence import EvidencePackError, create_pack
 from usecases.evidence_pack import RestrictedSet
 from usecases.evidence_signature import signature_path, verify
+from usecases.exports import Exporter, export_events
 
 ORG = "org_a"
 START = datetime(2024, 10, 1, tzinfo=UTC)
@@ -178,6 +181,31 @@ def test_the_pack_is_recorded_as_an_export(stored: Database, key, tmp_path: Path
          pack.figures.rows_listed),
     ]  # fmt: skip
     assert event["sha256"] == pack.sha256 and event["completed"] is True
+
+
+def test_the_packs_export_event_has_every_exports_details(stored: Database, key, tmp_path: Path):
+    """Through the one exports use case: the same keys as an events export's event (the
+    read model counts `records`), plus the key that signed the pack."""
+    events = export_events(
+        stored, ORG, EventFilter.parse(""), "csv", io.BytesIO(), exporter=Exporter("t:auditor")
+    )
+    pack = create_pack(stored, ORG, START, END, file_format="html", out=tmp_path / "q4.html",
+                       key=key, author="t:auditor", restricted=RESTRICTED)  # fmt: skip
+    with stored.org_session(ORG) as s:
+        details = {
+            r[0]: r[1]
+            for r in s.execute(
+                "SELECT resource_id, details FROM org_audit_events WHERE event_action = 'export'"
+            ).rows
+        }
+    exported = details[f"export/{events.export_id}"]
+    packed = details[f"export/{pack.export_id}"]
+    assert set(packed) == set(exported) | {"key_id"}
+    assert packed["records"] == pack.figures.rows_listed and "records_exported" not in packed
+    assert (packed["kind"], packed["format"], packed["key_id"]) == (
+        "evidence_pack", "html", key.key_id,
+    )  # fmt: skip
+    assert packed["flagged_for_review"] is False and packed["completed"] is True
 
 
 def test_the_signature_verifies_offline_and_one_changed_byte_fails(
