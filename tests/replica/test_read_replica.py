@@ -9,13 +9,16 @@ from __future__ import annotations
 import io
 import threading
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from sqlalchemy.exc import DBAPIError
+from streamlit.testing.v1 import AppTest
 
 from dashboard import config_changes, explore_queries, overview_queries, queries, user_queries
+from dashboard.context import SESSION_TOKEN_KEY
 from dashboard.resources import _database
 from dashboard.user_events import events_in_cells
 from detection.events import DatabaseEvents, Slice
@@ -37,6 +40,8 @@ from usecases.self_audit import record_dashboard_event
 
 DAY = datetime(2025, 3, 10, tzinfo=UTC)
 START, END = DAY - timedelta(days=3), DAY + timedelta(days=2)
+_COUNT_ID = "SELECT count(*) FROM org_audit_events WHERE id = :id"
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 VIEWER = Viewer("u_ann", "ann@example.com", None, "dash_1")
 
 
@@ -143,23 +148,15 @@ def test_own_use_and_export_records_are_written_to_the_primary(pair):
         result = export_events(pair.replica, "org_a", EventFilter(), "csv", out, exporter=exporter)
         # On the primary at once; the paused standby has neither (it was not written there).
         with pair.primary.org_session("org_a") as s:
-            assert (
-                s.scalar("SELECT count(*) FROM org_audit_events WHERE id = :id", {"id": event_id})
-                == 1
-            )
+            assert s.scalar(_COUNT_ID, {"id": event_id}) == 1
         assert result.export_id in _export_ids(pair.primary, "org_a")
         with pair.replica.org_session("org_a", may_lag=True) as s:
-            assert (
-                s.scalar("SELECT count(*) FROM org_audit_events WHERE id = :id", {"id": event_id})
-                == 0
-            )
+            assert s.scalar(_COUNT_ID, {"id": event_id}) == 0
     finally:
         pair.standby.resume_replay()
     pair.sync()
     with pair.replica.org_session("org_a", may_lag=True) as s:
-        assert (
-            s.scalar("SELECT count(*) FROM org_audit_events WHERE id = :id", {"id": event_id}) == 1
-        )
+        assert s.scalar(_COUNT_ID, {"id": event_id}) == 1
     assert out.getvalue().count(b"\r\n") == result.rows + 1
 
 
@@ -269,11 +266,22 @@ def _wait_for_sleeping_read(pair: ReplicaPair) -> None:
     raise AssertionError("the read never started on the standby")
 
 
-def test_a_stopped_standby_fails_reads_with_one_line_and_writes_go_on(pair):
+def test_a_stopped_standby_fails_reads_with_one_line_and_writes_go_on(pair, monkeypatch):
     _seed(pair)
+    admin = add_user(pair.primary, email="ops@company.com", org="org_a", role="admin", actor="t")
+    token, _ = open_session(pair.primary, admin.user_id, method="test")
+    monkeypatch.setenv(DATABASE_URL_ENV, pair.primary.url)
+    monkeypatch.setenv(READ_DATABASE_URL_ENV, pair.standby.url_for(pair.name))
     pair.sync()
     pair.standby.embedded.stop()
     try:
+        # The dashboard: the page stops at its first read, with the one line, no traceback.
+        app = AppTest.from_file(str(APP), default_timeout=30)
+        app.session_state[SESSION_TOKEN_KEY] = token
+        app.run()
+        assert not app.exception
+        assert len(app.error) == 1 and "\n" not in app.error[0].value
+        assert "cannot read from the read replica" in app.error[0].value
         with pytest.raises(StandbyUnavailable) as caught:
             overview_queries.st.cache_data.clear()
             overview_queries.totals(pair.replica, "org_a", START, END)
@@ -284,12 +292,13 @@ def test_a_stopped_standby_fails_reads_with_one_line_and_writes_go_on(pair):
         with pytest.raises(StandbyUnavailable):
             standby_lag(pair.replica)
         # Writes and the primary's own reads do not depend on the standby.
-        record_dashboard_event(
+        event_id = record_dashboard_event(
             pair.replica, org="org_a", viewer=VIEWER, action=OWN_ACTIONS.get("search")
         )
         with pair.replica.org_session("org_a") as s:
-            assert s.scalar("SELECT count(*) FROM org_audit_events WHERE own_use") == 1
+            assert s.scalar(_COUNT_ID, {"id": event_id}) == 1
     finally:
+        _database.clear()
         pair.standby.embedded.start()
     pair.sync()
     assert overview_queries.totals(pair.replica, "org_a", START, END)["events"] > 0
