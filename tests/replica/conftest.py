@@ -8,6 +8,7 @@ A module that asks for `standby` and cannot start one fails: it never skips.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
 import time
@@ -87,16 +88,30 @@ def _base_backup_program() -> str:
     return program
 
 
+def _server_account() -> tuple[int, int]:
+    """The account the embedded server runs as: ours, or as root (which PostgreSQL refuses)
+    'postgres', else 'nobody' (as `sql.embedded` chooses)."""
+    if os.geteuid() != 0:
+        return os.getuid(), os.getgid()
+    for name in ("postgres", "nobody"):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return entry.pw_uid, entry.pw_gid
+    raise RuntimeError("running as root and no 'postgres' or 'nobody' account to run a standby")
+
+
 def start_standby(primary: TestServer) -> StandbyServer:
-    """A streaming hot standby of `primary`, started and caught up."""
-    if primary.embedded is None:
-        raise RuntimeError("a standby of an external test server is not started here")
+    """A streaming hot standby of `primary`, started and caught up. An external test server
+    (AUDITLENS_TEST_DATABASE_URL) must allow its superuser a replication connection, and keep
+    its configuration in its data folder (the standby starts from a copy of it)."""
     embedded = EmbeddedPostgres(_new_data_dir(), fast_unsafe=True)
-    # The standby's files belong to the account that runs the primary (PostgreSQL refuses
-    # root), so pg_basebackup runs as that account into an empty folder it owns.
-    owner = primary.embedded.pgdata.stat()
+    # The standby's files belong to the account that will run it (PostgreSQL refuses root),
+    # so pg_basebackup runs as that account into an empty folder it owns.
+    uid, gid = _server_account()
     embedded.pgdata.mkdir(mode=0o700, parents=True)
-    os.chown(embedded.pgdata, owner.st_uid, owner.st_gid)
+    os.chown(embedded.pgdata, uid, gid)
     result = subprocess.run(
         [
             _base_backup_program(),
@@ -113,8 +128,8 @@ def start_standby(primary: TestServer) -> StandbyServer:
         text=True,
         timeout=300,
         cwd="/",
-        user=owner.st_uid if os.geteuid() == 0 else None,
-        group=owner.st_gid if os.geteuid() == 0 else None,
+        user=uid,
+        group=gid,
         extra_groups=[] if os.geteuid() == 0 else None,
         check=False,
     )
