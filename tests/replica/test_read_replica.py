@@ -17,12 +17,20 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 from streamlit.testing.v1 import AppTest
 
-from dashboard import config_changes, explore_queries, overview_queries, queries, user_queries
+from dashboard import (
+    config_changes,
+    explore_queries,
+    explore_suggestions,
+    overview_queries,
+    queries,
+    resource_queries,
+    user_queries,
+)
 from dashboard.context import SESSION_TOKEN_KEY
 from dashboard.resources import _database
 from dashboard.user_events import events_in_cells
 from detection.events import DatabaseEvents, Slice
-from detection.pipeline import data_days
+from detection.pipeline import data_days, run_detection
 from sql.errors import StandbyConflict, StandbyUnavailable
 from sql.event_filter import EventFilter
 from sql.event_store import insert_events
@@ -96,6 +104,8 @@ def _dashboard_answers(db: Database, org: str) -> dict[str, Any]:
         "cells": events_in_cells(db, org, "u_1", START, END, "UTC", [("Mon", 0), ("Sun", 17)]),
         "config": config_changes.config_change_events(db, org, START, END)[0],
         "data_days": data_days(db, org),
+        "suggestions": explore_suggestions.suggestions(db, org),
+        "busiest": resource_queries.busiest_resources(db, org, START, END),
         "features": user_days,
         "slice": DatabaseEvents(db, org).fetch(Slice("config_change", START, END)),
     }
@@ -158,6 +168,21 @@ def test_own_use_and_export_records_are_written_to_the_primary(pair):
     with pair.replica.org_session("org_a", may_lag=True) as s:
         assert s.scalar(_COUNT_ID, {"id": event_id}) == 1
     assert out.getvalue().count(b"\r\n") == result.rows + 1
+
+
+def test_detection_runs_with_its_reads_on_the_standby_and_its_findings_on_the_primary(pair):
+    _seed(pair)
+    pair.sync()
+    pair.standby.pause_replay()  # so that nothing it writes could be read back from there
+    try:
+        _result, window, _new = run_detection(
+            pair.replica, "org_a", start=START.date(), end=END.date(), actor="test"
+        )
+    finally:
+        pair.standby.resume_replay()
+    assert window == (START.date(), END.date())
+    with pair.primary.org_session("org_a") as s:
+        assert s.scalar("SELECT count(*) FROM org_detection_schedule") == 1
 
 
 def test_a_read_that_may_lag_cannot_write_on_either_server(pair):
