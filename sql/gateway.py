@@ -347,6 +347,7 @@ class Database:
             raise _translate(exc, "", standby=standby.where) from None
         try:
             with conn:
+                standby.check_copy_of(self.engine, conn)
                 yield conn
         except DBAPIError as exc:  # the COMMIT, or closing a connection the standby dropped
             raise _translate(exc, "", standby=standby.where) from exc

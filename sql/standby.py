@@ -10,10 +10,11 @@ from urllib.parse import urlsplit
 
 import psycopg
 import sqlalchemy as sa
+from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from sql.errors import AuditLensError, StandbyConflict, StandbyUnavailable
+from sql.errors import AuditLensError, ConfigurationError, StandbyConflict, StandbyUnavailable
 from sql.settings import READ_DATABASE_URL_ENV
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 # SQLSTATEs of a recovery conflict: serialization_failure (snapshot, lock, buffer pin) and
 # database_dropped; the message tells a conflict from any other 40001.
 _CONFLICT_STATES = ("40001", "57P04")
+# Equal on a primary and every physical standby made from it; other clusters differ.
+_SYSTEM_ID = "SELECT system_identifier FROM pg_control_system()"
 
 
 def server_where(url: str) -> str:
@@ -46,6 +49,25 @@ class Standby:
             pool_pre_ping=True,
             connect_args={"connect_timeout": 10, "application_name": "auditlens"},
         )
+        # The primary's system identifier once this standby was found to share it.
+        self.verified_copy_of: int | None = None
+
+    def check_copy_of(self, primary: Engine, conn: Connection) -> None:
+        """Refuse a read server that is not a physical copy of the primary (another cluster
+        would answer for other data); checked on first use, a system identifier per side."""
+        if self.verified_copy_of is not None:
+            return
+        with primary.connect() as primary_conn:
+            expected = primary_conn.execute(sa.text(_SYSTEM_ID)).scalar_one()
+        found = conn.execute(sa.text(_SYSTEM_ID)).scalar_one()
+        conn.rollback()  # before the caller's BEGIN and its isolation level
+        if found != expected:
+            raise ConfigurationError(
+                f"{READ_DATABASE_URL_ENV} points at {self.where}, which is not a copy of the "
+                f"primary (system identifier {found}, the primary's is {expected}): give the "
+                "URL of a streaming standby of the primary"
+            )
+        self.verified_copy_of = int(expected)
 
 
 def standby_error(orig: psycopg.Error, where: str) -> AuditLensError | None:
@@ -132,6 +154,7 @@ def standby_lag(db: Database) -> StandbyLag | None:
         primary_lsn, primary_now = session.execute(_PRIMARY).rows[0]
     try:
         with standby.engine.connect() as conn:
+            standby.check_copy_of(db.engine, conn)
             row = conn.execute(sa.text(_STANDBY), {"primary": primary_lsn}).one()
     except DBAPIError as exc:
         orig = exc.orig

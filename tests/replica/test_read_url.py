@@ -4,13 +4,16 @@ read that may lag leaves no read-only flag on the pooled connection after it."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
+from sql.embedded import EmbeddedPostgres
 from sql.errors import ConfigurationError, StandbyUnavailable
 from sql.gateway import Database
 from sql.settings import READ_DATABASE_URL_ENV, Settings
 from sql.standby import standby_lag
-from tests.conftest import _test_settings
+from tests.conftest import _new_data_dir, _test_settings
 
 
 @pytest.mark.parametrize(
@@ -76,3 +79,24 @@ def test_a_pooled_connection_is_read_write_again_after_a_read_that_may_lag(db):
             assert s.scalar("SELECT current_setting('transaction_isolation')") == "read committed"
     finally:
         one.close()
+
+
+def test_a_read_server_that_is_not_a_copy_of_the_primary_is_refused(db):
+    other = EmbeddedPostgres(_new_data_dir(), fast_unsafe=True)  # another cluster altogether
+    replica = Database(db.url, _test_settings(), read_url=other.start())
+    try:
+        with (
+            pytest.raises(ConfigurationError) as on_read,
+            replica.org_session("org_a", may_lag=True),
+        ):
+            pass
+        with pytest.raises(ConfigurationError) as on_lag:
+            standby_lag(replica)
+        for caught in (on_read, on_lag):
+            message = str(caught.value)
+            assert message.startswith(f"{READ_DATABASE_URL_ENV} points at ")
+            assert "not a copy of the primary" in message and "\n" not in message
+    finally:
+        replica.close()
+        other.stop()
+        shutil.rmtree(other.data_dir, ignore_errors=True)
