@@ -14,7 +14,9 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.context import current_viewer, render_session_cookie, render_sign_in
+from dashboard.markdown_text import md
 from dashboard.resources import database
+from sql.errors import StandbyConflict, StandbyUnavailable
 
 PAGE_DIR = Path(__file__).resolve().parent / "pages"
 # (file, title, icon, url path) in menu order.
@@ -56,4 +58,9 @@ else:
     )
 # Before the page runs: a page may stop the script (st.stop), the cookie must still be set.
 render_session_cookie()
-navigation.run()
+try:
+    navigation.run()
+except (StandbyUnavailable, StandbyConflict) as exc:
+    # Shown as its one line (which standby, what to do): the shipped config hides the text
+    # of an uncaught error from the browser.
+    st.error(md(str(exc)))

@@ -59,7 +59,7 @@ def config_change_events(
 
     Returns the frame and whether the limit cut it short.
     """
-    with db.org_session(org) as session:
+    with db.org_session(org, may_lag=True) as session:
         result = session.execute(
             _CHANGES_SQL, {"start": start, "end": end, "limit": limit + 1}, max_rows=limit + 1
         )
@@ -74,7 +74,7 @@ def config_history_until(
 
     Returns the frame and whether the limit cut it short.
     """
-    with db.org_session(org) as session:
+    with db.org_session(org, may_lag=True) as session:
         result = session.execute(_EVER_SQL, {"end": end, "limit": limit + 1}, max_rows=limit + 1)
     frame = pd.DataFrame.from_records(result.rows[:limit], columns=list(CHANGE_COLUMNS))
     return frame, len(result.rows) > limit

@@ -1,7 +1,8 @@
 """Read-side queries of the Explore page: counts, timeline, keyset pages, one event, a session.
 
 Every function takes the organisation and an `EventFilter`; SQL runs in `db.org_session(org)`
-with the filter's bound parameters. Raw rows are only ever read a page at a time.
+with the filter's bound parameters, on the read replica when one is configured (`may_lag`). Raw
+rows are only ever read a page at a time.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class Snapshot:
 
 def count_events(db: Database, org: str, event_filter: EventFilter) -> tuple[int, bool]:
     """How many events match, counted up to COUNT_CAP; (count, capped)."""
-    with db.org_session(org) as session:
+    with db.org_session(org, may_lag=True) as session:
         return _count(session, db, event_filter)
 
 
@@ -79,7 +80,7 @@ def count_and_page(
     db: Database, org: str, event_filter: EventFilter, *, after: Cursor | None = None
 ) -> Snapshot:
     """The count and one page (as `page_events`) from one REPEATABLE READ snapshot."""
-    with db.org_session(org, snapshot=True) as session:
+    with db.org_session(org, snapshot=True, may_lag=True) as session:
         count, capped = _count(session, db, event_filter)
         page = _page(session, db, event_filter, after=after, limit=PAGE_SIZE)
     return Snapshot(count, capped, page)
@@ -94,7 +95,7 @@ def page_events(
     limit: int = PAGE_SIZE,
 ) -> pd.DataFrame:
     """One page of matching events, newest first, strictly older than `after`."""
-    with db.org_session(org) as session:
+    with db.org_session(org, may_lag=True) as session:
         return _page(session, db, event_filter, after=after, limit=limit)
 
 
@@ -130,7 +131,7 @@ def event_detail(
     db: Database, org: str, event_id: str, *, own_use: bool = False
 ) -> dict[str, Any] | None:
     """One event of the organisation's stream (or of AuditLens's own use) by id, or None."""
-    with db.org_session(org) as session:
+    with db.org_session(org, may_lag=True) as session:
         rows = session.execute(
             f"SELECT {_select_list(DETAIL_COLUMNS)} FROM org_audit_events"  # noqa: S608
             " WHERE id = :id AND own_use = :own ORDER BY event_time LIMIT 1",
@@ -143,7 +144,7 @@ def session_events(
     db: Database, org: str, session_id: str, *, own_use: bool = False, limit: int = 200
 ) -> pd.DataFrame:
     """The events of one session in one stream (oldest first), capped at `limit`."""
-    with db.org_session(org) as session:
+    with db.org_session(org, may_lag=True) as session:
         return session.frame(
             f"SELECT {_select_list(TABLE_COLUMNS)} FROM org_audit_events"  # noqa: S608
             " WHERE session_id = :sid AND own_use = :own ORDER BY event_time, ingest_seq"
@@ -192,7 +193,7 @@ def data_span(
 ) -> tuple[datetime, datetime] | None:
     """The first and last matching event's time (None: no event matches)."""
     where, params = event_filter.sql_for(db)
-    with db.org_session(org) as session:
+    with db.org_session(org, may_lag=True) as session:
         first, last = session.execute(
             f"SELECT min(event_time), max(event_time) FROM org_audit_events"  # noqa: S608
             f" WHERE {where}",
@@ -242,7 +243,7 @@ def timeline(db: Database, org: str, event_filter: EventFilter, bins: Bins) -> p
         return _rollup_timeline(db, org, event_filter, start, end, unit)
     bounded = event_filter.with_values(start=start, end=end)
     where, params = bounded.sql_for(db)
-    with db.org_session(org) as session:
+    with db.org_session(org, may_lag=True) as session:
         frame = session.frame(
             "SELECT date_bin(:width, event_time, :origin) AS bucket, event_type,"  # noqa: S608
             f" count(*) AS events FROM org_audit_events WHERE {where}"
@@ -259,7 +260,7 @@ def timeline(db: Database, org: str, event_filter: EventFilter, bins: Bins) -> p
 def _rollup_timeline(
     db: Database, org: str, event_filter: EventFilter, start: datetime, end: datetime, bucket: str
 ) -> pd.DataFrame:
-    frame = ReadModel(db).timeline(
+    frame = ReadModel(db, may_lag=True).timeline(
         org,
         start,
         end,
@@ -285,7 +286,7 @@ class SealState:
 def seal_state(db: Database, org: str, event_filter: EventFilter) -> SealState:
     """Matching events past the organisation's last seal (those get no proof)."""
     where, params = event_filter.sql_for(db)
-    with db.org_session(org, snapshot=True) as session:
+    with db.org_session(org, snapshot=True, may_lag=True) as session:
         xid_to = session.scalar(
             "SELECT xid_to::text FROM org_audit_seals ORDER BY seal_seq DESC LIMIT 1"
         )

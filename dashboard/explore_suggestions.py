@@ -37,13 +37,13 @@ _SQL = (
 
 def suggestions(db: Database, org: str, *, own_use: bool = False) -> dict[str, list[str]]:
     """Each widget field's values present in `org`'s stream, most frequent first."""
-    return _suggestions(db.url, org, own_use, _db=db)
+    return _suggestions(db.cache_key, org, own_use, _db=db)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def _suggestions(db_key: str, org: str, own_use: bool, *, _db: Database) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {field: [] for field in _COLUMNS}
-    with _db.org_session(org) as session:
+    with _db.org_session(org, may_lag=True) as session:
         rows = session.execute(
             _SQL,
             {"own": own_use, "sample": SAMPLE_EVENTS, "per_field": PER_FIELD},

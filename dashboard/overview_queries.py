@@ -21,7 +21,7 @@ TTL_SECONDS = 60
 
 
 def _key(db: Database) -> str:
-    return db.url
+    return db.cache_key
 
 
 def run_concurrently(calls: Sequence[Callable[[], object]]) -> None:
@@ -65,7 +65,7 @@ def totals(db: Database, org: str, start: datetime, end: datetime) -> dict[str, 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def _totals(db_key: str, org: str, start: datetime, end: datetime, *, _db: Database) -> Any:
-    return ReadModel(_db).totals(org, start, end)
+    return ReadModel(_db, may_lag=True).totals(org, start, end)
 
 
 def timeline(db: Database, org: str, start: datetime, end: datetime, bucket: str) -> pd.DataFrame:
@@ -78,7 +78,7 @@ def timeline(db: Database, org: str, start: datetime, end: datetime, bucket: str
 def _timeline(
     db_key: str, org: str, start: datetime, end: datetime, bucket: str, *, _db: Database
 ) -> pd.DataFrame:
-    return ReadModel(_db).timeline(org, start, end, bucket=bucket, by_action=False)
+    return ReadModel(_db, may_lag=True).timeline(org, start, end, bucket=bucket, by_action=False)
 
 
 def top_users(db: Database, org: str, start: datetime, end: datetime, n: int = 10) -> pd.DataFrame:
@@ -90,7 +90,7 @@ def top_users(db: Database, org: str, start: datetime, end: datetime, n: int = 1
 def _top_users(
     db_key: str, org: str, start: datetime, end: datetime, n: int, *, _db: Database
 ) -> pd.DataFrame:
-    return ReadModel(_db).top_users(org, start, end, n=n)
+    return ReadModel(_db, may_lag=True).top_users(org, start, end, n=n)
 
 
 def top_resources(
@@ -104,7 +104,7 @@ def top_resources(
 def _top_resources(
     db_key: str, org: str, start: datetime, end: datetime, n: int, *, _db: Database
 ) -> pd.DataFrame:
-    return ReadModel(_db).top_resources(org, start, end, n=n)
+    return ReadModel(_db, may_lag=True).top_resources(org, start, end, n=n)
 
 
 def user_heatmap(
@@ -125,7 +125,7 @@ def _user_heatmap(
     *,
     _db: Database,
 ) -> pd.DataFrame:
-    return ReadModel(_db).user_heatmap(org, start, end, user_id, time_zone)
+    return ReadModel(_db, may_lag=True).user_heatmap(org, start, end, user_id, time_zone)
 
 
 def user_day_features(db: Database, org: str, first: date, last: date) -> pd.DataFrame:
@@ -137,4 +137,4 @@ def user_day_features(db: Database, org: str, first: date, last: date) -> pd.Dat
 def _user_day_features(
     db_key: str, org: str, first: date, last: date, *, _db: Database
 ) -> pd.DataFrame:
-    return ReadModel(_db).user_day_features(org, first, last)
+    return ReadModel(_db, may_lag=True).user_day_features(org, first, last)

@@ -21,7 +21,7 @@ TTL_SECONDS = 60
 
 
 def _key(db: Database) -> str:
-    return db.url
+    return db.cache_key
 
 
 def first_event_time(db: Database, org: str) -> datetime | None:
@@ -31,7 +31,7 @@ def first_event_time(db: Database, org: str) -> datetime | None:
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def _first_event_time(db_key: str, org: str, *, _db: Database) -> datetime | None:
-    with _db.org_session(org) as session:
+    with _db.org_session(org, may_lag=True) as session:
         value = session.scalar("SELECT min(event_time) FROM org_audit_events WHERE NOT own_use")
     return value if isinstance(value, datetime) else None
 
@@ -48,5 +48,5 @@ def organization_ids(db: Database) -> list[str]:
 def family_counts(db: Database, org: str) -> dict[str, int]:
     """Events per family of one organisation, largest first (from the read model: rollups
     plus the events past their watermark, never a scan of raw events)."""
-    by_family: dict[str, int] = ReadModel(db).totals(org, *ALL_TIME)["by_family"]
+    by_family: dict[str, int] = ReadModel(db, may_lag=True).totals(org, *ALL_TIME)["by_family"]
     return by_family

@@ -26,11 +26,11 @@ def busiest_resources(
     t0, t1 = start.astimezone(UTC), end.astimezone(UTC)
     if t1 < t0:
         raise ValueError(f"end ({t1.isoformat()}) is before start ({t0.isoformat()})")
-    return _busiest(db.url, org, t0, t1, n, _db=db)
+    return _busiest(db.cache_key, org, t0, t1, n, _db=db)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def _busiest(
     db_key: str, org: str, t0: datetime, t1: datetime, n: int, *, _db: Database
 ) -> pd.DataFrame:
-    return ReadModel(_db).top_resources(org, t0, t1, n=n, distinct_users=False)
+    return ReadModel(_db, may_lag=True).top_resources(org, t0, t1, n=n, distinct_users=False)

@@ -62,5 +62,5 @@ def events_in_cells(
         "limit": PAGE_SIZE,
         "offset": max(page, 0) * PAGE_SIZE,
     }
-    with db.org_session(org) as session:
+    with db.org_session(org, may_lag=True) as session:
         return session.frame(_SQL, params, max_rows=PAGE_SIZE)

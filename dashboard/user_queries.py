@@ -40,7 +40,7 @@ def daily_events(
     days without events have no row."""
     _check_days(first, last)
     users = tuple(sorted({str(u) for u in user_ids}))[:MAX_USERS]
-    return _daily_events(db.url, org, first, last, users, _db=db)
+    return _daily_events(db.cache_key, org, first, last, users, _db=db)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -49,19 +49,19 @@ def _daily_events(
 ) -> pd.DataFrame:
     if not users:
         return pd.DataFrame({"day": [], "user_id": [], "events": []})
-    features = ReadModel(_db).user_day_features(org, first, last, user_ids=users)
+    features = ReadModel(_db, may_lag=True).user_day_features(org, first, last, user_ids=users)
     return features[["day", "user_id", "events"]].reset_index(drop=True)
 
 
 def user_days(db: Database, org: str, user_id: str, first: date, last: date) -> pd.DataFrame:
     """One user's baseline features per active UTC day first..last (BASELINE_COLUMNS)."""
     _check_days(first, last)
-    return _user_days(db.url, org, str(user_id), first, last, _db=db)
+    return _user_days(db.cache_key, org, str(user_id), first, last, _db=db)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def _user_days(
     db_key: str, org: str, user_id: str, first: date, last: date, *, _db: Database
 ) -> pd.DataFrame:
-    features = ReadModel(_db).user_day_features(org, first, last, user_ids=[user_id])
+    features = ReadModel(_db, may_lag=True).user_day_features(org, first, last, user_ids=[user_id])
     return features[list(BASELINE_COLUMNS)].reset_index(drop=True)

@@ -69,7 +69,8 @@ def _empty() -> pd.DataFrame:
 
 
 class DatabaseEvents:
-    """Raw-event slices of one organisation, read through its `org_audit_events` view."""
+    """Raw-event slices of one organisation, read through its `org_audit_events` view (on the
+    read replica when one is configured)."""
 
     def __init__(self, db: Database, org: str, *, max_events: int = 500_000) -> None:
         self.db = db
@@ -114,7 +115,7 @@ class DatabaseEvents:
             " FROM org_audit_events WHERE " + where + " AND user_id IS NOT NULL"
             " GROUP BY user_id, 3"
         )
-        with self.db.org_session(self.org) as session:
+        with self.db.org_session(self.org, may_lag=True) as session:
             result = session.execute(sql, params, max_rows=self.max_events)
         frame = pd.DataFrame.from_records(result.rows, columns=TOTAL_COLUMNS)
         frame["total"] = frame["total"].astype(float)
@@ -153,7 +154,7 @@ class DatabaseEvents:
         )
         params["cap"] = self.max_events
         rows: list[Any] = []
-        with self.db.org_session(self.org) as session:
+        with self.db.org_session(self.org, may_lag=True) as session:
             for _, batch in session.stream(sql, params):
                 rows.extend(batch)
         if not rows:

@@ -308,7 +308,7 @@ def org_settings(db: Database, org: str) -> OrgSettings:
 
 def data_days(db: Database, org: str) -> tuple[date, date] | None:
     """The first and last UTC day with events (two index probes, no scan)."""
-    with db.org_session(org) as session:
+    with db.org_session(org, may_lag=True) as session:
         first = session.scalar(
             "SELECT event_time FROM org_audit_events WHERE NOT own_use ORDER BY event_time LIMIT 1"
         )
@@ -454,7 +454,7 @@ def run_detection(
     Returns the result, the window, and how many findings were new.
     """
     if read_model is None:
-        read_model = ReadModel(db)
+        read_model = ReadModel(db, may_lag=True)
     stages = stages or Stages()
     today = today or datetime.now(UTC).date()
     with stages.stage("window"):

@@ -39,3 +39,11 @@ class QueryTimeout(AuditLensError):
 
 class EmbeddedServerError(AuditLensError):
     """The embedded PostgreSQL could not be found, initialised or started."""
+
+
+class StandbyUnavailable(ServerUnavailable):
+    """The read replica (AUDITLENS_READ_DATABASE_URL) cannot be reached."""
+
+
+class StandbyConflict(AuditLensError):
+    """The read replica cancelled a read to replay the primary's changes (a recovery conflict)."""

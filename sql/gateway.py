@@ -3,7 +3,9 @@
 Pages, detectors and importers never open their own connections. Reads go through
 `Database.org_session(org)`, which runs as `auditlens_reader` with the organisation set for the
 transaction, so a query can only ever see that organisation's rows; writes go through
-`Database.writer()`, which runs as `auditlens_writer`.
+`Database.writer()`, which runs as `auditlens_writer`. With a read replica configured
+(AUDITLENS_READ_DATABASE_URL), `org_session(org, may_lag=True)` runs on it; everything else,
+every write above all, runs on the primary.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
 import sqlalchemy as sa
@@ -30,7 +31,8 @@ from sql.errors import (
     ServerTooOld,
     ServerUnavailable,
 )
-from sql.settings import DATABASE_URL_ENV, Settings
+from sql.settings import DATABASE_URL_ENV, READ_DATABASE_URL_ENV, Settings
+from sql.standby import Standby, server_where, standby_error
 from sql.vocabulary import ORG_ID_RULE, is_org_id
 
 Params = Mapping[str, Any]
@@ -43,29 +45,21 @@ def check_org_id(org_id: str) -> str:
     return org_id
 
 
-def sqlalchemy_url(url: str) -> str:
-    """Validate a PostgreSQL URL and point it at the psycopg 3 driver."""
+def sqlalchemy_url(url: str, setting: str = DATABASE_URL_ENV) -> str:
+    """Validate a PostgreSQL URL and point it at the psycopg 3 driver (errors name `setting`)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigurationError(
-            f"{DATABASE_URL_ENV} is not a database URL (expected postgresql://user@host:port/db)"
+            f"{setting} is not a database URL (expected postgresql://user@host:port/db)"
         ) from None
     if parsed.get_backend_name() not in ("postgresql", "postgres"):
         raise ConfigurationError(
-            f"{DATABASE_URL_ENV} must be a postgresql:// URL, got scheme {parsed.drivername!r}"
+            f"{setting} must be a postgresql:// URL, got scheme {parsed.drivername!r}"
         )
     if parsed.port is not None and not (0 < parsed.port < 65536):
-        raise ConfigurationError(f"{DATABASE_URL_ENV} has an invalid port: {parsed.port}")
+        raise ConfigurationError(f"{setting} has an invalid port: {parsed.port}")
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-
-
-def _where(url: str) -> str:
-    parsed = urlsplit(url.replace("+psycopg", ""))
-    if parsed.hostname:
-        return f"{parsed.hostname}:{parsed.port or 5432}"
-    query = dict(p.split("=", 1) for p in parsed.query.split("&") if "=" in p)
-    return f"socket {query.get('host', 'default')}".replace("%2F", "/")
 
 
 @dataclass
@@ -89,10 +83,14 @@ class QueryResult:
 class ScopedSession:
     """A transaction bound to one role (and, for readers, one organisation)."""
 
-    def __init__(self, conn: Connection, *, org_id: str | None, max_rows: int) -> None:
+    def __init__(
+        self, conn: Connection, *, org_id: str | None, max_rows: int, standby: str | None = None
+    ) -> None:
         self.conn = conn
         self.org_id = org_id
         self.max_rows = max_rows
+        # Where the read replica this session runs on is (None: on the primary).
+        self.standby = standby
 
     def execute(
         self, sql: str, params: Params | None = None, *, max_rows: int | None = None
@@ -102,7 +100,7 @@ class ScopedSession:
         try:
             result = self.conn.execute(text(sql), dict(params or {}))
         except DBAPIError as exc:
-            raise _translate(exc, sql) from exc
+            raise _translate(exc, sql, standby=self.standby) from exc
         if not result.returns_rows:
             return QueryResult([], [], False, sql)
         columns = list(result.keys())
@@ -117,7 +115,7 @@ class ScopedSession:
         try:
             return self.conn.execute(text(sql), dict(params or {})).scalar()
         except DBAPIError as exc:
-            raise _translate(exc, sql) from exc
+            raise _translate(exc, sql, standby=self.standby) from exc
 
     def frame(self, sql: str, params: Params | None = None, *, max_rows: int | None = None) -> Any:
         return self.execute(sql, params, max_rows=max_rows).frame()
@@ -138,7 +136,7 @@ class ScopedSession:
         try:
             yield self.driver
         except psycopg.Error as exc:
-            translated = _translate(exc, sql, what)
+            translated = _translate(exc, sql, what, standby=self.standby)
             if translated is exc:
                 raise
             raise translated from exc
@@ -157,13 +155,20 @@ class ScopedSession:
             for part in result.partitions(batch_size):
                 yield columns, [tuple(r) for r in part]
         except DBAPIError as exc:
-            raise _translate(exc, sql) from exc
+            raise _translate(exc, sql, standby=self.standby) from exc
 
 
-def _translate(exc: DBAPIError | psycopg.Error, sql: str, what: str | None = None) -> BaseException:
+def _translate(
+    exc: DBAPIError | psycopg.Error,
+    sql: str,
+    what: str | None = None,
+    *,
+    standby: str | None = None,
+) -> BaseException:
     """The gateway's error for a driver error: a timeout or a missing permission gets its own
-    exception (a timeout says `what` ran past its limit, else the statement's first line);
-    anything else comes back as it was."""
+    exception (a timeout says `what` ran past its limit, else the statement's first line), and
+    so does a read replica (at `standby`) that cancelled the read or went away; anything else
+    comes back as it was."""
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     if isinstance(orig, psycopg.errors.QueryCanceled):
         first_line = " ".join(sql.split())[:120]
@@ -175,6 +180,8 @@ def _translate(exc: DBAPIError | psycopg.Error, sql: str, what: str | None = Non
         return QueryTimeout(message, sql)
     if isinstance(orig, psycopg.errors.InsufficientPrivilege):
         return PermissionMissing(str(orig).splitlines()[0])
+    if standby is not None and isinstance(orig, psycopg.Error):
+        return standby_error(orig, standby) or exc
     return exc
 
 
@@ -202,9 +209,17 @@ class Database:
         *,
         embedded: EmbeddedPostgres | None = None,
         pool_size: int = 5,
+        read_url: str | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.url = sqlalchemy_url(url)
+        # Connected on first use: a standby that is down fails the reads sent to it, never the
+        # commands that do not read from it (ingest, seal, purge).
+        self.standby = (
+            Standby(sqlalchemy_url(read_url, READ_DATABASE_URL_ENV), pool_size=pool_size)
+            if read_url
+            else None
+        )
         self.embedded = embedded
         self.engine: Engine = sa.create_engine(
             self.url,
@@ -214,15 +229,22 @@ class Database:
             connect_args={"connect_timeout": 10, "application_name": "auditlens"},
         )
 
+    @property
+    def cache_key(self) -> str:
+        """What a cached answer of a read that may lag depends on: the primary and the
+        replica it was read from (two gateways in one process never share an entry)."""
+        return self.url if self.standby is None else f"{self.url} read from {self.standby.url}"
+
     @classmethod
     def open(cls, settings: Settings | None = None) -> Database:
         """Connect to AUDITLENS_DATABASE_URL, or start the embedded server when it is unset."""
         settings = settings or Settings.from_env()
+        read_url = settings.read_database_url
         if settings.database_url:
-            db = cls(settings.database_url, settings)
+            db = cls(settings.database_url, settings, read_url=read_url)
         else:
             server = EmbeddedPostgres(settings.data_dir)
-            db = cls(server.start(), settings, embedded=server)
+            db = cls(server.start(), settings, embedded=server, read_url=read_url)
         db.check_server()
         return db
 
@@ -234,12 +256,12 @@ class Database:
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[-1] if exc.orig else str(exc)
             raise ServerUnavailable(
-                f"cannot connect to PostgreSQL at {_where(self.url)}: {reason} "
+                f"cannot connect to PostgreSQL at {server_where(self.url)}: {reason} "
                 f"(is the server running? check {DATABASE_URL_ENV})"
             ) from None
         if caps.server_version_num < MIN_SERVER_VERSION:
             raise ServerTooOld(
-                f"PostgreSQL {caps.server_version} at {_where(self.url)} is too old: "
+                f"PostgreSQL {caps.server_version} at {server_where(self.url)} is too old: "
                 "AuditLens needs PostgreSQL 15 or newer"
             )
         self.__dict__["capabilities"] = caps
@@ -288,21 +310,55 @@ class Database:
         timeout_ms: int | None = None,
         max_rows: int | None = None,
         snapshot: bool = False,
+        may_lag: bool = False,
     ) -> Iterator[ScopedSession]:
         """A read transaction that sees only `org_id`'s rows (as auditlens_reader).
 
         `snapshot=True`: REPEATABLE READ, so every statement of the transaction sees the one
         snapshot its first statement took (a later statement may rely on what an earlier one
-        found). Set on the driver connection, it goes out with the BEGIN: no round trip."""
+        found). Set on the driver connection, it goes out with the BEGIN: no round trip.
+
+        `may_lag=True`: the caller accepts an answer as of a moment ago, so the transaction
+        runs on the read replica when one is configured (the whole transaction: one snapshot
+        of one server). It is READ ONLY on every server, so a read that would write fails in
+        every test, not first on a standby. A replica that is down fails the read with
+        `StandbyUnavailable` rather than falling back to the primary (see docs/scaling.md)."""
         check_org_id(org_id)
-        with self.engine.connect() as conn:
-            if snapshot:
-                conn.execution_options(isolation_level="REPEATABLE READ")
+        standby = self.standby if may_lag else None
+        options: dict[str, Any] = {}
+        if snapshot:
+            options["isolation_level"] = "REPEATABLE READ"
+        if may_lag:
+            options["postgresql_readonly"] = True
+        with self._connect(standby) as conn:
+            if options:
+                conn.execution_options(**options)
             with conn.begin():
                 self._prepare(conn, "auditlens_reader", timeout_ms, org_id)
                 yield ScopedSession(
-                    conn, org_id=org_id, max_rows=max_rows or self.settings.max_rows
+                    conn,
+                    org_id=org_id,
+                    max_rows=max_rows or self.settings.max_rows,
+                    standby=standby.where if standby else None,
                 )
+
+    @contextmanager
+    def _connect(self, standby: Standby | None) -> Iterator[Connection]:
+        """A pooled connection to the primary, or to `standby` (its failures translated)."""
+        if standby is None:
+            with self.engine.connect() as conn:
+                yield conn
+            return
+        try:
+            conn = standby.engine.connect()
+        except DBAPIError as exc:
+            raise _translate(exc, "", standby=standby.where) from None
+        try:
+            with conn:
+                standby.check_copy_of(self.engine, conn)
+                yield conn
+        except DBAPIError as exc:  # the COMMIT, or closing a connection the standby dropped
+            raise _translate(exc, "", standby=standby.where) from exc
 
     @contextmanager
     def writer(
@@ -335,5 +391,7 @@ class Database:
 
     def close(self, *, stop_embedded: bool = False) -> None:
         self.engine.dispose()
+        if self.standby is not None:
+            self.standby.engine.dispose()
         if stop_embedded and self.embedded is not None and self.embedded.started_here:
             self.embedded.stop()

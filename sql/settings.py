@@ -12,6 +12,7 @@ from typing import TypeVar
 from sql.errors import ConfigurationError
 
 DATABASE_URL_ENV = "AUDITLENS_DATABASE_URL"
+READ_DATABASE_URL_ENV = "AUDITLENS_READ_DATABASE_URL"
 DATA_DIR_ENV = "AUDITLENS_DATA_DIR"
 STATEMENT_TIMEOUT_ENV = "AUDITLENS_STATEMENT_TIMEOUT_MS"
 MAX_ROWS_ENV = "AUDITLENS_MAX_ROWS"
@@ -51,13 +52,17 @@ class Settings:
     data_dir: Path
     statement_timeout_ms: int = 15_000
     max_rows: int = 10_000
+    # A hot standby of `database_url` for reads that may lag (`Database.org_session`).
+    read_database_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
         url = os.environ.get(DATABASE_URL_ENV) or None
+        read_url = (os.environ.get(READ_DATABASE_URL_ENV) or "").strip() or None
         return cls(
             database_url=url.strip() if url else None,
             data_dir=Path(os.environ.get(DATA_DIR_ENV) or ".auditlens").resolve(),
             statement_timeout_ms=positive_int_env(STATEMENT_TIMEOUT_ENV, 15_000),
             max_rows=positive_int_env(MAX_ROWS_ENV, 10_000),
+            read_database_url=read_url,
         )

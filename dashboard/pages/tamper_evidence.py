@@ -9,6 +9,9 @@ from dashboard import tables
 from dashboard.context import page_context
 from dashboard.markdown_text import md
 from integrity.status import integrity_status
+from sql.errors import StandbyUnavailable
+from sql.settings import READ_DATABASE_URL_ENV
+from sql.standby import standby_lag
 from usecases.legal_holds import holds_table
 
 
@@ -156,3 +159,24 @@ else:
             covers="query (in words)",
         ),
     )
+
+if ctx.is_admin:
+    # Server-wide, not the organisation's: where the dashboard's figures are read from.
+    st.subheader("Read replica")
+    try:
+        lag = standby_lag(ctx.db)
+    except StandbyUnavailable as exc:
+        st.error(md(str(exc)))
+    else:
+        if lag is None:
+            st.caption(
+                f"No standby configured ({READ_DATABASE_URL_ENV} is unset): every read runs on"
+                " the primary."
+            )
+        else:
+            st.caption(md(lag.sentence()))
+            st.caption(
+                "Overview, Explore, Users and detection read from the standby; findings and"
+                " their triage, settings, seals, holds, exports and the records of the"
+                " dashboard's own use stay on the primary."
+            )
