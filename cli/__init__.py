@@ -25,6 +25,7 @@ err_console = Console(stderr=True, highlight=False)
 
 # Importing a command module registers its commands on `app`.
 from cli import (  # noqa: E402
+    alert_commands,
     database_commands,
     detection_commands,
     evidence_commands,
@@ -43,6 +44,7 @@ from cli import (  # noqa: E402
 )
 
 __all__ = [
+    "alert_commands",
     "app",
     "database_commands",
     "detection_commands",
