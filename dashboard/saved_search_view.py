@@ -84,11 +84,14 @@ def _open(search_id: int) -> None:
 
 def render(ctx: PageContext, applied_query: str, showing: SavedSearch | None) -> None:
     """The caption of the search shown, and the "Saved searches" section."""
+    # Always a slot, filled or not: what follows keeps its place, so the section stays open
+    # across the rerun that saves a search.
+    slot = st.container()
     if showing is not None:
         whose = "yours" if showing.owner == ctx.viewer.email else f"by {md(showing.owner)}"
         about = f": {md(showing.description)}" if showing.description else ""
-        st.caption(f"Saved search **{md(showing.name)}** ({whose}, {showing.visibility}){about}")
-    with st.expander("Saved searches", expanded=False):
+        slot.caption(f"Saved search **{md(showing.name)}** ({whose}, {showing.visibility}){about}")
+    with st.expander("Saved searches", expanded=False, key="explore_saved_section"):
         _save_form(ctx, applied_query)
         _saved_list(ctx, showing)
 
