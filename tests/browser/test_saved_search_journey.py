@@ -51,8 +51,10 @@ def _save_the_search(page, name: str) -> int:
     """On Explore with the query applied: save it under `name`; the search's id."""
     wait_idle(page)
     page.locator("summary", has_text="Saved searches").click()
-    page.get_by_role("textbox", name="Name").fill(name)
-    page.get_by_role("textbox", name="Description").fill("exports of the payments source")
+    page.get_by_role("textbox", name="Name", exact=True).fill(name)
+    page.get_by_role("textbox", name="Description", exact=True).fill(
+        "exports of the payments source"
+    )
     page.get_by_role("button", name="Save search").click()
     page.wait_for_url(re.compile(r"[?&]saved=\d+"))
     return int(re.search(r"[?&]saved=(\d+)", page.url).group(1))
