@@ -172,3 +172,15 @@ def test_a_hostile_search_name_shows_as_text(exports, sign_in):
     _assert_inert([t for t in _rendered(at) if not t.startswith("None yet")])
     assert at.dataframe[0].value["search"].tolist() == [HOSTILE]
     assert at.selectbox(key="alerts_pick").options[0].startswith(f"#{alert.alert_id} {HOSTILE}:")
+
+
+def test_an_alert_link_naming_nothing_is_a_warning(exports, sign_in):
+    db, *_ = exports
+    saved_searches.save(db, "org_a", "lee@x.com", "Payment exports", QUERY)
+    search_alerts.create(db, "org_a", "lee@x.com", "Payment exports")
+    token = sign_in("lee@x.com", "org_a", "analyst")
+    for value in ("9" * 30, "x" * 5000, "1 OR 1=1", "-1"):
+        at = page_test("alerts.py", token, alert=value).run()
+        assert not at.exception, value
+        assert at.warning[0].value.startswith("No alert ")
+        assert _param(at, "alert") is None and len(at.metric) == 0

@@ -164,3 +164,12 @@ def test_a_hostile_name_and_description_show_as_text(known, sign_in):
     # Tables and pickers show the typed text itself.
     assert at.dataframe[0].value["name"].tolist() == [HOSTILE]
     assert at.selectbox(key="explore_saved_pick").options == [f"{HOSTILE} (yours, private)"]
+
+
+def test_a_link_naming_nothing_is_a_one_line_error_and_the_plain_view(known, sign_in):
+    token = sign_in("ann@company.com", "org_a", "analyst")
+    for value in ("x" * 5000, "1; DROP TABLE saved_searches", "9" * 30, "0", "-1", "名前"):
+        at = page_test("explore.py", token, saved=value).run()
+        assert not at.exception, value
+        assert md("no saved search") in at.error[0].value and "\n" not in at.error[0].value
+        assert _param(at, "saved") is None and _metric(at) == "128"
