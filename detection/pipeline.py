@@ -8,6 +8,7 @@ slices and the findings store.
 from __future__ import annotations
 
 import getpass
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -53,6 +54,8 @@ from detection.stages import Stages
 from sql.errors import AuditLensError
 from sql.gateway import Database
 from sql.read_model import ReadModel
+
+_log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 60  # loaded before the window: 30-day baselines plus dormancy and first-seen
 WARMUP_DAYS = 14  # first loaded days only feed baselines; the model does not train on them
@@ -476,6 +479,8 @@ def run_detection(
     if scored is None:
         return None, window, 0
     result, user_days = scored
+    for rule_id, error in result.rule_errors.items():
+        _log.warning("detection of %s: rule %s did not run: %s", org, rule_id, error)
     model = result.model
     if store is not None and model is not None:
         store.save(

@@ -176,7 +176,7 @@ def create_search(
     with db.admin() as session:
         # One writer per organisation at a time, so the check and the unique index agree
         # (a second save of the name waits here and then gets the one-line error).
-        _lock(session, org_id)
+        lock_searches(session, org_id)
         _name_free(session, org_id, name)
         row = session.execute(
             "INSERT INTO saved_searches (organization_id, name, name_key, description, query,"  # noqa: S608
@@ -203,7 +203,8 @@ def create_search(
     return search
 
 
-def _lock(session: ScopedSession, org_id: str) -> None:
+def lock_searches(session: ScopedSession, org_id: str) -> None:
+    """Hold `org_id`'s saved searches and alerts for this transaction's changes to them."""
     session.execute(
         "SELECT pg_advisory_xact_lock(hashtext('auditlens.saved_searches'), hashtext(:org))",
         {"org": org_id},
@@ -279,8 +280,10 @@ def _change(
     check_org_id(org_id)
     actor = check_actor(actor)
     with db.admin() as session:
-        _lock(session, org_id)
+        lock_searches(session, org_id)
         before = _owned_by(_find(session, org_id, ref, lock=True), actor)
+        if "query" in changes and EventFilter.parse(changes["query"]).own_use:
+            _no_alerts(session, before, "would read AuditLens's own use (stream:auditlens)")
         if "name" in changes:
             _name_free(session, org_id, changes["name"], but=before.search_id)
             changes["name_key"] = name_key(changes["name"])
@@ -345,6 +348,23 @@ def update_search(
     return _change(db, org_id, actor, ref, UPDATE_SAVED_SEARCH, changes, details)
 
 
+def _no_alerts(
+    session: ScopedSession, search: SavedSearch, change: str, *, enabled_only: bool = False
+) -> None:
+    """Refuse a change that would leave an alert on `search` unable to run."""
+    rows = session.execute(
+        "SELECT alert_id FROM search_alerts WHERE organization_id = :org AND search_id = :id"
+        " AND (enabled OR NOT CAST(:enabled_only AS boolean)) ORDER BY alert_id",
+        {"org": search.organization_id, "id": search.search_id, "enabled_only": enabled_only},
+    ).rows
+    if rows:
+        ids = ", ".join(str(r[0]) for r in rows)
+        after = ", switched on; disable them first" if enabled_only else ""
+        raise SavedSearchError(
+            f"search: {search.name!r} {change}, but it feeds alert(s) {ids}{after}"
+        )
+
+
 def delete_search(db: Database, org_id: str, actor: str, ref: str | int) -> SavedSearch:
     """Delete a search its owner `actor` holds (its record stays, its name is free again).
 
@@ -353,18 +373,9 @@ def delete_search(db: Database, org_id: str, actor: str, ref: str | int) -> Save
     check_org_id(org_id)
     actor = check_actor(actor)
     with db.admin() as session:
-        _lock(session, org_id)
+        lock_searches(session, org_id)
         search = _owned_by(_find(session, org_id, ref, lock=True), actor)
-        enabled = session.execute(
-            "SELECT alert_id FROM search_alerts WHERE organization_id = :org"
-            " AND search_id = :id AND enabled ORDER BY alert_id",
-            {"org": org_id, "id": search.search_id},
-        ).rows
-        if enabled:
-            ids = ", ".join(str(r[0]) for r in enabled)
-            raise SavedSearchError(
-                f"search: {search.name!r} feeds alert(s) {ids}, switched on; disable them first"
-            )
+        _no_alerts(session, search, "would be deleted", enabled_only=True)
         session.execute(
             "UPDATE saved_searches SET deleted_at = now(), deleted_by = :actor"
             " WHERE organization_id = :org AND search_id = :id",

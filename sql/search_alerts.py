@@ -16,7 +16,7 @@ from datetime import datetime
 from sql.errors import AuditLensError
 from sql.event_store import record_event
 from sql.gateway import Database, ScopedSession, check_org_id
-from sql.saved_searches import SavedSearch, check_actor, find_search
+from sql.saved_searches import SavedSearch, check_actor, find_search, lock_searches
 from sql.vocabulary import CREATE_ALERT, DISABLE_ALERT, ENABLE_ALERT, OwnAction
 
 CONDITIONS = ("any", "count", "per_user")
@@ -119,6 +119,11 @@ def create_alert(
     check_org_id(org_id)
     actor = check_actor(actor)
     found: SavedSearch = find_search(db, org_id, actor, search)
+    if found.event_filter().own_use:
+        raise AlertError(
+            f"search: {found.name!r} reads AuditLens's own use (stream:auditlens);"
+            " alerts read the organisation's events"
+        )
     with db.admin() as session:
         alert_id = session.scalar(
             "INSERT INTO search_alerts (organization_id, search_id, condition, threshold,"
@@ -195,6 +200,8 @@ def switch_alert(
     if not isinstance(reason, str) or "\x00" in reason or len(reason) > MAX_REASON:
         raise AlertError(f"reason must be text of at most {MAX_REASON:,} characters, without NUL")
     with db.admin() as session:
+        # As deleting a search does: an alert is never switched on for a search just deleted.
+        lock_searches(session, org_id)
         current = _get(session, org_id, alert_id, lock=True)
         if current.enabled == on:
             state = "on" if on else "off"

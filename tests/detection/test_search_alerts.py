@@ -14,12 +14,14 @@ from detection.findings import list_findings
 from detection.pipeline import run_detection
 from detection.rules import KINDS, RuleLoadError
 from detection.rules.schema import SEVERITIES as DETECTION_SEVERITIES
-from detection.rules.stored import organisation_rules
+from detection.rules.stored import organisation_rules, search_rule
+from detection.schedule import detect_and_notify
 from sql.event_store import insert_events
 from sql.gateway import Database
-from sql.search_alerts import SEVERITIES
+from sql.saved_searches import SavedSearchError
+from sql.search_alerts import SEVERITIES, list_alerts
 from tests.factories import event_row
-from usecases.saved_searches import save
+from usecases.saved_searches import delete, save, update
 from usecases.search_alerts import AlertError, AlertSpec, create, disable, dry_run, enable
 
 FIRST = date(2025, 2, 3)
@@ -156,6 +158,11 @@ def test_count_and_per_user_thresholds_fire_on_what_they_say(world: Database):
     }  # fmt: skip
     # Every match that names a user; the service's export names no one.
     assert fired(any_match) == fired(count) | {("bob", LONE)}
+    # It fired for every active user, which would demote a shipped rule three steps; the
+    # severity an analyst chose for their own alert stands.
+    assert {h.severity for h in dry_run(db, "org_a", any_match.alert_id, today=LAST).hits} == {
+        "high"
+    }
     # Within 20 minutes Ann's six (25 minutes) and the spread six (27 minutes) are never six.
     assert fired(narrow) == set()
     run = dry_run(db, "org_a", count.alert_id, days=21, today=LAST)
@@ -238,3 +245,66 @@ def test_the_search_kind_checks_its_query_like_any_rule_file():
             "bad.yml",
         )  # fmt: skip
     assert "search" in KINDS and DETECTION_SEVERITIES == SEVERITIES
+
+
+def test_the_next_matching_event_makes_a_finding_in_the_next_scheduled_run(world: Database):
+    db = world
+    today = LAST + timedelta(days=1)
+    alert = create(db, "org_a", ANALYST, "Payment exports", severity="high")
+    enable(db, "org_a", ANALYST, alert.alert_id)
+    first = detect_and_notify(db, "org_a", today=today, wait=True)
+    assert first.days is not None and first.current_day is None
+    with db.writer() as w:
+        insert_events(w, [_export("cat", _at(today, 9, 30))])
+    tick = detect_and_notify(db, "org_a", today=today, wait=True)
+    assert tick.current_day == today and tick.inserted >= 1
+    found = list_findings(db, "org_a", since=today, limit=100)
+    cat = found.loc[found["user_id"] == "cat"].iloc[0]
+    assert alert.rule_id in cat["detectors"] and cat["title"] == "Saved search: Payment exports"
+    assert cat["evidence_query"].startswith("user:cat action:export resource:payments created:")
+
+
+def test_an_alert_matching_too_much_is_reported_and_the_other_rules_still_run(
+    world: Database, monkeypatch: pytest.MonkeyPatch
+):
+    db = world
+    save(db, "org_a", ANALYST, "Everything", "")
+    wide = create(db, "org_a", ANALYST, "Everything")
+    narrow = create(db, "org_a", ANALYST, "Payment exports")
+    for alert in (wide, narrow):
+        enable(db, "org_a", ANALYST, alert.alert_id)
+    monkeypatch.setattr("detection.rules.kinds.search.MAX_MATCHES", 50)
+    with pytest.raises(AlertError, match=r"query: .*more than 50 events match"):
+        dry_run(db, "org_a", wide.alert_id, today=LAST)
+    result, _, _ = run_detection(
+        db, "org_a", start=FIRST, end=LAST, actor="test", today=LAST + timedelta(days=1)
+    )
+    assert result is not None and list(result.rule_errors) == [wide.rule_id]
+    assert "narrow the search" in result.rule_errors[wide.rule_id]
+    assert any(h.rule_id == narrow.rule_id for h in result.hits)
+
+
+def test_alerts_read_the_organisations_events_not_auditlens_own_use(world: Database):
+    save(world, "org_a", ANALYST, "Own exports", "stream:auditlens action:export")
+    with pytest.raises(AlertError, match=r"'Own exports' reads AuditLens's own use"):
+        create(world, "org_a", ANALYST, "Own exports")
+    create(world, "org_a", ANALYST, "Payment exports")
+    with pytest.raises(SavedSearchError, match=r"would read AuditLens's own use .* alert\(s\) 1$"):
+        update(world, "org_a", ANALYST, "Payment exports", query="stream:auditlens")
+    with pytest.raises(RuleLoadError, match="not stream:auditlens"):
+        search_rule("org_a", "x-1", "n", "stream:auditlens", AlertSpec())
+
+
+def test_a_deleted_searchs_alerts_stay_listed_and_cannot_be_switched_on(world: Database):
+    alert = create(world, "org_a", ANALYST, "Payment exports")
+    enable(world, "org_a", ANALYST, alert.alert_id)
+    with pytest.raises(SavedSearchError, match=r"feeds alert\(s\) 1, switched on; disable"):
+        delete(world, "org_a", ANALYST, "Payment exports")
+    disable(world, "org_a", ANALYST, alert.alert_id)
+    delete(world, "org_a", ANALYST, "Payment exports")
+    (listed,) = list_alerts(world, "org_a")
+    assert listed.search_deleted and not listed.enabled
+    with pytest.raises(AlertError, match="search 'Payment exports' was deleted"):
+        enable(world, "org_a", ANALYST, alert.alert_id)
+    with pytest.raises(AlertError, match="was deleted"):
+        dry_run(world, "org_a", alert.alert_id, today=LAST)

@@ -38,9 +38,13 @@ class SearchParams(Strict):
     @classmethod
     def _parses(cls, value: str) -> str:
         try:
-            EventFilter.parse(value)
+            parsed = EventFilter.parse(value)
         except QuerySyntaxError as exc:
             raise ValueError(str(exc)) from None
+        if parsed.own_use:
+            # Detection reads the organisation's behaviour; the meta-audit is for admins and
+            # auditors, and a finding would show it to every analyst.
+            raise ValueError("a rule reads the organisation's events, not stream:auditlens")
         return value
 
     @model_validator(mode="after")
