@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import tables
+from dashboard.alert_choices import ALERT_ROLES
 from dashboard.context import PageContext
 from dashboard.markdown_text import md
 from dashboard.saved_search_link import SAVED_PARAM, is_showing, picker_label, saved_ref, view_query
@@ -179,9 +180,8 @@ def _saved_list(ctx: PageContext, showing: SavedSearch | None) -> None:
     search = by_id[picked]
     open_column, alert_column, _ = st.columns([1, 2, 3])
     open_column.button("Open", key="explore_saved_open", on_click=_open, args=(picked,))
-    if (Path(__file__).resolve().parent / ALERTS_PAGE).exists() and alert_column.button(
-        "Make an alert from it", key="explore_saved_alert"
-    ):
+    may_alert = ctx.role in ALERT_ROLES and (Path(__file__).resolve().parent / ALERTS_PAGE).exists()
+    if may_alert and alert_column.button("Make an alert from it", key="explore_saved_alert"):
         st.switch_page(ALERTS_PAGE, query_params={"search": str(picked), "org": ctx.org})
     if search.owner != ctx.viewer.email:
         st.caption(f"Shared by {md(search.owner)}: only its owner can rename or delete it.")

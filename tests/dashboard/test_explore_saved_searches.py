@@ -124,6 +124,16 @@ def test_others_private_searches_and_other_organisations_stay_unknown(known, sig
     assert options == ["bob's shared (by bob@company.com, shared)"]
     at.selectbox(key="explore_saved_pick").select_index(0).run()
     assert [b.label for b in at.button if b.label in ("Rename", "Delete…")] == []
+    assert "Make an alert from it" in [b.label for b in at.button]
+
+
+def test_only_those_who_make_alerts_are_offered_to(known, sign_in):
+    search = saved_searches.save(known, "org_a", "aud@company.com", "mine", "user:u_bob")
+    token = sign_in("aud@company.com", "org_a", "auditor")
+    at = page_test("explore.py", token, saved=str(search.search_id)).run()
+    at.selectbox(key="explore_saved_pick").select(search.search_id).run()
+    labels = [b.label for b in at.button]
+    assert "Open" in labels and "Rename" in labels and "Make an alert from it" not in labels
 
 
 def test_the_owner_renames_and_deletes(known, sign_in):
