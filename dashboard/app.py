@@ -25,6 +25,7 @@ PAGES = [
     ("explore.py", "Explore", ":material/manage_search:", "explore"),
     ("users.py", "Users", ":material/group:", "users"),
     ("anomalies.py", "Anomalies", ":material/crisis_alert:", "anomalies"),
+    ("alerts.py", "Alerts", ":material/notifications_active:", "alerts"),
     ("compliance.py", "Compliance", ":material/verified_user:", "compliance"),
     ("config_changes.py", "Config changes", ":material/tune:", "config-changes"),
     ("tamper_evidence.py", "Integrity", ":material/verified:", "integrity"),

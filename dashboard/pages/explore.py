@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import explore_queries as q
 from dashboard import explore_state as state
-from dashboard import tables
+from dashboard import saved_search_view, tables
 from dashboard.context import page_context
 from dashboard.download_widget import offer_download
 from dashboard.explore_chart import explore_timeline_figure
@@ -40,6 +40,8 @@ def _drill(target: EventFilter, source: str) -> None:
 
 ctx = page_context("Explore")
 may_see_own_use = ctx.role in OWN_USE_ROLES
+# A saved search in the URL (`?saved=`) puts its query into `?q=` before it is read.
+saved_search = saved_search_view.arrive(ctx)
 state.init_state(st.query_params.get("q", ""))
 arrived_by_link = st.query_params.get("q") and st.session_state.get("explore_recorded_link") != (
     ctx.org,
@@ -123,6 +125,8 @@ if applied_text:
 elif "q" in st.query_params:
     del st.query_params["q"]
     st.session_state["explore_url_q"] = ""
+saved_search = saved_search_view.follow_view(saved_search, applied_text)
+saved_search_view.render(ctx, applied_text, saved_search)
 st.caption(f"Showing {md(event_filter.describe())}.")
 
 # ---- figures ----------------------------------------------------------------------------------
