@@ -27,9 +27,9 @@ from streaming.cursor import (
     pending_findings,
     record_failure,
 )
-from streaming.destinations import COLUMNS, Destination, from_row, get
+from streaming.destinations import COLUMNS, Changer, Destination, from_row, get
 from streaming.files import FileSender
-from streaming.formats import NATIVE_FIELDS, encoder
+from streaming.formats import NATIVE_SELECT, encoder
 from streaming.https import HttpsSender
 from streaming.records import Record
 from streaming.syslog import SyslogSender
@@ -162,7 +162,7 @@ class Streamer:
         self._senders.clear()
 
 
-def send_test(db: Database, org: str, name: str, *, actor: str) -> str:
+def send_test(db: Database, org: str, name: str, *, actor: str, how: Changer | None = None) -> str:
     """Record a `test_stream_destination` event and send it to `name` at once; its id.
 
     The event is a real one, so the destination also gets it again in its turn (the same
@@ -174,13 +174,15 @@ def send_test(db: Database, org: str, name: str, *, actor: str) -> str:
             organization_id=org,
             action=TEST_STREAM_DESTINATION,
             user_id=actor,
+            user_email=how.email if how is not None else None,
             resource_type="stream_destination",
             resource_id=name,
-            details={"kind": destination.kind},
+            details={"kind": destination.kind}
+            | ({"via": how.via} if how is not None and how.via else {}),
         )
     with db.org_session(org) as session:
         rows = session.execute(
-            f"SELECT {', '.join(NATIVE_FIELDS)} FROM org_audit_events"  # noqa: S608
+            f"SELECT {NATIVE_SELECT} FROM org_audit_events"  # noqa: S608
             " WHERE id = :id",
             {"id": event_id},
         ).dicts()
