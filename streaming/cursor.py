@@ -16,6 +16,12 @@ from streaming.destinations import Destination
 from streaming.formats import NATIVE_SELECT
 
 BATCH = 1000
+# Set in the transaction that reads a batch. Right after a bulk import the table's statistics
+# are stale, and the planner then read and sorted every event after the cursor for each batch;
+# the walk of the (ingest_xid, ingest_seq) index stops after `limit` rows whatever they say.
+INDEX_WALK = (
+    "SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ def pending(db: Database, destination: Destination, *, limit: int = BATCH) -> Ba
     """The next events after `destination`'s cursor, in ingest order, at most `limit` read."""
     sql, params = pending_query(db, destination, limit=limit)
     with db.org_session(destination.organization_id) as session:
+        session.execute(INDEX_WALK)
         rows = session.execute(sql, params).dicts()
     if not rows:
         return Batch([], None)
