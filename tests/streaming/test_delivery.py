@@ -332,3 +332,33 @@ def _rows_read(node: dict[str, Any]) -> int:
     """Rows the plan's scans returned (a scan of a partition counts each of its loops)."""
     own = node["Actual Rows"] * node["Actual Loops"] if "Scan" in node["Node Type"] else 0
     return own + sum(_rows_read(child) for child in node.get("Plans", []))
+
+
+def test_a_backfill_asked_for_during_a_send_is_not_skipped_by_the_batch_read_ahead(
+    db: Database, tmp_path: Path
+) -> None:
+    """While the first batch is being sent (and the next one read ahead), a backfill resets
+    the cursor: the events from the backfill's time come next, not the batch read ahead."""
+    recent = store(db, 4, prefix="r", event_time=datetime(2025, 6, 1, tzinfo=UTC))
+    path = add_file(db, tmp_path)
+    new = store(db, 12, prefix="n", event_time=datetime(2025, 7, 1, tzinfo=UTC))
+    streamer = Streamer(db, batch=5)
+    sender = streamer._sender(destinations.get(db, "org_a", "out"))
+    plain_send = sender.send
+    calls = 0
+
+    def send_and_backfill(batch: list[Any]) -> None:
+        nonlocal calls
+        calls += 1
+        plain_send(batch)
+        if calls == 1:
+            destinations.backfill(db, "org_a", "out", datetime(2025, 1, 1, tzinfo=UTC), actor=ACTOR)
+
+    sender.send = send_and_backfill  # type: ignore[method-assign]
+    streamer.run_once()
+    got = [i for i in file_ids(path) if i[0] in "rn"]
+    first = got[:4]  # the first batch: the add event and four new ones
+    assert first == new[:4]
+    # Then from the backfill's time: the recent events (never sent before), then all new ones.
+    assert got[4:] == recent + new, got
+    streamer.close()
