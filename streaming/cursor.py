@@ -18,7 +18,8 @@ from streaming.formats import NATIVE_SELECT
 BATCH = 1000
 # Set in the transaction that reads a batch. Right after a bulk import the table's statistics
 # are stale, and the planner then read and sorted every event after the cursor for each batch;
-# the walk of the (ingest_xid, ingest_seq) index stops after `limit` rows whatever they say.
+# the walk of the (organization_id, ingest_xid, ingest_seq) index stops after `limit` rows
+# whatever they say.
 INDEX_WALK = (
     "SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)"
 )
@@ -55,7 +56,8 @@ def pending_query(
         )
     params.update(c_xid=str(destination.cursor_xid), c_seq=destination.cursor_seq, limit=limit)
     # The columns are the fixed NATIVE_SELECT and the filter's SQL binds every value. The
-    # row comparison reads the batch straight from the (ingest_xid, ingest_seq) index.
+    # row comparison reads the batch straight from the (organization_id, ingest_xid,
+    # ingest_seq) index.
     sql = (
         f"SELECT {NATIVE_SELECT}, ingest_xid::text AS ingest_xid_text, {wanted} AS wanted"  # noqa: S608
         " FROM org_audit_events"
