@@ -213,8 +213,8 @@ def health(db: Database, destination: Destination) -> Health:
         row = session.execute(
             "SELECT count(*) AS n,"
             " coalesce(extract(epoch FROM now() - min(received_at)), 0)::float8 AS secs"
-            " FROM org_audit_events WHERE ingest_xid >= CAST(:c_xid AS xid8)"
-            "   AND (ingest_xid > CAST(:c_xid AS xid8) OR ingest_seq > :c_seq)",
+            " FROM org_audit_events"
+            " WHERE (ingest_xid, ingest_seq) > (CAST(:c_xid AS xid8), CAST(:c_seq AS bigint))",
             {"c_xid": str(destination.cursor_xid), "c_seq": destination.cursor_seq},
         ).dicts()[0]
     d = destination
