@@ -38,12 +38,9 @@ def after(xid_column: str, seq_column: str, *, bound: str | None = OLDEST_RUNNIN
     """The WHERE fragment: rows after the position bound as :c_xid/:c_seq and, unless `bound`
     is None, below `bound` (an SQL expression: OLDEST_RUNNING or BOUND_PARAMETER).
 
-    The columns are the caller's fixed names, never input. The first test repeats the row
-    comparison as a plain range so the planner can use an index on the xid column."""
-    clause = (
-        f"{xid_column} >= CAST(:c_xid AS xid8)"
-        f" AND ({xid_column} > CAST(:c_xid AS xid8) OR {seq_column} > :c_seq)"
-    )
+    The columns are the caller's fixed names, never input. A row comparison, so the rows come
+    straight off an (organization_id, xid, seq) index in order."""
+    clause = f"({xid_column}, {seq_column}) > (CAST(:c_xid AS xid8), CAST(:c_seq AS bigint))"
     if bound is not None:
         clause += f" AND {xid_column} < {bound}"
     return clause

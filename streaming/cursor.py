@@ -14,9 +14,16 @@ from typing import Any
 from sql.gateway import Database
 from sql.ingest_order import Position, after
 from streaming.destinations import Destination
-from streaming.formats import NATIVE_FIELDS
+from streaming.formats import NATIVE_SELECT
 
 BATCH = 1000
+# Set in the transaction that reads a batch. Right after a bulk import the table's statistics
+# are stale, and the planner then read and sorted every event after the cursor for each batch;
+# the walk of the (organization_id, ingest_xid, ingest_seq) index stops after `limit` rows
+# whatever they say.
+INDEX_WALK = (
+    "SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+)
 
 
 @dataclass(frozen=True)
@@ -30,8 +37,10 @@ class Batch:
     end: tuple[int, int] | None
 
 
-def pending(db: Database, destination: Destination, *, limit: int = BATCH) -> Batch:
-    """The next events after `destination`'s cursor, in ingest order, at most `limit` read."""
+def pending_query(
+    db: Database, destination: Destination, *, limit: int = BATCH
+) -> tuple[str, dict[str, Any]]:
+    """The SQL (and its parameters) that reads the next batch after `destination`'s cursor."""
     # A SIEM gets the whole audit trail: who used AuditLens (searches, exports, settings)
     # is evidence too, so the organisation's events and the meta-audit both stream.
     where, params = destination.event_filter.sql_for(db, whole_trail=True)
@@ -47,14 +56,22 @@ def pending(db: Database, destination: Destination, *, limit: int = BATCH) -> Ba
             bf_seq=destination.backfill_until_seq,
         )
     params.update(Position(destination.cursor_xid, destination.cursor_seq).params(), limit=limit)
-    columns = ", ".join(NATIVE_FIELDS)
-    # The columns are the fixed NATIVE_FIELDS and the filter's SQL binds every value.
+    # The columns are the fixed NATIVE_SELECT and the filter's SQL binds every value. The
+    # row comparison reads the batch straight from the (organization_id, ingest_xid,
+    # ingest_seq) index.
     sql = (
-        f"SELECT {columns}, ingest_xid::text AS ingest_xid_text, {wanted} AS wanted"  # noqa: S608
+        f"SELECT {NATIVE_SELECT}, ingest_xid::text AS ingest_xid_text, {wanted} AS wanted"  # noqa: S608
         f" FROM org_audit_events WHERE {after('ingest_xid', 'ingest_seq')}"
         " ORDER BY ingest_xid, ingest_seq LIMIT :limit"
     )
+    return sql, params
+
+
+def pending(db: Database, destination: Destination, *, limit: int = BATCH) -> Batch:
+    """The next events after `destination`'s cursor, in ingest order, at most `limit` read."""
+    sql, params = pending_query(db, destination, limit=limit)
     with db.org_session(destination.organization_id) as session:
+        session.execute(INDEX_WALK)
         rows = session.execute(sql, params).dicts()
     if not rows:
         return Batch([], None)
