@@ -139,8 +139,9 @@ def findings_page(
     params: dict[str, Any] = {}
     if event_filter.users:
         clauses.append(match_clause("users", event_filter.users, "f_users", params))
+    # Windows are [window_start, window_end): one ending where the range starts is outside it.
     if event_filter.start is not None:
-        clauses.append("f.window_end >= :f_start")
+        clauses.append("f.window_end > :f_start")
         params["f_start"] = event_filter.start
     if event_filter.end is not None:
         clauses.append("f.window_start < :f_end")

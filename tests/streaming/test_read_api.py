@@ -334,6 +334,29 @@ def test_findings_page_in_stored_order_and_q_takes_user_and_created(client, read
     assert wrong.status_code == 400 and "events" in wrong.json()["error"]
 
 
+def test_a_finding_whose_window_ends_where_created_starts_is_not_in_it(client, read_token, db):
+    # store_finding's window is [2025-01-15, 2025-01-16): it does not overlap the 16th.
+    store_finding(db, "org_a", "f1")
+    ids = {
+        q: [
+            f["finding_id"]
+            for f in get(client, read_token, path="/api/v1/findings", q=q).json()["findings"]
+        ]
+        for q in (
+            "created:2025-01-15",
+            "created:2025-01-16",
+            "created:>=2025-01-16",
+            "created:<2025-01-15",
+        )
+    }
+    assert ids == {
+        "created:2025-01-15": ["f1"],
+        "created:2025-01-16": [],
+        "created:>=2025-01-16": [],
+        "created:<2025-01-15": [],
+    }
+
+
 # ---- audit and documentation ------------------------------------------------------------
 
 
