@@ -405,6 +405,18 @@ def test_the_openapi_document_lists_both_paths_with_the_bearer_scheme(client):
     assert list(event) == list(NATIVE_FIELDS)
 
 
+def test_the_openapi_document_lists_the_status_a_bad_parameter_gets(client, read_token):
+    # A bad parameter is a 400 Problem, never FastAPI's 422: a client generated from the
+    # document must not expect an answer the server never gives.
+    bad = get(client, read_token, limit=0)
+    assert bad.status_code == 400 and set(bad.json()) == {"error"}
+    doc = client.get("/openapi.json").json()
+    for path in ("/api/v1/events", "/api/v1/findings"):
+        responses = doc["paths"][path]["get"]["responses"]
+        assert "422" not in responses
+        assert responses["400"]["content"]["application/json"]["schema"]["$ref"].endswith("Problem")
+
+
 def test_reads_beyond_the_concurrency_bound_get_503_with_retry_after(
     db, fresh_database, tmp_path, read_token
 ):
