@@ -25,6 +25,7 @@ err_console = Console(stderr=True, highlight=False)
 
 # Importing a command module registers its commands on `app`.
 from cli import (  # noqa: E402
+    alert_commands,
     database_commands,
     detection_commands,
     evidence_commands,
@@ -36,12 +37,14 @@ from cli import (  # noqa: E402
     resource_commands,
     rollup_commands,
     run_command,
+    search_commands,
     simulate_commands,
     stream_commands,
     user_commands,
 )
 
 __all__ = [
+    "alert_commands",
     "app",
     "database_commands",
     "detection_commands",
@@ -55,6 +58,7 @@ __all__ = [
     "resource_commands",
     "rollup_commands",
     "run_command",
+    "search_commands",
     "simulate_commands",
     "stream_commands",
     "user_commands",

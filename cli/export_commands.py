@@ -11,17 +11,32 @@ import typer
 
 from cli import app, err_console
 from cli.context import open_database
+from cli.search_commands import actor_or_default
 from sql.event_filter import EventFilter, QuerySyntaxError
 from usecases.exports import FORMATS, Exporter, export_events
+from usecases.saved_searches import get
 
 export_app = typer.Typer(help="Exports of audit data (every export is itself audited).")
 app.add_typer(export_app, name="export")
+
+
+def _parsed(query: str) -> EventFilter:
+    try:
+        return EventFilter.parse(query)
+    except QuerySyntaxError as exc:
+        raise typer.BadParameter(f"--query {exc}") from None
 
 
 @export_app.command("events")
 def export_events_command(
     org: str = typer.Option(..., "--org", help="organisation id"),
     query: str = typer.Option("", "--query", help="filter, e.g. 'user:ann@x.com action:export'"),
+    saved: str | None = typer.Option(
+        None, "--saved", help="a saved search's name: its query (instead of --query)"
+    ),
+    actor: str | None = typer.Option(
+        None, "--as", help="who asks for --saved (default cli:<your login>)"
+    ),
     file_format: str = typer.Option("csv", "--format", help=f"one of: {', '.join(FORMATS)}"),
     out_file: str = typer.Option(..., "--out", help="file to write (replaced when it exists)"),
 ) -> None:
@@ -30,13 +45,15 @@ def export_events_command(
         raise typer.BadParameter(
             f"--format must be one of {', '.join(FORMATS)}, got: {file_format}"
         )
-    try:
-        event_filter = EventFilter.parse(query)
-    except QuerySyntaxError as exc:
-        raise typer.BadParameter(f"--query {exc}") from None
+    if saved is not None and query:
+        raise typer.BadParameter("give --query or --saved, not both")
+    # A typed query is checked before the database starts; a saved one was checked when saved.
+    event_filter = _parsed(query) if saved is None else None
     out = Path(out_file)
     partial = out.with_name(f".{out.name}.partial")
     with open_database() as db:
+        if event_filter is None:
+            event_filter = _parsed(get(db, org, actor_or_default(actor), str(saved)).query)
         try:
             with partial.open("wb") as handle:
                 result = export_events(

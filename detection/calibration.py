@@ -17,7 +17,7 @@ and severities follow the calibrated scores.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -103,8 +103,12 @@ def calibrate_hits(
     active_users: int,
     window_days: int,
     suppressions: Iterable[Suppression] = (),
+    as_authored: Collection[str] = (),
 ) -> list[RuleHit]:
     """The hits with severities calibrated to the organisation and suppressed ones dropped.
+
+    Hits of the rules in `as_authored` (an organisation's own alerts) are only suppressed,
+    never demoted: their author chose the condition and the severity.
 
     Routine hits (see ROUTINE_DAYS) are demoted two steps and do not count towards the
     rule's prevalence: a daily exporter's exports are already explained, and must not make
@@ -114,13 +118,17 @@ def calibrate_hits(
     kept = [h for h in hits if not any(s.covers(h) for s in suppressions)]
     days: dict[tuple[str, str], set[date]] = {}
     for hit in kept:
-        days.setdefault((hit.rule_id, hit.user_id), set()).add(hit.day)
+        if hit.rule_id not in as_authored:
+            days.setdefault((hit.rule_id, hit.user_id), set()).add(hit.day)
     least = max(ROUTINE_DAYS, math.ceil(ROUTINE_SHARE * window_days))
     routine = {key for key, seen in days.items() if len(seen) >= least}
     unusual = [h for h in kept if (h.rule_id, h.user_id) not in routine]
     spread = prevalence(unusual, active_users)
     out = []
     for hit in kept:
+        if hit.rule_id in as_authored:
+            out.append(hit)
+            continue
         if (hit.rule_id, hit.user_id) in routine:
             seen = len(days[(hit.rule_id, hit.user_id)])
             note = f"routine for this user: fired on {seen} of {window_days} days"

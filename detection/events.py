@@ -15,6 +15,7 @@ from typing import Any, Protocol, cast
 
 import pandas as pd
 
+from sql.event_filter import EventFilter
 from sql.gateway import Database
 from sql.vocabulary import EVENT_COLUMNS
 
@@ -37,6 +38,20 @@ class Slice:
 
 
 TOTAL_COLUMNS = ["user_id", "user_email", "day", "events", "total", "first_time", "last_time"]
+# What a saved search's alert reads of each match (`DatabaseEvents.matching`).
+MATCH_COLUMNS = [
+    "id",
+    "event_time",
+    "event_type",
+    "event_action",
+    "user_id",
+    "user_email",
+    "resource_id",
+]
+
+
+class TooManyMatches(ValueError):
+    """A query matched more events in a window than a rule may read."""
 
 
 class EventSource(Protocol):
@@ -105,6 +120,28 @@ class DatabaseEvents:
         frame["total"] = frame["total"].astype(float)
         for column in ("first_time", "last_time"):
             frame[column] = pd.to_datetime(frame[column], utc=True)
+        return frame
+
+    def matching(
+        self, event_filter: EventFilter, start: datetime, end: datetime, *, cap: int
+    ) -> pd.DataFrame:
+        """The events in [start, end) that `event_filter` shows on Explore (its SQL, as an
+        export reads it), oldest first; TooManyMatches beyond `cap` rather than a part."""
+        where, params = event_filter.sql_for(self.db)
+        sql = (
+            "SELECT " + ", ".join(MATCH_COLUMNS) + " FROM org_audit_events"  # noqa: S608
+            " WHERE " + where + " AND event_time >= :match_start AND event_time < :match_end"
+            " ORDER BY event_time, ingest_seq LIMIT :match_cap"
+        )
+        params.update(match_start=start, match_end=end, match_cap=cap + 1)
+        rows: list[Any] = []
+        with self.db.org_session(self.org) as session:
+            for _, batch in session.stream(sql, params):
+                rows.extend(batch)
+        if len(rows) > cap:
+            raise TooManyMatches(f"more than {cap:,} events match between {start} and {end}")
+        frame = pd.DataFrame.from_records(rows, columns=MATCH_COLUMNS)
+        frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True)
         return frame
 
     def fetch(self, wanted: Slice) -> pd.DataFrame:

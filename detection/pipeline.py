@@ -8,6 +8,7 @@ slices and the findings store.
 from __future__ import annotations
 
 import getpass
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -30,6 +31,7 @@ from detection.features import (
     FeatureSet,
     ReadModelLike,
     Sensitivity,
+    UserDays,
     build_features,
     load_user_days,
     organisation_sensitivity,
@@ -37,12 +39,23 @@ from detection.features import (
 from detection.findings import DetectionRun, Finding, last_detected_day, save_findings
 from detection.model import IsolationForestDetector, ModelStore, library_versions, model_matrix
 from detection.ranking import FINDING_MIN_SCORE, RankingConfig, combine, severity_for
-from detection.rules import Rule, RuleContext, RuleHit, evaluate_rule, load_rules
+from detection.rules import (
+    Rule,
+    RuleContext,
+    RuleError,
+    RuleHit,
+    evaluate_rule,
+    load_rules,
+    uncalibrated_rules,
+)
+from detection.rules.stored import organisation_rules
 from detection.settings import benign_suppressions, load_calibration
 from detection.stages import Stages
 from sql.errors import AuditLensError
 from sql.gateway import Database
 from sql.read_model import ReadModel
+
+_log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 60  # loaded before the window: 30-day baselines plus dormancy and first-seen
 WARMUP_DAYS = 14  # first loaded days only feed baselines; the model does not train on them
@@ -91,6 +104,7 @@ def score_window(
     rows = features.rows
     window = rows.loc[(rows["day"] >= start_day) & (rows["day"] <= end_day)].reset_index(drop=True)
     hits: list[RuleHit] = []
+    rule_errors: dict[str, str] = {}
     if use_rules:
         context = RuleContext(
             org=org,
@@ -108,7 +122,12 @@ def score_window(
         )
         for rule in rules:
             with stages.stage(f"rule {rule.id}"):
-                hits.extend(evaluate_rule(rule, context))
+                try:
+                    hits.extend(evaluate_rule(rule, context))
+                except RuleError as exc:
+                    # One organisation's alert that cannot run (too many matches) must not stop
+                    # every other rule; the run reports it.
+                    rule_errors[rule.id] = str(exc)
     # Calibration: how surprising each hit is in this organisation, and the model's budget.
     calibration = calibration or Calibration()
     window_days = (end_day - start_day).days + 1
@@ -117,7 +136,11 @@ def score_window(
     if calibrate:
         with stages.stage("calibration"):
             hits = calibrate_hits(
-                hits, active_users=users, window_days=window_days, suppressions=suppressions
+                hits,
+                active_users=users,
+                window_days=window_days,
+                suppressions=suppressions,
+                as_authored=uncalibrated_rules(rules),
             )
             budget = model_budget(users, window_days, calibration)
     scored = window[["day", "user_id", "user_email"]].copy()
@@ -144,7 +167,14 @@ def score_window(
         ranked = combine(scored, hits, ranking, model_budget=budget)
         titles = {r.id: r.title for r in rules}
         findings = build_findings(ranked, window, hits, model, ranking, titles)
-    return DetectionResult(scores=ranked, hits=hits, findings=findings, model=model, stages=stages)
+    return DetectionResult(
+        scores=ranked,
+        hits=hits,
+        findings=findings,
+        model=model,
+        rule_errors=rule_errors,
+        stages=stages,
+    )
 
 
 def peers_unusual(
@@ -350,6 +380,56 @@ def _hour_shares(hours: pd.DataFrame) -> dict[str, np.ndarray]:
     return {str(u): counts[i] / totals[i] for i, u in enumerate(users) if totals[i] > 0}
 
 
+def score_days(
+    db: Database,
+    org: str,
+    start_day: date,
+    end_day: date,
+    rules: list[Rule],
+    *,
+    read_model: ReadModelLike,
+    peer_groups: Mapping[str, str] | None = None,
+    ranking: RankingConfig | None = None,
+    stages: Stages | None = None,
+    use_model: bool = True,
+) -> tuple[DetectionResult, UserDays] | None:
+    """`score_window` over the days [start_day, end_day] of `org` as stored, with the
+    organisation's sensitivity, hours, calibration and benign verdicts; nothing is saved.
+    What `run_detection` scores and an alert's dry run replays. None without user-days."""
+    stages = stages or Stages()
+    with stages.stage("read user-days"):
+        user_days = load_user_days(read_model, org, start_day, end_day, history_days=HISTORY_DAYS)
+    if user_days.features.empty:
+        return None
+    with stages.stage("sensitivity"):
+        known = user_days.resources["resource_id"].unique()
+        sensitivity = organisation_sensitivity(db, org, known)
+    with stages.stage("features"):
+        features = build_features(user_days, peer_groups=peer_groups, sensitivity=sensitivity)
+    settings = org_settings(db, org)
+    calibration = load_calibration(db, org)
+    result = score_window(
+        features,
+        rules,
+        start_day=start_day,
+        end_day=end_day,
+        events=DatabaseEvents(db, org),
+        sensitivity=sensitivity,
+        hour_profile=hour_profiles(
+            read_model, org, user_days.start_day, start_day - timedelta(days=1)
+        ),
+        org=org,
+        time_zone=settings.time_zone,
+        work_hours=(settings.work_start_hour, settings.work_end_hour),
+        ranking=ranking,
+        stages=stages,
+        calibration=calibration,
+        suppressions=benign_suppressions(db, org, calibration.benign_suppression_days),
+        use_model=use_model,
+    )
+    return result, user_days
+
+
 def run_detection(
     db: Database,
     org: str,
@@ -382,36 +462,25 @@ def run_detection(
     if window is None:
         return None, None, 0
     start_day, end_day = window
-    rules = rules if rules is not None else load_rules()
-    with stages.stage("read user-days"):
-        user_days = load_user_days(read_model, org, start_day, end_day, history_days=HISTORY_DAYS)
-    if user_days.features.empty:
-        return None, window, 0
-    with stages.stage("sensitivity"):
-        known = user_days.resources["resource_id"].unique()
-        sensitivity = organisation_sensitivity(db, org, known)
-    with stages.stage("features"):
-        features = build_features(user_days, peer_groups=peer_groups, sensitivity=sensitivity)
-    settings = org_settings(db, org)
-    calibration = load_calibration(db, org)
-    result = score_window(
-        features,
+    if rules is None:
+        # The shipped rule files and the organisation's own alerts (saved searches), one engine.
+        rules = [*load_rules(), *organisation_rules(db, org)]
+    scored = score_days(
+        db,
+        org,
+        start_day,
+        end_day,
         rules,
-        start_day=start_day,
-        end_day=end_day,
-        events=DatabaseEvents(db, org),
-        sensitivity=sensitivity,
-        hour_profile=hour_profiles(
-            read_model, org, user_days.start_day, start_day - timedelta(days=1)
-        ),
-        org=org,
-        time_zone=settings.time_zone,
-        work_hours=(settings.work_start_hour, settings.work_end_hour),
+        read_model=read_model,
+        peer_groups=peer_groups,
         ranking=ranking,
         stages=stages,
-        calibration=calibration,
-        suppressions=benign_suppressions(db, org, calibration.benign_suppression_days),
     )
+    if scored is None:
+        return None, window, 0
+    result, user_days = scored
+    for rule_id, error in result.rule_errors.items():
+        _log.warning("detection of %s: rule %s did not run: %s", org, rule_id, error)
     model = result.model
     if store is not None and model is not None:
         store.save(

@@ -226,3 +226,19 @@ TEST_STREAM_DESTINATION = OWN_ACTIONS.add(
 
 # The read API (`GET /api/v1/events`, `/api/v1/findings`): each page a read key fetched.
 API_READ = OWN_ACTIONS.add("api_read", "log_access", "a page read through the read API")
+
+# Saved searches and the alerts made from them.
+SAVE_SEARCH = OWN_ACTIONS.add("save_search", "config_change", "an Explore query saved by name")
+UPDATE_SAVED_SEARCH = OWN_ACTIONS.add(
+    "update_saved_search", "config_change", "a saved search's query, description or sharing set"
+)
+RENAME_SAVED_SEARCH = OWN_ACTIONS.add(
+    "rename_saved_search", "config_change", "a saved search renamed"
+)
+DELETE_SAVED_SEARCH = OWN_ACTIONS.add(
+    "delete_saved_search", "config_change", "a saved search deleted"
+)
+CREATE_ALERT = OWN_ACTIONS.add("create_alert", "config_change", "an alert made from a search")
+# The names the evidence pack and the request's third scenario look for.
+ENABLE_ALERT = OWN_ACTIONS.add("enable_alert", "config_change", "an alert switched on")
+DISABLE_ALERT = OWN_ACTIONS.add("disable_alert", "config_change", "an alert switched off")

@@ -5,7 +5,7 @@
 runs one by its kind.
 """
 
-from detection.rules.kinds import KINDS, evaluate_rule
+from detection.rules.kinds import KINDS, evaluate_rule, uncalibrated_rules
 from detection.rules.loader import RULES_DIR, load_rule_file, load_rules, parse_rule
 from detection.rules.schema import Rule, RuleContext, RuleError, RuleHit, RuleLoadError
 
@@ -21,4 +21,5 @@ __all__ = [
     "load_rule_file",
     "load_rules",
     "parse_rule",
+    "uncalibrated_rules",
 ]

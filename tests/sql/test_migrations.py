@@ -45,6 +45,7 @@ def test_one_file_per_concern_in_dependency_order():
         "0010_resources.sql",
         "0011_holds.sql",
         "0012_streaming.sql",
+        "0013_saved_searches.sql",
         "0014_read_api.sql",
     ]
 

@@ -3,7 +3,7 @@ transformations by name. The kinds never import the registry; the registry looks
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -17,6 +17,7 @@ from detection.rules.kinds.features import (
     ratio_to_baseline,
     threshold,
 )
+from detection.rules.kinds.search import SearchParams, search
 from detection.rules.kinds.sequences import AbsenceParams, SequenceParams, absence, sequence
 from detection.rules.schema import Rule, RuleContext, RuleHit
 
@@ -28,6 +29,9 @@ class Kind:
     parameters: type[BaseModel]
     evaluate: Callable[[Rule, RuleContext], list[RuleHit]]
     reads_events: bool
+    # False: its hits keep the severity a person chose (benign verdicts still suppress them);
+    # the organisation's prevalence and routine do not demote them.
+    calibrated: bool = True
 
 
 class KindRegistry(Mapping[str, Kind]):
@@ -59,6 +63,14 @@ KINDS.register("off_hours", Kind(OffHoursParams, off_hours, reads_events=True))
 KINDS.register("pattern", Kind(PatternParams, pattern, reads_events=True))
 KINDS.register("sequence", Kind(SequenceParams, sequence, reads_events=True))
 KINDS.register("absence", Kind(AbsenceParams, absence, reads_events=True))
+# Saved searches' alerts (stored per organisation, `detection.rules.stored`); a rule file may
+# use it too.
+KINDS.register("search", Kind(SearchParams, search, reads_events=True, calibrated=False))
+
+
+def uncalibrated_rules(rules: Iterable[Rule]) -> frozenset[str]:
+    """The ids of `rules` whose kind's hits keep their severity (see `Kind.calibrated`)."""
+    return frozenset(rule.id for rule in rules if not KINDS[rule.kind].calibrated)
 
 
 def evaluate_rule(rule: Rule, context: RuleContext) -> list[RuleHit]:
