@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import os
 import threading
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -13,9 +12,9 @@ import typer
 from cli import app, err_console
 from cli.context import open_database
 from streaming import destinations as store
-from streaming.cursor import health
-from streaming.destinations import DestinationError
-from streaming.service import Streamer, send_test
+from streaming.destinations import Changer
+from streaming.service import Streamer
+from usecases.stream_destinations import parse_moment, send_test_event, with_health
 
 destinations_app = typer.Typer(help="SIEM streaming destinations (syslog, HTTPS, files).")
 app.add_typer(destinations_app, name="destinations")
@@ -28,14 +27,7 @@ def _actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _moment(text: str, field: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise DestinationError(f"{field}: not an ISO 8601 time: {text!r}") from None
-    if moment.tzinfo is None:
-        raise DestinationError(f"{field}: give a time zone, for example {text}Z")
-    return moment
+CLI = Changer(via="cli")
 
 
 @destinations_app.command("add")
@@ -75,7 +67,7 @@ def add(
         "max_seconds": max_seconds,
     }
     settings = {k: v for k, v in given.items() if v is not None}
-    moment = _moment(start, "from") if start else None
+    moment = parse_moment(start, "from") if start else None
     with open_database() as db:
         destination = store.add(
             db,
@@ -89,6 +81,7 @@ def add(
             start=moment,
             findings=findings,
             actor=_actor(),
+            how=CLI,
         )
     typer.echo(f"added {destination.describe()}")
 
@@ -97,11 +90,10 @@ def add(
 def list_(org: Annotated[str, _ORG]) -> None:
     """Each destination with its health: state, lag, events sent, last success and error."""
     with open_database() as db:
-        found = store.list_destinations(db, org)
+        found = with_health(db, org)
         if not found:
             typer.echo(f"{org}: no destinations")
-        for destination in found:
-            h = health(db, destination)
+        for destination, h in found:
             typer.echo(destination.describe())
             typer.echo(
                 f"  state {h.state}; lag {h.lag_events} events, {h.lag_seconds:.0f} s;"
@@ -118,24 +110,21 @@ def list_(org: Annotated[str, _ORG]) -> None:
 def test(org: Annotated[str, _ORG], name: str) -> None:
     """Send one real audit event (recording the test) to the destination now."""
     with open_database() as db:
-        try:
-            event_id = send_test(db, org, name, actor=_actor())
-        except (OSError, RuntimeError) as exc:
-            raise DestinationError(f"{name}: the receiver did not take it: {exc}") from exc
+        event_id = send_test_event(db, org, name, actor=_actor(), how=CLI)
     typer.echo(f"{name}: the receiver took event {event_id}")
 
 
 @destinations_app.command("pause")
 def pause(org: Annotated[str, _ORG], name: str) -> None:
     with open_database() as db:
-        store.pause(db, org, name, actor=_actor())
+        store.pause(db, org, name, actor=_actor(), how=CLI)
     typer.echo(f"{name}: paused (its cursor stays; resume goes on from there)")
 
 
 @destinations_app.command("resume")
 def resume(org: Annotated[str, _ORG], name: str) -> None:
     with open_database() as db:
-        store.resume(db, org, name, actor=_actor())
+        store.resume(db, org, name, actor=_actor(), how=CLI)
     typer.echo(f"{name}: active")
 
 
@@ -147,14 +136,14 @@ def backfill(
 ) -> None:
     """Re-send the events from a time on, in ingest order, then go on with new ones."""
     with open_database() as db:
-        store.backfill(db, org, name, _moment(start, "from"), actor=_actor())
+        store.backfill(db, org, name, parse_moment(start, "from"), actor=_actor(), how=CLI)
     typer.echo(f"{name}: re-sending events from {start}")
 
 
 @destinations_app.command("remove")
 def remove(org: Annotated[str, _ORG], name: str) -> None:
     with open_database() as db:
-        store.remove(db, org, name, actor=_actor())
+        store.remove(db, org, name, actor=_actor(), how=CLI)
     typer.echo(f"{name}: removed")
 
 

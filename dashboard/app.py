@@ -27,6 +27,7 @@ PAGES = [
     ("config_changes.py", "Config changes", ":material/tune:", "config-changes"),
     ("tamper_evidence.py", "Integrity", ":material/verified:", "integrity"),
     ("catalogue.py", "Resources", ":material/inventory_2:", "resources"),
+    ("destinations.py", "Destinations", ":material/cell_tower:", "destinations"),
 ]
 _missing = [name for name, *_ in PAGES if not (PAGE_DIR / name).is_file()]
 if _missing:

@@ -14,9 +14,15 @@ from typing import Any
 from sql.gateway import Database
 from sql.ingest_order import Position, after
 from streaming.destinations import Destination
-from streaming.formats import NATIVE_FIELDS
+from streaming.formats import NATIVE_SELECT
 
 BATCH = 1000
+# Set in the transaction that reads a batch. Right after a bulk import the table's statistics
+# are stale, and the planner then read and sorted every event after the cursor for each batch;
+# the walk of the (ingest_xid, ingest_seq) index stops after `limit` rows whatever they say.
+INDEX_WALK = (
+    "SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+)
 
 
 @dataclass(frozen=True)
@@ -30,8 +36,10 @@ class Batch:
     end: tuple[int, int] | None
 
 
-def pending(db: Database, destination: Destination, *, limit: int = BATCH) -> Batch:
-    """The next events after `destination`'s cursor, in ingest order, at most `limit` read."""
+def pending_query(
+    db: Database, destination: Destination, *, limit: int = BATCH
+) -> tuple[str, dict[str, Any]]:
+    """The SQL (and its parameters) that reads the next batch after `destination`'s cursor."""
     # A SIEM gets the whole audit trail: who used AuditLens (searches, exports, settings)
     # is evidence too, so the organisation's events and the meta-audit both stream.
     where, params = destination.event_filter.sql_for(db, whole_trail=True)
@@ -46,15 +54,24 @@ def pending(db: Database, destination: Destination, *, limit: int = BATCH) -> Ba
             bf_xid=str(destination.backfill_until_xid),
             bf_seq=destination.backfill_until_seq,
         )
-    params.update(Position(destination.cursor_xid, destination.cursor_seq).params(), limit=limit)
-    columns = ", ".join(NATIVE_FIELDS)
-    # The columns are the fixed NATIVE_FIELDS and the filter's SQL binds every value.
+    params.update(c_xid=str(destination.cursor_xid), c_seq=destination.cursor_seq, limit=limit)
+    # The columns are the fixed NATIVE_SELECT and the filter's SQL binds every value. The
+    # row comparison reads the batch straight from the (ingest_xid, ingest_seq) index.
     sql = (
-        f"SELECT {columns}, ingest_xid::text AS ingest_xid_text, {wanted} AS wanted"  # noqa: S608
-        f" FROM org_audit_events WHERE {after('ingest_xid', 'ingest_seq')}"
+        f"SELECT {NATIVE_SELECT}, ingest_xid::text AS ingest_xid_text, {wanted} AS wanted"  # noqa: S608
+        " FROM org_audit_events"
+        " WHERE (ingest_xid, ingest_seq) > (CAST(:c_xid AS xid8), CAST(:c_seq AS bigint))"
+        "   AND ingest_xid < pg_snapshot_xmin(pg_current_snapshot())"
         " ORDER BY ingest_xid, ingest_seq LIMIT :limit"
     )
+    return sql, params
+
+
+def pending(db: Database, destination: Destination, *, limit: int = BATCH) -> Batch:
+    """The next events after `destination`'s cursor, in ingest order, at most `limit` read."""
+    sql, params = pending_query(db, destination, limit=limit)
     with db.org_session(destination.organization_id) as session:
+        session.execute(INDEX_WALK)
         rows = session.execute(sql, params).dicts()
     if not rows:
         return Batch([], None)

@@ -194,6 +194,15 @@ def check_name(name: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class Changer:
+    """Who made a change beyond their id, for its audit event: their email and where from
+    (`cli`, `dashboard`)."""
+
+    email: str | None = None
+    via: str | None = None
+
+
 def _audit(
     session: ScopedSession,
     org: str,
@@ -201,12 +210,16 @@ def _audit(
     actor: str,
     name: str,
     details: dict[str, Any],
+    how: Changer | None = None,
 ) -> None:
+    if how is not None and how.via:
+        details = {**details, "via": how.via}
     record_event(
         session,
         organization_id=org,
         action=action,
         user_id=actor,
+        user_email=how.email if how is not None else None,
         resource_type="stream_destination",
         resource_id=name,
         details=details,
@@ -226,6 +239,7 @@ def add(
     start: datetime | None = None,
     findings: bool = True,
     actor: str,
+    how: Changer | None = None,
 ) -> Destination:
     """Add a destination; it sends events from now on (and from `start` on, as a backfill)."""
     check_org_id(org)
@@ -273,11 +287,18 @@ def add(
                 "query": query,
                 "findings": findings,
             },
+            how,
         )
         if start is not None:
             _backfill(session, org, name, start)
             _audit(
-                session, org, BACKFILL_STREAM_DESTINATION, actor, name, {"from": start.isoformat()}
+                session,
+                org,
+                BACKFILL_STREAM_DESTINATION,
+                actor,
+                name,
+                {"from": start.isoformat()},
+                how,
             )
     return get(db, org, name)
 
@@ -317,15 +338,18 @@ def _change(
     action: OwnAction,
     actor: str,
     details: dict[str, Any],
+    how: Changer | None,
 ) -> Destination:
     get(db, org, name)
     with db.admin() as session:
         session.execute(sql, {"org": org, "name": name})
-        _audit(session, org, action, actor, name, details)
+        _audit(session, org, action, actor, name, details, how)
     return get(db, org, name)
 
 
-def pause(db: Database, org: str, name: str, *, actor: str) -> Destination:
+def pause(
+    db: Database, org: str, name: str, *, actor: str, how: Changer | None = None
+) -> Destination:
     return _change(
         db,
         org,
@@ -335,10 +359,13 @@ def pause(db: Database, org: str, name: str, *, actor: str) -> Destination:
         PAUSE_STREAM_DESTINATION,
         actor,
         {},
+        how,
     )
 
 
-def resume(db: Database, org: str, name: str, *, actor: str) -> Destination:
+def resume(
+    db: Database, org: str, name: str, *, actor: str, how: Changer | None = None
+) -> Destination:
     """Resume a paused or failing destination at its cursor, retrying at once."""
     return _change(
         db,
@@ -349,10 +376,11 @@ def resume(db: Database, org: str, name: str, *, actor: str) -> Destination:
         RESUME_STREAM_DESTINATION,
         actor,
         {},
+        how,
     )
 
 
-def remove(db: Database, org: str, name: str, *, actor: str) -> None:
+def remove(db: Database, org: str, name: str, *, actor: str, how: Changer | None = None) -> None:
     destination = get(db, org, name)
     with db.admin() as session:
         session.execute(
@@ -366,6 +394,7 @@ def remove(db: Database, org: str, name: str, *, actor: str) -> None:
             actor,
             name,
             {"kind": destination.kind, "events_sent": destination.events_sent},
+            how,
         )
 
 
@@ -385,12 +414,28 @@ def _backfill(session: ScopedSession, org: str, name: str, start: datetime) -> N
     )
 
 
-def backfill(db: Database, org: str, name: str, start: datetime, *, actor: str) -> Destination:
+def backfill(
+    db: Database,
+    org: str,
+    name: str,
+    start: datetime,
+    *,
+    actor: str,
+    how: Changer | None = None,
+) -> Destination:
     """Re-send `org`'s events whose time is from `start` on, in ingest order, then go on."""
     if start.tzinfo is None:
         raise DestinationError("from: give a time zone (for example 2025-01-01T00:00Z)")
     get(db, org, name)
     with db.admin() as session:
         _backfill(session, org, name, start)
-        _audit(session, org, BACKFILL_STREAM_DESTINATION, actor, name, {"from": start.isoformat()})
+        _audit(
+            session,
+            org,
+            BACKFILL_STREAM_DESTINATION,
+            actor,
+            name,
+            {"from": start.isoformat()},
+            how,
+        )
     return get(db, org, name)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from sql.event_store import record_event
@@ -27,9 +28,9 @@ from streaming.cursor import (
     pending_findings,
     record_failure,
 )
-from streaming.destinations import COLUMNS, Destination, from_row, get
+from streaming.destinations import COLUMNS, Changer, Destination, from_row, get
 from streaming.files import FileSender
-from streaming.formats import NATIVE_FIELDS, encoder
+from streaming.formats import NATIVE_SELECT, encoder
 from streaming.https import HttpsSender
 from streaming.records import Record
 from streaming.syslog import SyslogSender
@@ -87,6 +88,7 @@ class Streamer:
     batch: int = BATCH
     log: Callable[[str], None] = lambda _line: None
     _senders: dict[tuple[str, str], tuple[Destination, Sender]] = field(default_factory=dict)
+    _read_ahead: ThreadPoolExecutor | None = None
 
     def _sender(self, destination: Destination) -> Sender:
         key = (destination.organization_id, destination.name)
@@ -102,20 +104,35 @@ class Streamer:
     def deliver(self, destination: Destination) -> int:
         """Send batches until `destination` is caught up or a send fails; records sent.
 
-        Events first, then findings (each in its own order, with its own cursor)."""
+        Events first, then findings (each in its own order, with its own cursor). The batch
+        after the one being sent is read meanwhile (the read waits on the database, the send
+        on the receiver); it is used only if the cursor then stands where the read began."""
         sent = 0
         for kind in ("event", "finding"):
             if kind == "finding" and not destination.findings:
                 break
-            while True:
-                batch = self._pending(kind, destination)
-                if batch.end is None:
-                    break
+            batch = self._pending(kind, destination)
+            while batch.end is not None:
+                ahead = self._reader().submit(
+                    self._pending, kind, _at(kind, destination, batch.end)
+                )
                 if not self._send(kind, destination, batch):
+                    _settle(ahead)
                     return sent
                 sent += len(batch.events)
-                destination = get(self.db, destination.organization_id, destination.name)
+                moved = get(self.db, destination.organization_id, destination.name)
+                if _read_ahead_holds(kind, destination, moved, batch.end):
+                    batch = ahead.result()
+                else:  # changed meanwhile (a backfill, say): read again from the cursor
+                    _settle(ahead)
+                    batch = self._pending(kind, moved)
+                destination = moved
         return sent
+
+    def _reader(self) -> ThreadPoolExecutor:
+        if self._read_ahead is None:
+            self._read_ahead = ThreadPoolExecutor(1, thread_name_prefix="auditlens-stream-read")
+        return self._read_ahead
 
     def _pending(self, kind: str, destination: Destination) -> Batch:
         if kind == "event":
@@ -160,9 +177,45 @@ class Streamer:
         for _, sender in self._senders.values():
             sender.close()
         self._senders.clear()
+        if self._read_ahead is not None:
+            self._read_ahead.shutdown(wait=True)
+            self._read_ahead = None
 
 
-def send_test(db: Database, org: str, name: str, *, actor: str) -> str:
+def _cursor(kind: str, destination: Destination) -> tuple[int, int]:
+    if kind == "event":
+        return destination.cursor_xid, destination.cursor_seq
+    return destination.finding_cursor_xid, destination.finding_cursor_seq
+
+
+def _at(kind: str, destination: Destination, end: tuple[int, int]) -> Destination:
+    """`destination` as it will be once the batch ending at `end` is acknowledged."""
+    if kind == "event":
+        return replace(destination, cursor_xid=end[0], cursor_seq=end[1])
+    return replace(destination, finding_cursor_xid=end[0], finding_cursor_seq=end[1])
+
+
+def _read_ahead_holds(
+    kind: str, before: Destination, after: Destination, end: tuple[int, int]
+) -> bool:
+    """A batch read from `end` with `before`'s settings is what `after` would read now.
+
+    Acknowledging may end a backfill (once past its end, where its condition holds for every
+    event anyway); anything else that changed means reading again."""
+    return (
+        _cursor(kind, after) == end
+        and after.created_at == before.created_at
+        and after.query == before.query
+        and after.backfill_from in (before.backfill_from, None)
+    )
+
+
+def _settle(ahead: Future[Batch]) -> None:
+    """Wait for a read whose batch is not wanted; its error, if any, is not this pass's."""
+    ahead.exception()  # waits; the next read meets any lasting error again
+
+
+def send_test(db: Database, org: str, name: str, *, actor: str, how: Changer | None = None) -> str:
     """Record a `test_stream_destination` event and send it to `name` at once; its id.
 
     The event is a real one, so the destination also gets it again in its turn (the same
@@ -174,13 +227,15 @@ def send_test(db: Database, org: str, name: str, *, actor: str) -> str:
             organization_id=org,
             action=TEST_STREAM_DESTINATION,
             user_id=actor,
+            user_email=how.email if how is not None else None,
             resource_type="stream_destination",
             resource_id=name,
-            details={"kind": destination.kind},
+            details={"kind": destination.kind}
+            | ({"via": how.via} if how is not None and how.via else {}),
         )
     with db.org_session(org) as session:
         rows = session.execute(
-            f"SELECT {', '.join(NATIVE_FIELDS)} FROM org_audit_events"  # noqa: S608
+            f"SELECT {NATIVE_SELECT} FROM org_audit_events"  # noqa: S608
             " WHERE id = :id",
             {"id": event_id},
         ).dicts()

@@ -14,9 +14,9 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Sequence
-from datetime import UTC
 from typing import Any
 
+from streaming.formats import utc_iso
 from streaming.records import Record
 
 # facility 13 (log audit) * 8 + severity 6 (informational)
@@ -29,12 +29,14 @@ _HOSTNAME = "".join(c if 33 <= ord(c) <= 126 else "-" for c in _HOSTNAME) or "-"
 
 
 def sd_value(text: str) -> str:
-    return text.translate(_SD_ESCAPE)
+    if "\\" in text or '"' in text or "]" in text:
+        return text.translate(_SD_ESCAPE)
+    return text
 
 
 def message(record: Record) -> bytes:
     """One RFC 5424 message: header, the id and organisation as structured data, the payload."""
-    stamp = record.time.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    stamp = utc_iso(record.time)
     head = (
         f"<{PRI}>1 {stamp} {_HOSTNAME} {APP_NAME} - {record.kind}"
         f' [{SD_ID} id="{sd_value(record.id)}" org="{sd_value(record.organization_id)}"] '

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sql.event_store import insert_events
 from sql.gateway import Database
 from streaming import destinations
-from streaming.cursor import health, pending
+from streaming.cursor import INDEX_WALK, health, pending, pending_query
 from streaming.destinations import DestinationError
 from streaming.service import Streamer, background_streaming
 from tests.factories import event_row
@@ -305,3 +307,58 @@ def test_background_streaming_sends_while_the_block_runs(db: Database, tmp_path:
             threading.Event().wait(0.05)
     assert [i for i in file_ids(path) if i in ids] == ids
     assert logged == []
+
+
+def test_a_batch_reads_only_its_own_rows_after_a_bulk_import(db: Database, tmp_path: Path) -> None:
+    """Early in one transaction's 3,000 events, with no statistics gathered yet (right after
+    an import), a batch of 100 reads about 100 rows, not every event after the cursor."""
+    add_file(db, tmp_path)
+    store(db, 3000, prefix="big")
+    dest = destinations.get(db, "org_a", "out")
+    first = pending(db, dest, limit=100)
+    assert first.end is not None
+    xid, seq = first.end
+    sql, params = pending_query(
+        db, dataclasses.replace(dest, cursor_xid=xid, cursor_seq=seq), limit=100
+    )
+    with db.org_session("org_a") as session:
+        session.execute(INDEX_WALK)
+        plan = session.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params).rows[0][0]
+    read = _rows_read(plan[0]["Plan"])
+    assert read <= 110, f"the batch read {read} rows"
+
+
+def _rows_read(node: dict[str, Any]) -> int:
+    """Rows the plan's scans returned (a scan of a partition counts each of its loops)."""
+    own = node["Actual Rows"] * node["Actual Loops"] if "Scan" in node["Node Type"] else 0
+    return own + sum(_rows_read(child) for child in node.get("Plans", []))
+
+
+def test_a_backfill_asked_for_during_a_send_is_not_skipped_by_the_batch_read_ahead(
+    db: Database, tmp_path: Path
+) -> None:
+    """While the first batch is being sent (and the next one read ahead), a backfill resets
+    the cursor: the events from the backfill's time come next, not the batch read ahead."""
+    recent = store(db, 4, prefix="r", event_time=datetime(2025, 6, 1, tzinfo=UTC))
+    path = add_file(db, tmp_path)
+    new = store(db, 12, prefix="n", event_time=datetime(2025, 7, 1, tzinfo=UTC))
+    streamer = Streamer(db, batch=5)
+    sender = streamer._sender(destinations.get(db, "org_a", "out"))
+    plain_send = sender.send
+    calls = 0
+
+    def send_and_backfill(batch: list[Any]) -> None:
+        nonlocal calls
+        calls += 1
+        plain_send(batch)
+        if calls == 1:
+            destinations.backfill(db, "org_a", "out", datetime(2025, 1, 1, tzinfo=UTC), actor=ACTOR)
+
+    sender.send = send_and_backfill  # type: ignore[method-assign]
+    streamer.run_once()
+    got = [i for i in file_ids(path) if i[0] in "rn"]
+    first = got[:4]  # the first batch: the add event and four new ones
+    assert first == new[:4]
+    # Then from the backfill's time: the recent events (never sent before), then all new ones.
+    assert got[4:] == recent + new, got
+    streamer.close()

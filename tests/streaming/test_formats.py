@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from datetime import UTC, date, datetime
@@ -142,6 +143,35 @@ def test_native_json_is_the_stored_event_exactly() -> None:
     assert back["details"] == {"text": HOSTILE}
     assert back["event_time"] == "2025-01-15T14:32:15.123456Z"
     assert back["ingest_seq"] == 42
+
+
+def test_native_json_bytes_are_fixed() -> None:
+    # Times always carry microseconds (a zero fraction too) and end in Z; an inet is its text.
+    stored = event(
+        received_at=datetime(2025, 1, 15, 14, 32, 16, tzinfo=UTC),
+        ip_address=ipaddress.ip_address("10.0.0.1"),
+        details={"a": [1, 2.5, None, True], "é": "漢"},
+    )
+    assert native_event(stored) == (
+        '{"organization_id":"org_a","id":"evt_1","event_time":"2025-01-15T14:32:15.123456Z",'
+        '"event_type":"log_access","event_action":"search","user_id":"user_xyz789",'
+        '"user_email":"john@company.com","ip_address":"10.0.0.1","user_agent":"Mozilla/5.0",'
+        '"resource_type":"source","resource_id":"source_production_api",'
+        '"details":{"a":[1,2.5,null,true],"é":"漢"},"session_id":"sess_abc123",'
+        '"received_at":"2025-01-15T14:32:16.000000Z",'
+        '"retention_guaranteed_until":"2026-01-15T00:00:00.000000Z","ingest_seq":42}'
+    )
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_integers_beyond_64_bits_in_details_are_sent_exactly(name: str) -> None:
+    # The store keeps any JSON integer; one orjson cannot write must not stop the stream.
+    big = 123456789012345678901234567890
+    line = encoder(name)(event(details={"n": big, "m": -(2**70)}))
+    assert "\n" not in line
+    assert str(big) in line and str(-(2**70)) in line
+    if name == "json":
+        assert json.loads(line)["details"] == {"n": big, "m": -(2**70)}
 
 
 _UNESCAPE = {"n": "\n", "r": "\r"}
