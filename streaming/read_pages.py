@@ -20,7 +20,7 @@ from sql.event_filter import QUALIFIERS, EventFilter
 from sql.filter_clauses import match_clause
 from sql.gateway import Database
 from sql.ingest_order import BOUND_PARAMETER, Position, after, caught_up, oldest_running
-from streaming.formats import NATIVE_FIELDS
+from streaming.formats import NATIVE_SELECT
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1_000
@@ -99,10 +99,9 @@ def events_page(
     """`org`'s events matching `event_filter` after `start`, at most `limit`, ingest order."""
     check_limit(limit)
     where, params = event_filter.sql_for(db)
-    columns = ", ".join(NATIVE_FIELDS)
-    # The columns are the fixed NATIVE_FIELDS and the filter's SQL binds every value.
+    # The columns are the fixed NATIVE_SELECT and the filter's SQL binds every value.
     sql = (
-        f"SELECT {columns}, ingest_xid::text AS _xid, ingest_seq AS _seq"  # noqa: S608
+        f"SELECT {NATIVE_SELECT}, ingest_xid::text AS _xid, ingest_seq AS _seq"  # noqa: S608
         f" FROM org_audit_events WHERE ({where})"
         f" AND {after('ingest_xid', 'ingest_seq', bound=BOUND_PARAMETER)}"
         " ORDER BY ingest_xid, ingest_seq LIMIT :limit"

@@ -357,6 +357,16 @@ def test_a_finding_whose_window_ends_where_created_starts_is_not_in_it(client, r
     }
 
 
+def test_an_address_reads_as_streaming_writes_it(client, read_token, db):
+    # Python writes an IPv4-mapped IPv6 address as ::ffff:102:304, PostgreSQL (and so
+    # streaming's native JSON) as ::ffff:1.2.3.4: the read API must give the stored text.
+    store(db, 1, ip_address="::ffff:1.2.3.4")
+    with db.org_session("org_a") as session:
+        stored = session.scalar("SELECT host(ip_address) FROM org_audit_events")
+    (event,) = get(client, read_token).json()["events"]
+    assert event["ip_address"] == stored == "::ffff:1.2.3.4"
+
+
 # ---- audit and documentation ------------------------------------------------------------
 
 
