@@ -176,7 +176,9 @@ def keys_list(
     with open_database() as db:
         for row in list_keys(db, check_org_id(org), key_scope):
             state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
-            typer.echo(f"{row['key_id']}  {row['scope']}  {state}  {shown(row['label'])}")
+            typer.echo(
+                f"{row['key_id']}  {row['scope']}  {state}  {shown(str(row['label'] or ''))}"
+            )
 
 
 @app.command("serve-ingest")
