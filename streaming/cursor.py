@@ -19,7 +19,8 @@ from streaming.formats import NATIVE_SELECT
 BATCH = 1000
 # Set in the transaction that reads a batch. Right after a bulk import the table's statistics
 # are stale, and the planner then read and sorted every event after the cursor for each batch;
-# the walk of the (ingest_xid, ingest_seq) index stops after `limit` rows whatever they say.
+# the walk of the (organization_id, ingest_xid, ingest_seq) index stops after `limit` rows
+# whatever they say.
 INDEX_WALK = (
     "SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)"
 )
@@ -56,7 +57,8 @@ def pending_query(
         )
     params.update(c_xid=str(destination.cursor_xid), c_seq=destination.cursor_seq, limit=limit)
     # The columns are the fixed NATIVE_SELECT and the filter's SQL binds every value. The
-    # row comparison reads the batch straight from the (ingest_xid, ingest_seq) index.
+    # row comparison reads the batch straight from the (organization_id, ingest_xid,
+    # ingest_seq) index.
     sql = (
         f"SELECT {NATIVE_SELECT}, ingest_xid::text AS ingest_xid_text, {wanted} AS wanted"  # noqa: S608
         " FROM org_audit_events"
@@ -208,10 +210,11 @@ def health(db: Database, destination: Destination) -> Health:
     """Lag counts the organisation's stored events after the cursor (filter aside)."""
     with db.org_session(destination.organization_id) as session:
         row = session.execute(
-            "SELECT count(*) AS n,"  # noqa: S608
+            "SELECT count(*) AS n,"
             " coalesce(extract(epoch FROM now() - min(received_at)), 0)::float8 AS secs"
-            f" FROM org_audit_events WHERE {after('ingest_xid', 'ingest_seq', bound=None)}",
-            Position(destination.cursor_xid, destination.cursor_seq).params(),
+            " FROM org_audit_events"
+            " WHERE (ingest_xid, ingest_seq) > (CAST(:c_xid AS xid8), CAST(:c_seq AS bigint))",
+            {"c_xid": str(destination.cursor_xid), "c_seq": destination.cursor_seq},
         ).dicts()[0]
     d = destination
     return Health(

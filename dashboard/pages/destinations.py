@@ -135,4 +135,6 @@ if add:
     except DestinationError as exc:
         st.error(md(exc))
     else:
+        # The secret does not stay in the form (nor in the page's password field).
+        st.session_state.pop("destinations_secret", None)
         _done(f"added {added.describe()}")

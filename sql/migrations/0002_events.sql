@@ -78,11 +78,13 @@ CREATE INDEX audit_events_org_type_time ON audit_events (organization_id, event_
 -- (org, session): "the session's other events" in the event detail;
 CREATE INDEX audit_events_org_session ON audit_events (organization_id, session_id)
   WHERE session_id IS NOT NULL;
--- ingest_xid: rollup and seal watermarks read only what arrived since the last run; with
--- ingest_seq, a streaming destination reads the next batch after its cursor straight from the
--- index (on ingest_xid alone, each batch read and sorted every event of the cursor's
--- transaction, so a large import streamed in time quadratic in its size).
-CREATE INDEX audit_events_ingest_xid ON audit_events (ingest_xid, ingest_seq);
+-- ingest_xid: rollup and seal watermarks read only what arrived since the last run.
+CREATE INDEX audit_events_ingest_xid ON audit_events (ingest_xid);
+-- (org, ingest_xid, ingest_seq): a streaming destination reads the next batch after its cursor
+-- straight from the index, its organisation's events only (through ingest_xid alone, each
+-- batch read and sorted every event of the cursor's transaction, and walked every other
+-- organisation's events after the cursor).
+CREATE INDEX audit_events_org_ingest ON audit_events (organization_id, ingest_xid, ingest_seq);
 -- (org, action, time) and (org, ip, time): Explore's `action:` and `ip:` filters over millions
 -- of events; without them each open scanned the organisation's events (action:export 4.7 s,
 -- one IP address 22 s at 10M events). Both columns are compared with LEAKPROOF operators

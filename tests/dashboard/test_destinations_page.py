@@ -70,6 +70,7 @@ def test_add_pause_resume_backfill_remove_all_audited(dashboard_db, sign_in):
     table = at.dataframe[0].value
     assert list(table["name"]) == ["splunk"] and list(table["state"]) == ["active"]
     assert SECRET not in _everything_shown(at)
+    assert at.text_input(key="destinations_secret").value == ""  # not left in the form
 
     at = at.button(key="destinations_pause").click().run()
     assert destinations.get(dashboard_db, "org_a", "splunk").state == "paused"

@@ -372,3 +372,23 @@ def test_an_address_streams_as_an_address_without_a_netmask(db: Database, tmp_pa
     Streamer(db).run_once()
     sent = {e["id"]: e["ip_address"] for e in map(json.loads, path.read_text().splitlines())}
     assert (sent["v4000000"], sent["v6000000"]) == ("192.168.1.100", "::ffff:1.2.3.4")
+
+
+def test_a_batch_does_not_walk_another_organisations_events(db: Database, tmp_path: Path) -> None:
+    """org_a's destination is caught up; org_b stores 3,000 events after it: org_a's next
+    read finds nothing without reading org_b's events."""
+    add_file(db, tmp_path)
+    Streamer(db).run_once()
+    store(db, 3000, org="org_b", prefix="b")
+    dest = destinations.get(db, "org_a", "out")
+    sql, params = pending_query(db, dest, limit=100)
+    with db.org_session("org_a") as session:
+        session.execute(INDEX_WALK)
+        plan = session.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params).rows[0][0]
+    assert _rows_read(plan[0]["Plan"]) == 0
+    assert _rows_removed(plan[0]["Plan"]) <= 10, "it read another organisation's events"
+
+
+def _rows_removed(node: dict[str, Any]) -> int:
+    own = node.get("Rows Removed by Filter", 0) * node.get("Actual Loops", 1)
+    return own + sum(_rows_removed(child) for child in node.get("Plans", []))
