@@ -29,6 +29,7 @@ from ingest.keys import create_key, list_keys, revoke_key, scope_named
 from ingest.refresh import ReadModelRefresher, refresh_now
 from ingest.writer import WriteResult
 from sql.gateway import Database, check_org_id
+from usecases.legal_holds import shown
 
 EXIT_SOME_REJECTED = 1
 
@@ -175,7 +176,9 @@ def keys_list(
     with open_database() as db:
         for row in list_keys(db, check_org_id(org), key_scope):
             state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
-            typer.echo(f"{row['key_id']}  {row['scope']}  {state}  {row['label'] or ''}")
+            typer.echo(
+                f"{row['key_id']}  {row['scope']}  {state}  {shown(str(row['label'] or ''))}"
+            )
 
 
 @app.command("serve-ingest")

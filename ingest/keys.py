@@ -21,6 +21,7 @@ from sql.vocabulary import API_KEY_CREATED, API_KEY_REVOKED
 _KEY_ID_ALPHABET = string.ascii_lowercase + string.digits
 _KEY_ID_LENGTH = 12
 _SECRET_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
+MAX_LABEL = 200
 
 
 class ApiKeyError(AuditLensError):
@@ -90,11 +91,24 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("ascii")).digest()
 
 
+def check_label(label: str | None) -> str | None:
+    """A key's label: one line of text (it is listed one key a line), at most MAX_LABEL."""
+    if label is None:
+        return None
+    if not isinstance(label, str) or len(label) > MAX_LABEL:
+        raise ApiKeyError(f"--label must be text of at most {MAX_LABEL} characters")
+    bad = next((c for c in label if not c.isprintable()), None)
+    if bad is not None:
+        raise ApiKeyError(f"--label contains a control or invisible character (U+{ord(bad):04X})")
+    return label
+
+
 def create_key(
     db: Database, org: str, *, actor: str, label: str | None = None, scope: KeyScope = INGEST
 ) -> NewKey:
     """A new key of `scope` for `org`; the creation is recorded as an audit event of that org."""
     check_org_id(org)
+    label = check_label(label)
     key_id = "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(_KEY_ID_LENGTH))
     secret = secrets.token_urlsafe(32)
     with db.admin() as session:

@@ -22,9 +22,10 @@ from streaming.mapping import FINDING, FINDING_CEF_SEVERITY, mapping_for
 # A stored event's fields as streamed natively: the columns, in the store's order.
 NATIVE_FIELDS: tuple[str, ...] = (*EVENT_COLUMNS, *SYSTEM_COLUMNS)
 # The select list that reads them: an inet as the server writes it (parsing it into an
-# ipaddress object only to write it back as text was a large share of reading a batch).
+# ipaddress object only to write it back as text was a large share of reading a batch);
+# host(), since the text cast appends the netmask (/32).
 NATIVE_SELECT = ", ".join(
-    "ip_address::text AS ip_address" if name == "ip_address" else name for name in NATIVE_FIELDS
+    "host(ip_address) AS ip_address" if name == "ip_address" else name for name in NATIVE_FIELDS
 )
 CEF_VENDOR = "AuditLens"
 CEF_PRODUCT = "AuditLens"

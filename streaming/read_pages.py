@@ -20,7 +20,7 @@ from sql.event_filter import QUALIFIERS, EventFilter
 from sql.filter_clauses import match_clause
 from sql.gateway import Database
 from sql.ingest_order import BOUND_PARAMETER, Position, after, caught_up, oldest_running
-from streaming.formats import NATIVE_FIELDS
+from streaming.formats import NATIVE_SELECT
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1_000
@@ -99,10 +99,9 @@ def events_page(
     """`org`'s events matching `event_filter` after `start`, at most `limit`, ingest order."""
     check_limit(limit)
     where, params = event_filter.sql_for(db)
-    columns = ", ".join(NATIVE_FIELDS)
-    # The columns are the fixed NATIVE_FIELDS and the filter's SQL binds every value.
+    # The columns are the fixed NATIVE_SELECT and the filter's SQL binds every value.
     sql = (
-        f"SELECT {columns}, ingest_xid::text AS _xid, ingest_seq AS _seq"  # noqa: S608
+        f"SELECT {NATIVE_SELECT}, ingest_xid::text AS _xid, ingest_seq AS _seq"  # noqa: S608
         f" FROM org_audit_events WHERE ({where})"
         f" AND {after('ingest_xid', 'ingest_seq', bound=BOUND_PARAMETER)}"
         " ORDER BY ingest_xid, ingest_seq LIMIT :limit"
@@ -139,8 +138,9 @@ def findings_page(
     params: dict[str, Any] = {}
     if event_filter.users:
         clauses.append(match_clause("users", event_filter.users, "f_users", params))
+    # Windows are [window_start, window_end): one ending where the range starts is outside it.
     if event_filter.start is not None:
-        clauses.append("f.window_end >= :f_start")
+        clauses.append("f.window_end > :f_start")
         params["f_start"] = event_filter.start
     if event_filter.end is not None:
         clauses.append("f.window_start < :f_end")

@@ -102,3 +102,19 @@ def test_roles_reach_read_keys_only_through_the_lookup_and_their_organisation_vi
     with db.org_session("org_a") as s:
         seen = s.execute("SELECT * FROM org_read_keys").dicts()
     assert [r["organization_id"] for r in seen] == ["org_a"] and "secret_sha256" not in seen[0]
+
+
+def test_a_label_is_one_line_of_text(db):
+    forged = "x\nabcdefghijkl  read  active  ops"  # would list as a second, made-up key
+    for label, error in ((forged, "control"), ("\x1b[31mred", "control"), ("x" * 201, "200")):
+        refused = cli("keys", "create", "--org", "org_a", "--label", label, db=db)
+        assert refused.returncode == 2 and "--label" in refused.stderr and error in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    with db.admin() as s:  # a label stored before it was checked is still listed on one line
+        s.execute(
+            "INSERT INTO read_keys (key_id, organization_id, secret_sha256, label, created_by)"
+            " VALUES ('aaaaaaaaaaaa', 'org_a', :digest, :label, 't')",
+            {"digest": bytes(32), "label": forged},
+        )
+    listed = cli("keys", "list", "--org", "org_a", db=db).stdout.splitlines()
+    assert listed == ["aaaaaaaaaaaa  read  active  x\\nabcdefghijkl  read  active  ops"]

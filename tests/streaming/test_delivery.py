@@ -364,6 +364,16 @@ def test_a_backfill_asked_for_during_a_send_is_not_skipped_by_the_batch_read_ahe
     streamer.close()
 
 
+def test_an_address_streams_as_an_address_without_a_netmask(db: Database, tmp_path: Path) -> None:
+    # inet's text cast appends the netmask (192.168.1.100/32); a SIEM reads an address.
+    path = add_file(db, tmp_path)
+    store(db, 1, prefix="v4", ip_address="192.168.1.100")
+    store(db, 1, prefix="v6", ip_address="::ffff:1.2.3.4")
+    Streamer(db).run_once()
+    sent = {e["id"]: e["ip_address"] for e in map(json.loads, path.read_text().splitlines())}
+    assert (sent["v4000000"], sent["v6000000"]) == ("192.168.1.100", "::ffff:1.2.3.4")
+
+
 def test_a_batch_does_not_walk_another_organisations_events(db: Database, tmp_path: Path) -> None:
     """org_a's destination is caught up; org_b stores 3,000 events after it: org_a's next
     read finds nothing without reading org_b's events."""

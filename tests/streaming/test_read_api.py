@@ -334,6 +334,39 @@ def test_findings_page_in_stored_order_and_q_takes_user_and_created(client, read
     assert wrong.status_code == 400 and "events" in wrong.json()["error"]
 
 
+def test_a_finding_whose_window_ends_where_created_starts_is_not_in_it(client, read_token, db):
+    # store_finding's window is [2025-01-15, 2025-01-16): it does not overlap the 16th.
+    store_finding(db, "org_a", "f1")
+    ids = {
+        q: [
+            f["finding_id"]
+            for f in get(client, read_token, path="/api/v1/findings", q=q).json()["findings"]
+        ]
+        for q in (
+            "created:2025-01-15",
+            "created:2025-01-16",
+            "created:>=2025-01-16",
+            "created:<2025-01-15",
+        )
+    }
+    assert ids == {
+        "created:2025-01-15": ["f1"],
+        "created:2025-01-16": [],
+        "created:>=2025-01-16": [],
+        "created:<2025-01-15": [],
+    }
+
+
+def test_an_address_reads_as_streaming_writes_it(client, read_token, db):
+    # Python writes an IPv4-mapped IPv6 address as ::ffff:102:304, PostgreSQL (and so
+    # streaming's native JSON) as ::ffff:1.2.3.4: the read API must give the stored text.
+    store(db, 1, ip_address="::ffff:1.2.3.4")
+    with db.org_session("org_a") as session:
+        stored = session.scalar("SELECT host(ip_address) FROM org_audit_events")
+    (event,) = get(client, read_token).json()["events"]
+    assert event["ip_address"] == stored == "::ffff:1.2.3.4"
+
+
 # ---- audit and documentation ------------------------------------------------------------
 
 
@@ -380,6 +413,18 @@ def test_the_openapi_document_lists_both_paths_with_the_bearer_scheme(client):
         assert ok["$ref"].endswith(model) and operation["description"]
     event = doc["components"]["schemas"]["AuditEvent"]["properties"]
     assert list(event) == list(NATIVE_FIELDS)
+
+
+def test_the_openapi_document_lists_the_status_a_bad_parameter_gets(client, read_token):
+    # A bad parameter is a 400 Problem, never FastAPI's 422: a client generated from the
+    # document must not expect an answer the server never gives.
+    bad = get(client, read_token, limit=0)
+    assert bad.status_code == 400 and set(bad.json()) == {"error"}
+    doc = client.get("/openapi.json").json()
+    for path in ("/api/v1/events", "/api/v1/findings"):
+        responses = doc["paths"][path]["get"]["responses"]
+        assert "422" not in responses
+        assert responses["400"]["content"]["application/json"]["schema"]["$ref"].endswith("Problem")
 
 
 def test_reads_beyond_the_concurrency_bound_get_503_with_retry_after(
