@@ -20,7 +20,7 @@ destinations_app = typer.Typer(help="SIEM streaming destinations (syslog, HTTPS,
 app.add_typer(destinations_app, name="destinations")
 
 _ORG = typer.Option("--org", help="organisation id")
-CREDENTIAL_VARIABLE = "AUDITLENS_DESTINATION_SECRET"
+CREDENTIAL_VARIABLE = store.SECRET_VARIABLE
 
 
 def _actor() -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from sql.errors import AuditLensError
 from sql.event_filter import EventFilter, QuerySyntaxError
@@ -35,6 +35,17 @@ STATES = ("active", "paused", "failing")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 DEFAULT_MAX_SECONDS = 3600
+# Settings are readable by readers, listed, and kept in the add event for ever: a credential
+# there is a leak. Query parameters whose names contain one of these are taken for one.
+CREDENTIAL_PARAMETERS = (
+    "token", "key", "secret", "password", "passwd", "sig", "auth", "credential"
+)  # fmt: skip
+# Where a user gives the secret: the CLI reads it from the environment, the page from a field.
+SECRET_VARIABLE = "AUDITLENS_DESTINATION_SECRET"  # noqa: S105 - a variable's name
+SECRET_FROM = f"{SECRET_VARIABLE}, or the Destinations page's token field"
+USE_SECRET = f"give it as the destination's secret instead ({SECRET_FROM})"
+# One printable ASCII line without surrounding spaces: it becomes an HTTP header value.
+_SECRET = re.compile(r"[!-~](?:[ -~]*[!-~])?")
 
 
 class DestinationError(AuditLensError):
@@ -121,6 +132,40 @@ def _ca_file(settings: dict[str, Any]) -> str | None:
     return str(Path(ca).resolve())
 
 
+def _https_url(url: Any) -> str:
+    """`url` checked: https, a host, no credential in it (the error never repeats one)."""
+    if not isinstance(url, str) or not url.isprintable() or " " in url:
+        raise DestinationError("url: must be an https:// URL without spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise DestinationError("url: is not a valid URL") from None
+    if "@" in parts.netloc:
+        raise DestinationError(f"url: must not hold a user name or password; {USE_SECRET}")
+    for name, _value in parse_qsl(parts.query, keep_blank_values=True):
+        for word in CREDENTIAL_PARAMETERS:
+            if word in name.lower():  # the name itself is not shown: it may hold the value
+                raise DestinationError(
+                    f"url: a query parameter named like {word!r} looks like a credential;"
+                    f" {USE_SECRET}"
+                )
+    if parts.fragment:
+        raise DestinationError("url: must not have a #fragment (it is never sent)")
+    if parts.scheme != "https" or not parts.hostname:
+        raise DestinationError(f"url: must be an https:// URL, got {url!r}")
+    return url
+
+
+def check_secret(secret: str | None) -> None:
+    """A secret must be one line of printable ASCII; the message never shows it."""
+    if secret and (not isinstance(secret, str) or not _SECRET.fullmatch(secret)):
+        raise DestinationError(
+            "secret: must be one line of printable ASCII characters, without control"
+            f" characters or surrounding spaces (check {SECRET_FROM})"
+        )
+
+
 def check_settings(
     kind: str, payload: str, settings: dict[str, Any], secret: str | None
 ) -> dict[str, Any]:
@@ -129,8 +174,11 @@ def check_settings(
         raise DestinationError(f"kind: must be one of {', '.join(KINDS)}, got {kind!r}")
     if payload not in FORMATS:
         raise DestinationError(f"payload: must be one of {', '.join(FORMATS)}, got {payload!r}")
+    check_secret(secret)
     if kind == "syslog":
         host = settings.get("host")
+        if isinstance(host, str) and "@" in host:
+            raise DestinationError(f"host: must not hold a user name or password; {USE_SECRET}")
         if not isinstance(host, str) or not host or any(c.isspace() for c in host):
             raise DestinationError(f"host: must be a host name or address, got {host!r}")
         return {
@@ -141,10 +189,7 @@ def check_settings(
             "timeout": _int(settings, "timeout", 1, 300, 10),
         }
     if kind == "https":
-        url = settings.get("url")
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme != "https" or not parts.hostname:
-            raise DestinationError(f"url: must be an https:// URL, got {url!r}")
+        url = _https_url(settings.get("url"))
         style = settings.get("style", "ndjson")
         if style not in HTTPS_STYLES:
             raise DestinationError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +24,9 @@ from streaming.syslog import tls_context
 
 SIGNATURE_HEADER = "X-AuditLens-Signature"
 TIMESTAMP_HEADER = "X-AuditLens-Timestamp"
+# http.client refuses other header values with an error that quotes them, secret and all.
+_SENDABLE = re.compile(r"[ -~]*")
+UNSENDABLE_SECRET = "the destination's secret cannot be sent as an HTTP header"  # noqa: S105 - a message
 
 
 class DeliveryError(RuntimeError):
@@ -115,11 +119,12 @@ class HttpsSender:
         if not records:
             return
         payload, content_type = body(self.style, records)
+        headers = self.headers(payload, content_type)
+        if not all(_SENDABLE.fullmatch(value) for value in headers.values()):
+            raise DeliveryError(UNSENDABLE_SECRET)
         conn = self._connection()
         try:
-            conn.request(
-                "POST", self.path, body=payload, headers=self.headers(payload, content_type)
-            )
+            conn.request("POST", self.path, body=payload, headers=headers)
             response = conn.getresponse()
             answer = response.read(500)
         except Exception:
