@@ -36,6 +36,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from ingest import fastjson
 from ingest.keys import READ, resolve_key
@@ -360,6 +361,16 @@ def create_app(receiver: Receiver) -> FastAPI:
     async def problem(request: Request, exc: HTTPProblem) -> JSONResponse:
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status == 503 else None
         return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+
+    # Starlette's own answers (404 no such path, 405 with Allow) keep the promised shape too.
+    @app.exception_handler(HTTPException)
+    async def routing(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> JSONResponse:
+        # The cause goes to the server's log (Starlette re-raises it), never to the client.
+        return JSONResponse({"error": "internal error"}, status_code=500)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from sql.errors import AuditLensError
 from sql.event_filter import EventFilter, QuerySyntaxError
@@ -143,7 +143,9 @@ def _https_url(url: Any) -> str:
         raise DestinationError("url: is not a valid URL") from None
     if "@" in parts.netloc:
         raise DestinationError(f"url: must not hold a user name or password; {USE_SECRET}")
-    for name, _value in parse_qsl(parts.query, keep_blank_values=True):
+    # Split on ";" as well as "&": some servers still take either as the separator.
+    for field in re.split("[&;]", parts.query):
+        name = unquote_plus(field.partition("=")[0])
         for word in CREDENTIAL_PARAMETERS:
             if word in name.lower():  # the name itself is not shown: it may hold the value
                 raise DestinationError(

@@ -167,6 +167,33 @@ def test_errors_are_json_that_say_why(client, token, kwargs, status, words):
     assert words in r.json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/nowhere", 404),
+        ("POST", "/v1/events/<script>", 404),
+        ("GET", "/v1/events", 405),
+        ("DELETE", "/healthz", 405),
+    ],
+)
+def test_unknown_paths_and_methods_answer_in_the_error_shape(client, method, path, status):
+    r = client.request(method, path)
+    assert r.status_code == status
+    assert r.headers["content-type"] == "application/json"
+    assert set(r.json()) == {"error"}
+    if status == 405:
+        assert r.headers["allow"]
+
+
+def test_an_unexpected_failure_answers_in_the_error_shape_without_its_cause(receiver):
+    def broken(header):
+        raise RuntimeError("the cause, with internals")
+
+    receiver.authenticate = broken
+    r = TestClient(create_app(receiver), raise_server_exceptions=False).post("/v1/events")
+    assert (r.status_code, r.json()) == (500, {"error": "internal error"})
+
+
 def test_healthz_and_openapi(client):
     assert client.get("/healthz").json()["database"] == "ok"
     spec = client.get("/openapi.json").json()

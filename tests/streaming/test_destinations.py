@@ -71,6 +71,8 @@ def test_an_https_url_with_credentials_is_refused(db: Database, url: str) -> Non
         "client_secret=hunter2",
         "auth=hunter2",
         "api%5Fkey=hunter2",
+        "a=1;token=hunter2",
+        "token",
     ],
 )
 def test_a_credential_in_the_query_string_is_refused(db: Database, query: str) -> None:
