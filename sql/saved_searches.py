@@ -273,10 +273,16 @@ def _owned_by(search: SavedSearch, actor: str, ref: str | int) -> SavedSearch:
 
 def find_search(db: Database, org_id: str, actor: str, ref: str | int) -> SavedSearch:
     """The search of `org_id` named (or numbered) `ref`, if `actor` can see it."""
+    with db.admin() as session:
+        return visible_search(session, org_id, actor, ref)
+
+
+def visible_search(session: ScopedSession, org_id: str, actor: str, ref: str | int) -> SavedSearch:
+    """As `find_search`, within the caller's transaction: under `lock_searches` it stays so
+    (nobody makes it private or deletes it) until that transaction ends."""
     check_org_id(org_id)
     actor = check_actor(actor)
-    with db.admin() as session:
-        return _visible_to(_find(session, org_id, ref, lock=False), actor, ref)
+    return _visible_to(_find(session, org_id, ref, lock=False), actor, ref)
 
 
 def _change(
@@ -295,6 +301,8 @@ def _change(
         before = _owned_by(_find(session, org_id, ref, lock=True), actor, ref)
         if "query" in changes and EventFilter.parse(changes["query"]).own_use:
             _no_alerts(session, before, "would read AuditLens's own use (stream:auditlens)")
+        if changes.get("visibility") == "private" and before.shared:
+            _no_others_alerts(session, before)
         if "name" in changes:
             _name_free(session, org_id, changes["name"], but=before.search_id)
             changes["name_key"] = name_key(changes["name"])
@@ -373,6 +381,28 @@ def _no_alerts(
         after = ", switched on; disable them first" if enabled_only else ""
         raise SavedSearchError(
             f"search: {search.name!r} {change}, but it feeds alert(s) {ids}{after}"
+        )
+
+
+def _no_others_alerts(session: ScopedSession, search: SavedSearch) -> None:
+    """Refuse making `search` private while an alert someone else made uses it.
+
+    Refused rather than done with a side effect: switching their alerts off would silence
+    another user's detection unseen, and leaving them would go on running, listing and dry
+    running a query its owner took back. Switched-off alerts count too: they can be switched
+    on again. So whoever made an alert can always see its search.
+    """
+    rows = session.execute(
+        "SELECT alert_id FROM search_alerts WHERE organization_id = :org AND search_id = :id"
+        " AND created_by <> :owner ORDER BY alert_id",
+        {"org": search.organization_id, "id": search.search_id, "owner": search.owner},
+    ).rows
+    if rows:
+        ids = ", ".join(str(r[0]) for r in rows)
+        raise SavedSearchError(
+            f"search: {search.name!r} feeds {len(rows)} alert(s) made by other users ({ids});"
+            " a search stays shared while another user's alert uses it"
+            " (disable them, then delete it)"
         )
 
 
