@@ -168,7 +168,7 @@ _FILTERED = """
     SELECT status, comment FROM org_finding_triage t
      WHERE t.finding_id = f.finding_id ORDER BY t.triage_id DESC LIMIT 1
   ) t ON true
- WHERE (CAST(:since AS timestamptz) IS NULL OR f.window_end >= CAST(:since AS timestamptz))
+ WHERE (CAST(:since AS timestamptz) IS NULL OR f.window_end > CAST(:since AS timestamptz))
    AND (CAST(:until AS timestamptz) IS NULL OR f.window_start < CAST(:until AS timestamptz))
    AND (CAST(:status AS text) IS NULL OR coalesce(t.status, 'new') = CAST(:status AS text))
    AND f.severity = ANY(CAST(:severities AS text[]))

@@ -1,14 +1,16 @@
 """Saved searches: an organisation's Explore queries kept by name.
 
 A search is private to its owner or shared with the organisation; whoever can see it may
-run, export and alert on it, only its owner may change or delete it. Names are unique within
-an organisation, compared case-insensitively (`name_key`). Every change is recorded as an
-audit event in the same transaction. The query is Explore's syntax, checked by its parser,
-and kept as typed.
+run, export and alert on it, only its owner may change or delete it; to anyone else another
+user's private search is as unknown as one that does not exist. Names are unique within an
+organisation, compared as a person reads them: normalised and case-folded (`name_key`). Every
+change is recorded as an audit event in the same transaction. The query is Explore's syntax,
+checked by its parser, and kept as typed.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +29,8 @@ from sql.vocabulary import (
 )
 
 MAX_NAME = 200
+# Normalising can lengthen a name up to 18 times (U+FDFA is 18 letters); the key column's bound.
+MAX_NAME_KEY = 800
 MAX_DESCRIPTION = 2_000
 MAX_ACTOR = 320
 VISIBILITIES = ("private", "shared")
@@ -64,8 +68,10 @@ class SavedSearch:
 
 
 def name_key(name: str) -> str:
-    """What two names must differ in to be two searches: case, in every script."""
-    return name.casefold()
+    """What two names must differ in to be two searches: more than case, in every script, or
+    how a character is encoded (precomposed or combining, ligature, fullwidth)."""
+    # Normalised again after folding: casefold() can undo NFKC (e.g. U+0345 folds to U+03B9).
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
 
 
 def check_name(name: object) -> str:
@@ -80,6 +86,10 @@ def check_name(name: object) -> str:
         raise SavedSearchError(
             f"name contains a control or invisible character (U+{ord(bad):04X});"
             " a name is shown on one line"
+        )
+    if len(key := name_key(name)) > MAX_NAME_KEY:
+        raise SavedSearchError(
+            f"name is {len(key):,} characters long once normalised (at most {MAX_NAME_KEY})"
         )
     return name
 
@@ -245,14 +255,15 @@ def _find(session: ScopedSession, org_id: str, ref: str | int, *, lock: bool) ->
     return SavedSearch(*rows[0])
 
 
-def _visible_to(search: SavedSearch, actor: str) -> SavedSearch:
+def _visible_to(search: SavedSearch, actor: str, ref: str | int) -> SavedSearch:
+    # Not even its name or its existence: the same answer as for a search that does not exist.
     if not search.shared and search.owner != actor:
-        raise SavedSearchError(f"search: {search.name!r} is another user's private search")
+        raise _unknown(search.organization_id, ref)
     return search
 
 
-def _owned_by(search: SavedSearch, actor: str) -> SavedSearch:
-    _visible_to(search, actor)
+def _owned_by(search: SavedSearch, actor: str, ref: str | int) -> SavedSearch:
+    _visible_to(search, actor, ref)
     if search.owner != actor:
         raise SavedSearchError(
             f"search: {search.name!r} belongs to {search.owner}; only its owner can change it"
@@ -262,10 +273,16 @@ def _owned_by(search: SavedSearch, actor: str) -> SavedSearch:
 
 def find_search(db: Database, org_id: str, actor: str, ref: str | int) -> SavedSearch:
     """The search of `org_id` named (or numbered) `ref`, if `actor` can see it."""
+    with db.admin() as session:
+        return visible_search(session, org_id, actor, ref)
+
+
+def visible_search(session: ScopedSession, org_id: str, actor: str, ref: str | int) -> SavedSearch:
+    """As `find_search`, within the caller's transaction: under `lock_searches` it stays so
+    (nobody makes it private or deletes it) until that transaction ends."""
     check_org_id(org_id)
     actor = check_actor(actor)
-    with db.admin() as session:
-        return _visible_to(_find(session, org_id, ref, lock=False), actor)
+    return _visible_to(_find(session, org_id, ref, lock=False), actor, ref)
 
 
 def _change(
@@ -281,9 +298,11 @@ def _change(
     actor = check_actor(actor)
     with db.admin() as session:
         lock_searches(session, org_id)
-        before = _owned_by(_find(session, org_id, ref, lock=True), actor)
+        before = _owned_by(_find(session, org_id, ref, lock=True), actor, ref)
         if "query" in changes and EventFilter.parse(changes["query"]).own_use:
             _no_alerts(session, before, "would read AuditLens's own use (stream:auditlens)")
+        if changes.get("visibility") == "private" and before.shared:
+            _no_others_alerts(session, before)
         if "name" in changes:
             _name_free(session, org_id, changes["name"], but=before.search_id)
             changes["name_key"] = name_key(changes["name"])
@@ -365,6 +384,28 @@ def _no_alerts(
         )
 
 
+def _no_others_alerts(session: ScopedSession, search: SavedSearch) -> None:
+    """Refuse making `search` private while an alert someone else made uses it.
+
+    Refused rather than done with a side effect: switching their alerts off would silence
+    another user's detection unseen, and leaving them would go on running, listing and dry
+    running a query its owner took back. Switched-off alerts count too: they can be switched
+    on again. So whoever made an alert can always see its search.
+    """
+    rows = session.execute(
+        "SELECT alert_id FROM search_alerts WHERE organization_id = :org AND search_id = :id"
+        " AND created_by <> :owner ORDER BY alert_id",
+        {"org": search.organization_id, "id": search.search_id, "owner": search.owner},
+    ).rows
+    if rows:
+        ids = ", ".join(str(r[0]) for r in rows)
+        raise SavedSearchError(
+            f"search: {search.name!r} feeds {len(rows)} alert(s) made by other users ({ids});"
+            " a search stays shared while another user's alert uses it"
+            " (disable them, then delete it)"
+        )
+
+
 def delete_search(db: Database, org_id: str, actor: str, ref: str | int) -> SavedSearch:
     """Delete a search its owner `actor` holds (its record stays, its name is free again).
 
@@ -374,7 +415,7 @@ def delete_search(db: Database, org_id: str, actor: str, ref: str | int) -> Save
     actor = check_actor(actor)
     with db.admin() as session:
         lock_searches(session, org_id)
-        search = _owned_by(_find(session, org_id, ref, lock=True), actor)
+        search = _owned_by(_find(session, org_id, ref, lock=True), actor, ref)
         _no_alerts(session, search, "would be deleted", enabled_only=True)
         session.execute(
             "UPDATE saved_searches SET deleted_at = now(), deleted_by = :actor"

@@ -16,7 +16,7 @@ from datetime import datetime
 from sql.errors import AuditLensError
 from sql.event_store import record_event
 from sql.gateway import Database, ScopedSession, check_org_id
-from sql.saved_searches import SavedSearch, check_actor, find_search, lock_searches
+from sql.saved_searches import check_actor, lock_searches, visible_search
 from sql.vocabulary import CREATE_ALERT, DISABLE_ALERT, ENABLE_ALERT, OwnAction
 
 CONDITIONS = ("any", "count", "per_user")
@@ -118,19 +118,20 @@ def create_alert(
     switched off; recorded as an audit event."""
     check_org_id(org_id)
     actor = check_actor(actor)
-    found: SavedSearch = find_search(db, org_id, actor, search)
-    if found.event_filter().own_use:
-        raise AlertError(
-            f"search: {found.name!r} reads AuditLens's own use (stream:auditlens);"
-            " alerts read the organisation's events"
-        )
     with db.admin() as session:
+        # Found and inserted under the lock its owner's changes take, so the search cannot be
+        # made private or deleted in between: whoever made an alert can see its search.
+        lock_searches(session, org_id)
+        found = visible_search(session, org_id, actor, search)
+        if found.event_filter().own_use:
+            raise AlertError(
+                f"search: {found.name!r} reads AuditLens's own use (stream:auditlens);"
+                " alerts read the organisation's events"
+            )
         alert_id = session.scalar(
             "INSERT INTO search_alerts (organization_id, search_id, condition, threshold,"
-            " window_minutes, severity, created_by) SELECT :org, :search, :condition,"
-            " :threshold, :window, :severity, :actor FROM saved_searches WHERE"
-            " organization_id = :org AND search_id = :search AND deleted_at IS NULL"
-            " RETURNING alert_id",
+            " window_minutes, severity, created_by) VALUES (:org, :search, :condition,"
+            " :threshold, :window, :severity, :actor) RETURNING alert_id",
             {
                 "org": org_id,
                 "search": found.search_id,
@@ -141,8 +142,6 @@ def create_alert(
                 "actor": actor,
             },
         )
-        if alert_id is None:  # deleted between the two statements
-            raise AlertError(f"search: {found.name!r} was deleted")
         alert = _get(session, org_id, int(alert_id), lock=False)
         _audit(session, alert, CREATE_ALERT, actor, {"enabled": False})
     return alert

@@ -10,8 +10,9 @@ CREATE TABLE saved_searches (
   -- Shown on one line in lists and commands: no control characters.
   name            text        NOT NULL CHECK (length(name) BETWEEN 1 AND 200
                                               AND name !~ '[[:cntrl:]]'),
-  -- The name folded by Python's casefold() (sql.saved_searches.name_key): lower() here would
-  -- fold only ASCII under a C locale, and two names a person reads as one would both pass.
+  -- The name normalised (NFKC) and folded by Python's casefold() (sql.saved_searches.name_key):
+  -- lower() here would fold only ASCII under a C locale and normalise nothing, and two names a
+  -- person reads as one would both pass.
   name_key        text        NOT NULL CHECK (length(name_key) BETWEEN 1 AND 800),
   description     text        NOT NULL DEFAULT '' CHECK (length(description) <= 2000),
   query           text        NOT NULL CHECK (length(query) <= 4000),

@@ -78,12 +78,13 @@ def test_list_rename_delete_and_one_line_errors(env: dict[str, str]):
     assert listed.stdout == "2\tours\tshared\tann@x.com\tuser:u0\n"
     refused = run_cli("searches", "show", "--org", "org_a", "mine", "--as", "bob@x.com", env=env)
     assert refused.returncode != 0
-    assert refused.stderr == "auditlens: error: search: 'mine' is another user's private search\n"
+    unknown = "auditlens: error: search: no saved search 'mine' in organisation org_a\n"
+    assert refused.stderr == unknown
     export = run_cli(
         "export", "events", "--org", "org_a", "--saved", "mine", "--as", "bob@x.com",
         "--out", "/nonexistent/x.csv", env=env,
     )  # fmt: skip
-    assert export.returncode != 0 and "another user's private search" in export.stderr
+    assert export.returncode != 0 and "no saved search 'mine' in organisation" in export.stderr
     elsewhere = run_cli(
         "export", "events", "--org", "org_b", "--saved", "ours", "--as", "ann@x.com",
         "--out", "/nonexistent/x.csv", env=env,

@@ -113,7 +113,9 @@ def test_others_private_searches_and_other_organisations_stay_unknown(known, sig
     token = sign_in("ann@company.com", "org_a", "analyst")
     at = page_test("explore.py", token, saved=str(private.search_id)).run()
     assert not at.exception
-    assert md("another user's private search") in at.error[0].value
+    # As unknown as a search that does not exist: not even its name.
+    assert md(f"no saved search id {private.search_id} in organisation org_a") in at.error[0].value
+    assert "bob" not in at.error[0].value
     assert _param(at, "saved") is None
     assert _metric(at) == "128"  # the unfiltered view, not bob's
     at = page_test("explore.py", token, saved=str(elsewhere.search_id)).run()

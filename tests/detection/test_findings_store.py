@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy.exc import DBAPIError
@@ -15,6 +16,7 @@ from detection.findings import (
     DetectionRun,
     Finding,
     FindingError,
+    count_findings,
     detection_coverage,
     get_finding,
     last_detected_day,
@@ -123,6 +125,27 @@ def test_findings_and_triage_are_append_only(db):
             session.execute(statement)
     with db.writer() as session, pytest.raises((DBAPIError, PermissionMissing)):
         session.execute("UPDATE findings SET score = 0")
+
+
+def test_since_and_until_keep_the_findings_whose_window_overlaps_them(db):
+    # A finding's window holds its start and not its end, as [since, until) does.
+    day = _finding("u1", 0.9, "high")
+    end = datetime(2025, 1, 11, tzinfo=UTC)
+    save_findings(db, "org_a", _run(), [replace(day, window_end=end)])
+    before_end, start = end - timedelta(microseconds=1), day.window_start
+    for since, until, kept in (
+        (end, None, 0),  # starts where the window ends: no overlap
+        (date(2025, 1, 11), None, 0),
+        (before_end, None, 1),
+        (None, start, 0),  # ends where the window starts
+        (None, start + timedelta(microseconds=1), 1),
+        (start, end, 1),
+    ):
+        listed = list_findings(db, "org_a", since=since, until=until)
+        assert (len(listed), count_findings(db, "org_a", since=since, until=until)) == (
+            kept,
+            kept,
+        ), (since, until)
 
 
 def test_bad_triage_and_filters_are_refused_naming_the_value(db):

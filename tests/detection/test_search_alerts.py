@@ -6,6 +6,7 @@ payments source: a burst by one user, a burst spread over three users, a lone ex
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -18,10 +19,10 @@ from detection.rules.stored import organisation_rules, search_rule
 from detection.schedule import detect_and_notify
 from sql.event_store import insert_events
 from sql.gateway import Database
-from sql.saved_searches import SavedSearchError
+from sql.saved_searches import SavedSearchError, lock_searches
 from sql.search_alerts import SEVERITIES, list_alerts
 from tests.factories import event_row
-from usecases.saved_searches import delete, save, update
+from usecases.saved_searches import delete, get, save, update
 from usecases.search_alerts import AlertError, AlertSpec, create, disable, dry_run, enable
 
 FIRST = date(2025, 2, 3)
@@ -308,3 +309,70 @@ def test_a_deleted_searchs_alerts_stay_listed_and_cannot_be_switched_on(world: D
         enable(world, "org_a", ANALYST, alert.alert_id)
     with pytest.raises(AlertError, match="was deleted"):
         dry_run(world, "org_a", alert.alert_id, today=LAST)
+
+
+OWNER, OTHER = "ann@x.com", "mal@x.com"
+
+
+def test_a_search_another_users_alert_uses_cannot_be_made_private(db: Database):
+    search = save(db, "org_a", OWNER, "Secret thing", QUERY, shared=True)
+    own = create(db, "org_a", OWNER, "Secret thing", severity="low")
+    theirs = create(db, "org_a", OTHER, "Secret thing", severity="high")
+    also = create(db, "org_a", OTHER, "Secret thing", severity="medium")
+    refusal = (
+        r"^search: 'Secret thing' feeds 2 alert\(s\) made by other users \(2, 3\); a search"
+        r" stays shared while another user's alert uses it \(disable them, then delete it\)$"
+    )
+    with pytest.raises(SavedSearchError, match=refusal):
+        update(db, "org_a", OWNER, search.search_id, shared=False)
+    # Switched off is not enough: an alert switched off can be switched on and dry run again.
+    for alert in (theirs, also):
+        enable(db, "org_a", OTHER, alert.alert_id)
+        disable(db, "org_a", OTHER, alert.alert_id)
+    with pytest.raises(SavedSearchError, match=refusal):
+        update(db, "org_a", OWNER, search.search_id, shared=False, query="user:bob")
+    assert get(db, "org_a", OTHER, search.search_id) == search  # nothing of it changed
+    assert dry_run(db, "org_a", theirs.alert_id, today=LAST).hits == []
+    # What remains is taking it back: deleted, then saved again as private.
+    delete(db, "org_a", OWNER, search.search_id)
+    again = save(db, "org_a", OWNER, "Secret thing", QUERY)
+    with pytest.raises(SavedSearchError, match=r"^search: no saved search id \d+ in organisation"):
+        create(db, "org_a", OTHER, again.search_id)
+    # The owner's own alerts never hold their search shared.
+    mine = save(db, "org_a", OWNER, "Mine", QUERY, shared=True)
+    create(db, "org_a", OWNER, "Mine")
+    assert not update(db, "org_a", OWNER, "Mine", shared=False).shared
+    assert own.alert_id not in (theirs.alert_id, also.alert_id) and mine.owner == OWNER
+
+
+def test_an_alert_is_never_made_on_a_search_made_private_meanwhile(db: Database):
+    search = save(db, "org_a", OWNER, "Secret thing", QUERY, shared=True)
+    outcome: list[object] = []
+
+    def other_users_create() -> None:
+        try:
+            outcome.append(create(db, "org_a", OTHER, search.search_id))
+        except (AlertError, SavedSearchError) as exc:
+            outcome.append(exc)
+
+    with db.admin() as session:
+        # The owner makes it private, as update does, and has not committed yet...
+        lock_searches(session, "org_a")
+        session.execute(
+            "UPDATE saved_searches SET visibility = 'private' WHERE organization_id = 'org_a'"
+            " AND search_id = :id",
+            {"id": search.search_id},
+        )
+        creator = threading.Thread(target=other_users_create)
+        creator.start()
+        # ...while the other user's create runs: until it waits for a lock, or is done.
+        while creator.is_alive():
+            with db.admin() as watcher:
+                if watcher.scalar("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+                    break
+            creator.join(timeout=0.05)
+    creator.join()
+    (refused,) = outcome
+    assert isinstance(refused, SavedSearchError)
+    assert str(refused) == f"search: no saved search id {search.search_id} in organisation org_a"
+    assert list_alerts(db, "org_a") == []
