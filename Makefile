@@ -6,10 +6,15 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: install run test lint typecheck pytest format bench clean
 
+# uv installs what pip would, in seconds rather than minutes; its wheels stay in uv's cache per
+# user (~/.cache/uv), so a fresh clone on the same machine downloads nothing. The libraries are
+# compiled to bytecode once here: where PYTHONDONTWRITEBYTECODE is set, every process that
+# imports them would compile them again.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode \
+		-e '.[test]' --config-settings editable_mode=compat
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
