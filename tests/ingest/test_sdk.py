@@ -39,6 +39,17 @@ def stored(db, org="org_a"):
         )
 
 
+def sessions(db):
+    """This database's other sessions: what each is doing or waiting on (for a failure's
+    message, so a replay that did not finish says what held it up)."""
+    with db.admin() as s:
+        return s.execute(
+            "SELECT pid, state, wait_event_type, wait_event, now() - xact_start AS in_xact,"
+            " left(query, 80) AS query FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).rows
+
+
 def test_four_threads_batch_into_the_database(db, tmp_path):
     logger = AuditLogger(db, spool_dir=tmp_path, batch_size=500, close_at_exit=False)
 
@@ -254,7 +265,8 @@ def test_a_producer_stalled_mid_batch_does_not_hold_up_the_replay_of_its_ids(db,
         spool.append([json.dumps(e).encode() + b"\n" for e in events])
         spool.close()
         logger = AuditLogger(db, spool_dir=tmp_path, close_at_exit=False)
-        assert logger.flush(60), logger.counters
+        if not logger.flush(60):
+            pytest.fail(f"the replay did not finish: {logger.counters}; sessions: {sessions(db)}")
         logger.close()
     finally:
         resume.set()
