@@ -129,6 +129,11 @@ def page(chromium: Any) -> Iterator[Any]:
     """A fresh browser context (own cookies, downloads allowed) and page."""
     context = chromium.new_context(accept_downloads=True, viewport={"width": 1440, "height": 900})
     context.set_default_timeout(30_000)
+    from playwright.sync_api import expect
+
+    # `expect` keeps its own 5 s default; on a loaded machine a rerun takes longer than that,
+    # so assertions wait for their condition as long as actions do.
+    expect.set_options(timeout=30_000)
     try:
         yield context.new_page()
     finally:
