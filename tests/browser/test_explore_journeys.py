@@ -59,6 +59,10 @@ def test_an_analyst_narrows_by_time_and_text_and_the_window_holds(dashboard, pag
     expect(page).to_have_url(re.compile(r"[?&]q=family%3Aconfig_change(&|$)"))
     wait_idle(page)
     page.locator("summary", has_text="Filters").click()
+    # A click on the Time box while the expander still animates open can open and close it.
+    page.locator("details", has=page.locator("summary", has_text="Filters")).evaluate(
+        "d => Promise.all(d.getAnimations({subtree: true}).map(a => a.finished))"
+    )
     page.get_by_role("combobox", name=re.compile("^Time")).click()
     expect(page.get_by_role("listbox")).to_be_visible()
     page.get_by_role("option", name="Last 30 days").click()
