@@ -90,6 +90,20 @@ if names:
         st.error(md(exc))
 
 st.subheader("Add a destination")
+# The add form's text boxes, emptied once a destination is added.
+_ADD_TEXT_KEYS = (
+    "destinations_name",
+    "destinations_url",
+    "destinations_header",
+    "destinations_secret",
+    "destinations_query",
+    "destinations_from",
+)
+if st.session_state.pop("destinations_added", False):
+    # Assigned before the widgets exist, so the browser's boxes are emptied too: dropping the
+    # keys only resets the server's copy, and the typed secret stayed in the password field.
+    for text_key in _ADD_TEXT_KEYS:
+        st.session_state[text_key] = ""
 kind = st.radio("Kind", ["https", "syslog"], horizontal=True, key="destinations_kind")
 with st.form("destinations_add_form"):
     name = st.text_input("Name (lowercase letters, digits, _ or -)", key="destinations_name")
@@ -135,6 +149,5 @@ if add:
     except DestinationError as exc:
         st.error(md(exc))
     else:
-        # The secret does not stay in the form (nor in the page's password field).
-        st.session_state.pop("destinations_secret", None)
+        st.session_state["destinations_added"] = True
         _done(f"added {added.describe()}")

@@ -19,7 +19,8 @@ def test_admin_adds_a_destination_and_never_sees_its_secret(dashboard, page):
     _sign_in(page, dashboard.url, "ada@company.com", str(added.password))
     page.get_by_role("link", name="Destinations").click()
     page.get_by_role("heading", name="Add a destination").wait_for()
-    page.get_by_role("textbox", name="Name (lowercase letters, digits, _ or -)").fill("splunk")
+    name = page.get_by_role("textbox", name="Name (lowercase letters, digits, _ or -)")
+    name.fill("splunk")
     page.get_by_role("textbox", name="URL (https://...)").fill(
         "https://splunk.example.com:8088/services/collector/event"
     )
@@ -30,6 +31,10 @@ def test_admin_adds_a_destination_and_never_sees_its_secret(dashboard, page):
     expect(page.get_by_text("added splunk").first).to_be_visible(timeout=30_000)
     stored = destinations.get(dashboard.db, "org_a", "splunk")
     assert stored.secret == SECRET
-    # After the rerun the form is empty again and nothing on the page holds the secret.
+    # After the rerun the form is empty again and nothing on the page holds the secret. The
+    # browser empties the boxes once the rerun's elements arrive, which may be just after the
+    # script stops: wait for the boxes themselves (a page that keeps the secret fails here).
     expect(page.locator('[data-testid="stMetric"]').filter(has_text="Active")).to_contain_text("1")
+    expect(secret).to_have_value("")
+    expect(name).to_have_value("")
     assert SECRET not in page.content()

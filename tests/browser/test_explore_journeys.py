@@ -53,10 +53,18 @@ def test_an_analyst_narrows_by_time_and_text_and_the_window_holds(dashboard, pag
     query_box.fill("family:config_change")
     query_box.press("Enter")
     _expect_metric(page, "Matching events", "7")
-
+    # Every seeded event is a config change, so the count above is also the one before Enter:
+    # wait for the run Enter started (it puts the query into the URL) to finish, or its
+    # elements replace the Time dropdown opened below.
+    expect(page).to_have_url(re.compile(r"[?&]q=family%3Aconfig_change(&|$)"))
     wait_idle(page)
     page.locator("summary", has_text="Filters").click()
+    # A click on the Time box while the expander still animates open can open and close it.
+    page.locator("details", has=page.locator("summary", has_text="Filters")).evaluate(
+        "d => Promise.all(d.getAnimations({subtree: true}).map(a => a.finished))"
+    )
     page.get_by_role("combobox", name=re.compile("^Time")).click()
+    expect(page.get_by_role("listbox")).to_be_visible()
     page.get_by_role("option", name="Last 30 days").click()
     _expect_metric(page, "Matching events", "5")
     expect(query_box).to_have_value(re.compile(r"created:>="))
