@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sql.gateway import Database  # noqa: E402
-from sql.migrate import migrate  # noqa: E402
+from sql.migrate import load_migrations, migrate  # noqa: E402
 from sql.settings import DATABASE_URL_ENV, Settings  # noqa: E402
 from tests.browser.conftest import (  # noqa: E402
     CHROMIUM,
@@ -246,9 +246,26 @@ def demo_database(folder: Path) -> Iterator[tuple[Database, str]]:
         db.close(stop_embedded=True)
 
 
+def _refuse_other_history(url: str) -> None:
+    """Exit with a one-line reason when the database recorded migrations whose text differs
+    from this tree's (a database built before they were squashed): migrating its copy would
+    be refused after minutes of copying. Only reads the source."""
+    ours = {m.name: m.checksum for m in load_migrations()}
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain, autocommit=True) as conn:
+        recorded = conn.execute("SELECT name, checksum FROM schema_migrations").fetchall()
+    differ = sorted(name for name, checksum in recorded if ours.get(name) != checksum)
+    if differ:
+        raise SystemExit(
+            f"--database-url: built by other migrations than this tree's ({', '.join(differ)}"
+            " differ or are unknown); migrate would refuse it: load a fresh one"
+        )
+
+
 @contextmanager
 def copied_database(url: str, folder: Path) -> Iterator[Database]:
     """A copy of the database at `url` on its own server (dropped afterwards), migrated."""
+    _refuse_other_history(url)
     source = make_url(url)
     copy = f"auditlens_browser_bench_{uuid.uuid4().hex[:8]}"
     maintenance = source.set(drivername="postgresql", database="postgres")
