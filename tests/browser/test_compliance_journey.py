@@ -27,6 +27,8 @@ PAYMENT = "source_payment_logs"
 PAYMENT_LABEL = "Payment logs — source_payment_logs"
 # Accesses to payment logs inside last quarter, per user.
 IN_QUARTER = {"u_alice": 3, "u_bob": 2, "u_carol": 1}
+# Waits on a loaded machine (CI runs several browsers at once); not what the test asserts.
+LOADED = 30_000
 
 
 def last_quarter(today: date) -> tuple[date, date]:
@@ -93,7 +95,7 @@ def _set_day(page, label: str, day: date) -> None:
     page.keyboard.type(f"{day:%Y%m%d}")
     page.keyboard.press("Tab")
     hidden = page.get_by_test_id("stDateInput").filter(has_text=label).locator("input")
-    expect(hidden).to_have_value(day.isoformat())
+    expect(hidden).to_have_value(day.isoformat(), timeout=LOADED)
 
 
 def _grid_rows(table) -> list[list[str]]:
@@ -172,7 +174,7 @@ def test_who_accessed_payment_logs_last_quarter_by_name_with_both_files(dashboar
     picker.click()
     page.keyboard.type("payment")
     options = page.get_by_role("option")
-    expect(options).to_have_count(2)
+    expect(options).to_have_count(2, timeout=LOADED)
     assert sorted(options.all_inner_texts()) == ["Payment archive — payment_archive", PAYMENT_LABEL]
     page.get_by_role("option", name=PAYMENT_LABEL).click()
     _set_day(page, "From", first)
@@ -182,9 +184,9 @@ def test_who_accessed_payment_logs_last_quarter_by_name_with_both_files(dashboar
     # The page's answer: 6 accesses by 3 users, each user's count in the table.
     _expect_metric(page, "Accesses", "6")
     _expect_metric(page, "Users", "3")
-    expect(page.get_by_text(f"Resource: {PAYMENT_LABEL}")).to_be_visible()
+    expect(page.get_by_text(f"Resource: {PAYMENT_LABEL}")).to_be_visible(timeout=LOADED)
     by_user = page.locator('[data-testid="stDataFrame"]').first
-    expect(by_user).to_contain_text("alice@company.com")
+    expect(by_user).to_contain_text("alice@company.com", timeout=LOADED)
     grid = _grid_rows(by_user)
     header = grid[0]
     on_page = {row[header.index("User id")]: int(row[header.index("Accesses")]) for row in grid[1:]}
