@@ -18,6 +18,7 @@ from ingest.writer import EventWriter, Item, WriteResult
 from simulator.catalogue import describe_simulation
 from simulator.engine import Simulation
 from sql.gateway import Database
+from sql.read_model import ReadModel
 
 ProgressFn = Callable[[int], None]
 _first = itemgetter(0)
@@ -156,7 +157,9 @@ def write_database(
 ) -> SimulationOutcome:
     """Validate and insert every event through the ingest writer (one transaction per batch;
     a reject would be kept in `audit_rejects`; re-running the same simulation inserts nothing
-    new), describe its resources in the catalogue, then write the labels file if asked."""
+    new), describe its resources in the catalogue, refresh the rollups (as `auditlens import`
+    does: a dashboard over events past the rollups' watermark reads them raw, seconds per
+    page), then write the labels file if asked."""
     writer = EventWriter(db, source="simulate")
     total = WriteResult()
     items: list[Item] = []
@@ -178,6 +181,7 @@ def write_database(
     if items:
         flush()
     describe_simulation(db, sim.org, sim.config.start, sim.config.resource_ids)
+    ReadModel(db).refresh()
     if labels is not None:
         write_labels(sim, labels)
     return SimulationOutcome(sim.events, len(sim.labels), total.accepted, labels, total.rejected)

@@ -88,4 +88,7 @@ def test_from_the_top_finding_to_exactly_its_evidence_and_triage(dashboard, page
         (row,) = session.execute("SELECT actor, status, comment FROM org_finding_triage").rows
     assert row == ("ivy@company.com", "new", "john exported the quarter's payroll")
     history.wait_for()
+    # The history on the page: who triaged it, to which status, with the comment.
+    expect(history).to_contain_text("ivy@company.com")
+    expect(history).to_contain_text("john exported the quarter's payroll")
     assert history.bounding_box()["height"] > 2 * 35

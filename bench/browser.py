@@ -1,0 +1,343 @@
+"""Dashboard speed in a real browser: Chromium (Debian's, through Playwright) against the
+dashboard server, timed from a click until Streamlit reports its script "notRunning".
+
+    python bench/browser.py                       # the demo organisation, as `make run` seeds it
+    python bench/browser.py --database-url postgresql://127.0.0.1:55433/auditlens --org ORG
+
+Per interaction it prints the median over --repeat runs (and the first run, on cold caches)
+for sign-in to the first page, every page from the sidebar and an Explore page turn; beside
+each, its ratio to a baseline measured in the same run (loading the sign-in page: a script
+run that reads nothing) and to the goal (sign-in 1.5 s, a page or page turn 1 s). The load
+average is printed before and after: on a busy machine every figure grows.
+
+With --database-url the given database is never changed: the run works on a copy
+(CREATE DATABASE ... TEMPLATE, on the same server, dropped afterwards), migrated and given a
+bench account. Without it, a throwaway embedded server gets the demo organisation, its
+findings and its seals, as `auditlens run` makes them. Asserts nothing (tests never time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+# Run as a script: the repository root holds the packages and the browser tests' settings.
+sys.path.insert(0, str(ROOT))
+
+from sql.gateway import Database  # noqa: E402
+from sql.migrate import load_migrations, migrate  # noqa: E402
+from sql.settings import DATABASE_URL_ENV, Settings  # noqa: E402
+from tests.browser.conftest import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    _free_port,
+    _wait_until_healthy,
+)
+from tests.browser.script_state import IDLE  # noqa: E402
+from usecases.accounts import add_user  # noqa: E402
+
+BENCH_EMAIL = "bench@company.com"
+SIGN_IN_GOAL = 1.5
+PAGE_GOAL = 1.0
+# Waits for a page that never comes end the run instead of hanging it.
+STEP_TIMEOUT_MS = 120_000
+
+
+@dataclass
+class Timings:
+    """Seconds per interaction, in the order measured (the first ran on cold caches)."""
+
+    runs: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.runs.setdefault(name, []).append(seconds)
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def _idle(page: Any) -> None:
+    page.locator(IDLE).wait_for(state="attached")
+
+
+def _clicked(page: Any, click: Callable[[], None], done: Callable[[], None]) -> float:
+    """Seconds from `click` until `done` has seen the new view and the script has stopped.
+    `done` waits for something only the new run draws, so the idle state is the new run's."""
+    _idle(page)
+    began = time.perf_counter()
+    click()
+    done()
+    _idle(page)
+    return time.perf_counter() - began
+
+
+def _heading(page: Any, name: str) -> Callable[[], None]:
+    return lambda: page.get_by_role("heading", name=name, exact=True).wait_for()
+
+
+def _sign_in_page(context: Any, url: str) -> Any:
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_role("heading", name="Sign in to AuditLens").wait_for()
+    _idle(page)
+    return page
+
+
+def measure(url: str, password: str, repeat: int, timings: Timings) -> None:
+    """Every interaction `repeat` times, in rounds, so each round meets caches as a user would."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            for _ in range(repeat):
+                context = browser.new_context(viewport={"width": 1440, "height": 900})
+                context.set_default_timeout(STEP_TIMEOUT_MS)
+                # Baseline: the sign-in page, from navigation to the script's end.
+                began = time.perf_counter()
+                page = _sign_in_page(context, url)
+                timings.add("baseline: sign-in page load", time.perf_counter() - began)
+
+                page.get_by_role("textbox", name="Email").fill(BENCH_EMAIL)
+                page.get_by_role("textbox", name="Password").fill(password)
+                timings.add(
+                    "sign-in to the first page (Overview)",
+                    _clicked(
+                        page,
+                        page.get_by_role("button", name="Sign in").click,
+                        _heading(page, "Overview"),
+                    ),
+                )
+                # Every page of the sidebar's menu, ending on the first (the current one).
+                titles = _menu(page)
+                for title in [*titles[1:], titles[0]]:
+                    link = page.get_by_role("link", name=title, exact=True)
+                    timings.add(f"page: {title}", _clicked(page, link.click, _heading(page, title)))
+                _page_turns(page, timings)
+                context.close()
+        finally:
+            browser.close()
+
+
+def _menu(page: Any) -> list[str]:
+    """The page titles of the sidebar's menu, in its order."""
+    links = page.get_by_test_id("stSidebarNav").get_by_role("link")
+    # A link's text is its icon's ligature name, then its title.
+    titles = [text.strip().splitlines()[-1] for text in links.all_inner_texts()]
+    if not titles:
+        raise SystemExit("the sidebar lists no pages: is the dashboard's navigation drawn?")
+    return titles
+
+
+def _page_turns(page: Any, timings: Timings) -> None:
+    """Explore's default view, then "Older →" twice (new keyset pages, not cached ones)."""
+    page.get_by_role("link", name="Explore", exact=True).click()
+    page.get_by_role("heading", name="Explore", exact=True).wait_for()
+    page.get_by_text("Events 1–", exact=False).first.wait_for()
+    _idle(page)
+    for n in (2, 3):
+        older = page.get_by_role("button", name="Older →")
+        if older.is_disabled():
+            return
+        first_row = (n - 1) * 50 + 1
+        caption = page.get_by_text(f"Events {first_row:,}–", exact=False).first
+        timings.add("Explore page turn (Older →)", _clicked(page, older.click, caption.wait_for))
+
+
+def report(timings: Timings) -> None:
+    baseline = statistics.median(timings.runs["baseline: sign-in page load"])
+    print(f"{'interaction':40} {'median s':>9} {'first s':>8} {'vs base':>8} {'goal s':>7}  ")
+    for name, runs in timings.runs.items():
+        median = statistics.median(runs)
+        if name.startswith("baseline"):
+            goal = ""
+        else:
+            limit = SIGN_IN_GOAL if name.startswith("sign-in") else PAGE_GOAL
+            goal = f"{limit:7.1f}  {'ok' if median <= limit else 'MISSED'}"
+        print(
+            f"{name:40} {median:9.2f} {runs[0]:8.2f} {median / baseline:7.1f}x {goal}"
+            f"  (n={len(runs)})"
+        )
+
+
+@contextmanager
+def dashboard_server(database_url: str, log: Path) -> Iterator[str]:
+    """`streamlit run dashboard/server.py` on a free port against `database_url`."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env[DATABASE_URL_ENV] = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "dashboard" / "server.py"),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_until_healthy(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _bench_account(db: Database, org: str) -> str:
+    added = add_user(db, email=BENCH_EMAIL, org=org, role="admin", actor="bench")
+    assert added.password is not None, "a fresh database already had the bench account"
+    return str(added.password)
+
+
+@contextmanager
+def demo_database(folder: Path) -> Iterator[tuple[Database, str]]:
+    """A throwaway embedded server with the demo organisation as `auditlens run` makes it."""
+    from cli.demo_sealing import seal_out_of_the_box
+    from cli.run_command import _detect_demo
+    from simulator.demo import DEMO_ORG, seed_demo
+
+    db = Database.open(Settings(database_url=None, data_dir=folder))
+    try:
+        migrate(db)
+        began = time.perf_counter()
+        seeded = seed_demo(db)
+        assert seeded is not None
+        _detect_demo(db, seeded.labels_path)
+        seal_out_of_the_box(db, DEMO_ORG, lambda line: None)
+        print(
+            f"demo: {seeded.events:,} events of {DEMO_ORG} seeded, detected and sealed"
+            f" in {time.perf_counter() - began:.0f} s"
+        )
+        yield db, DEMO_ORG
+    finally:
+        db.close(stop_embedded=True)
+
+
+def _refuse_other_history(url: str) -> None:
+    """Exit with a one-line reason when the database recorded migrations whose text differs
+    from this tree's (a database built before they were squashed): migrating its copy would
+    be refused after minutes of copying. Only reads the source."""
+    ours = {m.name: m.checksum for m in load_migrations()}
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain, autocommit=True) as conn:
+        recorded = conn.execute("SELECT name, checksum FROM schema_migrations").fetchall()
+    differ = sorted(name for name, checksum in recorded if ours.get(name) != checksum)
+    if differ:
+        raise SystemExit(
+            f"--database-url: built by other migrations than this tree's ({', '.join(differ)}"
+            " differ or are unknown); migrate would refuse it: load a fresh one"
+        )
+
+
+@contextmanager
+def copied_database(url: str, folder: Path) -> Iterator[Database]:
+    """A copy of the database at `url` on its own server (dropped afterwards), migrated."""
+    _refuse_other_history(url)
+    source = make_url(url)
+    copy = f"auditlens_browser_bench_{uuid.uuid4().hex[:8]}"
+    maintenance = source.set(drivername="postgresql", database="postgres")
+    admin_url = maintenance.render_as_string(hide_password=False)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        began = time.perf_counter()
+        conn.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{source.database}"')
+        print(f"copy: {source.database} -> {copy} in {time.perf_counter() - began:.0f} s")
+    copy_url = source.set(database=copy).render_as_string(hide_password=False)
+    db = Database(copy_url, Settings(database_url=copy_url, data_dir=folder))
+    try:
+        migrate(db)
+        yield db
+    finally:
+        db.close()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+
+
+def _busiest_org(db: Database) -> str:
+    with db.admin() as session:
+        org = session.scalar(
+            "SELECT organization_id FROM audit_events GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+        )
+    if org is None:
+        raise SystemExit("--database-url: the database has no events")
+    return str(org)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="runs per interaction (median)")
+    parser.add_argument(
+        "--database-url",
+        help="measure a copy of this AuditLens database (default: a fresh demo organisation)",
+    )
+    parser.add_argument("--org", help="with --database-url: the organisation (default: busiest)")
+    args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat: must be at least 1, got {args.repeat}")
+    if not CHROMIUM.exists():
+        raise SystemExit(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`")
+
+    folder = Path(tempfile.mkdtemp(prefix="auditlens-browser-bench-"))
+    folder.chmod(0o755)
+    print(f"load average before: {_load()}")
+    try:
+        if args.database_url:
+            with copied_database(args.database_url, folder) as db:
+                org = args.org or _busiest_org(db)
+                run(db, org, args.repeat, folder)
+        else:
+            with demo_database(folder) as (db, org):
+                run(db, org, args.repeat, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"load average after: {_load()}")
+
+
+def run(db: Database, org: str, repeat: int, folder: Path) -> None:
+    with db.admin() as session:
+        events = session.scalar(
+            "SELECT count(*) FROM audit_events WHERE organization_id = :org", {"org": org}
+        )
+    print(f"organisation {org}: {events:,} events; {db.capabilities.describe()}")
+    password = _bench_account(db, org)
+    timings = Timings()
+    with dashboard_server(db.url, folder / "dashboard.log") as url:
+        print(f"dashboard at {url}; load average: {_load()}\n")
+        measure(url, password, repeat, timings)
+    report(timings)
+
+
+if __name__ == "__main__":
+    main()
