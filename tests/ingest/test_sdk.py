@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,6 +49,25 @@ def sessions(db):
             " left(query, 80) AS query FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         ).rows
+
+
+def flushed(logger, db, timeout: float) -> None:
+    """Flush, or fail saying what held it up: the counters, this database's sessions and
+    where each of the logger's threads stands (a flush that hangs without a database error
+    has been seen only under load, and only its stacks can say where)."""
+    if logger.flush(timeout):
+        return
+    frames = sys._current_frames()
+    stacks = {
+        t.name: "".join(traceback.format_stack(frames[t.ident])[-6:])
+        for t in logger._threads
+        if t.ident in frames
+    }
+    pytest.fail(
+        f"flush({timeout}) did not finish: {logger.counters}; queued {len(logger._queue)},"
+        f" busy {logger._busy}, spool dirty {logger._spool_dirty}; sessions: {sessions(db)};"
+        f" threads: {stacks}"
+    )
 
 
 def test_four_threads_batch_into_the_database(db, tmp_path):
@@ -222,7 +242,7 @@ def test_kill_9_of_a_durable_producer_loses_nothing_acknowledged(db, tmp_path):
     acknowledged = [a for a in acknowledged if a.startswith("k")]
 
     logger = AuditLogger(db, spool_dir=tmp_path, close_at_exit=False)
-    assert logger.flush(60)
+    flushed(logger, db, 60)
     logger.close()
     with db.org_session("org_a") as s:
         ids = {r[0] for r in s.execute("SELECT id FROM org_audit_events", max_rows=10**6).rows}
@@ -265,8 +285,7 @@ def test_a_producer_stalled_mid_batch_does_not_hold_up_the_replay_of_its_ids(db,
         spool.append([json.dumps(e).encode() + b"\n" for e in events])
         spool.close()
         logger = AuditLogger(db, spool_dir=tmp_path, close_at_exit=False)
-        if not logger.flush(60):
-            pytest.fail(f"the replay did not finish: {logger.counters}; sessions: {sessions(db)}")
+        flushed(logger, db, 60)
         logger.close()
     finally:
         resume.set()
@@ -284,7 +303,7 @@ def test_a_producer_stalled_mid_batch_does_not_hold_up_the_replay_of_its_ids(db,
 def test_hostile_events_never_raise_and_counts_add_up(db, tmp_path_factory, events):
     logger = AuditLogger(db, spool_dir=tmp_path_factory.mktemp("spool"), close_at_exit=False)
     acknowledged = sum(1 for e in events if logger.log_event(e) is True)
-    assert logger.flush(60)
+    flushed(logger, db, 60)
     c = logger.counters
     logger.close()
     assert c.accepted + c.duplicates + c.rejected == acknowledged
