@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from sql.errors import AuditLensError
 from sql.event_store import new_event_id, record_event
+from sql.finding_windows import overlap_clauses
 from sql.gateway import Database, check_org_id
 from sql.vocabulary import TRIAGE_FINDING
 
@@ -162,17 +163,18 @@ ON CONFLICT (organization_id) DO UPDATE SET
 
 
 # One filter for the page and its count, so "showing N of M" counts what the page shows.
-_FILTERED = """
+# Fixed text: overlap_clauses adds only parameter names, and every value is bound.
+_WINDOW = overlap_clauses("since", "until")
+_FILTERED = f"""
   FROM org_findings f
   LEFT JOIN LATERAL (
     SELECT status, comment FROM org_finding_triage t
      WHERE t.finding_id = f.finding_id ORDER BY t.triage_id DESC LIMIT 1
   ) t ON true
- WHERE (CAST(:since AS timestamptz) IS NULL OR f.window_end > CAST(:since AS timestamptz))
-   AND (CAST(:until AS timestamptz) IS NULL OR f.window_start < CAST(:until AS timestamptz))
+ WHERE {_WINDOW}
    AND (CAST(:status AS text) IS NULL OR coalesce(t.status, 'new') = CAST(:status AS text))
    AND f.severity = ANY(CAST(:severities AS text[]))
-"""
+"""  # noqa: S608
 _LIST = (
     """
 SELECT f.finding_id, f.created_at, f.user_id, f.user_email, f.window_start, f.window_end,

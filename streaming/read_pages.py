@@ -18,6 +18,7 @@ from typing import Any
 from sql.errors import AuditLensError
 from sql.event_filter import QUALIFIERS, EventFilter
 from sql.filter_clauses import match_clause
+from sql.finding_windows import overlap_clauses
 from sql.gateway import Database
 from sql.ingest_order import BOUND_PARAMETER, Position, after, caught_up, oldest_running
 from streaming.formats import NATIVE_SELECT
@@ -138,13 +139,8 @@ def findings_page(
     params: dict[str, Any] = {}
     if event_filter.users:
         clauses.append(match_clause("users", event_filter.users, "f_users", params))
-    # Windows are [window_start, window_end): one ending where the range starts is outside it.
-    if event_filter.start is not None:
-        clauses.append("f.window_end > :f_start")
-        params["f_start"] = event_filter.start
-    if event_filter.end is not None:
-        clauses.append("f.window_start < :f_end")
-        params["f_end"] = event_filter.end
+    clauses.append(overlap_clauses("f_start", "f_end"))
+    params.update(f_start=event_filter.start, f_end=event_filter.end)
     # Every clause is fixed text or match_clause's, which binds every value.
     sql = (
         "SELECT f.*, o.finding_xid::text AS _xid, o.finding_seq AS _seq"  # noqa: S608
