@@ -1,5 +1,5 @@
 """What the connected server offers: plain PostgreSQL, TimescaleDB Apache, or TimescaleDB
-with the Timescale license (continuous aggregates, compression policies)."""
+with the Timescale license (compression of old chunks)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class Capabilities:
         return self.flavor is not Flavor.POSTGRES
 
     @property
-    def continuous_aggregates(self) -> bool:
+    def compression(self) -> bool:
         return self.flavor is Flavor.TIMESCALE_FULL
 
     def describe(self) -> str:
@@ -41,7 +41,7 @@ class Capabilities:
                 f"PostgreSQL {self.server_version} (plain: partitioned tables, rollup tables)"
                 f"{self._text_search()}"
             )
-        edition = "Timescale license" if self.continuous_aggregates else "Apache edition"
+        edition = "Timescale license" if self.compression else "Apache edition"
         return (
             f"PostgreSQL {self.server_version} with TimescaleDB {self.timescaledb_version} "
             f"({edition}){self._text_search()}"

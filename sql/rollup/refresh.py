@@ -22,10 +22,9 @@ from sql.rollup.tables import ROLLUP_TABLES, TABLES
 # Any constant works; it only has to be the same in every AuditLens process (and in the SQL
 # that back-fills rollups at migration time, which takes it as 1380928588).
 REFRESH_LOCK = 0x524F4C4C
-# Serialises the continuous aggregates' refresh and compression, which run after the rollups'
-# transaction (so after REFRESH_LOCK is released): TimescaleDB refuses a second refresh of an
-# aggregate while one runs instead of waiting for it.
-CONTINUOUS_AGGREGATES_LOCK = 0x43414747
+# Serialises the compression of old chunks, which runs after the rollups' transaction (so
+# after REFRESH_LOCK is released) and outside any transaction.
+COMPRESSION_LOCK = 0x43414747
 # After a refresh this large, VACUUM ANALYZE the rollups so index-only scans stay cheap.
 VACUUM_AFTER_EVENTS = 100_000
 # TimescaleDB (Timescale license): raw chunks older than this are compressed by the refresh.
@@ -90,8 +89,8 @@ def refresh(db: Database, *, wait: bool = True, rebuild: bool = False) -> Refres
     if events >= VACUUM_AFTER_EVENTS:
         # VACUUM cannot run in a transaction: an autocommit connection of the pool's own.
         _autocommit(db, [f"VACUUM (ANALYZE) {', '.join(ROLLUP_TABLES)}"])
-    if db.capabilities.continuous_aggregates:
-        _refresh_continuous_aggregates(db, wait=wait)
+    if db.capabilities.compression:
+        _compress_old_chunks(db, wait=wait)
     return RefreshStats(events, time.perf_counter() - started, str(new))
 
 
@@ -193,21 +192,13 @@ def _autocommit(
     return True
 
 
-def _refresh_continuous_aggregates(db: Database, *, wait: bool) -> None:
-    """Materialise the continuous aggregates up to the last whole bucket (real-time
-    aggregation covers the rest) and compress raw chunks older than COMPRESS_AFTER.
-    Outside any transaction: refresh_continuous_aggregate refuses to run inside one.
-    One at a time (CONTINUOUS_AGGREGATES_LOCK): with `wait=False`, a refresh that finds
-    another one running leaves its events to that one or the next."""
+def _compress_old_chunks(db: Database, *, wait: bool) -> None:
+    """Compress raw chunks older than COMPRESS_AFTER, one refresh at a time
+    (COMPRESSION_LOCK): with `wait=False`, a refresh that finds another one compressing
+    leaves the chunks to that one or the next."""
     _autocommit(
         db,
         [
-            "CALL refresh_continuous_aggregate('cagg_hour_actions', NULL,"
-            " date_trunc('hour', now(), 'UTC'))",
-            "CALL refresh_continuous_aggregate('cagg_hour_users', NULL,"
-            " date_trunc('hour', now(), 'UTC'))",
-            "CALL refresh_continuous_aggregate('cagg_day_actions', NULL,"
-            " date_trunc('day', now(), 'UTC'))",
             (
                 "SELECT count(compress_chunk(c, if_not_compressed => true))"
                 " FROM show_chunks('audit_events', older_than => CAST(%s AS interval)) c"
@@ -216,6 +207,6 @@ def _refresh_continuous_aggregates(db: Database, *, wait: bool) -> None:
                 (COMPRESS_AFTER,),
             ),
         ],
-        lock=CONTINUOUS_AGGREGATES_LOCK,
+        lock=COMPRESSION_LOCK,
         wait=wait,
     )
