@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from simulator import Simulation, SimulationConfig
 from sql.embedded import EmbeddedPostgres
 from sql.gateway import Database
-from sql.migrate import migrate
+from sql.migrate import TIMESCALEDB_ENV, migrate
 from sql.read_model import ReadModel
 from sql.settings import Settings
 
@@ -112,6 +112,27 @@ def _server_url(args: argparse.Namespace) -> tuple[str, EmbeddedPostgres | None]
         url = server.start()
     print(f"embedded server settings: {BENCH_SETTINGS}")
     return url, server
+
+
+def kept_database(users: int, days: int, seed: int) -> str:
+    """The name of the kept benchmark database holding this simulation, shared by
+    bench/queries.py and bench/detect.py (and handed to bench/browser.py by URL), so one 10M
+    load serves them all. Named for the storage asked for (AUDITLENS_TIMESCALEDB), so a plain and a
+    TimescaleDB copy of the same data can live on one server."""
+    mode = os.environ.get(TIMESCALEDB_ENV, "auto").strip().lower()
+    storage = "plain" if mode == "off" else "timescaledb"
+    return f"auditlens_bench_{storage}_{users}u_{days}d_s{seed}"
+
+
+def ensure_database(server_url: str, name: str) -> str:
+    """Create database `name` on the server of `server_url` unless it exists; its URL."""
+    url = make_url(server_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    maintenance = url.set(database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(maintenance.replace("+psycopg", "", 1), autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not found:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def simulation(users: int, days: int, seed: int, start: date, *, scenarios: bool) -> Simulation:
@@ -231,17 +252,12 @@ def main() -> None:
     if args.database:
         name = args.database
     elif keep:
-        name = f"auditlens_queries_{args.events}_{args.users}_{args.days}_{args.seed}"
+        name = kept_database(args.users, args.days, args.seed)
     else:
-        name = f"auditlens_bench_{uuid.uuid4().hex[:8]}"
-    admin_url = make_url(server_url.replace("postgresql://", "postgresql+psycopg://"))
-    maintenance = admin_url.set(database="postgres").render_as_string(hide_password=False)
-    maintenance = maintenance.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin_url.set(database=name).render_as_string(hide_password=False)
+        name = f"auditlens_scratch_{uuid.uuid4().hex[:8]}"
+    url = ensure_database(server_url, name)
+    maintenance = make_url(url).set(drivername="postgresql", database="postgres")
+    maintenance = maintenance.render_as_string(hide_password=False)
     settings = Settings(database_url=url, data_dir=Path(tempfile.gettempdir()))
     db = Database(url, settings)
     try:
