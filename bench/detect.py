@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.queries import ORG, START, ensure_database, kept_database, load, simulation
+from bench.queries import ORG, START, bulk_load, ensure_database, kept_database, simulation
 from detection.features import build_features, load_user_days, organisation_sensitivity
 from detection.pipeline import HISTORY_DAYS
 from sql.gateway import Database
@@ -61,7 +61,7 @@ def prepare(url: str, users: int, seed: int) -> Database:
     if not loaded:
         print(f"loading {users:,} users x {DAYS} days from {START} ...", flush=True)
         began = time.perf_counter()
-        inserted = load(db, simulation(users, DAYS, seed, START, scenarios=True))
+        inserted = bulk_load(db, simulation(users, DAYS, seed, START, scenarios=True))
         print(f"load: {inserted:,} events in {time.perf_counter() - began:.0f} s", flush=True)
         with db.admin() as session:
             session.execute("ANALYZE audit_events")

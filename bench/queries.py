@@ -150,6 +150,37 @@ def simulation(users: int, days: int, seed: int, start: date, *, scenarios: bool
     return Simulation(config)
 
 
+# audit_events' secondary indexes (not the unique ones ON CONFLICT needs), as the server
+# prints them: an initial bulk load drops them and builds them again from these definitions.
+_SECONDARY_INDEXES = """
+SELECT i.relname, pg_get_indexdef(x.indexrelid)
+  FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+ WHERE x.indrelid = 'audit_events'::regclass AND NOT x.indisunique
+ ORDER BY i.relname"""
+
+
+def bulk_load(db: Database, sim: Simulation) -> int:
+    """`load` into an empty audit_events with its secondary indexes dropped and built again
+    afterwards: one sorted build per index instead of ten million insertions into a dozen
+    indexes (the trigram one above all), so a 10M load takes minutes rather than hours on a
+    shared machine. The same table, rows and index definitions as an incremental load."""
+    with db.raw_connection() as conn:
+        indexes = conn.execute(_SECONDARY_INDEXES).fetchall()
+        for name, _ in indexes:
+            conn.execute(f'DROP INDEX "{name}"')
+        conn.commit()
+    inserted = load(db, sim)
+    with db.raw_connection() as conn:
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        for name, definition in indexes:
+            began = time.perf_counter()
+            # A partitioned table's definition reads ON ONLY: built for every partition here.
+            conn.execute(definition.replace(" ON ONLY ", " ON ", 1))
+            conn.commit()
+            print(f"  index {name}: {time.perf_counter() - began:.0f} s", file=sys.stderr)
+    return inserted
+
+
 def load(db: Database, sim: Simulation, *, batch: int = 400_000, quiet: bool = False) -> int:
     """Stream the simulation's wire events into audit_events, about `batch` events per
     transaction (as ingest batches arrive); returns the rows inserted. The simulator runs in a
@@ -279,7 +310,7 @@ def main() -> None:
             )
             began = time.perf_counter()
             sim = simulation(args.users, args.days, args.seed, START, scenarios=True)
-            inserted = load(db, sim)
+            inserted = bulk_load(db, sim)
             load_s = time.perf_counter() - began
             with db.admin() as session:
                 session.execute("ANALYZE audit_events")
