@@ -35,6 +35,11 @@ class Capabilities:
     def continuous_aggregates(self) -> bool:
         return self.flavor is Flavor.TIMESCALE_FULL
 
+    @property
+    def compression(self) -> bool:
+        """Compressed chunks (columnstore): the Timescale license only."""
+        return self.flavor is Flavor.TIMESCALE_FULL
+
     def describe(self) -> str:
         if self.timescaledb_version is None:
             return (

@@ -267,7 +267,12 @@ BEGIN
       ALTER TABLE audit_events SET (
         timescaledb.compress,
         timescaledb.compress_segmentby = 'organization_id',
-        timescaledb.compress_orderby = 'event_time DESC'
+        timescaledb.compress_orderby = 'event_time DESC',
+        -- Per batch of compressed events: min and max of what the refresh, sealing and the
+        -- retention purge select by (ranges), bloom filters of what reads look up (equality).
+        timescaledb.sparse_index = 'minmax(ingest_xid), minmax(ingest_seq),
+          minmax(retention_guaranteed_until), bloom(id), bloom(user_id), bloom(resource_id),
+          bloom(session_id), bloom(ip_address), bloom(event_action), bloom(event_type)'
       )
     $c$;
   EXCEPTION WHEN OTHERS THEN

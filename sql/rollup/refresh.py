@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sql.compression import compress_old_chunks
 from sql.gateway import Database, ScopedSession
 from sql.rollup.gaps import GAPS, create_new_days, shift_gaps
 from sql.rollup.measures import TOUCHED, derived, valid_time_zone
@@ -28,8 +29,6 @@ REFRESH_LOCK = 0x524F4C4C
 CONTINUOUS_AGGREGATES_LOCK = 0x43414747
 # After a refresh this large, VACUUM ANALYZE the rollups so index-only scans stay cheap.
 VACUUM_AFTER_EVENTS = 100_000
-# TimescaleDB (Timescale license): raw chunks older than this are compressed by the refresh.
-COMPRESS_AFTER = "90 days"
 
 
 @dataclass(frozen=True)
@@ -92,6 +91,8 @@ def refresh(db: Database, *, wait: bool = True, rebuild: bool = False) -> Refres
         _autocommit(db, [f"VACUUM (ANALYZE) {', '.join(ROLLUP_TABLES)}"])
     if db.capabilities.continuous_aggregates:
         _refresh_continuous_aggregates(db, wait=wait)
+    # TimescaleDB: old chunks are compressed here, AuditLens's own policy (sql.compression).
+    compress_old_chunks(db, wait=wait)
     return RefreshStats(events, time.perf_counter() - started, str(new))
 
 
@@ -195,7 +196,7 @@ def _autocommit(
 
 def _refresh_continuous_aggregates(db: Database, *, wait: bool) -> None:
     """Materialise the continuous aggregates up to the last whole bucket (real-time
-    aggregation covers the rest) and compress raw chunks older than COMPRESS_AFTER.
+    aggregation covers the rest).
     Outside any transaction: refresh_continuous_aggregate refuses to run inside one.
     One at a time (CONTINUOUS_AGGREGATES_LOCK): with `wait=False`, a refresh that finds
     another one running leaves its events to that one or the next."""
@@ -208,13 +209,6 @@ def _refresh_continuous_aggregates(db: Database, *, wait: bool) -> None:
             " date_trunc('hour', now(), 'UTC'))",
             "CALL refresh_continuous_aggregate('cagg_day_actions', NULL,"
             " date_trunc('day', now(), 'UTC'))",
-            (
-                "SELECT count(compress_chunk(c, if_not_compressed => true))"
-                " FROM show_chunks('audit_events', older_than => CAST(%s AS interval)) c"
-                " WHERE EXISTS (SELECT 1 FROM timescaledb_information.hypertables"
-                " WHERE hypertable_name = 'audit_events' AND compression_enabled)",
-                (COMPRESS_AFTER,),
-            ),
         ],
         lock=CONTINUOUS_AGGREGATES_LOCK,
         wait=wait,
