@@ -7,8 +7,9 @@ features-only step on the same data, measured in the same run.
 
 The organisation is `bench/queries.py`'s (the same simulator, 90 days of Q1 2025, every
 insider scenario once, oddities on; about 17.8 events per user and day, so 6,242 users make
-10M events). It is loaded once into a database named after its size on the server of
-AUDITLENS_DATABASE_URL and kept: later runs reuse it.
+10M events). It is loaded once into the kept database `bench.queries.kept_database` names on
+the server of AUDITLENS_DATABASE_URL (the one `bench/queries.py --keep` uses for the same
+simulation) and later runs reuse it.
 
 Each run: the command itself (`python -m cli detect --org ... --from ... --to ...`) in a
 child process, so start-up, read-model reads, features, rules, model and the findings write
@@ -29,12 +30,9 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-import psycopg
-from sqlalchemy.engine import make_url
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.queries import ORG, START, load, simulation
+from bench.queries import ORG, START, bulk_load, ensure_database, kept_database, simulation
 from detection.features import build_features, load_user_days, organisation_sensitivity
 from detection.pipeline import HISTORY_DAYS
 from sql.gateway import Database
@@ -52,16 +50,6 @@ def _load_average() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def _database(server_url: str, name: str) -> str:
-    url = make_url(server_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    maintenance = url.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(maintenance.replace("+psycopg", ""), autocommit=True) as conn:
-        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not found:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return url.set(database=name).render_as_string(hide_password=False).replace("+psycopg", "")
-
-
 def prepare(url: str, users: int, seed: int) -> Database:
     """The benchmark database, migrated, loaded (once) and rolled up."""
     db = Database(url, Settings(database_url=url, data_dir=Path(tempfile.gettempdir())))
@@ -73,7 +61,7 @@ def prepare(url: str, users: int, seed: int) -> Database:
     if not loaded:
         print(f"loading {users:,} users x {DAYS} days from {START} ...", flush=True)
         began = time.perf_counter()
-        inserted = load(db, simulation(users, DAYS, seed, START, scenarios=True))
+        inserted = bulk_load(db, simulation(users, DAYS, seed, START, scenarios=True))
         print(f"load: {inserted:,} events in {time.perf_counter() - began:.0f} s", flush=True)
         with db.admin() as session:
             session.execute("ANALYZE audit_events")
@@ -130,7 +118,9 @@ def main() -> None:
     server = os.environ.get(DATABASE_URL_ENV)
     if not server:
         parser.error(f"set {DATABASE_URL_ENV} to the server that keeps the benchmark database")
-    url = _database(server, f"auditlens_detect_{args.users}_{DAYS}_{args.seed}")
+    name = kept_database(args.users, DAYS, args.seed)
+    url = ensure_database(server, name).replace("postgresql+psycopg://", "postgresql://", 1)
+    print(f"database {name}")
     db = prepare(url, args.users, args.seed)
     try:
         if args.load_only:
