@@ -268,6 +268,11 @@ BEGIN
       CONTINUE;
     END;
     IF target.batches THEN
+      -- TimescaleDB hands a batch table the hypertable's privileges: a writer's INSERT there
+      -- would store events no server-columns trigger saw (any organisation, guarantee or
+      -- ingest order). Only TimescaleDB's own compression writes batches.
+      EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s'
+        ' FROM PUBLIC, auditlens_writer, auditlens_reader', target.rel);
       EXECUTE format(
         'CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON %s'
         ' FOR EACH ROW EXECUTE FUNCTION audit_events_reject_batch_change()', target.rel);
