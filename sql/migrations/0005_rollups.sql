@@ -275,6 +275,14 @@ BEGIN
           bloom(session_id), bloom(ip_address), bloom(event_action), bloom(event_type)'
       )
     $c$;
+    -- Each new batch table copies the compressed hypertable's grants, which TimescaleDB
+    -- copied from audit_events: only TimescaleDB's compression may write batches, whoever
+    -- compresses (see audit_protect_chunks).
+    EXECUTE (SELECT format('REVOKE INSERT ON %I.%I FROM auditlens_writer',
+                           z.schema_name, z.table_name)
+               FROM _timescaledb_catalog.hypertable h
+               JOIN _timescaledb_catalog.hypertable z ON z.id = h.compressed_hypertable_id
+              WHERE h.schema_name = 'public' AND h.table_name = 'audit_events');
   EXCEPTION WHEN OTHERS THEN
     RAISE WARNING 'AuditLens: audit_events compression not enabled: %', SQLERRM;
   END;

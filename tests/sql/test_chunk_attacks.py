@@ -288,3 +288,34 @@ def test_a_writer_cannot_make_a_chunk_that_no_insert_protects(db: Database, time
             "SELECT _timescaledb_functions.create_chunk('audit_events',"
             " '{\"event_time\": [1900000000000000, 1900604800000000]}')",
         )
+
+
+def test_an_event_changed_inside_a_compressed_chunk_is_named(db: Database, timescale_only, key):
+    """With triggers off (a superuser's session_replication_role), TimescaleDB's own UPDATE
+    of a compressed chunk decompresses the batch and writes it back changed: verify must name
+    that event, and only it."""
+    when = datetime.now(UTC) - timedelta(days=60)
+    rows = [event_row(id=f"cfg_{i}", event_type="config_change", event_time=when) for i in range(4)]
+    _store(db, rows)
+    seal_organization(db, "org_a", key)
+    assert compress_old_chunks(db, days=30) == 1
+    with db.engine.connect() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text("UPDATE audit_events SET user_id = 'someone_else' WHERE id = 'cfg_2'"))
+        conn.commit()
+    compress_old_chunks(db, days=30)  # and compressed again
+    problems = _report(db, key).problems
+    assert {(p.kind, p.event_id) for p in problems} == {("event_modified", "cfg_2")}
+
+
+def test_a_batch_table_compressed_outside_auditlens_refuses_a_writer(db: Database, timescale_only):
+    """An operator compressing by hand (or a TimescaleDB policy) makes a batch table no
+    AuditLens compression run protected yet: it must not take a writer's rows either."""
+    _store(db, [_login(f"old_{i}", event_time=OLD + timedelta(hours=i)) for i in range(3)])
+    chunk = _chunk_of(db, "old_0")
+    with db.admin() as s:
+        s.execute("SELECT compress_chunk(CAST(:c AS regclass))", {"c": chunk})
+    batches = _batches_of(db, chunk)
+    with pytest.raises(Exception, match=r"permission denied for table compress_hyper_"):
+        _as(db, "auditlens_writer", f"INSERT INTO {batches} SELECT * FROM {batches}")
+    assert _counts(db) == {"org_a": 3}
