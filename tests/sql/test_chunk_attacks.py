@@ -17,6 +17,7 @@ from integrity.verify import verify_organization
 from sql.compression import compress_old_chunks
 from sql.event_store import insert_events
 from sql.gateway import Database
+from sql.holds import place_hold
 from sql.retention import PurgeSummary, purge, set_policy
 from tests.factories import event_row
 
@@ -319,3 +320,33 @@ def test_a_batch_table_compressed_outside_auditlens_refuses_a_writer(db: Databas
     with pytest.raises(Exception, match=r"permission denied for table compress_hyper_"):
         _as(db, "auditlens_writer", f"INSERT INTO {batches} SELECT * FROM {batches}")
     assert _counts(db) == {"org_a": 3}
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain chunk", "compressed chunk"])
+def test_another_organisations_hold_keeps_the_chunk_and_only_what_it_holds(
+    db: Database, timescale_only, compress: bool
+):
+    """Every event of the week has expired; org_b's hold covers one of org_b's. The chunk
+    stays, org_a's events and org_b's unheld one go, and org_a's hold-free purge is not
+    reported as anything org_b's hold kept."""
+    _store(
+        db,
+        [_login(f"a_{i}", event_time=OLD + timedelta(hours=i)) for i in range(3)]
+        + [
+            _login("b_free", organization_id="org_b", event_time=OLD),
+            _login("b_held", organization_id="org_b", event_time=OLD, resource_id="payments"),
+        ],
+    )
+    chunk = _chunk_of(db, "b_held")
+    if compress:
+        compress_old_chunks(db, days=30)
+    hold = place_hold(
+        db, "org_b", "resource:payments", reason="case", reference="CASE-1", actor="t:admin"
+    )
+    summary = purge(db)
+    assert summary.removed == {("org_a", "login"): 3, ("org_b", "login"): 1}
+    assert summary.kept == {("org_b", hold.hold_id, "login"): 1}
+    with db.admin() as s:
+        assert s.scalar("SELECT to_regclass(:c) IS NOT NULL", {"c": chunk})
+        left = s.execute("SELECT id FROM audit_events WHERE event_type = 'login'").rows
+    assert left == [("b_held",)]
