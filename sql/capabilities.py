@@ -1,5 +1,5 @@
 """What the connected server offers: plain PostgreSQL, TimescaleDB Apache, or TimescaleDB
-with the Timescale license (continuous aggregates, compression policies)."""
+with the Timescale license (compression of old chunks)."""
 
 from __future__ import annotations
 
@@ -32,10 +32,6 @@ class Capabilities:
         return self.flavor is not Flavor.POSTGRES
 
     @property
-    def continuous_aggregates(self) -> bool:
-        return self.flavor is Flavor.TIMESCALE_FULL
-
-    @property
     def compression(self) -> bool:
         """Compressed chunks (columnstore): the Timescale license only."""
         return self.flavor is Flavor.TIMESCALE_FULL
@@ -46,7 +42,7 @@ class Capabilities:
                 f"PostgreSQL {self.server_version} (plain: partitioned tables, rollup tables)"
                 f"{self._text_search()}"
             )
-        edition = "Timescale license" if self.continuous_aggregates else "Apache edition"
+        edition = "Timescale license" if self.compression else "Apache edition"
         return (
             f"PostgreSQL {self.server_version} with TimescaleDB {self.timescaledb_version} "
             f"({edition}){self._text_search()}"

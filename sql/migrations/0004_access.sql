@@ -27,8 +27,8 @@ GRANT UPDATE (row_count, sha256, flagged_for_review, completed, ended_at) ON aud
 
 -- Readers never touch base tables: each view shows the rows of the organisation set for the
 -- session (auditlens.organization_id) and nothing when none is set. Views rather than
--- row-level security because TimescaleDB cannot build continuous aggregates on a hypertable
--- with RLS and its chunks do not inherit policies; views hold for every server alike
+-- row-level security because TimescaleDB refuses row-level security on a hypertable with
+-- compression and its chunks do not inherit policies; views hold for every server alike
 -- (audit_events itself adds row-level security under its view where it can, below).
 CREATE VIEW org_audit_events WITH (security_barrier) AS
   SELECT * FROM audit_events WHERE organization_id = auditlens_current_org();
@@ -71,8 +71,9 @@ GRANT SELECT ON org_audit_events, org_audit_rejects, org_audit_exports, org_orga
 -- policy of `true` for the owner would make FORCE a no-op. Writers keep exactly what they had
 -- (INSERT and SELECT of every row) through explicit policies.
 --
--- TimescaleDB with the Timescale license keeps the security_barrier view above: a continuous
--- aggregate cannot be created on a hypertable with row-level security (see the rollups).
+-- TimescaleDB with the Timescale license keeps the security_barrier view above: its
+-- hypertable has compression (see the rollups), and TimescaleDB refuses row-level security on
+-- a hypertable with compression ("not supported on hypertables that have columnstore enabled").
 DO $rls$
 BEGIN
   IF current_setting('auditlens.capability') = 'timescale_full' THEN

@@ -194,74 +194,31 @@ CREATE VIEW org_rollup_day_actions WITH (security_barrier) AS
 REVOKE ALL ON rollup_day_actions FROM PUBLIC;
 GRANT SELECT ON org_rollup_day_actions TO auditlens_reader;
 
--- TimescaleDB with the Timescale license: continuous aggregates for the hourly counts (and a
--- daily one stacked on the hourly), real-time aggregation on (materialized_only = false, so
--- the newest events count before materialisation), and compression of old raw chunks.
--- Plain PostgreSQL and the Apache edition skip this block: they use the rollup tables above
--- for everything, and so does this flavour for the per-user-day tables (distinct
--- counts and time-zone-dependent off-hours cannot live in a continuous aggregate).
+-- No TimescaleDB continuous aggregates, on any flavour: they could not give the rollups'
+-- exact answers, and an aggregate nothing reads would be work done twice. A real-time
+-- aggregate (materialized_only = false) adds raw rows only above its own watermark, the end of
+-- its last refreshed bucket; a late event (an old event_time, inserted after that refresh) is
+-- missing from its bucket until the next refresh, where the rollups count it at once (raw past
+-- the ingest-order watermark). Refreshing after every batch would only narrow that window:
+-- refresh_continuous_aggregate cannot run inside the ingest transaction, and it refuses a
+-- concurrent refresh of the same aggregate instead of waiting. Distinct users over a range of
+-- days cannot be summed from daily buckets (the rollups keep per-year and day-gap tables for
+-- that), and off-hours need each organisation's time zone and working hours, whose change an
+-- aggregate joined to `organizations` would not notice any more than the rollups do. So the
+-- hierarchy (hour, day, month, year) is the rollup tables', maintained once by one refresh, on
+-- every flavour.
 --
--- Created WITH NO DATA: CREATE MATERIALIZED VIEW ... WITH DATA cannot run in a transaction
--- block or a function, and every migration runs in one. `ReadModel.refresh()` materialises
--- them outside any transaction (CALL refresh_continuous_aggregate). No TimescaleDB background
--- policy is added: its jobs run as the table owner, and auditlens_owner is NOLOGIN by design
--- (add_*_policy refuses such owners), so AuditLens's own refresh (`auditlens refresh`, after
--- ingest batches, RefreshTimer) is the refresh and compression policy.
---
--- Isolation: continuous aggregates cannot be security-barrier views themselves, and the
--- hypertable has no row-level security (a cagg cannot be built on one; chunks would not
--- inherit it anyway). Readers get org_cagg_* security-barrier views and no privilege on the
--- aggregates, exactly like the other org_* views.
+-- TimescaleDB with the Timescale license: compression of raw chunks (segmented by
+-- organisation, so one organisation's reads never decompress another's). Optional: a server
+-- that refuses it keeps uncompressed chunks and says why in the migration log; nothing else
+-- depends on it. No TimescaleDB background policy compresses: its jobs run as the table owner,
+-- and auditlens_owner is NOLOGIN by design (add_compression_policy refuses such owners), so
+-- AuditLens's own refresh (`auditlens refresh`, after ingest batches, RefreshTimer) does it.
 DO $timescale$
 BEGIN
   IF current_setting('auditlens.capability') <> 'timescale_full' THEN
     RETURN;
   END IF;
-
-  EXECUTE $v$
-    CREATE MATERIALIZED VIEW cagg_hour_actions
-    WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
-    SELECT organization_id, time_bucket(INTERVAL '1 hour', event_time) AS bucket,
-           event_type, event_action, count(*) AS events
-      FROM audit_events
-     WHERE NOT own_use
-     GROUP BY organization_id, time_bucket(INTERVAL '1 hour', event_time), event_type,
-              event_action
-    WITH NO DATA
-  $v$;
-  EXECUTE $v$
-    CREATE MATERIALIZED VIEW cagg_day_actions
-    WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
-    SELECT organization_id, time_bucket(INTERVAL '1 day', bucket) AS day,
-           event_type, event_action, sum(events) AS events
-      FROM cagg_hour_actions
-     GROUP BY organization_id, time_bucket(INTERVAL '1 day', bucket), event_type, event_action
-    WITH NO DATA
-  $v$;
-  EXECUTE $v$
-    CREATE MATERIALIZED VIEW cagg_hour_users
-    WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
-    SELECT organization_id, user_id, time_bucket(INTERVAL '1 hour', event_time) AS bucket,
-           event_type, max(user_email) AS user_email, count(*) AS events
-      FROM audit_events
-     WHERE NOT own_use
-     GROUP BY organization_id, user_id, time_bucket(INTERVAL '1 hour', event_time), event_type
-    WITH NO DATA
-  $v$;
-
-  EXECUTE 'REVOKE ALL ON cagg_hour_actions, cagg_day_actions, cagg_hour_users FROM PUBLIC';
-  EXECUTE 'CREATE VIEW org_cagg_hour_actions WITH (security_barrier) AS'
-       || ' SELECT * FROM cagg_hour_actions WHERE organization_id = auditlens_current_org()';
-  EXECUTE 'CREATE VIEW org_cagg_day_actions WITH (security_barrier) AS'
-       || ' SELECT * FROM cagg_day_actions WHERE organization_id = auditlens_current_org()';
-  EXECUTE 'CREATE VIEW org_cagg_hour_users WITH (security_barrier) AS'
-       || ' SELECT * FROM cagg_hour_users WHERE organization_id = auditlens_current_org()';
-  EXECUTE 'GRANT SELECT ON org_cagg_hour_actions, org_cagg_day_actions, org_cagg_hour_users'
-       || ' TO auditlens_reader';
-
-  -- Compression of raw chunks (segmented by organisation, so one organisation's reads never
-  -- decompress another's). Optional: a server that refuses it keeps uncompressed chunks and
-  -- says why in the migration log; nothing else depends on it.
   BEGIN
     EXECUTE $c$
       ALTER TABLE audit_events SET (
@@ -392,8 +349,7 @@ GRANT EXECUTE ON FUNCTION auditlens_day_of_year(date),
 --
 -- Filled by the same refresh, in the same transaction, as the tables above
 -- (`sql/read_model.py`), recomputed by the retention purge (read_model.recompute_days), and
--- plain tables on every server flavour (TimescaleDB too: the read model reads rollup tables
--- everywhere).
+-- plain tables on every server flavour.
 
 CREATE TABLE rollup_hour_families (
   organization_id text        NOT NULL,

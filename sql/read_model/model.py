@@ -13,16 +13,6 @@ from sql.rollup.refresh import RefreshStats
 class ReadModel(ActivityReads, RankingReads, UserDayReads, ResourceReads):
     """Per-organisation counts from rollups plus the raw events past the watermark."""
 
-    @property
-    def maintains_continuous_aggregates(self) -> bool:
-        """True on TimescaleDB with the Timescale license: the refresh also materialises the
-        continuous aggregates (org_cagg_* views) and compresses old raw chunks. Reads still
-        come from the rollup tables on every flavour: a continuous aggregate cannot tell
-        which late events (old timestamps, inserted after its last refresh) it holds, so it
-        could not be combined exactly with raw events, and counting every event exactly once
-        and at once is the read model's promise."""
-        return self.db.capabilities.continuous_aggregates
-
     def watermark(self) -> str:
         """The current watermark (an xid8, as text)."""
         return rollup_refresh.watermark(self.db)

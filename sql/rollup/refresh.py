@@ -23,10 +23,6 @@ from sql.rollup.tables import ROLLUP_TABLES, TABLES
 # Any constant works; it only has to be the same in every AuditLens process (and in the SQL
 # that back-fills rollups at migration time, which takes it as 1380928588).
 REFRESH_LOCK = 0x524F4C4C
-# Serialises the continuous aggregates' refresh and compression, which run after the rollups'
-# transaction (so after REFRESH_LOCK is released): TimescaleDB refuses a second refresh of an
-# aggregate while one runs instead of waiting for it.
-CONTINUOUS_AGGREGATES_LOCK = 0x43414747
 # After a refresh this large, VACUUM ANALYZE the rollups so index-only scans stay cheap.
 VACUUM_AFTER_EVENTS = 100_000
 
@@ -89,8 +85,6 @@ def refresh(db: Database, *, wait: bool = True, rebuild: bool = False) -> Refres
     if events >= VACUUM_AFTER_EVENTS:
         # VACUUM cannot run in a transaction: an autocommit connection of the pool's own.
         _autocommit(db, [f"VACUUM (ANALYZE) {', '.join(ROLLUP_TABLES)}"])
-    if db.capabilities.continuous_aggregates:
-        _refresh_continuous_aggregates(db, wait=wait)
     # TimescaleDB: old chunks are compressed here, AuditLens's own policy (sql.compression).
     compress_old_chunks(db, wait=wait)
     return RefreshStats(events, time.perf_counter() - started, str(new))
@@ -192,24 +186,3 @@ def _autocommit(
         finally:
             conn.autocommit = previous
     return True
-
-
-def _refresh_continuous_aggregates(db: Database, *, wait: bool) -> None:
-    """Materialise the continuous aggregates up to the last whole bucket (real-time
-    aggregation covers the rest).
-    Outside any transaction: refresh_continuous_aggregate refuses to run inside one.
-    One at a time (CONTINUOUS_AGGREGATES_LOCK): with `wait=False`, a refresh that finds
-    another one running leaves its events to that one or the next."""
-    _autocommit(
-        db,
-        [
-            "CALL refresh_continuous_aggregate('cagg_hour_actions', NULL,"
-            " date_trunc('hour', now(), 'UTC'))",
-            "CALL refresh_continuous_aggregate('cagg_hour_users', NULL,"
-            " date_trunc('hour', now(), 'UTC'))",
-            "CALL refresh_continuous_aggregate('cagg_day_actions', NULL,"
-            " date_trunc('day', now(), 'UTC'))",
-        ],
-        lock=CONTINUOUS_AGGREGATES_LOCK,
-        wait=wait,
-    )

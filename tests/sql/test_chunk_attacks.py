@@ -350,3 +350,46 @@ def test_another_organisations_hold_keeps_the_chunk_and_only_what_it_holds(
         assert s.scalar("SELECT to_regclass(:c) IS NOT NULL", {"c": chunk})
         left = s.execute("SELECT id FROM audit_events WHERE event_type = 'login'").rows
     assert left == [("b_held",)]
+
+
+# ---- the read model over compressed and purged chunks ---------------------------------------
+
+
+def test_the_read_model_equals_raw_events_over_compressed_and_purged_chunks(
+    db: Database, timescale_only
+):
+    """Counts from the rollups stay the raw events' when their chunks are compressed, when
+    late events land in a compressed chunk, and after the purge drops or thins chunks."""
+    import random
+
+    from sql.read_model import ReadModel
+    from tests.sql import read_model_reference as ref
+    from tests.sql.read_model_reference import DAYS, START, Generator
+
+    orgs = ["org_utc", "org_ny"]
+    t0, t1 = START - timedelta(days=1), START + timedelta(days=DAYS + 1)
+    gen = Generator(seed=23)
+    model = ReadModel(db)
+    first = [gen.event(random.Random(i).choice(orgs), day_from=7) for i in range(300)]
+    with db.writer() as w:
+        insert_events(w, [e.row() for e in first])
+    model.refresh()  # compresses them: every event is older than the setting's 30 days
+    with db.admin() as s:
+        assert (
+            s.scalar("SELECT count(*) FROM timescaledb_information.chunks WHERE is_compressed") >= 2
+        )
+    late = [gen.event(random.Random(i).choice(orgs), day_to=7) for i in range(200)]
+    with db.writer() as w:
+        insert_events(w, [e.row() for e in late + first[:20]])
+    model.refresh()  # and compresses the chunks the late events reopened
+    events = first + late
+    for org in orgs:
+        assert model.totals(org, t0, t1) == ref.totals(events, org, t0, t1)
+    summary = purge(db)
+    assert summary.total > 0
+    with db.admin() as s:
+        left = {i for (i,) in s.execute("SELECT id FROM audit_events WHERE NOT own_use").rows}
+    kept = [e for e in events if e.id in left]
+    assert len(kept) == len(events) - summary.total
+    for org in orgs:
+        assert model.totals(org, t0, t1) == ref.totals(kept, org, t0, t1)
