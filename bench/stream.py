@@ -58,6 +58,7 @@ from streaming.https import HttpsSender  # noqa: E402
 from streaming.records import Record  # noqa: E402
 from streaming.service import Streamer, background_streaming  # noqa: E402
 from streaming.syslog import SyslogSender  # noqa: E402
+from streaming.times import utc_iso  # noqa: E402
 from tests.streaming.rsyslog import Rsyslog, free_port  # noqa: E402
 from tests.streaming.tls import Certificates, make_certificates  # noqa: E402
 
@@ -198,7 +199,7 @@ def send_all(sender: Any, format_name: str, stored: list[dict[str, Any]]) -> Non
         chunk = stored[i : i + BATCH]
         sender.send(
             [
-                Record(e["id"], e["organization_id"], e["event_time"], "event", encode(e))
+                Record(e["id"], e["organization_id"], utc_iso(e["event_time"]), "event", encode(e))
                 for e in chunk
             ]
         )
