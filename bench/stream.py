@@ -55,6 +55,7 @@ from streaming.cursor import BATCH  # noqa: E402
 from streaming.files import FileSender  # noqa: E402
 from streaming.formats import FORMATS, encoder, native_event  # noqa: E402
 from streaming.https import HttpsSender  # noqa: E402
+from streaming.network import ALLOWED_NETWORKS_ENV  # noqa: E402
 from streaming.records import Record  # noqa: E402
 from streaming.service import Streamer, background_streaming  # noqa: E402
 from streaming.syslog import SyslogSender  # noqa: E402
@@ -397,6 +398,8 @@ def main() -> None:
     parser.add_argument("--url", help="an existing PostgreSQL (superuser) URL")
     parser.add_argument("--skip-senders", action="store_true", help="database parts only")
     args = parser.parse_args()
+    # The receivers listen on this machine's loopback.
+    os.environ[ALLOWED_NETWORKS_ENV] = "127.0.0.0/8"
     count = args.events
     stored = events(count)
     print(f"stream benchmark: {count:,} events; {load()}")

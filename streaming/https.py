@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import http.client
 import re
+import ssl
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from streaming.network import connect
 from streaming.records import Record
 from streaming.syslog import tls_context
 from streaming.times import as_moment
@@ -80,6 +82,18 @@ def signature(key: str, timestamp: str, payload: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
+class _CheckedConnection(http.client.HTTPSConnection):
+    """An HTTPS connection made only to the host's checked addresses (`streaming.network`)."""
+
+    def __init__(self, host: str, port: int, *, timeout: float, context: ssl.SSLContext) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._tls = context
+
+    def connect(self) -> None:
+        raw = connect(self.host, self.port, self.timeout, "url")
+        self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
+
+
 class HttpsSender:
     """POSTs each batch over one kept-alive, verified TLS connection."""
 
@@ -96,7 +110,7 @@ class HttpsSender:
 
     def _connection(self) -> http.client.HTTPSConnection:
         if self._conn is None:
-            self._conn = http.client.HTTPSConnection(
+            self._conn = _CheckedConnection(
                 self.url.hostname or "",
                 self.url.port or 443,
                 timeout=self.timeout,

@@ -16,6 +16,7 @@ import ssl
 from collections.abc import Sequence
 from typing import Any
 
+from streaming.network import connect
 from streaming.records import Record
 
 # facility 13 (log audit) * 8 + severity 6 (informational)
@@ -67,7 +68,7 @@ class SyslogSender:
     def send(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        raw = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        raw = connect(self.host, self.port, self.timeout, "host")
         sock: socket.socket = raw
         try:
             if self.context is not None:
