@@ -399,7 +399,7 @@ def main() -> None:
     parser.add_argument("--skip-senders", action="store_true", help="database parts only")
     args = parser.parse_args()
     # The receivers listen on this machine's loopback.
-    os.environ[ALLOWED_NETWORKS_ENV] = "127.0.0.0/8"
+    os.environ[ALLOWED_NETWORKS_ENV] = "127.0.0.0/8,::1/128"
     count = args.events
     stored = events(count)
     print(f"stream benchmark: {count:,} events; {load()}")
