@@ -26,6 +26,7 @@ from py_ocsf_models.objects.user import User
 from pydantic import BaseModel
 
 from streaming.mapping import FINDING, FINDING_SEVERITY_IDS, mapping_for
+from streaming.times import as_moment
 
 PRODUCT = Product(name="AuditLens", vendor_name="AuditLens")
 SCHEMA_VERSION = OCSF_VERSION
@@ -105,6 +106,8 @@ def event_record(event: dict[str, Any]) -> dict[str, Any]:
         resource = ResourceDetails(type=event.get("resource_type"), uid=event.get("resource_id"))
     user = _user(event.get("user_id"), event.get("user_email"))
     session = Session(uid=event["session_id"]) if event.get("session_id") else None
+    moment = as_moment(event["event_time"])
+    received = event.get("received_at")
     record = ActivityEvent(
         metadata=Metadata(
             product=PRODUCT,
@@ -112,7 +115,7 @@ def event_record(event: dict[str, Any]) -> dict[str, Any]:
             version=SCHEMA_VERSION,
             tenant_uid=event["organization_id"],
             sequence=event.get("ingest_seq"),
-            logged_time=event.get("received_at"),
+            logged_time=None if received is None else as_moment(received),
             event_code=event["event_action"],
         ),
         severity_id=SeverityID.Informational,
@@ -124,8 +127,8 @@ def event_record(event: dict[str, Any]) -> dict[str, Any]:
         class_name=cls.name,
         type_uid=mapping.type_uid,
         type_name=f"{cls.name}: {mapping.activity_name}",
-        time=_millis(event["event_time"]),
-        time_dt=event["event_time"],
+        time=_millis(moment),
+        time_dt=moment,
         status_id=2 if mapping.failed else 1,
         status="Failure" if mapping.failed else "Success",
         actor=Actor(user=user, session=session) if user is not None else None,

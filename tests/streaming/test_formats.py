@@ -17,6 +17,7 @@ from streaming.formats import (
     cef_event,
     cef_finding,
     encoder,
+    load_json,
     native_event,
     ocsf_event,
     ocsf_finding,
@@ -172,6 +173,25 @@ def test_integers_beyond_64_bits_in_details_are_sent_exactly(name: str) -> None:
     assert str(big) in line and str(-(2**70)) in line
     if name == "json":
         assert json.loads(line)["details"] == {"n": big, "m": -(2**70)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"n":123456789012345678901234567890,"m":-1180591620717411303424}',
+        '{"n":18446744073709551616,"m":-9223372036854775809}',
+        '{"s":"1234567890123456789012","f":0.1000000000000000000001}',
+        '{"a":[1,2.5,null,true,{"b":"\\u00e9\\n"}],"c":1e400}',
+        '{"q": "level:error", "results_count": 47}',
+        json.dumps({"text": HOSTILE}, ensure_ascii=False),
+    ],
+)
+def test_details_are_read_exactly(text: str) -> None:
+    # orjson would read integers beyond 64 bits as floats, silently.
+    assert load_json(text) == json.loads(text)
+    assert [type(v) for v in load_json(text).values()] == [
+        type(v) for v in json.loads(text).values()
+    ]
 
 
 _UNESCAPE = {"n": "\n", "r": "\r"}
