@@ -184,7 +184,9 @@ def _client_ip(request: Request) -> str | None:
     trusts (AUDITLENS_TRUSTED_PROXIES, none by default), the address it forwarded. The server
     itself never rewrites the peer from X-Forwarded-For (see `serve-ingest`)."""
     peer = request.client.host if request.client else None
-    host = client_ip(peer, request.headers.get("x-forwarded-for"), parse_networks(None))
+    # Several lines are one list, in order: a proxy may add its own after the client's.
+    forwarded = ", ".join(request.headers.getlist("x-forwarded-for")) or None
+    host = client_ip(peer, forwarded, parse_networks(None))
     try:
         return str(ipaddress.ip_address(host)) if host else None
     except ValueError:
