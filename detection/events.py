@@ -33,6 +33,8 @@ class Slice:
     actions: tuple[str, ...] = ()
     # None: any resource; a tuple, only those (an empty one matches nothing).
     resource_ids: tuple[str, ...] | None = None
+    # None: any user; a tuple, only those (an empty one matches nothing).
+    user_ids: tuple[str, ...] | None = None
     # A literal substring of details->>'query' that every match must contain (a cheap prefilter).
     query_contains: str | None = None
 
@@ -96,6 +98,9 @@ class DatabaseEvents:
         if wanted.resource_ids is not None:
             clauses.append("resource_id = ANY(:resources)")
             params["resources"] = list(wanted.resource_ids)
+        if wanted.user_ids is not None:
+            clauses.append("user_id = ANY(:users)")
+            params["users"] = list(wanted.user_ids)
         if wanted.query_contains:
             clauses.append("strpos(details->>'query', :contains) > 0")
             params["contains"] = wanted.query_contains
@@ -185,6 +190,8 @@ class FrameEvents:
             mask &= e["event_action"].isin(wanted.actions)
         if wanted.resource_ids is not None:
             mask &= e["resource_id"].isin(wanted.resource_ids)
+        if wanted.user_ids is not None:
+            mask &= e["user_id"].isin(wanted.user_ids)
         out = e.loc[mask]
         if wanted.query_contains:
             queries = out["details"].map(lambda d: str((d or {}).get("query", "")))

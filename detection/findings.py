@@ -14,7 +14,6 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import text
 
 from sql.errors import AuditLensError
 from sql.event_store import new_event_id, record_event
@@ -92,15 +91,43 @@ class DetectionRun:
     partial: bool = False
 
 
-_INSERT_FINDING = """
-INSERT INTO findings (organization_id, finding_id, run_id, user_id, user_email, day,
-  window_start, window_end, score, severity, detectors, title, explanation, evidence_query,
-  rule_score, model_score, model_percentile, model_version)
-VALUES (:org, :finding_id, :run_id, :user_id, :user_email, :day, :window_start, :window_end,
-  :score, :severity, :detectors, :title, :explanation, :evidence_query, :rule_score,
-  :model_score, :model_percentile, :model_version)
-ON CONFLICT DO NOTHING
-"""
+# Every finding of a run in one statement (arrays, one element per finding, in order), so a
+# run's findings cost one round trip however many there are.
+_FINDING_ARRAYS = {
+    "finding_id": "text",
+    "user_id": "text",
+    "user_email": "text",
+    "day": "date",
+    "window_start": "timestamptz",
+    "window_end": "timestamptz",
+    "score": "float8",
+    "severity": "text",
+    "detectors": "jsonb",  # a list each: as JSON, since SQL arrays cannot be ragged
+    "title": "text",
+    "explanation": "text",
+    "evidence_query": "text",
+    "rule_score": "float8",
+    "model_score": "float8",
+    "model_percentile": "float8",
+    "model_version": "text",
+}
+_INSERT_FINDINGS = f"""
+WITH added AS (
+  INSERT INTO findings (organization_id, run_id, {", ".join(_FINDING_ARRAYS)})
+  SELECT :org, :run_id, {
+    ", ".join(
+        "ARRAY(SELECT jsonb_array_elements_text(f.detectors))" if c == "detectors" else f"f.{c}"
+        for c in _FINDING_ARRAYS
+    )
+}
+    FROM unnest({", ".join(f"CAST(:{c} AS {t}[])" for c, t in _FINDING_ARRAYS.items())})
+         WITH ORDINALITY AS f({", ".join(_FINDING_ARRAYS)}, n)
+   ORDER BY f.n
+  ON CONFLICT DO NOTHING
+  RETURNING 1
+)
+SELECT count(*) FROM added
+"""  # noqa: S608
 
 
 def save_findings(
@@ -130,12 +157,10 @@ def save_findings(
                 "n": len(findings),
             },
         )
-        inserted = 0
-        for finding in findings:
-            row = asdict(finding)
-            row.update(org=org, run_id=run_id)
-            result = session.conn.execute(text(_INSERT_FINDING), row)
-            inserted += result.rowcount
+        rows = [asdict(finding) for finding in findings]
+        arrays: dict[str, Any] = {c: [row[c] for row in rows] for c in _FINDING_ARRAYS}
+        arrays["detectors"] = [json.dumps(list(d)) for d in arrays["detectors"]]
+        inserted = session.scalar(_INSERT_FINDINGS, {"org": org, "run_id": run_id, **arrays})
         session.execute(
             _RECORD_SCHEDULE,
             {
@@ -145,7 +170,7 @@ def save_findings(
                 "run": run_id,
             },
         )
-    return int(run_id), inserted
+    return int(run_id), int(inserted)
 
 
 # Only forward: a run over older days (an explicit window) never moves complete_through back.

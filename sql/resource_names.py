@@ -51,6 +51,12 @@ _CASE_CHANGE = re.compile(
     r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z]{2})|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])"
 )
 _NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
+# Each pattern word is, lower-cased, a substring of every id it matches (splitting and the
+# dropped trailing `s` only cut an id), so an id holding none of them suggests nothing: one
+# search decides that for most ids (detection asks about every resource, tens of thousands).
+_ANY_PATTERN_WORD = re.compile(
+    "|".join(sorted({re.escape(w) for r, _, _ in NAME_PATTERNS for w in r}))
+)
 
 
 def name_words(resource_id: str) -> tuple[str, ...]:
@@ -83,7 +89,7 @@ class NameSuggestion:
 
 def suggest_from_name(resource_id: str) -> NameSuggestion | None:
     """The level and tags `resource_id`'s words suggest, or None when they suggest nothing."""
-    if not isinstance(resource_id, str):
+    if not isinstance(resource_id, str) or not _ANY_PATTERN_WORD.search(resource_id.lower()):
         return None
     words = name_words(resource_id)
     level: str | None = None

@@ -78,6 +78,15 @@ def test_database_slices_and_totals_equal_the_in_memory_ones(seeded):
     assert len(merged) == len(totals_db) == len(totals_mem) > 0
     assert (merged["events_db"] == merged["events_mem"]).all()
     assert (merged["total_db"] == merged["total_mem"]).all()
+    # Narrowed to some users (a sequence's `then` side): the same events from both sources.
+    in_memory_all = FrameEvents(events).fetch(broad)
+    users = tuple(sorted(set(in_memory_all["user_id"].dropna()))[:3])
+    narrowed = Slice("log_access", start, stop, user_ids=users)
+    from_db = DatabaseEvents(db, "org_a").fetch(narrowed)
+    in_memory = FrameEvents(events).fetch(narrowed)
+    assert sorted(from_db["id"]) == sorted(in_memory["id"])
+    assert 0 < len(from_db) < len(in_memory_all) and set(from_db["user_id"]) == set(users)
+    assert DatabaseEvents(db, "org_a").fetch(Slice("log_access", start, stop, user_ids=())).empty
 
 
 def test_commands_detect_list_as_csv_and_json_and_triage(seeded, fresh_database, monkeypatch):

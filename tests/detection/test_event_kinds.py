@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from detection.events import FrameEvents
+from detection.events import FrameEvents, Slice
 from detection.features import Sensitivity
 from detection.rules import RuleContext, evaluate_rule, load_rules
 from detection.rules.kinds.events import hours_from_usual
@@ -158,6 +158,41 @@ def test_retention_lowered_then_purged_compares_old_and_new_values():
     assert len(hits) == 1 and hits[0].reason.startswith("update_retention_policy at")
     only_raised = [rows[2], _event(4, _at(9), "adm2", "data_modification", "retention_purge")]
     assert evaluate_rule(RULES["retention-lowered-before-purge"], _context(only_raised)) == []
+
+
+class _Recording(FrameEvents):
+    """FrameEvents that keeps every slice asked for."""
+
+    def __init__(self, events: pd.DataFrame) -> None:
+        super().__init__(events)
+        self.asked: list[Slice] = []
+
+    def fetch(self, wanted: Slice) -> pd.DataFrame:
+        self.asked.append(wanted)
+        return super().fetch(wanted)
+
+
+def test_a_sequence_reads_only_the_then_events_its_first_events_link_to():
+    # Thousands of users read sensitive sources every fortnight; one had a role raised.
+    raised = {"old_values": {"role": "member"}, "new_values": {"role": "admin"}}
+    rows = [
+        _event(1, _at(10), "admin1", "user_management", "change_role", resource_type="user",
+               resource_id="dev", details=raised),
+        _event(2, _at(11), "dev", "log_access", "search", resource_id="source_payment_logs"),
+        *(
+            _event(10 + n, _at(12), f"user{n}", "log_access", "search",
+                   resource_id="source_payment_logs")
+            for n in range(20)
+        ),
+    ]  # fmt: skip
+    context = _context(rows)
+    recording = _Recording(pd.DataFrame(rows))
+    context.events = recording
+    hits = evaluate_rule(RULES["privilege-change-then-sensitive-access"], context)
+    assert [h.user_id for h in hits] == ["dev"]
+    first, then = recording.asked
+    assert first.user_ids is None and then.user_ids == ("dev",)
+    assert then.resource_ids == ("source_payment_logs",)
 
 
 def test_api_key_used_from_a_new_ip_but_not_from_a_known_one():

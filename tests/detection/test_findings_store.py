@@ -99,6 +99,48 @@ def test_save_list_get_and_triage(db):
     assert last_detected_day(db, "org_a") == date(2025, 1, 10)
 
 
+def test_a_runs_findings_are_stored_exactly_in_one_statement(db):
+    from sqlalchemy import event
+
+    findings = [_finding(f"u{n:03d}", 0.5 + n / 1000, "medium") for n in range(120)]
+    findings[0] = replace(
+        findings[0],
+        detectors=[],
+        model_score=None,
+        model_percentile=None,
+        model_version=None,
+        user_email="",
+        title="<script>alert('x')</script> ,{\"a\": [1]}",
+        explanation="a 'quoted', \"double\" and back\\slash; then ÄÖÜ",
+    )
+    findings[1] = replace(findings[1], detectors=["with,comma", 'with"quote', "model"])
+    findings.append(replace(findings[5], finding_id="dup-of-5"))  # the same user-day twice
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        _, inserted = save_findings(db, "org_a", _run(), findings)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert inserted == 120
+    assert sum("INSERT INTO findings" in s for s in statements) == 1
+    stored = {r["finding_id"]: r for r in list_findings(db, "org_a", limit=500).to_dict("records")}
+    assert len(stored) == 120 and "dup-of-5" not in stored
+    for finding in findings[:120]:
+        row = stored[finding.finding_id]
+        assert (row["user_id"], row["user_email"], row["severity"]) == (
+            finding.user_id, finding.user_email, finding.severity
+        )  # fmt: skip
+        assert row["detectors"] == finding.detectors and row["score"] == finding.score
+        assert (row["title"], row["explanation"]) == (finding.title, finding.explanation)
+        assert row["window_start"] == finding.window_start
+    first = get_finding(db, "org_a", findings[0].finding_id)
+    assert first is not None and first["model_score"] is None and first["detectors"] == []
+
+
 def test_findings_are_scoped_to_their_organisation(db):
     save_findings(db, "org_a", _run(), [_finding("u1", 0.9, "high")])
     assert list_findings(db, "org_b").empty

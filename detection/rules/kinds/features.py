@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
-from detection.events import tuples
+from detection.baselines import day_numbers
 from detection.explain import feature_label, feature_scope
 from detection.rules.kinds.hits import feature_hits
 from detection.rules.kinds.matching import OPERATORS, Operator, Strict, check_feature
@@ -123,6 +124,14 @@ def first_seen(rule: Rule, ctx: RuleContext) -> list[RuleHit]:
     return feature_hits(rule, hit_rows, reason)
 
 
+def _first_days(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The row of each `keys` combination's first day (rows with a missing key left out),
+    ordered by `keys`. Integer day numbers: a groupby min over date objects is a Python loop."""
+    known = frame.dropna(subset=keys)
+    order = np.argsort(day_numbers(known["day"]), kind="stable")
+    return known.iloc[order].drop_duplicates(keys).sort_values(keys, kind="stable")
+
+
 def _first_seen_values(
     ctx: RuleContext, rows: pd.DataFrame
 ) -> dict[tuple[Any, Any, str], list[str]]:
@@ -131,25 +140,31 @@ def _first_seen_values(
     users = set(rows["user_id"])
     ips = ctx.ips.loc[ctx.ips["user_id"].isin(users)]
     for column in ("ip_address", "user_agent"):
-        first = ips.groupby(["user_id", column], observed=True)["day"].min().reset_index()
-        for r in tuples(first):
-            out.setdefault((r.user_id, r.day, column), []).append(str(getattr(r, column)))
+        first = _first_days(ips, ["user_id", column])
+        for user, day, value in zip(first["user_id"], first["day"], first[column], strict=True):
+            out.setdefault((user, day, column), []).append(str(value))
     res = ctx.resources.loc[ctx.resources["user_id"].isin(users)]
-    first = res.groupby(["user_id", "resource_id"], observed=True)["day"].min().reset_index()
-    for r in tuples(first):
-        out.setdefault((r.user_id, r.day, "resource"), []).append(str(r.resource_id))
-        if ctx.sensitivity.is_sensitive(r.resource_id):
-            out.setdefault((r.user_id, r.day, "sensitive_resource"), []).append(str(r.resource_id))
+    first = _first_days(res, ["user_id", "resource_id"])
+    for user, day, rid in zip(first["user_id"], first["day"], first["resource_id"], strict=True):
+        out.setdefault((user, day, "resource"), []).append(str(rid))
+        if ctx.sensitivity.is_sensitive(rid):
+            out.setdefault((user, day, "sensitive_resource"), []).append(str(rid))
     if "peer_group" in ctx.resources:
-        peer_first = ctx.resources.groupby(["peer_group", "resource_id"], observed=True)[
-            "day"
-        ].transform("min")
-        fresh = ctx.resources.loc[
-            (ctx.resources["day"] == peer_first) & ctx.resources["user_id"].isin(users)
+        resources = ctx.resources
+        number = day_numbers(resources["day"])
+        peer_first = (
+            resources.assign(_n=number)
+            .groupby(["peer_group", "resource_id"], observed=True)["_n"]
+            .transform("min")
+            .to_numpy()
+        )
+        fresh = resources.loc[
+            (number == peer_first)
+            & resources["user_id"].isin(users).to_numpy()
+            & ctx.sensitivity.mask(resources["resource_id"])
         ]
-        for r in tuples(fresh):
-            if ctx.sensitivity.is_sensitive(r.resource_id):
-                out.setdefault((r.user_id, r.day, "peer_sensitive_resource"), []).append(
-                    str(r.resource_id)
-                )
+        for user, day, rid in zip(
+            fresh["user_id"], fresh["day"], fresh["resource_id"], strict=True
+        ):
+            out.setdefault((user, day, "peer_sensitive_resource"), []).append(str(rid))
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -124,18 +124,33 @@ class EventMatch(Strict):
                 raise ValueError(f"{key}: invalid regular expression {pattern!r}: {exc}") from exc
         return value
 
-    def slice(self, context: RuleContext, start: datetime, end: datetime) -> Slice:
+    def slice(
+        self,
+        context: RuleContext,
+        start: datetime,
+        end: datetime,
+        *,
+        only: Mapping[str, Collection[str]] | None = None,
+    ) -> Slice:
+        """The events to fetch; `only` narrows `user_id` or `resource_id` to some values
+        (a sequence's `then` side to what its `first` events link to)."""
+        only = only or {}
         resources: tuple[str, ...] | None = None
         if self.sensitive:
             # Possibly empty: an organisation with nothing sensitive matches nothing here.
             known = context.resources["resource_id"].dropna().unique()
             resources = tuple(sorted(r for r in known if context.sensitivity.is_sensitive(r)))
+        if "resource_id" in only:
+            wanted = set(only["resource_id"])
+            resources = tuple(sorted(wanted if resources is None else wanted & set(resources)))
+        users = tuple(sorted(set(only["user_id"]))) if "user_id" in only else None
         return Slice(
             family=self.family,
             start=start,
             end=end,
             actions=tuple(self.actions),
             resource_ids=resources,
+            user_ids=users,
             query_contains=self.query_contains,
         )
 
@@ -157,6 +172,13 @@ class EventMatch(Strict):
             keep &= [comparison.holds(r) for r in rows]
         return events.loc[keep]
 
-    def events(self, context: RuleContext, start: datetime, end: datetime) -> pd.DataFrame:
+    def events(
+        self,
+        context: RuleContext,
+        start: datetime,
+        end: datetime,
+        *,
+        only: Mapping[str, Collection[str]] | None = None,
+    ) -> pd.DataFrame:
         """The matching events in [start, end): the slice fetched, then filtered here."""
-        return self.filter(context.events.fetch(self.slice(context, start, end)))
+        return self.filter(context.events.fetch(self.slice(context, start, end, only=only)))
