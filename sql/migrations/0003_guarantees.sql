@@ -310,7 +310,8 @@ REVOKE ALL ON FUNCTION audit_events_protect_new_chunks() FROM PUBLIC;
 CREATE FUNCTION audit_compress_chunks(older_than interval) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
-  compressed integer;
+  chunk      regclass;
+  compressed integer := 0;
 BEGIN
   IF older_than IS NULL OR older_than < INTERVAL '1 day' THEN
     RAISE EXCEPTION 'compression: older_than must be at least a day, got %', older_than;
@@ -318,15 +319,25 @@ BEGIN
   IF to_regclass('_timescaledb_catalog.chunk') IS NULL THEN
     RETURN 0;
   END IF;
-  EXECUTE $q$
-    SELECT count(compress_chunk(c, if_not_compressed => true))
-      FROM show_chunks('public.audit_events', older_than => $1) c
+  FOR chunk IN EXECUTE $q$
+    SELECT c FROM show_chunks('public.audit_events', older_than => $1) c
      WHERE EXISTS (SELECT 1 FROM timescaledb_information.hypertables
                     WHERE hypertable_schema = 'public' AND hypertable_name = 'audit_events'
                       AND compression_enabled)
-       -- not yet compressed (bit 1), or written since (bit 8: partially compressed)
-       AND _timescaledb_functions.chunk_status(c) & 9 <> 1
-  $q$ INTO compressed USING older_than;
+  $q$ USING older_than
+  LOOP
+    -- One chunk at a time: a purge may drop a listed chunk before its turn (TimescaleDB:
+    -- "chunk deleted by other transaction"), which leaves nothing to compress there.
+    BEGIN
+      -- not yet compressed (bit 1), or written since (bit 8: partially compressed)
+      IF _timescaledb_functions.chunk_status(chunk) & 9 <> 1 THEN
+        PERFORM compress_chunk(chunk, if_not_compressed => true);
+        compressed := compressed + 1;
+      END IF;
+    EXCEPTION WHEN lock_not_available OR undefined_table THEN
+      NULL;
+    END;
+  END LOOP;
   PERFORM audit_protect_chunks();
   RETURN compressed;
 END

@@ -393,3 +393,47 @@ def test_the_read_model_equals_raw_events_over_compressed_and_purged_chunks(
     assert len(kept) == len(events) - summary.total
     for org in orgs:
         assert model.totals(org, t0, t1) == ref.totals(kept, org, t0, t1)
+
+
+def test_compression_racing_a_purge_of_the_same_chunk_does_not_fail(db: Database, timescale_only):
+    """The compression run lists old chunks, then waits for a chunk the purge is dropping:
+    once the purge commits, that chunk is gone, and the run (and the refresh it follows)
+    must go on rather than fail on it."""
+    _store(db, [_login(f"expired_{i}", event_time=OLD + timedelta(hours=i)) for i in range(3)])
+    _store(db, [_login("recent", event_time=datetime.now(UTC))])
+    recent_chunk = _chunk_of(db, "recent")
+    outcome: dict[str, object] = {}
+
+    def run(name: str, work) -> threading.Thread:
+        def target() -> None:
+            try:
+                outcome[name] = work()
+            except BaseException as exc:  # reported by the assertions below
+                outcome[name] = exc
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        return thread
+
+    with db.raw_connection() as blocker:
+        blocker.execute(f"LOCK TABLE {recent_chunk} IN SHARE MODE")
+        blocker_pid = blocker.info.backend_pid
+        purger = run("purge", lambda: purge(db))
+        _wait_until_blocked(db, blocker_pid, purger)  # the old chunk dropped, not committed
+        with db.admin() as s:
+            purger_pid = s.scalar(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE CAST(:b AS integer) = ANY(pg_blocking_pids(pid))",
+                {"b": blocker_pid},
+            )
+        compressor = run("compress", lambda: compress_old_chunks(db, days=30))
+        deadline = time.monotonic() + 60
+        while not _blocked_by(db, purger_pid):
+            assert compressor.is_alive(), f"compression did not wait: {outcome}"
+            assert time.monotonic() < deadline, "compression never waited for the purge"
+            time.sleep(0.02)
+        blocker.rollback()
+    purger.join(timeout=120)
+    compressor.join(timeout=120)
+    assert isinstance(outcome["purge"], PurgeSummary), outcome["purge"]
+    assert outcome["compress"] == 0, outcome["compress"]
