@@ -267,19 +267,25 @@ BEGIN
     EXCEPTION WHEN lock_not_available THEN
       CONTINUE;
     END;
-    IF target.batches THEN
-      EXECUTE format(
-        'CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON %s'
-        ' FOR EACH ROW EXECUTE FUNCTION audit_events_reject_batch_change()', target.rel);
-      EXECUTE format(
-        'CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %s'
-        ' FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_batch_change()', target.rel);
-    ELSE
-      EXECUTE format(
-        'CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %s'
-        ' FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_truncate()', target.rel);
-    END IF;
-    protected := protected + 1;
+    BEGIN
+      IF target.batches THEN
+        EXECUTE format(
+          'CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON %s'
+          ' FOR EACH ROW EXECUTE FUNCTION audit_events_reject_batch_change()', target.rel);
+        EXECUTE format(
+          'CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %s'
+          ' FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_batch_change()',
+          target.rel);
+      ELSE
+        EXECUTE format(
+          'CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %s'
+          ' FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_truncate()', target.rel);
+      END IF;
+      protected := protected + 1;
+    EXCEPTION WHEN duplicate_object THEN
+      -- Another session protected it and committed between our look and our lock.
+      NULL;
+    END;
   END LOOP;
   RETURN protected;
 END
