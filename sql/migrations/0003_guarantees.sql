@@ -267,24 +267,30 @@ BEGIN
     EXCEPTION WHEN lock_not_available THEN
       CONTINUE;
     END;
-    IF target.batches THEN
-      -- TimescaleDB hands a batch table the hypertable's privileges: a writer's INSERT there
-      -- would store events no server-columns trigger saw (any organisation, guarantee or
-      -- ingest order). Only TimescaleDB's own compression writes batches.
-      EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s'
-        ' FROM PUBLIC, auditlens_writer, auditlens_reader', target.rel);
-      EXECUTE format(
-        'CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON %s'
-        ' FOR EACH ROW EXECUTE FUNCTION audit_events_reject_batch_change()', target.rel);
-      EXECUTE format(
-        'CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %s'
-        ' FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_batch_change()', target.rel);
-    ELSE
-      EXECUTE format(
-        'CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %s'
-        ' FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_truncate()', target.rel);
-    END IF;
-    protected := protected + 1;
+    BEGIN
+      IF target.batches THEN
+        -- TimescaleDB hands a batch table the hypertable's privileges: a writer's INSERT there
+        -- would store events no server-columns trigger saw (any organisation, guarantee or
+        -- ingest order). Only TimescaleDB's own compression writes batches.
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s'
+          ' FROM PUBLIC, auditlens_writer, auditlens_reader', target.rel);
+        EXECUTE format(
+          'CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON %s'
+          ' FOR EACH ROW EXECUTE FUNCTION audit_events_reject_batch_change()', target.rel);
+        EXECUTE format(
+          'CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %s'
+          ' FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_batch_change()',
+          target.rel);
+      ELSE
+        EXECUTE format(
+          'CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %s'
+          ' FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_truncate()', target.rel);
+      END IF;
+      protected := protected + 1;
+    EXCEPTION WHEN duplicate_object THEN
+      -- Another session protected it and committed between our look and our lock.
+      NULL;
+    END;
   END LOOP;
   RETURN protected;
 END
