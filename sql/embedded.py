@@ -307,7 +307,9 @@ class EmbeddedPostgres:
                     exists = conn.execute(
                         "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
                     ).fetchone()
-                    if not exists:
+                    # A hot standby has its primary's databases and cannot create one.
+                    standby = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+                    if not exists and not (standby and standby[0]):
                         conn.execute(f'CREATE DATABASE "{DATABASE}"')
                 return
             except psycopg.OperationalError:
