@@ -55,9 +55,11 @@ from streaming.cursor import BATCH  # noqa: E402
 from streaming.files import FileSender  # noqa: E402
 from streaming.formats import FORMATS, encoder, native_event  # noqa: E402
 from streaming.https import HttpsSender  # noqa: E402
+from streaming.network import ALLOWED_NETWORKS_ENV  # noqa: E402
 from streaming.records import Record  # noqa: E402
 from streaming.service import Streamer, background_streaming  # noqa: E402
 from streaming.syslog import SyslogSender  # noqa: E402
+from streaming.times import utc_iso  # noqa: E402
 from tests.streaming.rsyslog import Rsyslog, free_port  # noqa: E402
 from tests.streaming.tls import Certificates, make_certificates  # noqa: E402
 
@@ -198,7 +200,7 @@ def send_all(sender: Any, format_name: str, stored: list[dict[str, Any]]) -> Non
         chunk = stored[i : i + BATCH]
         sender.send(
             [
-                Record(e["id"], e["organization_id"], e["event_time"], "event", encode(e))
+                Record(e["id"], e["organization_id"], utc_iso(e["event_time"]), "event", encode(e))
                 for e in chunk
             ]
         )
@@ -396,6 +398,8 @@ def main() -> None:
     parser.add_argument("--url", help="an existing PostgreSQL (superuser) URL")
     parser.add_argument("--skip-senders", action="store_true", help="database parts only")
     args = parser.parse_args()
+    # The receivers listen on this machine's loopback.
+    os.environ[ALLOWED_NETWORKS_ENV] = "127.0.0.0/8,::1/128"
     count = args.events
     stored = events(count)
     print(f"stream benchmark: {count:,} events; {load()}")

@@ -213,7 +213,10 @@ def serve_ingest(
             with short_switch_interval():
                 served = create_app(receiver)
                 install_read_api(served, db)
-                uvicorn.run(served, host=host, port=port, log_level="warning")
+                # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any
+                # local client as the peer; the audited address trusts only the proxies the
+                # operator names (AUDITLENS_TRUSTED_PROXIES).
+                uvicorn.run(served, host=host, port=port, log_level="warning", proxy_headers=False)
         finally:
             receiver.close()
             refresher.close()

@@ -68,12 +68,18 @@ def _sorted_median(sorted_values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, median, np.nan)
 
 
-def trailing_median_mad(grid: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Median, MAD and number of active days over each user's previous `window` days.
+def trailing_median_mad(
+    grid: np.ndarray, window: int, at: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median, MAD and number of active days over each user's previous `window` days: for
+    every cell of the grid, or only at the cells `at` (rows, cols), which skips the sorting
+    of the days nobody was active (a third of an organisation's calendar).
 
     The day itself is excluded, so an anomaly never hides inside its own baseline.
     """
     windows = _trailing_windows(grid, window)
+    if at is not None:
+        windows = windows[at]
     counts = np.sum(~np.isnan(windows), axis=-1)
     ordered = np.sort(windows, axis=-1)
     median = _sorted_median(ordered, counts)
@@ -110,10 +116,9 @@ def add_own_baselines(
     for column in columns:
         dense = grid.dense(out[column])
         first_grid = dense if first_grid is None else first_grid
-        median, mad, counts = trailing_median_mad(dense, window)
-        med = median[rows, cols]
-        spread = MAD_TO_SIGMA * mad[rows, cols]
-        enough = counts[rows, cols] >= min_days
+        med, mad, counts = trailing_median_mad(dense, window, at=(rows, cols))
+        spread = MAD_TO_SIGMA * mad
+        enough = counts >= min_days
         value = out[column].to_numpy(dtype=np.float32)
         out[f"{column}_own_median"] = np.where(enough, med, np.nan)
         out[f"{column}_own_ratio"] = np.where(enough, value / np.maximum(med, 1.0), np.nan)

@@ -33,6 +33,7 @@ class Capabilities:
 
     @property
     def compression(self) -> bool:
+        """Compressed chunks (columnstore): the Timescale license only."""
         return self.flavor is Flavor.TIMESCALE_FULL
 
     def describe(self) -> str:

@@ -13,10 +13,13 @@ from typing import Any
 
 from sql.gateway import Database
 from sql.ingest_order import Position, after
-from streaming.destinations import Destination
-from streaming.formats import NATIVE_SELECT
+from streaming.destinations import COLUMNS, Destination, from_row
+from streaming.formats import NATIVE_FIELDS, NATIVE_SELECT, stored_event
 
-BATCH = 1000
+# Events read (and sent) at a time: fewer round trips per event than 1,000 by half, while a batch
+# of events with the largest details (64 KB) still fits in memory.
+BATCH = 2000
+_SEQ = NATIVE_FIELDS.index("ingest_seq")
 # Set in the transaction that reads a batch. Right after a bulk import the table's statistics
 # are stale, and the planner then read and sorted every event after the cursor for each batch;
 # the walk of the (organization_id, ingest_xid, ingest_seq) index stops after `limit` rows
@@ -62,7 +65,7 @@ def pending_query(
     # row comparison reads the batch straight from the (organization_id, ingest_xid,
     # ingest_seq) index.
     sql = (
-        f"SELECT {NATIVE_SELECT}, ingest_xid::text AS ingest_xid_text, {wanted} AS wanted"  # noqa: S608
+        f"SELECT {NATIVE_SELECT}, {wanted} AS wanted, ingest_xid::text AS ingest_xid_text"  # noqa: S608
         f" FROM org_audit_events WHERE {after('ingest_xid', 'ingest_seq')}"
         " ORDER BY ingest_xid, ingest_seq LIMIT :limit"
     )
@@ -74,28 +77,26 @@ def pending(db: Database, destination: Destination, *, limit: int = BATCH) -> Ba
     sql, params = pending_query(db, destination, limit=limit)
     with db.org_session(destination.organization_id) as session:
         session.execute(INDEX_WALK)
-        rows = session.execute(sql, params).dicts()
+        rows = session.execute(sql, params).rows
     if not rows:
         return Batch([], None)
-    end = (int(rows[-1]["ingest_xid_text"]), int(rows[-1]["ingest_seq"]))
-    events = []
-    for row in rows:
-        del row["ingest_xid_text"]
-        if row.pop("wanted"):
-            events.append(row)
-    return Batch(events, end)
+    # The row's last columns: wanted, then the transaction id.
+    end = (int(rows[-1][-1]), int(rows[-1][_SEQ]))
+    return Batch([stored_event(row) for row in rows if row[-2]], end)
 
 
-def acknowledge(db: Database, destination: Destination, batch: Batch) -> None:
-    """The receiver took `batch`: move the cursor past it and count it as a success."""
+def acknowledge(db: Database, destination: Destination, batch: Batch) -> Destination | None:
+    """The receiver took `batch`: move the cursor past it and count it as a success. The
+    destination as it is after that; None when it changed meanwhile (removed, or its cursor
+    moved by a backfill) and was left as it was."""
     if batch.end is None:
-        return
+        return destination
     xid, seq = batch.end
     with db.admin() as session:
         # Only forward, and only from the position the batch was read at: a backfill asked for
         # meanwhile (cursor reset) must not be overwritten.
-        session.execute(
-            "UPDATE stream_destinations SET cursor_xid = CAST(:xid AS xid8), cursor_seq = :seq,"
+        rows = session.execute(
+            "UPDATE stream_destinations SET cursor_xid = CAST(:xid AS xid8), cursor_seq = :seq,"  # noqa: S608 - fixed columns
             " events_sent = events_sent + :sent, consecutive_failures = 0,"
             " last_success_at = now(), next_attempt_at = NULL,"
             " state = CASE WHEN state = 'failing' THEN 'active' ELSE state END,"
@@ -106,7 +107,8 @@ def acknowledge(db: Database, destination: Destination, batch: Batch) -> None:
             " backfill_until_seq = CASE WHEN (CAST(:xid AS xid8), CAST(:seq AS bigint))"
             "   >= (backfill_until_xid, backfill_until_seq) THEN NULL ELSE backfill_until_seq END"
             " WHERE organization_id = :org AND name = :name"
-            "   AND cursor_xid = CAST(:old_xid AS xid8) AND cursor_seq = :old_seq",
+            "   AND cursor_xid = CAST(:old_xid AS xid8) AND cursor_seq = :old_seq"
+            f" RETURNING {COLUMNS}",
             {
                 "xid": str(xid),
                 "seq": seq,
@@ -116,7 +118,8 @@ def acknowledge(db: Database, destination: Destination, batch: Batch) -> None:
                 "old_xid": str(destination.cursor_xid),
                 "old_seq": destination.cursor_seq,
             },
-        )
+        ).rows
+    return from_row(rows[0]) if rows else None
 
 
 def record_failure(
@@ -165,19 +168,23 @@ def pending_findings(db: Database, destination: Destination, *, limit: int = BAT
     return Batch(rows, end)
 
 
-def acknowledge_findings(db: Database, destination: Destination, batch: Batch) -> None:
-    """The receiver took these findings: move the finding cursor past them."""
+def acknowledge_findings(
+    db: Database, destination: Destination, batch: Batch
+) -> Destination | None:
+    """The receiver took these findings: move the finding cursor past them. The destination
+    after that, or None (as for `acknowledge`)."""
     if batch.end is None:
-        return
+        return destination
     xid, seq = batch.end
     with db.admin() as session:
-        session.execute(
-            "UPDATE stream_destinations SET finding_cursor_xid = CAST(:xid AS xid8),"
+        rows = session.execute(
+            "UPDATE stream_destinations SET finding_cursor_xid = CAST(:xid AS xid8),"  # noqa: S608 - fixed columns
             " finding_cursor_seq = :seq, findings_sent = findings_sent + :sent,"
             " consecutive_failures = 0, last_success_at = now(), next_attempt_at = NULL,"
             " state = CASE WHEN state = 'failing' THEN 'active' ELSE state END"
             " WHERE organization_id = :org AND name = :name"
-            "   AND finding_cursor_xid = CAST(:old_xid AS xid8) AND finding_cursor_seq = :old_seq",
+            "   AND finding_cursor_xid = CAST(:old_xid AS xid8) AND finding_cursor_seq = :old_seq"
+            f" RETURNING {COLUMNS}",
             {
                 "xid": str(xid),
                 "seq": seq,
@@ -187,7 +194,8 @@ def acknowledge_findings(db: Database, destination: Destination, batch: Batch) -
                 "old_xid": str(destination.finding_cursor_xid),
                 "old_seq": destination.finding_cursor_seq,
             },
-        )
+        ).rows
+    return from_row(rows[0]) if rows else None
 
 
 @dataclass(frozen=True)

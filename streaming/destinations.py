@@ -27,6 +27,7 @@ from sql.vocabulary import (
     OwnAction,
 )
 from streaming.formats import FORMATS
+from streaming.network import AddressRefused, check_host
 
 KINDS = ("syslog", "https", "file")
 HTTPS_STYLES = ("ndjson", "splunk", "datadog")
@@ -156,7 +157,16 @@ def _https_url(url: Any) -> str:
         raise DestinationError("url: must not have a #fragment (it is never sent)")
     if parts.scheme != "https" or not parts.hostname:
         raise DestinationError(f"url: must be an https:// URL, got {url!r}")
+    _reachable(parts.hostname, parts.port or 443, "url")
     return url
+
+
+def _reachable(host: str, port: int, field: str) -> None:
+    """`host` is not, and does not resolve to, an address a destination may not reach."""
+    try:
+        check_host(host, port, field)
+    except (AddressRefused, ValueError) as exc:
+        raise DestinationError(str(exc)) from None
 
 
 def check_secret(secret: str | None) -> None:
@@ -183,9 +193,11 @@ def check_settings(
             raise DestinationError(f"host: must not hold a user name or password; {USE_SECRET}")
         if not isinstance(host, str) or not host or any(c.isspace() for c in host):
             raise DestinationError(f"host: must be a host name or address, got {host!r}")
+        port = _int(settings, "port", 1, 65535, None)
+        _reachable(host, port, "host")
         return {
             "host": host,
-            "port": _int(settings, "port", 1, 65535, None),
+            "port": port,
             "tls": bool(settings.get("tls", False)),
             "ca_file": _ca_file(settings),
             "timeout": _int(settings, "timeout", 1, 300, 10),

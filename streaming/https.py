@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import http.client
 import re
+import ssl
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,10 +20,14 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from streaming.network import connect
 from streaming.records import Record
 from streaming.syslog import tls_context
+from streaming.times import as_moment
 
 SIGNATURE_HEADER = "X-AuditLens-Signature"
+# Datadog's logs intake takes at most 1,000 entries in one request.
+DATADOG_MAX_ENTRIES = 1000
 TIMESTAMP_HEADER = "X-AuditLens-Timestamp"
 # http.client refuses other header values with an error that quotes them, secret and all.
 _SENDABLE = re.compile(r"[ -~]*")
@@ -41,7 +46,7 @@ def body(style: str, records: Sequence[Record]) -> tuple[bytes, str]:
         parts = [
             orjson.dumps(
                 {
-                    "time": round(r.time.timestamp(), 6),
+                    "time": round(as_moment(r.time).timestamp(), 6),
                     "source": "auditlens",
                     "sourcetype": f"auditlens:{r.kind}",
                     "fields": {"organization_id": r.organization_id, "event_id": r.id},
@@ -77,6 +82,18 @@ def signature(key: str, timestamp: str, payload: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
+class _CheckedConnection(http.client.HTTPSConnection):
+    """An HTTPS connection made only to the host's checked addresses (`streaming.network`)."""
+
+    def __init__(self, host: str, port: int, *, timeout: float, context: ssl.SSLContext) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._tls = context
+
+    def connect(self) -> None:
+        raw = connect(self.host, self.port, self.timeout, "url")
+        self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
+
+
 class HttpsSender:
     """POSTs each batch over one kept-alive, verified TLS connection."""
 
@@ -93,7 +110,7 @@ class HttpsSender:
 
     def _connection(self) -> http.client.HTTPSConnection:
         if self._conn is None:
-            self._conn = http.client.HTTPSConnection(
+            self._conn = _CheckedConnection(
                 self.url.hostname or "",
                 self.url.port or 443,
                 timeout=self.timeout,
@@ -116,8 +133,13 @@ class HttpsSender:
         return headers
 
     def send(self, records: Sequence[Record]) -> None:
-        if not records:
-            return
+        """POST `records` (several requests for a Datadog endpoint, in order); any answer
+        but a 2xx raises, and the whole batch is sent again later."""
+        step = DATADOG_MAX_ENTRIES if self.style == "datadog" else max(len(records), 1)
+        for start in range(0, len(records), step):
+            self._post(records[start : start + step])
+
+    def _post(self, records: Sequence[Record]) -> None:
         payload, content_type = body(self.style, records)
         headers = self.headers(payload, content_type)
         if not all(_SENDABLE.fullmatch(value) for value in headers.values()):
@@ -130,6 +152,8 @@ class HttpsSender:
         except Exception:
             self.close()
             raise
+        if not response.isclosed():  # a longer answer: unread, it would block the next request
+            self.close()
         if not 200 <= response.status < 300:
             self.close()
             text = answer.decode("utf-8", "replace")

@@ -3,7 +3,9 @@
 The library models the Findings classes (Detection Finding) fully; for the IAM and
 Application Activity classes it has the base event and its objects (metadata, product,
 user, account, resource), which the class below extends with the attributes those classes add.
-Its schema version is `OCSF_VERSION`, written into every record's metadata.
+The library models OCSF 1.5.0; the records are written as OCSF `SCHEMA_VERSION` (1.8.0), and a
+test checks one record of each class against that version's schema as the OCSF project's own
+compiler builds it (tests/streaming/ocsf_1_8_0.json).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from py_ocsf_models import OCSF_VERSION
 from py_ocsf_models.events.base_event import BaseEvent
 from py_ocsf_models.events.findings.detection_finding import DetectionFinding
 from py_ocsf_models.events.findings.detection_finding_type_id import DetectionFindingTypeID
@@ -26,9 +27,20 @@ from py_ocsf_models.objects.user import User
 from pydantic import BaseModel
 
 from streaming.mapping import FINDING, FINDING_SEVERITY_IDS, mapping_for
+from streaming.times import as_moment
 
 PRODUCT = Product(name="AuditLens", vendor_name="AuditLens")
-SCHEMA_VERSION = OCSF_VERSION
+SCHEMA_VERSION = "1.8.0"
+# The classes whose events name their resources in `resources` (the others: below).
+_WITH_RESOURCES = (3005, 6003)
+_UNKNOWN = "unknown"
+
+
+class LoggedMetadata(Metadata):
+    """OCSF metadata whose logged_time is a timestamp (epoch milliseconds), as the schema
+    types it; the library types it as a datetime, which is written as text."""
+
+    logged_time: int | None = None
 
 
 class Endpoint(BaseModel):
@@ -59,6 +71,7 @@ class Actor(BaseModel):
 class ActivityEvent(BaseEvent):
     """An OCSF IAM or Application Activity event (classes 3001-3005, 6001, 6003)."""
 
+    metadata: LoggedMetadata
     activity_id: int
     activity_name: str
     category_uid: int
@@ -77,6 +90,7 @@ class ActivityEvent(BaseEvent):
     web_resources: list[ResourceDetails] | None = None
     entity: ResourceDetails | None = None
     resources: list[ResourceDetails] | None = None
+    privileges: list[str] | None = None
 
 
 def _millis(moment: datetime) -> int:
@@ -105,14 +119,20 @@ def event_record(event: dict[str, Any]) -> dict[str, Any]:
         resource = ResourceDetails(type=event.get("resource_type"), uid=event.get("resource_id"))
     user = _user(event.get("user_id"), event.get("user_email"))
     session = Session(uid=event["session_id"]) if event.get("session_id") else None
+    moment = as_moment(event["event_time"])
+    received = event.get("received_at")
+    unmapped: dict[str, Any] = {
+        "event_type": event["event_type"],
+        "details": event.get("details") or {},
+    }
     record = ActivityEvent(
-        metadata=Metadata(
+        metadata=LoggedMetadata(
             product=PRODUCT,
             uid=event["id"],
             version=SCHEMA_VERSION,
             tenant_uid=event["organization_id"],
             sequence=event.get("ingest_seq"),
-            logged_time=event.get("received_at"),
+            logged_time=None if received is None else _millis(as_moment(received)),
             event_code=event["event_action"],
         ),
         severity_id=SeverityID.Informational,
@@ -124,8 +144,8 @@ def event_record(event: dict[str, Any]) -> dict[str, Any]:
         class_name=cls.name,
         type_uid=mapping.type_uid,
         type_name=f"{cls.name}: {mapping.activity_name}",
-        time=_millis(event["event_time"]),
-        time_dt=event["event_time"],
+        time=_millis(moment),
+        time_dt=moment,
         status_id=2 if mapping.failed else 1,
         status="Failure" if mapping.failed else "Success",
         actor=Actor(user=user, session=session) if user is not None else None,
@@ -133,19 +153,30 @@ def event_record(event: dict[str, Any]) -> dict[str, Any]:
         http_request=HttpRequest(user_agent=event["user_agent"])
         if event.get("user_agent")
         else None,
-        unmapped={"event_type": event["event_type"], "details": event.get("details") or {}},
+        unmapped=unmapped,
     )
     if event.get("user_agent"):
         record.http_request = HttpRequest(user_agent=event["user_agent"])
+    if resource is None and cls.uid in (6001, 3004):  # required there: named as unknown
+        resource = ResourceDetails(uid=_UNKNOWN, type=event.get("resource_type"))
     if resource is not None:
         if cls.uid == 6001:
             record.web_resources = [resource]
         elif cls.uid == 3004:
             record.entity = resource
-        else:
+        elif cls.uid in _WITH_RESOURCES:
             record.resources = [resource]
-    if cls.uid in (3001, 3005) and resource is not None and resource.type == "user":
-        record.user = _user(resource.uid, None)
+        else:  # Account Change and Authentication have no resources attribute
+            unmapped["resource"] = resource.model_dump(exclude_none=True)
+    # `user` is required in these classes: the account changed (a user resource), else the
+    # actor's (who signed in, or made the change).
+    if cls.uid in (3001, 3002, 3005):
+        target = resource.uid if resource is not None and resource.type == "user" else None
+        record.user = _user(target, None) if target is not None else user or _user(_UNKNOWN, None)
+    if cls.uid == 3005:  # the privileges granted or revoked: required
+        details = event.get("details") or {}
+        granted = details.get("role") or details.get("new_role") or event["event_action"]
+        record.privileges = [str(granted)]
     return record.model_dump(mode="json", exclude_none=True)
 
 

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 
 from ingest.keys import INGEST, READ, ResolvedKey, resolve
+from ingest.middleware import client_ip, parse_networks
 from ingest.receiver import HTTPProblem
 from sql.errors import QueryTimeout, ServerUnavailable
 from sql.event_filter import EventFilter, QuerySyntaxError
@@ -179,7 +180,13 @@ def parse_query(q: str) -> EventFilter:
 
 
 def _client_ip(request: Request) -> str | None:
-    host = request.client.host if request.client else None
+    """The reader's address as audited: the peer's, or, when the peer is a proxy the operator
+    trusts (AUDITLENS_TRUSTED_PROXIES, none by default), the address it forwarded. The server
+    itself never rewrites the peer from X-Forwarded-For (see `serve-ingest`)."""
+    peer = request.client.host if request.client else None
+    # Several lines are one list, in order: a proxy may add its own after the client's.
+    forwarded = ", ".join(request.headers.getlist("x-forwarded-for")) or None
+    host = client_ip(peer, forwarded, parse_networks(None))
     try:
         return str(ipaddress.ip_address(host)) if host else None
     except ValueError:

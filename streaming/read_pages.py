@@ -21,7 +21,7 @@ from sql.filter_clauses import match_clause
 from sql.finding_windows import overlap_clauses
 from sql.gateway import Database
 from sql.ingest_order import BOUND_PARAMETER, Position, after, caught_up, oldest_running
-from streaming.formats import NATIVE_SELECT
+from streaming.formats import NATIVE_SELECT, stored_event
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1_000
@@ -85,9 +85,11 @@ class Page:
     has_more: bool
 
 
-def _page(rows: list[dict[str, Any]], start: Position, bound: int, limit: int) -> Page:
-    """The page from `limit + 1` rows read: the extra row only says there is more."""
-    positions = [Position(int(row.pop("_xid")), int(row.pop("_seq"))) for row in rows]
+def _page(
+    rows: list[dict[str, Any]], positions: list[Position], start: Position, bound: int, limit: int
+) -> Page:
+    """The page from `limit + 1` rows read (and their positions): the extra row only says
+    there is more."""
     if len(rows) > limit:
         return Page(rows[:limit], positions[limit - 1], True)
     # Every matching row below the bound was read: the next page starts at the bound.
@@ -110,8 +112,9 @@ def events_page(
     with db.org_session(org) as session:
         bound = oldest_running(session)
         params.update(start.params(), c_bound=str(bound), limit=limit + 1)
-        rows = session.execute(sql, params, max_rows=limit + 1).dicts()
-    return _page(rows, start, bound, limit)
+        rows = session.execute(sql, params, max_rows=limit + 1).rows
+    positions = [Position(int(row[-2]), int(row[-1])) for row in rows]
+    return _page([stored_event(row) for row in rows], positions, start, bound, limit)
 
 
 def check_finding_filter(event_filter: EventFilter) -> EventFilter:
@@ -153,4 +156,5 @@ def findings_page(
         bound = oldest_running(session)
         params.update(start.params(), c_bound=str(bound), limit=limit + 1)
         rows = session.execute(sql, params, max_rows=limit + 1).dicts()
-    return _page(rows, start, bound, limit)
+    positions = [Position(int(row.pop("_xid")), int(row.pop("_seq"))) for row in rows]
+    return _page(rows, positions, start, bound, limit)

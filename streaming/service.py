@@ -31,10 +31,11 @@ from streaming.cursor import (
 )
 from streaming.destinations import COLUMNS, Changer, Destination, from_row, get
 from streaming.files import FileSender
-from streaming.formats import NATIVE_SELECT, encoder
+from streaming.formats import NATIVE_SELECT, encoder, stored_event
 from streaming.https import HttpsSender
 from streaming.records import Record
 from streaming.syslog import SyslogSender
+from streaming.times import as_text, utc_iso
 
 FAILING_AFTER = 5
 MAX_BACKOFF_SECONDS = 60.0
@@ -59,14 +60,17 @@ def sender_for(destination: Destination) -> Sender:
 def records(destination: Destination, events: list[dict[str, Any]]) -> list[Record]:
     encode = encoder(destination.payload)
     return [
-        Record(e["id"], e["organization_id"], e["event_time"], "event", encode(e)) for e in events
+        Record(e["id"], e["organization_id"], as_text(e["event_time"]), "event", encode(e))
+        for e in events
     ]
 
 
 def finding_records(destination: Destination, findings: list[dict[str, Any]]) -> list[Record]:
     encode = encoder(destination.payload, finding=True)
     return [
-        Record(f["finding_id"], f["organization_id"], f["created_at"], "finding", encode(f))
+        Record(
+            f["finding_id"], f["organization_id"], utc_iso(f["created_at"]), "finding", encode(f)
+        )
         for f in findings
     ]
 
@@ -119,11 +123,11 @@ class Streamer:
                 ahead = self._reader().submit(
                     self._pending, kind, _at(kind, destination, batch.end)
                 )
-                if not self._send(kind, destination, batch):
+                moved = self._send(kind, destination, batch)
+                if moved is None:
                     _settle(ahead)
                     return sent
                 sent += len(batch.events)
-                moved = get(self.db, destination.organization_id, destination.name)
                 if _read_ahead_holds(kind, destination, moved, batch.end):
                     batch = ahead.result()
                 else:  # changed meanwhile (a backfill, say): read again from the cursor
@@ -142,7 +146,9 @@ class Streamer:
             return pending(self.db, destination, limit=self.batch)
         return pending_findings(self.db, destination, limit=self.batch)
 
-    def _send(self, kind: str, destination: Destination, batch: Batch) -> bool:
+    def _send(self, kind: str, destination: Destination, batch: Batch) -> Destination | None:
+        """Send `batch` and acknowledge it: the destination as it is then; None when the send
+        failed (counted as a failure)."""
         encode = records if kind == "event" else finding_records
         try:
             self._sender(destination).send(encode(destination, batch.events))
@@ -156,12 +162,11 @@ class Streamer:
                 max_backoff=self.max_backoff,
             )
             self.log(f"{destination.organization_id}/{destination.name}: {error}")
-            return False
-        if kind == "event":
-            acknowledge(self.db, destination, batch)
-        else:
-            acknowledge_findings(self.db, destination, batch)
-        return True
+            return None
+        take = acknowledge if kind == "event" else acknowledge_findings
+        moved = take(self.db, destination, batch)
+        # None: changed meanwhile (a backfill reset the cursor, say); as it is now, then.
+        return moved or get(self.db, destination.organization_id, destination.name)
 
     def run_once(self) -> int:
         """One pass over every due destination; events sent."""
@@ -258,10 +263,11 @@ def send_test(db: Database, org: str, name: str, *, actor: str, how: Changer | N
             f"SELECT {NATIVE_SELECT} FROM org_audit_events"  # noqa: S608
             " WHERE id = :id",
             {"id": event_id},
-        ).dicts()
+        ).rows
+    events = [stored_event(row) for row in rows]
     sender = sender_for(destination)
     try:
-        sender.send(records(destination, rows))
+        sender.send(records(destination, events))
     finally:
         sender.close()
     return event_id

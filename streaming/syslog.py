@@ -16,7 +16,7 @@ import ssl
 from collections.abc import Sequence
 from typing import Any
 
-from streaming.formats import utc_iso
+from streaming.network import connect
 from streaming.records import Record
 
 # facility 13 (log audit) * 8 + severity 6 (informational)
@@ -36,9 +36,8 @@ def sd_value(text: str) -> str:
 
 def message(record: Record) -> bytes:
     """One RFC 5424 message: header, the id and organisation as structured data, the payload."""
-    stamp = utc_iso(record.time)
     head = (
-        f"<{PRI}>1 {stamp} {_HOSTNAME} {APP_NAME} - {record.kind}"
+        f"<{PRI}>1 {record.time} {_HOSTNAME} {APP_NAME} - {record.kind}"
         f' [{SD_ID} id="{sd_value(record.id)}" org="{sd_value(record.organization_id)}"] '
     )
     return (head + record.line).encode("utf-8")
@@ -69,7 +68,7 @@ class SyslogSender:
     def send(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        raw = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        raw = connect(self.host, self.port, self.timeout, "host")
         sock: socket.socket = raw
         try:
             if self.context is not None:

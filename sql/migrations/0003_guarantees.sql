@@ -212,6 +212,153 @@ BEGIN
 END
 $partitions$;
 
+-- TimescaleDB: a hypertable's row triggers are cloned to every chunk, its statement triggers
+-- are not, so TRUNCATE of one chunk (as of one partition above) needs a trigger of its own.
+-- A compressed chunk's rows live in batches in a table of TimescaleDB's own, which no
+-- trigger above covers: DELETE there would remove a thousand events at once, silently. That
+-- table gets triggers refusing every change (TimescaleDB's own compression, decompression
+-- and DML on compressed chunks write it directly, without firing triggers).
+CREATE FUNCTION audit_events_reject_batch_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_events is append-only: % of the compressed events in % is not allowed',
+    TG_OP, TG_TABLE_NAME
+    USING ERRCODE = 'insufficient_privilege',
+          HINT = 'Audit events are never changed; the retention purge removes expired ones.';
+END
+$$;
+
+-- Gives every chunk of audit_events, and every compressed chunk's table, its triggers; returns
+-- how many tables it protected. A table another session is writing to is left for the next
+-- call (NOWAIT) rather than waited for: CREATE TRIGGER conflicts with inserts, and writers
+-- call this themselves (the statement trigger below). Nothing to do on plain PostgreSQL.
+CREATE FUNCTION audit_protect_chunks() RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+  target    record;
+  protected integer := 0;
+BEGIN
+  IF to_regclass('_timescaledb_catalog.chunk') IS NULL THEN
+    RETURN 0;
+  END IF;
+  -- Chunks inherit from their hypertable; a compressed chunk's table is its chunk's
+  -- compressed_chunk_id in TimescaleDB's catalogue. Dynamic: plain PostgreSQL has no such
+  -- catalogue to plan against.
+  FOR target IN EXECUTE $q$
+    SELECT c.oid::regclass AS rel, false AS batches
+      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = 'public.audit_events'::regclass
+       AND NOT EXISTS (SELECT 1 FROM pg_trigger t
+                        WHERE t.tgrelid = c.oid AND t.tgname = 'audit_events_no_truncate')
+    UNION ALL
+    SELECT z.oid::regclass, true
+      FROM _timescaledb_catalog.hypertable h
+      JOIN _timescaledb_catalog.chunk ch ON ch.hypertable_id = h.id
+      JOIN _timescaledb_catalog.chunk cz ON cz.id = ch.compressed_chunk_id
+      JOIN pg_namespace n ON n.nspname = cz.schema_name
+      JOIN pg_class z ON z.relnamespace = n.oid AND z.relname = cz.table_name
+     WHERE h.schema_name = 'public' AND h.table_name = 'audit_events'
+       AND NOT EXISTS (SELECT 1 FROM pg_trigger t
+                        WHERE t.tgrelid = z.oid AND t.tgname = 'audit_events_no_truncate')
+  $q$
+  LOOP
+    BEGIN
+      EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE NOWAIT', target.rel);
+    EXCEPTION WHEN lock_not_available THEN
+      CONTINUE;
+    END;
+    BEGIN
+      IF target.batches THEN
+        -- TimescaleDB hands a batch table the hypertable's privileges: a writer's INSERT there
+        -- would store events no server-columns trigger saw (any organisation, guarantee or
+        -- ingest order). Only TimescaleDB's own compression writes batches.
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s'
+          ' FROM PUBLIC, auditlens_writer, auditlens_reader', target.rel);
+        EXECUTE format(
+          'CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON %s'
+          ' FOR EACH ROW EXECUTE FUNCTION audit_events_reject_batch_change()', target.rel);
+        EXECUTE format(
+          'CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %s'
+          ' FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_batch_change()',
+          target.rel);
+      ELSE
+        EXECUTE format(
+          'CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %s'
+          ' FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_truncate()', target.rel);
+      END IF;
+      protected := protected + 1;
+    EXCEPTION WHEN duplicate_object THEN
+      -- Another session protected it and committed between our look and our lock.
+      NULL;
+    END;
+  END LOOP;
+  RETURN protected;
+END
+$$;
+REVOKE ALL ON FUNCTION audit_protect_chunks() FROM PUBLIC;
+
+-- A chunk is created by the insert that needs it: that insert's statement trigger protects it
+-- in the same transaction, before any other session can see it, whoever inserts (so as the
+-- owner of the chunks).
+CREATE FUNCTION audit_events_protect_new_chunks() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+  PERFORM audit_protect_chunks();
+  RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION audit_events_protect_new_chunks() FROM PUBLIC;
+
+-- Compresses (columnstore) the chunks whose every event is older than `older_than`, on
+-- TimescaleDB with the Timescale license (elsewhere: nothing), and protects their compressed
+-- tables in the same transaction; returns how many chunks it compressed. A chunk compressed
+-- before and written since (a late event, a purge's deletions) is compressed again.
+CREATE FUNCTION audit_compress_chunks(older_than interval) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+  chunk      regclass;
+  compressed integer := 0;
+BEGIN
+  IF older_than IS NULL OR older_than < INTERVAL '1 day' THEN
+    RAISE EXCEPTION 'compression: older_than must be at least a day, got %', older_than;
+  END IF;
+  IF to_regclass('_timescaledb_catalog.chunk') IS NULL THEN
+    RETURN 0;
+  END IF;
+  FOR chunk IN EXECUTE $q$
+    SELECT c FROM show_chunks('public.audit_events', older_than => $1) c
+     WHERE EXISTS (SELECT 1 FROM timescaledb_information.hypertables
+                    WHERE hypertable_schema = 'public' AND hypertable_name = 'audit_events'
+                      AND compression_enabled)
+  $q$ USING older_than
+  LOOP
+    -- One chunk at a time: a purge may drop a listed chunk before its turn (TimescaleDB:
+    -- "chunk deleted by other transaction"), which leaves nothing to compress there.
+    BEGIN
+      -- not yet compressed (bit 1), or written since (bit 8: partially compressed)
+      IF _timescaledb_functions.chunk_status(chunk) & 9 <> 1 THEN
+        PERFORM compress_chunk(chunk, if_not_compressed => true);
+        compressed := compressed + 1;
+      END IF;
+    EXCEPTION WHEN lock_not_available OR undefined_table THEN
+      NULL;
+    END;
+  END LOOP;
+  PERFORM audit_protect_chunks();
+  RETURN compressed;
+END
+$$;
+REVOKE ALL ON FUNCTION audit_compress_chunks(interval) FROM PUBLIC;
+
+DO $chunks$
+BEGIN
+  IF current_setting('auditlens.capability') <> 'postgres' THEN
+    CREATE TRIGGER audit_events_protect_new_chunks AFTER INSERT ON audit_events
+      FOR EACH STATEMENT EXECUTE FUNCTION audit_events_protect_new_chunks();
+  END IF;
+END
+$chunks$;
+
 -- What each purge removed, per organisation and family (sealing builds on this).
 CREATE TABLE audit_purges (
   purge_id        bigint GENERATED ALWAYS AS IDENTITY,
@@ -226,9 +373,11 @@ CREATE TABLE audit_purges (
 );
 
 -- The only path that removes events: rows whose guarantee has passed and that no legal hold
--- covers, nothing else. Whole partitions that are entirely expired and unheld, checked again
--- once writers are locked out of them, are dropped; the rest is deleted row by row through
--- the trigger above, which re-checks every row's guarantee and holds.
+-- covers, nothing else. Whole partitions (TimescaleDB: chunks, compressed or not) that are
+-- entirely expired and unheld, checked again once writers are locked out of them, are
+-- dropped; the rest is deleted row by row through the trigger above, which re-checks every
+-- row's guarantee and holds. A chunk holds every organisation's events of its week: it goes
+-- whole only when each of them, of whatever organisation, has passed its own guarantee.
 -- Holds are locked (SHARE) first: a hold being placed is waited for and counts, and none can
 -- be placed or lifted until the purge commits. What holds kept that retention would have
 -- removed is left in pg_temp.purge_kept (organisation, hold, family, events), for the caller
@@ -250,8 +399,6 @@ DECLARE
   held_check     constant text := 'SELECT EXISTS (SELECT 1 FROM %s e WHERE audit_event_held('
     'e.organization_id, e.event_time, e.event_type, e.event_action, e.user_id, e.user_email,'
     ' e.resource_type, e.resource_id, e.session_id, e.ip_address))';
-  is_partitioned boolean := EXISTS (SELECT 1 FROM pg_partitioned_table
-                                     WHERE partrelid = 'audit_events'::regclass);
   any_hold       boolean;
 BEGIN
   IF as_of > now() THEN
@@ -279,11 +426,11 @@ BEGIN
     organization_id text, hold_id bigint, event_type text, kept_count bigint
   ) ON COMMIT DROP;
 
+  -- A hypertable's chunks inherit from it as partitions do from their parent.
   FOR part IN
     SELECT c.oid::regclass AS rel, c.relname
       FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-     WHERE is_partitioned
-       AND i.inhparent = 'audit_events'::regclass AND c.relname <> 'audit_events_default'
+     WHERE i.inhparent = 'audit_events'::regclass AND c.relname <> 'audit_events_default'
   LOOP
     -- A first look without a lock: most partitions hold something unexpired.
     EXECUTE format(expired_check, part.rel, as_of, part.rel) INTO STRICT fully_expired;

@@ -224,9 +224,22 @@ BEGIN
       ALTER TABLE audit_events SET (
         timescaledb.compress,
         timescaledb.compress_segmentby = 'organization_id',
-        timescaledb.compress_orderby = 'event_time DESC'
+        timescaledb.compress_orderby = 'event_time DESC',
+        -- Per batch of compressed events: min and max of what the refresh, sealing and the
+        -- retention purge select by (ranges), bloom filters of what reads look up (equality).
+        timescaledb.sparse_index = 'minmax(ingest_xid), minmax(ingest_seq),
+          minmax(retention_guaranteed_until), bloom(id), bloom(user_id), bloom(resource_id),
+          bloom(session_id), bloom(ip_address), bloom(event_action), bloom(event_type)'
       )
     $c$;
+    -- Each new batch table copies the compressed hypertable's grants, which TimescaleDB
+    -- copied from audit_events: only TimescaleDB's compression may write batches, whoever
+    -- compresses (see audit_protect_chunks).
+    EXECUTE (SELECT format('REVOKE INSERT ON %I.%I FROM auditlens_writer',
+                           z.schema_name, z.table_name)
+               FROM _timescaledb_catalog.hypertable h
+               JOIN _timescaledb_catalog.hypertable z ON z.id = h.compressed_hypertable_id
+              WHERE h.schema_name = 'public' AND h.table_name = 'audit_events');
   EXCEPTION WHEN OTHERS THEN
     RAISE WARNING 'AuditLens: audit_events compression not enabled: %', SQLERRM;
   END;

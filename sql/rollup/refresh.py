@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sql.compression import compress_old_chunks
 from sql.gateway import Database, ScopedSession
 from sql.rollup.gaps import GAPS, create_new_days, shift_gaps
 from sql.rollup.measures import TOUCHED, derived, valid_time_zone
@@ -22,13 +23,8 @@ from sql.rollup.tables import ROLLUP_TABLES, TABLES
 # Any constant works; it only has to be the same in every AuditLens process (and in the SQL
 # that back-fills rollups at migration time, which takes it as 1380928588).
 REFRESH_LOCK = 0x524F4C4C
-# Serialises the compression of old chunks, which runs after the rollups' transaction (so
-# after REFRESH_LOCK is released) and outside any transaction.
-COMPRESSION_LOCK = 0x43414747
 # After a refresh this large, VACUUM ANALYZE the rollups so index-only scans stay cheap.
 VACUUM_AFTER_EVENTS = 100_000
-# TimescaleDB (Timescale license): raw chunks older than this are compressed by the refresh.
-COMPRESS_AFTER = "90 days"
 
 
 @dataclass(frozen=True)
@@ -89,8 +85,8 @@ def refresh(db: Database, *, wait: bool = True, rebuild: bool = False) -> Refres
     if events >= VACUUM_AFTER_EVENTS:
         # VACUUM cannot run in a transaction: an autocommit connection of the pool's own.
         _autocommit(db, [f"VACUUM (ANALYZE) {', '.join(ROLLUP_TABLES)}"])
-    if db.capabilities.compression:
-        _compress_old_chunks(db, wait=wait)
+    # TimescaleDB: old chunks are compressed here, AuditLens's own policy (sql.compression).
+    compress_old_chunks(db, wait=wait)
     return RefreshStats(events, time.perf_counter() - started, str(new))
 
 
@@ -190,23 +186,3 @@ def _autocommit(
         finally:
             conn.autocommit = previous
     return True
-
-
-def _compress_old_chunks(db: Database, *, wait: bool) -> None:
-    """Compress raw chunks older than COMPRESS_AFTER, one refresh at a time
-    (COMPRESSION_LOCK): with `wait=False`, a refresh that finds another one compressing
-    leaves the chunks to that one or the next."""
-    _autocommit(
-        db,
-        [
-            (
-                "SELECT count(compress_chunk(c, if_not_compressed => true))"
-                " FROM show_chunks('audit_events', older_than => CAST(%s AS interval)) c"
-                " WHERE EXISTS (SELECT 1 FROM timescaledb_information.hypertables"
-                " WHERE hypertable_name = 'audit_events' AND compression_enabled)",
-                (COMPRESS_AFTER,),
-            ),
-        ],
-        lock=COMPRESSION_LOCK,
-        wait=wait,
-    )

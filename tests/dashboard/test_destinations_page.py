@@ -16,6 +16,7 @@ from sql.vocabulary import (
 )
 from streaming import destinations
 from streaming.cursor import record_failure
+from streaming.network import ALLOWED_NETWORKS_ENV
 from tests.dashboard.conftest import page_test
 from tests.dashboard.test_hostile_text import PHISH, _assert_inert, _rendered
 
@@ -119,8 +120,9 @@ def test_bad_input_is_named_and_nothing_is_stored(dashboard_db, sign_in):
 
 
 def test_failing_destination_shows_its_error_as_text_and_a_test_failure_is_named(
-    dashboard_db, sign_in, tmp_path: Path
+    dashboard_db, sign_in, tmp_path: Path, monkeypatch
 ):
+    monkeypatch.setenv(ALLOWED_NETWORKS_ENV, "127.0.0.1")  # a loopback port nobody listens on
     destinations.add(
         dashboard_db,
         "org_a",

@@ -47,6 +47,7 @@ def test_one_file_per_concern_in_dependency_order():
         "0012_streaming.sql",
         "0013_saved_searches.sql",
         "0014_read_api.sql",
+        "0015_timescaledb_functions.sql",
     ]
 
 

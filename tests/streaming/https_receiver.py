@@ -26,6 +26,10 @@ class HttpsReceiver:
         self.header_value = f"Splunk {secret}" if style == "splunk" else f"Bearer {secret}"
         self.records: list[dict[str, Any]] = []
         self.requests = 0
+        # Entries per request taken; more than `max_entries` in one is refused with 413.
+        self.entries: list[int] = []
+        self.max_entries: int | None = None
+        self.answer = b'{"text":"Success","code":0}'
         self.crash_on_request: int | None = None
         self.crashed = threading.Event()
         self.lock = threading.Lock()
@@ -61,9 +65,16 @@ class HttpsReceiver:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                taken = receiver._parse(body)
+                if receiver.max_entries is not None and len(taken) > receiver.max_entries:
+                    self.send_response(413)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 with receiver.lock:
                     receiver.requests += 1
-                    receiver.records.extend(receiver._parse(body))
+                    receiver.entries.append(len(taken))
+                    receiver.records.extend(taken)
                     crash = receiver.requests == receiver.crash_on_request
                 if crash:
                     # Took the batch, died before answering: the sender must send it again.
@@ -71,7 +82,7 @@ class HttpsReceiver:
                     self.connection.close()
                     receiver.crashed.set()
                     return
-                answer = b'{"text":"Success","code":0}'
+                answer = receiver.answer
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,9 @@ from sql.gateway import Database
 from streaming import destinations
 from streaming.cursor import INDEX_WALK, health, pending, pending_query
 from streaming.destinations import DestinationError
+from streaming.formats import FORMATS, NATIVE_FIELDS, encoder
 from streaming.service import Streamer, background_streaming
+from streaming.times import as_moment, utc_iso, utc_iso_sql
 from tests.factories import event_row
 from tests.streaming.helpers import file_ids, store
 
@@ -231,6 +233,49 @@ def test_pending_reads_native_rows(db: Database, tmp_path: Path) -> None:
     batch = pending(db, destinations.get(db, "org_a", "out"))
     assert batch.events[-1]["details"] == {"text": "a\nb"}
     assert json.dumps(batch.end)
+
+
+@pytest.mark.parametrize("payload", list(FORMATS))
+def test_a_batch_encodes_as_the_stored_event_does(
+    db: Database, tmp_path: Path, payload: str
+) -> None:
+    """The batch read has the server write times, addresses and details as text; each format
+    writes the same line from it as from the event's stored values read as Python objects."""
+    add_file(db, tmp_path)
+    details = {"big": 2**70, "digits": "1" * 25, "text": 'a\n"b" é漢🙂', "n": [1.5, None, True]}
+    store(db, 1, prefix="t", details=details, event_time=datetime(999, 3, 1, 1, 2, 3, tzinfo=UTC))
+    store(db, 1, prefix="u", ip_address="2001:db8::1", user_email=None)
+    store(db, 1, prefix="v", event_time=datetime(2025, 6, 30, 23, 59, 59, 999999, tzinfo=UTC))
+    batch = pending(db, destinations.get(db, "org_a", "out"))
+    with db.org_session("org_a") as session:
+        stored = session.execute(
+            f"SELECT {', '.join(NATIVE_FIELDS)} FROM org_audit_events"
+            " WHERE id IN ('t000000', 'u000000', 'v000000') ORDER BY ingest_seq"
+        ).dicts()
+    read = [e for e in batch.events if e["id"] in ("t000000", "u000000", "v000000")]
+    assert read[0]["details"] == details
+    encode = encoder(payload)
+    assert [encode(e) for e in read] == [encode(e) for e in stored]
+
+
+def test_the_server_writes_times_as_python_does(db: Database) -> None:
+    moments = [
+        datetime(2025, 1, 15, 14, 32, 15, tzinfo=UTC),
+        datetime(2025, 6, 30, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(999, 3, 1, 1, 2, 3, 40, tzinfo=UTC),
+        datetime(2024, 2, 29, 12, 0, 0, 1, tzinfo=timezone(timedelta(hours=-9, minutes=-30))),
+    ]
+    with db.admin() as session:
+        session.execute("SET LOCAL TimeZone = 'Asia/Kolkata'")  # the text is UTC whatever this is
+        written = [
+            session.scalar(
+                f"SELECT {utc_iso_sql('t')} FROM (SELECT CAST(:t AS timestamptz) AS t) s",
+                {"t": moment},
+            )
+            for moment in moments
+        ]
+    assert written == [utc_iso(m) for m in moments]
+    assert [as_moment(w) for w in written] == moments
 
 
 def test_run_stops_when_asked(db: Database, tmp_path: Path) -> None:

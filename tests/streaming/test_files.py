@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from streaming.files import FileSender
@@ -11,7 +10,7 @@ from streaming.records import Record
 
 
 def records(start: int, count: int) -> list[Record]:
-    moment = datetime(2025, 1, 1, tzinfo=UTC)
+    moment = "2025-01-01T00:00:00.000000Z"
     return [
         Record(f"e{i}", "org_a", moment, "event", f'{{"id":"e{i}"}}')
         for i in range(start, start + count)

@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from py_ocsf_models import OCSF_VERSION
 
 from sql.vocabulary import EVENT_COLUMNS, FAMILIES, SYSTEM_COLUMNS
 from streaming.formats import (
@@ -17,6 +16,7 @@ from streaming.formats import (
     cef_event,
     cef_finding,
     encoder,
+    load_json,
     native_event,
     ocsf_event,
     ocsf_finding,
@@ -106,7 +106,7 @@ def test_ocsf_class_and_activity_per_family(
     assert record["category_uid"] == class_uid // 1000
     assert record["status_id"] == status
     assert record["metadata"]["uid"] == "evt_1"
-    assert record["metadata"]["version"] == OCSF_VERSION
+    assert record["metadata"]["version"] == "1.8.0"
     assert record["metadata"]["tenant_uid"] == "org_a"
     assert record["time"] == 1736951535123
     assert record["actor"]["user"]["uid"] == "user_xyz789"
@@ -172,6 +172,25 @@ def test_integers_beyond_64_bits_in_details_are_sent_exactly(name: str) -> None:
     assert str(big) in line and str(-(2**70)) in line
     if name == "json":
         assert json.loads(line)["details"] == {"n": big, "m": -(2**70)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"n":123456789012345678901234567890,"m":-1180591620717411303424}',
+        '{"n":18446744073709551616,"m":-9223372036854775809}',
+        '{"s":"1234567890123456789012","f":0.1000000000000000000001}',
+        '{"a":[1,2.5,null,true,{"b":"\\u00e9\\n"}],"c":1e400}',
+        '{"q": "level:error", "results_count": 47}',
+        json.dumps({"text": HOSTILE}, ensure_ascii=False),
+    ],
+)
+def test_details_are_read_exactly(text: str) -> None:
+    # orjson would read integers beyond 64 bits as floats, silently.
+    assert load_json(text) == json.loads(text)
+    assert [type(v) for v in load_json(text).values()] == [
+        type(v) for v in json.loads(text).values()
+    ]
 
 
 _UNESCAPE = {"n": "\n", "r": "\r"}

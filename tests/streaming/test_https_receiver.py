@@ -128,6 +128,24 @@ def test_datadog_logs_carry_ocsf(db: Database, certificates: Certificates) -> No
         receiver.stop()
 
 
+def test_datadog_gets_at_most_1000_logs_a_request(db: Database, certificates: Certificates) -> None:
+    receiver = HttpsReceiver(certificates, free_port(), secret=DD_KEY, style="datadog")
+    receiver.header, receiver.header_value = "DD-API-KEY", DD_KEY
+    receiver.max_entries = 1000  # Datadog's limit: a larger request is refused
+    receiver.answer = b"{}" + b" " * 2000  # a long answer, read before the next request
+    receiver.start()
+    try:
+        add(db, receiver, certificates, style="datadog", secret=DD_KEY)
+        ids = store(db, 2500)
+        Streamer(db, batch=2000).run_once()
+        got = [r["event_id"] for r in receiver.records if r["event_id"] in ids]
+        assert got == ids, order_problem(got, ids)
+        assert max(receiver.entries) == 1000
+        assert destinations.get(db, "org_a", "hec").failures_total == 0
+    finally:
+        receiver.stop()
+
+
 def test_an_untrusted_certificate_is_refused(
     db: Database, splunk: HttpsReceiver, tmp_path: Path
 ) -> None:
