@@ -190,7 +190,8 @@ def write_export(
     out: IO[str],
     fmt: str,
 ) -> int:
-    """Write rows (in `export_query` column order) with their proofs; returns rows written."""
+    """Write rows (in `filtered_export_sql` column order) with their proofs; returns the
+    rows written."""
     if fmt not in ("csv", "ndjson"):
         raise ValueError(f"export format must be csv or ndjson, got: {fmt}")
     writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
