@@ -175,3 +175,12 @@ def test_an_export_with_proofs_failing_partway_is_finalised_as_not_completed(
     with pytest.raises(OSError, match="disk full"):
         export_with_proofs(db, ORG, tmp_path / "e.csv", "csv", "cli:tester")
     assert _recorded(db) == [(0, False, True)]
+
+
+def test_an_existing_file_is_refused_before_anything_is_recorded(db, stored, tmp_path):
+    out = tmp_path / "e.csv"
+    out.write_text("someone else's\n")
+    with pytest.raises(ValueError, match="exists; refusing to overwrite it"):
+        export_with_proofs(db, ORG, out, "csv", "cli:tester")
+    assert out.read_text() == "someone else's\n"
+    assert _recorded(db) == []
