@@ -14,12 +14,14 @@ import typer
 from cli import app, err_console
 from cli.context import open_database
 from integrity import keys as keymod
-from integrity.proof import check_export, export_with_proofs
+from integrity.proof import check_export
 from integrity.seal import organizations, seal_all
 from integrity.seal_files import seal_dir_from_env
 from integrity.seal_schedule import SealScheduler, interval_from_env
 from integrity.verify import verify_organization
 from sql.errors import AuditLensError
+from sql.event_filter import EventFilter
+from usecases.exports import Exporter, export_to_file
 
 signing_key_app = typer.Typer(help="Ed25519 keys that sign seals (kept out of the database).")
 app.add_typer(signing_key_app, name="signing-key")
@@ -218,7 +220,16 @@ def export_proof(
         raise typer.BadParameter(f"--format must be csv or ndjson, got: {fmt}")
     start_at, end_at = _when(start, "--from"), _when(end, "--to")
     with open_database() as db:
-        written, sealed, digest = export_with_proofs(db, org, out, fmt, start_at, end_at, _actor())
+        record, sealed = export_to_file(
+            db,
+            org,
+            EventFilter(start=start_at, end=end_at),
+            fmt,
+            out,
+            exporter=Exporter(_actor()),
+            with_proofs=True,
+        )
+    written, digest = record.rows, record.sha256
     typer.echo(f"{written:,} event(s) written to {out} ({sealed:,} with proofs); sha256 {digest}")
     if sealed < written:
         err_console.print(

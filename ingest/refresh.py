@@ -6,10 +6,11 @@ import threading
 import time
 
 from sql.gateway import Database
+from sql.periodic import PeriodicTask
 from sql.read_model import ReadModel
 
 
-class ReadModelRefresher:
+class ReadModelRefresher(PeriodicTask):
     """Call it after each stored batch: a background thread runs `ReadModel(db).refresh()`
     (incremental) at most once per `interval` seconds, and never more than a third of the
     time (after a refresh that took t seconds it waits at least 2t), so under heavy ingest
@@ -17,38 +18,46 @@ class ReadModelRefresher:
     watermark, so nothing waits for a refresh."""
 
     def __init__(self, db: Database, *, interval: float = 2.0) -> None:
+        self._stopping = threading.Event()
+        super().__init__(
+            self._refresh_when_asked,
+            name="auditlens-refresh",
+            interval=interval,
+            # Rollups catch up on the next batch: a failed refresh only waits for it.
+            on_error=lambda _exc: None,
+            wait=self._pause,
+            stop=self._stopping,
+        )
         self.db = db
-        self.interval = interval
         self.refreshes = 0
-        self._signal = threading.Event()
-        self._stop = threading.Event()
         self._model = ReadModel(db)
-        self._thread = threading.Thread(target=self._run, name="auditlens-refresh", daemon=True)
-        self._thread.start()
+        self._asked = threading.Event()
+        self._took = 0.0  # the last refresh's duration
+        self.start()
 
     def __call__(self) -> None:
-        self._signal.set()
+        self._asked.set()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._signal.wait()
-            if self._stop.is_set():
-                return
-            self._signal.clear()
-            started = time.monotonic()
-            try:
-                # A refresh already running takes these events too: do not queue behind it.
-                self._model.refresh(wait=False)
-                self.refreshes += 1
-            except Exception:  # noqa: S110 - rollups catch up on the next batch
-                pass
-            self._stop.wait(max(self.interval, 2 * (time.monotonic() - started)))
+    def _refresh_when_asked(self) -> None:
+        self._asked.wait()
+        if self._stopping.is_set():
+            return
+        self._asked.clear()
+        started = time.monotonic()
+        try:
+            # A refresh already running takes these events too: do not queue behind it.
+            self._model.refresh(wait=False)
+            self.refreshes += 1
+        finally:
+            self._took = time.monotonic() - started
+
+    def _pause(self, interval: float) -> bool:
+        return self._stopping.wait(max(interval, 2 * self._took))
 
     def close(self) -> None:
-        self._stop.set()
-        self._signal.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
+        self._stopping.set()
+        self._asked.set()  # a thread waiting for a batch wakes up and sees the stop
+        self.stop(timeout=30)
 
 
 def refresh_now(db: Database) -> str | None:

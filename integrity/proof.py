@@ -26,13 +26,10 @@ from __future__ import annotations
 
 import bisect
 import csv
-import hashlib
-import io
 import json
-import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -47,16 +44,11 @@ from integrity.canonical import (
 )
 from integrity.keys import PublicKeys
 from integrity.leaf_index import entry_leaves, entry_seqs, root_and_digest
-from integrity.leaf_scan import stream_rows
 from integrity.merkle import MerkleTree, verify_inclusion
 from integrity.seal_formats import seal_format
 from integrity.seal_record import Seal
-from sql.event_store import record_event
-from sql.export_log import EMPTY_SHA256, ExportHeader, event_details, finalise, insert_started
 from sql.gateway import Database, ScopedSession, check_org_id
-from sql.vocabulary import EXPORT, EXPORT_COLUMNS, SYSTEM_COLUMNS
-
-_log = logging.getLogger(__name__)
+from sql.vocabulary import EXPORT_COLUMNS, SYSTEM_COLUMNS
 
 PROOF_FORMAT = "auditlens-proof-v1"
 # Export columns: every export's (sql.vocabulary.EXPORT_COLUMNS), in order; `proof` follows.
@@ -174,20 +166,6 @@ def filtered_export_sql(where: str) -> str:
     )
 
 
-def export_query(start: datetime | None, end: datetime | None) -> tuple[str, dict[str, Any]]:
-    """Rows of the organisation in the reader's session, in the form exports write them."""
-    where, params = ["TRUE"], {}
-    if start is not None:
-        where.append("event_time >= :start")
-        params["start"] = start
-    if end is not None:
-        where.append("event_time < :end")
-        params["end"] = end
-    clause = " AND ".join(where)
-    sql = f"SELECT {_EXPORT_COLUMNS} FROM org_audit_events WHERE {clause} ORDER BY event_time, id"  # noqa: S608 - fixed fragments, bound values
-    return sql, params
-
-
 def _export_value(name: str, value: Any) -> Any:
     if value is None:
         return None
@@ -212,7 +190,8 @@ def write_export(
     out: IO[str],
     fmt: str,
 ) -> int:
-    """Write rows (in `export_query` column order) with their proofs; returns rows written."""
+    """Write rows (in `filtered_export_sql` column order) with their proofs; returns the
+    rows written."""
     if fmt not in ("csv", "ndjson"):
         raise ValueError(f"export format must be csv or ndjson, got: {fmt}")
     writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
@@ -361,100 +340,3 @@ def check_export(path: Path, keys: PublicKeys) -> ExportCheck:
         report.verified += 1
         report.seals.add(seal_key)
     return report
-
-
-def export_with_proofs(
-    db: Database,
-    org: str,
-    out: Path,
-    fmt: str,
-    start: datetime | None,
-    end: datetime | None,
-    actor: str,
-) -> tuple[int, int, str]:
-    """Export `org`'s events with proofs to `out`; the export is recorded and audited, as
-    started before the file is created and finalised once it is written (or fails partway).
-
-    Returns (rows written, rows with a proof, sha256 of the file)."""
-    check_org_id(org)
-    sql, params = export_query(start, end)
-    written = proven = 0
-    if out.exists():
-        raise ValueError(f"{out} exists; refusing to overwrite it")
-    description = (
-        "all events"
-        if start is None and end is None
-        else (f"events from {start or 'the beginning'} to {end or 'now'}")
-    )
-    header = ExportHeader(
-        organization_id=org,
-        exported_by=actor,
-        kind="events_with_proofs",
-        file_format=fmt,
-        filter={"from": str(start) if start else None, "to": str(end) if end else None},
-        filter_text=description,
-    )
-    with db.writer() as w:
-        export_id = insert_started(w, header)
-    try:
-        handle = out.open("x", encoding="utf-8", newline="")
-    except FileExistsError:
-        # Someone else's file appeared meanwhile: nothing of ours was written.
-        with db.writer() as w:
-            finalise(w, org, export_id, rows=0, sha256=EMPTY_SHA256, flagged=False, complete=False)
-        raise ValueError(f"{out} exists; refusing to overwrite it") from None
-    try:
-        with handle, db.org_session(org, timeout_ms=24 * 3600 * 1000) as session:
-            builder = ProofBuilder(session)
-            batch: list[tuple[Any, ...]] = []
-            header_line = True
-
-            def flush() -> None:
-                nonlocal written, proven, header_line
-                proofs = builder.proofs(r[0] for r in batch)
-                text = io.StringIO()
-                write_export(batch, proofs, text, fmt)
-                body = text.getvalue()
-                if not header_line and fmt == "csv":
-                    body = body.split("\n", 1)[1]
-                handle.write(body)
-                header_line = False
-                written += len(batch)
-                proven += sum(1 for r in batch if r[0] in proofs)
-                batch.clear()
-
-            for row in stream_rows(session, sql, params, batch_size=2000):
-                batch.append(row)
-                if len(batch) >= 2000:
-                    flush()
-            if batch or header_line:
-                flush()
-    except BaseException:
-        # What reached the file is on record as not completed, if the database lets us.
-        partial = hashlib.sha256(out.read_bytes()).hexdigest() if out.exists() else EMPTY_SHA256
-        try:
-            with db.writer() as w:
-                finalise(
-                    w, org, export_id, rows=written, sha256=partial, flagged=False, complete=False
-                )
-        except Exception:  # the original failure is the one to raise
-            _log.exception("export %s stays recorded as started, never ended", export_id)
-        raise
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    with db.writer() as w:
-        finalise(w, org, export_id, rows=written, sha256=digest, flagged=False, complete=True)
-        record_event(
-            w,
-            organization_id=org,
-            action=EXPORT,
-            user_id=actor,
-            resource_type="audit_log",
-            resource_id=f"export/{export_id}",
-            details={
-                "with_proofs": proven,
-                **event_details(
-                    export_id, header, rows=written, sha256=digest, flagged=False, complete=True
-                ),
-            },
-        )
-    return written, proven, digest

@@ -27,6 +27,7 @@ import logging
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Any, Protocol
 
 from sqlalchemy.exc import DBAPIError
@@ -172,6 +173,7 @@ class ExportStream:
         self.batch_size, self.with_proofs = batch_size, with_proofs
         self.kind = "events_with_proofs" if with_proofs else "events"
         self.rows = 0  # rows handed out so far (counted as each chunk is)
+        self.proven = 0  # of those, rows with a proof (proof exports only)
         self.export_id: int | None = None  # the started record, once written
         self.result: ExportResult | None = None
 
@@ -212,6 +214,7 @@ class ExportStream:
             exporter=self.exporter,
             kind=self.kind,
             complete=complete,
+            extra_details={"with_proofs": self.proven} if self.with_proofs else None,
         )
 
     def _finish_cut_off(self, export_id: int, sha256: str) -> None:
@@ -247,12 +250,14 @@ class ExportStream:
             builder = ProofBuilder(session)
             first = True
             for _columns, batch in session.stream(sql, params, batch_size=self.batch_size):
+                proofs = builder.proofs(r[0] for r in batch)
                 text = io.StringIO()
-                write_export(batch, builder.proofs(r[0] for r in batch), text, self.file_format)
+                write_export(batch, proofs, text, self.file_format)
                 body = text.getvalue()
                 if not first and csv_format:
                     body = body.split("\n", 1)[1]  # the header only once
                 self.rows += len(batch)
+                self.proven += sum(1 for r in batch if r[0] in proofs)
                 yield body.encode("utf-8")
                 first = False
             if first and csv_format:
@@ -287,10 +292,38 @@ def export_events(
         batch_size=batch_size,
         with_proofs=with_proofs,
     )
+    return _written(stream, out)
+
+
+def export_to_file(
+    db: Database,
+    org: str,
+    event_filter: EventFilter,
+    file_format: str,
+    path: Path,
+    *,
+    exporter: Exporter,
+    with_proofs: bool = False,
+) -> tuple[ExportResult, int]:
+    """`export_events` into `path`, a new file (one that exists is refused before anything
+    is recorded): the record, and how many rows carry a proof (`with_proofs`; rows not sealed
+    yet carry none)."""
+    stream = ExportStream(
+        db, org, event_filter, file_format, exporter=exporter, with_proofs=with_proofs
+    )
+    try:
+        out = path.open("xb")
+    except FileExistsError:
+        raise ValueError(f"{path} exists; refusing to overwrite it") from None
+    with out:
+        return _written(stream, out), stream.proven
+
+
+def _written(stream: ExportStream, out: IO[bytes]) -> ExportResult:
     for chunk in stream:
         out.write(chunk)
     if stream.result is None:  # set once the last chunk is out
-        raise RuntimeError(f"the export of {org} ended without its record")
+        raise RuntimeError(f"the export of {stream.org} ended without its record")
     return stream.result
 
 

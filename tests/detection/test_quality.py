@@ -26,12 +26,12 @@ COUNTS = {name: (2 if name in REQUEST_SCENARIOS else 1) for name in SCENARIOS}
 
 @pytest.fixture(scope="module")
 def labelled_db(
-    module_db: Database, tmp_path_factory: pytest.TempPathFactory
+    world_db: Database, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Database, dict]:
     labels_path = Path(tmp_path_factory.mktemp("sim")) / "labels.json"
     config = SimulationConfig(ORG, users=USERS, days=DAYS, seed=SEED, scenarios=COUNTS)
-    write_database(Simulation(config), module_db, labels_path)
-    return module_db, json.loads(labels_path.read_text(encoding="utf-8"))
+    write_database(Simulation(config), world_db, labels_path)
+    return world_db, json.loads(labels_path.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")

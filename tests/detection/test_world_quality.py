@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def evaluated(
-    module_db: Database, tmp_path_factory: pytest.TempPathFactory
+    world_db: Database, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str], WorldReport]:
     """Each world simulated, detected and measured once per module, whatever order its
     tests run in (a parametrised module fixture is rebuilt when the order interleaves)."""
@@ -29,7 +29,7 @@ def evaluated(
 
     @functools.cache
     def report(name: str) -> WorldReport:
-        return evaluate_world(module_db, WORLDS[name], labels_dir=labels)
+        return evaluate_world(world_db, WORLDS[name], labels_dir=labels)
 
     return report
 

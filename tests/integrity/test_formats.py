@@ -10,13 +10,14 @@ from sqlalchemy import text
 
 from integrity import keys as keymod
 from integrity.leaf_index import order_entries
-from integrity.proof import check_export, export_with_proofs
+from integrity.proof import check_export
 from integrity.seal import seal_organization
 from integrity.seal_formats import SEAL_FORMAT, SEAL_FORMAT_V1, SEAL_FORMAT_V2
 from integrity.verify import verify_organization
 from sql.event_store import insert_events
 from sql.gateway import Database
 from tests.factories import event_row
+from tests.integrity.proof_export import export_with_proofs
 
 ORG = "org_a"
 RECENT = datetime.now(UTC) - timedelta(hours=1)
@@ -95,7 +96,7 @@ def test_a_purge_is_told_from_a_deletion_in_v1_seals(db, key, trusted):
 
 def test_exports_prove_rows_of_both_formats(db, mixed, key, tmp_path: Path):
     out = tmp_path / "export.ndjson"
-    written, proven, _ = export_with_proofs(db, ORG, out, "ndjson", None, None, "test")
+    written, proven, _ = export_with_proofs(db, ORG, out, "ndjson", "test")
     assert written == proven == 9
     check = check_export(out, keymod.PublicKeys({key.key_id: key.public}))
     assert check.clean, check.problems

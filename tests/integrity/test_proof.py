@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from integrity import keys as keymod
-from integrity.proof import check_export, export_with_proofs, proofs_for
+from integrity.proof import check_export, proofs_for
 from integrity.seal import seal_organization
 from sql.event_store import insert_events
 from sql.gateway import Database
 from tests.factories import event_row
+from tests.integrity.proof_export import export_with_proofs
 
 ORG = "org_a"
 RECENT = datetime.now(UTC) - timedelta(hours=1)
@@ -56,7 +57,7 @@ def stored(db: Database, key) -> list[str]:
 @pytest.mark.parametrize("fmt", ["csv", "ndjson"])
 def test_export_verifies_offline_and_an_edit_fails(db, stored, trusted, tmp_path, fmt):
     out = tmp_path / f"events.{fmt}"
-    written, proven, _ = export_with_proofs(db, ORG, out, fmt, None, None, "tester")
+    written, proven, _ = export_with_proofs(db, ORG, out, fmt, "tester")
     assert (written, proven) == (3, 3)
     report = check_export(out, trusted)
     assert report.clean, report.problems
@@ -73,7 +74,7 @@ def test_export_verifies_offline_and_an_edit_fails(db, stored, trusted, tmp_path
 
 def test_csv_cells_are_formula_safe_and_null_differs_from_empty(db, stored, trusted, tmp_path):
     out = tmp_path / "events.csv"
-    export_with_proofs(db, ORG, out, "csv", None, None, "tester")
+    export_with_proofs(db, ORG, out, "csv", "tester")
     rows = list(csv.DictReader(out.open()))
     assert rows[2]["resource_id"] == "'-1+1"
     second = rows[1]
@@ -90,7 +91,7 @@ def test_csv_cells_are_formula_safe_and_null_differs_from_empty(db, stored, trus
 
 def test_another_key_does_not_verify(db, stored, tmp_path):
     out = tmp_path / "events.ndjson"
-    export_with_proofs(db, ORG, out, "ndjson", None, None, "tester")
+    export_with_proofs(db, ORG, out, "ndjson", "tester")
     stranger = keymod.generate()
     report = check_export(out, keymod.PublicKeys({stranger.key_id: stranger.public}))
     assert report.verified == 0
@@ -101,7 +102,7 @@ def test_unsealed_rows_have_no_proof_and_fail_verification(db, stored, trusted, 
     with db.writer() as w:
         insert_events(w, [event_row(event_time=RECENT, id="late_1")])
     out = tmp_path / "events.ndjson"
-    written, proven, _ = export_with_proofs(db, ORG, out, "ndjson", None, None, "tester")
+    written, proven, _ = export_with_proofs(db, ORG, out, "ndjson", "tester")
     assert (written, proven) == (4, 3)
     report = check_export(out, trusted)
     assert not report.clean
@@ -119,7 +120,7 @@ def test_proofs_for_is_scoped_to_the_organisation(db, stored, key):
 
 
 def test_the_export_is_recorded_and_audited(db, stored, tmp_path):
-    export_with_proofs(db, ORG, tmp_path / "e.csv", "csv", None, None, "cli:tester")
+    export_with_proofs(db, ORG, tmp_path / "e.csv", "csv", "cli:tester")
     with db.org_session(ORG) as s:
         assert s.scalar("SELECT row_count FROM org_audit_exports") == 3
         assert (
@@ -146,7 +147,7 @@ def _recorded(db: Database) -> list[tuple]:
 
 
 def test_the_export_is_on_record_before_its_first_byte(db, stored, tmp_path, monkeypatch):
-    import integrity.proof as proof
+    import usecases.exports as proof
 
     seen: list[list[tuple]] = []
     real = proof.write_export
@@ -156,7 +157,7 @@ def test_the_export_is_on_record_before_its_first_byte(db, stored, tmp_path, mon
         return real(rows, proofs, out, fmt)
 
     monkeypatch.setattr(proof, "write_export", spying)
-    export_with_proofs(db, ORG, tmp_path / "e.csv", "csv", None, None, "cli:tester")
+    export_with_proofs(db, ORG, tmp_path / "e.csv", "csv", "cli:tester")
     assert seen[0] == [(0, False, False)]  # started, not ended
     assert _recorded(db) == [(3, True, True)]  # the same row, finalised
 
@@ -164,7 +165,7 @@ def test_the_export_is_on_record_before_its_first_byte(db, stored, tmp_path, mon
 def test_an_export_with_proofs_failing_partway_is_finalised_as_not_completed(
     db, stored, tmp_path, monkeypatch
 ):
-    import integrity.proof as proof
+    import usecases.exports as proof
 
     def failing(rows, proofs, out, fmt):  # type: ignore[no-untyped-def]
         out.write("partial\n")
@@ -172,5 +173,14 @@ def test_an_export_with_proofs_failing_partway_is_finalised_as_not_completed(
 
     monkeypatch.setattr(proof, "write_export", failing)
     with pytest.raises(OSError, match="disk full"):
-        export_with_proofs(db, ORG, tmp_path / "e.csv", "csv", None, None, "cli:tester")
+        export_with_proofs(db, ORG, tmp_path / "e.csv", "csv", "cli:tester")
     assert _recorded(db) == [(0, False, True)]
+
+
+def test_an_existing_file_is_refused_before_anything_is_recorded(db, stored, tmp_path):
+    out = tmp_path / "e.csv"
+    out.write_text("someone else's\n")
+    with pytest.raises(ValueError, match="exists; refusing to overwrite it"):
+        export_with_proofs(db, ORG, out, "csv", "cli:tester")
+    assert out.read_text() == "someone else's\n"
+    assert _recorded(db) == []

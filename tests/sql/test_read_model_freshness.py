@@ -195,6 +195,36 @@ def test_the_ingest_refresher_rolls_up_in_the_background(db: Database):
         assert session.scalar("SELECT events_total FROM rollup_state") == 1
 
 
+def test_a_failed_background_refresh_is_retried_after_the_next_batch(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+):
+    """The rollups catch up later: a refresh that fails does not end the refresher."""
+    with db.writer() as w:
+        insert_events(w, [event_row(event_time=T)])
+    real_refresh = ReadModel.refresh
+    calls: list[bool] = []
+
+    def fail_once(model: ReadModel, *args: object, **kwargs: object) -> object:
+        calls.append(True)
+        if len(calls) == 1:
+            raise RuntimeError("the server went away")
+        return real_refresh(model, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ReadModel, "refresh", fail_once)
+    refresher = ReadModelRefresher(db, interval=0.05)
+    try:
+        for _ in range(200):
+            refresher()  # after each stored batch
+            if refresher.refreshes:
+                break
+            threading.Event().wait(0.05)
+    finally:
+        refresher.close()
+    assert len(calls) >= 2 and refresher.refreshes == 1
+    with db.admin() as session:
+        assert session.scalar("SELECT events_total FROM rollup_state") == 1
+
+
 @pytest.mark.parametrize("refreshed", [False, True])
 def test_every_method_sees_only_its_organisation(db: Database, refreshed: bool):
     with db.writer() as w:
