@@ -16,6 +16,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.starlette import App
 
 from dashboard.download_route import download_routes
+from dashboard.page_imports import import_page_modules
 from dashboard.resources import database
 from dashboard.session_cookie import base_path, cookie_routes
 
@@ -24,6 +25,7 @@ from dashboard.session_cookie import base_path, cookie_routes
 # /integrity was "Page not found" and the sidebar listed the files. st.navigation itself sets
 # this flag; setting it before the first session makes every session route by st.navigation.
 PagesManager.uses_pages_directory = False
+import_page_modules()
 
 app = App(
     Path(__file__).resolve().with_name("app.py"),

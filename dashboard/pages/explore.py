@@ -214,15 +214,26 @@ def _events_table(page: pd.DataFrame, cursors: list[q.Cursor]) -> pd.DataFrame:
     if selected_rows:
         st.session_state["explore_event_id"] = str(page.iloc[selected_rows[0]]["id"])
     newer, older, _ = st.columns([1, 1, 6])
-    if newer.button("← Newer", key="explore_newer", disabled=page_no == 0):
-        cursors.pop()
-        st.rerun()
-    if older.button("Older →", key="explore_older", disabled=len(page) < q.PAGE_SIZE):
-        cursor = q.last_cursor(page)
-        if cursor is not None:
-            cursors.append(cursor)
-        st.rerun()
+    # Callbacks move the cursor before the click's run, so that run reads the new page (a
+    # cursor moved in the script would need a second run).
+    newer.button("← Newer", key="explore_newer", disabled=page_no == 0, on_click=_newer)
+    older.button(
+        "Older →",
+        key="explore_older",
+        disabled=len(page) < q.PAGE_SIZE,
+        on_click=_older,
+        args=(q.last_cursor(page),),
+    )
     return page
+
+
+def _newer() -> None:
+    st.session_state[state.PAGES_KEY] = st.session_state.get(state.PAGES_KEY, [])[:-1]
+
+
+def _older(cursor: q.Cursor | None) -> None:
+    if cursor is not None:
+        st.session_state[state.PAGES_KEY] = [*st.session_state.get(state.PAGES_KEY, []), cursor]
 
 
 if count == 0:

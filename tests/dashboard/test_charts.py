@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from dashboard.charts import matrix_figure, ranking_figure, timeline_figure
@@ -32,6 +33,23 @@ def test_matrix_and_ranking_carry_their_keys():
     fig = ranking_figure(top, "user_email", "events", ["user_id"], "Top users")
     assert list(fig.data[0].y) == ["b@x", "a@x"]  # largest on top
     assert [list(c) for c in fig.data[0].customdata] == [["u2"], ["u1"]]
+
+
+def test_per_point_arrays_reach_plotly_as_arrays():
+    # Plotly checks a list element by element (half a second for a 30-day hourly timeline),
+    # an array at once: every per-point array a chart builds is one.
+    t = pd.Timestamp("2025-01-15 14:00", tz="UTC")
+    frame = pd.DataFrame({"bucket": [t, t], "event_type": ["login", "search"], "events": [1, 2]})
+    matrix = pd.DataFrame([[0, 3], [5, 0]], index=["alice", "bob"], columns=["d1", "d2"])
+    top = pd.DataFrame({"user_id": ["u1", "u2"], "user_email": ["a@x", "b@x"], "events": [9, 4]})
+    traces = [
+        *timeline_figure(frame).data,
+        *matrix_figure(matrix, "t", "day", "user").data,
+        *ranking_figure(top, "user_email", "events", ["user_id"], "Top users").data,
+    ]
+    for trace in traces:
+        assert isinstance(trace.customdata, np.ndarray), trace.name
+    assert isinstance(traces[2].x, np.ndarray) and isinstance(traces[2].text, np.ndarray)
 
 
 def test_every_chart_names_its_axes_units_bin_size_and_zone():

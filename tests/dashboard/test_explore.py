@@ -104,6 +104,30 @@ def test_keyset_paging_walks_the_events_newest_first(known, sign_in):
     assert list(at.dataframe[0].value["id"][:1]) == ["a069"]
 
 
+def test_a_page_turn_reads_its_page_once(known, sign_in, monkeypatch):
+    # The click's own run shows the new page: no second run (st.rerun) to read it again.
+    from dashboard import explore_queries
+
+    reads: list[object] = []
+    real = explore_queries.count_and_page
+
+    def counted(*args: object, **kwargs: object) -> explore_queries.Snapshot:
+        reads.append(kwargs.get("after"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(explore_queries, "count_and_page", counted)
+    token = sign_in("ann@company.com", "org_a", "admin")
+    at = page_test("explore.py", token, q="user:u_ann").run()
+    reads.clear()
+    at.button(key="explore_older").click().run()
+    assert list(at.dataframe[0].value["id"][:1]) == ["a069"]
+    assert len(reads) == 1 and reads[0] is not None
+    reads.clear()
+    at.button(key="explore_newer").click().run()
+    assert list(at.dataframe[0].value["id"][:1]) == ["a119"]
+    assert reads == [None]
+
+
 def test_event_detail_shows_json_and_the_sessions_other_events(known, sign_in):
     token = sign_in("ann@company.com", "org_a", "admin")
     at = page_test("explore.py", token, q="family:config_change").run()

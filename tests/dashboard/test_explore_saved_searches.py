@@ -61,6 +61,15 @@ def test_saving_the_applied_query_puts_the_search_in_the_url(known, sign_in):
     assert saved["user_id"] == "ann@company.com" and saved["details"]["name"] == "Bob's alert edits"
 
 
+def test_the_save_form_shows_the_query_as_plain_text(known, sign_in):
+    # No st.code on Explore's default view: it would load the browser's syntax highlighter
+    # for a line inside a closed expander.
+    token = sign_in("ann@company.com", "org_a", "analyst")
+    at = page_test("explore.py", token, q="family:config_change user:bob@company.com").run()
+    assert not at.code
+    assert "user:bob@company.com family:config_change" in [t.value for t in at.text]
+
+
 def test_opening_a_saved_search_by_link_gives_its_query_and_results(known, sign_in):
     search = saved_searches.save(
         known, "org_a", "bob@company.com", "ann's searches", "user:u_ann", shared=True

@@ -63,3 +63,39 @@ def test_the_table_download_button_is_off_from_any_working_directory(tmp_path, s
         "client.showErrorDetails": False,
         "theme.primaryColor": "#1f4e79",
     }
+
+
+@pytest.mark.parametrize("script", ["server.py", "app.py"])
+def test_no_full_garbage_collection_after_each_run(tmp_path, script):
+    # Streamlit's default collects every object of the process after each run, holding the GIL
+    # while the run's last messages and the viewer's next click wait.
+    seen = _options_seen(
+        ROOT / "dashboard" / script,
+        tmp_path,
+        tmp_path,
+        "runner.postScriptGC",
+        "runner.magicEnabled",
+    )
+    assert seen == {"runner.postScriptGC": False, "runner.magicEnabled": False}
+
+
+def test_no_page_relies_on_magic():
+    # With magic off a bare expression on its own line shows nothing: pages call st.* instead.
+    import ast
+
+    for page in [*(ROOT / "dashboard" / "pages").glob("*.py"), ROOT / "dashboard" / "app.py"]:
+        for node in ast.walk(ast.parse(page.read_text())):
+            body = getattr(node, "body", None)
+            if not isinstance(body, list):
+                continue
+            for i, statement in enumerate(body):
+                shown = isinstance(statement, ast.Expr) and not isinstance(
+                    statement.value, ast.Call
+                )
+                docstring = (
+                    i == 0
+                    and isinstance(statement, ast.Expr)
+                    and isinstance(statement.value, ast.Constant)
+                    and isinstance(statement.value.value, str)
+                )
+                assert not shown or docstring, f"{page.name}:{statement.lineno} relies on magic"
