@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.queries import ORG, START, bulk_load, ensure_database, kept_database, simulation
 from detection.features import build_features, load_user_days, organisation_sensitivity
-from detection.pipeline import HISTORY_DAYS
+from detection.pipeline import HISTORY_DAYS, READ_TIMEOUT_MS
 from sql.gateway import Database
 from sql.migrate import migrate
 from sql.read_model import ReadModel
@@ -99,7 +99,8 @@ def detect_command(url: str, first: date, last: date) -> tuple[float, float, flo
 def features_only(db: Database, first: date, last: date) -> tuple[float, float, int]:
     """Seconds to read the user-days and seconds to build the features, and how many rows."""
     began = time.perf_counter()
-    user_days = load_user_days(ReadModel(db), ORG, first, last, history_days=HISTORY_DAYS)
+    read_model = ReadModel(db, timeout_ms=READ_TIMEOUT_MS)
+    user_days = load_user_days(read_model, ORG, first, last, history_days=HISTORY_DAYS)
     read = time.perf_counter() - began
     began = time.perf_counter()
     known = user_days.resources["resource_id"].unique()

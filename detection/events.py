@@ -74,10 +74,14 @@ class DatabaseEvents:
     """Raw-event slices of one organisation, read through its `org_audit_events` view (on the
     read replica when one is configured)."""
 
-    def __init__(self, db: Database, org: str, *, max_events: int = 500_000) -> None:
+    def __init__(
+        self, db: Database, org: str, *, max_events: int = 500_000, timeout_ms: int | None = None
+    ) -> None:
+        """`timeout_ms`: each slice's statement timeout (None: the configured one)."""
         self.db = db
         self.org = org
         self.max_events = max_events
+        self.timeout_ms = timeout_ms
 
     def _where(self, wanted: Slice) -> tuple[str, dict[str, Any]]:
         # AuditLens's own use (the meta-audit) is not the organisation's behaviour.
@@ -120,7 +124,7 @@ class DatabaseEvents:
             " FROM org_audit_events WHERE " + where + " AND user_id IS NOT NULL"
             " GROUP BY user_id, 3"
         )
-        with self.db.org_session(self.org, may_lag=True) as session:
+        with self.db.org_session(self.org, may_lag=True, timeout_ms=self.timeout_ms) as session:
             result = session.execute(sql, params, max_rows=self.max_events)
         frame = pd.DataFrame.from_records(result.rows, columns=TOTAL_COLUMNS)
         frame["total"] = frame["total"].astype(float)
@@ -159,7 +163,7 @@ class DatabaseEvents:
         )
         params["cap"] = self.max_events
         rows: list[Any] = []
-        with self.db.org_session(self.org, may_lag=True) as session:
+        with self.db.org_session(self.org, may_lag=True, timeout_ms=self.timeout_ms) as session:
             for _, batch in session.stream(sql, params):
                 rows.extend(batch)
         if not rows:

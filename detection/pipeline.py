@@ -59,6 +59,9 @@ _log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 60  # loaded before the window: 30-day baselines plus dormancy and first-seen
 WARMUP_DAYS = 14  # first loaded days only feed baselines; the model does not train on them
+# Detection reads a whole organisation's user-days over 74 days in a few statements (millions
+# of rows at 6,000 users): more than an interactive read's time limit on a busy server.
+READ_TIMEOUT_MS = 600_000
 
 
 class DetectionError(AuditLensError):
@@ -413,7 +416,7 @@ def score_days(
         rules,
         start_day=start_day,
         end_day=end_day,
-        events=DatabaseEvents(db, org),
+        events=DatabaseEvents(db, org, timeout_ms=READ_TIMEOUT_MS),
         sensitivity=sensitivity,
         hour_profile=hour_profiles(
             read_model, org, user_days.start_day, start_day - timedelta(days=1)
@@ -454,7 +457,7 @@ def run_detection(
     Returns the result, the window, and how many findings were new.
     """
     if read_model is None:
-        read_model = ReadModel(db, may_lag=True)
+        read_model = ReadModel(db, may_lag=True, timeout_ms=READ_TIMEOUT_MS)
     stages = stages or Stages()
     today = today or datetime.now(UTC).date()
     with stages.stage("window"):

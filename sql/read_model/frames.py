@@ -25,18 +25,29 @@ class Reads:
     """What every group of reads shares: the database and the one way a read runs."""
 
     def __init__(
-        self, db: Database, *, max_rows: int = MAX_READ_ROWS, may_lag: bool = False
+        self,
+        db: Database,
+        *,
+        max_rows: int = MAX_READ_ROWS,
+        may_lag: bool = False,
+        timeout_ms: int | None = None,
     ) -> None:
-        """`may_lag=True`: reads may run on the read replica (`Database.org_session`)."""
+        """`may_lag=True`: reads may run on the read replica (`Database.org_session`);
+        `timeout_ms`: each read's statement timeout (None: the configured one)."""
         self.db = db
         self.max_rows = max_rows
         self.may_lag = may_lag
+        self.timeout_ms = timeout_ms
 
     def _frame(self, org: str, sql: str, params: Mapping[str, Any]) -> pd.DataFrame:
         check_org_id(org)
         # One snapshot for both statements: the second relies on what the first found.
         with self.db.org_session(
-            org, max_rows=self.max_rows, snapshot=True, may_lag=self.may_lag
+            org,
+            max_rows=self.max_rows,
+            snapshot=True,
+            may_lag=self.may_lag,
+            timeout_ms=self.timeout_ms,
         ) as session:
             # One round trip for the session settings and the organisation's: jit off (the
             # planner cannot know how few events are past the watermark and prices the raw

@@ -220,3 +220,24 @@ def test_detection_counts_distinct_sources_and_addresses_as_the_read_model_does(
     assert expected["user_id"].isna().sum() == 1
     expected = expected.loc[expected["user_id"].notna()].reset_index(drop=True)
     pd.testing.assert_frame_equal(loaded.features, expected)
+
+
+def test_detections_bulk_reads_get_their_own_time_limit(seeded, monkeypatch):
+    # An organisation of thousands of users outlasts an interactive read's limit in these
+    # reads; every other statement keeps the configured one.
+    from detection.pipeline import READ_TIMEOUT_MS
+
+    db, _events, labels, roster = seeded
+    end = max(label["day"] for label in labels)
+    limits: list[tuple[str, int | None]] = []
+    session = db.org_session
+
+    def recording(org_id, **kwargs):
+        limits.append((org_id, kwargs.get("timeout_ms")))
+        return session(org_id, **kwargs)
+
+    monkeypatch.setattr(db, "org_session", recording)
+    run_detection(db, "org_a", start=end - timedelta(days=2), end=end, peer_groups=roster)
+    bulk = [limit for _, limit in limits if limit == READ_TIMEOUT_MS]
+    # The three user-day reads, the hourly profiles and the raw-event slices at least.
+    assert len(bulk) >= 5 and db.settings.statement_timeout_ms < READ_TIMEOUT_MS
