@@ -35,23 +35,23 @@ def read_through_serve_ingest(
 
     def serve(served: Any, **options: Any) -> None:  # as the command asked, then stopped
         server = uvicorn.Server(uvicorn.Config(served, **options))
-
-        def client() -> None:
-            while not server.started:
+        # In a thread of its own: the test's thread may already run an event loop (a browser
+        # test's Playwright, earlier in the same worker), and asyncio refuses a second one.
+        running = threading.Thread(target=server.run, daemon=True)
+        running.start()
+        try:
+            while not server.started and running.is_alive():
                 threading.Event().wait(0.05)
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                conn.request(
-                    "GET",
-                    "/api/v1/events",
-                    headers={"Authorization": f"Bearer {token}", "X-Forwarded-For": FORGED},
-                )
-                answers.append(conn.getresponse().status)
-            finally:
-                server.should_exit = True
-
-        threading.Thread(target=client, daemon=True).start()
-        server.run()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.request(
+                "GET",
+                "/api/v1/events",
+                headers={"Authorization": f"Bearer {token}", "X-Forwarded-For": FORGED},
+            )
+            answers.append(conn.getresponse().status)
+        finally:
+            server.should_exit = True
+            running.join(60)
 
     monkeypatch.setattr(uvicorn, "run", serve)
     result = CliRunner().invoke(app, ["serve-ingest", "--port", str(port)])
