@@ -75,7 +75,8 @@ def test_from_query_to_anomaly_to_evidence_csv(dashboard, page):
     page.get_by_role("button", name="Show these events in Explore").click()
     page.get_by_role("heading", name="Explore").wait_for()
     page.wait_for_url(lambda url: "q=" in url)
-    assert page.get_by_role("textbox", name="Query").input_value() == EVIDENCE
+    # The URL changes before the rerun has drawn the box: wait for its value, not a snapshot.
+    expect(page.get_by_role("textbox", name="Query")).to_have_value(EVIDENCE)
     page.get_by_text("Matching events").wait_for()
     _expect_metric(page, "Matching events", "2")
 
