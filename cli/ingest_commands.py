@@ -191,12 +191,16 @@ def serve_ingest(
 
     from detection.schedule import background_detection
     from ingest.gil import short_switch_interval
+    from ingest.middleware import parse_networks
     from ingest.receiver import Receiver, create_app
     from integrity.seal_schedule import background_sealing
     from sql.settings import Settings
     from streaming.read_api import install_read_api
     from streaming.service import background_streaming
 
+    # Read once, before anything starts: a malformed value is a one-line error now, not a
+    # failure of every API read later.
+    trusted_proxies = parse_networks(None)
     with (
         open_database() as db,
         background_sealing(db, err_console.print),
@@ -212,7 +216,7 @@ def serve_ingest(
             # Request threads wait on PostgreSQL while others parse: see ingest/gil.py.
             with short_switch_interval():
                 served = create_app(receiver)
-                install_read_api(served, db)
+                install_read_api(served, db, trusted_proxies=trusted_proxies)
                 # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any
                 # local client as the peer; the audited address trusts only the proxies the
                 # operator names (AUDITLENS_TRUSTED_PROXIES).

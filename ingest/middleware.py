@@ -23,25 +23,35 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ingest.sdk import AuditLogger
+from sql.errors import ConfigurationError
 
 TRUSTED_PROXIES_ENV = "AUDITLENS_TRUSTED_PROXIES"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+class TrustedProxiesError(ConfigurationError, ValueError):
+    """A trusted proxy is not an address or CIDR; the message names where it was given."""
+
+
 def parse_networks(spec: str | Iterable[str] | None) -> list[Network]:
-    """Addresses or CIDRs (comma-separated text or a list); bad entries raise ValueError."""
+    """Addresses or CIDRs (comma-separated text or a list; None: AUDITLENS_TRUSTED_PROXIES).
+
+    Parse once, when the server or middleware starts: a bad entry raises TrustedProxiesError
+    naming the variable (or `trusted_proxies`) and the entry."""
+    source = "trusted_proxies"
     if spec is None:
-        spec = os.environ.get(TRUSTED_PROXIES_ENV, "")
+        spec, source = os.environ.get(TRUSTED_PROXIES_ENV, ""), TRUSTED_PROXIES_ENV
     parts = spec.split(",") if isinstance(spec, str) else list(spec)
     networks = []
     for part in parts:
-        part = part.strip()
+        part = part.strip() if isinstance(part, str) else part
         if part:
             try:
                 networks.append(ipaddress.ip_network(part, strict=False))
-            except ValueError:
-                raise ValueError(
-                    f"{TRUSTED_PROXIES_ENV}: not an address or CIDR: {part!r}"
+            except (TypeError, ValueError):
+                raise TrustedProxiesError(
+                    f"{source}: not an address or CIDR: {part!r}"
+                    " (give addresses or CIDRs separated by commas, such as 10.0.0.0/8,::1)"
                 ) from None
     return networks
 

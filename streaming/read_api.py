@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 
 from ingest.keys import INGEST, READ, ResolvedKey, resolve
-from ingest.middleware import client_ip, parse_networks
+from ingest.middleware import Network, client_ip, parse_networks
 from ingest.receiver import HTTPProblem
 from sql.errors import QueryTimeout, ServerUnavailable
 from sql.event_filter import EventFilter, QuerySyntaxError
@@ -179,14 +179,14 @@ def parse_query(q: str) -> EventFilter:
         raise ReadError(f"q: {exc}{_term_at(q, exc.position)}") from None
 
 
-def _client_ip(request: Request) -> str | None:
-    """The reader's address as audited: the peer's, or, when the peer is a proxy the operator
-    trusts (AUDITLENS_TRUSTED_PROXIES, none by default), the address it forwarded. The server
-    itself never rewrites the peer from X-Forwarded-For (see `serve-ingest`)."""
+def _client_ip(request: Request, trusted: list[Network]) -> str | None:
+    """The reader's address as audited: the peer's, or, when the peer is one of the proxies
+    the operator trusts (`trusted`), the address it forwarded. The server itself never
+    rewrites the peer from X-Forwarded-For (see `serve-ingest`)."""
     peer = request.client.host if request.client else None
     # Several lines are one list, in order: a proxy may add its own after the client's.
     forwarded = ", ".join(request.headers.getlist("x-forwarded-for")) or None
-    host = client_ip(peer, forwarded, parse_networks(None))
+    host = client_ip(peer, forwarded, trusted)
     try:
         return str(ipaddress.ip_address(host)) if host else None
     except ValueError:
@@ -200,9 +200,20 @@ def _user_agent(request: Request) -> str | None:
     return "".join(c for c in agent if c.isprintable())[:_MAX_USER_AGENT] or None
 
 
-def install_read_api(app: FastAPI, db: Database, *, max_pages: int | None = None) -> None:
+def install_read_api(
+    app: FastAPI,
+    db: Database,
+    *,
+    max_pages: int | None = None,
+    trusted_proxies: list[Network] | None = None,
+) -> None:
     """Add the read API's routes to the receiver's app `app`, reading from `db`, at most
-    `max_pages` pages at once (else AUDITLENS_READ_API_MAX_CONCURRENT_PAGES)."""
+    `max_pages` pages at once (else AUDITLENS_READ_API_MAX_CONCURRENT_PAGES).
+
+    Readers' addresses are believed from X-Forwarded-For only when the peer is one of
+    `trusted_proxies` (else AUDITLENS_TRUSTED_PROXIES, read now: a malformed value raises
+    TrustedProxiesError here, not on each request)."""
+    trusted = parse_networks(None) if trusted_proxies is None else trusted_proxies
     pages = threading.BoundedSemaphore(
         max_pages or positive_int_env(MAX_PAGES_ENV, DEFAULT_MAX_PAGES)
     )
@@ -287,7 +298,19 @@ def install_read_api(app: FastAPI, db: Database, *, max_pages: int | None = None
         next_cursor = encode_cursor(kind, page.next_position)
         body = _body(kind, page, next_cursor)
         try:
-            _record(db, key, request, kind, event_filter, limit, cursor, page, next_cursor, body)
+            _record(
+                db,
+                key,
+                request,
+                trusted,
+                kind,
+                event_filter,
+                limit,
+                cursor,
+                page,
+                next_cursor,
+                body,
+            )
         except (OperationalError, ServerUnavailable):
             raise HTTPProblem(503, "database unavailable: the read could not be audited") from None
         return Response(body, media_type="application/json")
@@ -343,6 +366,7 @@ def _record(
     db: Database,
     key: ResolvedKey,
     request: Request,
+    trusted: list[Network],
     kind: str,
     event_filter: EventFilter,
     limit: int,
@@ -371,6 +395,6 @@ def _record(
                 "rows": len(page.rows),
                 "sha256": hashlib.sha256(body).hexdigest(),
             },
-            ip_address=_client_ip(request),
+            ip_address=_client_ip(request, trusted),
             user_agent=_user_agent(request),
         )

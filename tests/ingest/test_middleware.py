@@ -3,11 +3,19 @@ and a broken callback or logger never breaks the request."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from ingest import AuditLogger
-from ingest.middleware import AuditASGIMiddleware, AuditWSGIMiddleware, client_ip, parse_networks
+from ingest.middleware import (
+    TRUSTED_PROXIES_ENV,
+    AuditASGIMiddleware,
+    AuditWSGIMiddleware,
+    TrustedProxiesError,
+    client_ip,
+    parse_networks,
+)
 
 
 def events(db):
@@ -25,6 +33,17 @@ def test_forwarded_for_is_honoured_only_from_trusted_proxies():
     assert client_ip("10.0.0.5", "evil, 203.0.113.7", trusted) == "203.0.113.7"
     assert client_ip("10.0.0.5", "1.1.1.1, garbage", trusted) == "10.0.0.5"
     assert client_ip("10.0.0.5", "203.0.113.7", []) == "10.0.0.5"
+
+
+def test_a_malformed_trusted_proxy_is_refused_when_the_middleware_is_built(monkeypatch, tmp_path):
+    logger = AuditLogger(None, spool_dir=tmp_path, organization_id="org_a", close_at_exit=False)
+    monkeypatch.setenv(TRUSTED_PROXIES_ENV, "10.0.0.1,10.0.0.300")
+    with pytest.raises(TrustedProxiesError, match=f"^{TRUSTED_PROXIES_ENV}: .*'10.0.0.300'"):
+        AuditASGIMiddleware(FastAPI(), logger)
+    # Given as the argument, the message names the argument, not the variable.
+    with pytest.raises(TrustedProxiesError, match=r"^trusted_proxies: .*'proxy'"):
+        AuditWSGIMiddleware(lambda e, s: [], logger, trusted_proxies=["10.0.0.1", "proxy"])
+    logger.close()
 
 
 def test_asgi_records_each_call_and_survives_failures(db, tmp_path):

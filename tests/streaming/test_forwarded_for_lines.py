@@ -4,10 +4,9 @@ client's forged first line as the audited address of an API read."""
 
 from __future__ import annotations
 
-import pytest
 from starlette.requests import Request
 
-from ingest.middleware import TRUSTED_PROXIES_ENV
+from ingest.middleware import parse_networks
 from streaming.read_api import _client_ip
 
 FORGED = "203.0.113.66"
@@ -26,14 +25,11 @@ def _request(*forwarded: str) -> Request:
     )
 
 
-def test_a_proxys_own_line_after_the_clients_forged_one_wins(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv(TRUSTED_PROXIES_ENV, "127.0.0.1")
-    assert _client_ip(_request(FORGED, REAL)) == REAL
-    assert _client_ip(_request(f"{FORGED}, {REAL}")) == REAL  # the same list on one line
+def test_a_proxys_own_line_after_the_clients_forged_one_wins() -> None:
+    trusted = parse_networks("127.0.0.1")
+    assert _client_ip(_request(FORGED, REAL), trusted) == REAL
+    assert _client_ip(_request(f"{FORGED}, {REAL}"), trusted) == REAL  # the same list on one line
 
 
-def test_without_a_trusted_proxy_no_line_is_believed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(TRUSTED_PROXIES_ENV, raising=False)
-    assert _client_ip(_request(FORGED, REAL)) == "127.0.0.1"
+def test_without_a_trusted_proxy_no_line_is_believed() -> None:
+    assert _client_ip(_request(FORGED, REAL), []) == "127.0.0.1"
