@@ -57,10 +57,8 @@ def add_syslog(db: Database, host: str) -> None:
         ("localhost", "loopback"),
     ],
 )
-def test_an_address_that_is_not_public_is_refused(
-    db: Database, monkeypatch: pytest.MonkeyPatch, host: str, kind: str
-) -> None:
-    monkeypatch.delenv(ALLOWED_NETWORKS_ENV)
+@pytest.mark.usefixtures("public_only")
+def test_an_address_that_is_not_public_is_refused(db: Database, host: str, kind: str) -> None:
     with pytest.raises(DestinationError) as https:
         add_https(db, f"https://{host}:8088/services/collector")
     message = str(https.value)
@@ -92,12 +90,12 @@ def receiver(tmp_path: Path) -> Iterator[tuple[HttpsReceiver, Certificates]]:
         running.stop()
 
 
+@pytest.mark.usefixtures("public_only")
 def test_a_name_that_resolves_elsewhere_later_is_refused_at_connect_time(
     db: Database, monkeypatch: pytest.MonkeyPatch, receiver: tuple[HttpsReceiver, Certificates]
 ) -> None:
     """DNS rebinding: public when the destination was added, the loopback when it sends."""
     running, certificates = receiver
-    monkeypatch.delenv(ALLOWED_NETWORKS_ENV)
     answers = {"rebind.example": "93.184.216.34"}
     real = socket.getaddrinfo
 
