@@ -165,7 +165,7 @@ def cef_event(event: dict[str, Any]) -> str:
     mapping = mapping_for(family, action)
     millis = int(as_moment(event["event_time"]).timestamp() * 1000)
     seq = get("ingest_seq")
-    texts = (
+    texts: tuple[Any, ...] = (
         event["id"],
         family,
         action,

@@ -216,7 +216,13 @@ def _resource_record(kind: str | None, uid: str | None) -> dict[str, Any]:
 def _time_dt(value: datetime | str, moment: datetime) -> str:
     """`moment` as pydantic writes a datetime in JSON. The cursor reads times as `utc_iso`'s
     text, which is that text with a zero fraction of a second left out."""
-    if type(value) is str and len(value) == 27 and value[10] == "T" and value[26] == "Z":
+    if (
+        type(value) is str
+        and len(value) == 27
+        and value[10] == "T"
+        and value[19] == "."
+        and value[26] == "Z"
+    ):
         return value[:19] + "Z" if value[19:26] == ".000000" else value
     return str(to_jsonable_python(moment))
 

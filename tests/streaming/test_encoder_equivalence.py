@@ -160,6 +160,9 @@ def hostile_events() -> list[dict[str, Any]]:
             received_at=datetime(2025, 1, 15, 14, 32, 16, 500000, tzinfo=UTC),
         ),
         event(event_time=datetime(2025, 1, 15, tzinfo=UTC)),
+        # Text the cursor never writes, but a time as text all the same.
+        event(event_time="2025-01-15T14:32:15,123456Z", received_at="2025-01-15 14:32:16Z"),
+        event(event_time="2025-01-15T14:32:15.000000+00:00"),
         event(event_time=datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
     ]
     return found + [_as_cursor_reads(e) for e in found]
