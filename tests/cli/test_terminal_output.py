@@ -91,3 +91,18 @@ def test_findings_table_prints_ingested_users_and_explanations_as_text(db, monke
     _assert_inert(done.stdout)
     # Rich markup in a user id is shown as typed, not turned into a link.
     assert "[link=http://evil.example/]" in done.stdout
+
+
+def test_an_export_prints_its_exact_filter_whatever_its_text(db, monkeypatch, tmp_path):
+    """The filter line is the export's record of what made it: a text term that looks like
+    Rich markup is printed as typed, not swallowed as a style or a link."""
+    monkeypatch.setenv("AUDITLENS_DATABASE_URL", db.url)
+    query = '"[bold]x[/bold]" "[link=http://evil.example/]y"'
+    done = CliRunner().invoke(
+        app,
+        ["export", "events", "--org", ORG, "--query", query, "--out", str(tmp_path / "e.csv")],
+    )
+    assert done.exit_code == 0, done.output
+    printed = " ".join(done.stderr.split())  # the console wraps long lines at spaces
+    assert 'details contain "[bold]x[/bold]"' in printed
+    assert 'details contain "[link=http://evil.example/]y"' in printed
