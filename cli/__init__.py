@@ -21,7 +21,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err_console = Console(stderr=True, highlight=False)
+# No markup: what commands print here holds users' text (filters, receivers' errors), which
+# must read as typed, never as a style or a link.
+err_console = Console(stderr=True, highlight=False, markup=False)
 
 # Importing a command module registers its commands on `app`.
 from cli import (  # noqa: E402

@@ -20,6 +20,7 @@ from detection.stages import Stages
 from ingest.spreadsheet import escape_cell
 from sql.gateway import Database
 from usecases.exports import Exporter, record_export
+from usecases.legal_holds import shown
 
 _SEVERITIES = ("low", "medium", "high", "critical")
 _FORMATS = ("table", "json", "csv")
@@ -243,6 +244,7 @@ def _json(value: Any) -> Any:
 def _table(records: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     if not records:
         typer.echo("no findings")
@@ -251,14 +253,21 @@ def _table(records: list[dict[str, Any]]) -> None:
     for column in ("severity", "score", "user", "window", "detectors", "status", "explanation"):
         table.add_column(column, overflow="fold")
     for r in records:
+        # Users and explanations hold producers' text: shown as text, never as Rich markup
+        # or as controls a terminal would act on.
         table.add_row(
-            str(r["severity"]),
-            f"{r['score']:.2f}",
-            str(r["user_email"] or r["user_id"]),
-            f"{r['window_start']:%Y-%m-%d %H:%M}..{r['window_end']:%Y-%m-%d %H:%M}",
-            ",".join(r["detectors"]),
-            str(r["status"]),
-            str(r["explanation"]),
+            *(
+                Text(shown(v))
+                for v in (
+                    str(r["severity"]),
+                    f"{r['score']:.2f}",
+                    str(r["user_email"] or r["user_id"]),
+                    f"{r['window_start']:%Y-%m-%d %H:%M}..{r['window_end']:%Y-%m-%d %H:%M}",
+                    ",".join(r["detectors"]),
+                    str(r["status"]),
+                    str(r["explanation"]),
+                )
+            )
         )
     Console(width=200, highlight=False).print(table)
 

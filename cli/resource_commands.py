@@ -19,6 +19,7 @@ from ingest.spreadsheet import escape_cell
 from sql.catalogue import CatalogueError, checked_entry, entries, set_entries
 from sql.vocabulary import SENSITIVITY_LEVELS
 from usecases import resource_catalogue
+from usecases.legal_holds import shown
 
 resources_app = typer.Typer(
     help="The resource catalogue: names, sensitivity levels, tags and owners of resources."
@@ -85,10 +86,11 @@ def _table(records: list[dict[str, Any]]) -> None:
     for column in ("resource", "level", "status", "tags", "owner", "users", "why"):
         table.add_column(column, overflow="fold")
     for r in records:
-        # Text, not markup: a resource named "[bold]x" is shown as typed.
+        # Text, not markup: a resource named "[bold]x" is shown as typed; ids come from
+        # producers, so controls a terminal would act on are written as escapes.
         table.add_row(
             *(
-                Text(str(v))
+                Text(shown(str(v)))
                 for v in (
                     resource_catalogue.label(r["resource_id"], r["display_name"]),
                     r["sensitivity"] or "",

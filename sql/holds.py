@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from sql.errors import AuditLensError
-from sql.event_filter import EventFilter, QuerySyntaxError
+from sql.event_filter import OWN_STREAM, QUALIFIERS, STREAM_KEY, EventFilter, QuerySyntaxError
 from sql.event_store import record_event
+from sql.filter_text import quote_term
 from sql.gateway import Database, ScopedSession, check_org_id
 from sql.vocabulary import LIFT_LEGAL_HOLD, PLACE_LEGAL_HOLD
 
@@ -57,17 +58,42 @@ def _text(value: str, field: str, limit: int) -> str:
 
 
 def hold_filter(query: str) -> EventFilter:
-    """The filter a hold's query names; free text is refused (field `query`)."""
+    """The filter a hold's query names (field `query`). Terms the database's match
+    (`audit_hold_covers`) cannot apply are refused rather than ignored, since a hold's
+    sentence is its legal scope: free text, `-` terms, `weekday:`, `hour:`, `tz:` and
+    `stream:`."""
     try:
         event_filter = EventFilter.parse(query)
     except QuerySyntaxError as exc:
         raise HoldError(f"query: {exc}") from None
     if event_filter.texts:
-        raise HoldError(
-            "query: a hold names users, resources, families, actions, sessions, IP addresses"
-            f" or a created: range, not free text ({event_filter.texts[0]!r})"
-        )
+        raise HoldError(f"{_HOLD_TERMS}, not free text ({event_filter.texts[0]!r})")
+    unmatched = _unmatched_term(event_filter)
+    if unmatched is not None:
+        raise HoldError(f"{_HOLD_TERMS}; it cannot hold by {unmatched}")
     return event_filter
+
+
+_HOLD_TERMS = (
+    "query: a hold names users, resources, families, actions, sessions, IP addresses"
+    " or a created: range"
+)
+
+
+def _unmatched_term(event_filter: EventFilter) -> str | None:
+    """The first term of `event_filter` that a hold could not match, as typed; else None."""
+    if event_filter.excluded:
+        name, value = event_filter.excluded[0]
+        key = "" if name == "texts" else next(k for k, f in QUALIFIERS.items() if f == name) + ":"
+        return f"-{key}{quote_term(value, qualifier=bool(key))}"
+    for key, values in (("weekday", event_filter.weekdays), ("hour", event_filter.hours)):
+        if values:
+            return f"{key}:{values[0]}"
+    if event_filter.time_zone is not None:
+        return f"tz:{event_filter.time_zone}"
+    if event_filter.own_use:
+        return f"{STREAM_KEY}:{OWN_STREAM}"
+    return None
 
 
 def _row_params(event_filter: EventFilter) -> dict[str, Any]:

@@ -303,3 +303,26 @@ def test_a_purge_whose_snapshot_predates_a_hold_refuses_to_run(db: Database):
     assert _ids(db) == {"held"}
     # In its own transaction the same purge runs and keeps the held event.
     assert purge(db).removed == {}
+
+
+@pytest.mark.parametrize(
+    ("query", "term"),
+    [
+        ("-user:ann", "-user:ann"),
+        ("family:login -action:login", "-action:login"),
+        ('user:ann -"dry run"', '-"dry run"'),
+        ("hour:3", "hour:3"),
+        ("user:ann weekday:mon tz:Europe/Paris", "weekday:mon"),
+        ("stream:auditlens", "stream:auditlens"),
+    ],
+)
+def test_a_term_the_database_cannot_match_is_refused_not_ignored(db: Database, query, term):
+    """A hold's sentence is its legal scope: a term the database's match ignores would make it
+    say "user is not ann" while it holds ann's events too. Refused, naming the term."""
+    with db.writer() as w:
+        insert_events(w, [_expired("ann", user_id="ann", event_time=OLD)])
+    with pytest.raises(HoldError) as raised:
+        place_hold(db, "org_a", query, reason="r", reference="C", actor="t")
+    message = str(raised.value)
+    assert message.startswith("query: ") and "\n" not in message and term in message
+    assert list_holds(db, "org_a") == []
