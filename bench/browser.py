@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Run as a script: the repository root holds the packages and the browser tests' settings.
 sys.path.insert(0, str(ROOT))
 
+from cli.run_command import streamlit_command  # noqa: E402
 from sql.gateway import Database  # noqa: E402
 from sql.migrate import load_migrations, migrate  # noqa: E402
 from sql.settings import DATABASE_URL_ENV, Settings  # noqa: E402
@@ -238,23 +239,7 @@ def dashboard_server(database_url: str, log: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env[DATABASE_URL_ENV] = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(ROOT / "dashboard" / "server.py"),
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
+    command = streamlit_command("127.0.0.1", port)
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:

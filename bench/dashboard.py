@@ -359,6 +359,7 @@ def browser_overview(url: str, db: Database) -> tuple[float, float]:
     drawn: the first time on this server (cold caches) and again (warm)."""
     from playwright.sync_api import sync_playwright
 
+    from cli.run_command import streamlit_command
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port
     from usecases.accounts import add_user, generate_password, hash_password
 
@@ -373,19 +374,7 @@ def browser_overview(url: str, db: Database) -> tuple[float, float]:
             )
     port = _free_port()
     env = dict(os.environ, AUDITLENS_DATABASE_URL=url, PYTHONPATH=str(ROOT))
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(ROOT / "dashboard" / "server.py"),
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
+    command = streamlit_command("127.0.0.1", port)
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

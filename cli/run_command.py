@@ -20,8 +20,35 @@ from sql.settings import DATABASE_URL_ENV
 from streaming.service import background_streaming
 from usecases.accounts import DEMO_ADMIN_EMAIL, ensure_demo_admin
 
-# The st.App entry (dashboard + session-cookie routes), not app.py alone.
+# The st.App entry (dashboard + session-cookie and download routes), not app.py alone.
 APP_FILE = Path(__file__).resolve().parents[1] / "dashboard" / "server.py"
+
+
+def streamlit_command(host: str, port: int) -> list[str]:
+    """`python -m streamlit run dashboard/server.py` on `host`:`port`: the one command line
+    that starts the dashboard, for `auditlens run`, the browser tests and the benchmark.
+
+    Settings that hold however the server starts live in dashboard/.streamlit/config.toml.
+    """
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_FILE),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        # Nothing edits the pages while the server runs; a watcher would only spend a thread
+        # (and, without watchdog installed, CPU polling every imported module).
+        "--server.fileWatcherType",
+        "none",
+    ]
 
 
 def _detect_demo(db: Database, labels_path: Path | None) -> None:
@@ -70,21 +97,7 @@ def run(
         env = dict(os.environ)
         # The dashboard process connects to exactly the server this one prepared.
         env[DATABASE_URL_ENV] = db.url.replace("postgresql+psycopg://", "postgresql://", 1)
-        command = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(APP_FILE),
-            "--server.address",
-            host,
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ]
+        command = streamlit_command(host, port)
         # A plain `kill` must stop us as cleanly as Ctrl-C: dashboard first, then the
         # sealer (a seal in progress finishes), then the server.
         signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -35,6 +35,15 @@ _SWITCH_FIELDS = ("enabled", "active", "is_enabled", "isEnabled", "status", "sta
 _OFF_VALUES = {"false", "0", "off", "disabled", "paused", "inactive", "muted", "no"}
 _OFF_ACTIONS = ("disable", "deactivate", "pause", "mute", "suspend", "revoke")
 _ON_ACTIONS = ("enable", "activate", "resume", "unmute", "unpause", "reactivate")
+# Regular expressions (PostgreSQL, case-insensitive) that every details text describing a
+# switch turned off or on matches: a switch field's name and an "off" value (`_is_off`) appear
+# in it. Words stand alone, so escapes (`\toff`) and case still match; "0" needs no digit or
+# point beside it, so a threshold of 50 is no candidate.
+_SWITCH_FIELDS_PATTERN = "|".join(_SWITCH_FIELDS)
+_OFF_VALUES_PATTERN = "|".join(
+    value if value.isalpha() else f"(^|[^0-9.]){value}($|[^0-9.])" for value in sorted(_OFF_VALUES)
+)
+_NOT_ASCII = "[^\\x01-\\x7f]"
 _CHANGES_SQL = """
 SELECT id, event_time, user_id, user_email, event_action, resource_type, resource_id, details
   FROM org_audit_events
@@ -42,11 +51,34 @@ SELECT id, event_time, user_id, user_email, event_action, resource_type, resourc
  ORDER BY event_time DESC, id DESC
  LIMIT :limit
 """
-# Whether a switch is off now depends on its whole history, not on the period viewed.
-_EVER_SQL = """
-SELECT id, event_time, user_id, user_email, event_action, resource_type, resource_id, details
-  FROM org_audit_events
- WHERE event_type = 'config_change' AND NOT own_use AND event_time < :end
+# Whether a switch is off now depends on its whole history, not on the period viewed. The
+# database keeps what can matter: changes that may switch something off or on (by their verb,
+# an action that is not plain ASCII, or details naming a switch and an "off" value: a superset
+# of what `is_disabling` and `is_enabling` accept), and of each target only those from its
+# newest change with an "on" verb onwards, unless the target is one of :whole_types/:whole_ids.
+# Python judges them exactly (`never_reverted`), and asks again with the whole history of any
+# target whose newest "on" change did not switch it on after all.
+_STILL_OFF_SQL = """
+SELECT id, event_time, user_id, user_email, event_action, resource_type, resource_id, details,
+       switched_on_at IS NOT NULL AND NOT whole AS history_cut
+  FROM (SELECT changes.*,
+               max(event_time) FILTER (WHERE verb = ANY(:on_verbs))
+                 OVER (PARTITION BY target_type, target_id) AS switched_on_at,
+               (target_type, target_id) IN (
+                 SELECT * FROM unnest(CAST(:whole_types AS text[]), CAST(:whole_ids AS text[]))
+               ) AS whole
+          FROM (SELECT id, event_time, user_id, user_email, event_action, resource_type,
+                       resource_id, details,
+                       coalesce(resource_type, '') AS target_type,
+                       coalesce(resource_id, '') AS target_id,
+                       split_part(replace(lower(event_action), '-', '_'), '_', 1) AS verb
+                  FROM org_audit_events
+                 WHERE event_type = 'config_change' AND NOT own_use AND event_time < :end
+               ) changes
+       ) judged
+ WHERE (switched_on_at IS NULL OR event_time >= switched_on_at OR whole)
+   AND (verb = ANY(:off_verbs) OR verb = ANY(:on_verbs) OR event_action ~ :not_ascii
+        OR (details::text ~* :switch_fields AND details::text ~* :off_values))
  ORDER BY event_time DESC, id DESC
  LIMIT :limit
 """
@@ -67,17 +99,43 @@ def config_change_events(
     return frame, len(result.rows) > limit
 
 
-def config_history_until(
+def still_switched_off(
     db: Database, org: str, end: datetime, limit: int = 50_000
 ) -> tuple[pd.DataFrame, bool]:
-    """Every config change of `org` before `end` (newest `limit`), for the state as of `end`.
+    """What `org` switched off before `end` and never switched back on (`never_reverted`'s
+    rows), judged over its whole config history, newest first.
 
-    Returns the frame and whether the limit cut it short.
+    The database returns at most `limit` candidate changes (the newest); returns the frame and
+    whether the limit cut them short.
     """
-    with db.org_session(org, may_lag=True) as session:
-        result = session.execute(_EVER_SQL, {"end": end, "limit": limit + 1}, max_rows=limit + 1)
-    frame = pd.DataFrame.from_records(result.rows[:limit], columns=list(CHANGE_COLUMNS))
-    return frame, len(result.rows) > limit
+    params: dict[str, Any] = {
+        "end": end,
+        "limit": limit + 1,
+        "off_verbs": list(_OFF_ACTIONS),
+        "on_verbs": list(_ON_ACTIONS),
+        "not_ascii": _NOT_ASCII,
+        "switch_fields": _SWITCH_FIELDS_PATTERN,
+        "off_values": _OFF_VALUES_PATTERN,
+    }
+    whole: list[tuple[str, str]] = []
+    with db.org_session(org, snapshot=True, may_lag=True) as session:
+        # The planner prices the window over every config change high enough to JIT-compile
+        # it, which costs more than the read.
+        session.execute("SELECT set_config('jit', 'off', true)")
+        while True:
+            params["whole_types"] = [kind for kind, _ in whole]
+            params["whole_ids"] = [ident for _, ident in whole]
+            result = session.execute(_STILL_OFF_SQL, params, max_rows=limit + 1)
+            cut = len(result.rows) > limit
+            frame = pd.DataFrame.from_records(
+                result.rows[:limit], columns=[*CHANGE_COLUMNS, "history_cut"]
+            )
+            still_off, switched_on = _walk_back(frame)
+            history_cut = frame[frame["history_cut"]]
+            unsure = {_target(r) for r in history_cut.to_dict("records")} - switched_on
+            if cut or not unsure:
+                return still_off, cut
+            whole.extend(sorted(unsure))
 
 
 def change_diff(details: Any) -> pd.DataFrame:
@@ -169,33 +227,52 @@ def never_reverted(events: pd.DataFrame) -> pd.DataFrame:
     `events` must hold every config change from the earliest disabling one onwards, so a
     re-enable after the window still counts as a revert.
     """
-    columns = ["event_time", "who", "action", "target", "change", "reason", "id"]
+    return _walk_back(events)[0]
+
+
+_STILL_OFF_COLUMNS = ["event_time", "who", "action", "target", "change", "reason", "id"]
+
+
+def _walk_back(events: pd.DataFrame) -> tuple[pd.DataFrame, set[tuple[str, str]]]:
+    """`never_reverted`'s rows, and the targets some change in `events` switched on."""
+    switched_on: set[tuple[str, str]] = set()
     if events.empty:
-        return pd.DataFrame(columns=columns)
-    ordered = events.sort_values(["event_time", "id"], kind="stable")
-    open_disables: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    records: list[dict[Any, Any]] = ordered.to_dict("records")
-    for row in records:
-        details = as_details(row["details"])
-        action = str(row["event_action"] or "")
-        target = (str(row["resource_type"] or ""), str(row["resource_id"] or ""))
+        return pd.DataFrame(columns=_STILL_OFF_COLUMNS), switched_on
+    newest_first = events.sort_values(["event_time", "id"], ascending=False, kind="stable")
+    # Walking back in time, a target's enabling change reverts every older disabling one:
+    # nothing older of that target needs judging.
+    rows: list[dict[str, Any]] = []
+    for row in newest_first[list(CHANGE_COLUMNS)].itertuples(index=False, name=None):
+        change_id, when, user_id, user_email, action, resource_type, resource_id, raw = row
+        target = _target({"resource_type": resource_type, "resource_id": resource_id})
+        if target in switched_on:
+            continue
+        details = as_details(raw)
+        action = _text(action)
         if is_disabling(action, details):
-            open_disables.setdefault(target, []).append(
+            rows.append(
                 {
-                    "event_time": row["event_time"],
-                    "who": row["user_email"] or row["user_id"],
+                    "event_time": when,
+                    "who": _text(user_email) or _text(user_id),
                     "action": action,
                     "target": f"{target[0]}:{target[1]}",
                     "change": describe_changes(details),
                     "reason": str(details.get("reason") or ""),
-                    "id": row["id"],
+                    "id": change_id,
                 }
             )
         elif is_enabling(action, details):
-            open_disables.pop(target, None)
-    rows = [r for disables in open_disables.values() for r in disables]
-    frame = pd.DataFrame(rows, columns=columns)
-    return frame.sort_values("event_time", ascending=False, kind="stable").reset_index(drop=True)
+            switched_on.add(target)
+    return pd.DataFrame(rows, columns=_STILL_OFF_COLUMNS), switched_on
+
+
+def _target(row: Mapping[Any, Any]) -> tuple[str, str]:
+    return _text(row["resource_type"]), _text(row["resource_id"])
+
+
+def _text(value: Any) -> str:
+    """A text column's value, "" for SQL NULL (None, or NaN once pandas has read it)."""
+    return "" if value is None or pd.isna(value) else str(value)
 
 
 def as_details(value: Any) -> dict[str, Any]:

@@ -21,8 +21,7 @@ st.subheader("Disabled and never re-enabled")
 # still off is exactly what this list is for.
 now = datetime.now(UTC) + timedelta(minutes=1)
 with st.spinner("Looking for changes that were never undone…"):
-    ever, cut = config_changes.config_history_until(ctx.db, ctx.org, now)
-open_disables = config_changes.never_reverted(ever)
+    open_disables, cut = config_changes.still_switched_off(ctx.db, ctx.org, now)
 if open_disables.empty:
     st.success("Nothing that was switched off is still off now.")
 else:
@@ -40,7 +39,7 @@ else:
     )
 st.caption("State as of now, whatever the period: every change before now was considered.")
 if cut:
-    st.caption("Only the newest 50,000 configuration changes were considered.")
+    st.caption("Only the newest 50,000 changes that could switch something were considered.")
 
 st.subheader("Who changed what")
 with st.spinner("Loading changes…"):

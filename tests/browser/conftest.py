@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from cli.run_command import streamlit_command
 from sql.gateway import Database
 from sql.settings import DATABASE_URL_ENV
 
@@ -77,23 +77,7 @@ def dashboard(db: Database) -> Iterator[Dashboard]:
     env[DATABASE_URL_ENV] = db.url.replace("postgresql+psycopg://", "postgresql://", 1)
     env["PYTHONPATH"] = str(ROOT)
     log = Path(tempfile.mkstemp(prefix="auditlens-dashboard-", suffix=".log")[1])
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(ROOT / "dashboard" / "server.py"),
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
+    command = streamlit_command("127.0.0.1", port)
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import ast
+import itertools
 import json
 import subprocess
 import sys
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.run_command import APP_FILE
+from cli.run_command import APP_FILE, streamlit_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,6 +43,32 @@ def _options_seen(script: Path, cwd: Path, home: Path, *keys: str) -> dict[str, 
 def test_auditlens_run_starts_the_dashboard_server():
     assert APP_FILE == ROOT / "dashboard" / "server.py"
     assert APP_FILE.is_file()
+    command = streamlit_command("127.0.0.2", 8123)
+    assert tuple(command[:5]) == (sys.executable, "-m", "streamlit", "run", str(APP_FILE))
+    options = dict(zip(command[5::2], command[6::2], strict=True))
+    assert options["--server.address"] == "127.0.0.2"
+    assert options["--server.port"] == "8123"
+
+
+def _spells_out_streamlit_run(path: Path) -> bool:
+    """Whether a list literal in `path` holds "streamlit" followed by "run"."""
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.List):
+            words = [e.value for e in node.elts if isinstance(e, ast.Constant)]
+            if any(a == "streamlit" and b == "run" for a, b in itertools.pairwise(words)):
+                return True
+    return False
+
+
+def test_one_place_builds_the_dashboards_command_line():
+    # `auditlens run`, the browser tests and the benchmarks start the same server the same way.
+    builders = {
+        path.relative_to(ROOT).as_posix()
+        for folder in ("cli", "dashboard", "bench", "tests", "usecases")
+        for path in (ROOT / folder).rglob("*.py")
+        if _spells_out_streamlit_run(path)
+    }
+    assert builders == {"cli/run_command.py"}
 
 
 @pytest.mark.parametrize("script", ["server.py", "app.py"])
@@ -81,8 +109,6 @@ def test_no_full_garbage_collection_after_each_run(tmp_path, script):
 
 def test_no_page_relies_on_magic():
     # With magic off a bare expression on its own line shows nothing: pages call st.* instead.
-    import ast
-
     for page in [*(ROOT / "dashboard" / "pages").glob("*.py"), ROOT / "dashboard" / "app.py"]:
         for node in ast.walk(ast.parse(page.read_text())):
             body = getattr(node, "body", None)
