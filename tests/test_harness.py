@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import TEST_URL_ENV
+from tests.ports import free_port, worker_range
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,3 +116,16 @@ def test_a_module_fixture_keeps_its_module_in_one_xdist_worker(tmp_path: Path):
     assert len(list(tmp_path.glob("grouped-*"))) == 8
     assert len(grouped) == 1, grouped
     assert len(list(tmp_path.glob("free-*"))) == 8
+
+
+def test_each_xdist_worker_takes_ports_from_a_slice_of_its_own_below_the_ephemeral_range():
+    # A port some other worker's test or any outgoing connection may take meanwhile would make
+    # "nothing listens there" (and a browser test's dashboard port) a race.
+    slices = [worker_range(f"gw{i}", 3, 32_768) for i in range(3)]
+    assert all(s.start >= 10_000 and s.stop <= 32_768 and len(s) > 1000 for s in slices)
+    assert len(set().union(*slices)) == sum(len(s) for s in slices)
+    assert worker_range(None, 1, 20_000) == range(10_000, 20_000)
+    first, second = free_port(), free_port()
+    assert first != second
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", first))  # nothing listens there
