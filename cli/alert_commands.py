@@ -13,14 +13,9 @@ from cli.context import open_database
 from cli.search_commands import actor_or_default
 from sql.search_alerts import CONDITIONS, SEVERITIES
 from usecases.legal_holds import shown
-from usecases.search_alerts import (
-    alert_lines,
-    create,
-    disable,
-    dry_run,
-    dry_run_lines,
-    enable,
-)
+
+# usecases.search_alerts is imported by each command, not here: it loads detection (pandas,
+# scikit-learn), seconds of start-up that every other `auditlens` command would pay too.
 
 alerts_app = typer.Typer(help="Alerts from saved searches: rules of detection's engine.")
 app.add_typer(alerts_app, name="alerts")
@@ -36,6 +31,8 @@ _REASON = typer.Option("--reason", help="why (recorded with the change)")
 @alerts_app.command("list")
 def alerts_list(org: Annotated[str, _ORG]) -> None:
     """Every alert: id, on/off, severity, search, condition, the rule id its findings name."""
+    from usecases.search_alerts import alert_lines
+
     with open_database() as db:
         lines = alert_lines(db, org)
     if not lines:
@@ -63,6 +60,8 @@ def alerts_create(
     actor: Annotated[str | None, _AS] = None,
 ) -> None:
     """Make an alert from a saved search; it starts switched off (see dry-run, enable)."""
+    from usecases.search_alerts import create
+
     with open_database() as db:
         alert = create(
             db,
@@ -91,6 +90,8 @@ def alerts_dry_run(
     ] = None,
 ) -> None:
     """What the alert would have fired on over the last --days days."""
+    from usecases.search_alerts import dry_run, dry_run_lines
+
     last: date | None = None
     if today is not None:
         try:
@@ -111,6 +112,8 @@ def alerts_enable(
     actor: Annotated[str | None, _AS] = None,
 ) -> None:
     """Switch an alert on: detection evaluates it from its next run."""
+    from usecases.search_alerts import enable
+
     with open_database() as db:
         done = enable(db, org, actor_or_default(actor), alert, reason)
     typer.echo(f"alert {done.alert_id} switched on: {shown(done.search_name)}")
@@ -124,6 +127,8 @@ def alerts_disable(
     actor: Annotated[str | None, _AS] = None,
 ) -> None:
     """Switch an alert off (recorded; the evidence pack lists alerts left off)."""
+    from usecases.search_alerts import disable
+
     with open_database() as db:
         done = disable(db, org, actor_or_default(actor), alert, reason)
     typer.echo(f"alert {done.alert_id} switched off: {shown(done.search_name)}")

@@ -29,13 +29,9 @@ from sql.embedded import EmbeddedPostgres
 from sql.gateway import Database
 from sql.migrate import migrate
 from sql.settings import Settings
+from tests import xdist_groups
 
 TEST_URL_ENV = "AUDITLENS_TEST_DATABASE_URL"
-_TESTS = Path(__file__).resolve().parent
-# Tests that take a free local port and rely on what does (or does not) listen there: under
-# `--dist loadgroup` they run in one xdist worker, one after another, so no other test's
-# server can take the port in between. The browser tests also share one Chromium.
-FREE_PORT_TESTS = (_TESTS / "browser", _TESTS / "sql" / "test_failures.py")
 
 
 @dataclass
@@ -230,33 +226,26 @@ def pytest_configure_node(node: Any) -> None:
             f"{TEST_URL_ENV}: an external server runs the tests in one process (-n 0)"
         )
     node.workerinput[WORKERINPUT_KEY] = _seed_for_workers(node.config)
+    node.workerinput[xdist_groups.WORKERINPUT_KEY] = str(xdist_groups.groups_dir())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Groups for `--dist loadgroup`: a group's tests run in one worker, one after another.
-    Slow tests go first, so that no worker starts one while the others run out of work."""
+    """Slow tests go first, so that no worker starts one while the others run out of work;
+    under xdist, each worker tells the scheduler which tests must share a worker."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-    for item in items:
-        if any(item.path.is_relative_to(path) for path in FREE_PORT_TESTS):
-            item.add_marker(pytest.mark.xdist_group("free-ports"))
-        elif _uses_module_fixture(item):
-            # Split over workers, a module's expensive fixture would be built in each.
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    xdist_groups.write_groups(config, items)
 
 
-def _uses_module_fixture(item: pytest.Item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(
-        definition.scope in ("module", "class", "package")
-        for definitions in info.name2fixturedefs.values()
-        for definition in definitions
-    )
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return xdist_groups.make_scheduler(config, log)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _stop_server()
+    xdist_groups.remove_groups_dir()
 
 
 @pytest.fixture(scope="session")

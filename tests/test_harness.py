@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import TEST_URL_ENV
+from tests.ports import free_port, worker_range
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,3 +81,51 @@ def test_the_template_is_idle_and_accepts_no_session(pg_server):
             (pg_server.template,),
         ).fetchone()
     assert (allowed, sessions) == (False, 0)
+
+
+GROUPED_PROBE = """
+import os
+import pytest
+
+@pytest.fixture(scope="module")
+def built_once():
+    return object()
+
+@pytest.mark.parametrize("n", range(8))
+def test_grouped(built_once, n, worker_id):
+    with open(os.path.join(os.environ["PROBE_DIR"], f"grouped-{n}"), "w") as f:
+        f.write(worker_id)
+
+@pytest.mark.parametrize("n", range(8))
+def test_free(n, worker_id):
+    with open(os.path.join(os.environ["PROBE_DIR"], f"free-{n}"), "w") as f:
+        f.write(worker_id)
+"""
+
+
+def test_a_module_fixture_keeps_its_module_in_one_xdist_worker(tmp_path: Path):
+    # Split over workers, each would build the module's fixture again (a detection world).
+    probe = tmp_path / "test_grouped_probe.py"
+    probe.write_text(GROUPED_PROBE, encoding="utf-8")
+    env = {"PROBE_DIR": str(tmp_path), TEST_URL_ENV: ""}
+    # Its own root folder: a test's group is named after its path under the root.
+    args = ["-n", "2", "--dist", "loadgroup", "-p", "tests.conftest", "--rootdir", str(tmp_path)]
+    result = _pytest(*args, str(probe), env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    grouped = {p.read_text() for p in tmp_path.glob("grouped-*")}
+    assert len(list(tmp_path.glob("grouped-*"))) == 8
+    assert len(grouped) == 1, grouped
+    assert len(list(tmp_path.glob("free-*"))) == 8
+
+
+def test_each_xdist_worker_takes_ports_from_a_slice_of_its_own_below_the_ephemeral_range():
+    # A port some other worker's test or any outgoing connection may take meanwhile would make
+    # "nothing listens there" (and a browser test's dashboard port) a race.
+    slices = [worker_range(f"gw{i}", 3, 32_768) for i in range(3)]
+    assert all(s.start >= 10_000 and s.stop <= 32_768 and len(s) > 1000 for s in slices)
+    assert len(set().union(*slices)) == sum(len(s) for s in slices)
+    assert worker_range(None, 1, 20_000) == range(10_000, 20_000)
+    first, second = free_port(), free_port()
+    assert first != second
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", first))  # nothing listens there

@@ -8,7 +8,6 @@ that silently does not run proves nothing.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,7 @@ import pytest
 from cli.run_command import streamlit_command
 from sql.gateway import Database
 from sql.settings import DATABASE_URL_ENV
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,12 +35,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 STARTUP_SECONDS = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -71,7 +65,7 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -
 @pytest.fixture
 def dashboard(db: Database) -> Iterator[Dashboard]:
     """The real dashboard process serving the test database; stopped after the test."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
     env[DATABASE_URL_ENV] = db.url.replace("postgresql+psycopg://", "postgresql://", 1)

@@ -34,7 +34,14 @@ def evaluated(
     return report
 
 
-@pytest.fixture(params=sorted(WORLDS))
+# A group per world: each is built once, by whichever xdist worker runs its tests, and
+# different worlds are built in parallel.
+WORLD_PARAMS = [
+    pytest.param(world, marks=pytest.mark.xdist_group(f"world {world}")) for world in sorted(WORLDS)
+]
+
+
+@pytest.fixture(params=WORLD_PARAMS)
 def report(request: pytest.FixtureRequest, evaluated: Callable[[str], WorldReport]) -> WorldReport:
     return evaluated(request.param)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from typing import Any
@@ -20,12 +19,7 @@ from sql.errors import (
     ServerUnavailable,
 )
 from sql.gateway import Database, sqlalchemy_url
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.ports import free_port
 
 
 @pytest.mark.parametrize("url", ["not a url", "mysql://u@h/db", "postgresql://u@h:99999/db"])
@@ -35,7 +29,7 @@ def test_malformed_url_is_a_configuration_error(url: str):
 
 
 def test_unreachable_server_names_host_and_port():
-    port = _free_port()
+    port = free_port()
     db = Database(f"postgresql://nobody@127.0.0.1:{port}/x")
     with pytest.raises(ServerUnavailable, match=f"127.0.0.1:{port}"):
         db.check_server()
@@ -72,7 +66,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     ],
 )
 def test_cli_prints_one_line_and_exits_non_zero(url: str, expected: str):
-    port = _free_port()
+    port = free_port()
     result = _cli("migrate", env={"AUDITLENS_DATABASE_URL": url.format(port=port)})
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
