@@ -22,6 +22,7 @@ from integrity.verify import verify_organization
 from sql.errors import AuditLensError
 from sql.event_filter import EventFilter
 from usecases.exports import Exporter, export_to_file
+from usecases.legal_holds import shown
 
 signing_key_app = typer.Typer(help="Ed25519 keys that sign seals (kept out of the database).")
 app.add_typer(signing_key_app, name="signing-key")
@@ -202,7 +203,8 @@ def verify(
                 counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(kinds.items()))
                 typer.echo(f"  {where}: {counts}")
             for problem in report.problems:
-                typer.echo(f"  {problem.line()}")
+                # Event ids are the producers' (or a forger's): escapes, never controls.
+                typer.echo(f"  {shown(problem.line())}")
     if problems:
         raise IntegrityProblems(f"verification found {problems} problem(s)")
 
@@ -250,7 +252,8 @@ def verify_export(
         raise typer.BadParameter(f"no such file: {file}")
     report = check_export(file, keymod.load_public_keys(public_key))
     for problem in report.problems:
-        typer.echo(problem)
+        # The file is the party under check: its ids are printed as escapes, never controls.
+        typer.echo(shown(problem))
     typer.echo(
         f"{report.verified:,} of {report.rows:,} row(s) verified against"
         f" {len(report.seals)} seal(s)"

@@ -7,6 +7,7 @@ link. Each is printed as an escape (`\\x1b`, `\\n`, `\\u202e`) or as the text it
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from detection.findings import DetectionRun, Finding, save_findings
 from sql.event_store import insert_events
 from sql.gateway import Database
 from tests.factories import event_row
+from tests.run_cli import run_cli
 
 ORG = "payments-co"
 # A screen clear, an OSC 8 hyperlink, a line break that fakes two more rows, an RTL override.
@@ -106,3 +108,27 @@ def test_an_export_prints_its_exact_filter_whatever_its_text(db, monkeypatch, tm
     printed = " ".join(done.stderr.split())  # the console wraps long lines at spaces
     assert 'details contain "[bold]x[/bold]"' in printed
     assert 'details contain "[link=http://evil.example/]y"' in printed
+
+
+def test_verify_export_prints_a_forged_row_id_as_text(db, tmp_path):
+    """The file under check is the untrusted party: an id edited to clear the screen and
+    print a line of its own must show as the escapes it holds, on its problem's line."""
+    key, pub = tmp_path / "seal.key", tmp_path / "seal.pub"
+    env = {"AUDITLENS_DATABASE_URL": db.url, "AUDITLENS_SIGNING_KEY_FILE": str(key)}
+    assert run_cli("signing-key", "create", "--out", str(key), "--public-out", str(pub),
+                   env=env).returncode == 0  # fmt: skip
+    with db.writer() as session:
+        insert_events(
+            session, [event_row(organization_id=ORG, event_time=datetime.now(UTC)) for _ in "ab"]
+        )
+    assert run_cli("seal", "--org", ORG, env=env).returncode == 0
+    out = tmp_path / "export.ndjson"
+    made = run_cli("export-proof", "--org", ORG, "--format", "ndjson", "--out", str(out), env=env)
+    assert made.returncode == 0, made.stderr
+    first, rest = out.read_text().split("\n", 1)
+    row = json.loads(first)
+    row["id"] = HOSTILE
+    out.write_text(json.dumps(row) + "\n" + rest)
+    checked = run_cli("verify-export", str(out), "--public-key", str(pub), env=env)
+    assert checked.returncode == 1
+    _assert_inert(checked.stdout)
