@@ -228,7 +228,7 @@ def test_off_hours_export_uses_the_users_own_hours():
         _event(1, _at(2.2), "night", "data_modification", "export"),  # 02:12 UTC: far off
         _event(2, _at(21.5), "night", "data_modification", "export"),  # within usual hours
     ]
-    context = _context(rows, hour_profile=lambda _user: profile)
+    context = _context(rows, hour_profiles=lambda users: dict.fromkeys(users, profile))
     hits = evaluate_rule(RULES["off-hours-export"], context)
     assert len(hits) == 1 and "02:12" in hits[0].reason
     assert hours_from_usual(profile, 2) > 6 > hours_from_usual(profile, 22)
