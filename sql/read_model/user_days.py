@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from sql.read_model.frames import ReadModelError, Reads, epoch_us, shape
-from sql.read_model.keys import user_key
+from sql.read_model.keys import either, same_key, user_key
 from sql.read_model.ranges import day, day_params
 from sql.read_model.raw_part import raw_cte
 from sql.rollup.measures import ADDITIVE, FAMILIES, FEATURE_COLUMNS, USER_DAY_AGG
@@ -154,18 +154,23 @@ SELECT u.user_id,
         return shape(frame, ["user_id", "user_email"])
 
     def user_day_ips(self, org: str, start_day: Any, end_day: Any) -> pd.DataFrame:
-        """Events per (UTC day, user, IP address, user agent); days inclusive. IPs as text."""
+        """Events per (UTC day, user, IP address, user agent); days inclusive; IPs as text; in
+        no particular order. Read like `user_day_resources`: the rollup's rows as they are,
+        fully joined to the raw events' counts per key."""
         params = day_params(start_day, end_day)
+        key = ["day", "user_id", "ip_address", "user_agent"]
+        same = same_key("x", "r", ["day"], ["user_id", "ip_address", "user_agent"])
         sql = f"""
-WITH {raw_cte()}
-SELECT day, user_id, abbrev(r.ip_address) AS ip_address, user_agent, sum(events)::bigint AS events
+WITH {raw_cte()},
+extra AS MATERIALIZED (
+  SELECT day, user_id, ip_address, user_agent, count(*) AS events FROM raw GROUP BY 1, 2, 3, 4
+)
+SELECT day, user_id, abbrev(ip_address) AS ip_address, user_agent, events
   FROM (
-    SELECT day, user_id, ip_address, user_agent, events FROM org_rollup_user_day_ips
-     WHERE day BETWEEN :d0 AND :d1
-    UNION ALL
-    SELECT day, user_id, ip_address, user_agent, count(*) FROM raw GROUP BY 1, 2, 3, 4
-  ) r
- GROUP BY day, user_id, r.ip_address, user_agent
- ORDER BY day, user_id NULLS LAST, r.ip_address NULLS FIRST, user_agent NULLS FIRST"""
+    SELECT {either(key)}, (coalesce(r.events, 0) + coalesce(x.events, 0))::bigint AS events
+      FROM (SELECT day, user_id, ip_address, user_agent, events FROM org_rollup_user_day_ips
+             WHERE day BETWEEN :d0 AND :d1) r
+      FULL JOIN extra x ON {same}
+  ) k"""
         frame = self._frame(org, sql, params)
         return shape(frame, ["day", "user_id", "ip_address", "user_agent", "events"], days=["day"])
