@@ -115,11 +115,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--load-only", action="store_true", help="load and roll up, no detect")
     parser.add_argument("--repeat", type=int, default=1, help="detect runs (the best is kept)")
+    parser.add_argument(
+        "--database", help="measure this database (a copy of the kept one) instead of the kept one"
+    )
     args = parser.parse_args()
     server = os.environ.get(DATABASE_URL_ENV)
     if not server:
         parser.error(f"set {DATABASE_URL_ENV} to the server that keeps the benchmark database")
-    name = kept_database(args.users, DAYS, args.seed)
+    name = args.database or kept_database(args.users, DAYS, args.seed)
     url = ensure_database(server, name).replace("postgresql+psycopg://", "postgresql://", 1)
     print(f"database {name}")
     db = prepare(url, args.users, args.seed)

@@ -14,8 +14,8 @@ from cli.search_commands import actor_or_default
 from sql.search_alerts import CONDITIONS, SEVERITIES
 from usecases.legal_holds import shown
 
-# usecases.search_alerts is imported by each command, not here: it loads detection (pandas,
-# scikit-learn), seconds of start-up that every other `auditlens` command would pay too.
+# usecases.search_alerts is imported inside each command: it brings detection and
+# scikit-learn, which every other command would otherwise load at start-up.
 
 alerts_app = typer.Typer(help="Alerts from saved searches: rules of detection's engine.")
 app.add_typer(alerts_app, name="alerts")
@@ -31,10 +31,10 @@ _REASON = typer.Option("--reason", help="why (recorded with the change)")
 @alerts_app.command("list")
 def alerts_list(org: Annotated[str, _ORG]) -> None:
     """Every alert: id, on/off, severity, search, condition, the rule id its findings name."""
-    from usecases.search_alerts import alert_lines
+    from usecases import search_alerts
 
     with open_database() as db:
-        lines = alert_lines(db, org)
+        lines = search_alerts.alert_lines(db, org)
     if not lines:
         typer.echo(f"{org}: no alerts")
     for line in lines:
@@ -60,10 +60,10 @@ def alerts_create(
     actor: Annotated[str | None, _AS] = None,
 ) -> None:
     """Make an alert from a saved search; it starts switched off (see dry-run, enable)."""
-    from usecases.search_alerts import create
+    from usecases import search_alerts
 
     with open_database() as db:
-        alert = create(
+        alert = search_alerts.create(
             db,
             org,
             actor_or_default(actor),
@@ -90,7 +90,7 @@ def alerts_dry_run(
     ] = None,
 ) -> None:
     """What the alert would have fired on over the last --days days."""
-    from usecases.search_alerts import dry_run, dry_run_lines
+    from usecases import search_alerts
 
     last: date | None = None
     if today is not None:
@@ -99,8 +99,8 @@ def alerts_dry_run(
         except ValueError:
             raise typer.BadParameter(f"--to must be a date (YYYY-MM-DD), got: {today!r}") from None
     with open_database() as db:
-        run = dry_run(db, org, alert, days=days, today=last)
-    for line in dry_run_lines(run):
+        run = search_alerts.dry_run(db, org, alert, days=days, today=last)
+    for line in search_alerts.dry_run_lines(run):
         typer.echo(line)
 
 
@@ -112,10 +112,10 @@ def alerts_enable(
     actor: Annotated[str | None, _AS] = None,
 ) -> None:
     """Switch an alert on: detection evaluates it from its next run."""
-    from usecases.search_alerts import enable
+    from usecases import search_alerts
 
     with open_database() as db:
-        done = enable(db, org, actor_or_default(actor), alert, reason)
+        done = search_alerts.enable(db, org, actor_or_default(actor), alert, reason)
     typer.echo(f"alert {done.alert_id} switched on: {shown(done.search_name)}")
 
 
@@ -127,8 +127,8 @@ def alerts_disable(
     actor: Annotated[str | None, _AS] = None,
 ) -> None:
     """Switch an alert off (recorded; the evidence pack lists alerts left off)."""
-    from usecases.search_alerts import disable
+    from usecases import search_alerts
 
     with open_database() as db:
-        done = disable(db, org, actor_or_default(actor), alert, reason)
+        done = search_alerts.disable(db, org, actor_or_default(actor), alert, reason)
     typer.echo(f"alert {done.alert_id} switched off: {shown(done.search_name)}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import getpass
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -86,7 +86,7 @@ def score_window(
     end_day: date,
     events: EventSource,
     sensitivity: Sensitivity,
-    hour_profile: Callable[[str], np.ndarray | None] = lambda _u: None,
+    hour_profiles: Callable[[Collection[str]], Mapping[str, np.ndarray]] = lambda _users: {},
     org: str = "",
     time_zone: str = "UTC",
     work_hours: tuple[int, int] = (8, 19),
@@ -118,7 +118,7 @@ def score_window(
             sensitivity=sensitivity,
             ips=features.ips,
             resources=features.resources,
-            hour_profile=hour_profile,
+            hour_profiles=hour_profiles,
             time_zone=time_zone,
             work_start_hour=work_hours[0],
             work_end_hour=work_hours[1],
@@ -354,22 +354,24 @@ def detection_window(
 
 def hour_profiles(
     read_model: Any, org: str, start_day: date, end_day: date
-) -> Callable[[str], np.ndarray | None]:
-    """Share of each user's activity per UTC hour over the history; every user's in one read,
-    made when a rule first asks (most runs ask for hundreds of users)."""
+) -> Callable[[Collection[str]], Mapping[str, np.ndarray]]:
+    """Share of each user's activity per UTC hour over the history, for the users a rule asks
+    about (those it has events of): one read per ask, of only the users not read before."""
     profiles: dict[str, np.ndarray] = {}
-    loaded = False
+    read: set[str] = set()
 
-    def profile(user_id: str) -> np.ndarray | None:
-        nonlocal loaded
-        if not loaded:
+    def lookup(user_ids: Collection[str]) -> Mapping[str, np.ndarray]:
+        wanted = {str(u) for u in user_ids}
+        missing = wanted - read
+        if missing:
             start, _ = day_bounds(start_day)
             _, end = day_bounds(end_day)
-            profiles.update(_hour_shares(read_model.user_hours(org, start, end)))
-            loaded = True
-        return profiles.get(user_id)
+            hours = read_model.user_hours(org, start, end, user_ids=sorted(missing))
+            profiles.update(_hour_shares(hours))
+            read.update(missing)
+        return {u: profiles[u] for u in wanted if u in profiles}
 
-    return profile
+    return lookup
 
 
 def _hour_shares(hours: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -418,7 +420,7 @@ def score_days(
         end_day=end_day,
         events=DatabaseEvents(db, org, timeout_ms=READ_TIMEOUT_MS),
         sensitivity=sensitivity,
-        hour_profile=hour_profiles(
+        hour_profiles=hour_profiles(
             read_model, org, user_days.start_day, start_day - timedelta(days=1)
         ),
         org=org,

@@ -142,7 +142,7 @@ def evaluate_database(
         events=DatabaseEvents(db, org),
         sensitivity=sensitivity,
         # The whole simulated span: habits (on-call nights included) need more than 10 days.
-        hour_profile=hour_profiles(read_model, org, user_days.start_day, end),
+        hour_profiles=hour_profiles(read_model, org, user_days.start_day, end),
         org=org,
         time_zone=settings.time_zone,
         work_hours=(settings.work_start_hour, settings.work_end_hour),

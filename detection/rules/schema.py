@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -72,8 +72,11 @@ class RuleContext:
     sensitivity: Sensitivity
     ips: pd.DataFrame  # user_day_ips over the same days as `features`
     resources: pd.DataFrame  # user_day_resources (with peer_group) over the same days
-    # Share of a user's past activity per UTC hour of day (24 values), for "unusual hour".
-    hour_profile: Callable[[str], np.ndarray | None] = field(default=lambda _user: None)
+    # Users -> share of each one's past activity per UTC hour of day (24 values), for
+    # "unusual hour"; a user without history is left out.
+    hour_profiles: Callable[[Collection[str]], Mapping[str, np.ndarray]] = field(
+        default=lambda _users: {}
+    )
     time_zone: str = "UTC"
     work_start_hour: int = 8
     work_end_hour: int = 19

@@ -136,17 +136,26 @@ SELECT {epoch_us("bucket")} AS bucket, user_id, max(user_email) AS user_email, e
             frame, ["bucket", "user_id", "user_email", "event_type", "events"], times=["bucket"]
         )
 
-    def user_hours(self, org: str, start: Any, end: Any) -> pd.DataFrame:
+    def user_hours(
+        self, org: str, start: Any, end: Any, *, user_ids: Sequence[str] | None = None
+    ) -> pd.DataFrame:
         """`user_id, hour, events`: every user's events per UTC hour of day (0-23) in
-        [start, end), summed in SQL (detection's hourly profiles: at most 24 rows a user)."""
+        [start, end), summed in SQL (detection's hourly profiles: at most 24 rows a user).
+        With `user_ids`, only those users (a NULL user is never one)."""
         params = range_params(start, end, timedelta(hours=1))
+        users = "user_id IS NOT NULL"
+        if user_ids is not None:
+            if isinstance(user_ids, str):
+                raise ReadModelError("user_ids must be a sequence of user ids, not one string")
+            params["users"] = sorted({str(u) for u in user_ids})
+            users = "user_id = ANY(CAST(:users AS text[]))"
         sql = f"""
-WITH {raw_cte("e.user_id IS NOT NULL")}
+WITH {raw_cte("e." + users)}
 SELECT user_id, CAST(extract(hour FROM bucket AT TIME ZONE 'UTC') AS integer) AS hour,
        sum(events)::bigint AS events
   FROM (
     SELECT bucket, user_id, events FROM org_rollup_hour_users
-     WHERE bucket >= :a0 AND bucket < :a1 AND user_id IS NOT NULL
+     WHERE bucket >= :a0 AND bucket < :a1 AND {users}
     UNION ALL
     SELECT bucket, user_id, 1 FROM raw
   ) u

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from sql.read_model.frames import Reads, shape
+from sql.read_model.keys import either, same_key
 from sql.read_model.ranges import day_params, year_windows
 from sql.read_model.raw_part import raw_cte
 from sql.read_model.resource_details import ResourceDetails, details_sql, shape_details, type_match
@@ -72,20 +73,27 @@ SELECT day, resource_type, resource_id, sum(events)::bigint AS accesses,
         resource_id: str | None = None,
     ) -> pd.DataFrame:
         """Events per (UTC day, user, resource); days inclusive; optionally one resource
-        (the compliance question "who accessed X between ... and ...")."""
+        (the compliance question "who accessed X between ... and ..."); in no particular
+        order.
+
+        The rollup holds one row per key: its rows are read as they are, joined to the raw
+        events' counts per key (both sides of a full join: a key may be in either). No
+        aggregate over the rollup's rows (millions for detection's months of an
+        organisation), no sort."""
         params = day_params(start_day, end_day)
         conds = _resource_filter(params, resource_type, resource_id)
+        key = ["day", "user_id", "resource_type", "resource_id"]
+        same = same_key("x", "r", ["day", "resource_id"], ["user_id", "resource_type"])
         sql = f"""
-WITH {raw_cte(" AND ".join("e." + c for c in conds))}
-SELECT day, user_id, resource_type, resource_id, sum(events)::bigint AS events
-  FROM (
-    SELECT day, user_id, resource_type, resource_id, events FROM org_rollup_user_day_resources
-     WHERE day BETWEEN :d0 AND :d1 AND {" AND ".join(conds)}
-    UNION ALL
-    SELECT day, user_id, resource_type, resource_id, count(*) FROM raw GROUP BY 1, 2, 3, 4
-  ) r
- GROUP BY day, user_id, resource_type, resource_id
- ORDER BY day, user_id NULLS LAST, resource_type NULLS FIRST, resource_id"""
+WITH {raw_cte(" AND ".join("e." + c for c in conds))},
+extra AS MATERIALIZED (
+  SELECT day, user_id, resource_type, resource_id, count(*) AS events FROM raw GROUP BY 1, 2, 3, 4
+)
+SELECT {either(key)}, (coalesce(r.events, 0) + coalesce(x.events, 0))::bigint AS events
+  FROM (SELECT day, user_id, resource_type, resource_id, events
+          FROM org_rollup_user_day_resources
+         WHERE day BETWEEN :d0 AND :d1 AND {" AND ".join(conds)}) r
+  FULL JOIN extra x ON {same}"""
         frame = self._frame(org, sql, params)
         return shape(
             frame, ["day", "user_id", "resource_type", "resource_id", "events"], days=["day"]

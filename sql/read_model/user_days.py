@@ -10,10 +10,19 @@ from typing import Any
 import pandas as pd
 
 from sql.read_model.frames import ReadModelError, Reads, epoch_us, shape
-from sql.read_model.keys import user_key
+from sql.read_model.keys import either, same_key, user_key
 from sql.read_model.ranges import day, day_params
 from sql.read_model.raw_part import raw_cte
-from sql.rollup.measures import ADDITIVE, FAMILIES, FEATURE_COLUMNS, USER_DAY_AGG
+from sql.rollup.measures import (
+    ADDITIVE,
+    FAMILIES,
+    FEATURE_COLUMNS,
+    USER_DAY_AGG,
+    USER_DAY_MEASURES,
+    add_up,
+    keep_greatest,
+    keep_least,
+)
 
 # user_emails: every user of a busy resource's report (thousands).
 MAX_EMAIL_USERS = 100_000
@@ -45,6 +54,22 @@ def _user_day_filter(params: dict[str, Any], user_ids: Sequence[str] | None) -> 
     return f"{days} AND {users_match}", f"e.{users_match}"
 
 
+def _combined() -> str:
+    """Each user-day measure of a full join's rollup row `r` and raw row `x` (either may be
+    missing): summed, or the greatest or least of the two (which skip a NULL)."""
+    terms = []
+    for m in USER_DAY_MEASURES:
+        if m.combine == add_up:
+            terms.append(f"coalesce(r.{m.column}, 0) + coalesce(x.{m.column}, 0) AS {m.column}")
+        elif m.combine == keep_greatest:
+            terms.append(f"greatest(r.{m.column}, x.{m.column}) AS {m.column}")
+        elif m.combine == keep_least:
+            terms.append(f"least(r.{m.column}, x.{m.column}) AS {m.column}")
+        else:
+            raise ValueError(f"no full-join combination for {m.column}")
+    return ", ".join(terms)
+
+
 class UserDayReads(Reads):
     """Per (UTC day, user): features, emails, addresses."""
 
@@ -65,7 +90,7 @@ class UserDayReads(Reads):
         read)."""
         params = day_params(start_day, end_day)
         days, raw_users = _user_day_filter(params, user_ids)
-        rollup_cols = ", ".join(f"sum({c})::bigint AS {c}" for c in ADDITIVE)
+        rollup_cols = ", ".join(f"{c}::bigint AS {c}" for c in ADDITIVE)
         distinct = f"""res AS (
   SELECT day, {user_key()} AS ukey, count(*) AS distinct_resources
     FROM (
@@ -90,21 +115,24 @@ ips AS (
   0::bigint AS distinct_resources WHERE false),
 ips AS (SELECT NULL::date AS day, NULL::text AS ukey, 0::bigint AS distinct_ips,
   0::bigint AS distinct_user_agents WHERE false)"""
+        # The rollup holds one row per (day, user): its rows fully joined to the raw events'
+        # per (day, user), each measure combined as the refresh would; no aggregate over
+        # every rolled-up row (hundreds of thousands for detection).
         sql = f"""
 WITH {raw_cte(raw_users, measures=True)},
-base AS (
-  SELECT day, user_id, user_email, {", ".join(ADDITIVE)}, max_results_count,
-         first_event, last_event
-    FROM org_rollup_user_days WHERE {days}
-  UNION ALL
+extra AS MATERIALIZED (
   SELECT day, user_id, {USER_DAY_AGG}
     FROM raw GROUP BY day, user_id
 ),
+joined AS (
+  SELECT {either(["day", "user_id"])}, {_combined()}
+    FROM (SELECT * FROM org_rollup_user_days WHERE {days}) r
+    FULL JOIN extra x ON {same_key("x", "r", ["day"], ["user_id"])}
+),
 feat AS (
-  SELECT day, user_id, {user_key()} AS ukey, max(user_email) AS user_email, {rollup_cols},
-         coalesce(max(max_results_count), 0)::bigint AS max_results_count,
-         min(first_event) AS first_event, max(last_event) AS last_event
-    FROM base GROUP BY day, user_id
+  SELECT day, user_id, {user_key()} AS ukey, user_email, {rollup_cols},
+         coalesce(max_results_count, 0)::bigint AS max_results_count, first_event, last_event
+    FROM joined
 ),
 {distinct if distinct_counts else no_distinct}
 SELECT f.day, f.user_id, f.user_email, f.events,
@@ -154,18 +182,23 @@ SELECT u.user_id,
         return shape(frame, ["user_id", "user_email"])
 
     def user_day_ips(self, org: str, start_day: Any, end_day: Any) -> pd.DataFrame:
-        """Events per (UTC day, user, IP address, user agent); days inclusive. IPs as text."""
+        """Events per (UTC day, user, IP address, user agent); days inclusive; IPs as text; in
+        no particular order. Read like `user_day_resources`: the rollup's rows as they are,
+        fully joined to the raw events' counts per key."""
         params = day_params(start_day, end_day)
+        key = ["day", "user_id", "ip_address", "user_agent"]
+        same = same_key("x", "r", ["day"], ["user_id", "ip_address", "user_agent"])
         sql = f"""
-WITH {raw_cte()}
-SELECT day, user_id, abbrev(r.ip_address) AS ip_address, user_agent, sum(events)::bigint AS events
+WITH {raw_cte()},
+extra AS MATERIALIZED (
+  SELECT day, user_id, ip_address, user_agent, count(*) AS events FROM raw GROUP BY 1, 2, 3, 4
+)
+SELECT day, user_id, abbrev(ip_address) AS ip_address, user_agent, events
   FROM (
-    SELECT day, user_id, ip_address, user_agent, events FROM org_rollup_user_day_ips
-     WHERE day BETWEEN :d0 AND :d1
-    UNION ALL
-    SELECT day, user_id, ip_address, user_agent, count(*) FROM raw GROUP BY 1, 2, 3, 4
-  ) r
- GROUP BY day, user_id, r.ip_address, user_agent
- ORDER BY day, user_id NULLS LAST, r.ip_address NULLS FIRST, user_agent NULLS FIRST"""
+    SELECT {either(key)}, (coalesce(r.events, 0) + coalesce(x.events, 0))::bigint AS events
+      FROM (SELECT day, user_id, ip_address, user_agent, events FROM org_rollup_user_day_ips
+             WHERE day BETWEEN :d0 AND :d1) r
+      FULL JOIN extra x ON {same}
+  ) k"""
         frame = self._frame(org, sql, params)
         return shape(frame, ["day", "user_id", "ip_address", "user_agent", "events"], days=["day"])

@@ -4,6 +4,7 @@ shared contract's columns, exactly), and a small organisation with planted anoma
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -81,9 +82,13 @@ class FrameReadModel:
         out = e.groupby(["day", "user_id", "ip_address", "user_agent"]).size()
         return out.rename("events").reset_index()
 
-    def user_hours(self, org: str, start: datetime, end: datetime) -> pd.DataFrame:
+    def user_hours(
+        self, org: str, start: datetime, end: datetime, *, user_ids: Sequence[str] | None = None
+    ) -> pd.DataFrame:
         e = self.events
         e = e.loc[(e["event_time"] >= start) & (e["event_time"] < end) & e["user_id"].notna()]
+        if user_ids is not None:
+            e = e.loc[e["user_id"].isin(list(user_ids))]
         out = e.groupby([e["user_id"], e["event_time"].dt.hour.rename("hour")]).size()
         return out.rename("events").reset_index()
 

@@ -25,7 +25,7 @@ def _detect(events: pd.DataFrame, start, end, roster=None) -> DetectionResult:
         end_day=end,
         events=FrameEvents(events),
         sensitivity=Sensitivity(),
-        hour_profile=hour_profiles(read_model, "org_a", user_days.start_day, end),
+        hour_profiles=hour_profiles(read_model, "org_a", user_days.start_day, end),
     )
 
 

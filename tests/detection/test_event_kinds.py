@@ -11,6 +11,7 @@ from detection.events import FrameEvents, Slice
 from detection.features import Sensitivity
 from detection.rules import RuleContext, evaluate_rule, load_rules
 from detection.rules.kinds.events import hours_from_usual
+from detection.rules.kinds.features import _first_seen_values
 
 DAY = date(2025, 3, 10)
 
@@ -228,7 +229,32 @@ def test_off_hours_export_uses_the_users_own_hours():
         _event(1, _at(2.2), "night", "data_modification", "export"),  # 02:12 UTC: far off
         _event(2, _at(21.5), "night", "data_modification", "export"),  # within usual hours
     ]
-    context = _context(rows, hour_profile=lambda _user: profile)
+    context = _context(rows, hour_profiles=lambda users: dict.fromkeys(users, profile))
     hits = evaluate_rule(RULES["off-hours-export"], context)
     assert len(hits) == 1 and "02:12" in hits[0].reason
     assert hours_from_usual(profile, 2) > 6 > hours_from_usual(profile, 22)
+
+
+def test_peer_first_sources_are_named_in_one_order_whatever_order_the_rollups_come_in():
+    # The read model returns user-day resources in no particular order.
+    sources = ["source_card_vault", "source_payment_logs", "source_hr_events"]
+    resources = pd.DataFrame(
+        {
+            "day": [DAY] * 3,
+            "user_id": ["u1"] * 3,
+            "resource_type": ["source", "source", None],
+            "resource_id": sources,
+            "events": [1, 1, 1],
+            "peer_group": ["g"] * 3,
+        }
+    )
+    hit_rows = pd.DataFrame({"day": [DAY], "user_id": ["u1"]})
+    named = []
+    for order in ([0, 1, 2], [2, 1, 0], [1, 2, 0]):
+        context = _context([_event(1, _at(10), "u1", "log_access", "search")])
+        context.resources = resources.iloc[order].reset_index(drop=True)
+        context.sensitivity = Sensitivity(resource_ids=frozenset(sources))
+        values = _first_seen_values(context, hit_rows)
+        named.append(values[("u1", DAY, "peer_sensitive_resource")])
+    assert named[0] == ["source_hr_events", "source_card_vault", "source_payment_logs"]
+    assert named[1] == named[0] and named[2] == named[0]

@@ -32,7 +32,7 @@ def detected():
         end_day=end,
         events=FrameEvents(events),
         sensitivity=Sensitivity(),
-        hour_profile=hour_profiles(
+        hour_profiles=hour_profiles(
             read_model, "org_a", user_days.start_day, start - timedelta(days=1)
         ),
     )
@@ -122,3 +122,37 @@ def test_user_days_without_activity_do_not_appear(detected):
     result, _ = detected
     assert not result.scores.duplicated(["day", "user_id"]).any()
     assert pd.Series([d.weekday() for d in result.scores["day"]]).lt(5).all()
+
+
+def test_off_hours_export_reads_only_the_exporters_hourly_profiles():
+    events, _labels, roster = small_org()
+    asked: list[object] = []
+
+    class Recording(FrameReadModel):
+        def user_hours(self, org, start, end, *, user_ids=None):
+            asked.append(None if user_ids is None else sorted(user_ids))
+            return super().user_hours(org, start, end, user_ids=user_ids)
+
+    read_model = Recording(events)
+    end = events["event_time"].max().date()
+    start = end - timedelta(days=6)
+    user_days = load_user_days(read_model, "org_a", start, end)
+    features = build_features(user_days, peer_groups=roster, sensitivity=Sensitivity())
+    rule = next(r for r in load_rules() if r.id == "off-hours-export")
+    result = score_window(
+        features,
+        [rule],
+        start_day=start,
+        end_day=end,
+        events=FrameEvents(events),
+        sensitivity=Sensitivity(),
+        hour_profiles=hour_profiles(
+            read_model, "org_a", user_days.start_day, start - timedelta(days=1)
+        ),
+        use_model=False,
+    )
+    window = events.loc[events["event_time"].dt.date.between(start, end)]
+    exporters = sorted(set(window.loc[window["event_action"] == "export", "user_id"]))
+    assert 0 < len(exporters) < events["user_id"].nunique()
+    assert asked == [exporters]
+    assert {h.user_id for h in result.hits} == {"u002"}

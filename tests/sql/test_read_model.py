@@ -74,6 +74,10 @@ def test_user_hours_equal_raw(loaded_shared):
             got = model.user_hours(org, t0, t1)
             assert list(got.columns) == ["user_id", "hour", "events"]
             assert frame_rows(got) == ref.user_hours(events, org, t0, t1), (t0, t1)
+            some = model.user_hours(org, t0, t1, user_ids=["user_3", "user_1", "nobody"])
+            want = [r for r in ref.user_hours(events, org, t0, t1) if r[0] in ("user_1", "user_3")]
+            assert frame_rows(some) == want, (t0, t1)
+            assert model.user_hours(org, t0, t1, user_ids=[]).empty
 
 
 # Whole-hour, DST-switching (New York, Lord Howe's half hour), +05:30 and +05:45 zones.

@@ -59,10 +59,12 @@ def off_hours(rule: Rule, ctx: RuleContext) -> list[RuleHit]:
         outside |= local.dt.day_of_week >= 5
     if p.reference == "user":
         unusual = []
+        # Only the users with matching events: their profiles are all this rule reads.
+        profiles = ctx.hour_profiles({str(u) for u in events["user_id"]})
         for user, hour, org_outside in zip(
             events["user_id"], events["event_time"].dt.hour, outside, strict=True
         ):
-            profile = ctx.hour_profile(str(user))
+            profile = profiles.get(str(user))
             if profile is None:  # no history: fall back on the organisation's working hours
                 unusual.append(bool(org_outside))
                 continue

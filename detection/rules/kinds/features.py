@@ -163,6 +163,10 @@ def _first_seen_values(
             & resources["user_id"].isin(users).to_numpy()
             & ctx.sensitivity.mask(resources["resource_id"])
         ]
+        # The rollups come in no particular order: name a day's sources in one that is fixed.
+        fresh = fresh.sort_values(
+            ["day", "user_id", "resource_type", "resource_id"], na_position="first", kind="stable"
+        )
         for user, day, rid in zip(
             fresh["user_id"], fresh["day"], fresh["resource_id"], strict=True
         ):
