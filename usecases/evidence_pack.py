@@ -38,11 +38,14 @@ class RestrictedSet:
     source: str
 
 
-def restricted_resources(db: Database, org_id: str) -> RestrictedSet:
+def restricted_resources(
+    db: Database, org_id: str, start: datetime | None = None, end: datetime | None = None
+) -> RestrictedSet:
     """The organisation's restricted resources, as detection counts them: confirmed
-    `restricted` in its resource catalogue, and those nobody described (with events in the
-    last 90 days) whose names suggest `restricted`."""
-    known = [k.resource_id for k in known_resources(db, org_id)]
+    `restricted` in its resource catalogue, and those nobody described whose names suggest
+    `restricted`, among those with events in [start, end) (a pack's period; default the last
+    90 days)."""
+    known = [k.resource_id for k in known_resources(db, org_id, start, end)]
     sensitive = organisation_sensitivity(db, org_id, known)
     return RestrictedSet(
         tuple(sorted(sensitive.resource_ids)),
@@ -248,7 +251,8 @@ def gather(
         raise ValueError("from and to must carry a time zone")
     if end <= start:
         raise ValueError(f"to must be after from, got: from {start:%Y-%m-%d} to {end:%Y-%m-%d}")
-    chosen = restricted or restricted_resources(db, org_id)
+    # The period's own resources: a quarter filed long after it ends still judges what it touched.
+    chosen = restricted or restricted_resources(db, org_id, start, end)
     params: dict[str, Any] = {
         "start": start,
         "end": end,
