@@ -105,73 +105,85 @@ def matrix_figure(
     the figure grows with its rows so each stays readable.
     """
     names = dict(row_labels or {})
-    fig = go.Figure()
-    rows, columns, counts = [], [], []
-    for row_label, row in matrix.iterrows():
-        for column_label, count in row.items():
-            if count:
-                rows.append(str(row_label))
-                columns.append(str(column_label))
-                counts.append(int(count))
-    shown_rows = np.array([plot_text(names.get(r, r)) for r in rows], dtype=str)
-    shown_columns = np.array([plot_text(c) for c in columns], dtype=str)
-    if counts:
-        peak = max(counts)
-        fig.add_scatter(
-            x=shown_columns,
-            y=shown_rows,
-            mode="markers",
-            marker={
-                "symbol": "square",
-                "size": 16,
-                "color": counts,
-                "colorscale": "Blues",
-                "cmin": 0,
-                "cmax": peak,
-                "showscale": True,
-                "line": {"width": 0},
-            },
-            customdata=np.array([rows, columns], dtype=str).T,
-            text=np.array([f"{n:,}" for n in counts], dtype=str),
-            hovertemplate=template_text(y_title)
-            + " %{y}, "
-            + template_text(x_title)
-            + " %{x}: %{text} "
-            + template_text(unit)
-            + "<extra></extra>",
-            name=plot_text(keys),
+    row_keys = [str(r) for r in matrix.index]
+    column_keys = [str(c) for c in matrix.columns]
+    row_texts = np.array([plot_text(names.get(r, r)) for r in row_keys], dtype=str)
+    column_texts = np.array([plot_text(c) for c in column_keys], dtype=str)
+    # Row-major, as the rows and columns are ordered: cells with events only.
+    row_at, column_at = np.nonzero(matrix.to_numpy())
+    counts = matrix.to_numpy()[row_at, column_at].astype("int64")
+    data = []
+    if len(counts):
+        data.append(
+            {
+                "type": "scatter",
+                "x": column_texts[column_at],
+                "y": row_texts[row_at],
+                "mode": "markers",
+                "marker": {
+                    "symbol": "square",
+                    "size": 16,
+                    "color": counts.tolist(),
+                    "colorscale": "Blues",
+                    "cmin": 0,
+                    "cmax": int(counts.max()),
+                    "showscale": True,
+                    "line": {"width": 0},
+                    "colorbar": {"title": {"text": plot_text(unit)}},
+                },
+                "customdata": np.array(
+                    [
+                        np.array(row_keys, dtype=str)[row_at],
+                        np.array(column_keys, dtype=str)[column_at],
+                    ],
+                    dtype=str,
+                ).T,
+                "text": np.array([f"{n:,}" for n in counts], dtype=str),
+                "hovertemplate": template_text(y_title)
+                + " %{y}, "
+                + template_text(x_title)
+                + " %{x}: %{text} "
+                + template_text(unit)
+                + "<extra></extra>",
+                "name": plot_text(keys),
+            }
         )
-    fig.update_xaxes(
-        title=plot_text(x_title),
-        type="category",
-        categoryorder="array",
-        categoryarray=[plot_text(c) for c in matrix.columns],
-        tickmode="linear",
-        dtick=1,
-    )
-    fig.update_yaxes(
-        title=plot_text(y_title),
-        type="category",
-        categoryorder="array",
-        categoryarray=[plot_text(names.get(str(r), str(r))) for r in matrix.index][::-1],
-        tickmode="linear",
-        dtick=1,
-        automargin=True,
-    )
-    if counts:
-        fig.update_traces(marker_colorbar_title_text=plot_text(unit))
-    layout = {**_LAYOUT, "height": max(_HEIGHT, MATRIX_ROW_PX * len(matrix) + 140)}
-    fig.update_layout(title=plot_text(title), clickmode="event+select", **layout)
-    return fig
+    axis = {"type": "category", "categoryorder": "array", "tickmode": "linear", "dtick": 1}
+    layout = {
+        **_LAYOUT,
+        "height": max(_HEIGHT, MATRIX_ROW_PX * len(matrix) + 140),
+        "title": {"text": plot_text(title)},
+        "clickmode": "event+select",
+        "xaxis": {**axis, "title": {"text": plot_text(x_title)}, "categoryarray": column_texts},
+        "yaxis": {
+            **axis,
+            "title": {"text": plot_text(y_title)},
+            "categoryarray": row_texts[::-1],
+            "automargin": True,
+        },
+    }
+    # One constructor call: Plotly validates the whole figure once, where each update_* call
+    # validates again.
+    return go.Figure({"data": data, "layout": layout})
 
 
 def baseline_figure(comparison: pd.DataFrame, day_label: str) -> go.Figure:
     """Grouped bars: a user's baseline mean per feature against one day."""
-    fig = go.Figure()
+    data = []
     if not comparison.empty:
-        fig.add_bar(x=comparison["feature"], y=comparison["baseline_mean"], name="baseline (mean)")
-        fig.add_bar(x=comparison["feature"], y=comparison["day"], name=plot_text(day_label))
-    fig.update_xaxes(title="feature")
-    fig.update_yaxes(title="count per day (UTC days)")
-    fig.update_layout(barmode="group", title="Baseline against the day", **_LAYOUT)
-    return fig
+        features = comparison["feature"].to_numpy()
+        data = [
+            {"type": "bar", "x": features, "y": comparison[column].to_numpy(), "name": name}
+            for column, name in (
+                ("baseline_mean", "baseline (mean)"),
+                ("day", plot_text(day_label)),
+            )
+        ]
+    layout = {
+        **_LAYOUT,
+        "barmode": "group",
+        "title": {"text": "Baseline against the day"},
+        "xaxis": {"title": {"text": "feature"}},
+        "yaxis": {"title": {"text": "count per day (UTC days)"}},
+    }
+    return go.Figure({"data": data, "layout": layout})
