@@ -238,13 +238,23 @@ def _first_events(
 ) -> tuple[pd.DataFrame, bool, Any]:
     """The first `limit` events in time order, whether there are more, and the last access."""
     where, params = _narrowed(db, flt, types)
-    if flt.start is None or flt.end is None:  # _subject refuses such a report first
+    start, end = flt.start, flt.end
+    if start is None or end is None:  # _subject refuses such a report first
         raise ValueError("query: an access report is over whole days, from and to")
-    span = {"start": flt.start, "end": flt.end}
     with db.org_session(org, snapshot=True) as session:
-        listed = first_by_time(session, db, _EVENT_SELECT, where, params, **span, limit=limit + 1)
+        listed = first_by_time(
+            session, db, _EVENT_SELECT, where, params, start=start, end=end, limit=limit + 1
+        )
         last = first_by_time(
-            session, db, "event_time", where, params, **span, limit=1, newest_first=True
+            session,
+            db,
+            "event_time",
+            where,
+            params,
+            start=start,
+            end=end,
+            limit=1,
+            newest_first=True,
         )
         last_access = last.rows[0][0] if last.rows else None
     events = pd.DataFrame.from_records(listed.rows[:limit], columns=list(EVENT_COLUMNS))

@@ -102,9 +102,9 @@ GRANT SELECT ON stream_finding_order TO auditlens_reader;
 -- compressed batches (see org_audit_events).
 CREATE FUNCTION auditlens_events_after(c_xid xid8, c_seq bigint, lim integer)
 RETURNS SETOF audit_events
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-  SELECT * FROM audit_events e
-   WHERE e.organization_id = (SELECT auditlens_current_org())
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+  SELECT * FROM public.audit_events e
+   WHERE e.organization_id = (SELECT public.auditlens_current_org())
      AND (e.ingest_xid, e.ingest_seq) > (c_xid, c_seq)
      AND e.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
    ORDER BY e.ingest_xid, e.ingest_seq

@@ -82,6 +82,17 @@ def test_the_access_reports_first_and_last_events_read_one_chunks_batch_each(
     assert compress_old_chunks(db, days=30) == 4
     with db.admin() as s:
         s.execute("ANALYZE audit_events")
+    read = _explained_ordered_reads(monkeypatch)
+    query = access_query("r1", None, weeks[0].date(), weeks[-1].date())
+    report = build_access_report(db, "org_a", query, generated_by="auditor", event_limit=3)
+    assert list(report.events["id"]) == ["w0_0", "w0_1", "w0_2"]
+    assert report.summary["last_access"] == weeks[-1] + timedelta(hours=4)
+    assert read and max(read) == 1, f"batches read per ordered statement: {read}"
+
+
+def _explained_ordered_reads(monkeypatch) -> list[int]:
+    """Compressed batches read by each ordered statement over org_audit_events from now on
+    (each is run under EXPLAIN ANALYZE first, in its own transaction and snapshot)."""
     read: list[int] = []
     plain_execute = ScopedSession.execute
 
@@ -92,8 +103,4 @@ def test_the_access_reports_first_and_last_events_read_one_chunks_batch_each(
         return plain_execute(self, sql, params, max_rows=max_rows)
 
     monkeypatch.setattr(ScopedSession, "execute", explained)
-    query = access_query("r1", None, weeks[0].date(), weeks[-1].date())
-    report = build_access_report(db, "org_a", query, generated_by="auditor", event_limit=3)
-    assert list(report.events["id"]) == ["w0_0", "w0_1", "w0_2"]
-    assert report.summary["last_access"] == weeks[-1] + timedelta(hours=4)
-    assert read and max(read) == 1, f"batches read per ordered statement: {read}"
+    return read

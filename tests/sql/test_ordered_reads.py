@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from sql.gateway import Database
 from sql.ordered_reads import FIRST_WINDOW, first_by_time
@@ -80,3 +81,33 @@ def test_an_empty_range_reads_nothing(spread):
 def test_bad_arguments_are_refused(db: Database, bad: dict, named: str):
     with db.org_session("org_a") as s, pytest.raises(ValueError, match=named):
         first_by_time(s, db, "id", "true", {}, start=START, end=END, **bad)
+
+
+def _batch(conn, limit: int = 100) -> list[str]:
+    return [
+        r[0]
+        for r in conn.execute(
+            text("SELECT id FROM auditlens_events_after(CAST('0' AS xid8), 0, :n)"), {"n": limit}
+        )
+    ]
+
+
+def test_a_streaming_batch_reads_only_the_sessions_organisation(spread):
+    """auditlens_events_after reads as the owner with the view's guard: the session's
+    organisation's events in ingest order, none without an organisation, and a reader's own
+    temporary table named audit_events is not what it reads."""
+    db = spread
+    with db.org_session("org_a") as s:
+        ids = _batch(s.conn)
+        assert _batch(s.conn, 3) == ids[:3]
+    assert ids and all(i.startswith("a_") for i in ids)
+    with db.org_session("org_b") as s:
+        assert {i[:2] for i in _batch(s.conn)} == {"b_"}
+    with db.engine.connect() as conn:
+        conn.execute(text("SET ROLE auditlens_reader"))
+        assert _batch(conn) == []  # no organisation set: nothing
+        conn.execute(text("SELECT set_config('auditlens.organization_id', 'org_a', false)"))
+        conn.execute(text("CREATE TEMP TABLE audit_events AS SELECT * FROM org_audit_events"))
+        conn.execute(text("UPDATE pg_temp.audit_events SET id = 'planted'"))
+        assert "planted" not in _batch(conn)
+        conn.rollback()
