@@ -45,6 +45,7 @@ from simulator import Simulation, SimulationConfig
 from sql.embedded import EmbeddedPostgres
 from sql.gateway import Database
 from sql.migrate import TIMESCALEDB_ENV, migrate
+from sql.ordered_reads import first_by_time
 from sql.read_model import ReadModel
 from sql.settings import Settings
 
@@ -428,19 +429,20 @@ def dashboard_reads(db: Database, model: ReadModel, days: int) -> list[Read]:
 
     def quarter_model() -> Any:
         # The report as the read model gives it: who, how often, first and last day, from the
-        # rollups; then the first page of the matching events, index-ordered by time.
+        # rollups; then the first page of the matching events in time order, as the report
+        # reads it (sql.ordered_reads: index-ordered, or window by window on TimescaleDB).
         users = model.resource_users(ORG, q_start, q_end, resource[0], resource[1])
-        page = raw_session(
-            db,
-            "SELECT * FROM org_audit_events WHERE resource_type = :rt AND resource_id = :rid"
-            " AND event_time >= :s AND event_time < :e ORDER BY event_time LIMIT 100",
-            {
-                "rt": resource[0],
-                "rid": resource[1],
-                "s": datetime(q_start.year, q_start.month, q_start.day, tzinfo=UTC),
-                "e": end,
-            },
-        )
+        with db.org_session(ORG, timeout_ms=RAW_TIMEOUT_MS, snapshot=True) as session:
+            page = first_by_time(
+                session,
+                db,
+                "*",
+                "resource_type = :rt AND resource_id = :rid",
+                {"rt": resource[0], "rid": resource[1]},
+                start=datetime(q_start.year, q_start.month, q_start.day, tzinfo=UTC),
+                end=end,
+                limit=100,
+            ).frame()
         return users, page
 
     def user_day_page() -> Any:

@@ -62,12 +62,13 @@ def pending_query(
         )
     params.update(Position(destination.cursor_xid, destination.cursor_seq).params(), limit=limit)
     # The columns are the fixed NATIVE_SELECT and the filter's SQL binds every value. The
-    # row comparison reads the batch straight from the (organization_id, ingest_xid,
-    # ingest_seq) index.
+    # function reads the batch straight from the (organization_id, ingest_xid, ingest_seq)
+    # index, on every flavour (see the streaming migration), after the position and below
+    # the oldest running transaction as `after` would.
     sql = (
         f"SELECT {NATIVE_SELECT}, {wanted} AS wanted, ingest_xid::text AS ingest_xid_text"  # noqa: S608
-        f" FROM org_audit_events WHERE {after('ingest_xid', 'ingest_seq')}"
-        " ORDER BY ingest_xid, ingest_seq LIMIT :limit"
+        " FROM auditlens_events_after(CAST(:c_xid AS xid8), CAST(:c_seq AS bigint), :limit)"
+        " ORDER BY ingest_xid, ingest_seq"
     )
     return sql, params
 

@@ -318,3 +318,10 @@ def timescale_only(capabilities: Capabilities) -> None:
     """The only conditional tests: they need TimescaleDB on the test server."""
     if not capabilities.hypertables:
         pytest.skip(f"needs TimescaleDB; the test server is {capabilities.describe()}")
+
+
+@pytest.fixture
+def compression_only(capabilities: Capabilities) -> None:
+    """TimescaleDB tests of compressed chunks: they need the Timescale license's compression."""
+    if not capabilities.compression:
+        pytest.skip(f"needs TimescaleDB compression; the test server is {capabilities.describe()}")

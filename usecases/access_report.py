@@ -29,6 +29,7 @@ import pandas as pd
 
 from sql.event_filter import EventFilter
 from sql.gateway import Database
+from sql.ordered_reads import first_by_time
 from sql.query_text import created_days, join, quote
 from sql.read_model import ReadModel
 from usecases.exports import Exporter, ExportResult, export_events, record_export
@@ -237,15 +238,25 @@ def _first_events(
 ) -> tuple[pd.DataFrame, bool, Any]:
     """The first `limit` events in time order, whether there are more, and the last access."""
     where, params = _narrowed(db, flt, types)
-    with db.org_session(org) as session:
-        listed = session.execute(
-            _sql(_EVENT_SELECT, where, "ORDER BY event_time, id LIMIT :report_limit"),
-            {**params, "report_limit": limit + 1},
-            max_rows=limit + 1,
+    start, end = flt.start, flt.end
+    if start is None or end is None:  # _subject refuses such a report first
+        raise ValueError("query: an access report is over whole days, from and to")
+    with db.org_session(org, snapshot=True) as session:
+        listed = first_by_time(
+            session, db, _EVENT_SELECT, where, params, start=start, end=end, limit=limit + 1
         )
-        last_access = session.scalar(
-            _sql("event_time", where, "ORDER BY event_time DESC LIMIT 1"), params
+        last = first_by_time(
+            session,
+            db,
+            "event_time",
+            where,
+            params,
+            start=start,
+            end=end,
+            limit=1,
+            newest_first=True,
         )
+        last_access = last.rows[0][0] if last.rows else None
     events = pd.DataFrame.from_records(listed.rows[:limit], columns=list(EVENT_COLUMNS))
     return events, len(listed.rows) > limit, last_access
 

@@ -89,3 +89,26 @@ ALTER TABLE stream_finding_order ENABLE ROW LEVEL SECURITY;
 CREATE POLICY stream_finding_order_org_scope ON stream_finding_order FOR SELECT
   TO auditlens_reader USING (organization_id = auditlens_current_org());
 GRANT SELECT ON stream_finding_order TO auditlens_reader;
+
+-- A streaming batch: the session's organisation's next events after a position in ingest
+-- order, below the oldest running transaction (every transaction below it has ended), in that
+-- order, at most `lim`. A function because with the Timescale license org_audit_events is a
+-- security-barrier view (TimescaleDB refuses row-level security with compression), planned as
+-- a subquery of its own: ORDER BY ... LIMIT over it read and sorted every event after the
+-- cursor (all of a bulk import's) for each batch. SECURITY DEFINER to read the table with
+-- exactly the view's guard (only rows of auditlens_current_org(), none without one), so the
+-- read walks the (organization_id, ingest_xid, ingest_seq) index and stops after `lim` rows.
+-- The organisation as a scalar subquery, which TimescaleDB also pushes into the scan of
+-- compressed batches (see org_audit_events).
+CREATE FUNCTION auditlens_events_after(c_xid xid8, c_seq bigint, lim integer)
+RETURNS SETOF audit_events
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+  SELECT * FROM public.audit_events e
+   WHERE e.organization_id = (SELECT public.auditlens_current_org())
+     AND (e.ingest_xid, e.ingest_seq) > (c_xid, c_seq)
+     AND e.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
+   ORDER BY e.ingest_xid, e.ingest_seq
+   LIMIT lim
+$$;
+REVOKE ALL ON FUNCTION auditlens_events_after(xid8, bigint, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION auditlens_events_after(xid8, bigint, integer) TO auditlens_reader;

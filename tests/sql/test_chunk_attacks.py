@@ -15,45 +15,14 @@ from integrity import keys as keymod
 from integrity.seal import seal_organization
 from integrity.verify import verify_organization
 from sql.compression import compress_old_chunks
-from sql.event_store import insert_events
 from sql.gateway import Database
 from sql.holds import place_hold
 from sql.retention import PurgeSummary, purge, set_policy
 from tests.factories import event_row
+from tests.sql.chunk_helpers import batches_of, chunk_of, login, store
 
 OLD = datetime(2015, 3, 10, tzinfo=UTC)  # a week of its own, long expired for logins
 APP_ROLES = ["auditlens_writer", "auditlens_reader"]
-
-
-def _login(event_id: str, **fields) -> tuple:
-    return event_row(id=event_id, event_type="login", event_action="login", **fields)
-
-
-def _store(db: Database, rows: list[tuple]) -> None:
-    with db.writer() as w:
-        insert_events(w, rows)
-
-
-def _chunk_of(db: Database, event_id: str) -> str:
-    with db.admin() as s:
-        return str(
-            s.scalar(
-                "SELECT tableoid::regclass::text FROM audit_events WHERE id = :id", {"id": event_id}
-            )
-        )
-
-
-def _batches_of(db: Database, chunk: str) -> str:
-    with db.admin() as s:
-        return str(
-            s.scalar(
-                "SELECT format('%I.%I', z.schema_name, z.table_name)"
-                " FROM _timescaledb_catalog.chunk c"
-                " JOIN _timescaledb_catalog.chunk z ON z.id = c.compressed_chunk_id"
-                " WHERE format('%I.%I', c.schema_name, c.table_name) = :chunk",
-                {"chunk": chunk},
-            )
-        )
 
 
 def _counts(db: Database) -> dict[str, int]:
@@ -83,11 +52,11 @@ def _as(db: Database, role: str, statement: str) -> None:
 def compressed(db: Database, timescale_only) -> tuple[Database, str, str]:
     """org_a's old events in a compressed chunk, and a recent chunk; returns the old chunk and
     its batch table."""
-    _store(db, [_login(f"old_{i}", event_time=OLD + timedelta(hours=i)) for i in range(5)])
-    _store(db, [_login("recent", event_time=datetime.now(UTC))])
+    store(db, [login(f"old_{i}", event_time=OLD + timedelta(hours=i)) for i in range(5)])
+    store(db, [login("recent", event_time=datetime.now(UTC))])
     assert compress_old_chunks(db, days=30) == 1
-    old = _chunk_of(db, "old_0")
-    return db, old, _batches_of(db, old)
+    old = chunk_of(db, "old_0")
+    return db, old, batches_of(db, old)
 
 
 def test_a_writer_cannot_plant_compressed_batches_behind_the_server_columns(compressed):
@@ -128,11 +97,11 @@ def test_an_application_role_cannot_freeze_the_chunk_writers_need(
 ):
     """A frozen chunk refuses every insert: a reader that could freeze this week's chunk
     would stop ingest for every organisation ("cannot INSERT into frozen chunk")."""
-    _store(db, [_login("now", event_time=datetime.now(UTC))])
-    chunk = _chunk_of(db, "now")
+    store(db, [login("now", event_time=datetime.now(UTC))])
+    chunk = chunk_of(db, "now")
     with pytest.raises(Exception, match=r"permission denied for function freeze_chunk"):
         _as(db, role, f"SELECT _timescaledb_functions.freeze_chunk('{chunk}')")
-    _store(db, [_login("later", event_time=datetime.now(UTC))])
+    store(db, [login("later", event_time=datetime.now(UTC))])
     assert _counts(db) == {"org_a": 2}
 
 
@@ -167,11 +136,11 @@ def test_a_write_waiting_behind_a_chunk_purge_is_never_lost(
     it goes on, its event is either stored (so still there) or refused (so not acknowledged),
     never acknowledged and gone."""
     set_policy(db, "org_b", "login", 36500, actor="t:admin")
-    _store(db, [_login(f"expired_{i}", event_time=OLD + timedelta(hours=i)) for i in range(3)])
-    _store(db, [_login("recent", event_time=datetime.now(UTC))])
+    store(db, [login(f"expired_{i}", event_time=OLD + timedelta(hours=i)) for i in range(3)])
+    store(db, [login("recent", event_time=datetime.now(UTC))])
     if compress:
         compress_old_chunks(db, days=30)
-    recent_chunk = _chunk_of(db, "recent")
+    recent_chunk = chunk_of(db, "recent")
     outcome: dict[str, object] = {}
 
     def run_purge() -> None:
@@ -182,9 +151,7 @@ def test_a_write_waiting_behind_a_chunk_purge_is_never_lost(
 
     def run_writer() -> None:
         try:
-            _store(
-                db, [_login("late", organization_id="org_b", event_time=OLD + timedelta(hours=9))]
-            )
+            store(db, [login("late", organization_id="org_b", event_time=OLD + timedelta(hours=9))])
             outcome["writer"] = "acknowledged"
         except BaseException as exc:
             outcome["writer"] = exc
@@ -238,7 +205,7 @@ def test_a_late_event_into_a_sealed_compressed_chunk_changes_no_sealed_event(
     check for duplicates: the sealed events it writes back must keep their server columns."""
     when = datetime.now(UTC) - timedelta(days=60)
     rows = [event_row(id=f"cfg_{i}", event_type="config_change", event_time=when) for i in range(4)]
-    _store(db, rows)
+    store(db, rows)
     seal_organization(db, "org_a", key)
     compress_old_chunks(db, days=30)
     with db.admin() as s:
@@ -247,7 +214,7 @@ def test_a_late_event_into_a_sealed_compressed_chunk_changes_no_sealed_event(
             " FROM audit_events ORDER BY id"
         ).rows
     # a re-sent event (a no-op) and a late one of the same organisation and hour
-    _store(db, [rows[0], event_row(id="late", event_type="config_change", event_time=when)])
+    store(db, [rows[0], event_row(id="late", event_type="config_change", event_time=when)])
     with db.admin() as s:
         after = s.execute(
             "SELECT id, received_at, ingest_seq, ingest_xid::text, retention_guaranteed_until"
@@ -264,12 +231,12 @@ def test_a_late_event_into_a_sealed_compressed_chunk_changes_no_sealed_event(
 
 @pytest.mark.parametrize("compress", [False, True], ids=["plain chunk", "compressed chunk"])
 def test_a_chunk_purged_whole_verifies_as_a_purge(db: Database, timescale_only, key, compress):
-    _store(db, [_login(f"gone_{i}", event_time=OLD + timedelta(hours=i)) for i in range(5)])
-    _store(db, [event_row(id="kept", event_time=datetime.now(UTC) - timedelta(hours=1))])
+    store(db, [login(f"gone_{i}", event_time=OLD + timedelta(hours=i)) for i in range(5)])
+    store(db, [event_row(id="kept", event_time=datetime.now(UTC) - timedelta(hours=1))])
     seal_organization(db, "org_a", key)
     if compress:
         compress_old_chunks(db, days=30)
-    chunk = _chunk_of(db, "gone_0")
+    chunk = chunk_of(db, "gone_0")
     assert purge(db).removed == {("org_a", "login"): 5}
     with db.admin() as s:
         assert s.scalar("SELECT to_regclass(:c)", {"c": chunk}) is None  # dropped whole
@@ -297,7 +264,7 @@ def test_an_event_changed_inside_a_compressed_chunk_is_named(db: Database, times
     that event, and only it."""
     when = datetime.now(UTC) - timedelta(days=60)
     rows = [event_row(id=f"cfg_{i}", event_type="config_change", event_time=when) for i in range(4)]
-    _store(db, rows)
+    store(db, rows)
     seal_organization(db, "org_a", key)
     assert compress_old_chunks(db, days=30) == 1
     with db.engine.connect() as conn:
@@ -312,11 +279,11 @@ def test_an_event_changed_inside_a_compressed_chunk_is_named(db: Database, times
 def test_a_batch_table_compressed_outside_auditlens_refuses_a_writer(db: Database, timescale_only):
     """An operator compressing by hand (or a TimescaleDB policy) makes a batch table no
     AuditLens compression run protected yet: it must not take a writer's rows either."""
-    _store(db, [_login(f"old_{i}", event_time=OLD + timedelta(hours=i)) for i in range(3)])
-    chunk = _chunk_of(db, "old_0")
+    store(db, [login(f"old_{i}", event_time=OLD + timedelta(hours=i)) for i in range(3)])
+    chunk = chunk_of(db, "old_0")
     with db.admin() as s:
         s.execute("SELECT compress_chunk(CAST(:c AS regclass))", {"c": chunk})
-    batches = _batches_of(db, chunk)
+    batches = batches_of(db, chunk)
     with pytest.raises(Exception, match=r"permission denied for table compress_hyper_"):
         _as(db, "auditlens_writer", f"INSERT INTO {batches} SELECT * FROM {batches}")
     assert _counts(db) == {"org_a": 3}
@@ -329,15 +296,15 @@ def test_another_organisations_hold_keeps_the_chunk_and_only_what_it_holds(
     """Every event of the week has expired; org_b's hold covers one of org_b's. The chunk
     stays, org_a's events and org_b's unheld one go, and org_a's hold-free purge is not
     reported as anything org_b's hold kept."""
-    _store(
+    store(
         db,
-        [_login(f"a_{i}", event_time=OLD + timedelta(hours=i)) for i in range(3)]
+        [login(f"a_{i}", event_time=OLD + timedelta(hours=i)) for i in range(3)]
         + [
-            _login("b_free", organization_id="org_b", event_time=OLD),
-            _login("b_held", organization_id="org_b", event_time=OLD, resource_id="payments"),
+            login("b_free", organization_id="org_b", event_time=OLD),
+            login("b_held", organization_id="org_b", event_time=OLD, resource_id="payments"),
         ],
     )
-    chunk = _chunk_of(db, "b_held")
+    chunk = chunk_of(db, "b_held")
     if compress:
         compress_old_chunks(db, days=30)
     hold = place_hold(
@@ -371,16 +338,14 @@ def test_the_read_model_equals_raw_events_over_compressed_and_purged_chunks(
     gen = Generator(seed=23)
     model = ReadModel(db)
     first = [gen.event(random.Random(i).choice(orgs), day_from=7) for i in range(300)]
-    with db.writer() as w:
-        insert_events(w, [e.row() for e in first])
+    store(db, [e.row() for e in first])
     model.refresh()  # compresses them: every event is older than the setting's 30 days
     with db.admin() as s:
         assert (
             s.scalar("SELECT count(*) FROM timescaledb_information.chunks WHERE is_compressed") >= 2
         )
     late = [gen.event(random.Random(i).choice(orgs), day_to=7) for i in range(200)]
-    with db.writer() as w:
-        insert_events(w, [e.row() for e in late + first[:20]])
+    store(db, [e.row() for e in late + first[:20]])
     model.refresh()  # and compresses the chunks the late events reopened
     events = first + late
     for org in orgs:
@@ -399,9 +364,9 @@ def test_compression_racing_a_purge_of_the_same_chunk_does_not_fail(db: Database
     """The compression run lists old chunks, then waits for a chunk the purge is dropping:
     once the purge commits, that chunk is gone, and the run (and the refresh it follows)
     must go on rather than fail on it."""
-    _store(db, [_login(f"expired_{i}", event_time=OLD + timedelta(hours=i)) for i in range(3)])
-    _store(db, [_login("recent", event_time=datetime.now(UTC))])
-    recent_chunk = _chunk_of(db, "recent")
+    store(db, [login(f"expired_{i}", event_time=OLD + timedelta(hours=i)) for i in range(3)])
+    store(db, [login("recent", event_time=datetime.now(UTC))])
+    recent_chunk = chunk_of(db, "recent")
     outcome: dict[str, object] = {}
 
     def run(name: str, work) -> threading.Thread:

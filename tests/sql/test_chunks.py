@@ -10,47 +10,14 @@ from sqlalchemy import text
 
 from sql.compression import COMPRESS_AFTER_DAYS_ENV, compress_after_days, compress_old_chunks
 from sql.errors import ConfigurationError
-from sql.event_store import insert_events
 from sql.gateway import Database
 from sql.holds import place_hold
 from sql.retention import purge, set_policy
-from tests.factories import event_row
+from tests.sql.chunk_helpers import batches_of, chunk_of, login, store
 
 # A week of its own (chunks are 7 days), long past a login's 90-day guarantee.
 OLD = datetime(2015, 3, 10, tzinfo=UTC)
 ROLES = ["auditlens_writer", "auditlens_owner", None]  # None: the superuser
-
-
-def _login(event_id: str, **fields) -> tuple:
-    return event_row(id=event_id, event_type="login", event_action="login", **fields)
-
-
-def _store(db: Database, rows: list[tuple]) -> None:
-    with db.writer() as w:
-        insert_events(w, rows)
-
-
-def _chunk_of(db: Database, event_id: str) -> str:
-    with db.admin() as s:
-        return str(
-            s.scalar(
-                "SELECT tableoid::regclass::text FROM audit_events WHERE id = :id", {"id": event_id}
-            )
-        )
-
-
-def _batches_of(db: Database, chunk: str) -> str:
-    """The table holding a compressed chunk's batches."""
-    with db.admin() as s:
-        return str(
-            s.scalar(
-                "SELECT format('%I.%I', z.schema_name, z.table_name)"
-                " FROM _timescaledb_catalog.chunk c"
-                " JOIN _timescaledb_catalog.chunk z ON z.id = c.compressed_chunk_id"
-                " WHERE format('%I.%I', c.schema_name, c.table_name) = :chunk",
-                {"chunk": chunk},
-            )
-        )
 
 
 def _exists(db: Database, relation: str) -> bool:
@@ -89,24 +56,24 @@ def _compressed(db: Database, chunk: str) -> bool:
 
 def test_old_chunks_are_compressed_and_recent_ones_are_not(db: Database, timescale_only):
     recent = datetime.now(UTC) - timedelta(days=1)
-    _store(db, [_login("old", event_time=OLD), _login("recent", event_time=recent)])
+    store(db, [login("old", event_time=OLD), login("recent", event_time=recent)])
     assert compress_old_chunks(db, days=30) == 1
-    assert _compressed(db, _chunk_of(db, "old"))
-    assert not _compressed(db, _chunk_of(db, "recent"))
+    assert _compressed(db, chunk_of(db, "old"))
+    assert not _compressed(db, chunk_of(db, "recent"))
     assert compress_old_chunks(db, days=30) == 0  # nothing new to compress
     with db.org_session("org_a") as s:
         assert s.scalar("SELECT count(*) FROM org_audit_events WHERE id = 'old'") == 1
 
 
 def test_a_late_event_in_a_compressed_chunk_is_compressed_again(db: Database, timescale_only):
-    _store(db, [_login("first", event_time=OLD)])
+    store(db, [login("first", event_time=OLD)])
     compress_old_chunks(db, days=30)
-    _store(db, [_login("late", event_time=OLD + timedelta(hours=1))])
+    store(db, [login("late", event_time=OLD + timedelta(hours=1))])
     assert compress_old_chunks(db, days=30) == 1
     with db.admin() as s:
         status = s.scalar(
             "SELECT _timescaledb_functions.chunk_status(CAST(:c AS regclass))",
-            {"c": _chunk_of(db, "late")},
+            {"c": chunk_of(db, "late")},
         )
     assert status & 8 == 0  # no longer partly compressed
     assert _count(db) == 2
@@ -115,13 +82,13 @@ def test_a_late_event_in_a_compressed_chunk_is_compressed_again(db: Database, ti
 def test_the_refresh_compresses_after_the_setting(db: Database, timescale_only, monkeypatch):
     from sql.read_model import ReadModel
 
-    _store(db, [_login("old", event_time=datetime.now(UTC) - timedelta(days=20))])
+    store(db, [login("old", event_time=datetime.now(UTC) - timedelta(days=20))])
     monkeypatch.setenv(COMPRESS_AFTER_DAYS_ENV, "40")
     ReadModel(db).refresh()
-    assert not _compressed(db, _chunk_of(db, "old"))
+    assert not _compressed(db, chunk_of(db, "old"))
     monkeypatch.setenv(COMPRESS_AFTER_DAYS_ENV, "10")
     ReadModel(db).refresh()
-    assert _compressed(db, _chunk_of(db, "old"))
+    assert _compressed(db, chunk_of(db, "old"))
 
 
 @pytest.mark.parametrize("raw", ["0", "-3", "ten", "1.5"])
@@ -132,7 +99,7 @@ def test_a_bad_compression_setting_is_one_clear_error(raw: str, monkeypatch):
 
 
 def test_compression_is_nothing_on_plain_postgresql(db: Database, capabilities):
-    _store(db, [_login("old", event_time=OLD)])
+    store(db, [login("old", event_time=OLD)])
     with db.admin() as s:
         assert s.scalar("SELECT audit_compress_chunks(INTERVAL '30 days')") == (
             1 if capabilities.compression else 0
@@ -146,11 +113,11 @@ def test_compression_is_nothing_on_plain_postgresql(db: Database, capabilities):
 @pytest.fixture
 def chunks(db: Database, timescale_only) -> tuple[Database, str, str, str]:
     """Two old events in a chunk then compressed, one recent in a chunk left as it is."""
-    _store(db, [_login("old_1", event_time=OLD), _login("old_2", event_time=OLD)])
-    _store(db, [_login("new", event_time=datetime.now(UTC))])
+    store(db, [login("old_1", event_time=OLD), login("old_2", event_time=OLD)])
+    store(db, [login("new", event_time=datetime.now(UTC))])
     compress_old_chunks(db, days=30)
-    old = _chunk_of(db, "old_1")
-    return db, old, _batches_of(db, old), _chunk_of(db, "new")
+    old = chunk_of(db, "old_1")
+    return db, old, batches_of(db, old), chunk_of(db, "new")
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "superuser")
@@ -175,13 +142,13 @@ def test_no_role_changes_any_chunk(chunks, role: str | None, which: str, operati
 def test_a_chunk_is_protected_by_the_insert_that_creates_it(db: Database, timescale_only):
     # A week no chunk covers yet: the writer's insert creates the chunk, and at once (no
     # refresh, no compression in between) the superuser cannot truncate it.
-    _store(db, [_login("alone", event_time=datetime(2031, 6, 4, tzinfo=UTC))])
-    message = _attempt(db, None, f"TRUNCATE {_chunk_of(db, 'alone')}")
+    store(db, [login("alone", event_time=datetime(2031, 6, 4, tzinfo=UTC))])
+    message = _attempt(db, None, f"TRUNCATE {chunk_of(db, 'alone')}")
     assert "append-only" in message
     assert _count(db) == 1
 
 
-def test_the_owner_cannot_drop_chunks_through_timescaledb(chunks):
+def test_the_writer_cannot_drop_chunks_through_timescaledb(chunks):
     db, *_ = chunks
     message = _attempt(
         db, "auditlens_writer", "SELECT drop_chunks('audit_events', older_than => now())"
@@ -206,14 +173,14 @@ def _purge_records(db: Database) -> list[tuple[str, dict]]:
 
 @pytest.mark.parametrize("compress", [False, True], ids=["plain chunk", "compressed chunk"])
 def test_purge_drops_a_whole_expired_chunk(db: Database, timescale_only, compress: bool):
-    rows = [_login(f"a_{h}", event_time=OLD + timedelta(hours=h)) for h in range(6)]
-    rows += [_login(f"b_{h}", organization_id="org_b", event_time=OLD) for h in range(3)]
-    _store(db, rows)
-    chunk = _chunk_of(db, "a_0")
+    rows = [login(f"a_{h}", event_time=OLD + timedelta(hours=h)) for h in range(6)]
+    rows += [login(f"b_{h}", organization_id="org_b", event_time=OLD) for h in range(3)]
+    store(db, rows)
+    chunk = chunk_of(db, "a_0")
     batches = None
     if compress:
         compress_old_chunks(db, days=30)
-        batches = _batches_of(db, chunk)
+        batches = batches_of(db, chunk)
     summary = purge(db, actor="test:purger")
     assert summary.removed == {("org_a", "login"): 6, ("org_b", "login"): 3}
     assert not _exists(db, chunk)
@@ -234,14 +201,14 @@ def test_another_organisations_unexpired_event_keeps_the_chunk(
 ):
     # The same family and week; the other organisation keeps its logins for a century.
     set_policy(db, "org_b", "login", 36500, actor="t:admin")
-    _store(
+    store(
         db,
         [
-            _login("expired", event_time=OLD),
-            _login("kept", organization_id="org_b", event_time=OLD + timedelta(hours=2)),
+            login("expired", event_time=OLD),
+            login("kept", organization_id="org_b", event_time=OLD + timedelta(hours=2)),
         ],
     )
-    chunk = _chunk_of(db, "expired")
+    chunk = chunk_of(db, "expired")
     if compress:
         compress_old_chunks(db, days=30)
     summary = purge(db)
@@ -253,12 +220,12 @@ def test_another_organisations_unexpired_event_keeps_the_chunk(
 
 @pytest.mark.parametrize("compress", [False, True], ids=["plain chunk", "compressed chunk"])
 def test_a_held_event_keeps_its_chunk(db: Database, timescale_only, compress: bool):
-    _store(
+    store(
         db,
-        [_login(f"old_{h}", event_time=OLD + timedelta(hours=h)) for h in range(4)]
-        + [_login("held", event_time=OLD + timedelta(hours=5), resource_id="payments")],
+        [login(f"old_{h}", event_time=OLD + timedelta(hours=h)) for h in range(4)]
+        + [login("held", event_time=OLD + timedelta(hours=5), resource_id="payments")],
     )
-    chunk = _chunk_of(db, "held")
+    chunk = chunk_of(db, "held")
     if compress:
         compress_old_chunks(db, days=30)
     hold = place_hold(
