@@ -16,6 +16,7 @@ from ingest.middleware import (
     client_ip,
     parse_networks,
 )
+from tests.ingest.flushing import flushed
 
 
 def events(db):
@@ -72,7 +73,7 @@ def test_asgi_records_each_call_and_survives_failures(db, tmp_path):
     assert client.get("/boom").status_code == 500
     broken = TestClient(AuditASGIMiddleware(api, logger, user=bad_user))
     assert broken.get("/v1/logs/x").json() == {"source": "x"}
-    assert logger.flush(30)
+    flushed(logger, db, 30)
     logger.close()
     rows = {r[1]: r for r in events(db)}
     assert sorted(rows) == ["/boom", "/v1/logs/prod", "/v1/logs/x"]
@@ -102,7 +103,7 @@ def test_wsgi_records_each_call(db, tmp_path):
     body = wrapped(environ, lambda status, headers, exc=None: statuses.append(status))
     assert b"".join(body) == b"nope"
     body.close()
-    assert logger.flush(30)
+    flushed(logger, db, 30)
     logger.close()
     [(action, path, ip, _, details)] = events(db)
     assert (action, path, ip, details["status"]) == (

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from sql.embedded import EmbeddedPostgres
 from sql.gateway import Database
 from sql.migrate import migrate
 from sql.settings import Settings
+from tests.ingest.flushing import flushed
 from tests.ingest.hostile import hostile_events, mostly_valid_events
 
 EVENT = {"event_type": "log_access", "event_action": "search", "organization_id": "org_a"}
@@ -38,51 +38,6 @@ def stored(db, org="org_a"):
         return s.scalar("SELECT count(*) FROM org_audit_events"), s.scalar(
             "SELECT count(DISTINCT id) FROM org_audit_events"
         )
-
-
-def sessions(db):
-    """This database's other sessions: what each is doing or waiting on (for a failure's
-    message, so a replay that did not finish says what held it up)."""
-    with db.admin() as s:
-        return s.execute(
-            "SELECT pid, state, wait_event_type, wait_event, now() - xact_start AS in_xact,"
-            " left(query, 80) AS query FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).rows
-
-
-def flushed(logger, db, timeout: float) -> None:
-    """Flush, or fail saying what held it up: the counters, this database's sessions and
-    where each of the logger's threads stands (a flush that hangs without a database error
-    has been seen only under load, and only its stacks can say where)."""
-    steal_before = _steal_ticks()
-    # A stall of the whole machine (the host not running this VM for up to a minute, logged by
-    # the kernel as a workqueue lockup) is not a hang: such flushes finished given 120 s more.
-    if logger.flush(timeout) or logger.flush(120):
-        return
-    frames = sys._current_frames()
-    stacks = {
-        t.name: "".join(traceback.format_stack(frames[t.ident])[-6:])
-        for t in logger._threads
-        if t.ident in frames
-    }
-    where = (
-        f"{logger.counters}; queued {len(logger._queue)}, busy {logger._busy}, spool dirty"
-        f" {logger._spool_dirty}; sessions: {sessions(db)}; threads: {stacks}"
-    )
-    pytest.fail(
-        f"flush({timeout}) did not finish, nor in 120 s more: {where}; ticks stolen by the"
-        f" host since the flush began: {_steal_ticks() - steal_before}"
-    )
-
-
-def _steal_ticks() -> int:
-    """The machine's CPU time taken by its host (the `steal` column of /proc/stat)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-        return int(fields[8])
-    except (OSError, IndexError, ValueError):
-        return -1
 
 
 def test_four_threads_batch_into_the_database(db, tmp_path):
@@ -97,7 +52,7 @@ def test_four_threads_batch_into_the_database(db, tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert logger.flush(60)
+    flushed(logger, db, 60)
     c = logger.counters
     assert (c.accepted, c.rejected, c.queued, c.dropped) == (4000, 0, 0, 0)
     logger.close()
@@ -114,7 +69,7 @@ def test_log_event_never_raises_and_rejects_are_counted(db, tmp_path):
     assert logger.log_event(EVENT, details=circular) is True
     assert logger.log_event(EVENT, user_id="a\x00b") is True
     assert logger.log_event(42) is False  # not even a mapping: refused, still no exception
-    assert logger.flush(30)
+    flushed(logger, db, 30)
     c = logger.counters
     assert (c.accepted, c.rejected, c.dropped) == (1, 4, 1)
     logger.close()
@@ -136,7 +91,7 @@ def test_helpers_record_search_config_diff_and_export(db, tmp_path):
             reason="Testing, will re-enable",
         )
         log.log_export(user_id="u1", format="csv", record_count=12_000)
-        assert log.flush(30)
+        flushed(log, db, 30)
     with db.org_session("org_a") as s:
         rows = dict(
             s.execute("SELECT event_action, details FROM org_audit_events").rows
@@ -167,7 +122,7 @@ def test_unreachable_database_spools_and_the_next_start_replays(db, tmp_path):
     away.close()
 
     second = AuditLogger(db, spool_dir=tmp_path, close_at_exit=False)
-    assert second.flush(30)
+    flushed(second, db, 30)
     assert second.counters.replayed == 250
     second.close()
     assert stored(db) == (250, 250)
@@ -348,7 +303,7 @@ def test_replaying_a_partly_failed_segment_records_each_reject_once(db, tmp_path
         return real(items)
 
     logger._writer.write = second_batch_fails  # type: ignore[method-assign]
-    assert logger.flush(30)
+    flushed(logger, db, 30)
     logger.close()
     assert len(calls) > 4  # the first replay stopped at batch 2; a second one ran it all
     with db.admin() as s:
