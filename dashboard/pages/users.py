@@ -4,6 +4,7 @@ active on which day, and a user's baseline against the last day of the period.""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from zoneinfo import available_timezones
 
 import pandas as pd
@@ -68,24 +69,24 @@ shown_users = [str(u) for u in active["user_id"].head(MATRIX_USERS)]
 matrix_first = max(period.first_day, period.last_day - timedelta(days=user_queries.MAX_DAYS - 1))
 # The page's three reads at once, into their caches: it then waits for the slowest, not the sum.
 # A day clicked in the matrix is read when clicked.
-overview_queries.run_concurrently(
-    [
-        lambda: overview_queries.user_heatmap(
-            ctx.db, ctx.org, period.start, period.end, user_id, time_zone
-        ),
-        lambda: user_queries.daily_events(
-            ctx.db, ctx.org, matrix_first, period.last_day, shown_users
-        ),
-        lambda: user_queries.user_days(
-            ctx.db, ctx.org, user_id, day - timedelta(days=BASELINE_DAYS), day
-        ),
-    ]
+# Each read is written once, so the prefetch and the page's own call cannot drift apart (a
+# difference in one argument would miss the cache and read twice).
+read_cells = partial(
+    overview_queries.user_heatmap, ctx.db, ctx.org, period.start, period.end, user_id, time_zone
 )
+read_daily = partial(
+    user_queries.daily_events, ctx.db, ctx.org, matrix_first, period.last_day, shown_users
+)
+
+
+def read_baseline(on: date) -> pd.DataFrame:
+    return user_queries.user_days(ctx.db, ctx.org, user_id, on - timedelta(days=BASELINE_DAYS), on)
+
+
+overview_queries.run_concurrently([read_cells, read_daily, lambda: read_baseline(day)])
 st.subheader(f"When {md(labels[user_id])} works ({md(time_zone)})")
 with st.spinner("Loading the heatmap…"):
-    cells = overview_queries.user_heatmap(
-        ctx.db, ctx.org, period.start, period.end, user_id, time_zone
-    )
+    cells = read_cells()
 grid = user_patterns.weekday_hour_matrix(cells)
 picked_cells = st.plotly_chart(
     charts.matrix_figure(
@@ -137,7 +138,7 @@ st.subheader("Users by day")
 if matrix_first > period.first_day:
     st.caption(f"The last {user_queries.MAX_DAYS:,} days of the period.")
 with st.spinner("Loading users by day…"):
-    daily = user_queries.daily_events(ctx.db, ctx.org, matrix_first, period.last_day, shown_users)
+    daily = read_daily()
 matrix = user_patterns.users_by_day(daily, top=MATRIX_USERS)
 matrix.index = [str(u) for u in matrix.index]
 matrix.columns = [str(d) for d in matrix.columns]
@@ -174,9 +175,7 @@ if len(clicked) == 1:
 
 st.subheader(f"{md(labels[user_id])} on {day} against the {BASELINE_DAYS} days before")
 with st.spinner("Loading the baseline…"):
-    features = user_queries.user_days(
-        ctx.db, ctx.org, user_id, day - timedelta(days=BASELINE_DAYS), day
-    )
+    features = read_baseline(day)
 comparison = user_patterns.baseline_vs_day(features, user_id, day, BASELINE_DAYS)
 st.plotly_chart(charts.baseline_figure(comparison, str(day)), key="users_baseline", width="stretch")
 # "—" where the baseline is zero: no ratio exists, rather than a literal None.
