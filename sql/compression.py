@@ -3,9 +3,12 @@
 AuditLens compresses itself, after each refresh (`sql.rollup.refresh`), rather than through
 a TimescaleDB policy: its background jobs run as the table's owner, and auditlens_owner
 cannot log in by design. Chunks whose every event is older than AUDITLENS_COMPRESS_AFTER_DAYS
-are compressed; a late event or a purge that writes to one leaves it partly compressed, and
-the next run compresses it again. Elsewhere (plain PostgreSQL, the Apache edition) it does
-nothing.
+are compressed once every event in them is rolled up (below the watermark: the read model
+never looks for events past it in compressed batches); a late event or a purge that writes to
+one leaves it partly compressed, and the next run after the late event is rolled up
+compresses it again. Compressing by hand (`compress_chunk`) or by a TimescaleDB policy skips
+that check: a late event compressed before its refresh is missing from the read model's
+answers until that refresh. Elsewhere (plain PostgreSQL, the Apache edition) it does nothing.
 """
 
 from __future__ import annotations

@@ -318,6 +318,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   chunk      regclass;
   compressed integer := 0;
+  rolled_up  boolean;
 BEGIN
   IF older_than IS NULL OR older_than < INTERVAL '1 day' THEN
     RAISE EXCEPTION 'compression: older_than must be at least a day, got %', older_than;
@@ -337,8 +338,21 @@ BEGIN
     BEGIN
       -- not yet compressed (bit 1), or written since (bit 8: partially compressed)
       IF _timescaledb_functions.chunk_status(chunk) & 9 <> 1 THEN
-        PERFORM compress_chunk(chunk, if_not_compressed => true);
-        compressed := compressed + 1;
+        -- Only events already rolled up are compressed, so the read model's span of the
+        -- events past the watermark (auditlens_past_watermark_span) need not read compressed
+        -- batches. SHARE mode waits for no writer (NOWAIT: the next run retries) and keeps
+        -- writers out of the chunk from the check to the end of this transaction; the
+        -- committed watermark only grows. A chunk still holding events past it waits for the
+        -- next refresh.
+        EXECUTE format('LOCK TABLE %s IN SHARE MODE NOWAIT', chunk);
+        EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s WHERE ingest_xid >= $1)', chunk)
+          INTO rolled_up
+          USING (SELECT coalesce(max(watermark), '0'::xid8) FROM rollup_state
+                  WHERE name = 'events');
+        IF rolled_up THEN
+          PERFORM compress_chunk(chunk, if_not_compressed => true);
+          compressed := compressed + 1;
+        END IF;
       END IF;
     EXCEPTION WHEN lock_not_available OR undefined_table THEN
       NULL;

@@ -448,6 +448,18 @@ $$;
 REVOKE ALL ON FUNCTION auditlens_past_watermark_span() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION auditlens_past_watermark_span() TO auditlens_reader;
 
+-- TimescaleDB with compression: only events below the watermark are ever compressed
+-- (audit_compress_chunks), so the span reads the chunks' uncompressed rows alone, through
+-- their ingest_xid indexes: reading the compressed batches' metadata too would scan every
+-- batch of the organisation in every read, a cost that grows with the data kept.
+DO $span$
+BEGIN
+  IF current_setting('auditlens.capability') = 'timescale_full' THEN
+    ALTER FUNCTION auditlens_past_watermark_span() SET timescaledb.enable_columnarscan = off;
+  END IF;
+END
+$span$;
+
 -- The busiest k rows of one UTC month of the month totals, for the session's
 -- organisation, in the order of their rank indexes: top-N's candidates (sql/read_model.py,
 -- `_ranking`) read k index entries per month instead of every row of the month.

@@ -3,8 +3,12 @@ TimescaleDB keeps them (the chunk holding an event, the table of a compressed ch
 
 from __future__ import annotations
 
+import os
+
+from sql.compression import COMPRESS_AFTER_DAYS_ENV
 from sql.event_store import insert_events
 from sql.gateway import Database
+from sql.rollup.refresh import refresh
 from tests.factories import event_row
 
 
@@ -13,10 +17,26 @@ def login(event_id: str, **fields) -> tuple:
     return event_row(id=event_id, event_type="login", event_action="login", **fields)
 
 
-def store(db: Database, rows: list[tuple]) -> None:
-    """Insert `rows` as the writer does, in one transaction."""
+def store(db: Database, rows: list[tuple], *, rolled_up: bool = True) -> None:
+    """Insert `rows` as the writer does, in one transaction, then (`rolled_up`) refresh the
+    rollups without compressing anything: compression takes only rolled-up events."""
     with db.writer() as w:
         insert_events(w, rows)
+    if rolled_up:
+        roll_up(db)
+
+
+def roll_up(db: Database) -> None:
+    """Refresh the rollups, leaving every chunk as it is (compression is the test's to run)."""
+    previous = os.environ.get(COMPRESS_AFTER_DAYS_ENV)
+    os.environ[COMPRESS_AFTER_DAYS_ENV] = "36500"
+    try:
+        refresh(db)
+    finally:
+        if previous is None:
+            os.environ.pop(COMPRESS_AFTER_DAYS_ENV)
+        else:
+            os.environ[COMPRESS_AFTER_DAYS_ENV] = previous
 
 
 def chunk_of(db: Database, event_id: str) -> str:

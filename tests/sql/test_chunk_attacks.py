@@ -151,7 +151,11 @@ def test_a_write_waiting_behind_a_chunk_purge_is_never_lost(
 
     def run_writer() -> None:
         try:
-            store(db, [login("late", organization_id="org_b", event_time=OLD + timedelta(hours=9))])
+            store(
+                db,
+                [login("late", organization_id="org_b", event_time=OLD + timedelta(hours=9))],
+                rolled_up=False,
+            )
             outcome["writer"] = "acknowledged"
         except BaseException as exc:
             outcome["writer"] = exc
