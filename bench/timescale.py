@@ -316,9 +316,10 @@ def report(dbs: dict[str, Database], walls: dict[str, float | None], args) -> No
         times: dict[str, list[float]] = {storage: [] for storage in dbs}
         for fn in fns.values():
             fn()  # warm caches and plans, as an open dashboard would have
-        # Alternately, so that the machine's load (it is shared) falls on both alike.
-        for _ in range(args.repeat):
-            for storage, fn in fns.items():
+        # Alternately, each going first every other round, so that the machine's load (it is
+        # shared) and whatever the previous read left in the caches fall on both alike.
+        for round_ in range(args.repeat):
+            for storage, fn in list(fns.items())[:: 1 if round_ % 2 == 0 else -1]:
                 began = time.perf_counter()
                 fn()
                 times[storage].append((time.perf_counter() - began) * 1000)
