@@ -32,6 +32,7 @@ from sql.gateway import Database
 from sql.ordered_reads import first_by_time
 from sql.query_text import created_days, join, quote
 from sql.read_model import ReadModel
+from sql.user_identity import has_user_id, identity_key, identity_label
 from usecases.exports import Exporter, ExportResult, export_events, record_export
 
 # An event's log records touched (auditlens_records_touched): the same measure as the read model's
@@ -55,7 +56,17 @@ EVENT_COLUMNS = (
     "session_id",
     "id",
 )
-USER_COLUMNS = ("user_id", "user_email", "accesses", "first_day", "last_day", "active_days")
+# "person" names them by the one rule of sql.user_identity (id, else email, else unknown);
+# user_id and user_email are what their events carry.
+USER_COLUMNS = (
+    "person",
+    "user_id",
+    "user_email",
+    "accesses",
+    "first_day",
+    "last_day",
+    "active_days",
+)
 # The printable report adds these per user (from the read model, over every event).
 DETAIL_USER_COLUMNS = ("actions", "records", "ip_addresses")
 _QUALIFIERS_OF_A_REPORT = {"resources", "resource_types"}
@@ -139,7 +150,7 @@ class AccessDetails:
     and its first events in time order."""
 
     by_action: pd.DataFrame
-    by_user: pd.DataFrame  # user_id + DETAIL_USER_COLUMNS
+    by_user: pd.DataFrame  # user_id, user_email (set when no id), DETAIL_USER_COLUMNS
     records: int
     ip_addresses: int
     events: pd.DataFrame
@@ -178,7 +189,13 @@ def build_access_report(
         else pd.DataFrame(columns=["user_id", "events", "first_day", "last_day", "active_days"])
     )
     by_user = by_user.rename(columns={"events": "accesses"})
-    named = by_user.dropna(subset=["user_id"])
+    # The rollups count by user_id: the events without one (missing, empty or blank) are one
+    # row per such id there, and are told apart by their emails from the raw events.
+    with_id = by_user["user_id"].map(has_user_id).astype(bool)
+    anonymous_ids = sorted({str(u) for u in by_user.loc[~with_id, "user_id"].dropna()})
+    anonymous = not by_user.loc[~with_id & (by_user["accesses"] > 0)].empty
+    by_user = by_user[with_id].reset_index(drop=True)
+    named = by_user
     # Each user's last day (over types when several): a plain loop, as pandas' groupby max
     # over date objects falls back to a Python call per user (~0.35 s for 5,000 users).
     last_days: dict[str, Any] = {}
@@ -186,18 +203,27 @@ def build_access_report(
         if str(user) not in last_days or day > last_days[str(user)]:
             last_days[str(user)] = day
     emails = model.user_emails(org, last_days).set_index("user_id")["user_email"]
-    by_user["user_email"] = [emails.get(u) if u is not None else None for u in by_user["user_id"]]
+    by_user["user_email"] = [emails.get(u) for u in by_user["user_id"]]
+    if anonymous:
+        unnamed = _anonymous_users(db, org, flt, types, anonymous_ids)
+        by_user = pd.concat([by_user, unnamed], ignore_index=True) if len(by_user) else unnamed
+    by_user["person"] = [
+        identity_label(u, e) for u, e in zip(by_user["user_id"], by_user["user_email"], strict=True)
+    ]
+    keys = _keys(by_user)
     columns = list(USER_COLUMNS) + (["resource_type"] if len(types) > 1 else [])
-    by_user = by_user.reindex(columns=columns)
+    by_user = by_user.reindex(columns=columns).assign(_key=keys)
     by_user = by_user[by_user["accesses"] > 0]
-    by_user = by_user.sort_values(
-        ["accesses", "user_id"], ascending=[False, True], na_position="last", kind="stable"
-    ).reset_index(drop=True)
+    by_user = (
+        by_user.sort_values(["accesses", "_key"], ascending=[False, True], kind="stable")
+        .drop(columns="_key")
+        .reset_index(drop=True)
+    )
 
     events, truncated, last_access = _first_events(db, org, flt, types, event_limit)
     summary = {
         "accesses": int(by_user["accesses"].sum()),
-        "users": int(by_user["user_id"].nunique(dropna=False)),
+        "users": len(set(_keys(by_user))),
         "first_access": events["event_time"].iloc[0] if len(events) else None,
         "last_access": last_access,
     }
@@ -212,6 +238,68 @@ def build_access_report(
         events=events,
         events_truncated=truncated,
         resource_types=types,
+    )
+
+
+def _keys(frame: pd.DataFrame) -> list[str]:
+    """Each row's person (sql.user_identity.identity_key)."""
+    return [identity_key(u, e) for u, e in zip(frame["user_id"], frame["user_email"], strict=True)]
+
+
+def _anonymous_where(
+    db: Database, flt: EventFilter, types: tuple[str | None, ...], blank_ids: list[str]
+) -> tuple[str, dict[str, Any]]:
+    """The report's events that name no user id (none, or one of `blank_ids`: empty or only
+    whitespace, as the rollups found them): bound values, index-friendly equalities."""
+    where, params = _narrowed(db, flt, types)
+    anonymous = "user_id IS NULL OR user_id = ANY(CAST(:blank_ids AS text[]))"
+    return f"({where}) AND ({anonymous})", {**params, "blank_ids": blank_ids}
+
+
+# Rows of the raw reads of events without a user id: at most one per email, day and type.
+_ANONYMOUS_MAX_ROWS = 1_000_000
+
+
+def _anonymous_users(
+    db: Database,
+    org: str,
+    flt: EventFilter,
+    types: tuple[str | None, ...],
+    blank_ids: list[str],
+) -> pd.DataFrame:
+    """USER_COLUMNS' figures (and resource_type) of the report's events without a user id, one
+    row per person they name by email (or one unknown person), from the raw events."""
+    where, params = _anonymous_where(db, flt, types, blank_ids)
+    sql = _sql(
+        "resource_type, user_email, (event_time AT TIME ZONE 'UTC')::date AS day, count(*)",
+        where,
+        "GROUP BY 1, 2, 3",
+    )
+    with db.org_session(org) as session:
+        rows = session.execute(sql, params, max_rows=_ANONYMOUS_MAX_ROWS).rows
+    people: dict[tuple[str, str | None], dict[str, Any]] = {}
+    for rtype, email, day, n in rows:
+        key = identity_key(None, email)
+        person = people.setdefault(
+            (key, rtype),
+            {"user_email": None if key == "n" else email, "accesses": 0, "days": set()},
+        )
+        person["accesses"] += int(n)
+        person["days"].add(day)
+    return pd.DataFrame(
+        [
+            {
+                "user_id": None,
+                "user_email": p["user_email"],
+                "accesses": p["accesses"],
+                "first_day": min(p["days"]),
+                "last_day": max(p["days"]),
+                "active_days": len(p["days"]),
+                "resource_type": rtype,
+            }
+            for (_, rtype), p in people.items()
+        ],
+        columns=["user_id", "user_email", *USER_COLUMNS[3:], "resource_type"],
     )
 
 
@@ -286,13 +374,62 @@ def access_details(
         any_type=subject.resource_type is None,
     )
     events, truncated, _ = _first_events(db, org, flt, report.resource_types, event_limit)
+    by_user = details.by_user.assign(user_email=None)
+    with_id = by_user["user_id"].map(has_user_id).astype(bool)
+    if not with_id.all():
+        blank_ids = sorted({str(u) for u in by_user.loc[~with_id, "user_id"].dropna()})
+        unnamed = _anonymous_details(db, org, flt, report.resource_types, blank_ids)
+        by_user = pd.concat([by_user[with_id], unnamed], ignore_index=True)
     return AccessDetails(
         by_action=details.by_action,
-        by_user=details.by_user.reindex(columns=["user_id", *DETAIL_USER_COLUMNS]),
+        by_user=by_user.reindex(columns=["user_id", "user_email", *DETAIL_USER_COLUMNS]),
         records=details.records,
         ip_addresses=details.ip_addresses,
         events=events,
         events_truncated=truncated,
+    )
+
+
+def _anonymous_details(
+    db: Database,
+    org: str,
+    flt: EventFilter,
+    types: tuple[str | None, ...],
+    blank_ids: list[str],
+) -> pd.DataFrame:
+    """DETAIL_USER_COLUMNS of the report's events without a user id, one row per person they
+    name by email (or one unknown person), from the raw events."""
+    where, params = _anonymous_where(db, flt, types, blank_ids)
+    sql = _sql(
+        f"user_email, event_action, host(ip_address), coalesce(sum({RECORDS_SQL}), 0)",
+        where,
+        "GROUP BY 1, 2, 3",
+    )
+    with db.org_session(org) as session:
+        rows = session.execute(sql, params, max_rows=_ANONYMOUS_MAX_ROWS).rows
+    people: dict[str, dict[str, Any]] = {}
+    for email, action, ip, touched in rows:
+        key = identity_key(None, email)
+        person = people.setdefault(
+            key,
+            {"email": None if key == "n" else email, "actions": set(), "ips": set(), "n": 0},
+        )
+        person["actions"].add(action)
+        if ip is not None:
+            person["ips"].add(ip)
+        person["n"] += int(touched)
+    return pd.DataFrame(
+        [
+            {
+                "user_id": None,
+                "user_email": p["email"],
+                "actions": ", ".join(sorted(p["actions"])),
+                "records": p["n"],
+                "ip_addresses": ", ".join(sorted(p["ips"])) or None,
+            }
+            for p in people.values()
+        ],
+        columns=["user_id", "user_email", *DETAIL_USER_COLUMNS],
     )
 
 
@@ -354,7 +491,12 @@ def report_html(report: AccessReport, details: AccessDetails) -> str:
         if details.events_truncated
         else ""
     )
-    by_user = report.by_user.merge(details.by_user, on="user_id", how="left")
+    # Merged on the person (sql.user_identity): rows without a user id are told apart by
+    # email, and pandas would match every missing id with every other.
+    detail_columns = details.by_user[list(DETAIL_USER_COLUMNS)].assign(_key=_keys(details.by_user))
+    by_user = report.by_user.assign(_key=_keys(report.by_user)).merge(
+        detail_columns, on="_key", how="left"
+    )
     by_user["records"] = by_user["records"].fillna(0).astype("int64")
     user_columns: tuple[str, ...] = (*USER_COLUMNS, *DETAIL_USER_COLUMNS)
     if "resource_type" in by_user.columns:

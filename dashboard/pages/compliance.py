@@ -14,6 +14,7 @@ from dashboard.markdown_text import md
 from dashboard.report_downloads import offer_report_downloads
 from dashboard.resource_labels import known_for_days, resource_label
 from sql.event_filter import QuerySyntaxError
+from sql.user_identity import identity_term
 from sql.vocabulary import GENERATE_REPORT
 from usecases import access_report
 from usecases.resource_catalogue import LOOKBACK_DAYS, find_resource
@@ -129,11 +130,14 @@ if not summary["accesses"]:
     st.stop()
 
 st.subheader("Who accessed it")
-st.caption("Days are UTC; the email is the one the user had on their last day of access.")
+st.caption(
+    "Days are UTC. A person is their user id, else (events without one) their email; the email"
+    " beside an id is the one the user had on their last day of access."
+)
 picked = st.dataframe(
     report.by_user,
     key="compliance_by_user",
-    column_config=tables.column_config(report.by_user),
+    column_config=tables.column_config(report.by_user, user_email=st.column_config.Column("Email")),
     on_select="rerun",
     selection_mode="multi-row",
     hide_index=True,
@@ -141,7 +145,9 @@ picked = st.dataframe(
 )
 rows = drilldown.selected_rows(picked)
 if rows:
-    users = [str(u) for u in report.by_user.iloc[list(rows)]["user_id"] if u]
+    chosen_rows = report.by_user.iloc[list(rows)]
+    pairs = zip(chosen_rows["user_id"], chosen_rows["user_email"], strict=True)
+    users = [t for t in (identity_term(u, e) for u, e in pairs) if t is not None]
     offer_drilldown(
         ctx,
         drilldown.join(*(f"user:{drilldown.quote(u)}" for u in users), report.query),
