@@ -17,8 +17,11 @@ starts only then, so no interaction is charged with the previous one's drawing.
 
 With --database-url the given database is never changed: the run works on a copy
 (CREATE DATABASE ... TEMPLATE, on the same server, dropped afterwards), migrated and given a
-bench account. Without it, a throwaway embedded server gets the demo organisation, its
-findings and its seals, as `auditlens run` makes them. Asserts nothing (tests never time).
+bench account. With --in-place as well, the run uses that database itself (one made for this,
+such as your own copy of a kept benchmark database: copying 10M events twice would need twice
+the disk); it is migrated and gains a bench account per run. Without --database-url, a
+throwaway embedded server gets the demo organisation, its findings and its seals, as
+`auditlens run` makes them. Asserts nothing (tests never time).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Run as a script: the repository root holds the packages and the browser tests' settings.
 sys.path.insert(0, str(ROOT))
 
+from bench.queries import KEPT_PREFIX  # noqa: E402
 from cli.run_command import streamlit_command  # noqa: E402
 from sql.gateway import Database  # noqa: E402
 from sql.migrate import load_migrations, migrate  # noqa: E402
@@ -54,10 +58,10 @@ from sql.settings import DATABASE_URL_ENV, Settings  # noqa: E402
 from tests.browser.conftest import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
-    _free_port,
     _wait_until_healthy,
 )
 from tests.browser.script_state import IDLE  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 from usecases.accounts import add_user  # noqa: E402
 
 BENCH_EMAIL = "bench@company.com"
@@ -131,7 +135,12 @@ def _sign_in_page(context: Any, url: str) -> Any:
 
 
 def measure(
-    url: str, password: str, repeat: int, timings: Timings, all_time_from: date | None = None
+    url: str,
+    email: str,
+    password: str,
+    repeat: int,
+    timings: Timings,
+    all_time_from: date | None = None,
 ) -> None:
     """Every interaction `repeat` times, in rounds, so each round meets caches as a user would.
     With `all_time_from` (the organisation's first day), each page with a period picker is
@@ -151,7 +160,7 @@ def measure(
                 _drawn(page)
                 timings.add("baseline: sign-in page load", (stopped, time.perf_counter() - began))
 
-                page.get_by_role("textbox", name="Email").fill(BENCH_EMAIL)
+                page.get_by_role("textbox", name="Email").fill(email)
                 page.get_by_role("textbox", name="Password").fill(password)
                 timings.add(
                     "sign-in to the first page (Overview)",
@@ -235,7 +244,7 @@ def report(timings: Timings) -> None:
 @contextmanager
 def dashboard_server(database_url: str, log: Path) -> Iterator[str]:
     """`streamlit run dashboard/server.py` on a free port against `database_url`."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env[DATABASE_URL_ENV] = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -254,8 +263,8 @@ def dashboard_server(database_url: str, log: Path) -> Iterator[str]:
             process.wait()
 
 
-def _bench_account(db: Database, org: str) -> str:
-    added = add_user(db, email=BENCH_EMAIL, org=org, role="admin", actor="bench")
+def _bench_account(db: Database, org: str, email: str) -> str:
+    added = add_user(db, email=email, org=org, role="admin", actor="bench")
     assert added.password is not None, "a fresh database already had the bench account"
     return str(added.password)
 
@@ -323,6 +332,18 @@ def copied_database(url: str, folder: Path) -> Iterator[Database]:
             conn.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
 
 
+@contextmanager
+def database_in_place(url: str, folder: Path) -> Iterator[Database]:
+    """The database at `url` itself, migrated."""
+    _refuse_other_history(url)
+    db = Database(url, Settings(database_url=url, data_dir=folder))
+    try:
+        migrate(db)
+        yield db
+    finally:
+        db.close()
+
+
 COPY_WAIT_SECONDS = 900
 
 
@@ -373,7 +394,17 @@ def main() -> None:
         action="store_true",
         help='also time "All time" in each period picker (for data older than the presets)',
     )
+    parser.add_argument(
+        "--in-place",
+        action="store_true",
+        help="with --database-url: measure that database itself, not a copy (it is migrated"
+        " and gains a bench account); never a kept one (auditlens_bench_*)",
+    )
     args = parser.parse_args()
+    if args.in_place and not args.database_url:
+        parser.error("--in-place: needs --database-url")
+    if args.in_place and str(make_url(args.database_url).database).startswith(KEPT_PREFIX):
+        parser.error(f"--in-place: {KEPT_PREFIX}* databases are kept: measure a copy of them")
     if args.repeat < 1:
         parser.error(f"--repeat: must be at least 1, got {args.repeat}")
     if not CHROMIUM.exists():
@@ -383,7 +414,11 @@ def main() -> None:
     folder.chmod(0o755)
     print(f"load average before: {_load()}")
     try:
-        if args.database_url:
+        if args.database_url and args.in_place:
+            with database_in_place(args.database_url, folder) as db:
+                org = args.org or _busiest_org(db)
+                run(db, org, args.repeat, folder, all_time=args.all_time, fresh=False)
+        elif args.database_url:
             with copied_database(args.database_url, folder) as db:
                 org = args.org or _busiest_org(db)
                 run(db, org, args.repeat, folder, all_time=args.all_time)
@@ -395,7 +430,9 @@ def main() -> None:
     print(f"load average after: {_load()}")
 
 
-def run(db: Database, org: str, repeat: int, folder: Path, *, all_time: bool = False) -> None:
+def run(
+    db: Database, org: str, repeat: int, folder: Path, *, all_time: bool = False, fresh: bool = True
+) -> None:
     with db.admin() as session:
         events = session.scalar(
             "SELECT count(*) FROM audit_events WHERE organization_id = :org", {"org": org}
@@ -408,12 +445,14 @@ def run(db: Database, org: str, repeat: int, folder: Path, *, all_time: bool = F
         f"organisation {org}: {events:,} events from {first:%Y-%m-%d %H:%M} UTC;"
         f" {db.capabilities.describe()}"
     )
-    password = _bench_account(db, org)
+    # A database measured in place may hold earlier runs' bench accounts.
+    email = BENCH_EMAIL if fresh else f"bench-{uuid.uuid4().hex[:8]}@company.com"
+    password = _bench_account(db, org, email)
     timings = Timings()
     with dashboard_server(db.url, folder / "dashboard.log") as url:
         print(f"dashboard at {url}; load average: {_load()}\n")
         all_time_from = first.astimezone(UTC).date() if all_time else None
-        measure(url, password, repeat, timings, all_time_from)
+        measure(url, email, password, repeat, timings, all_time_from)
     report(timings)
 
 

@@ -117,6 +117,10 @@ def _server_url(args: argparse.Namespace) -> tuple[str, EmbeddedPostgres | None]
     return url, server
 
 
+# Every kept benchmark database's name starts so (bench/browser.py never writes into one).
+KEPT_PREFIX = "auditlens_bench_"
+
+
 def kept_database(users: int, days: int, seed: int) -> str:
     """The name of the kept benchmark database holding this simulation, shared by
     bench/queries.py and bench/detect.py (and handed to bench/browser.py by URL), so one 10M
@@ -124,7 +128,7 @@ def kept_database(users: int, days: int, seed: int) -> str:
     TimescaleDB copy of the same data can live on one server."""
     mode = os.environ.get(TIMESCALEDB_ENV, "auto").strip().lower()
     storage = "plain" if mode == "off" else "timescaledb"
-    return f"auditlens_bench_{storage}_{users}u_{days}d_s{seed}"
+    return f"{KEPT_PREFIX}{storage}_{users}u_{days}d_s{seed}"
 
 
 def ensure_database(server_url: str, name: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from sql.gateway import Database
+from sql.gateway import Database, ScopedSession
 
 CHANGE_COLUMNS = (
     "id",
@@ -35,15 +35,6 @@ _SWITCH_FIELDS = ("enabled", "active", "is_enabled", "isEnabled", "status", "sta
 _OFF_VALUES = {"false", "0", "off", "disabled", "paused", "inactive", "muted", "no"}
 _OFF_ACTIONS = ("disable", "deactivate", "pause", "mute", "suspend", "revoke")
 _ON_ACTIONS = ("enable", "activate", "resume", "unmute", "unpause", "reactivate")
-# Regular expressions (PostgreSQL, case-insensitive) that every details text describing a
-# switch turned off or on matches: a switch field's name and an "off" value (`_is_off`) appear
-# in it. Words stand alone, so escapes (`\toff`) and case still match; "0" needs no digit or
-# point beside it, so a threshold of 50 is no candidate.
-_SWITCH_FIELDS_PATTERN = "|".join(_SWITCH_FIELDS)
-_OFF_VALUES_PATTERN = "|".join(
-    value if value.isalpha() else f"(^|[^0-9.]){value}($|[^0-9.])" for value in sorted(_OFF_VALUES)
-)
-_NOT_ASCII = "[^\\x01-\\x7f]"
 _CHANGES_SQL = """
 SELECT id, event_time, user_id, user_email, event_action, resource_type, resource_id, details
   FROM org_audit_events
@@ -52,35 +43,41 @@ SELECT id, event_time, user_id, user_email, event_action, resource_type, resourc
  LIMIT :limit
 """
 # Whether a switch is off now depends on its whole history, not on the period viewed. The
-# database keeps what can matter: changes that may switch something off or on (by their verb,
-# an action that is not plain ASCII, or details naming a switch and an "off" value: a superset
-# of what `is_disabling` and `is_enabling` accept), and of each target only those from its
-# newest change with an "on" verb onwards, unless the target is one of :whole_types/:whole_ids.
-# Python judges them exactly (`never_reverted`), and asks again with the whole history of any
-# target whose newest "on" change did not switch it on after all.
+# database keeps what can matter: changes that may switch something off or on (the SQL
+# function auditlens_may_switch: a superset of what `is_disabling` and `is_enabling` accept),
+# and of each target only those from its newest change with an "on" verb onwards, unless the
+# target is one of :whole_types/:whole_ids. The candidates' condition is the one of the index
+# audit_events_org_switch_changes, so the walk reads that index alone; the details of the
+# changes it keeps are read afterwards (`_ROWS_SQL`). Python judges them exactly
+# (`never_reverted`), and asks again with the whole history of any target whose newest "on"
+# change did not switch it on after all.
 _STILL_OFF_SQL = """
-SELECT id, event_time, user_id, user_email, event_action, resource_type, resource_id, details,
-       switched_on_at IS NOT NULL AND NOT whole AS history_cut
-  FROM (SELECT changes.*,
+SELECT id, event_time, switched_on_at IS NOT NULL AND NOT whole AS history_cut
+  FROM (SELECT candidates.*,
                max(event_time) FILTER (WHERE verb = ANY(:on_verbs))
                  OVER (PARTITION BY target_type, target_id) AS switched_on_at,
                (target_type, target_id) IN (
                  SELECT * FROM unnest(CAST(:whole_types AS text[]), CAST(:whole_ids AS text[]))
                ) AS whole
-          FROM (SELECT id, event_time, user_id, user_email, event_action, resource_type,
-                       resource_id, details,
+          FROM (SELECT id, event_time,
                        coalesce(resource_type, '') AS target_type,
                        coalesce(resource_id, '') AS target_id,
                        split_part(replace(lower(event_action), '-', '_'), '_', 1) AS verb
                   FROM org_audit_events
-                 WHERE event_type = 'config_change' AND NOT own_use AND event_time < :end
-               ) changes
+                 WHERE event_type = 'config_change' AND NOT own_use
+                   AND auditlens_may_switch(event_action, details) AND event_time < :end
+               ) candidates
        ) judged
- WHERE (switched_on_at IS NULL OR event_time >= switched_on_at OR whole)
-   AND (verb = ANY(:off_verbs) OR verb = ANY(:on_verbs) OR event_action ~ :not_ascii
-        OR (details::text ~* :switch_fields AND details::text ~* :off_values))
+ WHERE switched_on_at IS NULL OR event_time >= switched_on_at OR whole
  ORDER BY event_time DESC, id DESC
  LIMIT :limit
+"""
+# The rows of the changes `_STILL_OFF_SQL` kept, by primary key.
+_ROWS_SQL = """
+SELECT id, event_time, user_id, user_email, event_action, resource_type, resource_id, details
+  FROM org_audit_events
+ WHERE (id, event_time) IN (
+         SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:times AS timestamptz[])))
 """
 
 
@@ -108,34 +105,38 @@ def still_switched_off(
     The database returns at most `limit` candidate changes (the newest); returns the frame and
     whether the limit cut them short.
     """
-    params: dict[str, Any] = {
-        "end": end,
-        "limit": limit + 1,
-        "off_verbs": list(_OFF_ACTIONS),
-        "on_verbs": list(_ON_ACTIONS),
-        "not_ascii": _NOT_ASCII,
-        "switch_fields": _SWITCH_FIELDS_PATTERN,
-        "off_values": _OFF_VALUES_PATTERN,
-    }
+    params: dict[str, Any] = {"end": end, "limit": limit + 1, "on_verbs": list(_ON_ACTIONS)}
     whole: list[tuple[str, str]] = []
     with db.org_session(org, snapshot=True, may_lag=True) as session:
-        # The planner prices the window over every config change high enough to JIT-compile
-        # it, which costs more than the read.
+        # The planner prices the window over every candidate high enough to JIT-compile it,
+        # which costs more than the read.
         session.execute("SELECT set_config('jit', 'off', true)")
         while True:
             params["whole_types"] = [kind for kind, _ in whole]
             params["whole_ids"] = [ident for _, ident in whole]
-            result = session.execute(_STILL_OFF_SQL, params, max_rows=limit + 1)
-            cut = len(result.rows) > limit
-            frame = pd.DataFrame.from_records(
-                result.rows[:limit], columns=[*CHANGE_COLUMNS, "history_cut"]
-            )
+            kept = session.execute(_STILL_OFF_SQL, params, max_rows=limit + 1).rows
+            cut = len(kept) > limit
+            kept = kept[:limit]
+            frame = _with_rows(session, kept)
             still_off, switched_on = _walk_back(frame)
             history_cut = frame[frame["history_cut"]]
             unsure = {_target(r) for r in history_cut.to_dict("records")} - switched_on
             if cut or not unsure:
                 return still_off, cut
             whole.extend(sorted(unsure))
+
+
+def _with_rows(session: ScopedSession, kept: list[Any]) -> pd.DataFrame:
+    """The kept (id, event_time, history_cut) triples with their changes' rows."""
+    columns = [*CHANGE_COLUMNS, "history_cut"]
+    if not kept:
+        return pd.DataFrame(columns=columns)
+    params = {"ids": [row[0] for row in kept], "times": [row[1] for row in kept]}
+    rows = session.execute(_ROWS_SQL, params, max_rows=len(kept)).rows
+    by_key = {(row[0], row[1]): row for row in rows}
+    return pd.DataFrame.from_records(
+        [(*by_key[(change_id, when)], cut) for change_id, when, cut in kept], columns=columns
+    )
 
 
 def change_diff(details: Any) -> pd.DataFrame:

@@ -94,6 +94,33 @@ CREATE INDEX audit_events_org_action_time
   ON audit_events (organization_id, event_action, event_time DESC);
 CREATE INDEX audit_events_org_ip_time
   ON audit_events (organization_id, ip_address, event_time DESC);
+-- Config changes that may switch something off or on: what "Disabled and never re-enabled"
+-- judges over an organisation's whole config history. Their action verb (the first word of
+-- the action, lower case, "-" read as "_") is an off or on verb, the action is not plain
+-- ASCII (PostgreSQL's and Python's lower case may differ there), or the details text names a
+-- switch field and an "off" value anywhere, whatever the case (so escaped text such as `\toff`
+-- still matches; 0 only with no digit or point beside it, so a threshold of 50 is none).
+-- A superset of what dashboard/config_changes.py's is_disabling and is_enabling accept (its
+-- tests hold the two together); Python judges each candidate exactly.
+CREATE FUNCTION auditlens_may_switch(action text, details jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT split_part(replace(lower(action), '-', '_'), '_', 1) IN (
+           'disable', 'deactivate', 'pause', 'mute', 'suspend', 'revoke',
+           'enable', 'activate', 'resume', 'unmute', 'unpause', 'reactivate')
+      OR action ~ '[^\x01-\x7f]'
+      OR (details::text ~* 'enabled|active|is_enabled|isEnabled|status|state'
+          AND details::text ~* 'disabled|false|inactive|muted|no|off|paused|(^|[^0-9.])0($|[^0-9.])')
+$$;
+-- (org, time) of those candidates, with what judging them needs but the details: the page
+-- walks a third of the config changes in the index alone, where it read every config
+-- change's row (scattered over the table: seconds on cold caches), and then reads the rows of
+-- only the changes still in question. The page's query spells this predicate as written here,
+-- or the planner cannot prove the index applies.
+CREATE INDEX audit_events_org_switch_changes
+  ON audit_events (organization_id, event_time DESC)
+  INCLUDE (id, event_action, resource_type, resource_id)
+  WHERE event_type = 'config_change' AND NOT own_use
+    AND auditlens_may_switch(event_action, details);
 -- The email and text-search indexes need a superuser's LEAKPROOF functions: see the search
 -- migration.
 
