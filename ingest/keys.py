@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sql.errors import AuditLensError
 from sql.event_store import record_event
@@ -208,6 +210,17 @@ def resolve(db: Database, token: str, scope: KeyScope) -> ResolvedKey | None:
             {"key_id": key_id, "digest": _digest(secret)},
         )
     return ResolvedKey(str(org), key_id) if org is not None else None
+
+
+def revoked_at(db: Database, scope: KeyScope, key_ids: Iterable[str]) -> dict[str, datetime]:
+    """When each of `key_ids` that is revoked was revoked (unknown and live keys are absent)."""
+    with db.admin() as session:
+        rows = session.execute(
+            f"SELECT key_id, revoked_at FROM {scope.table}"  # noqa: S608 - a fixed table name
+            " WHERE key_id = ANY(CAST(:ids AS text[])) AND revoked_at IS NOT NULL",
+            {"ids": sorted(key_ids)},
+        ).rows
+    return {str(k): t for k, t in rows}
 
 
 def resolve_key(db: Database, token: str, scope: KeyScope = INGEST) -> str | None:

@@ -61,7 +61,14 @@ def _trusted(address: str, networks: list[Network]) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip in net for net in networks)
+    # A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d: one host, two spellings,
+    # and a proxy listed in either must match both.
+    spellings: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        spellings.append(ip.ipv4_mapped)
+    elif isinstance(ip, ipaddress.IPv4Address):
+        spellings.append(ipaddress.IPv6Address(f"::ffff:{ip}"))
+    return any(one in net for one in spellings for net in networks)
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted: list[Network]) -> str | None:

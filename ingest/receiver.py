@@ -30,19 +30,23 @@ import threading
 import time
 import zlib
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from ingest import fastjson
-from ingest.keys import READ, resolve_key
+from ingest.keys import INGEST, READ, ResolvedKey, resolve, resolve_key, revoked_at
 from ingest.model import EventRejected
 from ingest.spool import Spool, SpooledLine
 from ingest.writer import EventWriter, Item, WriteResult, raw_bytes
+from sql.errors import ServerUnavailable
 from sql.gateway import Database
 from sql.settings import positive_float_env, positive_int_env
 
@@ -63,6 +67,23 @@ NDJSON_TYPES = frozenset(
 MAX_LISTED_REJECTIONS = 1_000
 # How long a key the database confirmed may still be used while the database is unavailable.
 KEY_GRACE_SECONDS = 900
+# Server states that mean "cannot be asked now" (shutting down, starting, full): the others
+# are answers (a timeout, a missing privilege), and an answer is never replaced by the cache.
+_UNREACHABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database could not be asked at all (no connection, or a server
+    shutting down, starting or full), as opposed to an error it answered with."""
+    if isinstance(exc, ServerUnavailable):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if not isinstance(orig, psycopg.OperationalError):
+        return False
+    state = orig.sqlstate or ""
+    return not state or state.startswith("08") or state in _UNREACHABLE_STATES
 
 
 class HTTPProblem(Exception):
@@ -117,7 +138,7 @@ class Receiver:
         self._dirty = threading.Event()
         if self.spool.pending() or self.spool.orphan_folders():
             self._dirty.set()
-        self._confirmed: dict[bytes, tuple[str, float]] = {}
+        self._confirmed: dict[bytes, tuple[ResolvedKey, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._replayer, name="auditlens-http-replay", daemon=True
@@ -127,6 +148,14 @@ class Receiver:
     # -- request handling (runs in a worker thread) ----------------------------------------
 
     def authenticate(self, header: str | None) -> str:
+        """The organisation the request's ingest key serves (see `authenticate_key`)."""
+        return self.authenticate_key(header).organization_id
+
+    def authenticate_key(self, header: str | None) -> ResolvedKey:
+        """The ingest key of the request's Authorization header, or an HTTPProblem. When the
+        database cannot be reached, a key it confirmed within KEY_GRACE_SECONDS still
+        serves (what it sends is spooled with the key's id and checked again on replay);
+        whatever the database answers, a revoke included, wins."""
         if not header:
             raise HTTPProblem(401, "missing Authorization header (expected: Bearer <ingest key>)")
         scheme, _, token = header.partition(" ")
@@ -135,23 +164,23 @@ class Receiver:
         token = token.strip()
         fingerprint = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
         try:
-            org = resolve_key(self.db, token)
-        except Exception:
+            key = resolve(self.db, token, INGEST)
+        except Exception as exc:
             # The database is away: a key it confirmed recently may still spool, so producers
-            # keep their no-loss promise through an outage (nobody can revoke meanwhile).
-            known = self._confirmed.get(fingerprint)
+            # keep their no-loss promise through an outage.
+            known = self._confirmed.get(fingerprint) if unreachable(exc) else None
             if known and time.monotonic() - known[1] < KEY_GRACE_SECONDS:
                 return known[0]
             raise HTTPProblem(503, "cannot check the ingest key: database unavailable") from None
-        if org is None:
+        if key is None:
             self._confirmed.pop(fingerprint, None)
             if self._is_read_key(token):
                 raise HTTPProblem(403, "this is a read key: it can read events, not send them")
             raise HTTPProblem(401, "unknown or revoked ingest key")
         if len(self._confirmed) > 10_000:
             self._confirmed.clear()
-        self._confirmed[fingerprint] = (org, time.monotonic())
-        return org
+        self._confirmed[fingerprint] = (key, time.monotonic())
+        return key
 
     def _is_read_key(self, token: str) -> bool:
         try:
@@ -197,11 +226,16 @@ class Receiver:
             raise HTTPProblem(422, "the body holds no events")
         return [Item(i, raw_bytes(v), v) for i, v in enumerate(value)]
 
-    def handle(self, org: str, body: bytes, content_type: str) -> tuple[WriteResult, str]:
+    def handle(
+        self, org: str, body: bytes, content_type: str, *, key_id: str | None = None
+    ) -> tuple[WriteResult, str]:
         """Parse and store one request body (in a worker thread: both take CPU time)."""
-        return self.store(org, self.parse(body, content_type))
+        return self.store(org, self.parse(body, content_type), key_id=key_id)
 
-    def store(self, org: str, items: list[Item]) -> tuple[WriteResult, str]:
+    def store(
+        self, org: str, items: list[Item], *, key_id: str | None = None
+    ) -> tuple[WriteResult, str]:
+        """Write `items` of `org` (sent with the ingest key `key_id`), else spool them."""
         named = {
             org_named
             for i in items
@@ -219,18 +253,23 @@ class Receiver:
         try:
             result = writer.write(items)
         except Exception:
-            return self._spool(org, items, writer), "spool"
+            return self._spool(org, items, writer, key_id), "spool"
         if self.after_batch is not None:
             self.after_batch()
         return result, "database"
 
-    def _spool(self, org: str, items: list[Item], writer: EventWriter) -> WriteResult:
-        """The database is away: keep the request durably, answer from validation alone."""
+    def _spool(
+        self, org: str, items: list[Item], writer: EventWriter, key_id: str | None
+    ) -> WriteResult:
+        """The database is away: keep the request durably, answer from validation alone.
+        Each line keeps the key's id and when it arrived: the replay refuses what a key sent
+        after it was revoked."""
         fresh = [Item(i.position, i.raw, i.value, i.rejected) for i in items]
         rows, _, bad = writer.check(fresh)
         lines = []
+        sent: dict[str, Any] = {"k": key_id, "t": time.time()} if key_id else {}
         for item in items:
-            envelope: dict[str, Any] = {"o": org, "p": item.position}
+            envelope: dict[str, Any] = {"o": org, "p": item.position, **sent}
             if item.rejected is None and item.value is not None:
                 envelope["e"] = item.value
             else:
@@ -279,12 +318,22 @@ class Receiver:
 
     def _write_spooled(self, lines: list[SpooledLine]) -> None:
         by_org: dict[str, list[Item]] = defaultdict(list)
+        key_ids = {
+            e["k"] for _, _, e, _ in lines if isinstance(e, dict) and isinstance(e.get("k"), str)
+        }
+        revoked = revoked_at(self.db, INGEST, key_ids) if key_ids else {}
         for line_no, _raw, envelope, key in lines:
             if not isinstance(envelope, dict) or not isinstance(envelope.get("o"), str):
                 continue  # not ours: a torn or foreign line
             org = envelope["o"]
             position = envelope.get("p", line_no)
-            if "e" in envelope:
+            refused = _revoked_before(envelope, revoked)
+            if refused is not None:
+                data = raw_bytes(envelope["e"]) if "e" in envelope else b""
+                if "b" in envelope:
+                    data = base64.b64decode(envelope["b"])
+                by_org[org].append(Item(position, data, rejected=refused, replay_key=key))
+            elif "e" in envelope:
                 value = envelope["e"]
                 by_org[org].append(Item(position, raw_bytes(value), value, replay_key=key))
             else:
@@ -303,6 +352,21 @@ class Receiver:
         self._dirty.set()
         self._thread.join(timeout=10)
         self.spool.close()
+
+
+def _revoked_before(envelope: dict[str, Any], revoked: dict[str, datetime]) -> EventRejected | None:
+    """The rejection of a spooled line whose key was revoked before the line arrived."""
+    when = revoked.get(envelope.get("k") or "")
+    arrived = envelope.get("t")
+    if when is None or not isinstance(arrived, int | float) or when.timestamp() > arrived:
+        return None
+    sent = datetime.fromtimestamp(arrived, UTC)
+    return EventRejected(
+        "key",
+        f"the ingest key {envelope['k']} was revoked at {when.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
+        f" UTC, before this event arrived at {sent:%Y-%m-%d %H:%M:%S} UTC while the database"
+        " was unavailable",
+    )
 
 
 def _redecode(data: bytes) -> EventRejected:
@@ -400,7 +464,9 @@ def create_app(receiver: Receiver) -> FastAPI:
     async def post_events(request: Request) -> JSONResponse:
         """Store a batch of audit events (JSON array or NDJSON, optionally gzip)."""
         started = time.perf_counter()
-        org = await run_in_threadpool(receiver.authenticate, request.headers.get("authorization"))
+        key = await run_in_threadpool(
+            receiver.authenticate_key, request.headers.get("authorization")
+        )
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in JSON_TYPES | NDJSON_TYPES:
             raise HTTPProblem(415, "Content-Type must be application/json or application/x-ndjson")
@@ -423,7 +489,9 @@ def create_app(receiver: Receiver) -> FastAPI:
                 ) from None
             if encoding == "gzip":
                 body = await run_in_threadpool(_decompress, body, limit)
-            result, stored = await run_in_threadpool(receiver.handle, org, body, content_type)
+            result, stored = await run_in_threadpool(
+                lambda: receiver.handle(key.organization_id, body, content_type, key_id=key.key_id)
+            )
         return JSONResponse(
             {
                 "stored": stored,

@@ -2,8 +2,10 @@
 
 A position is (xid, seq): the inserting transaction's id (xid8) and a sequence number taken
 at insert. Rows are read in that order, after a position, and only below the oldest running
-transaction, `pg_snapshot_xmin(pg_current_snapshot())`: every transaction below it has
-ended, so no row can later appear behind a position once a reader has moved past it. The
+transaction of this database, `auditlens_oldest_running()`: every transaction below it has
+ended, so no row can later appear behind a position once a reader has moved past it. (The
+server-wide `pg_snapshot_xmin(pg_current_snapshot())` would let a long transaction in any
+other database hold every reader back.) The
 sequence alone is not safe: it hands each session a block of numbers, and a transaction can
 commit after another that took higher ones. Streaming's cursors and the read API's pages
 both read this way.
@@ -16,8 +18,9 @@ from typing import Any
 
 from sql.gateway import ScopedSession
 
-# The oldest transaction still running when the statement's snapshot was taken.
-OLDEST_RUNNING = "pg_snapshot_xmin(pg_current_snapshot())"
+# The oldest transaction still running in this database when the statement's snapshot was
+# taken (one of another database cannot write here, so it never holds a reader back).
+OLDEST_RUNNING = "auditlens_oldest_running()"
 # A bound read once (`oldest_running`) and bound as :c_bound, for readers that need its value.
 BOUND_PARAMETER = "CAST(:c_bound AS xid8)"
 

@@ -179,6 +179,19 @@ def parse_query(q: str) -> EventFilter:
         raise ReadError(f"q: {exc}{_term_at(q, exc.position)}") from None
 
 
+# The parameters a page takes, each at most once: FastAPI would keep one of several values and
+# drop the rest unsaid (`q=a&q=b` would read as one of the two queries).
+_PARAMETERS = ("q", "limit", "cursor")
+
+
+def _refuse_repeated(request: Request) -> None:
+    for name in _PARAMETERS:
+        given = len(request.query_params.getlist(name))
+        if given > 1:
+            hint = " (repeat a qualifier inside one q to OR its values)" if name == "q" else ""
+            raise HTTPProblem(400, f"{name}: give it once, got it {given} times{hint}")
+
+
 def _client_ip(request: Request, trusted: list[Network]) -> str | None:
     """The reader's address as audited: the peer's, or, when the peer is one of the proxies
     the operator trusts (`trusted`), the address it forwarded. The server itself never
@@ -264,6 +277,7 @@ def install_read_api(
         limit: int,
         cursor: str | None,
     ) -> Response:
+        _refuse_repeated(request)
         if not pages.acquire(blocking=False):
             raise HTTPProblem(503, "too many pages being read at once: retry shortly")
         try:

@@ -90,8 +90,35 @@ CREATE POLICY stream_finding_order_org_scope ON stream_finding_order FOR SELECT
   TO auditlens_reader USING (organization_id = auditlens_current_org());
 GRANT SELECT ON stream_finding_order TO auditlens_reader;
 
+-- The oldest transaction still running that can write to this database: the bound below
+-- which ingest-order readers (streaming, the read API) may read, since every transaction below
+-- it has ended. pg_snapshot_xmin(pg_current_snapshot()) is the same over the whole server, so
+-- a long transaction in any other database (or a forgotten prepared one there) held every
+-- reader back for as long as it ran; those are left out here. A running transaction is left
+-- out only when pg_stat_activity or pg_prepared_xacts places it in another database; one they
+-- cannot place (it started after their snapshot, say) still bounds the read, which is safe.
+CREATE FUNCTION auditlens_oldest_running() RETURNS xid8
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH here AS (SELECT oid FROM pg_database WHERE datname = current_database()),
+  elsewhere AS (
+    SELECT backend_xid::text::numeric AS xid FROM pg_stat_activity
+     WHERE backend_xid IS NOT NULL AND datid <> (SELECT oid FROM here)
+    UNION ALL
+    SELECT transaction::text::numeric FROM pg_prepared_xacts
+     WHERE database <> current_database()
+  ),
+  snap AS (SELECT pg_current_snapshot() AS s)
+  SELECT coalesce(
+           (SELECT min(x) FROM pg_snapshot_xip((SELECT s FROM snap)) AS x
+             -- pg_stat_activity shows 32-bit xids: an xid8's low 32 bits.
+             WHERE (x::text::numeric % 4294967296) NOT IN (SELECT xid FROM elsewhere)),
+           pg_snapshot_xmax((SELECT s FROM snap)))
+$$;
+REVOKE ALL ON FUNCTION auditlens_oldest_running() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION auditlens_oldest_running() TO auditlens_reader, auditlens_writer;
+
 -- A streaming batch: the session's organisation's next events after a position in ingest
--- order, below the oldest running transaction (every transaction below it has ended), in that
+-- order, below the oldest running transaction of this database (auditlens_oldest_running), in that
 -- order, at most `lim`. A function because with the Timescale license org_audit_events is a
 -- security-barrier view (TimescaleDB refuses row-level security with compression), planned as
 -- a subquery of its own: ORDER BY ... LIMIT over it read and sorted every event after the
@@ -106,7 +133,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_te
   SELECT * FROM public.audit_events e
    WHERE e.organization_id = (SELECT public.auditlens_current_org())
      AND (e.ingest_xid, e.ingest_seq) > (c_xid, c_seq)
-     AND e.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
+     AND e.ingest_xid < public.auditlens_oldest_running()
    ORDER BY e.ingest_xid, e.ingest_seq
    LIMIT lim
 $$;
