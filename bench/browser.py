@@ -54,10 +54,10 @@ from sql.settings import DATABASE_URL_ENV, Settings  # noqa: E402
 from tests.browser.conftest import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
-    _free_port,
     _wait_until_healthy,
 )
 from tests.browser.script_state import IDLE  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 from usecases.accounts import add_user  # noqa: E402
 
 BENCH_EMAIL = "bench@company.com"
@@ -235,7 +235,7 @@ def report(timings: Timings) -> None:
 @contextmanager
 def dashboard_server(database_url: str, log: Path) -> Iterator[str]:
     """`streamlit run dashboard/server.py` on a free port against `database_url`."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env[DATABASE_URL_ENV] = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
