@@ -6,13 +6,22 @@ viewer's time zone) and `user_day_features` (one row per user and UTC day).
 
 from __future__ import annotations
 
+import functools
 from datetime import date, timedelta
+from zoneinfo import available_timezones
 
 import numpy as np
 import pandas as pd
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 HOURS = tuple(range(24))
+
+
+@functools.cache
+def time_zones() -> tuple[str, ...]:
+    """Every IANA zone name, sorted: the zone files are read once per process, not per run."""
+    return tuple(sorted(available_timezones()))
+
 
 # Features compared between a user's baseline and the day in question, in display order.
 BASELINE_FEATURES: tuple[str, ...] = (

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from zoneinfo import available_timezones
 
 import pandas as pd
 import streamlit as st
@@ -43,7 +42,7 @@ if active.empty:
     st.stop()
 labels = dict(zip(active["user_id"], active["user_email"].fillna(active["user_id"]), strict=True))
 with controls[1]:
-    zones = sorted(available_timezones())
+    zones = user_patterns.time_zones()
     time_zone = st.selectbox("Time zone", zones, index=zones.index("UTC"), key="users_tz")
 # The user in the URL (?user=), when they were active in the period; a click on the matrix sets it.
 wanted = st.query_params.get(USER_PARAM)

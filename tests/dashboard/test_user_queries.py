@@ -126,3 +126,23 @@ def test_busiest_resources_equal_the_read_models(half_rolled_up, start, end):
         check_dtype=False,
     )
     assert resource_queries.busiest_resources(half_rolled_up, "org_c", start, end).empty
+
+
+def test_daily_events_read_no_per_resource_or_per_ip_rollups(half_rolled_up, monkeypatch):
+    # The matrix shows events only; distinct counts over those rollups cost most of the read.
+    from sql.gateway import ScopedSession
+
+    statements: list[str] = []
+    execute = ScopedSession.execute
+
+    def spy(self, sql, *args, **kwargs):
+        statements.append(str(sql))
+        return execute(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(ScopedSession, "execute", spy)
+    user_queries._daily_events.clear()
+    got = user_queries.daily_events(half_rolled_up, "org_a", FIRST, LAST, USERS)
+    assert got["events"].sum() > 0 and statements
+    read = " ".join(statements)
+    assert "org_rollup_user_day_resources" not in read
+    assert "org_rollup_user_day_ips" not in read

@@ -153,3 +153,58 @@ def test_other_organisation_never_shows(dashboard_db, sign_in):
     assert at.selectbox(key="users_user").options == ["mallory@org-b.com (u_mallory)"]
     matrix = _cells(_figure(at, "Events per user and day (UTC)"))
     assert matrix == {("u_mallory", "2025-01-15"): 7}
+
+
+def test_the_pages_figures_equal_a_direct_count_of_the_events(dashboard_db, sign_in):
+    """Users with distinct activity (user i: i + 1 events) over the last ten days, some rolled
+    up and some past the watermark, and another organisation's on the same days: the matrix,
+    the heatmap and the baseline's day are the counts of the raw events."""
+    import random
+
+    from sql.read_model import ReadModel
+
+    rng = random.Random(17)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    rows = []
+    for i in range(40):
+        for _ in range(i + 1):
+            when = now - timedelta(hours=rng.randrange(2, 10 * 24), minutes=rng.randrange(60))
+            rows.append(
+                event_row(user_id=f"u{i:02d}", user_email=f"u{i:02d}@x.com", event_time=when)
+            )
+    noise = [
+        event_row(organization_id="org_b", user_id="u39", event_time=now - timedelta(hours=h))
+        for h in range(2, 200, 3)
+    ]
+    with dashboard_db.writer() as w:
+        insert_events(w, rows[::2] + noise)
+    ReadModel(dashboard_db).refresh()
+    with dashboard_db.writer() as w:
+        insert_events(w, rows[1::2])
+    at = page_test("users.py", sign_in("lead@company.com", "org_a", "analyst")).run()
+    assert not at.exception
+    assert at.selectbox(key="users_user").value == "u39"
+
+    def counts(sql, params=None):
+        with dashboard_db.org_session("org_a") as s:
+            return {tuple(map(str, r[:-1])): int(r[-1]) for r in s.execute(sql, params).rows}
+
+    per_day = counts(
+        "SELECT user_id, (event_time AT TIME ZONE 'UTC')::date, count(*)"
+        " FROM org_audit_events WHERE NOT own_use GROUP BY 1, 2"
+    )
+    busiest = {f"u{i:02d}" for i in range(10, 40)}
+    assert _cells(_figure(at, "Events per user and day (UTC)")) == {
+        key: n for key, n in per_day.items() if key[0] in busiest
+    }
+    by_hour = counts(
+        "SELECT CASE extract(isodow FROM event_time AT TIME ZONE 'UTC')::int"
+        " WHEN 1 THEN 'Mon' WHEN 2 THEN 'Tue' WHEN 3 THEN 'Wed' WHEN 4 THEN 'Thu'"
+        " WHEN 5 THEN 'Fri' WHEN 6 THEN 'Sat' ELSE 'Sun' END,"
+        " extract(hour FROM event_time AT TIME ZONE 'UTC')::int, count(*)"
+        " FROM org_audit_events WHERE NOT own_use AND user_id = 'u39' GROUP BY 1, 2"
+    )
+    assert _cells(_figure(at, "Events by weekday and hour")) == by_hour
+    yesterday = str((datetime.now(UTC) - timedelta(days=1)).date())
+    baseline = _table(at, "baseline_mean").set_index("feature")
+    assert baseline.loc["events", "day"] == per_day.get(("u39", yesterday), 0)
