@@ -15,6 +15,7 @@ from sql.compression import compress_old_chunks
 from sql.event_store import insert_events
 from sql.gateway import Database
 from tests.factories import event_row
+from tests.sql.chunk_helpers import roll_up
 
 ORG = "org_a"
 # Compressed (older than 30 days) and still under its seven-year guarantee, so no purge
@@ -36,6 +37,7 @@ def sealed(db: Database, key: keymod.SigningKey, timescale_only) -> tuple[Databa
     with db.writer() as w:
         insert_events(w, rows)
     seal_organization(db, ORG, key)
+    roll_up(db)  # compression takes rolled-up events only
     assert compress_old_chunks(db, days=30) == 1
     return db, [r[1] for r in rows]
 
