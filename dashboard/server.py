@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.routing import BaseRoute
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.starlette import App
 
@@ -27,7 +28,12 @@ from dashboard.session_cookie import base_path, cookie_routes
 PagesManager.uses_pages_directory = False
 import_page_modules()
 
-app = App(
-    Path(__file__).resolve().with_name("app.py"),
-    routes=[*cookie_routes(), *download_routes(database, base_path())],
-)
+APP_SCRIPT = Path(__file__).resolve().with_name("app.py")
+
+
+def routes() -> list[BaseRoute]:
+    """The dashboard's own HTTP routes, beside Streamlit's."""
+    return [*cookie_routes(), *download_routes(database, base_path())]
+
+
+app = App(APP_SCRIPT, routes=routes())

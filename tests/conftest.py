@@ -257,13 +257,18 @@ def pg_server(pytestconfig: pytest.Config) -> TestServer:
 def _cloned_database(server: TestServer) -> Iterator[str]:
     """The URL of a new database cloned from the migrated template, dropped afterwards."""
     name = f"auditlens_test_{uuid.uuid4().hex[:12]}"
-    with server.admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{server.template}"{_strategy(server)}')
+    create_clone(server, name)
     try:
         yield server.url_for(name)
     finally:
         with server.admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def create_clone(server: TestServer, name: str) -> None:
+    """A new database `name`, a copy of the migrated template."""
+    with server.admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{server.template}"{_strategy(server)}')
 
 
 def _strategy(server: TestServer) -> str:
