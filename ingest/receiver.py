@@ -147,11 +147,7 @@ class Receiver:
 
     # -- request handling (runs in a worker thread) ----------------------------------------
 
-    def authenticate(self, header: str | None) -> str:
-        """The organisation the request's ingest key serves (see `authenticate_key`)."""
-        return self.authenticate_key(header).organization_id
-
-    def authenticate_key(self, header: str | None) -> ResolvedKey:
+    def authenticate(self, header: str | None) -> ResolvedKey:
         """The ingest key of the request's Authorization header, or an HTTPProblem. When the
         database cannot be reached, a key it confirmed within KEY_GRACE_SECONDS still
         serves (what it sends is spooled with the key's id and checked again on replay);
@@ -464,9 +460,7 @@ def create_app(receiver: Receiver) -> FastAPI:
     async def post_events(request: Request) -> JSONResponse:
         """Store a batch of audit events (JSON array or NDJSON, optionally gzip)."""
         started = time.perf_counter()
-        key = await run_in_threadpool(
-            receiver.authenticate_key, request.headers.get("authorization")
-        )
+        key = await run_in_threadpool(receiver.authenticate, request.headers.get("authorization"))
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in JSON_TYPES | NDJSON_TYPES:
             raise HTTPProblem(415, "Content-Type must be application/json or application/x-ndjson")
