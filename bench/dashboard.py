@@ -360,7 +360,8 @@ def browser_overview(url: str, db: Database) -> tuple[float, float]:
     from playwright.sync_api import sync_playwright
 
     from cli.run_command import streamlit_command
-    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.ports import free_port
     from usecases.accounts import add_user, generate_password, hash_password
 
     added = add_user(db, email="bench@company.com", org=ORG, role="admin", actor="bench")
@@ -372,7 +373,7 @@ def browser_overview(url: str, db: Database) -> tuple[float, float]:
                 "UPDATE dashboard_users SET password_hash = :hash WHERE email = :email",
                 {"hash": hash_password(password), "email": added.email},
             )
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, AUDITLENS_DATABASE_URL=url, PYTHONPATH=str(ROOT))
     command = streamlit_command("127.0.0.1", port)
     process = subprocess.Popen(
