@@ -101,7 +101,7 @@ SELECT c.relname FROM pg_index x JOIN tree ON x.indrelid = tree.rel
 """
 
 
-def test_the_still_off_walk_reads_the_candidates_index_alone(db, fresh_database):
+def test_the_still_off_walk_reads_the_candidates_index_alone(db, fresh_database, capabilities):
     t = NOW - timedelta(days=20)
     rows = []
     for i in range(300):
@@ -145,7 +145,12 @@ def test_the_still_off_walk_reads_the_candidates_index_alone(db, fresh_database)
         if not scan.startswith(("Function Scan", "Subquery Scan", "Custom Scan", "CTE Scan"))
     ]
     assert relation_scans, plan
-    for scan in relation_scans:
+    # With the Timescale license readers see events through a security-barrier view (no
+    # row-level security there), which keeps a condition on a function that is not LEAKPROOF
+    # out of the scan below it: the partial index cannot be proven to apply, and the walk
+    # reads the config changes' rows as before. The answer is checked on every flavour below.
+    index_usable = not capabilities.compression
+    for scan in relation_scans if index_usable else []:
         assert scan.startswith("Index Only Scan using "), plan
         assert scan.split()[4] in names, plan
     # The answer is still the one over every config change.
