@@ -159,3 +159,46 @@ def test_the_still_off_walk_reads_the_candidates_index_alone(db, fresh_database,
     assert not cut
     assert len(still_off) > 0
     assert still_off.equals(never_reverted(every_change))
+
+
+def test_rows_are_matched_by_id_and_time_when_an_id_recurs(db):
+    # Producers' ids need only be unique per time: two changes share one here, and a third
+    # organisation's change shares it too.
+    t = NOW - timedelta(days=3)
+    hour = timedelta(hours=1)
+    rows = [
+        event_row(
+            id="dup",
+            event_type="config_change",
+            event_action="disable_alert",
+            event_time=t,
+            resource_type="alert_rule",
+            resource_id="a",
+            details={"reason": "first"},
+        ),
+        event_row(
+            id="dup",
+            event_type="config_change",
+            event_action="Pause-Source",
+            event_time=t + hour,
+            resource_type="source",
+            resource_id="b",
+            details={"reason": "second"},
+        ),
+        event_row(
+            id="dup",
+            organization_id="org_b",
+            event_type="config_change",
+            event_action="disable_alert",
+            event_time=t + 2 * hour,
+            resource_type="alert_rule",
+            resource_id="c",
+        ),
+    ]
+    with db.writer() as session:
+        insert_events(session, rows)
+    still_off, _ = still_switched_off(db, "org_a", NOW)
+    assert list(still_off["target"]) == ["source:b", "alert_rule:a"]
+    assert list(still_off["reason"]) == ["second", "first"]
+    every_change, _ = config_change_events(db, "org_a", EVER, NOW, limit=10_000)
+    assert still_off.equals(never_reverted(every_change))
