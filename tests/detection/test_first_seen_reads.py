@@ -161,7 +161,9 @@ def test_the_data_has_the_shapes_the_reads_must_survive(loaded):
     assert a["user_id"].isna().any() and a.loc[a["user_id"].isna(), "user_email"].notna().any()
     # Past the watermark: a user only there, and days before anything rolled up.
     with db.admin() as session:
-        rolled = session.scalar("SELECT min(day) FROM rollup_user_days")
+        rolled = session.scalar(
+            "SELECT min(day) FROM rollup_user_days WHERE organization_id = :org", {"org": "org_a"}
+        )
     assert "u_new" in set(a["user_id"]) and a["day"].min() < rolled
     # The second organisation was active before the first one's first day.
     assert events.loc[events["organization_id"] == "org_b", "day"].min() < a["day"].min()
