@@ -1,15 +1,16 @@
 """Features per user and day, built only from the read model's user-day rollups.
 
-`load_user_days` reads three rollups (`user_day_features`, `user_day_resources`,
-`user_day_ips`) for the detection window plus its history; `build_features` turns them into
-one row per (day, user) with counts, the user's own 30-day baselines, the peer group's
-baselines, and "first seen" counts (new IPs, devices, sources for the user or the peer group).
-Nothing here reads raw events.
+`load_user_days` reads, for the detection window plus its history, the user-day features
+with their distinct counts, and each user's first day of every resource and every address
+(`user_resource_first_days`, `user_address_first_days`); `build_features` turns them into one
+row per (day, user) with counts, the user's own 30-day baselines, the peer group's baselines,
+and "first seen" counts (new IPs, devices, sources for the user or the peer group). The
+database aggregates the (day, user, resource) rows; nothing here reads raw events.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -79,20 +80,45 @@ class ReadModelLike(Protocol):
         self, org: str, start_day: date, end_day: date, *, distinct_counts: bool = True
     ) -> pd.DataFrame: ...
 
-    def user_day_resources(self, org: str, start_day: date, end_day: date) -> pd.DataFrame: ...
+    def user_day_distinct_counts(
+        self, org: str, start_day: date, end_day: date
+    ) -> pd.DataFrame: ...
 
-    def user_day_ips(self, org: str, start_day: date, end_day: date) -> pd.DataFrame: ...
+    def user_resource_first_days(
+        self, org: str, start_day: date, end_day: date
+    ) -> pd.DataFrame: ...
+
+    def user_address_first_days(self, org: str, start_day: date, end_day: date) -> pd.DataFrame: ...
+
+    def user_day_events_on(
+        self, org: str, start_day: date, end_day: date, resource_ids: Collection[str]
+    ) -> pd.DataFrame: ...
+
+
+# Events per (day, user_id) on the resources given (only user-days with some): the one
+# per-day resource measure features need, read once the sensitive resources are known.
+ResourceEvents = Callable[[Collection[str]], pd.DataFrame]
+
+
+def _no_resource_events(_resource_ids: Collection[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in ["day", "user_id", "events"]})
 
 
 @dataclass
 class UserDays:
-    """The three user-day rollups of one organisation over [start_day, end_day]."""
+    """One organisation's user-days over [start_day, end_day], as features need them.
+
+    `features`: one row per (day, user), distinct counts included. `resources`: one row per
+    (user, resource_type, resource_id) with its `first_day` in the range and its `events`.
+    `ips`: one row per (user, ip_address, user_agent) with its `first_day`.
+    `resource_events`: see `ResourceEvents`. Users are never NULL."""
 
     features: pd.DataFrame
     resources: pd.DataFrame
     ips: pd.DataFrame
     start_day: date
     end_day: date
+    resource_events: ResourceEvents = _no_resource_events
 
 
 def _named_users(frame: pd.DataFrame) -> pd.DataFrame:
@@ -104,52 +130,46 @@ def _named_users(frame: pd.DataFrame) -> pd.DataFrame:
 def load_user_days(
     read_model: ReadModelLike, org: str, start_day: date, end_day: date, *, history_days: int = 60
 ) -> UserDays:
-    """The rollups for the days to score plus `history_days` before them (for baselines).
+    """The user-days to score plus `history_days` before them (for baselines).
 
-    The three reads run at once (the database aggregates one while this process decodes
-    another); the distinct counts come from the resources and IPs read here, not a 2nd time.
+    The four reads run at once (the database aggregates one while this process decodes
+    another); per-day resource rows never leave the database.
     """
     first = start_day - timedelta(days=history_days)
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="auditlens-read") as pool:
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="auditlens-read") as pool:
+        resources = pool.submit(read_model.user_resource_first_days, org, first, end_day)
+        counts = pool.submit(read_model.user_day_distinct_counts, org, first, end_day)
         features = pool.submit(
             read_model.user_day_features, org, first, end_day, distinct_counts=False
         )
-        resources = pool.submit(read_model.user_day_resources, org, first, end_day)
-        ips = pool.submit(read_model.user_day_ips, org, first, end_day)
+        ips = pool.submit(read_model.user_address_first_days, org, first, end_day)
         # Events that name no user (a service, a system job) stay in the organisation's
         # counts, but a user-less day is nobody to score, baseline or name in a finding.
+        named = _named_users(features.result())
         user_days = UserDays(
-            features=_named_users(features.result()),
+            features=with_distinct_counts(named, _named_users(counts.result())),
             resources=_named_users(resources.result()),
             ips=_named_users(ips.result()),
             start_day=first,
             end_day=end_day,
+            resource_events=lambda ids: _named_users(
+                read_model.user_day_events_on(org, first, end_day, ids)
+            ),
         )
-    user_days.features = with_distinct_counts(
-        user_days.features, user_days.resources, user_days.ips
-    )
     return user_days
 
 
-def with_distinct_counts(
-    features: pd.DataFrame, resources: pd.DataFrame, ips: pd.DataFrame
-) -> pd.DataFrame:
+DISTINCT_COLUMNS = ["distinct_resources", "distinct_ips", "distinct_user_agents"]
+
+
+def with_distinct_counts(features: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
     """`features` with distinct_resources, distinct_ips and distinct_user_agents per
-    (day, user) counted from the user-day resources and IPs (NULLs not counted, as SQL's
-    count(DISTINCT ...))."""
+    (day, user) from `counts` (`user_day_distinct_counts`; 0 for a user-day it lacks)."""
     key = ["day", "user_id"]
-    counts = [
-        resources.loc[resources["resource_id"].notna()]
-        .groupby(key, dropna=False)
-        .size()
-        .rename("distinct_resources"),
-        ips.groupby(key, dropna=False)["ip_address"].nunique().rename("distinct_ips"),
-        ips.groupby(key, dropna=False)["user_agent"].nunique().rename("distinct_user_agents"),
-    ]
-    out = features.drop(columns=[c.name for c in counts], errors="ignore")
-    for count in counts:
-        out = out.merge(count.reset_index(), on=key, how="left")
-        out[count.name] = out[count.name].fillna(0).astype("int64")
+    out = features.drop(columns=DISTINCT_COLUMNS, errors="ignore")
+    out = out.merge(counts[[*key, *DISTINCT_COLUMNS]], on=key, how="left")
+    for column in DISTINCT_COLUMNS:
+        out[column] = out[column].fillna(0).astype("int64")
     return out[features.columns]
 
 
@@ -217,28 +237,35 @@ def peer_groups_from_usage(resources: pd.DataFrame, *, users_per_group: int = 25
     return pd.Series([f"usage-{label}" for label in labels], index=user_index)
 
 
-def _first_seen_counts(
-    frame: pd.DataFrame, key: str, columns: list[str], name: str
-) -> pd.DataFrame:
-    """Per (day, key), how many values of `columns` appear for the first time in the history."""
+def _by_day(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """How many rows of `frame` each (first_day, user_id) has, as (day, user_id, name)."""
     if frame.empty:
-        return pd.DataFrame(columns=["day", key, name])
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in ["day", "user_id", name]})
+    counts = frame.groupby(["first_day", "user_id"], observed=True).size()
+    return counts.rename(name).reset_index().rename(columns={"first_day": "day"})
+
+
+def _first_seen_counts(frame: pd.DataFrame, columns: list[str], name: str) -> pd.DataFrame:
+    """Per (day, user_id), how many values of `columns` (NULL a value of its own) the user
+    has for the first time in the history, from first days per finer key (`first_day`)."""
+    if frame.empty:
+        return _by_day(frame, name)
     # Integer day numbers: pandas' min over date objects falls back to a Python loop.
-    number = day_numbers(frame["day"])
+    number = day_numbers(frame["first_day"])
     first = (
-        frame.assign(_n=number).groupby([key, *columns], observed=True, dropna=False)["_n"]
+        frame.assign(_n=number).groupby(["user_id", *columns], observed=True, dropna=False)["_n"]
     ).transform("min")
-    new = frame.loc[number == first.to_numpy(), ["day", key, *columns]].drop_duplicates()
-    return new.groupby(["day", key], observed=True).size().rename(name).reset_index()
+    new = frame.loc[number == first.to_numpy(), ["first_day", "user_id", *columns]]
+    return _by_day(new.drop_duplicates(), name)
 
 
 @dataclass
 class FeatureSet:
-    """Features per (day, user), plus the per-source and per-IP rollups they came from."""
+    """Features per (day, user), plus the first days per source and per address behind them."""
 
     rows: pd.DataFrame
-    resources: pd.DataFrame  # user_day_resources with `peer_group` and `sensitive`
-    ips: pd.DataFrame
+    resources: pd.DataFrame  # UserDays.resources with `peer_group` and `sensitive`
+    ips: pd.DataFrame  # UserDays.ips
 
 
 def build_features(
@@ -261,12 +288,12 @@ def build_features(
 
     resources = user_days.resources.copy()
     resources["sensitive"] = sensitivity.mask(resources["resource_id"])
+    touched = resources.loc[resources["sensitive"], "resource_id"].unique()
     sensitive = (
-        resources.loc[resources["sensitive"]]
-        .groupby(["day", "user_id"], observed=True)["events"]
-        .sum()
-        .rename("sensitive_events")
-        .reset_index()
+        user_days.resource_events(sorted(touched)) if len(touched) else _no_resource_events(())
+    )
+    sensitive = sensitive[["day", "user_id", "events"]].rename(
+        columns={"events": "sensitive_events"}
     )
     frame = frame.merge(sensitive, on=["day", "user_id"], how="left")
 
@@ -280,18 +307,18 @@ def build_features(
 
     ips = user_days.ips
     counts = [
-        _first_seen_counts(ips, "user_id", ["ip_address"], "new_ips"),
-        _first_seen_counts(ips, "user_id", ["user_agent"], "new_user_agents"),
-        _first_seen_counts(resources, "user_id", ["resource_type", "resource_id"], "new_resources"),
+        _first_seen_counts(ips, ["ip_address"], "new_ips"),
+        _first_seen_counts(ips, ["user_agent"], "new_user_agents"),
+        _first_seen_counts(resources, ["resource_type", "resource_id"], "new_resources"),
         _first_seen_counts(
             resources.loc[resources["sensitive"]],
-            "user_id",
             ["resource_type", "resource_id"],
             "new_sensitive_resources",
         ),
     ]
-    # Peer-new: no one in the user's peer group touched this source before in the history.
-    resource_day = day_numbers(resources["day"])
+    # Peer-new: no one in the user's peer group touched this source before in the history
+    # (a source of no type is never peer-new: groupby leaves its NULL key out).
+    resource_day = day_numbers(resources["first_day"])
     peer_first = (
         resources.assign(_n=resource_day)
         .groupby(["peer_group", "resource_type", "resource_id"], observed=True)["_n"]
@@ -299,12 +326,7 @@ def build_features(
         .to_numpy()
     )
     peer_new = resources.loc[(resource_day == peer_first) & resources["sensitive"].to_numpy()]
-    counts.append(
-        peer_new.groupby(["day", "user_id"], observed=True)
-        .size()
-        .rename("peer_new_sensitive_resources")
-        .reset_index()
-    )
+    counts.append(_by_day(peer_new, "peer_new_sensitive_resources"))
     for extra in counts:
         frame = frame.merge(extra, on=["day", "user_id"], how="left")
     derived = [

@@ -70,8 +70,10 @@ class RuleContext:
     end_day: date  # last day to report on (inclusive)
     events: EventSource
     sensitivity: Sensitivity
-    ips: pd.DataFrame  # user_day_ips over the same days as `features`
-    resources: pd.DataFrame  # user_day_resources (with peer_group) over the same days
+    # First days over the same days as `features`: per (user, IP, agent), and per (user,
+    # resource) with events, peer_group and sensitive (`detection.features.UserDays`).
+    ips: pd.DataFrame
+    resources: pd.DataFrame
     # Users -> share of each one's past activity per UTC hour of day (24 values), for
     # "unusual hour"; a user without history is left out.
     hour_profiles: Callable[[Collection[str]], Mapping[str, np.ndarray]] = field(

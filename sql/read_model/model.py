@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sql.read_model.activity import ActivityReads
+from sql.read_model.first_seen import FirstSeenReads
 from sql.read_model.ranking import RankingReads
 from sql.read_model.resources import ResourceReads
 from sql.read_model.user_days import UserDayReads
@@ -10,7 +11,7 @@ from sql.rollup import refresh as rollup_refresh
 from sql.rollup.refresh import RefreshStats
 
 
-class ReadModel(ActivityReads, RankingReads, UserDayReads, ResourceReads):
+class ReadModel(ActivityReads, RankingReads, UserDayReads, ResourceReads, FirstSeenReads):
     """Per-organisation counts from rollups plus the raw events past the watermark."""
 
     def watermark(self) -> str:

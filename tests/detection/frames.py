@@ -4,7 +4,7 @@ shared contract's columns, exactly), and a small organisation with planted anoma
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -71,16 +71,35 @@ class FrameReadModel:
         out["last_event"] = g["event_time"].max()
         return out.reset_index()[ROLLUP_COLUMNS]
 
-    def user_day_resources(self, org: str, start_day: date, end_day: date) -> pd.DataFrame:
+    def user_day_distinct_counts(self, org: str, start_day: date, end_day: date) -> pd.DataFrame:
+        g = self._slice(start_day, end_day).groupby(["day", "user_id"])
+        out = pd.DataFrame(
+            {
+                "distinct_resources": g["resource_id"].nunique(),
+                "distinct_ips": g["ip_address"].nunique(),
+                "distinct_user_agents": g["user_agent"].nunique(),
+            }
+        )
+        return out.reset_index()
+
+    def user_resource_first_days(self, org: str, start_day: date, end_day: date) -> pd.DataFrame:
         e = self._slice(start_day, end_day)
         e = e.loc[e["resource_id"].notna()]
-        out = e.groupby(["day", "user_id", "resource_type", "resource_id"]).size()
-        return out.rename("events").reset_index()
+        g = e.groupby(["user_id", "resource_type", "resource_id"], dropna=False)
+        out = pd.DataFrame({"first_day": g["day"].min(), "events": g.size()})
+        return out.reset_index()
 
-    def user_day_ips(self, org: str, start_day: date, end_day: date) -> pd.DataFrame:
+    def user_address_first_days(self, org: str, start_day: date, end_day: date) -> pd.DataFrame:
         e = self._slice(start_day, end_day)
-        out = e.groupby(["day", "user_id", "ip_address", "user_agent"]).size()
-        return out.rename("events").reset_index()
+        g = e.groupby(["user_id", "ip_address", "user_agent"], dropna=False)
+        return g["day"].min().rename("first_day").reset_index()
+
+    def user_day_events_on(
+        self, org: str, start_day: date, end_day: date, resource_ids: Collection[str]
+    ) -> pd.DataFrame:
+        e = self._slice(start_day, end_day)
+        e = e.loc[e["resource_id"].isin(list(resource_ids))]
+        return e.groupby(["day", "user_id"]).size().rename("events").reset_index()
 
     def user_hours(
         self, org: str, start: datetime, end: datetime, *, user_ids: Sequence[str] | None = None

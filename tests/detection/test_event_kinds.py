@@ -39,7 +39,7 @@ def _context(rows: list[dict], *, start: date = DAY, end: date = DAY, **extra) -
     events = pd.DataFrame(rows)
     resources = pd.DataFrame(
         {
-            "day": [DAY - timedelta(days=1)],
+            "first_day": [DAY - timedelta(days=1)],
             "user_id": ["someone"],
             "resource_type": ["source"],
             "resource_id": ["source_payment_logs"],
@@ -48,11 +48,10 @@ def _context(rows: list[dict], *, start: date = DAY, end: date = DAY, **extra) -
     )
     ips = pd.DataFrame(
         {
-            "day": [DAY - timedelta(days=3)],
+            "first_day": [DAY - timedelta(days=3)],
             "user_id": ["dev"],
             "ip_address": ["10.0.0.1"],
             "user_agent": ["Mozilla/5.0"],
-            "events": [5],
         }
     )
     return RuleContext(
@@ -240,7 +239,7 @@ def test_peer_first_sources_are_named_in_one_order_whatever_order_the_rollups_co
     sources = ["source_card_vault", "source_payment_logs", "source_hr_events"]
     resources = pd.DataFrame(
         {
-            "day": [DAY] * 3,
+            "first_day": [DAY] * 3,
             "user_id": ["u1"] * 3,
             "resource_type": ["source", "source", None],
             "resource_id": sources,

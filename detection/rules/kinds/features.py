@@ -125,10 +125,11 @@ def first_seen(rule: Rule, ctx: RuleContext) -> list[RuleHit]:
 
 
 def _first_days(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """The row of each `keys` combination's first day (rows with a missing key left out),
-    ordered by `keys`. Integer day numbers: a groupby min over date objects is a Python loop."""
+    """The row of each `keys` combination's first day (`first_day`; rows with a missing key
+    left out), ordered by `keys`. Integer day numbers: a groupby min over date objects is a
+    Python loop."""
     known = frame.dropna(subset=keys)
-    order = np.argsort(day_numbers(known["day"]), kind="stable")
+    order = np.argsort(day_numbers(known["first_day"]), kind="stable")
     return known.iloc[order].drop_duplicates(keys).sort_values(keys, kind="stable")
 
 
@@ -141,17 +142,21 @@ def _first_seen_values(
     ips = ctx.ips.loc[ctx.ips["user_id"].isin(users)]
     for column in ("ip_address", "user_agent"):
         first = _first_days(ips, ["user_id", column])
-        for user, day, value in zip(first["user_id"], first["day"], first[column], strict=True):
+        for user, day, value in zip(
+            first["user_id"], first["first_day"], first[column], strict=True
+        ):
             out.setdefault((user, day, column), []).append(str(value))
     res = ctx.resources.loc[ctx.resources["user_id"].isin(users)]
     first = _first_days(res, ["user_id", "resource_id"])
-    for user, day, rid in zip(first["user_id"], first["day"], first["resource_id"], strict=True):
+    for user, day, rid in zip(
+        first["user_id"], first["first_day"], first["resource_id"], strict=True
+    ):
         out.setdefault((user, day, "resource"), []).append(str(rid))
         if ctx.sensitivity.is_sensitive(rid):
             out.setdefault((user, day, "sensitive_resource"), []).append(str(rid))
     if "peer_group" in ctx.resources:
         resources = ctx.resources
-        number = day_numbers(resources["day"])
+        number = day_numbers(resources["first_day"])
         peer_first = (
             resources.assign(_n=number)
             .groupby(["peer_group", "resource_id"], observed=True)["_n"]
@@ -163,12 +168,15 @@ def _first_seen_values(
             & resources["user_id"].isin(users).to_numpy()
             & ctx.sensitivity.mask(resources["resource_id"])
         ]
-        # The rollups come in no particular order: name a day's sources in one that is fixed.
+        # The read model answers in no particular order: name a day's sources in one that
+        # is fixed.
         fresh = fresh.sort_values(
-            ["day", "user_id", "resource_type", "resource_id"], na_position="first", kind="stable"
+            ["first_day", "user_id", "resource_type", "resource_id"],
+            na_position="first",
+            kind="stable",
         )
         for user, day, rid in zip(
-            fresh["user_id"], fresh["day"], fresh["resource_id"], strict=True
+            fresh["user_id"], fresh["first_day"], fresh["resource_id"], strict=True
         ):
             out.setdefault((user, day, "peer_sensitive_resource"), []).append(str(rid))
     return out

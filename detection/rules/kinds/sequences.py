@@ -66,10 +66,10 @@ def _ip_first_days(ctx: RuleContext, users: Collection[str]) -> dict[tuple[str, 
     scanning every user-day IP once per event)."""
     ips = ctx.ips.loc[ctx.ips["user_id"].isin(list(users))]
     first: dict[tuple[str, str], Any] = {}
-    order = np.argsort(day_numbers(ips["day"]), kind="stable")
+    order = np.argsort(day_numbers(ips["first_day"]), kind="stable")
     ordered = ips.iloc[order]
     for user, ip, day in zip(
-        ordered["user_id"], ordered["ip_address"], ordered["day"], strict=True
+        ordered["user_id"], ordered["ip_address"], ordered["first_day"], strict=True
     ):
         first.setdefault((user, str(ip)), day)
     return first
