@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -176,6 +177,8 @@ def test_database_stopped_while_sending_100000_leaves_exactly_100000(tmp_path):
     finally:
         db.close()
         server.stop()
+        # A server's whole data directory (about 280 MB): left behind, every run filled /tmp.
+        shutil.rmtree(data, ignore_errors=True)
 
 
 CHILD = """
