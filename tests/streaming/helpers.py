@@ -47,3 +47,21 @@ def order_problem(received: list[str], expected: list[str]) -> str:
     order = sorted(expected, key=first.__getitem__)
     bad = next(i for i, (a, b) in enumerate(zip(order, expected, strict=True)) if a != b)
     return f"out of order at {bad}: got {order[bad - 1 : bad + 2]}"
+
+
+def store_finding(db: Database, org: str, finding_id: str, title: str = "Bulk export") -> None:
+    # As detection does: the writer role inserts the run and its findings.
+    with db.writer() as session:
+        run = session.scalar(
+            "INSERT INTO detection_runs (organization_id, start_day, end_day, actor, rules)"
+            " VALUES (:org, '2025-01-15', '2025-01-15', 't', '{}') RETURNING run_id",
+            {"org": org},
+        )
+        session.execute(
+            "INSERT INTO findings (organization_id, finding_id, run_id, user_id, day,"
+            " window_start, window_end, score, severity, detectors, title, explanation,"
+            " evidence_query, rule_score) VALUES (:org, :id, :run, :id, '2025-01-15',"
+            " '2025-01-15T00:00Z', '2025-01-16T00:00Z', 0.91, 'high', '{export}',"
+            " :title, 'x', 'user:u1', 0.9)",
+            {"org": org, "id": finding_id, "run": run, "title": title},
+        )

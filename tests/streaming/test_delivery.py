@@ -20,7 +20,7 @@ from streaming.formats import FORMATS, NATIVE_FIELDS, encoder
 from streaming.service import Streamer, background_streaming
 from streaming.times import as_moment, utc_iso, utc_iso_sql
 from tests.factories import event_row
-from tests.streaming.helpers import file_ids, store
+from tests.streaming.helpers import file_ids, store, store_finding
 
 ACTOR = "cli:test"
 SECRET = "s3cret"
@@ -295,24 +295,6 @@ def test_run_stops_when_asked(db: Database, tmp_path: Path) -> None:
         thread.join(10)
     assert not thread.is_alive()
     assert len(file_ids(path)) == 3
-
-
-def store_finding(db: Database, org: str, finding_id: str, title: str = "Bulk export") -> None:
-    # As detection does: the writer role inserts the run and its findings.
-    with db.writer() as session:
-        run = session.scalar(
-            "INSERT INTO detection_runs (organization_id, start_day, end_day, actor, rules)"
-            " VALUES (:org, '2025-01-15', '2025-01-15', 't', '{}') RETURNING run_id",
-            {"org": org},
-        )
-        session.execute(
-            "INSERT INTO findings (organization_id, finding_id, run_id, user_id, day,"
-            " window_start, window_end, score, severity, detectors, title, explanation,"
-            " evidence_query, rule_score) VALUES (:org, :id, :run, :id, '2025-01-15',"
-            " '2025-01-15T00:00Z', '2025-01-16T00:00Z', 0.91, 'high', '{export}',"
-            " :title, 'x', 'user:u1', 0.9)",
-            {"org": org, "id": finding_id, "run": run, "title": title},
-        )
 
 
 def test_findings_stream_after_events_in_their_own_order(db: Database, tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -21,17 +20,7 @@ from sql.gateway import Database
 from streaming.formats import NATIVE_FIELDS
 from streaming.read_api import install_read_api
 from tests.factories import event_row
-from tests.streaming.helpers import store
-from tests.streaming.test_delivery import store_finding
-
-
-@pytest.fixture
-def client(db: Database, tmp_path) -> Iterator[TestClient]:
-    receiver = Receiver(db, spool_dir=tmp_path / "spool", replay_interval=0.05)
-    app = create_app(receiver)
-    install_read_api(app, db)
-    yield TestClient(app)
-    receiver.close()
+from tests.streaming.helpers import store, store_finding
 
 
 @pytest.fixture

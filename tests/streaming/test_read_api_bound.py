@@ -4,28 +4,13 @@ reader back, while one in this database still does (it could still add events be
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
-import pytest
 from fastapi.testclient import TestClient
 
 from ingest.keys import READ, create_key
-from ingest.receiver import Receiver, create_app
 from sql.event_store import insert_events
-from sql.gateway import Database
-from streaming.read_api import install_read_api
 from tests.factories import event_row
 from tests.streaming.helpers import store
-
-
-@pytest.fixture
-def client(db: Database, tmp_path) -> Iterator[TestClient]:
-    receiver = Receiver(db, spool_dir=tmp_path / "spool", replay_interval=0.05)
-    app = create_app(receiver)
-    install_read_api(app, db)
-    yield TestClient(app)
-    receiver.close()
 
 
 def _ids(client: TestClient, token: str, cursor: str | None = None) -> tuple[list[str], str]:

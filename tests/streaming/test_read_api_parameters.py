@@ -3,25 +3,10 @@ as one of the two queries (FastAPI keeps one value and drops the other unsaid)."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from fastapi.testclient import TestClient
 
 from ingest.keys import READ, create_key
-from ingest.receiver import Receiver, create_app
-from sql.gateway import Database
-from streaming.read_api import install_read_api
 from tests.streaming.helpers import store
-
-
-@pytest.fixture
-def client(db: Database, tmp_path) -> Iterator[TestClient]:
-    receiver = Receiver(db, spool_dir=tmp_path / "spool", replay_interval=0.05)
-    app = create_app(receiver)
-    install_read_api(app, db)
-    yield TestClient(app)
-    receiver.close()
 
 
 @pytest.mark.parametrize("path", ["/api/v1/events", "/api/v1/findings"])
