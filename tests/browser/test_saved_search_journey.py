@@ -45,6 +45,15 @@ def _seed(db) -> None:
     ]
     with db.writer() as session:
         insert_events(session, rows)
+    # Working hours round the clock: the alert's next match is made when the test runs, and
+    # under the default hours (8-19) an evening or night run also fired the off-hours export
+    # rule, whose title then led the finding's. This journey is about the saved search.
+    with db.admin() as session:
+        session.execute(
+            "INSERT INTO organizations (organization_id, work_start_hour, work_end_hour)"
+            " VALUES ('org_a', 0, 24) ON CONFLICT (organization_id)"
+            " DO UPDATE SET work_start_hour = 0, work_end_hour = 24"
+        )
 
 
 def _save_the_search(page, name: str) -> int:
