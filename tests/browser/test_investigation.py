@@ -19,10 +19,18 @@ EVIDENCE = "user:u_john action:export created:2025-01-15..2025-01-15"
 
 
 def _sign_in(page, url, email, password):
+    """Sign in and return once the browser holds the session cookie. The page posts its
+    one-time ticket for the cookie after the sign-in run (dashboard/session_cookie.py): a
+    test that navigates as soon as Overview shows can leave before the cookie is set, and
+    its next page is the sign-in form (seen in CI, on a loaded machine)."""
     page.goto(url)
     page.get_by_role("textbox", name="Email").fill(email)
     page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    with page.expect_response(
+        lambda r: r.url.endswith("/_auditlens/session") and r.request.method == "POST"
+    ) as traded:
+        page.get_by_role("button", name="Sign in").click()
+    assert traded.value.status == 204, f"the session cookie was refused: {traded.value.status}"
     page.get_by_role("heading", name="Overview").wait_for()
 
 
