@@ -12,16 +12,29 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from detection.rules import RuleHit
+from sql.user_identity import shown
 
 HIT_COLUMNS = ("day", "user", "matches", "severity", "reason", "evidence_query")
 
 
+def _user_labels(hits: Sequence[RuleHit]) -> dict[str, str]:
+    """Each hit's user as the tables name them: their email, else their id; the id (shown
+    apart from its lookalikes) when another user reads the same, so the tables count and
+    group people by the one rule of sql.user_identity (a hit's user always has an id)."""
+    named = {hit.user_id: hit.user_email or hit.user_id for hit in hits}
+    users_of: dict[str, int] = {}
+    for label in named.values():
+        users_of[label] = users_of.get(label, 0) + 1
+    return {u: label if users_of[label] == 1 else shown(u) for u, label in named.items()}
+
+
 def hits_frame(hits: Sequence[RuleHit], matches: Mapping[str, int]) -> pd.DataFrame:
     """One row per hit, newest day first, then by user."""
+    labels = _user_labels(hits)
     rows = [
         {
             "day": hit.day,
-            "user": hit.user_email or hit.user_id,
+            "user": labels[hit.user_id],
             "matches": matches.get(hit.evidence_query),
             "severity": hit.severity,
             "reason": hit.reason,

@@ -61,3 +61,18 @@ def test_no_hits_are_empty_tables_with_their_columns():
     frame = hits_frame([], {})
     assert frame.empty and list(by_day(frame).columns) == ["day", "users", "matches"]
     assert list(by_user(frame).columns) == ["user", "days", "matches"]
+
+
+def test_users_sharing_an_email_are_counted_and_listed_apart():
+    # Two service accounts with one team address, and an id that reads like an email: four
+    # people, as sql.user_identity counts them.
+    shared = [
+        RuleHit(**{**vars(_hit(u, D1)), "user_email": "ops@x.com"}) for u in ("svc-a", "svc-b")
+    ]
+    twins = [_hit("zoe", D2), RuleHit(**{**vars(_hit("zoe@x.com", D2)), "user_email": ""})]
+    frame = hits_frame(shared + twins, {})
+    assert frame["user"].nunique() == 4
+    assert sorted(by_user(frame)["user"]) == ["svc-a", "svc-b", "zoe", "zoe@x.com"]
+    assert by_day(frame)["users"].tolist() == [2, 2]
+    # A user with their own address keeps it.
+    assert hits_frame(HITS, {})["user"].tolist() == ["ann@x.com", "svc", "ann@x.com", "bob@x.com"]
