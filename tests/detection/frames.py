@@ -22,6 +22,15 @@ ACTION_COLUMNS = {
 }
 
 
+def _resources(events: pd.DataFrame) -> list[tuple[str | None, str] | None]:
+    """Each event's resource as the read model counts it (sql.rollup.measures): the pair
+    (resource_type, resource_id), a missing type a value of its own; None without an id."""
+    return [
+        None if pd.isna(rid) else (None if pd.isna(rtype) else str(rtype), str(rid))
+        for rtype, rid in zip(events["resource_type"], events["resource_id"], strict=True)
+    ]
+
+
 class FrameReadModel:
     """`sql.read_model.ReadModel`'s user-day reads, computed from an events frame."""
 
@@ -58,12 +67,13 @@ class FrameReadModel:
         ]
         e["results"] = [float((d or {}).get("results_count", 0)) for d in e["details"]]
         e["events"] = 1
+        e["_resource"] = _resources(e)
         g = e.groupby(["day", "user_id"])
         out = g[["events", "login", "log_access", "config_change", "user_management",
                  "data_modification", "api_call", *ACTION_COLUMNS, "off_hours_events",
                  "records_exported"]].sum()  # fmt: skip
         out["user_email"] = g["user_email"].first()
-        out["distinct_resources"] = g["resource_id"].nunique()
+        out["distinct_resources"] = g["_resource"].nunique()
         out["distinct_ips"] = g["ip_address"].nunique()
         out["distinct_user_agents"] = g["user_agent"].nunique()
         out["max_results_count"] = g["results"].max()
@@ -72,10 +82,11 @@ class FrameReadModel:
         return out.reset_index()[ROLLUP_COLUMNS]
 
     def user_day_distinct_counts(self, org: str, start_day: date, end_day: date) -> pd.DataFrame:
-        g = self._slice(start_day, end_day).groupby(["day", "user_id"])
+        e = self._slice(start_day, end_day)
+        g = e.assign(_resource=_resources(e)).groupby(["day", "user_id"])
         out = pd.DataFrame(
             {
-                "distinct_resources": g["resource_id"].nunique(),
+                "distinct_resources": g["_resource"].nunique(),
                 "distinct_ips": g["ip_address"].nunique(),
                 "distinct_user_agents": g["user_agent"].nunique(),
             }
