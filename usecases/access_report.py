@@ -189,10 +189,9 @@ def build_access_report(
         else pd.DataFrame(columns=["user_id", "events", "first_day", "last_day", "active_days"])
     )
     by_user = by_user.rename(columns={"events": "accesses"})
-    # The rollups count by user_id: the events without one (missing, empty or blank) are one
-    # row per such id there, and are told apart by their emails from the raw events.
+    # Per user id, the events without one (missing, empty or blank) are the NULL user's row,
+    # told apart by their emails from the raw events.
     with_id = by_user["user_id"].map(has_user_id).astype(bool)
-    anonymous_ids = sorted({str(u) for u in by_user.loc[~with_id, "user_id"].dropna()})
     anonymous = not by_user.loc[~with_id & (by_user["accesses"] > 0)].empty
     by_user = by_user[with_id].reset_index(drop=True)
     named = by_user
@@ -205,7 +204,7 @@ def build_access_report(
     emails = model.user_emails(org, last_days).set_index("user_id")["user_email"]
     by_user["user_email"] = [emails.get(u) for u in by_user["user_id"]]
     if anonymous:
-        unnamed = _anonymous_users(db, org, flt, types, anonymous_ids)
+        unnamed = _anonymous_users(db, org, flt, types)
         by_user = pd.concat([by_user, unnamed], ignore_index=True) if len(by_user) else unnamed
     by_user["person"] = [
         identity_label(u, e) for u, e in zip(by_user["user_id"], by_user["user_email"], strict=True)
@@ -247,13 +246,12 @@ def _keys(frame: pd.DataFrame) -> list[str]:
 
 
 def _anonymous_where(
-    db: Database, flt: EventFilter, types: tuple[str | None, ...], blank_ids: list[str]
+    db: Database, flt: EventFilter, types: tuple[str | None, ...]
 ) -> tuple[str, dict[str, Any]]:
-    """The report's events that name no user id (none, or one of `blank_ids`: empty or only
-    whitespace, as the rollups found them): bound values, index-friendly equalities."""
+    """The report's events that name no user id (none, empty or only whitespace: the SQL
+    twin of sql.user_identity.has_user_id), with bound values."""
     where, params = _narrowed(db, flt, types)
-    anonymous = "user_id IS NULL OR user_id = ANY(CAST(:blank_ids AS text[]))"
-    return f"({where}) AND ({anonymous})", {**params, "blank_ids": blank_ids}
+    return f"({where}) AND NOT auditlens_has_text(user_id)", params
 
 
 # Rows of the raw reads of events without a user id: at most one per email, day and type.
@@ -265,11 +263,10 @@ def _anonymous_users(
     org: str,
     flt: EventFilter,
     types: tuple[str | None, ...],
-    blank_ids: list[str],
 ) -> pd.DataFrame:
     """USER_COLUMNS' figures (and resource_type) of the report's events without a user id, one
     row per person they name by email (or one unknown person), from the raw events."""
-    where, params = _anonymous_where(db, flt, types, blank_ids)
+    where, params = _anonymous_where(db, flt, types)
     sql = _sql(
         "resource_type, user_email, (event_time AT TIME ZONE 'UTC')::date AS day, count(*)",
         where,
@@ -377,8 +374,7 @@ def access_details(
     by_user = details.by_user.assign(user_email=None)
     with_id = by_user["user_id"].map(has_user_id).astype(bool)
     if not with_id.all():
-        blank_ids = sorted({str(u) for u in by_user.loc[~with_id, "user_id"].dropna()})
-        unnamed = _anonymous_details(db, org, flt, report.resource_types, blank_ids)
+        unnamed = _anonymous_details(db, org, flt, report.resource_types)
         by_user = pd.concat([by_user[with_id], unnamed], ignore_index=True)
     return AccessDetails(
         by_action=details.by_action,
@@ -395,11 +391,10 @@ def _anonymous_details(
     org: str,
     flt: EventFilter,
     types: tuple[str | None, ...],
-    blank_ids: list[str],
 ) -> pd.DataFrame:
     """DETAIL_USER_COLUMNS of the report's events without a user id, one row per person they
     name by email (or one unknown person), from the raw events."""
-    where, params = _anonymous_where(db, flt, types, blank_ids)
+    where, params = _anonymous_where(db, flt, types)
     sql = _sql(
         f"user_email, event_action, host(ip_address), coalesce(sum({RECORDS_SQL}), 0)",
         where,

@@ -9,6 +9,15 @@
 --
 -- user_id, resource_type, ip_address and user_agent may be NULL: the unique keys are
 -- NULLS NOT DISTINCT (PostgreSQL 15) so a NULL user is one group, as in GROUP BY.
+--
+-- People follow sql/user_identity.py: a person is their user_id; an event whose id is
+-- missing, empty or only whitespace names its user_email instead, and one with neither is the
+-- one unknown person. The rollups store such an id as NULL (one group: the events without an
+-- id), and the tables that distinct-person counts read (rollup_user_days and its day gaps,
+-- rollup_user_day_resources, rollup_resource_user_years) also key on `idless_email`: the
+-- email of an event without an id (NULL when it has an id, or no email), so (user_id,
+-- idless_email) is one row per person, and a user id that reads like someone's email stays
+-- another person.
 
 CREATE TABLE rollup_state (
   name         text PRIMARY KEY,
@@ -61,6 +70,15 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
          END
 $$;
 
+-- Whether `value` names someone: not NULL, and not only whitespace (the characters Python's
+-- str.isspace() calls whitespace, as sql/user_identity.py strips them). A single expression,
+-- so the planner inlines it.
+CREATE FUNCTION auditlens_has_text(value text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT value IS NOT NULL
+     AND btrim(value, U&'\0009\000a\000b\000c\000d\001c\001d\001e\001f\0020\0085\00a0\1680\2000\2001\2002\2003\2004\2005\2006\2007\2008\2009\200a\2028\2029\202f\205f\3000') <> ''
+$$;
+
 -- Events per hour, family and action: timelines and totals.
 CREATE TABLE rollup_hour_actions (
   organization_id text        NOT NULL,
@@ -90,6 +108,7 @@ CREATE TABLE rollup_user_days (
   organization_id   text        NOT NULL,
   day               date        NOT NULL,
   user_id           text,
+  idless_email      text,
   user_email        text,
   events            bigint      NOT NULL,
   login             bigint      NOT NULL,
@@ -108,7 +127,7 @@ CREATE TABLE rollup_user_days (
   max_results_count bigint,
   first_event       timestamptz NOT NULL,
   last_event        timestamptz NOT NULL,
-  UNIQUE NULLS NOT DISTINCT (organization_id, day, user_id)
+  UNIQUE NULLS NOT DISTINCT (organization_id, day, user_id, idless_email)
 );
 
 -- Per user, day and resource (resource_id not NULL): distinct resources per user-day, distinct
@@ -117,12 +136,14 @@ CREATE TABLE rollup_user_day_resources (
   organization_id text   NOT NULL,
   day             date   NOT NULL,
   user_id         text,
+  idless_email    text,
   resource_type   text,
   resource_id     text   NOT NULL,
   events          bigint NOT NULL,
   -- Log records touched: the compliance report's own measure (see auditlens_records_touched).
   touched         numeric NOT NULL DEFAULT 0,
-  UNIQUE NULLS NOT DISTINCT (organization_id, day, user_id, resource_type, resource_id)
+  UNIQUE NULLS NOT DISTINCT (organization_id, day, user_id, idless_email, resource_type,
+                             resource_id)
 );
 -- "Who accessed resource X" (ReadModel.resource_users, the Compliance page) aggregates every
 -- (day, user) row of the resource: with user_id and events in the index it reads them from
@@ -130,7 +151,7 @@ CREATE TABLE rollup_user_day_resources (
 -- about half the time for the busiest source at 10M events.
 CREATE INDEX rollup_user_day_resources_resource
   ON rollup_user_day_resources (organization_id, resource_id, resource_type, day)
-  INCLUDE (user_id, events);
+  INCLUDE (user_id, idless_email, events);
 
 -- Per user, day, IP address and user agent: distinct IPs and agents, first-seen IPs/devices.
 CREATE TABLE rollup_user_day_ips (
@@ -176,7 +197,8 @@ GRANT SELECT ON org_rollup_hour_actions, org_rollup_hour_users, org_rollup_user_
 GRANT SELECT ON rollup_state TO auditlens_reader;
 GRANT EXECUTE ON FUNCTION auditlens_valid_time_zone(text),
   auditlens_is_off_hours(timestamp, smallint, smallint),
-  auditlens_detail_count(jsonb, text) TO auditlens_reader, auditlens_writer;
+  auditlens_detail_count(jsonb, text), auditlens_has_text(text)
+  TO auditlens_reader, auditlens_writer;
 
 -- Events per UTC day, family and action: 90-day timelines and overview totals read about 24
 -- times fewer rows than from the hourly table. Filled by the same refresh as the tables above
@@ -301,6 +323,7 @@ CREATE TABLE rollup_resource_user_years (
   resource_type   text,
   resource_id     text     NOT NULL,
   user_id         text,
+  idless_email    text,
   year            smallint NOT NULL,
   days            bit(366) NOT NULL
 );
@@ -313,7 +336,8 @@ CREATE TABLE rollup_resource_user_years (
 -- of ~5); the refresh's ON CONFLICT names the key columns. An update of `days` is not HOT
 -- (the index holds it), a small cost on a table of ~130,000 rows.
 CREATE UNIQUE INDEX rollup_resource_user_years_key
-  ON rollup_resource_user_years (organization_id, resource_id, resource_type, year, user_id)
+  ON rollup_resource_user_years (organization_id, resource_id, resource_type, year, user_id,
+                                 idless_email)
   INCLUDE (days) NULLS NOT DISTINCT;
 
 -- A few users' emails over a range (the top users) without reading every user-day.
@@ -381,7 +405,7 @@ CREATE INDEX rollup_resource_months_rank
   ON rollup_resource_months (organization_id, month, accesses DESC)
   INCLUDE (resource_type, resource_id);
 
--- Users with a non-NULL user_id only (distinct users ignore NULL).
+-- Every person counts: the unknown one (no id, no email) too, as in the access report.
 CREATE TABLE rollup_user_day_gaps (
   organization_id text   NOT NULL,
   day             date   NOT NULL,

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from sql.read_model.frames import ReadModelError, Reads, epoch_us, shape
+from sql.read_model.keys import RAW_HAS_ID
 from sql.read_model.ranges import check_time_zone, range_params, tier_params
 from sql.read_model.raw_part import raw_cte
 
@@ -120,7 +121,7 @@ SELECT {cols}, array_agg(CAST(date_part('epoch', {outer}) AS bigint)) AS buckets
             filt = "user_id = :user_id"
         and_filt = f" AND {filt}" if filt else ""
         sql = f"""
-WITH {raw_cte("e." + filt if filt else "")}
+WITH {raw_cte(f"e.{filt} AND {RAW_HAS_ID}" if filt else "")}
 SELECT {epoch_us("bucket")} AS bucket, user_id, max(user_email) AS user_email, event_type,
        sum(events)::bigint AS events
   FROM (
@@ -150,7 +151,7 @@ SELECT {epoch_us("bucket")} AS bucket, user_id, max(user_email) AS user_email, e
             params["users"] = sorted({str(u) for u in user_ids})
             users = "user_id = ANY(CAST(:users AS text[]))"
         sql = f"""
-WITH {raw_cte("e." + users)}
+WITH {raw_cte(f"e.{users} AND {RAW_HAS_ID}")}
 SELECT user_id, CAST(extract(hour FROM bucket AT TIME ZONE 'UTC') AS integer) AS hour,
        sum(events)::bigint AS events
   FROM (
@@ -174,7 +175,7 @@ SELECT user_id, CAST(extract(hour FROM bucket AT TIME ZONE 'UTC') AS integer) AS
         params = range_params(start, end, timedelta(hours=1))
         params.update(user_id=str(user_id), tz=check_time_zone(time_zone))
         sql = f"""
-WITH {raw_cte("e.user_id = :user_id")}
+WITH {raw_cte(f"e.user_id = :user_id AND {RAW_HAS_ID}")}
 SELECT CAST(extract(isodow FROM l) AS integer) AS weekday,
        CAST(extract(hour FROM l) AS integer) AS hour, sum(events)::bigint AS events
   FROM (
@@ -192,7 +193,8 @@ SELECT CAST(extract(isodow FROM l) AS integer) AS weekday,
         return shape(frame, ["weekday", "hour", "events"])
 
     def totals(self, org: str, start: Any, end: Any) -> dict[str, Any]:
-        """Events, distinct users, distinct resources and events per family in [start, end)."""
+        """Events, distinct users (people, sql.user_identity: the unknown one too), distinct
+        resources and events per family in [start, end)."""
         hour = tier_params(start, end)
         day = range_params(start, end, timedelta(days=1))
         params = {**hour, **{f"d{k}": v for k, v in day.items()}}
@@ -211,9 +213,15 @@ UNION ALL
 SELECT 'users', NULL,
        (SELECT coalesce(sum(g.users), 0) FROM org_rollup_user_day_gaps g
          WHERE g.day >= :dda AND g.day < :ddb AND (g.prev_day IS NULL OR g.prev_day < :dda))
-     + (SELECT count(*) FROM (SELECT DISTINCT user_id FROM draw WHERE user_id IS NOT NULL) d
-         WHERE NOT EXISTS (SELECT 1 FROM org_rollup_user_days u
-                            WHERE u.user_id = d.user_id AND {in_days} OFFSET 0))
+     + (SELECT count(*) FROM (SELECT DISTINCT user_id, idless_email FROM draw) d
+         WHERE NOT CASE WHEN d.user_id IS NULL
+                   THEN EXISTS (SELECT 1 FROM org_rollup_user_days u
+                                 WHERE u.user_id IS NULL
+                                   AND u.idless_email IS NOT DISTINCT FROM d.idless_email
+                                   AND {in_days} OFFSET 0)
+                   ELSE EXISTS (SELECT 1 FROM org_rollup_user_days u
+                                 WHERE u.user_id = d.user_id AND {in_days} OFFSET 0)
+                   END)
 UNION ALL
 SELECT 'resources', NULL,
        (SELECT coalesce(sum(g.resources), 0) FROM org_rollup_resource_day_gaps g

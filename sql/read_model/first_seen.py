@@ -19,6 +19,19 @@ from sql.read_model.raw_part import raw_cte
 MAX_RESOURCE_IDS = 100_000
 
 
+def _once_per_resource(row: str) -> str:
+    """Whether rollup_user_day_resources row `row` is the one to count for its user, day and
+    resource: every row with a user id; of the rows without one (a row per person: by email,
+    or none) only the first, so the NULL user counts each resource once."""
+    return f"""({row}.user_id IS NOT NULL OR {row}.idless_email IS NULL
+             OR NOT EXISTS (
+               SELECT 1 FROM org_rollup_user_day_resources y
+                WHERE y.day = {row}.day AND y.user_id IS NULL
+                  AND y.resource_id = {row}.resource_id
+                  AND y.resource_type IS NOT DISTINCT FROM {row}.resource_type
+                  AND (y.idless_email IS NULL OR y.idless_email < {row}.idless_email)))"""
+
+
 class FirstSeenReads(Reads):
     """Distinct counts per user-day; first days per (user, resource) and (user, address)."""
 
@@ -46,7 +59,8 @@ res AS (
   SELECT day, {user_key()} AS ukey, distinct_resources FROM (
   SELECT day, user_id, count(*) AS distinct_resources
     FROM (
-      SELECT day, user_id FROM org_rollup_user_day_resources WHERE day BETWEEN :d0 AND :d1
+      SELECT day, user_id FROM org_rollup_user_day_resources u
+       WHERE day BETWEEN :d0 AND :d1 AND {_once_per_resource("u")}
       UNION ALL
       SELECT day, user_id FROM raw_keys x
        WHERE NOT EXISTS (

@@ -10,6 +10,22 @@ def user_key(alias: str = "") -> str:
     return f"(CASE WHEN {alias}user_id IS NULL THEN 'n' ELSE 'u' || {alias}user_id END)"
 
 
+# A raw event (`e`) that has a user id by sql.user_identity's rule: a raw part filtered on a
+# user id ANDs this, since the rollups and the raw part hold a blank id as NULL.
+RAW_HAS_ID = "auditlens_has_text(e.user_id)"
+
+
+def person_key(alias: str = "") -> str:
+    """One non-NULL key per person (sql.user_identity) of a row with `user_id` and
+    `idless_email` (as the rollups store them): equal for one person's rows, different for
+    any two, an id and an email that read alike included."""
+    a = alias
+    return (
+        f"(CASE WHEN {a}user_id IS NOT NULL THEN 'u' || {a}user_id"
+        f" WHEN {a}idless_email IS NOT NULL THEN 'e' || {a}idless_email ELSE 'n' END)"
+    )
+
+
 def resource_key(alias: str = "") -> str:
     """The resource counterpart of user_key: (resource_key, resource_id) identifies a
     resource."""

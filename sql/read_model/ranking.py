@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from sql.read_model.frames import Reads, limit, shape
-from sql.read_model.keys import resource_key, user_key
+from sql.read_model.keys import person_key, resource_key, user_key
 from sql.read_model.ranges import WINDOWS, range_params, year_windows
 from sql.read_model.raw_part import raw_cte
 
@@ -129,16 +129,22 @@ def _user_has_rolled_up_day(row: str, earlier: str = "") -> str:
     window (`earlier`: narrows the years). Probes the whole key, year by year (LATERAL and
     OFFSET 0: one probe a row and year, not a scan of every row of the resource)."""
 
-    def active(type_match: str) -> str:
+    def active(type_match: str, user_match: str) -> str:
         return f"""EXISTS (SELECT 1 FROM w CROSS JOIN LATERAL (
                   SELECT p.days FROM org_rollup_resource_user_years p
                    WHERE p.year = w.year AND p.resource_id = {row}.resource_id AND {type_match}
-                     AND p.user_id = {row}.user_id OFFSET 0) p
+                     AND {user_match} OFFSET 0) p
                  WHERE auditlens_any_day(p.days, w.a, w.b){earlier})"""
 
-    null_type = active("p.resource_type IS NULL")
-    same_type = active(f"p.resource_type = {row}.resource_type")
-    return f"CASE WHEN {row}.resource_type IS NULL THEN {null_type} ELSE {same_type} END"
+    null_type, same_type = "p.resource_type IS NULL", f"p.resource_type = {row}.resource_type"
+    # A person without a user id is their email (or the lack of one), sql.user_identity.
+    null_user = f"p.user_id IS NULL AND p.idless_email IS NOT DISTINCT FROM {row}.idless_email"
+    same_user = f"p.user_id = {row}.user_id"
+    return f"""CASE WHEN {row}.resource_type IS NULL AND {row}.user_id IS NULL
+                 THEN {active(null_type, null_user)}
+                 WHEN {row}.resource_type IS NULL THEN {active(null_type, same_user)}
+                 WHEN {row}.user_id IS NULL THEN {active(same_type, null_user)}
+                 ELSE {active(same_type, same_user)} END"""
 
 
 class RankingReads(Reads):
@@ -229,23 +235,23 @@ SELECT resource_type, resource_id, events FROM ranked
  ORDER BY events DESC, resource_type NULLS FIRST, resource_id"""
             frame = self._frame(org, sql, params)
             return shape(frame, ["resource_type", "resource_id", "events"])
-        # Distinct users without a DISTINCT over each winner's ~thousands of rows: a user has
-        # one row per year, so the rollup's users are its rows active in the window (the
-        # first such year's, when the window spans years), plus the raw part's users that
-        # have none.
+        # Distinct users (people, sql.user_identity) without a DISTINCT over each winner's
+        # ~thousands of rows: a person has one row per year, so the rollup's people are its
+        # rows active in the window (the first such year's, when the window spans years),
+        # plus the raw part's people that have none.
         earlier_year = _user_has_rolled_up_day("x", " AND w.year < x.year")
         sql += f"""
 SELECT t.resource_type, t.resource_id, t.events,
        (SELECT count(*) FROM org_rollup_resource_user_years x JOIN w ON w.year = x.year
          WHERE x.resource_id = t.resource_id
            AND x.resource_type IS NOT DISTINCT FROM t.resource_type
-           AND x.user_id IS NOT NULL AND auditlens_any_day(x.days, w.a, w.b)
+           AND auditlens_any_day(x.days, w.a, w.b)
            AND (cardinality(CAST(:wy AS smallint[])) = 1
                 OR NOT {earlier_year}))
-     + (SELECT count(DISTINCT r.user_id) FROM raw r
+     + (SELECT count(DISTINCT {person_key("r.")}) FROM raw r
          WHERE r.resource_id = t.resource_id
            AND r.resource_type IS NOT DISTINCT FROM t.resource_type
-           AND r.user_id IS NOT NULL AND NOT {_user_has_rolled_up_day("r")})
+           AND NOT {_user_has_rolled_up_day("r")})
        AS distinct_users
   FROM ranked t
  ORDER BY t.events DESC, t.resource_type NULLS FIRST, t.resource_id"""

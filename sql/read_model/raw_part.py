@@ -44,10 +44,10 @@ org AS (
 # that needs no raw events at all (a range on bucket boundaries, nothing past the watermark).
 _NO_RAW_COLUMNS = """NULL::text AS organization_id, NULL::timestamptz AS event_time,
          NULL::text AS event_type, NULL::text AS event_action, NULL::text AS user_id,
-         NULL::text AS user_email, NULL::inet AS ip_address, NULL::text AS user_agent,
-         NULL::text AS resource_type, NULL::text AS resource_id, NULL::timestamptz AS bucket,
-         NULL::date AS day, NULL::boolean AS off_hours, NULL::bigint AS records,
-         NULL::bigint AS results"""
+         NULL::text AS idless_email, NULL::text AS user_email, NULL::inet AS ip_address,
+         NULL::text AS user_agent, NULL::text AS resource_type, NULL::text AS resource_id,
+         NULL::timestamptz AS bucket, NULL::date AS day, NULL::boolean AS off_hours,
+         NULL::bigint AS records, NULL::bigint AS results"""
 # A branch of a raw part: /*raw:KIND:PREFIX*/ ... /*end*/, removed by prune_raw when empty.
 _BRANCH = re.compile(r"/\*raw:(past|lo|hi):(\w*)\*/.*?/\*end\*/", re.DOTALL)
 _TINY = timedelta(microseconds=1)  # timestamptz's resolution

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from sql.read_model.frames import Reads, shape
-from sql.read_model.keys import either, same_key
+from sql.read_model.keys import either, person_key, same_key
 from sql.read_model.ranges import day_params, year_windows
 from sql.read_model.raw_part import raw_cte
 from sql.read_model.resource_details import ResourceDetails, details_sql, shape_details, type_match
@@ -41,19 +41,22 @@ class ResourceReads(Reads):
         resource_type: str | None = None,
         resource_id: str | None = None,
     ) -> pd.DataFrame:
-        """Accesses and distinct users per (UTC day, resource); days inclusive."""
+        """Accesses and distinct users (people, sql.user_identity) per (UTC day, resource);
+        days inclusive."""
         params = day_params(start_day, end_day)
         conds = _resource_filter(params, resource_type, resource_id)
         extra = " AND ".join(conds)
         sql = f"""
 WITH {raw_cte(" AND ".join("e." + c for c in conds))}
 SELECT day, resource_type, resource_id, sum(events)::bigint AS accesses,
-       count(DISTINCT user_id) AS distinct_users
+       count(DISTINCT {person_key()}) AS distinct_users
   FROM (
-    SELECT day, resource_type, resource_id, user_id, events FROM org_rollup_user_day_resources
+    SELECT day, resource_type, resource_id, user_id, idless_email, events
+      FROM org_rollup_user_day_resources
      WHERE day BETWEEN :d0 AND :d1 AND {extra}
     UNION ALL
-    SELECT day, resource_type, resource_id, user_id, count(*) FROM raw GROUP BY 1, 2, 3, 4
+    SELECT day, resource_type, resource_id, user_id, idless_email, count(*)
+      FROM raw GROUP BY 1, 2, 3, 4, 5
   ) r
  GROUP BY day, resource_type, resource_id
  ORDER BY day, resource_type NULLS FIRST, resource_id"""
@@ -84,6 +87,8 @@ SELECT day, resource_type, resource_id, sum(events)::bigint AS accesses,
         conds = _resource_filter(params, resource_type, resource_id)
         key = ["day", "user_id", "resource_type", "resource_id"]
         same = same_key("x", "r", ["day", "resource_id"], ["user_id", "resource_type"])
+        # The rollup keeps the people without an id apart (by email): one row per key here.
+        where = " AND ".join(conds)
         sql = f"""
 WITH {raw_cte(" AND ".join("e." + c for c in conds))},
 extra AS MATERIALIZED (
@@ -92,7 +97,12 @@ extra AS MATERIALIZED (
 SELECT {either(key)}, (coalesce(r.events, 0) + coalesce(x.events, 0))::bigint AS events
   FROM (SELECT day, user_id, resource_type, resource_id, events
           FROM org_rollup_user_day_resources
-         WHERE day BETWEEN :d0 AND :d1 AND {" AND ".join(conds)}) r
+         WHERE day BETWEEN :d0 AND :d1 AND {where} AND user_id IS NOT NULL
+        UNION ALL
+        SELECT day, NULL, resource_type, resource_id, sum(events)
+          FROM org_rollup_user_day_resources
+         WHERE day BETWEEN :d0 AND :d1 AND {where} AND user_id IS NULL
+         GROUP BY day, resource_type, resource_id) r
   FULL JOIN extra x ON {same}"""
         frame = self._frame(org, sql, params)
         return shape(
@@ -119,11 +129,13 @@ SELECT {either(key)}, (coalesce(r.events, 0) + coalesce(x.events, 0))::bigint AS
         sql = f"""
 WITH {raw_cte(raw_match)},
 rolled AS (
+  -- The events without an id are one user here but several people (rows) a day in the
+  -- rollup: grouped per day, each group is one active day.
   SELECT user_id, sum(events) AS events, min(day) AS first_day, max(day) AS last_day,
-         count(*) AS active_days
+         CASE WHEN user_id IS NULL THEN 1 ELSE count(*) END AS active_days
     FROM org_rollup_user_day_resources
    WHERE day BETWEEN :d0 AND :d1 AND {match}
-   GROUP BY user_id
+   GROUP BY user_id, CASE WHEN user_id IS NULL THEN day END
 ),
 raw_days AS (
   SELECT r.user_id, r.day, count(*) AS events,

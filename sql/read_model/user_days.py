@@ -3,14 +3,14 @@ addresses and user agents."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 import pandas as pd
 
 from sql.read_model.frames import ReadModelError, Reads, epoch_us, shape
-from sql.read_model.keys import either, same_key, user_key
+from sql.read_model.keys import RAW_HAS_ID, either, same_key, user_key
 from sql.read_model.ranges import day, day_params
 from sql.read_model.raw_part import raw_cte
 from sql.rollup.measures import (
@@ -51,7 +51,7 @@ def _user_day_filter(params: dict[str, Any], user_ids: Sequence[str] | None) -> 
     else:
         days = "day BETWEEN :d0 AND :d1"
     users_match = "user_id = ANY(CAST(:users AS text[]))"
-    return f"{days} AND {users_match}", f"e.{users_match}"
+    return f"{days} AND {users_match}", f"e.{users_match} AND {RAW_HAS_ID}"
 
 
 def _combined() -> str:
@@ -68,6 +68,27 @@ def _combined() -> str:
         else:
             raise ValueError(f"no full-join combination for {m.column}")
     return ", ".join(terms)
+
+
+def _rolled_user_days(days: str) -> str:
+    """The rollup's user-days matching `days`, one row per (day, user_id): the rollup keeps
+    the people without a user id apart (by email), here they are the NULL user's day, each
+    measure combined as the refresh would (their rows are few, read by the user index)."""
+    columns = ", ".join(m.column for m in USER_DAY_MEASURES)
+    combined: dict[Callable[[str], str], str] = {
+        add_up: "sum",
+        keep_greatest: "max",
+        keep_least: "min",
+    }
+    merged = ", ".join(
+        f"{combined[m.combine]}({m.column}){'::bigint' if m.combine == add_up else ''}"
+        for m in USER_DAY_MEASURES
+    )
+    return f"""SELECT day, user_id, {columns} FROM org_rollup_user_days
+          WHERE {days} AND user_id IS NOT NULL
+         UNION ALL
+         SELECT day, NULL, {merged} FROM org_rollup_user_days
+          WHERE {days} AND user_id IS NULL GROUP BY day"""
 
 
 class UserDayReads(Reads):
@@ -126,7 +147,7 @@ extra AS MATERIALIZED (
 ),
 joined AS (
   SELECT {either(["day", "user_id"])}, {_combined()}
-    FROM (SELECT * FROM org_rollup_user_days WHERE {days}) r
+    FROM ({_rolled_user_days(days)}) r
     FULL JOIN extra x ON {same_key("x", "r", ["day"], ["user_id"])}
 ),
 feat AS (
@@ -168,7 +189,7 @@ SELECT f.day, f.user_id, f.user_email, f.events,
         params = day_params(min(days), max(days))
         params.update(users=users, days=days)
         sql = f"""
-WITH {raw_cte("e.user_id = ANY(CAST(:users AS text[]))")}
+WITH {raw_cte(f"e.user_id = ANY(CAST(:users AS text[])) AND {RAW_HAS_ID}")}
 SELECT u.user_id,
        (SELECT max(q.user_email) FROM (
           SELECT d.user_email FROM org_rollup_user_days d

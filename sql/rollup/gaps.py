@@ -34,13 +34,16 @@ class GapSpec:
         return f"u.{self.counted}" if self.counted else "true"
 
 
+# Every person (sql.user_identity) counts, the unknown one too; a key matches by its id, or
+# (no id) by its email or the lack of one.
 USER_GAPS = GapSpec(
     "rollup_user_days",
     "rollup_user_day_gaps",
     "users",
-    ("user_id",),
-    "k.user_id = u.user_id",
-    "user_id IS NOT NULL",
+    ("user_id", "idless_email"),
+    "(k.user_id = u.user_id OR (k.user_id IS NULL AND u.user_id IS NULL"
+    " AND k.idless_email IS NOT DISTINCT FROM u.idless_email))",
+    "",
     "rollup_new_user_days",
 )
 RESOURCE_GAPS = GapSpec(

@@ -18,8 +18,13 @@
 - "Log records touched" (the compliance report's measure, not `records_exported`): per event,
   the first of TOUCHED_KEYS in `details` that holds a JSON number in [0, 10^15] (truncated),
   SQL function `auditlens_records_touched`; on every event of a resource, summed as numeric.
-- A resource is `(resource_type, resource_id)` with `resource_id` not NULL; distinct users
-  and distinct IPs/user agents ignore NULLs; a NULL user is one group of its own.
+- A resource is `(resource_type, resource_id)` with `resource_id` not NULL; distinct IPs/user
+  agents ignore NULLs.
+- A person follows sql.user_identity: `user_id` when it has text, else `user_email` when it
+  has text, else the one unknown person. Rows carry a missing or blank id as NULL `user_id`
+  (one group of its own in per-user reads) and, where distinct people are counted, the
+  email of an event without an id as `idless_email`; distinct users count people, the
+  unknown one included.
 """
 
 from __future__ import annotations
@@ -129,10 +134,15 @@ FEATURE_COLUMNS: tuple[str, ...] = USER_DAY_COLUMNS
 
 _IS_EXPORT = "(e.event_action LIKE 'export%' OR e.event_action LIKE 'download%')"
 
-# An event's own columns and its time buckets; `e` is an event row.
+# An event's own columns and its time buckets; `e` is an event row. Its person as the rollups
+# key it (sql.user_identity's rule): `user_id` NULL when missing or only whitespace, and
+# `idless_email` the email naming a person without an id.
 _EVENT_COLUMNS = """
-  e.organization_id, e.event_time, e.event_type, e.event_action, e.user_id, e.user_email,
-  e.ip_address, e.user_agent, e.resource_type, e.resource_id,
+  e.organization_id, e.event_time, e.event_type, e.event_action,
+  CASE WHEN auditlens_has_text(e.user_id) THEN e.user_id END AS user_id,
+  CASE WHEN NOT auditlens_has_text(e.user_id) AND auditlens_has_text(e.user_email)
+       THEN e.user_email END AS idless_email,
+  e.user_email, e.ip_address, e.user_agent, e.resource_type, e.resource_id,
   date_trunc('hour', e.event_time, 'UTC') AS bucket,
   (e.event_time AT TIME ZONE 'UTC')::date AS day,"""
 

@@ -119,9 +119,9 @@ def fill_delta(
         """
 CREATE TEMP TABLE rollup_delta (
   organization_id text, event_time timestamptz, event_type text, event_action text,
-  user_id text, user_email text, ip_address inet, user_agent text, resource_type text,
-  resource_id text, bucket timestamptz, day date, off_hours boolean, records bigint,
-  results bigint, touched bigint
+  user_id text, idless_email text, user_email text, ip_address inet, user_agent text,
+  resource_type text, resource_id text, bucket timestamptz, day date, off_hours boolean,
+  records bigint, results bigint, touched bigint
 ) ON COMMIT DROP"""
     )
     columns = derived(

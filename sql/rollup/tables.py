@@ -145,13 +145,13 @@ TABLES: tuple[RollupTable, ...] = (
     ),
     RollupTable(
         "rollup_user_days",
-        ("organization_id", "day", "user_id"),
+        ("organization_id", "day", "user_id", "idless_email"),
         USER_DAY_MEASURES,
         gaps=USER_GAPS,
     ),
     RollupTable(
         "rollup_user_day_resources",
-        ("organization_id", "day", "user_id", *_RESOURCE),
+        ("organization_id", "day", "user_id", "idless_email", *_RESOURCE),
         (_EVENTS, Measure("touched", "coalesce(sum(touched), 0)")),
         not_null=("resource_id",),
     ),
@@ -194,9 +194,9 @@ TABLES: tuple[RollupTable, ...] = (
     ),
     RollupTable(
         "rollup_resource_user_years",
-        ("organization_id", *_RESOURCE, "user_id", "year"),
+        ("organization_id", *_RESOURCE, "user_id", "idless_email", "year"),
         shape=DAY_SET,
-        unique=(*_RESOURCE_FIRST, "year", "user_id"),
+        unique=(*_RESOURCE_FIRST, "year", "user_id", "idless_email"),
         not_null=("resource_id",),
     ),
     RollupTable(

@@ -23,6 +23,7 @@ from sql.rollup.measures import (
     TOUCHED_KEYS,
     VIEW_ACTIONS,
 )
+from sql.user_identity import has_user_id, identity_key
 from tests.factories import event_row
 
 # (organisation, time zone, work start, work end): a wrapping night shift among them.
@@ -41,6 +42,27 @@ FAMILY_ACTIONS = {
     "api_call": ["GET", "POST"],
     "custom_family": ["whatever"],
 }
+# (user_id, user_email) shapes that test the person rule (sql.user_identity): ids that are
+# empty or whitespace (Python's notion, an ideographic space too), people known by email
+# only, an id that reads like someone's email, an id with a trailing space, a blank email.
+ODD_PEOPLE: list[tuple[str | None, str | None]] = [
+    ("", None),
+    (" ", "solo@a.com"),
+    (None, "solo@a.com"),
+    ("\u3000\t", None),
+    (None, " "),
+    ("lookalike@a.com", None),
+    (None, "lookalike@a.com"),
+    ("", "other@b.com"),
+    ("user_1 ", "user_1@a.com"),
+]
+# The same two rules over raw event rows in SQL, for tests that count with a query: the user
+# id as per-user reads group it, and the person distinct users count.
+USER_ID_SQL = "CASE WHEN auditlens_has_text(user_id) THEN user_id END"
+PERSON_SQL = (
+    "CASE WHEN auditlens_has_text(user_id) THEN 'u:' || user_id"
+    " WHEN auditlens_has_text(user_email) THEN 'e:' || user_email ELSE 'n' END"
+)
 START = datetime(2025, 3, 1, tzinfo=UTC)  # includes the US daylight-saving switch (Mar 9)
 DAYS = 14
 
@@ -147,6 +169,8 @@ class Generator:
         user_n = r.randint(0, 5)
         user = None if user_n == 0 else f"user_{user_n}"
         email = None if user is None or r.random() < 0.1 else f"{user}@{r.choice('ab')}.com"
+        if r.random() < 0.15:
+            user, email = r.choice(ODD_PEOPLE)
         when = START + timedelta(
             days=r.randint(day_from, day_to - 1),
             hours=r.randint(0, 23),
@@ -172,6 +196,16 @@ class Generator:
 
 
 # -- reference aggregations -------------------------------------------------------------------
+
+
+def uid(e: Event) -> str | None:
+    """The event's user id as per-user reads group it: None when missing or blank."""
+    return e.user_id if has_user_id(e.user_id) else None
+
+
+def person(e: Event) -> str:
+    """The event's person (sql.user_identity): what distinct users count."""
+    return identity_key(e.user_id, e.user_email)
 
 
 def _num(value: Any) -> int | None:
@@ -225,8 +259,8 @@ def timeline(events, org, t0, t1, bucket, families=None):
 def user_activity(events, org, t0, t1, user_id=None):
     groups: dict[tuple[Any, ...], list[Event]] = defaultdict(list)
     for e in events:
-        if _in(e, org, t0, t1) and (user_id is None or e.user_id == user_id):
-            groups[(e.bucket, e.user_id, e.type)].append(e)
+        if _in(e, org, t0, t1) and (user_id is None or uid(e) == user_id):
+            groups[(e.bucket, uid(e), e.type)].append(e)
     return sorted(
         ((b, u, _max(x.user_email for x in es), t, len(es)) for (b, u, t), es in groups.items()),
         key=repr,
@@ -237,8 +271,8 @@ def user_hours(events, org, t0, t1):
     """(user, UTC hour of day, events) for the users with events."""
     groups: dict[tuple[str, int], int] = defaultdict(int)
     for e in events:
-        if _in(e, org, t0, t1) and e.user_id is not None:
-            groups[(e.user_id, e.time.astimezone(UTC).hour)] += 1
+        if _in(e, org, t0, t1) and uid(e) is not None:
+            groups[(uid(e), e.time.astimezone(UTC).hour)] += 1
     return sorted((*k, n) for k, n in groups.items())
 
 
@@ -247,7 +281,7 @@ def user_heatmap(events, org, t0, t1, user_id, time_zone):
     zone = ZoneInfo(time_zone)
     groups: dict[tuple[int, int], int] = defaultdict(int)
     for e in events:
-        if _in(e, org, t0, t1) and e.user_id == user_id:
+        if _in(e, org, t0, t1) and uid(e) == user_id:
             local = e.bucket.astimezone(zone)
             groups[(local.isoweekday(), local.hour)] += 1
     return sorted((*k, n) for k, n in groups.items())
@@ -260,7 +294,7 @@ def totals(events, org, t0, t1):
         by_family[e.type] += 1
     return {
         "events": len(sel),
-        "users": len({e.user_id for e in sel if e.user_id is not None}),
+        "users": len({person(e) for e in sel}),
         "resources": len({(e.rtype, e.rid) for e in sel if e.rid is not None}),
         "by_family": dict(by_family),
     }
@@ -275,7 +309,7 @@ def top_users(events, org, t0, t1, n, family=None):
     groups: dict[str | None, list[Event]] = defaultdict(list)
     for e in events:
         if _in(e, org, t0, t1) and (family is None or e.type == family):
-            groups[e.user_id].append(e)
+            groups[uid(e)].append(e)
     rows = [(u, _max(x.user_email for x in es), len(es)) for u, es in groups.items()]
     return sorted(rows, key=_user_order)[:n]
 
@@ -285,10 +319,7 @@ def top_resources(events, org, t0, t1, n):
     for e in events:
         if _in(e, org, t0, t1) and e.rid is not None:
             groups[(e.rtype, e.rid)].append(e)
-    rows = [
-        (rt, rid, len(es), len({x.user_id for x in es if x.user_id is not None}))
-        for (rt, rid), es in groups.items()
-    ]
+    rows = [(rt, rid, len(es), len({person(x) for x in es})) for (rt, rid), es in groups.items()]
     rows.sort(key=lambda r: (-r[2], r[0] is not None, r[0] or "", r[1]))
     return rows[:n]
 
@@ -304,7 +335,7 @@ def user_day_features(events, org, d0, d1, settings):
     groups: dict[tuple[Any, ...], list[Event]] = defaultdict(list)
     for e in events:
         if _in(e, org, t0, t1):
-            groups[(e.day, e.user_id)].append(e)
+            groups[(e.day, uid(e))].append(e)
     out = []
     for (day, user), es in groups.items():
         records = [
@@ -352,10 +383,7 @@ def resource_day_access(events, org, d0, d1, rtype=None, rid=None):
             continue
         groups[(e.day, e.rtype, e.rid)].append(e)
     return sorted(
-        (
-            (d, rt, ri, len(es), len({x.user_id for x in es if x.user_id is not None}))
-            for (d, rt, ri), es in groups.items()
-        ),
+        ((d, rt, ri, len(es), len({person(x) for x in es})) for (d, rt, ri), es in groups.items()),
         key=repr,
     )
 
@@ -365,7 +393,7 @@ def user_day_resources(events, org, d0, d1):
     groups: dict[tuple[Any, ...], int] = defaultdict(int)
     for e in events:
         if _in(e, org, t0, t1) and e.rid is not None:
-            groups[(e.day, e.user_id, e.rtype, e.rid)] += 1
+            groups[(e.day, uid(e), e.rtype, e.rid)] += 1
     return sorted(((*k, n) for k, n in groups.items()), key=repr)
 
 
@@ -374,7 +402,7 @@ def user_day_ips(events, org, d0, d1):
     groups: dict[tuple[Any, ...], int] = defaultdict(int)
     for e in events:
         if _in(e, org, t0, t1):
-            groups[(e.day, e.user_id, e.ip, e.agent)] += 1
+            groups[(e.day, uid(e), e.ip, e.agent)] += 1
     return sorted(((*k, n) for k, n in groups.items()), key=repr)
 
 
@@ -383,7 +411,7 @@ def resource_users(events, org, d0, d1, rtype, rid):
     groups: dict[str | None, list[Event]] = defaultdict(list)
     for e in events:
         if _in(e, org, t0, t1) and e.rid == rid and e.rtype == rtype:
-            groups[e.user_id].append(e)
+            groups[uid(e)].append(e)
     rows = [
         (u, len(es), min(x.day for x in es), max(x.day for x in es), len({x.day for x in es}))
         for u, es in groups.items()
@@ -411,7 +439,7 @@ def resource_details(events, org, d0, d1, rtype, rid, *, any_type=False):
     users: dict[str | None, list[Event]] = defaultdict(list)
     for e in sel:
         actions[(e.type, e.action)] += 1
-        users[e.user_id].append(e)
+        users[uid(e)].append(e)
     by_action = sorted(
         ((t, a, n) for (t, a), n in actions.items()), key=lambda r: (-r[2], r[0], r[1])
     )

@@ -56,7 +56,7 @@ def test_user_emails_on_a_day_equal_raw(loaded_shared):
     emails_seen = 0
     for org in ORG_IDS:
         days = sorted({e.day for e in events if e.org == org})
-        users = sorted({e.user_id for e in events if e.org == org and e.user_id is not None})
+        users = sorted({ref.uid(e) for e in events if e.org == org and ref.uid(e) is not None})
         # Each user on some day, a day without events too (-> NULL), and a stranger.
         asked = {u: days[i % len(days)] for i, u in enumerate(users)} if days else {}
         asked["nobody"] = START.date()
@@ -67,7 +67,7 @@ def test_user_emails_on_a_day_equal_raw(loaded_shared):
             emails = [
                 e.user_email
                 for e in events
-                if e.org == org and e.user_id == user and e.day == day and e.user_email
+                if e.org == org and ref.uid(e) == user and e.day == day and e.user_email
             ]
             want.append((user, max(emails, default=None)))
         assert frame_rows(got) == want, org

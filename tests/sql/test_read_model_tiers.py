@@ -20,6 +20,7 @@ from sql.gateway import Database
 from sql.read_model import ReadModel
 from tests.factories import event_row
 from tests.sql.conftest import kept_unchanged
+from tests.sql.read_model_reference import PERSON_SQL, USER_ID_SQL
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 DAYS = 95  # January to early April: four months
@@ -103,7 +104,7 @@ def _check(db: Database, ranges: list[tuple[datetime, datetime]]) -> None:
             users, resources = _raw(
                 db,
                 org,
-                "SELECT count(DISTINCT user_id), count(DISTINCT (resource_type, resource_id))"
+                f"SELECT count(DISTINCT {PERSON_SQL}), count(DISTINCT (resource_type, resource_id))"
                 " FILTER (WHERE resource_id IS NOT NULL) FROM org_audit_events"
                 " WHERE event_time >= :s AND event_time < :e",
                 start,
@@ -115,7 +116,7 @@ def _check(db: Database, ranges: list[tuple[datetime, datetime]]) -> None:
                 top = _raw(
                     db,
                     org,
-                    "SELECT user_id, max(user_email), count(*) FROM org_audit_events"
+                    f"SELECT {USER_ID_SQL}, max(user_email), count(*) FROM org_audit_events"
                     " WHERE event_time >= :s AND event_time < :e"
                     f" GROUP BY 1 ORDER BY 3 DESC, 1 NULLS LAST LIMIT {n}",
                     start,
@@ -125,7 +126,7 @@ def _check(db: Database, ranges: list[tuple[datetime, datetime]]) -> None:
                 top = _raw(
                     db,
                     org,
-                    "SELECT resource_type, resource_id, count(*), count(DISTINCT user_id)"
+                    f"SELECT resource_type, resource_id, count(*), count(DISTINCT {PERSON_SQL})"
                     " FROM org_audit_events WHERE event_time >= :s AND event_time < :e"
                     " AND resource_id IS NOT NULL"
                     f" GROUP BY 1, 2 ORDER BY 3 DESC, 1 NULLS FIRST, 2 LIMIT {n}",

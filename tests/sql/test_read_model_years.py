@@ -13,6 +13,7 @@ from sql.event_store import insert_events
 from sql.gateway import Database
 from sql.read_model import ReadModel
 from tests.factories import event_row
+from tests.sql.read_model_reference import PERSON_SQL, USER_ID_SQL
 
 T0 = datetime(2024, 12, 28, tzinfo=UTC)  # 2024 is a leap year: day 365 exists
 USERS = ["u1", "u2", "u3", "u4", None]
@@ -65,7 +66,7 @@ def test_year_rollups_equal_raw_over_ranges_across_new_year(db: Database):
     for start, end in ranges:
         users = _raw(
             db,
-            "SELECT count(DISTINCT user_id) FROM org_audit_events"
+            f"SELECT count(DISTINCT {PERSON_SQL}) FROM org_audit_events"
             " WHERE event_time >= :s AND event_time < :e",
             start,
             end,
@@ -73,7 +74,7 @@ def test_year_rollups_equal_raw_over_ranges_across_new_year(db: Database):
         assert model.totals("org_a", start, end)["users"] == users, (start, end)
         top = _raw(
             db,
-            "SELECT user_id, max(user_email), count(*) FROM org_audit_events"
+            f"SELECT {USER_ID_SQL}, max(user_email), count(*) FROM org_audit_events"
             " WHERE event_time >= :s AND event_time < :e"
             " GROUP BY 1 ORDER BY 3 DESC, 1 NULLS LAST LIMIT 3",
             start,
@@ -83,7 +84,7 @@ def test_year_rollups_equal_raw_over_ranges_across_new_year(db: Database):
         assert _plain(got) == [tuple(r) for r in top], (start, end)
         resources = _raw(
             db,
-            "SELECT resource_type, resource_id, count(*), count(DISTINCT user_id)"
+            f"SELECT resource_type, resource_id, count(*), count(DISTINCT {PERSON_SQL})"
             " FROM org_audit_events WHERE event_time >= :s AND event_time < :e"
             " AND resource_id IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, 1 NULLS FIRST, 2",
             start,
