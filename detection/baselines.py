@@ -50,10 +50,25 @@ class Grid:
 
 def _trailing_windows(grid: np.ndarray, window: int) -> np.ndarray:
     """For each day d, the values of days d-window .. d-1 (a view: no copy)."""
-    pad = np.full((grid.shape[0], window), np.nan, dtype=grid.dtype)
-    padded = np.concatenate([pad, grid], axis=1)
-    view = np.lib.stride_tricks.sliding_window_view(padded, window, axis=1)
+    view = np.lib.stride_tricks.sliding_window_view(_left_padded(grid, window), window, axis=1)
     return view[:, : grid.shape[1], :]
+
+
+def _left_padded(grid: np.ndarray, window: int) -> np.ndarray:
+    """The grid with `window` days of NaN before its first day."""
+    pad = np.full((grid.shape[0], window), np.nan, dtype=grid.dtype)
+    return np.concatenate([pad, grid], axis=1)
+
+
+def _window_index(
+    shape: tuple[int, int], window: int, at: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """For each cell of `at`, where its previous `window` days sit in the flattened
+    `_left_padded` grid: one (cells x window) gather, the same for every column of a grid
+    of that shape (indexing the sliding-window view per column costs several times more)."""
+    rows, cols = at
+    starts = rows.astype(np.intp) * (shape[1] + window) + cols.astype(np.intp)
+    return starts[:, None] + np.arange(window, dtype=np.intp)
 
 
 def _sorted_median(sorted_values: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -77,9 +92,14 @@ def trailing_median_mad(
 
     The day itself is excluded, so an anomaly never hides inside its own baseline.
     """
-    windows = _trailing_windows(grid, window)
-    if at is not None:
-        windows = windows[at]
+    if at is None:
+        return _median_mad(_trailing_windows(grid, window))
+    index = _window_index(grid.shape, window, at)
+    return _median_mad(_left_padded(grid, window).ravel().take(index))
+
+
+def _median_mad(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median, MAD and count of the values of each row of `windows` (NaN: no value)."""
     counts = np.sum(~np.isnan(windows), axis=-1)
     ordered = np.sort(windows, axis=-1)
     median = _sorted_median(ordered, counts)
@@ -112,11 +132,12 @@ def add_own_baselines(
     out = features.copy()
     grid = Grid.of(out)
     rows, cols = grid.rows, grid.cols
+    index = _window_index((grid.n_users, grid.n_days), window, (rows, cols))
     first_grid = None
     for column in columns:
         dense = grid.dense(out[column])
         first_grid = dense if first_grid is None else first_grid
-        med, mad, counts = trailing_median_mad(dense, window, at=(rows, cols))
+        med, mad, counts = _median_mad(_left_padded(dense, window).ravel().take(index))
         spread = MAD_TO_SIGMA * mad
         enough = counts >= min_days
         value = out[column].to_numpy(dtype=np.float32)
@@ -126,8 +147,8 @@ def add_own_baselines(
         out[f"{column}_own_z"] = np.where(enough, (value - med) / np.maximum(spread, 1.0), np.nan)
     if first_grid is not None:
         active = np.where(np.isnan(first_grid), np.nan, 1.0).astype(np.float32)
-        windows = _trailing_windows(active, window)
-        out["history_days"] = np.sum(~np.isnan(windows), axis=-1)[rows, cols]
+        windows = _left_padded(active, window).ravel().take(index)
+        out["history_days"] = np.sum(~np.isnan(windows), axis=-1)
         out["days_since_previous"] = days_since_previous_activity(first_grid)[rows, cols]
     return out
 

@@ -11,7 +11,7 @@ database aggregates the (day, user, resource) rows; nothing here reads raw event
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -111,7 +111,9 @@ class UserDays:
     `features`: one row per (day, user), distinct counts included. `resources`: one row per
     (user, resource_type, resource_id) with its `first_day` in the range and its `events`.
     `ips`: one row per (user, ip_address, user_agent) with its `first_day`.
-    `resource_events`: see `ResourceEvents`. Users are never NULL."""
+    `resource_events`: see `ResourceEvents`. `sensitivity`: what the loader's
+    `sensitivity_of` said of the resources read (None when it was not given). Users are
+    never NULL."""
 
     features: pd.DataFrame
     resources: pd.DataFrame
@@ -119,6 +121,7 @@ class UserDays:
     start_day: date
     end_day: date
     resource_events: ResourceEvents = _no_resource_events
+    sensitivity: Sensitivity | None = None
 
 
 def _named_users(frame: pd.DataFrame) -> pd.DataFrame:
@@ -128,16 +131,25 @@ def _named_users(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_user_days(
-    read_model: ReadModelLike, org: str, start_day: date, end_day: date, *, history_days: int = 60
+    read_model: ReadModelLike,
+    org: str,
+    start_day: date,
+    end_day: date,
+    *,
+    history_days: int = 60,
+    sensitivity_of: Callable[[Iterable[Any]], Sensitivity] | None = None,
 ) -> UserDays:
     """The user-days to score plus `history_days` before them (for baselines).
 
     The four reads run at once (the database aggregates one while this process decodes
-    another); per-day resource rows never leave the database.
+    another); per-day resource rows never leave the database. With `sensitivity_of`
+    (resource ids -> `Sensitivity`), the events on the sensitive resources are read as soon
+    as the resources are known, alongside the reads still running, and `resource_events`
+    answers the features' ask for them from that read.
     """
     first = start_day - timedelta(days=history_days)
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="auditlens-read") as pool:
-        resources = pool.submit(read_model.user_resource_first_days, org, first, end_day)
+    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="auditlens-read") as pool:
+        resources_read = pool.submit(read_model.user_resource_first_days, org, first, end_day)
         counts = pool.submit(read_model.user_day_distinct_counts, org, first, end_day)
         features = pool.submit(
             read_model.user_day_features, org, first, end_day, distinct_counts=False
@@ -145,16 +157,34 @@ def load_user_days(
         ips = pool.submit(read_model.user_address_first_days, org, first, end_day)
         # Events that name no user (a service, a system job) stay in the organisation's
         # counts, but a user-less day is nobody to score, baseline or name in a finding.
+        resources = _named_users(resources_read.result())
+        sensitivity = None
+        early: dict[tuple[str, ...], Future[pd.DataFrame]] = {}
+        if sensitivity_of is not None:
+            sensitivity = sensitivity_of(resources["resource_id"].unique())
+            ids = tuple(sensitive_resource_ids(resources, sensitivity))
+            if ids:
+                early[ids] = pool.submit(read_model.user_day_events_on, org, first, end_day, ids)
+
+        def resource_events(ids: Collection[str]) -> pd.DataFrame:
+            asked = tuple(sorted({str(i) for i in ids}))
+            read = early.get(asked)
+            events = (
+                read.result()
+                if read is not None
+                else read_model.user_day_events_on(org, first, end_day, asked)
+            )
+            return _named_users(events)
+
         named = _named_users(features.result())
         user_days = UserDays(
             features=with_distinct_counts(named, _named_users(counts.result())),
-            resources=_named_users(resources.result()),
+            resources=resources,
             ips=_named_users(ips.result()),
             start_day=first,
             end_day=end_day,
-            resource_events=lambda ids: _named_users(
-                read_model.user_day_events_on(org, first, end_day, ids)
-            ),
+            resource_events=resource_events,
+            sensitivity=sensitivity,
         )
     return user_days
 
@@ -187,6 +217,12 @@ class Sensitivity:
         if not self.resource_ids:
             return np.zeros(len(resource_ids), dtype=bool)
         return resource_ids.isin(self.resource_ids).to_numpy(dtype=bool)
+
+
+def sensitive_resource_ids(resources: pd.DataFrame, sensitivity: Sensitivity) -> list[str]:
+    """The resource ids of a `UserDays.resources` frame that `sensitivity` counts, sorted:
+    the resources whose events per user-day the features read."""
+    return sorted(resources.loc[sensitivity.mask(resources["resource_id"]), "resource_id"].unique())
 
 
 def catalogue_sensitivity(confirmed: Mapping[str, str], resource_ids: Iterable[Any]) -> Sensitivity:
@@ -288,10 +324,8 @@ def build_features(
 
     resources = user_days.resources.copy()
     resources["sensitive"] = sensitivity.mask(resources["resource_id"])
-    touched = resources.loc[resources["sensitive"], "resource_id"].unique()
-    sensitive = (
-        user_days.resource_events(sorted(touched)) if len(touched) else _no_resource_events(())
-    )
+    touched = sensitive_resource_ids(resources, sensitivity)
+    sensitive = user_days.resource_events(touched) if touched else _no_resource_events(())
     sensitive = sensitive[["day", "user_id", "events"]].rename(
         columns={"events": "sensitive_events"}
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -40,6 +41,7 @@ from detection.findings import DetectionRun, Finding, last_detected_day, save_fi
 from detection.model import IsolationForestDetector, ModelStore, library_versions, model_matrix
 from detection.ranking import FINDING_MIN_SCORE, RankingConfig, combine, severity_for
 from detection.rules import (
+    KINDS,
     Rule,
     RuleContext,
     RuleError,
@@ -78,6 +80,26 @@ class DetectionResult:
     stages: Stages = field(default_factory=Stages)
 
 
+# What evaluating one rule gave: its hits, or the error that kept it from running.
+RuleOutcome = list[RuleHit] | RuleError
+
+
+def evaluate_rules(
+    rules: Sequence[Rule], context: RuleContext, stages: Stages
+) -> list[RuleOutcome]:
+    """Each rule's outcome in `context`, in the order given, each timed as a stage."""
+    outcomes: list[RuleOutcome] = []
+    for rule in rules:
+        with stages.stage(f"rule {rule.id}"):
+            try:
+                outcomes.append(evaluate_rule(rule, context))
+            except RuleError as exc:
+                # One organisation's alert that cannot run (too many matches) must not stop
+                # every other rule; the run reports it.
+                outcomes.append(exc)
+    return outcomes
+
+
 def score_window(
     features: FeatureSet,
     rules: list[Rule],
@@ -98,55 +120,20 @@ def score_window(
     calibration: Calibration | None = None,
     suppressions: Sequence[Suppression] = (),
     calibrate: bool = True,
+    rule_outcomes: Callable[[RuleContext], Sequence[RuleOutcome]] | None = None,
 ) -> DetectionResult:
     """Rules, model and ranking over the days [start_day, end_day] of a feature set,
     calibrated to the organisation (`detection.calibration`; default settings if None;
-    `calibrate=False` measures what calibration changes)."""
+    `calibrate=False` measures what calibration changes). `rule_outcomes`: the rules'
+    outcomes, in their order, given the context built here (default: `evaluate_rules`),
+    for a caller that evaluates some of them elsewhere."""
     ranking = ranking or RankingConfig()
     stages = stages or Stages()
     rows = features.rows
     window = rows.loc[(rows["day"] >= start_day) & (rows["day"] <= end_day)].reset_index(drop=True)
-    hits: list[RuleHit] = []
-    rule_errors: dict[str, str] = {}
-    if use_rules:
-        context = RuleContext(
-            org=org,
-            features=rows,
-            start_day=start_day,
-            end_day=end_day,
-            events=events,
-            sensitivity=sensitivity,
-            ips=features.ips,
-            resources=features.resources,
-            hour_profiles=hour_profiles,
-            time_zone=time_zone,
-            work_start_hour=work_hours[0],
-            work_end_hour=work_hours[1],
-        )
-        for rule in rules:
-            with stages.stage(f"rule {rule.id}"):
-                try:
-                    hits.extend(evaluate_rule(rule, context))
-                except RuleError as exc:
-                    # One organisation's alert that cannot run (too many matches) must not stop
-                    # every other rule; the run reports it.
-                    rule_errors[rule.id] = str(exc)
-    # Calibration: how surprising each hit is in this organisation, and the model's budget.
-    calibration = calibration or Calibration()
-    window_days = (end_day - start_day).days + 1
-    users = active_users(window)
-    budget: int | None = None
-    if calibrate:
-        with stages.stage("calibration"):
-            hits = calibrate_hits(
-                hits,
-                active_users=users,
-                window_days=window_days,
-                suppressions=suppressions,
-                as_authored=uncalibrated_rules(rules),
-            )
-            budget = model_budget(users, window_days, calibration)
     scored = window[["day", "user_id", "user_email"]].copy()
+    # The model first: it needs no hit, and rules evaluated elsewhere get the longest to
+    # finish (score_days runs the event rules while features are built and the model fitted).
     # Nothing to learn "usual" from in a single user-day (a new organisation's first): rules only.
     modelled = use_model and len(window) > 0 and (model is not None or len(rows) >= 2)
     if modelled:
@@ -166,6 +153,48 @@ def score_window(
         scored["peers_unusual"] = 0.0
     if not modelled:
         model = None
+    hits: list[RuleHit] = []
+    rule_errors: dict[str, str] = {}
+    if use_rules:
+        context = RuleContext(
+            org=org,
+            features=rows,
+            start_day=start_day,
+            end_day=end_day,
+            events=events,
+            sensitivity=sensitivity,
+            ips=features.ips,
+            resources=features.resources,
+            hour_profiles=hour_profiles,
+            time_zone=time_zone,
+            work_start_hour=work_hours[0],
+            work_end_hour=work_hours[1],
+        )
+        outcomes = (
+            evaluate_rules(rules, context, stages)
+            if rule_outcomes is None
+            else rule_outcomes(context)
+        )
+        for rule, outcome in zip(rules, outcomes, strict=True):
+            if isinstance(outcome, RuleError):
+                rule_errors[rule.id] = str(outcome)
+            else:
+                hits.extend(outcome)
+    # Calibration: how surprising each hit is in this organisation, and the model's budget.
+    calibration = calibration or Calibration()
+    window_days = (end_day - start_day).days + 1
+    users = active_users(window)
+    budget: int | None = None
+    if calibrate:
+        with stages.stage("calibration"):
+            hits = calibrate_hits(
+                hits,
+                active_users=users,
+                window_days=window_days,
+                suppressions=suppressions,
+                as_authored=uncalibrated_rules(rules),
+            )
+            budget = model_budget(users, window_days, calibration)
     with stages.stage("ranking and findings"):
         ranked = combine(scored, hits, ranking, model_budget=budget)
         titles = {r.id: r.title for r in rules}
@@ -403,35 +432,71 @@ def score_days(
     What `run_detection` scores and an alert's dry run replays. None without user-days."""
     stages = stages or Stages()
     with stages.stage("read user-days"):
-        user_days = load_user_days(read_model, org, start_day, end_day, history_days=HISTORY_DAYS)
+        user_days = load_user_days(
+            read_model,
+            org,
+            start_day,
+            end_day,
+            history_days=HISTORY_DAYS,
+            sensitivity_of=lambda known: organisation_sensitivity(db, org, known),
+        )
     if user_days.features.empty:
         return None
-    with stages.stage("sensitivity"):
-        known = user_days.resources["resource_id"].unique()
-        sensitivity = organisation_sensitivity(db, org, known)
-    with stages.stage("features"):
-        features = build_features(user_days, peer_groups=peer_groups, sensitivity=sensitivity)
+    sensitivity = user_days.sensitivity or organisation_sensitivity(db, org, ())
     settings = org_settings(db, org)
     calibration = load_calibration(db, org)
-    result = score_window(
-        features,
-        rules,
+    events = DatabaseEvents(db, org, timeout_ms=READ_TIMEOUT_MS)
+    profiles = hour_profiles(read_model, org, user_days.start_day, start_day - timedelta(days=1))
+    # Rules over raw events need no feature: they run (mostly waiting on the database) while
+    # this thread builds the features and fits the model.
+    early = [rule for rule in rules if KINDS[rule.kind].reads_events]
+    early_context = RuleContext(
+        org=org,
+        features=pd.DataFrame(),  # not theirs to read
         start_day=start_day,
         end_day=end_day,
-        events=DatabaseEvents(db, org, timeout_ms=READ_TIMEOUT_MS),
+        events=events,
         sensitivity=sensitivity,
-        hour_profiles=hour_profiles(
-            read_model, org, user_days.start_day, start_day - timedelta(days=1)
-        ),
-        org=org,
+        ips=user_days.ips,
+        resources=user_days.resources,
+        hour_profiles=profiles,
         time_zone=settings.time_zone,
-        work_hours=(settings.work_start_hour, settings.work_end_hour),
-        ranking=ranking,
-        stages=stages,
-        calibration=calibration,
-        suppressions=benign_suppressions(db, org, calibration.benign_suppression_days),
-        use_model=use_model,
+        work_start_hour=settings.work_start_hour,
+        work_end_hour=settings.work_end_hour,
     )
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="auditlens-rules") as pool:
+        early_outcomes = pool.submit(evaluate_rules, early, early_context, stages)
+
+        def outcomes(context: RuleContext) -> list[RuleOutcome]:
+            late = [rule for rule in rules if not KINDS[rule.kind].reads_events]
+            late_done = iter(evaluate_rules(late, context, stages))
+            with stages.stage("waiting for the event rules"):
+                early_done = iter(early_outcomes.result())
+            return [
+                next(early_done) if KINDS[rule.kind].reads_events else next(late_done)
+                for rule in rules
+            ]
+
+        with stages.stage("features"):
+            features = build_features(user_days, peer_groups=peer_groups, sensitivity=sensitivity)
+        result = score_window(
+            features,
+            rules,
+            start_day=start_day,
+            end_day=end_day,
+            events=events,
+            sensitivity=sensitivity,
+            hour_profiles=profiles,
+            org=org,
+            time_zone=settings.time_zone,
+            work_hours=(settings.work_start_hour, settings.work_end_hour),
+            ranking=ranking,
+            stages=stages,
+            calibration=calibration,
+            suppressions=benign_suppressions(db, org, calibration.benign_suppression_days),
+            use_model=use_model,
+            rule_outcomes=outcomes,
+        )
     return result, user_days
 
 

@@ -27,16 +27,6 @@ from tests.detection.frames import small_org
 from tests.factories import event_row
 
 
-@pytest.fixture
-def seeded(db: Database):
-    events, labels, roster = small_org(users=18, days=40)
-    events = events.assign(organization_id="org_a")
-    rows = [tuple(r[c] for c in EVENT_COLUMNS) for r in events.to_dict("records")]
-    with db.writer() as session:
-        insert_events(session, rows)
-    return db, events, labels, roster
-
-
 def test_run_detection_finds_the_planted_users_and_is_incremental(seeded, monkeypatch):
     db, _events, labels, roster = seeded
     monkeypatch.setattr("detection.pipeline.organisation_sensitivity", lambda *_: Sensitivity())
