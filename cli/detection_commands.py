@@ -19,7 +19,6 @@ from cli.context import open_database
 from detection.stages import Stages
 from ingest.spreadsheet import escape_cell
 from sql.gateway import Database
-from usecases.exports import Exporter, record_export
 from usecases.legal_holds import shown
 
 _SEVERITIES = ("low", "medium", "high", "critical")
@@ -153,6 +152,7 @@ def findings(
         detection_coverage,
         list_findings,
     )
+    from usecases.exports import Exporter, record_export
 
     if output not in _FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(_FORMATS)}, got: {output}")

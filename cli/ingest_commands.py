@@ -26,7 +26,6 @@ from cli import app, err_console
 from cli.context import open_database
 from ingest.files import DEFAULT_BATCH, KEEP_REJECTIONS, import_file
 from ingest.keys import create_key, list_keys, revoke_key, scope_named
-from ingest.refresh import ReadModelRefresher, refresh_now
 from ingest.writer import WriteResult
 from sql.gateway import Database, check_org_id
 from usecases.legal_holds import shown
@@ -123,6 +122,8 @@ def import_command(
 
 def _refresh_read_model(db: Database) -> None:
     """Bring the rollups up to date after an import (cheap: incremental)."""
+    from ingest.refresh import refresh_now
+
     problem = refresh_now(db)
     if problem:
         err_console.print(f"warning: events stored, but the rollup refresh failed: {problem}")
@@ -193,6 +194,7 @@ def serve_ingest(
     from ingest.gil import short_switch_interval
     from ingest.middleware import parse_networks
     from ingest.receiver import Receiver, create_app
+    from ingest.refresh import ReadModelRefresher
     from integrity.seal_schedule import background_sealing
     from sql.settings import Settings
     from streaming.read_api import install_read_api

@@ -7,22 +7,17 @@ import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli import app, err_console
 from cli.context import open_database
-from integrity import keys as keymod
-from integrity.proof import check_export
-from integrity.seal import organizations, seal_all
-from integrity.seal_files import seal_dir_from_env
-from integrity.seal_schedule import SealScheduler, interval_from_env
-from integrity.verify import verify_organization
 from sql.errors import AuditLensError
-from sql.event_filter import EventFilter
-from usecases.exports import Exporter, export_to_file
 from usecases.legal_holds import shown
+
+if TYPE_CHECKING:
+    from integrity.keys import PublicKeys
 
 signing_key_app = typer.Typer(help="Ed25519 keys that sign seals (kept out of the database).")
 app.add_typer(signing_key_app, name="signing-key")
@@ -50,7 +45,9 @@ def _when(value: str | None, name: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _trusted_keys(public_keys: list[Path] | None, key_file: Path | None) -> keymod.PublicKeys:
+def _trusted_keys(public_keys: list[Path] | None, key_file: Path | None) -> PublicKeys:
+    from integrity import keys as keymod
+
     if public_keys:
         return keymod.load_public_keys(public_keys)
     # Without --public-key, trust the public half of the configured signing key.
@@ -66,6 +63,8 @@ def signing_key_create(
     ] = None,
 ) -> None:
     """Make a signing key; prints its public key (give that to auditors) and key id."""
+    from integrity import keys as keymod
+
     key = keymod.generate()
     keymod.write_signing_key(key, out)
     pem = keymod.public_pem(key.public)
@@ -82,6 +81,8 @@ def signing_key_public(
     ] = None,
 ) -> None:
     """Print the public key (PEM) of the configured signing key."""
+    from integrity import keys as keymod
+
     key = keymod.load_signing_key(key_file)
     err_console.print(f"key id {key.key_id}")
     typer.echo(keymod.public_pem(key.public), nl=False)
@@ -113,6 +114,11 @@ def seal(
     ] = False,
 ) -> None:
     """Seal everything received since each organisation's previous seal (signed, chained)."""
+    from integrity import keys as keymod
+    from integrity.seal import seal_all
+    from integrity.seal_files import seal_dir_from_env
+    from integrity.seal_schedule import SealScheduler, interval_from_env
+
     key = keymod.load_signing_key(key_file)
     folder = seal_dir or seal_dir_from_env()
     with open_database() as db:
@@ -173,6 +179,10 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="print the findings as JSON")] = False,
 ) -> None:
     """Recompute every seal and name what changed; exit 0 only when everything verifies."""
+    from integrity.seal import organizations
+    from integrity.seal_files import seal_dir_from_env
+    from integrity.verify import verify_organization
+
     start_at, end_at = _when(start, "--from"), _when(end, "--to")
     trusted = _trusted_keys(public_key, key_file)
     folder = seal_dir or seal_dir_from_env()
@@ -218,6 +228,9 @@ def export_proof(
     end: Annotated[str | None, typer.Option("--to", help="events before this time")] = None,
 ) -> None:
     """Export events with, per row, its Merkle inclusion proof and signed seal."""
+    from sql.event_filter import EventFilter
+    from usecases.exports import Exporter, export_to_file
+
     if fmt not in ("csv", "ndjson"):
         raise typer.BadParameter(f"--format must be csv or ndjson, got: {fmt}")
     start_at, end_at = _when(start, "--from"), _when(end, "--to")
@@ -248,6 +261,9 @@ def verify_export(
     ],
 ) -> None:
     """Check an export offline with only the public key; exit 0 only when every row verifies."""
+    from integrity import keys as keymod
+    from integrity.proof import check_export
+
     if not file.is_file():
         raise typer.BadParameter(f"no such file: {file}")
     report = check_export(file, keymod.load_public_keys(public_key))

@@ -13,8 +13,6 @@ from cli import app, err_console
 from cli.context import open_database
 from sql.errors import AuditLensError
 from sql.gateway import check_org_id
-from usecases import access_report
-from usecases.exports import Exporter
 
 report_app = typer.Typer(help="Compliance reports.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
@@ -47,6 +45,9 @@ def report_access(
     out_path: str = typer.Option(..., "--out", help="file to write"),
 ) -> None:
     """Who accessed RESOURCE between FROM and TO: CSV of every event or a printable HTML report."""
+    from usecases import access_report
+    from usecases.exports import Exporter
+
     if file_format not in FORMATS:
         raise typer.BadParameter(
             f"--format must be one of {', '.join(FORMATS)}, got: {file_format}"

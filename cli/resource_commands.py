@@ -10,7 +10,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 
 from cli import app, err_console
@@ -18,7 +17,6 @@ from cli.context import open_database
 from ingest.spreadsheet import escape_cell
 from sql.catalogue import CatalogueError, checked_entry, entries, set_entries
 from sql.vocabulary import SENSITIVITY_LEVELS
-from usecases import resource_catalogue
 from usecases.legal_holds import shown
 
 resources_app = typer.Typer(
@@ -34,6 +32,8 @@ def _actor() -> str:
 
 
 def _plain(value: Any) -> Any:
+    import pandas as pd
+
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
     if isinstance(value, datetime | date):
@@ -50,6 +50,8 @@ def resources_list(
 ) -> None:
     """Every resource: confirmed entries, then those seen in the last 90 days with a suggested
     level (status `suggested`) or none (`undescribed`)."""
+    from usecases import resource_catalogue
+
     if output not in _FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(_FORMATS)}, got: {output}")
     with open_database() as db:
@@ -78,6 +80,8 @@ def _table(records: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+
+    from usecases import resource_catalogue
 
     if not records:
         typer.echo("no resources")
@@ -116,6 +120,8 @@ def resources_set(
     owner: str | None = typer.Option(None, "--owner", help="owner team"),
 ) -> None:
     """Describe (or confirm) one resource; fields not given keep their stored values."""
+    from usecases import resource_catalogue
+
     with open_database() as db:
         old = entries(db, org).get(resource.strip())
         if level is None and old is None:
@@ -155,6 +161,8 @@ def resources_import(
 
     Columns/fields: resource_id, sensitivity (required), display_name, resource_type, tags,
     owner_team. Exits with status 1 when any record was refused (the good ones are stored)."""
+    from usecases import resource_catalogue
+
     if not file.is_file():
         raise typer.BadParameter(f"FILE: {file} is not a file")
     with open_database() as db:

@@ -6,7 +6,6 @@ import typer
 
 from cli import app
 from cli.context import open_database
-from sql.read_model import ReadModel
 
 
 @app.command()
@@ -22,6 +21,8 @@ def refresh(
 
     Reads never wait for this: they add the events past the watermark from raw events.
     """
+    from sql.read_model import ReadModel
+
     with open_database() as db:
         stats = ReadModel(db).refresh(rebuild=rebuild)
     rate = f", {stats.events_per_second:,.0f} events/s" if stats.events else ""

@@ -11,13 +11,9 @@ from pathlib import Path
 import typer
 
 from cli import app, err_console
-from cli.demo_sealing import seal_out_of_the_box
-from integrity.seal_schedule import background_sealing
-from simulator.demo import DEMO_ORG, seed_demo
 from sql.gateway import Database
 from sql.migrate import migrate
 from sql.settings import DATABASE_URL_ENV
-from streaming.service import background_streaming
 from usecases.accounts import DEMO_ADMIN_EMAIL, ensure_demo_admin
 
 # The st.App entry (dashboard + session-cookie and download routes), not app.py alone.
@@ -69,7 +65,11 @@ def run(
     port: int = typer.Option(8501, min=1, max=65535, help="port the dashboard listens on"),
 ) -> None:
     """Start everything: the database, migrations, and the dashboard; prints the URL."""
+    from cli.demo_sealing import seal_out_of_the_box
     from detection.schedule import background_detection
+    from integrity.seal_schedule import background_sealing
+    from simulator.demo import DEMO_ORG, seed_demo
+    from streaming.service import background_streaming
 
     db = Database.open()
     try:

@@ -5,29 +5,30 @@ from __future__ import annotations
 import getpass
 import os
 import threading
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cli import app, err_console
 from cli.context import open_database
-from streaming import destinations as store
-from streaming.destinations import Changer
-from streaming.service import Streamer
-from usecases.stream_destinations import parse_moment, send_test_event, with_health
+
+if TYPE_CHECKING:
+    from streaming.destinations import Changer
 
 destinations_app = typer.Typer(help="SIEM streaming destinations (syslog, HTTPS, files).")
 app.add_typer(destinations_app, name="destinations")
 
 _ORG = typer.Option("--org", help="organisation id")
-CREDENTIAL_VARIABLE = store.SECRET_VARIABLE
 
 
 def _actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-CLI = Changer(via="cli")
+def _via_cli() -> Changer:
+    from streaming.destinations import Changer
+
+    return Changer(via="cli")
 
 
 @destinations_app.command("add")
@@ -53,6 +54,9 @@ def add(
 ) -> None:
     """Add a destination; the secret (token, API key or HMAC key) comes from
     AUDITLENS_DESTINATION_SECRET, never from the command line."""
+    from streaming import destinations as store
+    from usecases.stream_destinations import parse_moment
+
     given: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -76,12 +80,12 @@ def add(
             kind=kind,
             payload=payload,
             settings=settings,
-            secret=os.environ.get(CREDENTIAL_VARIABLE) or None,
+            secret=os.environ.get(store.SECRET_VARIABLE) or None,
             query=query,
             start=moment,
             findings=findings,
             actor=_actor(),
-            how=CLI,
+            how=_via_cli(),
         )
     typer.echo(f"added {destination.describe()}")
 
@@ -89,6 +93,8 @@ def add(
 @destinations_app.command("list")
 def list_(org: Annotated[str, _ORG]) -> None:
     """Each destination with its health: state, lag, events sent, last success and error."""
+    from usecases.stream_destinations import with_health
+
     with open_database() as db:
         found = with_health(db, org)
         if not found:
@@ -109,22 +115,28 @@ def list_(org: Annotated[str, _ORG]) -> None:
 @destinations_app.command("test")
 def test(org: Annotated[str, _ORG], name: str) -> None:
     """Send one real audit event (recording the test) to the destination now."""
+    from usecases.stream_destinations import send_test_event
+
     with open_database() as db:
-        event_id = send_test_event(db, org, name, actor=_actor(), how=CLI)
+        event_id = send_test_event(db, org, name, actor=_actor(), how=_via_cli())
     typer.echo(f"{name}: the receiver took event {event_id}")
 
 
 @destinations_app.command("pause")
 def pause(org: Annotated[str, _ORG], name: str) -> None:
+    from streaming import destinations as store
+
     with open_database() as db:
-        store.pause(db, org, name, actor=_actor(), how=CLI)
+        store.pause(db, org, name, actor=_actor(), how=_via_cli())
     typer.echo(f"{name}: paused (its cursor stays; resume goes on from there)")
 
 
 @destinations_app.command("resume")
 def resume(org: Annotated[str, _ORG], name: str) -> None:
+    from streaming import destinations as store
+
     with open_database() as db:
-        store.resume(db, org, name, actor=_actor(), how=CLI)
+        store.resume(db, org, name, actor=_actor(), how=_via_cli())
     typer.echo(f"{name}: active")
 
 
@@ -135,15 +147,20 @@ def backfill(
     start: Annotated[str, typer.Option("--from", help="re-send events from this time")],
 ) -> None:
     """Re-send the events from a time on, in ingest order, then go on with new ones."""
+    from streaming import destinations as store
+    from usecases.stream_destinations import parse_moment
+
     with open_database() as db:
-        store.backfill(db, org, name, parse_moment(start, "from"), actor=_actor(), how=CLI)
+        store.backfill(db, org, name, parse_moment(start, "from"), actor=_actor(), how=_via_cli())
     typer.echo(f"{name}: re-sending events from {start}")
 
 
 @destinations_app.command("remove")
 def remove(org: Annotated[str, _ORG], name: str) -> None:
+    from streaming import destinations as store
+
     with open_database() as db:
-        store.remove(db, org, name, actor=_actor(), how=CLI)
+        store.remove(db, org, name, actor=_actor(), how=_via_cli())
     typer.echo(f"{name}: removed")
 
 
@@ -153,6 +170,8 @@ def stream(
     poll: Annotated[float, typer.Option(help="seconds between idle passes")] = 1.0,
 ) -> None:
     """Send every active destination's events from its cursor until stopped (Ctrl-C)."""
+    from streaming.service import Streamer
+
     with open_database() as db:
         streamer = Streamer(db, log=err_console.print)
         if once:

@@ -18,7 +18,6 @@ from ingest.writer import EventWriter, Item, WriteResult
 from simulator.catalogue import describe_simulation
 from simulator.engine import Simulation
 from sql.gateway import Database
-from sql.read_model import ReadModel
 
 ProgressFn = Callable[[int], None]
 _first = itemgetter(0)
@@ -181,6 +180,10 @@ def write_database(
     if items:
         flush()
     describe_simulation(db, sim.org, sim.config.start, sim.config.resource_ids)
+    # Imported here: the read model loads pandas, which `auditlens simulate --out` and the
+    # command line's start-up do not need.
+    from sql.read_model import ReadModel
+
     ReadModel(db).refresh()
     if labels is not None:
         write_labels(sim, labels)

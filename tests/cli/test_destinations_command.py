@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from typer.testing import CliRunner
 from cli import app
 from sql.gateway import Database
 from streaming import destinations
+from tests.run_cli import run_cli
 from tests.streaming.helpers import store
 
 
@@ -88,12 +87,7 @@ def test_the_whole_life_of_a_destination(cli_db: Database, tmp_path: Path) -> No
     ],
 )
 def test_bad_input_is_one_line(cli_db: Database, args: list[str], message: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "cli", "destinations", "add", "--org", "org_a", "x", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_cli("destinations", "add", "--org", "org_a", "x", *args, env={})
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("auditlens: error:"), result.stderr

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from cli import app
 from integrity import keys as keymod
 from sql.gateway import Database
+from tests.run_cli import run_cli
 
 
 @pytest.fixture
@@ -55,11 +56,10 @@ def test_create_then_verify(db: Database, fresh_database: str, key_files, tmp_pa
     ],
 )
 def test_bad_input_is_one_line_naming_the_option(tmp_path, key_files, args, message):
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", "evidence", "create", "--org", "org_a",
-         "--out", str(tmp_path / "p.pdf"), "--key", str(key_files[0]), *args],
-        capture_output=True, text=True, timeout=120,
-        env={"AUDITLENS_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none", "PATH": "/usr/bin"},
+    done = run_cli(
+        "evidence", "create", "--org", "org_a", "--out", str(tmp_path / "p.pdf"),
+        "--key", str(key_files[0]), *args,
+        env={"AUDITLENS_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"},
     )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.startswith(f"auditlens: error: {message}"), done.stderr
@@ -70,11 +70,7 @@ def test_a_broken_signature_file_is_one_line(tmp_path, key_files):
     pack = tmp_path / "p.html"
     pack.write_text("<p>pack</p>")
     Path(f"{pack}.sig").write_text('{"format": "something else"}')
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", "verify-evidence", str(pack), "--public-key",
-         str(key_files[1])],
-        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin"},
-    )  # fmt: skip
+    done = run_cli("verify-evidence", str(pack), "--public-key", str(key_files[1]), env={})
     assert done.returncode == 2
     assert done.stderr == (
         "auditlens: error: signature file: not an evidence signature:"
@@ -97,6 +93,7 @@ def test_a_forged_signatures_key_id_cannot_print_a_verified_line(tmp_path, key_f
         "signature": base64.b64encode(bytes(64)).decode(),
     }
     Path(f"{pack}.sig").write_text(json.dumps(forged))
+    # A real process: what reaches its stdout and stderr, and nothing else, is the contract.
     done = subprocess.run(
         [sys.executable, "-m", "cli", "verify-evidence", str(pack), "--public-key",
          str(key_files[1])],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +12,7 @@ from sql.event_store import insert_events
 from sql.gateway import Database
 from sql.holds import list_holds
 from tests.factories import event_row
+from tests.run_cli import run_cli
 
 OLD = datetime(2015, 3, 10, tzinfo=UTC)
 
@@ -72,12 +71,8 @@ def test_place_purge_list_lift(cli_db: Database):
     ],
 )
 def test_bad_input_is_one_line_naming_the_field(cli_db, fresh_database, args, message):
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", "holds", "place", "--org", "org_a", *args],
-        capture_output=True,
-        text=True,
-        env={"AUDITLENS_DATABASE_URL": fresh_database, "PATH": "/usr/bin:/bin"},
-        timeout=120,
+    done = run_cli(
+        "holds", "place", "--org", "org_a", *args, env={"AUDITLENS_DATABASE_URL": fresh_database}
     )
     assert done.returncode != 0
     assert done.stderr.startswith(f"auditlens: error: {message}"), done.stderr
@@ -85,11 +80,9 @@ def test_bad_input_is_one_line_naming_the_field(cli_db, fresh_database, args, me
 
 
 def test_lifting_an_unknown_hold_names_it(cli_db, fresh_database):
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", "holds", "lift", "--org", "org_a", "--hold", "7",
-         "--reason", "r"],
-        capture_output=True, text=True, timeout=120,
-        env={"AUDITLENS_DATABASE_URL": fresh_database, "PATH": "/usr/bin:/bin"},
+    done = run_cli(
+        "holds", "lift", "--org", "org_a", "--hold", "7", "--reason", "r",
+        env={"AUDITLENS_DATABASE_URL": fresh_database},
     )  # fmt: skip
     assert done.returncode != 0
     assert done.stderr == "auditlens: error: hold: no hold 7 in organisation org_a\n"

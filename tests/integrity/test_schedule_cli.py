@@ -82,6 +82,7 @@ def test_serve_ingest_without_a_key_does_not_seal(db, configured, started, monke
 
 
 def test_run_seals_while_the_dashboard_runs(db, configured, started, monkeypatch):
+    import simulator.demo
     from cli import run_command
 
     seen: dict[str, object] = {}
@@ -96,7 +97,8 @@ def test_run_seals_while_the_dashboard_runs(db, configured, started, monkeypatch
             seen["running"] = scheduler.running
             return 0
 
-    monkeypatch.setattr(run_command, "seed_demo", lambda db: None)
+    # `run` imports the simulator when it runs, so the stand-in goes where it looks.
+    monkeypatch.setattr(simulator.demo, "seed_demo", lambda db: None)
     monkeypatch.setattr(run_command, "ensure_demo_admin", lambda db: None)
     monkeypatch.setattr(run_command.subprocess, "Popen", Dashboard)
     result = CliRunner().invoke(app, ["run", "--port", "8598"])

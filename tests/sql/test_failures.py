@@ -20,6 +20,7 @@ from sql.errors import (
 )
 from sql.gateway import Database, sqlalchemy_url
 from tests.ports import free_port
+from tests.run_cli import run_cli
 
 
 @pytest.mark.parametrize("url", ["not a url", "mysql://u@h/db", "postgresql://u@h:99999/db"])
@@ -45,6 +46,7 @@ def test_server_older_than_15_is_refused(db: Database, monkeypatch: pytest.Monke
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A real `auditlens` process: what its user sees of a failure is the contract here."""
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
         capture_output=True,
@@ -76,7 +78,7 @@ def test_cli_prints_one_line_and_exits_non_zero(url: str, expected: str):
 
 
 def test_cli_bad_setting_is_named(db: Database):
-    result = _cli(
+    result = run_cli(
         "migrate", env={"AUDITLENS_DATABASE_URL": db.url, "AUDITLENS_STATEMENT_TIMEOUT_MS": "soon"}
     )
     assert result.returncode != 0
@@ -84,7 +86,7 @@ def test_cli_bad_setting_is_named(db: Database):
 
 
 def test_cli_migrate_against_a_real_database(db: Database):
-    result = _cli("migrate", env={"AUDITLENS_DATABASE_URL": db.url})
+    result = run_cli("migrate", env={"AUDITLENS_DATABASE_URL": db.url})
     assert result.returncode == 0, result.stderr
     assert "0 migration(s) applied" in result.stdout
 

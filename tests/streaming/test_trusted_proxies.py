@@ -4,9 +4,6 @@ instead of failing every API read with a 500 later."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,8 +14,8 @@ from ingest.keys import READ, create_key
 from ingest.middleware import TRUSTED_PROXIES_ENV, TrustedProxiesError
 from sql.gateway import Database
 from streaming.read_api import install_read_api
+from tests.run_cli import run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
 BAD = "10.0.0.0/8, proxy.example.com"
 
 
@@ -51,21 +48,11 @@ def test_the_value_read_at_install_is_the_one_used(
 def test_serve_ingest_refuses_a_malformed_value_before_it_starts(tmp_path: Path) -> None:
     # No server listens on port 1: a command that got as far as the database would say so.
     env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
         TRUSTED_PROXIES_ENV: BAD,
         "AUDITLENS_DATABASE_URL": "postgresql+psycopg://auditlens@127.0.0.1:1/auditlens",
         "AUDITLENS_DATA_DIR": str(tmp_path),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "cli", "serve-ingest", "--port", "1"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-    )
+    result = run_cli("serve-ingest", "--port", "1", env=env)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("auditlens: error:"), result.stderr
