@@ -231,7 +231,10 @@ GRANT SELECT ON org_rollup_day_actions TO auditlens_reader;
 -- every flavour.
 --
 -- TimescaleDB with the Timescale license: compression of raw chunks (segmented by
--- organisation, so one organisation's reads never decompress another's). Optional: a server
+-- organisation, so one organisation's reads never decompress another's; ordered by user, so
+-- one user's events of a chunk sit in one or two batches: a user's day or drill-down then
+-- decompresses those, where batches laid out by time each hold most active users and every
+-- batch of the day was decompressed). Optional: a server
 -- that refuses it keeps uncompressed chunks and says why in the migration log; nothing else
 -- depends on it. No TimescaleDB background policy compresses: its jobs run as the table owner,
 -- and auditlens_owner is NOLOGIN by design (add_compression_policy refuses such owners), so
@@ -246,11 +249,12 @@ BEGIN
       ALTER TABLE audit_events SET (
         timescaledb.compress,
         timescaledb.compress_segmentby = 'organization_id',
-        timescaledb.compress_orderby = 'event_time DESC',
+        timescaledb.compress_orderby = 'user_id, event_time DESC',
         -- Per batch of compressed events: min and max of what the refresh, sealing and the
         -- retention purge select by (ranges), bloom filters of what reads look up (equality).
+        -- The order's columns get their min and max by themselves.
         timescaledb.sparse_index = 'minmax(ingest_xid), minmax(ingest_seq),
-          minmax(retention_guaranteed_until), bloom(id), bloom(user_id), bloom(resource_id),
+          minmax(retention_guaranteed_until), bloom(id), bloom(resource_id),
           bloom(session_id), bloom(ip_address), bloom(event_action), bloom(event_type)'
       )
     $c$;

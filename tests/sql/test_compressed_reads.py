@@ -10,7 +10,7 @@ import pytest
 
 from sql.compression import compress_old_chunks
 from sql.gateway import Database, ScopedSession
-from tests.sql.chunk_helpers import login, store
+from tests.sql.chunk_helpers import batches_of, chunk_of, login, store
 from usecases.access_report import access_query, build_access_report
 
 OLD = datetime(2015, 3, 10, tzinfo=UTC)  # a week of its own, long before the compression age
@@ -23,9 +23,10 @@ def _batches_read(node: dict[str, Any]) -> int:
     return own + sum(_batches_read(child) for child in node.get("Plans", []))
 
 
-def _plan(db: Database, org: str, sql: str) -> dict[str, Any]:
+def _plan(db: Database, org: str, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     with db.org_session(org) as session:
-        return session.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql).rows[0][0][0]["Plan"]
+        explained = session.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+        return explained.rows[0][0][0]["Plan"]
 
 
 @pytest.fixture
@@ -104,3 +105,48 @@ def _explained_ordered_reads(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(ScopedSession, "execute", explained)
     return read
+
+
+# One user's page of a day: the dashboard's drill-down and the benchmark's user-day read.
+USER_DAY_PAGE = (
+    "SELECT id FROM org_audit_events WHERE user_id = :u AND event_time >= :s"
+    " AND event_time < :e ORDER BY event_time DESC, id DESC LIMIT 100"
+)
+
+
+def test_one_users_day_decompresses_only_the_batch_holding_that_user(
+    db: Database, compression_only
+):
+    """30 users active all through the same 30 hours, a minute apart, compressed into two
+    batches of up to 1,000 events: one user's day is read from one of them, where batches
+    laid out by time each hold every user and are both decompressed. The page is exact: the
+    user's events of that day, a late event stored after compression included, and none of
+    another organisation's user of the same name."""
+    users = [f"u{k:02d}" for k in range(30)]
+    rows = [
+        login(f"{user}_{i}", user_id=user, event_time=OLD + timedelta(minutes=i * 30 + k))
+        for i in range(60)
+        for k, user in enumerate(users)
+    ]
+    rows += [
+        login(f"b_{i}", organization_id="org_b", user_id="u00", event_time=OLD + timedelta(hours=i))
+        for i in range(20)
+    ]
+    store(db, rows)
+    assert compress_old_chunks(db, days=30) == 1
+    late = OLD + timedelta(hours=23, minutes=59)
+    store(db, [login("u00_late", user_id="u00", event_time=late)])
+    with db.admin() as s:
+        s.execute("ANALYZE audit_events")
+        batches = s.scalar(
+            f"SELECT count(*) FROM {batches_of(db, chunk_of(db, 'u00_0'))}"
+            " WHERE organization_id = 'org_a'"
+        )
+    assert batches >= 2, "org_a's events are in one batch: nothing to choose from"
+    day = {"u": "u00", "s": OLD, "e": OLD + timedelta(days=1)}
+    assert _batches_read(_plan(db, "org_a", USER_DAY_PAGE, day)) == 1
+    with db.org_session("org_a") as s:
+        page = [row[0] for row in s.execute(USER_DAY_PAGE, day).rows]
+    # u00's events at minutes 0, 30, 60, ...: 48 of them in the first 24 hours, newest first.
+    expected = ["u00_late"] + [f"u00_{i}" for i in reversed(range(48))]
+    assert page == expected
