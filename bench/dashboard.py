@@ -199,8 +199,9 @@ def page_reads(db: Database, days: int) -> dict[str, Callable[[], Any]]:
         def read() -> None:
             # Opening Explore: count, timeline, the first page; then Older, page after page.
             # As the page does, the timeline of over COUNT_CAP raw matches waits for a click.
-            _count, capped = explore_queries.count_events(db, ORG, event_filter)
-            if explore_queries.timeline_is_cheap(event_filter, capped):
+            count, capped = explore_queries.count_events(db, ORG, event_filter)
+            many = explore_queries.more_than_cap(count, capped)
+            if explore_queries.timeline_is_cheap(event_filter, many):
                 span = explore_queries.data_span(db, ORG, event_filter)
                 if span is not None:
                     bins = explore_queries.bins_for(*span)

@@ -43,7 +43,8 @@ SELECT f.finding_id, coalesce(t.status, 'new') AS status, f.severity, f.score, f
 
 
 def evidence_counts(db: Database, org: str, queries: Iterable[str]) -> dict[str, int]:
-    """Matching events per evidence query (each counted up to Explore's cap)."""
+    """Matching events per evidence query, counted as Explore counts them (exactly, or up to
+    its cap when the read model cannot answer the query)."""
     return {
         query: count_events(db, org, EventFilter.parse(query))[0]
         for query in dict.fromkeys(queries)

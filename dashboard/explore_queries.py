@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from dashboard.queries import ALL_TIME
 from sql.event_filter import EventFilter
 from sql.gateway import Database, ScopedSession
 from sql.read_model import ReadModel
@@ -53,20 +54,45 @@ class Cursor:
 @dataclass(frozen=True)
 class Snapshot:
     """What one view of Explore shows, read in one transaction: the count and the page agree
-    whatever is written meanwhile (the viewer's own search included)."""
+    whatever is written meanwhile (the viewer's own search included). `capped`: the count
+    stopped at COUNT_CAP (more match)."""
 
     count: int
     capped: bool
     page: pd.DataFrame
 
+    @property
+    def many(self) -> bool:
+        return more_than_cap(self.count, self.capped)
+
+
+def more_than_cap(count: int, capped: bool) -> bool:
+    """Whether more than COUNT_CAP events match, counted exactly or up to the cap."""
+    return capped or count > COUNT_CAP
+
 
 def count_events(db: Database, org: str, event_filter: EventFilter) -> tuple[int, bool]:
-    """How many events match, counted up to COUNT_CAP; (count, capped)."""
-    with db.org_session(org, may_lag=True) as session:
-        return _count(session, db, event_filter)
+    """How many events match, (count, capped): exact when the read model answers the filter
+    (families, actions and time), else counted up to COUNT_CAP."""
+    with db.org_session(org, snapshot=True, may_lag=True) as session:
+        return _count(session, db, org, event_filter)
 
 
-def _count(session: ScopedSession, db: Database, event_filter: EventFilter) -> tuple[int, bool]:
+def _count(
+    session: ScopedSession, db: Database, org: str, event_filter: EventFilter
+) -> tuple[int, bool]:
+    if _counted_by_read_model(event_filter):
+        # The rollups and the raw events past them, in this snapshot: exact, and without
+        # reading up to COUNT_CAP raw events for the broad views (the default one above all).
+        count = ReadModel(db, may_lag=True).event_count(
+            org,
+            event_filter.start or ALL_TIME[0],
+            event_filter.end or ALL_TIME[1],
+            families=event_filter.families or None,
+            actions=event_filter.actions or None,
+            session=session,
+        )
+        return count, False
     where, params = event_filter.sql_for(db)
     count = session.scalar(
         f"SELECT count(*) FROM (SELECT 1 FROM org_audit_events WHERE {where}"  # noqa: S608
@@ -81,7 +107,7 @@ def count_and_page(
 ) -> Snapshot:
     """The count and one page (as `page_events`) from one REPEATABLE READ snapshot."""
     with db.org_session(org, snapshot=True, may_lag=True) as session:
-        count, capped = _count(session, db, event_filter)
+        count, capped = _count(session, db, org, event_filter)
         page = _page(session, db, event_filter, after=after, limit=PAGE_SIZE)
     return Snapshot(count, capped, page)
 
@@ -217,16 +243,24 @@ def _floor(moment: datetime, width: timedelta) -> datetime:
     return _BIN_ORIGIN + ((moment - _BIN_ORIGIN) // width) * width
 
 
-def timeline_is_cheap(event_filter: EventFilter, capped: bool) -> bool:
+def timeline_is_cheap(event_filter: EventFilter, many: bool) -> bool:
     """Whether the timeline can be drawn at once: the read model answers it (families and time
-    only), or at most COUNT_CAP events match. Otherwise it would count every matching raw
-    event (seconds for a broad filter over millions), so the page draws it on request."""
-    return not capped or _only_rollup_fields(event_filter)
+    only), or at most COUNT_CAP events match (`many`: more do). Otherwise it would count every
+    matching raw event (seconds for a broad filter over millions), so the page draws it on
+    request."""
+    return not many or _only_rollup_fields(event_filter)
 
 
 def _only_rollup_fields(event_filter: EventFilter) -> bool:
     plain = EventFilter(families=event_filter.families)
     return event_filter.with_values(start=None, end=None) == plain and not event_filter.actions
+
+
+def _counted_by_read_model(event_filter: EventFilter) -> bool:
+    """Whether the filter is families, actions and time only, of the organisation's stream:
+    what the rollups count (per day or hour, family and action)."""
+    plain = EventFilter(families=event_filter.families, actions=event_filter.actions)
+    return event_filter.with_values(start=None, end=None) == plain
 
 
 def timeline(db: Database, org: str, event_filter: EventFilter, bins: Bins) -> pd.DataFrame:

@@ -139,7 +139,7 @@ with st.spinner("Counting events…"):
     snapshot = q.count_and_page(
         ctx.db, ctx.org, event_filter, after=cursors[-1] if cursors else None
     )
-count, capped = snapshot.count, snapshot.capped
+count, capped, many = snapshot.count, snapshot.capped, snapshot.many
 if arrived_by_link:
     st.session_state["explore_recorded_link"] = (ctx.org, st.query_params.get("q"))
     ctx.record(DRILL_DOWN, {"query": applied_text, "filter": event_filter.describe()})
@@ -151,10 +151,10 @@ if not event_filter.is_empty:
 st.metric("Matching events", f"more than {count:,}" if capped else f"{count:,}")
 
 
-def _timeline(event_filter: EventFilter, applied_text: str, capped: bool) -> None:
+def _timeline(event_filter: EventFilter, applied_text: str, many: bool) -> None:
     """The zoomable timeline; a box or click selection offers to narrow the time. Over a broad
     filter the read model cannot answer, drawn only when asked (see timeline_is_cheap)."""
-    if not q.timeline_is_cheap(event_filter, capped):
+    if not q.timeline_is_cheap(event_filter, many):
         asked = st.session_state.get("explore_timeline_asked") == (ctx.org, applied_text)
         if not asked:
             st.info(
@@ -244,7 +244,7 @@ if count == 0:
     )
     page = pd.DataFrame(columns=list(q.TABLE_COLUMNS))
 else:
-    _timeline(event_filter, applied_text, capped)
+    _timeline(event_filter, applied_text, many)
     page = _events_table(snapshot.page, cursors)
 
 # ---- one event and its session -----------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sql.gateway import ScopedSession
 from sql.read_model.frames import ReadModelError, Reads, epoch_us, shape
 from sql.read_model.keys import RAW_HAS_ID
 from sql.read_model.ranges import check_time_zone, range_params, tier_params
@@ -191,6 +192,39 @@ SELECT CAST(extract(isodow FROM l) AS integer) AS weekday,
  ORDER BY 1, 2"""
         frame = self._frame(org, sql, params)
         return shape(frame, ["weekday", "hour", "events"])
+
+    def event_count(
+        self,
+        org: str,
+        start: Any,
+        end: Any,
+        *,
+        families: Sequence[str] | None = None,
+        actions: Sequence[str] | None = None,
+        session: ScopedSession | None = None,
+    ) -> int:
+        """Events in [start, end), of `families` and `actions` when given: the exact count,
+        from the rollups and the raw events they do not hold. In `session` (a snapshot of
+        the caller's for `org`) when given, so it agrees with the caller's other reads."""
+        params = tier_params(start, end)
+        conditions = []
+        for name, column, values in (
+            ("families", "event_type", families),
+            ("actions", "event_action", actions),
+        ):
+            if values is not None:
+                if isinstance(values, str):
+                    raise ReadModelError(f"{name} must be a sequence of names, not one string")
+                params[name] = [str(v) for v in values]
+                conditions.append(f"{column} = ANY(CAST(:{name} AS text[]))")
+        where = " AND ".join(conditions)
+        sql = f"""
+WITH {raw_cte(" AND ".join("e." + c for c in conditions))}
+SELECT coalesce(sum(events), 0)::bigint AS events
+  FROM ({_tiered_actions(f" AND {where}" if where else "")}
+  ) u"""
+        frame = self._frame(org, sql, params, session=session)
+        return int(frame["events"].iloc[0])
 
     def totals(self, org: str, start: Any, end: Any) -> dict[str, Any]:
         """Events, distinct users (people, sql.user_identity: the unknown one too), distinct

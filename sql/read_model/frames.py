@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from sql.errors import AuditLensError
-from sql.gateway import Database, check_org_id
+from sql.gateway import Database, ScopedSession, check_org_id
 from sql.read_model.raw_part import ORG_SETTINGS, prune_raw
 from sql.rollup.measures import ADDITIVE
 
@@ -39,8 +39,23 @@ class Reads:
         self.may_lag = may_lag
         self.timeout_ms = timeout_ms
 
-    def _frame(self, org: str, sql: str, params: Mapping[str, Any]) -> pd.DataFrame:
+    def _frame(
+        self,
+        org: str,
+        sql: str,
+        params: Mapping[str, Any],
+        *,
+        session: ScopedSession | None = None,
+    ) -> pd.DataFrame:
+        """Run a read in a snapshot of its own, or in the caller's `session` (opened with
+        `snapshot=True` for `org`), so that it agrees with the caller's other statements."""
         check_org_id(org)
+        if session is not None:
+            if session.org_id != org:
+                raise ReadModelError(
+                    f"the session reads {session.org_id!r}, not the organisation asked: {org!r}"
+                )
+            return self._frame_in(session, sql, params)
         # One snapshot for both statements: the second relies on what the first found.
         with self.db.org_session(
             org,
@@ -48,18 +63,23 @@ class Reads:
             snapshot=True,
             may_lag=self.may_lag,
             timeout_ms=self.timeout_ms,
-        ) as session:
-            # One round trip for the session settings and the organisation's: jit off (the
-            # planner cannot know how few events are past the watermark and prices the raw
-            # part high enough to JIT-compile: ~0.7 s of a ~10 ms read); work_mem so distinct
-            # counts over ~10^5 rollup rows hash in memory instead of sorting.
-            tz, ws, we, wm, first, last, *_ = session.execute(ORG_SETTINGS).rows[0]
-            # wm_hint: the watermark as a constant, so the planner sees how few events are
-            # past it. The statement still reads the watermark itself (one snapshot with the
-            # rollups); committed watermarks only grow, so the hint never hides an event.
-            bound = {**params, "org_tz": tz, "org_ws": ws, "org_we": we, "wm_hint": wm}
-            sql = prune_raw(sql, bound, first, last)
-            result = session.execute(sql, bound, max_rows=self.max_rows)
+        ) as own:
+            return self._frame_in(own, sql, params)
+
+    def _frame_in(
+        self, session: ScopedSession, sql: str, params: Mapping[str, Any]
+    ) -> pd.DataFrame:
+        # One round trip for the session settings and the organisation's: jit off (the
+        # planner cannot know how few events are past the watermark and prices the raw
+        # part high enough to JIT-compile: ~0.7 s of a ~10 ms read); work_mem so distinct
+        # counts over ~10^5 rollup rows hash in memory instead of sorting.
+        tz, ws, we, wm, first, last, *_ = session.execute(ORG_SETTINGS).rows[0]
+        # wm_hint: the watermark as a constant, so the planner sees how few events are
+        # past it. The statement still reads the watermark itself (one snapshot with the
+        # rollups); committed watermarks only grow, so the hint never hides an event.
+        bound = {**params, "org_tz": tz, "org_ws": ws, "org_we": we, "wm_hint": wm}
+        sql = prune_raw(sql, bound, first, last)
+        result = session.execute(sql, bound, max_rows=self.max_rows)
         if result.truncated:
             raise ReadModelError(
                 f"the answer has more than {self.max_rows:,} rows: narrow the time range"
