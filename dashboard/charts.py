@@ -86,6 +86,17 @@ def ranking_figure(
 
 
 MATRIX_ROW_PX = 22
+# A matrix's margins are set from its labels: Plotly's own margin fitting (axis automargin,
+# the colorbar pushing the right margin) draws the whole chart again after each push.
+_LABEL_CHAR_PX = 7
+_MATRIX_MARGIN_MAX_PX = 360
+_COLORBAR_PX = 90
+
+
+def _label_px(labels: np.ndarray, room: int) -> int:
+    """Pixels for the longest of `labels` plus `room` (axis title, ticks), capped."""
+    longest = max((len(str(text)) for text in labels), default=0)
+    return min(room + _LABEL_CHAR_PX * longest, _MATRIX_MARGIN_MAX_PX)
 
 
 def matrix_figure(
@@ -148,18 +159,38 @@ def matrix_figure(
                 "name": plot_text(keys),
             }
         )
-    axis = {"type": "category", "categoryorder": "array", "tickmode": "linear", "dtick": 1}
+    axis = {
+        "type": "category",
+        "categoryorder": "array",
+        "tickmode": "linear",
+        "dtick": 1,
+        "automargin": False,
+    }
     layout = {
         **_LAYOUT,
         "height": max(_HEIGHT, MATRIX_ROW_PX * len(matrix) + 140),
+        "margin": {
+            "l": _label_px(row_texts, room=50),
+            "r": _COLORBAR_PX,
+            "t": 40,
+            # Column labels may be turned upright when they crowd: room for their length.
+            "b": _label_px(column_texts, room=45),
+            "autoexpand": False,
+        },
         "title": {"text": plot_text(title)},
         "clickmode": "event+select",
-        "xaxis": {**axis, "title": {"text": plot_text(x_title)}, "categoryarray": column_texts},
+        # Every row and column, not only the span of cells with events.
+        "xaxis": {
+            **axis,
+            "title": {"text": plot_text(x_title)},
+            "categoryarray": column_texts,
+            "range": [-0.5, len(column_texts) - 0.5],
+        },
         "yaxis": {
             **axis,
             "title": {"text": plot_text(y_title)},
             "categoryarray": row_texts[::-1],
-            "automargin": True,
+            "range": [-0.5, len(row_texts) - 0.5],
         },
     }
     # One constructor call: Plotly validates the whole figure once, where each update_* call

@@ -35,6 +35,32 @@ def test_matrix_and_ranking_carry_their_keys():
     assert [list(c) for c in fig.data[0].customdata] == [["u2"], ["u1"]]
 
 
+def test_a_matrix_sets_its_own_margins_and_shows_every_row_and_column():
+    # Margins Plotly fits itself (automargin, a colorbar's push) redraw the chart after each
+    # push in the browser: the figure brings margins that hold its labels, and Plotly may not
+    # grow them.
+    matrix = pd.DataFrame(
+        [[0, 3, 0, 0], [5, 0, 0, 0]],
+        index=["u1", "u2"],
+        columns=["2025-01-13", "2025-01-14", "2025-01-15", "2025-01-16"],
+    )
+    short = matrix_figure(matrix, "t", "day", "user", row_labels={"u1": "a@x", "u2": "b@x"})
+    long = matrix_figure(
+        matrix, "t", "day", "user", row_labels={"u1": "someone.long@company.com", "u2": "b@x"}
+    )
+    hostile = matrix_figure(matrix, "t", "day", "user", row_labels={"u1": "x" * 500, "u2": "b"})
+    for fig in (short, long, hostile):
+        assert fig.layout.margin.autoexpand is False
+        assert not fig.layout.xaxis.automargin and not fig.layout.yaxis.automargin
+        assert fig.layout.margin.r >= 80  # the colorbar's room
+        # Every column and row, also the last two days, which have no events.
+        assert tuple(fig.layout.xaxis.range) == (-0.5, 3.5)
+        assert tuple(fig.layout.yaxis.range) == (-0.5, 1.5)
+    # Longer labels get a wider margin, and one absurd label cannot take the chart's width.
+    assert short.layout.margin.l < long.layout.margin.l <= hostile.layout.margin.l <= 400
+    assert long.layout.margin.b >= 7 * len("2025-01-13")
+
+
 def test_per_point_arrays_reach_plotly_as_arrays():
     # Plotly checks a list element by element (half a second for a 30-day hourly timeline),
     # an array at once: every per-point array a chart builds is one.
