@@ -48,12 +48,6 @@ class Grid:
         return grid
 
 
-def _trailing_windows(grid: np.ndarray, window: int) -> np.ndarray:
-    """For each day d, the values of days d-window .. d-1 (a view: no copy)."""
-    view = np.lib.stride_tricks.sliding_window_view(_left_padded(grid, window), window, axis=1)
-    return view[:, : grid.shape[1], :]
-
-
 def _left_padded(grid: np.ndarray, window: int) -> np.ndarray:
     """The grid with `window` days of NaN before its first day."""
     pad = np.full((grid.shape[0], window), np.nan, dtype=grid.dtype)
@@ -63,9 +57,11 @@ def _left_padded(grid: np.ndarray, window: int) -> np.ndarray:
 def _window_index(
     shape: tuple[int, int], window: int, at: tuple[np.ndarray, np.ndarray]
 ) -> np.ndarray:
-    """For each cell of `at`, where its previous `window` days sit in the flattened
-    `_left_padded` grid: one (cells x window) gather, the same for every column of a grid
-    of that shape (indexing the sliding-window view per column costs several times more)."""
+    """For each cell of `at` (rows, cols), where its previous `window` days sit in the
+    flattened `_left_padded` grid: the day itself is excluded, so an anomaly never hides
+    inside its own baseline. One (cells x window) gather serves every column of a grid of
+    that shape (indexing a sliding-window view per column costs several times more), and
+    only the cells asked for are sorted, not the days nobody was active."""
     rows, cols = at
     starts = rows.astype(np.intp) * (shape[1] + window) + cols.astype(np.intp)
     return starts[:, None] + np.arange(window, dtype=np.intp)
@@ -81,21 +77,6 @@ def _sorted_median(sorted_values: np.ndarray, counts: np.ndarray) -> np.ndarray:
         + np.take_along_axis(sorted_values, high, axis=-1)[..., 0]
     ) / 2
     return np.where(counts > 0, median, np.nan)
-
-
-def trailing_median_mad(
-    grid: np.ndarray, window: int, at: tuple[np.ndarray, np.ndarray] | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Median, MAD and number of active days over each user's previous `window` days: for
-    every cell of the grid, or only at the cells `at` (rows, cols), which skips the sorting
-    of the days nobody was active (a third of an organisation's calendar).
-
-    The day itself is excluded, so an anomaly never hides inside its own baseline.
-    """
-    if at is None:
-        return _median_mad(_trailing_windows(grid, window))
-    index = _window_index(grid.shape, window, at)
-    return _median_mad(_left_padded(grid, window).ravel().take(index))
 
 
 def _median_mad(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
