@@ -99,6 +99,11 @@ def _label_px(labels: np.ndarray, room: int) -> int:
     return min(room + _LABEL_CHAR_PX * longest, _MATRIX_MARGIN_MAX_PX)
 
 
+def _whole_axis(categories: int) -> dict[str, list[float]]:
+    """Every category on the axis, not only the span of cells with events (none: Plotly's)."""
+    return {"range": [-0.5, categories - 0.5]} if categories else {}
+
+
 def matrix_figure(
     matrix: pd.DataFrame,
     title: str,
@@ -179,18 +184,17 @@ def matrix_figure(
         },
         "title": {"text": plot_text(title)},
         "clickmode": "event+select",
-        # Every row and column, not only the span of cells with events.
         "xaxis": {
             **axis,
             "title": {"text": plot_text(x_title)},
             "categoryarray": column_texts,
-            "range": [-0.5, len(column_texts) - 0.5],
+            **_whole_axis(len(column_texts)),
         },
         "yaxis": {
             **axis,
             "title": {"text": plot_text(y_title)},
             "categoryarray": row_texts[::-1],
-            "range": [-0.5, len(row_texts) - 0.5],
+            **_whole_axis(len(row_texts)),
         },
     }
     # One constructor call: Plotly validates the whole figure once, where each update_* call

@@ -59,6 +59,9 @@ def test_a_matrix_sets_its_own_margins_and_shows_every_row_and_column():
     # Longer labels get a wider margin, and one absurd label cannot take the chart's width.
     assert short.layout.margin.l < long.layout.margin.l <= hostile.layout.margin.l <= 400
     assert long.layout.margin.b >= 7 * len("2025-01-13")
+    # Nobody active: an empty chart, not an axis range of no width.
+    empty = matrix_figure(pd.DataFrame(dtype="int64"), "t", "day", "user")
+    assert empty.data == () and empty.layout.xaxis.range is None
 
 
 def test_per_point_arrays_reach_plotly_as_arrays():
