@@ -62,8 +62,22 @@ class StandbyServer:
                 time.sleep(0.005)
 
     def pause_replay(self) -> None:
+        """Replay stopped: returns once the standby says so. A pause is only a request, and
+        replay goes on to the next point that honours it; a write made before then reached
+        the standby anyway (seen as a lag of 0 bytes with replay "paused")."""
+        deadline = time.monotonic() + REPLAY_DEADLINE_SECONDS
         with self.admin() as conn:
             conn.execute("SELECT pg_wal_replay_pause()")
+            while True:
+                row = conn.execute("SELECT pg_get_wal_replay_pause_state()").fetchone()
+                if row is not None and row[0] == "paused":
+                    return
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"the standby's replay is {row}, not paused, after"
+                        f" {REPLAY_DEADLINE_SECONDS}s"
+                    )
+                time.sleep(0.005)
 
     def resume_replay(self) -> None:
         with self.admin() as conn:
