@@ -3,8 +3,6 @@ switched back on."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import streamlit as st
 
 from dashboard import config_changes, drilldown, tables
@@ -12,6 +10,7 @@ from dashboard.context import page_context
 from dashboard.drill_widget import offer_drilldown
 from dashboard.markdown_text import md
 from dashboard.period_widget import choose_period
+from dashboard.still_off import still_off_now
 
 ctx = page_context("Config changes")
 period = choose_period(ctx.db, ctx.org, key="config_period", default="Last 30 days")
@@ -19,9 +18,9 @@ period = choose_period(ctx.db, ctx.org, key="config_period", default="Last 30 da
 st.subheader("Disabled and never re-enabled")
 # The state as of now, whenever the switch went off: an alert disabled before the period and
 # still off is exactly what this list is for.
-now = datetime.now(UTC) + timedelta(minutes=1)
 with st.spinner("Looking for changes that were never undone…"):
-    open_disables, cut = config_changes.still_switched_off(ctx.db, ctx.org, now)
+    still_off = still_off_now(ctx.db, ctx.org)
+open_disables, cut = still_off.changes, still_off.cut
 if open_disables.empty:
     st.success("Nothing that was switched off is still off now.")
 else:
@@ -37,7 +36,10 @@ else:
         width="stretch",
         column_config=tables.column_config(open_disables),
     )
-st.caption("State as of now, whatever the period: every change before now was considered.")
+st.caption(
+    f"State as of {still_off.judged_at:%Y-%m-%d %H:%M:%S} UTC, whatever the period: every"
+    " change before then was considered."
+)
 if cut:
     st.caption("Only the newest 50,000 changes that could switch something were considered.")
 

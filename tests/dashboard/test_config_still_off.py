@@ -82,3 +82,36 @@ def test_another_organisation_sees_only_its_own_still_off(dashboard_db, sign_in)
     at = page_test("config_changes.py", token).run()
     never = at.dataframe[0].value
     assert list(never["target"]) == ["alert_rule:org-b-alert"]
+
+
+def test_picking_another_period_reuses_the_judged_state_and_says_when(
+    dashboard_db, sign_in, monkeypatch
+):
+    """The still-off list does not depend on the period: switching to "All time" reuses it
+    (one judgement of the history, not one per period), and the page gives its time."""
+    from dashboard import config_changes
+
+    _seed(dashboard_db, datetime.now(UTC))
+    calls = []
+    judge = config_changes.still_switched_off
+
+    def counted(db, org, end, *args, **kwargs):
+        calls.append(org)
+        return judge(db, org, end, *args, **kwargs)
+
+    monkeypatch.setattr(config_changes, "still_switched_off", counted)
+    token = sign_in("lead@company.com", "org_a", "auditor")
+    at = page_test("config_changes.py", token).run()
+    at.selectbox(key="config_period_preset").set_value("All time").run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["target"]) == ["alert_rule:payments-spike"]
+    assert "still off now (1 of them in this period)" in at.warning[0].value
+    assert calls == ["org_a"]
+    assert any(
+        c.value.startswith("State as of ") and " UTC, whatever the period" in c.value
+        for c in at.caption
+    )
+    # Another organisation's viewer is judged on its own, never given org_a's list.
+    other = page_test("config_changes.py", sign_in("eve@company.com", "org_b", "admin")).run()
+    assert list(other.dataframe[0].value["target"]) == ["alert_rule:org-b-alert"]
+    assert calls == ["org_a", "org_b"]
