@@ -1,6 +1,8 @@
 """The Config changes page's "still switched off now" list, cached: it judges the whole config
-history whatever the period, so picking another period (or coming back within a minute)
-reuses it instead of judging every switch again. The page says when it was judged."""
+history whatever the period, so picking another period reuses it instead of judging every
+switch again. The cache is keyed on the switch changes the store holds (their number and the
+newest time, one walk of their index), so a change that arrives, even late with an old time,
+is judged at once rather than after the cache expires. The page says when it was judged."""
 
 from __future__ import annotations
 
@@ -27,13 +29,28 @@ class StillOff:
     judged_at: datetime
 
 
+# The page's own predicate (config_changes._STILL_OFF_SQL), so the switch-changes index serves
+# it alone.
+_SWITCHES_HELD_SQL = """
+SELECT count(*), max(event_time)
+  FROM org_audit_events
+ WHERE event_type = 'config_change' AND NOT own_use
+   AND auditlens_may_switch(event_action, details)
+"""
+
+
 def still_off_now(db: Database, org: str) -> StillOff:
-    """What `org` switched off and never switched back on, as of at most TTL_SECONDS ago."""
-    return _still_off_now(db.cache_key, org, _db=db)
+    """What `org` switched off and never switched back on, judged again whenever a switch
+    change has arrived since the last judgement."""
+    with db.org_session(org, may_lag=True) as session:
+        held = session.execute(_SWITCHES_HELD_SQL, max_rows=1).rows[0]
+    return _still_off_now(db.cache_key, org, (int(held[0]), held[1]), _db=db)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _still_off_now(db_key: str, org: str, *, _db: Database) -> StillOff:
+def _still_off_now(
+    db_key: str, org: str, held: tuple[int, datetime | None], *, _db: Database
+) -> StillOff:
     now = datetime.now(UTC)
     changes, cut = config_changes.still_switched_off(_db, org, now + _CLOCK_SKEW)
     return StillOff(changes, cut, now)

@@ -115,3 +115,20 @@ def test_picking_another_period_reuses_the_judged_state_and_says_when(
     other = page_test("config_changes.py", sign_in("eve@company.com", "org_b", "admin")).run()
     assert list(other.dataframe[0].value["target"]) == ["alert_rule:org-b-alert"]
     assert calls == ["org_a", "org_b"]
+
+
+def test_a_switch_turned_back_on_leaves_the_list_at_the_next_run(dashboard_db, sign_in):
+    """The judged state is reused only while no switch change has arrived: an alert enabled
+    again (even reported late, with an older time than the newest change) leaves the list on
+    the next run, not a minute later."""
+    now = datetime.now(UTC)
+    _seed(dashboard_db, now)
+    token = sign_in("lead@company.com", "org_a", "auditor")
+    at = page_test("config_changes.py", token).run()
+    assert list(at.dataframe[0].value["target"]) == ["alert_rule:payments-spike"]
+    late = _change("org_a", now - timedelta(days=39), "enable_alert", "payments-spike", {})
+    with dashboard_db.writer() as session:
+        insert_events(session, [late])
+    at = page_test("config_changes.py", token).run()
+    assert not at.exception
+    assert "Nothing that was switched off is still off now." in [s.value for s in at.success]

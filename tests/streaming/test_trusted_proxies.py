@@ -45,6 +45,8 @@ def test_the_value_read_at_install_is_the_one_used(
     assert answer.status_code == 200, answer.text
 
 
+# A command that got past the check would serve on the test's thread: fail it, do not hang.
+@pytest.mark.timeout(120)
 def test_serve_ingest_refuses_a_malformed_value_before_it_starts(tmp_path: Path) -> None:
     # No server listens on port 1: a command that got as far as the database would say so.
     env = {
