@@ -43,8 +43,13 @@ class StandbyServer:
         """Until the standby has replayed everything the primary has written so far; returns
         that position. Polls the standby's replay position against the primary's, with a
         deadline, so a standby that stopped replaying fails the test with both positions."""
+        # Inserted, not written: test servers commit asynchronously, so a commit can lie past
+        # the written position until the WAL writer's next round. A synchronous commit after
+        # it flushes the WAL through the target, so the standby is sent it now.
         with self.primary.admin() as conn:
-            target = str(conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0])  # type: ignore[index]
+            target = str(conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0])  # type: ignore[index]
+            conn.execute("SET synchronous_commit = on")
+            conn.execute("SELECT txid_current()")
         deadline = time.monotonic() + REPLAY_DEADLINE_SECONDS
         with self.admin() as conn:
             while True:

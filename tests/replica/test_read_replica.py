@@ -251,8 +251,11 @@ def test_the_integrity_page_shows_the_lag_to_admins(pair, monkeypatch):
         # The page's own records of this visit go to the primary first, so whether the standby
         # has replayed them by the time the page reads the lag depends on timing; what the
         # sentence says in each case is checked against paused replay above.
-        lag_line = re.compile(r"The read replica at .+? is (caught up|[\d,]+ bytes of WAL behind)")
-        assert any(lag_line.search(c.value) for c in at.caption)
+        # The caption is Markdown-escaped: a byte count over 999 reads "4\\,488".
+        lag_line = re.compile(
+            r"The read replica at .+? is (caught up|[\d,\\]+ bytes of WAL behind)"
+        )
+        assert any(lag_line.search(c.value) for c in at.caption), [c.value for c in at.caption]
 
         at = page_test("tamper_evidence.py", auditor_token).run()
         assert not at.exception
