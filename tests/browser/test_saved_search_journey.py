@@ -43,11 +43,17 @@ def _seed(db) -> None:
         event_row(user_id="ann", user_email="ann@x.com", event_time=burst - timedelta(hours=h))
         for h in range(1, 4)
     ]
+    # cat, who makes the alert's next match when the test runs, works round the clock: with
+    # no history of hers the off-hours export rule judged that match by the organisation's
+    # working hours, and fired for an evening or night run (8-19 by default) and for any run
+    # on a weekend, its title then leading the finding's. This journey is about the search.
+    rows += [
+        event_row(user_id="cat", user_email="cat@x.com", event_time=lone + timedelta(hours=h))
+        for h in range(-11, 13)
+    ]
     with db.writer() as session:
         insert_events(session, rows)
-    # Working hours round the clock: the alert's next match is made when the test runs, and
-    # under the default hours (8-19) an evening or night run also fired the off-hours export
-    # rule, whose title then led the finding's. This journey is about the saved search.
+    # Working hours round the clock too (the organisation's hours for users without a profile).
     with db.admin() as session:
         session.execute(
             "INSERT INTO organizations (organization_id, work_start_hour, work_end_hour)"

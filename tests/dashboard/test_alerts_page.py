@@ -35,10 +35,16 @@ def _export(user: str, at: datetime, org: str = "org_a") -> tuple:
 
 @pytest.fixture
 def exports(dashboard_db):
-    """org_a: ann exports payments six times in 25 minutes three days ago, bob once five days
-    ago; org_b: eve exports nine times."""
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    burst, lone = today - timedelta(days=3, hours=-10), today - timedelta(days=5, hours=-11)
+    """org_a: ann exports payments six times in 25 minutes on the last weekday at least three
+    days ago, bob once two days before; org_b: eve exports nine times.
+
+    A weekday at 10:00 UTC is within org_a's working hours: on a Saturday the off-hours export
+    rule fired too, and its title led the finding's (failed on Tuesdays and Wednesdays)."""
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day -= timedelta(days=3)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    burst, lone = day + timedelta(hours=10), day - timedelta(days=2, hours=-11)
     rows = [_export("ann", burst + timedelta(minutes=5 * i)) for i in range(6)]
     rows.append(_export("bob", lone))
     rows += [_export("eve", burst + timedelta(minutes=i), org="org_b") for i in range(9)]
