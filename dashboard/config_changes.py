@@ -51,7 +51,11 @@ SELECT id, event_time, user_id, user_email, event_action, resource_type, resourc
 # changes it keeps are read afterwards (`_ROWS_SQL`). Python judges them exactly
 # (`never_reverted`), and asks again with the whole history of any target whose newest "on"
 # change did not switch it on after all.
-_STILL_OFF_SQL = """
+# The candidates, spelled as the index's predicate (or the planner cannot prove it applies).
+_SWITCH_CANDIDATES = (
+    "event_type = 'config_change' AND NOT own_use AND auditlens_may_switch(event_action, details)"
+)
+_STILL_OFF_SQL = f"""
 SELECT id, event_time, switched_on_at IS NOT NULL AND NOT whole AS history_cut
   FROM (SELECT candidates.*,
                max(event_time) FILTER (WHERE verb = ANY(:on_verbs))
@@ -64,14 +68,19 @@ SELECT id, event_time, switched_on_at IS NOT NULL AND NOT whole AS history_cut
                        coalesce(resource_id, '') AS target_id,
                        split_part(replace(lower(event_action), '-', '_'), '_', 1) AS verb
                   FROM org_audit_events
-                 WHERE event_type = 'config_change' AND NOT own_use
-                   AND auditlens_may_switch(event_action, details) AND event_time < :end
+                 WHERE {_SWITCH_CANDIDATES} AND event_time < :end
                ) candidates
        ) judged
  WHERE switched_on_at IS NULL OR event_time >= switched_on_at OR whole
  ORDER BY event_time DESC, id DESC
  LIMIT :limit
-"""
+"""  # noqa: S608 - the constant predicate is all that is interpolated
+# How many candidates the store holds and the newest one's time: what the judgement depends
+# on, read from the candidates' index alone (a cache key that changes with any candidate,
+# even one that arrives late with an old time).
+_CANDIDATES_HELD_SQL = (
+    f"SELECT count(*), max(event_time) FROM org_audit_events WHERE {_SWITCH_CANDIDATES}"  # noqa: S608
+)
 # The rows of the changes `_STILL_OFF_SQL` kept, by primary key.
 _ROWS_SQL = """
 SELECT id, event_time, user_id, user_email, event_action, resource_type, resource_id, details
@@ -124,6 +133,14 @@ def still_switched_off(
             if cut or not unsure:
                 return still_off, cut
             whole.extend(sorted(unsure))
+
+
+def switch_changes_held(db: Database, org: str) -> tuple[int, datetime | None]:
+    """(number, newest time) of `org`'s changes that may switch something (see
+    `_CANDIDATES_HELD_SQL`)."""
+    with db.org_session(org, may_lag=True) as session:
+        count, newest = session.execute(_CANDIDATES_HELD_SQL, max_rows=1).rows[0]
+    return int(count), newest
 
 
 def _with_rows(session: ScopedSession, kept: list[Any]) -> pd.DataFrame:

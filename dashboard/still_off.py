@@ -1,7 +1,7 @@
 """The Config changes page's "still switched off now" list, cached: it judges the whole config
 history whatever the period, so picking another period reuses it instead of judging every
-switch again. The cache is keyed on the switch changes the store holds (their number and the
-newest time, one walk of their index), so a change that arrives, even late with an old time,
+switch again. The cache is keyed on the switch changes the store holds
+(`config_changes.switch_changes_held`), so a change that arrives, even late with an old time,
 is judged at once rather than after the cache expires. The page says when it was judged."""
 
 from __future__ import annotations
@@ -29,22 +29,11 @@ class StillOff:
     judged_at: datetime
 
 
-# The page's own predicate (config_changes._STILL_OFF_SQL), so the switch-changes index serves
-# it alone.
-_SWITCHES_HELD_SQL = """
-SELECT count(*), max(event_time)
-  FROM org_audit_events
- WHERE event_type = 'config_change' AND NOT own_use
-   AND auditlens_may_switch(event_action, details)
-"""
-
-
 def still_off_now(db: Database, org: str) -> StillOff:
     """What `org` switched off and never switched back on, judged again whenever a switch
     change has arrived since the last judgement."""
-    with db.org_session(org, may_lag=True) as session:
-        held = session.execute(_SWITCHES_HELD_SQL, max_rows=1).rows[0]
-    return _still_off_now(db.cache_key, org, (int(held[0]), held[1]), _db=db)
+    held = config_changes.switch_changes_held(db, org)
+    return _still_off_now(db.cache_key, org, held, _db=db)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

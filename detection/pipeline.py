@@ -148,11 +148,10 @@ def score_window(
                 scored["model_percentile"], window["day"], window["peer_group"]
             )
     else:
+        model = None
         scored["model_score"] = np.nan
         scored["model_percentile"] = 0.0
         scored["peers_unusual"] = 0.0
-    if not modelled:
-        model = None
     hits: list[RuleHit] = []
     rule_errors: dict[str, str] = {}
     if use_rules:
