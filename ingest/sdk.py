@@ -99,6 +99,10 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+# How often a flush looks whether everything is written, and wakes a writer at most.
+_FLUSH_LOOK = 0.05
+
+
 class AuditLogger:
     """Batched, spooled, never-raising audit event logger; see the module docstring."""
 
@@ -309,17 +313,29 @@ class AuditLogger:
         """Wait until everything logged so far is in the database (True), or `timeout`
         seconds passed (False: what is left stays queued or spooled, nothing is lost)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        # A flush is a reason to try the database now. After that a writer is woken only for
+        # work it can take (events queued or spooled) once the retry delay after a failure has
+        # passed: waking one on every look handed the wake-up back and forth with the flush
+        # as fast as both could go, a core spent while the other writer's batch waited on the
+        # server, and a connection attempt per round while the database was down. And at
+        # most every _FLUSH_LOOK seconds: spooled work can wait on the other writer's replay.
+        self._down_until = 0.0
+        self._wake.set()
+        woken = time.monotonic()
         with self._idle:
             while True:
                 with self._lock:
-                    done = not self._queue and not self._spool_dirty and not self._busy
+                    waiting = bool(self._queue) or self._spool_dirty
+                    done = not waiting and not self._busy
                 if done:
                     return True
-                if deadline is not None and time.monotonic() >= deadline:
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
                     return False
-                self._down_until = 0.0  # a flush is a reason to try the database now
-                self._wake.set()
-                self._idle.wait(0.05)
+                if waiting and now >= max(self._down_until, woken + _FLUSH_LOOK):
+                    self._wake.set()
+                    woken = now
+                self._idle.wait(_FLUSH_LOOK)
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush (up to `timeout`), spool whatever is still in memory, stop the thread."""

@@ -131,6 +131,58 @@ def test_unreachable_database_spools_and_the_next_start_replays(db, tmp_path):
     assert not list(tmp_path.rglob("seg-*.ndjson"))
 
 
+def test_a_flush_while_the_database_is_down_retries_at_the_retry_interval(db, tmp_path):
+    """A flush tries the database at once, then as the writers would without it: one attempt
+    per `retry_interval`, not one for every round of waiting (it was a connection attempt as
+    fast as the flush and a writer could hand each other the wake-up: hundreds a second)."""
+    away = Database("postgresql://nobody@127.0.0.1:1/none", db.settings)
+    logger = AuditLogger(away, spool_dir=tmp_path, retry_interval=1.0, close_at_exit=False)
+    try:
+        assert logger.log_event(EVENT, id="down-1")
+        assert logger.flush(1.5) is False
+        # The attempt the flush asked for, and at most one a second after it (with a margin
+        # for the writer already trying when the flush began).
+        assert 1 <= logger.counters.database_errors <= 4, logger.counters
+    finally:
+        logger.close(timeout=0.2)
+        away.close()
+
+
+def test_a_flush_waiting_on_a_long_batch_does_not_spin(db, tmp_path, monkeypatch):
+    """While one writer's batch waits on the server, a flush waits too: the other writer goes
+    round when woken by its interval, not each time the flush looks (they handed the wake-up
+    back and forth, spending a core for as long as the batch waited)."""
+    release, entered = threading.Event(), threading.Event()
+    logger = AuditLogger(db, spool_dir=tmp_path, flush_interval=0.2, close_at_exit=False)
+    real_write, rounds = logger._write, []
+
+    def slow_write(items, **kwargs):  # type: ignore[no-untyped-def]
+        entered.set()
+        release.wait(30)  # the server holding this batch (a lock, a slow disk)
+        return real_write(items, **kwargs)
+
+    real_cycle = logger._cycle
+
+    def counted_cycle() -> None:
+        rounds.append(1)
+        real_cycle()
+
+    monkeypatch.setattr(logger, "_write", slow_write)
+    monkeypatch.setattr(logger, "_cycle", counted_cycle)
+    try:
+        assert logger.log_event(EVENT, id="slow-1")
+        assert entered.wait(30)
+        before = len(rounds)
+        assert logger.flush(1.0) is False  # the batch is still held
+        # A second of the other writer's interval is about five rounds; spinning was thousands.
+        assert len(rounds) - before <= 30, len(rounds) - before
+    finally:
+        release.set()
+    flushed(logger, db, 30)
+    logger.close()
+    assert stored(db) == (1, 1)
+
+
 def test_a_full_queue_goes_to_the_spool_not_to_memory(db, tmp_path):
     away = Database("postgresql://nobody@127.0.0.1:1/none", db.settings)
     logger = AuditLogger(
