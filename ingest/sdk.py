@@ -314,11 +314,9 @@ class AuditLogger:
         seconds passed (False: what is left stays queued or spooled, nothing is lost)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         # A flush is a reason to try the database now. After that a writer is woken only for
-        # work it can take (events queued or spooled) once the retry delay after a failure has
-        # passed: waking one on every look handed the wake-up back and forth with the flush
-        # as fast as both could go, a core spent while the other writer's batch waited on the
-        # server, and a connection attempt per round while the database was down. And at
-        # most every _FLUSH_LOOK seconds: spooled work can wait on the other writer's replay.
+        # work it can take, once the retry delay has passed and at most every _FLUSH_LOOK: each
+        # writer round wakes the flush, so waking a writer on every look spins the two of them
+        # (and, with the database down, makes a connection attempt per round).
         self._down_until = 0.0
         self._wake.set()
         woken = time.monotonic()

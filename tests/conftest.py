@@ -212,10 +212,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Python's collector runs a young pass every 700 new objects, and every tenth of those
-    walks the older objects too: in a test process holding pandas, scikit-learn, Streamlit
-    and every test module, those walks were an eighth of its CPU. Fewer young passes here,
-    and what collection imported frozen out of the walks (`pytest_collection_finish`)."""
+    """Fewer collector passes, and what collection imported frozen out of them
+    (`pytest_collection_finish`): a test process holds pandas, scikit-learn, Streamlit and
+    every test module, and the default thresholds walk all of it over and over."""
     gc.set_threshold(50_000, 20, 100)
 
 

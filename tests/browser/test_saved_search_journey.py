@@ -75,8 +75,7 @@ def _save_the_search(page, name: str) -> int:
     try:
         page.wait_for_url(re.compile(r"[?&]saved=\d+"))
     except PlaywrightTimeoutError:
-        # Seen once in ~10 full runs and not reproduced since (27 saves under load and
-        # injected delays passed): say what the page showed instead, for the next time.
+        # A rare failure not yet explained: say what the page showed instead.
         alerts = page.get_by_test_id("stAlert").all_inner_texts()
         raise AssertionError(f"no saved= in {page.url} after saving; alerts: {alerts}") from None
     return int(re.search(r"[?&]saved=(\d+)", page.url).group(1))

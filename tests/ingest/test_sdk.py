@@ -133,8 +133,7 @@ def test_unreachable_database_spools_and_the_next_start_replays(db, tmp_path):
 
 def test_a_flush_while_the_database_is_down_retries_at_the_retry_interval(db, tmp_path):
     """A flush tries the database at once, then as the writers would without it: one attempt
-    per `retry_interval`, not one for every round of waiting (it was a connection attempt as
-    fast as the flush and a writer could hand each other the wake-up: hundreds a second)."""
+    per `retry_interval`, not one for every round of its waiting."""
     away = Database("postgresql://nobody@127.0.0.1:1/none", db.settings)
     logger = AuditLogger(away, spool_dir=tmp_path, retry_interval=1.0, close_at_exit=False)
     try:
@@ -150,8 +149,8 @@ def test_a_flush_while_the_database_is_down_retries_at_the_retry_interval(db, tm
 
 def test_a_flush_waiting_on_a_long_batch_does_not_spin(db, tmp_path, monkeypatch):
     """While one writer's batch waits on the server, a flush waits too: the other writer goes
-    round when woken by its interval, not each time the flush looks (they handed the wake-up
-    back and forth, spending a core for as long as the batch waited)."""
+    round when woken by its interval, not each time the flush looks (the two would hand the
+    wake-up back and forth, spending a core for as long as the batch waited)."""
     release, entered = threading.Event(), threading.Event()
     logger = AuditLogger(db, spool_dir=tmp_path, flush_interval=0.2, close_at_exit=False)
     real_write, rounds = logger._write, []
