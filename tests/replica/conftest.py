@@ -39,17 +39,25 @@ class StandbyServer:
     def admin(self) -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(self.embedded.url("postgres"), autocommit=True)
 
+    def flush_primary(self) -> str:
+        """Makes the primary write out all the WAL it has inserted; returns that position.
+
+        Test servers commit asynchronously, so a commit can lie past the written position
+        (what `pg_current_wal_lsn()` reports, and all a standby is sent) until the WAL
+        writer's next round, which a busy machine delays. A synchronous commit after it
+        writes the WAL through the target at once, if that commit wrote WAL of its own (one
+        that only took an xid commits asynchronously anyway): hence the logged message."""
+        with self.primary.admin() as conn:
+            target = str(conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0])  # type: ignore[index]
+            conn.execute("SET synchronous_commit = on")
+            conn.execute("SELECT pg_logical_emit_message(true, 'auditlens-test', 'flush')")
+        return target
+
     def wait_for_replay(self) -> str:
         """Until the standby has replayed everything the primary has written so far; returns
         that position. Polls the standby's replay position against the primary's, with a
         deadline, so a standby that stopped replaying fails the test with both positions."""
-        # Inserted, not written: test servers commit asynchronously, so a commit can lie past
-        # the written position until the WAL writer's next round. A synchronous commit after
-        # it flushes the WAL through the target, so the standby is sent it now.
-        with self.primary.admin() as conn:
-            target = str(conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0])  # type: ignore[index]
-            conn.execute("SET synchronous_commit = on")
-            conn.execute("SELECT txid_current()")
+        target = self.flush_primary()
         deadline = time.monotonic() + REPLAY_DEADLINE_SECONDS
         with self.admin() as conn:
             while True:

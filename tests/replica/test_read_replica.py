@@ -219,6 +219,9 @@ def test_the_lag_is_measured_from_both_ends(pair):
     try:
         with pair.primary.writer() as w:
             insert_events(w, _events("org_a", 3))
+        # Written, not only committed: else the primary's position can still be the paused
+        # standby's, a lag of 0 bytes (seen in CI with the WAL writer slow to run).
+        pair.standby.flush_primary()
         lag = standby_lag(pair.replica)
         assert lag is not None and lag.bytes_behind and lag.bytes_behind > 0
         assert lag.replay_paused
