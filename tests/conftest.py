@@ -8,10 +8,12 @@ example TimescaleDB); each run creates and drops its own databases there.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -216,11 +218,40 @@ def pytest_configure(config: pytest.Config) -> None:
     (`pytest_collection_finish`): a test process holds pandas, scikit-learn, Streamlit and
     every test module, and the default thresholds walk all of it over and over."""
     gc.set_threshold(50_000, 20, 100)
+    _cheap_password_hashes()
+
+
+def _cheap_password_hashes() -> None:
+    """Accounts made by tests get argon2id hashes at the lowest cost argon2 allows. At the
+    product's cost (`accounts.PASSWORD_PARAMETERS`) a hash or a check is about 0.2 CPU-s,
+    and the suite makes a few hundred of them (Django's documentation advises the same for
+    its tests). A check reads the cost from the hash, so a dashboard process checks these
+    cheaply too; tests/usecases/test_accounts.py checks what the product itself stores."""
+    from argon2 import PasswordHasher, profiles
+
+    from usecases import accounts
+
+    accounts._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    _scan_streamlit_components_once()
     gc.collect()
     gc.freeze()
+
+
+def _scan_streamlit_components_once() -> None:
+    """Every AppTest scans the metadata of every installed distribution for Streamlit
+    components on its first run (about 0.1 CPU-s, in a suite of hundreds of AppTests); the
+    installed distributions do not change while the tests run. Only where the collected
+    tests imported Streamlit: the xdist controller runs none."""
+    if "streamlit" not in sys.modules:
+        return
+    from streamlit.components.v2 import manifest_scanner
+
+    scan = manifest_scanner.scan_component_manifests
+    if not hasattr(scan, "cache_info"):
+        manifest_scanner.scan_component_manifests = functools.cache(scan)  # type: ignore[assignment]
 
 
 @pytest.hookimpl(optionalhook=True)

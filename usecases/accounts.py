@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from sql.errors import AuditLensError
@@ -37,7 +37,11 @@ from usecases import sign_in_throttle
 ROLES = ("admin", "auditor", "analyst")
 SESSION_TTL = timedelta(hours=8)
 _EMAIL = re.compile(r"^[^@\s]{1,200}@[^@\s]{1,200}$")
-_hasher = PasswordHasher()
+# RFC 9106's second recommendation (argon2id, t=3, 64 MiB, p=4), argon2-cffi's default. The
+# test suite hashes with cheaper parameters of its own (tests/conftest.py); a check reads the
+# parameters from the stored hash, so hashes made either way verify.
+PASSWORD_PARAMETERS = profiles.RFC_9106_LOW_MEMORY
+_hasher = PasswordHasher.from_parameters(PASSWORD_PARAMETERS)
 
 
 @functools.cache

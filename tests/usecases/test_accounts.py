@@ -4,14 +4,20 @@ audited sign-in."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from argon2 import profiles
 
 from sql.gateway import Database
 from usecases import accounts, sign_in_throttle
 from usecases.accounts import SignInRefused
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _events(db: Database, org: str, action: str) -> list[dict]:
@@ -21,6 +27,16 @@ def _events(db: Database, org: str, action: str) -> list[dict]:
             " FROM org_audit_events WHERE event_action = :a ORDER BY ingest_seq",
             {"a": action},
         ).dicts()
+
+
+def test_the_product_hashes_passwords_at_rfc_9106s_cost():
+    """Tests hash cheaply (tests/conftest.py): a fresh interpreter shows the product's cost."""
+    script = "from usecases.accounts import hash_password; print(hash_password('pw'))"
+    stored = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$"), stored
+    assert accounts.PASSWORD_PARAMETERS == profiles.RFC_9106_LOW_MEMORY
 
 
 def test_new_account_gets_an_argon2_hash_and_an_audited_membership(db):
