@@ -33,8 +33,9 @@ def test_the_product_hashes_passwords_at_rfc_9106s_cost():
     """Tests hash cheaply (tests/conftest.py): a fresh interpreter shows the product's cost."""
     script = "from usecases.accounts import hash_password; print(hash_password('pw'))"
     stored = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
+        [sys.executable, "-c", script],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
     assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$"), stored
     assert accounts.PASSWORD_PARAMETERS == profiles.RFC_9106_LOW_MEMORY
 
