@@ -16,8 +16,13 @@ SECRET = "hec-token-never-shown-42"
 @pytest.mark.browser
 def test_admin_adds_a_destination_and_never_sees_its_secret(dashboard, page):
     added = add_user(dashboard.db, email="ada@company.com", org="org_a", role="admin", actor="t")
-    _sign_in(page, dashboard.url, "ada@company.com", str(added.password))
-    page.get_by_role("link", name="Destinations").click()
+    _sign_in(
+        page,
+        f"{dashboard.url}/destinations",
+        "ada@company.com",
+        str(added.password),
+        "Destinations",
+    )
     page.get_by_role("heading", name="Add a destination").wait_for()
     name = page.get_by_role("textbox", name="Name (lowercase letters, digits, _ or -)")
     name.fill("splunk")

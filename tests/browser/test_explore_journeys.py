@@ -47,8 +47,7 @@ def _seed_explore(db, now):
 def test_an_analyst_narrows_by_time_and_text_and_the_window_holds(dashboard, page):
     _seed_explore(dashboard.db, datetime.now(UTC))
     added = add_user(dashboard.db, email="ana@company.com", org="org_a", role="analyst", actor="t")
-    _sign_in(page, dashboard.url, "ana@company.com", str(added.password))
-    page.get_by_role("link", name="Explore").click()
+    _sign_in(page, f"{dashboard.url}/explore", "ana@company.com", str(added.password), "Explore")
     query_box = page.get_by_role("textbox", name="Query")
     query_box.fill("family:config_change")
     query_box.press("Enter")
@@ -108,8 +107,13 @@ def test_config_changes_shows_an_alert_disabled_40_days_ago_and_still_off(dashbo
     with dashboard.db.writer() as session:
         insert_events(session, rows)
     added = add_user(dashboard.db, email="aud@company.com", org="org_a", role="auditor", actor="t")
-    _sign_in(page, dashboard.url, "aud@company.com", str(added.password))
-    page.get_by_role("link", name="Config changes").click()
+    _sign_in(
+        page,
+        f"{dashboard.url}/config-changes",
+        "aud@company.com",
+        str(added.password),
+        "Config changes",
+    )
     page.get_by_role("heading", name="Disabled and never re-enabled").wait_for()
     period = page.get_by_role("combobox", name="Period")
     expect(period).to_match_aria_snapshot('- combobox "Period": Last 30 days')

@@ -21,11 +21,10 @@ def _cookie_names(context) -> list[str]:
     return [c["name"] for c in context.cookies()]
 
 
-def _open_anomalies(page, url: str) -> None:
+def _sign_in_to_anomalies(page, url: str, password: str) -> None:
     # Its list of findings is cached by organisation and filters alone (no period, no "now"):
     # an entry the first test left would be served to the second as it is.
-    page.goto(f"{url}/anomalies")
-    page.get_by_role("heading", name="Anomalies").wait_for()
+    _sign_in(page, f"{url}/anomalies", EMAIL, password, "Anomalies")
 
 
 @pytest.mark.browser
@@ -40,8 +39,7 @@ def test_a_test_after_another_sees_none_of_its_data_or_sign_in(
         first = new_context(chromium)
         try:
             page = first.new_page()
-            _sign_in(page, url, EMAIL, str(added.password))
-            _open_anomalies(page, url)
+            _sign_in_to_anomalies(page, url, str(added.password))
             listed = page.get_by_test_id("stDataFrame").filter(has_text="Config burst")
             expect(listed).to_be_visible()
             assert SESSION_COOKIE in _cookie_names(first)
@@ -59,8 +57,7 @@ def test_a_test_after_another_sees_none_of_its_data_or_sign_in(
             # Not signed in by anything of the first test: the sign-in form, no session cookie.
             page.get_by_role("heading", name="Sign in to AuditLens").wait_for()
             assert SESSION_COOKIE not in _cookie_names(second)
-            _sign_in(page, url, EMAIL, str(added.password))
-            _open_anomalies(page, url)
+            _sign_in_to_anomalies(page, url, str(added.password))
             # What the first test's page cached is gone: this database has no findings.
             expect(page.get_by_text("No findings match.", exact=False)).to_be_visible()
             wait_idle(page)

@@ -19,9 +19,8 @@ HOSTILE = '"![x](http://host.invalid/i.png) [Session expired](http://host.invali
 def test_no_table_download_and_a_hostile_link_is_text(dashboard, page):
     seed(dashboard.db)
     added = add_user(dashboard.db, email="ivy@company.com", org="org_a", role="admin", actor="t")
-    _sign_in(page, dashboard.url, "ivy@company.com", str(added.password))
+    _sign_in(page, f"{dashboard.url}/explore", "ivy@company.com", str(added.password), "Explore")
 
-    page.get_by_role("link", name="Explore").click()
     table = page.locator('[data-testid="stDataFrame"]').first
     table.wait_for()
     table.hover()
