@@ -1,4 +1,4 @@
-"""The short soak: half a minute of every promise at once (see tests/soak/harness.py), long
+"""The short soak: twenty seconds of every promise at once (see tests/soak/harness.py), long
 enough for every kind of kill and restart to strike at least once (`chaos_schedule`).
 `python bench/soak.py --minutes N` runs the same soak for longer."""
 
@@ -11,7 +11,7 @@ from tests.soak.harness import SoakConfig, run_soak
 
 @pytest.mark.slow
 def test_every_promise_holds_under_concurrency_and_attack():
-    result = run_soak(SoakConfig(seconds=30))
+    result = run_soak(SoakConfig(seconds=20))
     print("\n".join(result.lines()))
     assert result.problems == []
     figures = result.figures
