@@ -27,7 +27,7 @@ def _sign_in(page, url, email, password, heading="Overview"):
 
     A journey about another page signs in at that page's link, as a link from a ticket or a
     chat would: signing in at the Overview first would draw its three charts only to leave
-    them (about 3 CPU-s of Chromium's and the dashboard's work per test)."""
+    them, work that no assertion of such a test reads."""
     page.goto(url)
     page.get_by_role("textbox", name="Email").fill(email)
     page.get_by_role("textbox", name="Password").fill(password)
